@@ -1,1 +1,6 @@
+//! The v6watch engine: capture input, packet decoding, flow tracking and the pipeline that
+//! joins them. Stages depend only on the ones before them:
+//! `capture` → `decode` → `flow` → `pipeline`, with `model` as the owned vocabulary they share.
+#![forbid(unsafe_code)]
 
+pub mod capture;
