@@ -1,0 +1,839 @@
+//! Frame → [`Decoded`]: the layer walk, dispatching on link type, EtherType and IP protocol
+//! (Zeek's packet-analyzer chain, as a loop). Tunnels (6in4/6to4, IP-in-IP, 4in6, GRE, Teredo,
+//! AYIYA) are decapsulated and the outer layer is kept; fragments are reassembled; ICMP errors
+//! carry the key of the packet they quote. Problems become [`Anomaly`] bits, never errors.
+
+pub mod anomaly;
+pub mod defrag;
+
+pub use anomaly::{Anomaly, AnomalyCounts, AnomalySet};
+
+use defrag::{Defrag, FragKey, Limits, Outcome};
+use wire::{ethernet, ethertype, icmp, ipproto, ipv4, ipv6, link, link::linktype, tcp, udp};
+
+/// How deep tunnels are followed (outer IP counts as one).
+pub const MAX_IP_DEPTH: u8 = 4;
+
+/// An IP address as 16 bytes plus its version; IPv4 sits in the first four bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Addr {
+    /// 4 or 6.
+    pub version: u8,
+    /// The address bytes (IPv4: first four, rest zero).
+    pub bytes: [u8; 16],
+}
+
+impl Addr {
+    /// An IPv4 address.
+    pub fn v4(a: [u8; 4]) -> Addr {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&a);
+        Addr { version: 4, bytes }
+    }
+    /// An IPv6 address.
+    pub fn v6(bytes: [u8; 16]) -> Addr {
+        Addr { version: 6, bytes }
+    }
+    /// As a standard library address.
+    pub fn to_ip(&self) -> std::net::IpAddr {
+        if self.version == 4 {
+            std::net::IpAddr::from([self.bytes[0], self.bytes[1], self.bytes[2], self.bytes[3]])
+        } else {
+            std::net::IpAddr::from(self.bytes)
+        }
+    }
+    /// From a standard library address.
+    pub fn from_ip(ip: std::net::IpAddr) -> Addr {
+        match ip {
+            std::net::IpAddr::V4(a) => Addr::v4(a.octets()),
+            std::net::IpAddr::V6(a) => Addr::v6(a.octets()),
+        }
+    }
+    /// Multicast (224/4 or ff00::/8) or IPv4 limited broadcast.
+    pub fn is_multicast_or_broadcast(&self) -> bool {
+        match self.version {
+            4 => self.bytes[0] >= 224 && self.bytes[0] < 240 || self.bytes[..4] == [255; 4],
+            _ => self.bytes[0] == 0xff,
+        }
+    }
+    /// Link-local: 169.254/16 or fe80::/10.
+    pub fn is_link_local(&self) -> bool {
+        match self.version {
+            4 => self.bytes[0] == 169 && self.bytes[1] == 254,
+            _ => self.bytes[0] == 0xfe && self.bytes[1] & 0xc0 == 0x80,
+        }
+    }
+    /// The unspecified address (0.0.0.0 or ::).
+    pub fn is_unspecified(&self) -> bool {
+        self.bytes == [0; 16]
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_ip().fmt(f)
+    }
+}
+
+/// The innermost network layer that is not quoted inside an ICMP error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Net {
+    /// Source address.
+    pub src: Addr,
+    /// Destination address.
+    pub dst: Addr,
+    /// Upper-layer protocol after extension headers.
+    pub proto: u8,
+    /// Datagram length (header + payload) as declared, after reassembly when fragmented.
+    pub ip_len: u32,
+    /// TTL or hop limit.
+    pub hop_limit: u8,
+    /// IPv6 extension headers met (`wire::ipv6::EXT_*` bits).
+    pub ext: u16,
+    /// Fragments this datagram was reassembled from (0 when it was not fragmented).
+    pub fragments: u32,
+}
+
+/// Tunnel encapsulations v6watch decapsulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelKind {
+    /// IPv6 in IPv4, protocol 41, neither end in 2002::/16.
+    #[serde(rename = "6in4")]
+    SixInFour,
+    /// IPv6 in IPv4, protocol 41, with a 2002::/16 address (RFC 3056).
+    #[serde(rename = "6to4")]
+    SixToFour,
+    /// IPv4 in IPv4 (protocol 4).
+    #[serde(rename = "ipip")]
+    IpInIp,
+    /// IPv4 in IPv6.
+    #[serde(rename = "4in6")]
+    FourInSix,
+    /// IPv6 in IPv6.
+    #[serde(rename = "6in6")]
+    SixInSix,
+    /// GRE (RFC 2784/2890).
+    Gre,
+    /// Teredo (RFC 4380), UDP 3544.
+    Teredo,
+    /// AYIYA (anything in anything), UDP 5072.
+    Ayiya,
+}
+
+impl TunnelKind {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::SixInFour => "6in4",
+            TunnelKind::SixToFour => "6to4",
+            TunnelKind::IpInIp => "ipip",
+            TunnelKind::FourInSix => "4in6",
+            TunnelKind::SixInSix => "6in6",
+            TunnelKind::Gre => "gre",
+            TunnelKind::Teredo => "teredo",
+            TunnelKind::Ayiya => "ayiya",
+        }
+    }
+}
+
+/// The outermost tunnel a packet arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    /// Encapsulation.
+    pub kind: TunnelKind,
+    /// Outer source.
+    pub outer_src: Addr,
+    /// Outer destination.
+    pub outer_dst: Addr,
+    /// Teredo: an origin indication was present.
+    pub teredo_origin: bool,
+    /// Teredo: an authentication indication was present.
+    pub teredo_auth: bool,
+}
+
+/// TCP fields the flow tracker uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpInfo {
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Flags byte.
+    pub flags: u8,
+    /// Window (unscaled).
+    pub window: u16,
+    /// Options (parsed only on SYN segments, where they matter).
+    pub options: Option<tcp::Options>,
+    /// Payload length as declared by the IP layer (may exceed what was captured).
+    pub payload_len: u32,
+}
+
+/// What an ICMP error quotes: the offending packet's 5-tuple, as its sender sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Quoted {
+    /// Quoted source.
+    pub src: Addr,
+    /// Quoted destination.
+    pub dst: Addr,
+    /// Quoted protocol.
+    pub proto: u8,
+    /// Quoted source port (or ICMP type).
+    pub sport: u16,
+    /// Quoted destination port (or ICMP code/id).
+    pub dport: u16,
+}
+
+/// The transport layer.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Transport {
+    /// No transport decoded (non-IP, undecodable, or a pending fragment).
+    #[default]
+    None,
+    /// TCP.
+    Tcp(TcpInfo),
+    /// UDP with its ports.
+    Udp {
+        /// Source port.
+        sport: u16,
+        /// Destination port.
+        dport: u16,
+    },
+    /// ICMP or ICMPv6.
+    Icmp {
+        /// ICMPv6 rather than ICMPv4.
+        v6: bool,
+        /// Type.
+        icmp_type: u8,
+        /// Code.
+        code: u8,
+        /// Echo identifier (echo messages) or 0.
+        ident: u16,
+        /// Rest of header as u32 (MTU for Packet Too Big).
+        rest: u32,
+        /// The quoted packet of an error message.
+        quoted: Option<Quoted>,
+    },
+    /// Another IP protocol, decoded no further.
+    Other,
+}
+
+/// Everything decoded from one frame.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded<'a> {
+    /// Version of the first (outermost) IP header, 0 when there is none.
+    pub outer_version: u8,
+    /// IPv4 headers after the outermost one (tunnels and ICMP quotes), as tshark counts them.
+    pub inner_v4: u8,
+    /// IPv6 headers after the outermost one.
+    pub inner_v6: u8,
+    /// Any IPv4 header anywhere, tunnels included, quotes excluded.
+    pub any_v4: bool,
+    /// Any IPv6 header anywhere, tunnels included, quotes excluded.
+    pub any_v6: bool,
+    /// 802.1Q/802.1ad tags met.
+    pub vlan_tags: u8,
+    /// Outermost VLAN id.
+    pub vlan: Option<u16>,
+    /// Source MAC when the link has one.
+    pub src_mac: Option<[u8; 6]>,
+    /// The innermost network layer (None for non-IP frames and undecodable IP).
+    pub net: Option<Net>,
+    /// The outermost tunnel.
+    pub tunnel: Option<Tunnel>,
+    /// The transport layer of `net`.
+    pub transport: Transport,
+    /// The transport payload as captured (possibly reassembled).
+    pub payload: &'a [u8],
+    /// A fragment is waiting for the rest of its datagram: counted, not a flow packet yet.
+    pub fragment_pending: bool,
+    /// Oddities met.
+    pub anomalies: AnomalySet,
+}
+
+/// Decodes frames; owns the reassembly pool and the buffer reassembled datagrams live in.
+pub struct Decoder {
+    defrag: Defrag,
+    reassembled: Vec<u8>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(Limits::default())
+    }
+}
+
+enum Next<'a> {
+    Ip4(&'a [u8]),
+    Ip6(&'a [u8]),
+    Done,
+}
+
+impl Decoder {
+    /// A decoder with the given reassembly limits.
+    pub fn new(limits: Limits) -> Self {
+        Decoder { defrag: Defrag::new(limits), reassembled: Vec::new() }
+    }
+
+    /// Incomplete datagrams given up since last asked.
+    pub fn take_expired_fragments(&mut self) -> u64 {
+        self.defrag.take_expired()
+    }
+
+    /// Ends input: pending fragments are given up.
+    pub fn finish(&mut self) -> u64 {
+        self.defrag.finish();
+        self.defrag.take_expired()
+    }
+
+    /// Decodes one frame captured at `ts` (ns) on a `linktype` interface.
+    pub fn decode<'a>(&'a mut self, ts: i64, lt: u32, data: &'a [u8]) -> Decoded<'a> {
+        let mut d = Decoded::default();
+        let next = link_layer(lt, data, &mut d);
+        let Decoder { defrag, reassembled } = self;
+        let mut scratch = Some(reassembled);
+        ip_layers(ts, next, &mut d, defrag, &mut scratch);
+        d
+    }
+}
+
+/// Walks the link layer to the first network header.
+fn link_layer<'a>(lt: u32, data: &'a [u8], d: &mut Decoded<'a>) -> Next<'a> {
+    let (etype, rest) = match lt {
+        linktype::ETHERNET => match ethernet::Frame::parse(data) {
+            Ok(f) => {
+                d.src_mac = Some(f.src());
+                (f.ethertype(), f.payload())
+            }
+            Err(_) => {
+                d.anomalies.add(Anomaly::LinkTruncated);
+                return Next::Done;
+            }
+        },
+        linktype::LINUX_SLL => match link::Sll::parse(data) {
+            Ok(s) => (s.protocol(), s.payload()),
+            Err(_) => {
+                d.anomalies.add(Anomaly::LinkTruncated);
+                return Next::Done;
+            }
+        },
+        linktype::LINUX_SLL2 => match link::Sll2::parse(data) {
+            Ok(s) => (s.protocol(), s.payload()),
+            Err(_) => {
+                d.anomalies.add(Anomaly::LinkTruncated);
+                return Next::Done;
+            }
+        },
+        linktype::NULL | linktype::LOOP => match link::Null::parse(data, lt == linktype::LOOP) {
+            Ok(n) => match n.family() {
+                link::NullFamily::Ipv4 => return Next::Ip4(n.payload()),
+                link::NullFamily::Ipv6 => return Next::Ip6(n.payload()),
+                link::NullFamily::Other(_) => return Next::Done,
+            },
+            Err(_) => {
+                d.anomalies.add(Anomaly::LinkTruncated);
+                return Next::Done;
+            }
+        },
+        linktype::RAW | linktype::RAW_12 | linktype::RAW_14 => return by_version(data),
+        linktype::IPV4 => return Next::Ip4(data),
+        linktype::IPV6 => return Next::Ip6(data),
+        _ => {
+            d.anomalies.add(Anomaly::UnknownLinktype);
+            return Next::Done;
+        }
+    };
+    by_ethertype(etype, rest, d)
+}
+
+fn by_version(data: &[u8]) -> Next<'_> {
+    match data.first().map(|b| b >> 4) {
+        Some(4) => Next::Ip4(data),
+        Some(6) => Next::Ip6(data),
+        _ => Next::Done,
+    }
+}
+
+/// Follows VLAN tags, MPLS labels and PPPoE sessions to an IP header.
+fn by_ethertype<'a>(mut etype: u16, mut rest: &'a [u8], d: &mut Decoded<'a>) -> Next<'a> {
+    for _ in 0..8 {
+        match etype {
+            ethertype::IPV4 => return Next::Ip4(rest),
+            ethertype::IPV6 => return Next::Ip6(rest),
+            t if ethernet::is_vlan(t) => match ethernet::VlanTag::parse(rest) {
+                Ok(tag) => {
+                    if d.vlan.is_none() {
+                        d.vlan = Some(tag.vid());
+                    }
+                    d.vlan_tags = d.vlan_tags.saturating_add(1);
+                    etype = tag.ethertype();
+                    rest = tag.payload();
+                }
+                Err(_) => {
+                    d.anomalies.add(Anomaly::LinkTruncated);
+                    return Next::Done;
+                }
+            },
+            // MPLS unicast/multicast: pop labels to bottom of stack, then guess by version.
+            0x8847 | 0x8848 => {
+                let mut b = rest;
+                loop {
+                    if b.len() < 4 {
+                        d.anomalies.add(Anomaly::LinkTruncated);
+                        return Next::Done;
+                    }
+                    let bottom = b[2] & 1 != 0;
+                    b = &b[4..];
+                    if bottom {
+                        return by_version(b);
+                    }
+                }
+            }
+            // PPPoE session: 6-byte header then a 2-byte PPP protocol.
+            0x8864 => {
+                if rest.len() < 8 {
+                    d.anomalies.add(Anomaly::LinkTruncated);
+                    return Next::Done;
+                }
+                let proto = u16::from_be_bytes([rest[6], rest[7]]);
+                return match proto {
+                    0x0021 => Next::Ip4(&rest[8..]),
+                    0x0057 => Next::Ip6(&rest[8..]),
+                    _ => Next::Done,
+                };
+            }
+            _ => return Next::Done,
+        }
+    }
+    Next::Done
+}
+
+/// Walks IP headers (and tunnels) to the transport layer.
+fn ip_layers<'a>(
+    ts: i64,
+    mut next: Next<'a>,
+    d: &mut Decoded<'a>,
+    defrag: &mut Defrag,
+    scratch: &mut Option<&'a mut Vec<u8>>,
+) {
+    let mut depth = 0u8;
+    loop {
+        let (net, proto, payload, frag, declared): (Net, u8, &'a [u8], Option<(FragKey, u32, bool)>, usize) = match next {
+            Next::Done => return,
+            Next::Ip4(b) => {
+                let p = match ipv4::Packet::parse(b) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        // A cut-short header still says which family the frame is (tshark
+                        // counts it the same way).
+                        if b.first().is_some_and(|v| v >> 4 == 4) {
+                            note_version(d, 4, depth);
+                        }
+                        d.anomalies.add(Anomaly::Ipv4BadHeader);
+                        return;
+                    }
+                };
+                note_version(d, 4, depth);
+                if !p.total_len_valid() || usize::from(p.total_len()) > b.len() && !p.is_truncated() {
+                    d.anomalies.add(Anomaly::Ipv4BadTotalLength);
+                }
+                if p.is_truncated() {
+                    d.anomalies.add(Anomaly::SnaplenTruncated);
+                }
+                let net = Net {
+                    src: Addr::v4(p.src()),
+                    dst: Addr::v4(p.dst()),
+                    proto: p.protocol(),
+                    ip_len: p.datagram_len() as u32,
+                    hop_limit: p.ttl(),
+                    ext: 0,
+                    fragments: 0,
+                };
+                let frag = p.is_fragment().then(|| {
+                    let key = FragKey {
+                        version: 4,
+                        src: net.src.bytes,
+                        dst: net.dst.bytes,
+                        ident: u32::from(p.ident()),
+                        proto: p.protocol(),
+                    };
+                    (key, p.frag_offset(), p.more_frags())
+                });
+                (net, p.protocol(), p.payload(), frag, p.datagram_len().saturating_sub(p.header_len()))
+            }
+            Next::Ip6(b) => {
+                let p = match ipv6::Packet::parse(b) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        if b.first().is_some_and(|v| v >> 4 == 6) {
+                            note_version(d, 6, depth);
+                        }
+                        d.anomalies.add(Anomaly::Ipv6BadHeader);
+                        return;
+                    }
+                };
+                note_version(d, 6, depth);
+                if p.is_truncated() {
+                    d.anomalies.add(Anomaly::SnaplenTruncated);
+                }
+                let mut net = Net {
+                    src: Addr::v6(p.src()),
+                    dst: Addr::v6(p.dst()),
+                    proto: p.next_header(),
+                    ip_len: p.datagram_len() as u32,
+                    hop_limit: p.hop_limit(),
+                    ext: 0,
+                    fragments: 0,
+                };
+                if net.src.bytes[0] == 0xff {
+                    d.anomalies.add(Anomaly::MulticastSource);
+                }
+                let chain = match ipv6::walk(p.next_header(), p.payload()) {
+                    Ok(c) => c,
+                    Err(_) => {
+                        d.anomalies.add(Anomaly::Ipv6ExtTruncated);
+                        // The addresses are still good: keep a network layer without transport.
+                        net.proto = ipproto::NONXT;
+                        d.net = Some(net);
+                        d.transport = Transport::Other;
+                        return;
+                    }
+                };
+                net.ext = chain.seen;
+                net.proto = chain.protocol;
+                if chain.seen & ipv6::EXT_HOPOPT_NOT_FIRST != 0 {
+                    d.anomalies.add(Anomaly::Ipv6HopByHopNotFirst);
+                }
+                let frag = chain.fragment.and_then(|f| {
+                    if f.is_atomic() {
+                        d.anomalies.add(Anomaly::FragAtomic);
+                        None
+                    } else {
+                        let key = FragKey { version: 6, src: net.src.bytes, dst: net.dst.bytes, ident: f.ident, proto: 0 };
+                        Some((key, f.offset, f.more))
+                    }
+                });
+                (net, chain.protocol, &p.payload()[chain.offset..], frag, p.datagram_len().saturating_sub(40 + chain.offset))
+            }
+        };
+        depth += 1;
+        let mut net = net;
+        let mut payload = payload;
+        let mut declared = declared;
+        if let Some((key, offset, more)) = frag {
+            let Some(buf) = scratch.take() else {
+                d.anomalies.add(Anomaly::FragNested);
+                d.net = Some(net);
+                d.transport = Transport::Other;
+                return;
+            };
+            match defrag.add(ts, key, offset, more, payload, buf, &mut d.anomalies) {
+                Outcome::Complete { fragments } => {
+                    let buf: &'a Vec<u8> = buf;
+                    payload = buf.as_slice();
+                    net.fragments = fragments;
+                    // Account the whole datagram once, on the fragment that completed it.
+                    let hdr = if net.src.version == 4 { 20 } else { 40 };
+                    net.ip_len = (payload.len() + hdr) as u32;
+                    declared = payload.len();
+                }
+                Outcome::Pending | Outcome::Dropped => {
+                    *scratch = Some(buf);
+                    d.net = Some(net);
+                    d.fragment_pending = true;
+                    return;
+                }
+            }
+        }
+        if net.src == net.dst {
+            d.anomalies.add(Anomaly::SameSrcDst);
+        }
+        // Tunnels.
+        let inner = match proto {
+            ipproto::IPV6 => Some((Next::Ip6(payload), if net.src.version == 4 { six_kind(payload) } else { TunnelKind::SixInSix })),
+            ipproto::IPIP => Some((Next::Ip4(payload), if net.src.version == 4 { TunnelKind::IpInIp } else { TunnelKind::FourInSix })),
+            ipproto::GRE => gre(payload, d).map(|n| (n, TunnelKind::Gre)),
+            _ => None,
+        };
+        if let Some((n, kind)) = inner {
+            if depth >= MAX_IP_DEPTH {
+                d.anomalies.add(Anomaly::TunnelTooDeep);
+                d.net = Some(net);
+                d.transport = Transport::Other;
+                return;
+            }
+            set_tunnel(d, kind, &net, false, false);
+            next = n;
+            continue;
+        }
+        d.net = Some(net);
+        transport(proto, payload, declared, &net, d);
+        // UDP-borne tunnels: only when the payload really is what the port promises.
+        if let Transport::Udp { sport, dport } = d.transport {
+            if depth < MAX_IP_DEPTH && net.src.version == 4 && (sport == 3544 || dport == 3544) {
+                if let Some((inner, origin, auth)) = teredo(d.payload) {
+                    set_tunnel(d, TunnelKind::Teredo, &net, origin, auth);
+                    reset_inner(d);
+                    next = Next::Ip6(inner);
+                    continue;
+                }
+            }
+            if depth < MAX_IP_DEPTH && (sport == 5072 || dport == 5072) {
+                if let Some(n) = ayiya(d.payload) {
+                    set_tunnel(d, TunnelKind::Ayiya, &net, false, false);
+                    reset_inner(d);
+                    next = n;
+                    continue;
+                }
+            }
+        }
+        return;
+    }
+}
+
+fn reset_inner(d: &mut Decoded<'_>) {
+    d.net = None;
+    d.transport = Transport::None;
+    d.payload = &[];
+}
+
+fn note_version(d: &mut Decoded<'_>, v: u8, depth: u8) {
+    if depth == 0 {
+        d.outer_version = v;
+    } else if v == 4 {
+        d.inner_v4 = d.inner_v4.saturating_add(1);
+    } else {
+        d.inner_v6 = d.inner_v6.saturating_add(1);
+    }
+    if v == 4 {
+        d.any_v4 = true;
+    } else {
+        d.any_v6 = true;
+    }
+}
+
+fn set_tunnel(d: &mut Decoded<'_>, kind: TunnelKind, outer: &Net, origin: bool, auth: bool) {
+    if d.tunnel.is_none() {
+        d.tunnel = Some(Tunnel { kind, outer_src: outer.src, outer_dst: outer.dst, teredo_origin: origin, teredo_auth: auth });
+    }
+}
+
+/// 6to4 when either inner address is in 2002::/16, otherwise a configured 6in4 tunnel.
+fn six_kind(inner: &[u8]) -> TunnelKind {
+    let is6to4 = |a: &[u8]| a.len() >= 2 && a[0] == 0x20 && a[1] == 0x02;
+    if inner.len() >= 40 && (is6to4(&inner[8..10]) || is6to4(&inner[24..26])) {
+        TunnelKind::SixToFour
+    } else {
+        TunnelKind::SixInFour
+    }
+}
+
+/// GRE (RFC 2784 with RFC 2890 key/sequence): returns the inner IP when it carries one.
+fn gre<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    if b.len() < 4 {
+        d.anomalies.add(Anomaly::TunnelBadHeader);
+        return None;
+    }
+    let flags = b[0];
+    let version = b[1] & 7;
+    if version != 0 {
+        return None; // PPTP's enhanced GRE: not followed.
+    }
+    let mut len = 4;
+    if flags & 0x80 != 0 {
+        len += 4;
+    }
+    if flags & 0x20 != 0 {
+        len += 4;
+    }
+    if flags & 0x10 != 0 {
+        len += 4;
+    }
+    let rest = b.get(len..).or_else(|| {
+        d.anomalies.add(Anomaly::TunnelBadHeader);
+        None
+    })?;
+    match u16::from_be_bytes([b[2], b[3]]) {
+        ethertype::IPV4 => Some(Next::Ip4(rest)),
+        ethertype::IPV6 => Some(Next::Ip6(rest)),
+        _ => None,
+    }
+}
+
+/// Teredo (RFC 4380 §5.1.1): optional authentication and origin indications, then IPv6.
+/// Returns the IPv6 bytes and whether origin / authentication indications were present.
+fn teredo(mut b: &[u8]) -> Option<(&[u8], bool, bool)> {
+    let mut auth = false;
+    let mut origin = false;
+    if b.len() >= 4 && b[0] == 0 && b[1] == 1 {
+        // Authentication: id-len, au-len, client id, auth value, nonce(8), confirmation(1).
+        let (id_len, au_len) = (usize::from(b[2]), usize::from(b[3]));
+        let len = 4 + id_len + au_len + 9;
+        b = b.get(len..)?;
+        auth = true;
+    }
+    if b.len() >= 8 && b[0] == 0 && b[1] == 0 {
+        b = &b[8..];
+        origin = true;
+    }
+    // The payload must be a plausible IPv6 packet: version 6 and a length that fits.
+    let p = ipv6::Packet::parse(b).ok()?;
+    if usize::from(p.payload_len()) + 40 != b.len() && !p.is_truncated() {
+        return None;
+    }
+    Some((b, origin, auth))
+}
+
+/// AYIYA: 8-byte header + identity + signature, then the inner packet (next header 41 or 4).
+fn ayiya(b: &[u8]) -> Option<Next<'_>> {
+    if b.len() < 8 {
+        return None;
+    }
+    let id_len = 1usize << (b[0] >> 4);
+    let sig_len = usize::from(b[1] >> 4) * 4;
+    let opcode = b[2] & 0x0f;
+    let nh = b[3];
+    if opcode != 1 {
+        return None;
+    }
+    let inner = b.get(8 + id_len + sig_len..)?;
+    match nh {
+        ipproto::IPV6 => Some(Next::Ip6(inner)),
+        ipproto::IPIP => Some(Next::Ip4(inner)),
+        _ => None,
+    }
+}
+
+/// Decodes the transport layer of `net` into `d`.
+fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Decoded<'a>) {
+    match proto {
+        ipproto::TCP => match tcp::Packet::parse(b) {
+            Ok(t) => {
+                let flags = t.flags();
+                let syn = flags & tcp::SYN != 0;
+                let bad = (syn && flags & (tcp::FIN | tcp::RST) != 0)
+                    || (flags & tcp::FIN != 0 && flags & tcp::RST != 0)
+                    || flags & 0x3f == 0;
+                if bad {
+                    d.anomalies.add(Anomaly::TcpBadFlags);
+                }
+                let options = if syn {
+                    let o = t.parse_options();
+                    if o.malformed {
+                        d.anomalies.add(Anomaly::TcpBadOptions);
+                    }
+                    Some(o)
+                } else {
+                    None
+                };
+                let ip_payload = declared.max(t.header_len()) as u32;
+                d.transport = Transport::Tcp(TcpInfo {
+                    sport: t.src_port(),
+                    dport: t.dst_port(),
+                    seq: t.seq(),
+                    ack: t.ack(),
+                    flags,
+                    window: t.window(),
+                    options,
+                    payload_len: ip_payload.saturating_sub(t.header_len() as u32),
+                });
+                d.payload = t.payload();
+            }
+            Err(_) => {
+                d.anomalies.add(Anomaly::TcpBadHeader);
+                d.transport = Transport::Other;
+            }
+        },
+        ipproto::UDP => match udp::Packet::parse(b) {
+            Ok(u) => {
+                if !u.length_valid() || usize::from(u.length()) > declared {
+                    d.anomalies.add(Anomaly::UdpBadLength);
+                }
+                d.transport = Transport::Udp { sport: u.src_port(), dport: u.dst_port() };
+                d.payload = u.payload();
+            }
+            Err(_) => {
+                d.anomalies.add(Anomaly::UdpBadHeader);
+                d.transport = Transport::Other;
+            }
+        },
+        ipproto::ICMP | ipproto::ICMPV6 => {
+            let v6 = proto == ipproto::ICMPV6;
+            match icmp::Packet::parse(b) {
+                Ok(m) => {
+                    let t = m.msg_type();
+                    let is_err = if v6 { icmp::v6::is_error(t) } else { icmp::v4::is_error(t) };
+                    let quoted = if is_err {
+                        let q = quote(m.body(), d);
+                        if q.is_none() {
+                            d.anomalies.add(Anomaly::IcmpBadQuote);
+                        }
+                        q
+                    } else {
+                        None
+                    };
+                    let echo = if v6 { matches!(t, 128 | 129) } else { matches!(t, 0 | 8 | 13 | 14 | 15 | 16) };
+                    d.transport = Transport::Icmp {
+                        v6,
+                        icmp_type: t,
+                        code: m.code(),
+                        ident: if echo { m.echo_ident() } else { 0 },
+                        rest: m.rest(),
+                        quoted,
+                    };
+                    d.payload = m.body();
+                }
+                Err(_) => {
+                    d.anomalies.add(Anomaly::IcmpBadHeader);
+                    d.transport = Transport::Other;
+                }
+            }
+        }
+        ipproto::ESP | ipproto::NONXT => d.transport = Transport::Other,
+        p if ipv6::is_extension(p) => {
+            d.anomalies.add(Anomaly::Ipv6UndecodedNextHeader);
+            d.transport = Transport::Other;
+        }
+        _ => {
+            if net.src.version == 6 && !matches!(proto, 2 | 8 | 9 | 46 | 47 | 88 | 89 | 103 | 112 | 132 | 136) {
+                // Unknown next headers in IPv6 may be unknown extension headers (RFC 7045).
+                d.anomalies.add(Anomaly::Ipv6UndecodedNextHeader);
+            }
+            d.transport = Transport::Other;
+        }
+    }
+}
+
+/// Reads the quoted packet in an ICMP error: an IP header and at least 8 bytes of transport.
+fn quote(b: &[u8], d: &mut Decoded<'_>) -> Option<Quoted> {
+    let (src, dst, proto, l4) = match b.first()? >> 4 {
+        4 => {
+            let p = ipv4::Packet::parse(b).ok()?;
+            d.inner_v4 = d.inner_v4.saturating_add(1);
+            let l4 = &b[p.header_len()..];
+            (Addr::v4(p.src()), Addr::v4(p.dst()), p.protocol(), if p.frag_offset() == 0 { l4 } else { &[][..] })
+        }
+        6 => {
+            let p = ipv6::Packet::parse(b).ok()?;
+            d.inner_v6 = d.inner_v6.saturating_add(1);
+            let rest = &b[40..];
+            match ipv6::walk(p.next_header(), rest) {
+                Ok(c) if c.fragment.is_none_or(|f| f.offset == 0) => (Addr::v6(p.src()), Addr::v6(p.dst()), c.protocol, &rest[c.offset..]),
+                _ => (Addr::v6(p.src()), Addr::v6(p.dst()), p.next_header(), &[][..]),
+            }
+        }
+        _ => return None,
+    };
+    let (sport, dport) = match proto {
+        ipproto::TCP | ipproto::UDP if l4.len() >= 4 => {
+            (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+        }
+        ipproto::ICMP | ipproto::ICMPV6 if l4.len() >= 2 => (u16::from(l4[0]), u16::from(l4[1])),
+        _ => (0, 0),
+    };
+    Some(Quoted { src, dst, proto, sport, dport })
+}
