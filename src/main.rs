@@ -1,1 +1,31 @@
-fn main() {}
+//! v6watch: what IPv6 sensors see. The binary is thin: parse arguments, run the command,
+//! map the outcome to an exit code (0 ok, 1 findings at or above --fail-on, 2 usage or input
+//! errors). A closed pipe (`v6watch flows ... | head`) is success, not an error.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod gen;
+mod output;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = match cli::parse() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("v6watch: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

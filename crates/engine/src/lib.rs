@@ -5,3 +5,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod flow;
+pub mod model;
+pub mod pipeline;
+pub mod sensor;

@@ -21,7 +21,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_datagrams: 4096, max_bytes: 32 << 20, timeout_ns: 60_000_000_000 }
+        Limits {
+            max_datagrams: 4096,
+            max_bytes: 32 << 20,
+            timeout_ns: 60_000_000_000,
+        }
     }
 }
 
@@ -63,6 +67,17 @@ pub enum Outcome {
     Dropped,
 }
 
+/// One fragment's place in its datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    /// Offset in bytes.
+    pub offset: u32,
+    /// The MF flag.
+    pub more: bool,
+    /// The fragment's bytes.
+    pub data: &'a [u8],
+}
+
 /// A reassembly pool.
 pub struct Defrag {
     limits: Limits,
@@ -76,7 +91,13 @@ pub struct Defrag {
 impl Defrag {
     /// An empty pool.
     pub fn new(limits: Limits) -> Self {
-        Defrag { limits, pending: HashMap::new(), bytes: 0, last_sweep: i64::MIN, expired: 0 }
+        Defrag {
+            limits,
+            pending: HashMap::new(),
+            bytes: 0,
+            last_sweep: i64::MIN,
+            expired: 0,
+        }
     }
 
     /// Datagrams in progress.
@@ -116,18 +137,16 @@ impl Defrag {
         self.expired += n;
     }
 
-    /// Adds one fragment: `offset` in bytes, `more` = MF flag, `data` = the fragment's bytes.
-    /// On completion the whole payload is written to `out`.
+    /// Adds one fragment. On completion the whole payload is written to `out`.
     pub fn add(
         &mut self,
         ts: i64,
         key: FragKey,
-        offset: u32,
-        more: bool,
-        data: &[u8],
+        piece: Piece<'_>,
         out: &mut Vec<u8>,
         anomalies: &mut AnomalySet,
     ) -> Outcome {
+        let Piece { offset, more, data } = piece;
         self.sweep(ts);
         let end = offset as usize + data.len();
         if end > 65_535 || (more && data.len() % 8 != 0) {
@@ -140,7 +159,16 @@ impl Defrag {
                 anomalies.add(Anomaly::FragDropped);
                 return Outcome::Dropped;
             }
-            self.pending.insert(key, Pending { first_ts: ts, data: Vec::new(), have: Vec::new(), total: None, fragments: 0 });
+            self.pending.insert(
+                key,
+                Pending {
+                    first_ts: ts,
+                    data: Vec::new(),
+                    have: Vec::new(),
+                    total: None,
+                    fragments: 0,
+                },
+            );
         }
         let p = self.pending.get_mut(&key).expect("inserted above");
         if !more {
@@ -205,7 +233,9 @@ impl Defrag {
                 self.bytes -= p.data.len();
                 out.clear();
                 out.extend_from_slice(&p.data);
-                return Outcome::Complete { fragments: p.fragments };
+                return Outcome::Complete {
+                    fragments: p.fragments,
+                };
             }
         }
         Outcome::Pending
@@ -217,7 +247,13 @@ mod test {
     use super::*;
 
     fn key() -> FragKey {
-        FragKey { version: 6, src: [1; 16], dst: [2; 16], ident: 7, proto: 17 }
+        FragKey {
+            version: 6,
+            src: [1; 16],
+            dst: [2; 16],
+            ident: 7,
+            proto: 17,
+        }
     }
 
     #[test]
@@ -226,9 +262,48 @@ mod test {
         let mut out = vec![];
         let mut a = AnomalySet::default();
         let body: Vec<u8> = (0..40u8).collect();
-        assert_eq!(d.add(0, key(), 16, true, &body[16..32], &mut out, &mut a), Outcome::Pending);
-        assert_eq!(d.add(1, key(), 32, false, &body[32..], &mut out, &mut a), Outcome::Pending);
-        assert_eq!(d.add(2, key(), 0, true, &body[..16], &mut out, &mut a), Outcome::Complete { fragments: 3 });
+        assert_eq!(
+            d.add(
+                0,
+                key(),
+                Piece {
+                    offset: 16,
+                    more: true,
+                    data: &body[16..32]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Pending
+        );
+        assert_eq!(
+            d.add(
+                1,
+                key(),
+                Piece {
+                    offset: 32,
+                    more: false,
+                    data: &body[32..]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Pending
+        );
+        assert_eq!(
+            d.add(
+                2,
+                key(),
+                Piece {
+                    offset: 0,
+                    more: true,
+                    data: &body[..16]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Complete { fragments: 3 }
+        );
         assert_eq!(out, body);
         assert!(a.is_empty());
         assert_eq!(d.in_progress(), 0);
@@ -239,8 +314,28 @@ mod test {
         let mut d = Defrag::new(Limits::default());
         let mut out = vec![];
         let mut a = AnomalySet::default();
-        d.add(0, key(), 0, true, &[1; 16], &mut out, &mut a);
-        d.add(0, key(), 8, false, &[9; 16], &mut out, &mut a);
+        d.add(
+            0,
+            key(),
+            Piece {
+                offset: 0,
+                more: true,
+                data: &[1; 16],
+            },
+            &mut out,
+            &mut a,
+        );
+        d.add(
+            0,
+            key(),
+            Piece {
+                offset: 8,
+                more: false,
+                data: &[9; 16],
+            },
+            &mut out,
+            &mut a,
+        );
         assert!(a.has(Anomaly::FragOverlap));
         assert_eq!(&out[..16], &[1; 16]);
         assert_eq!(&out[16..], &[9; 8]);
@@ -248,18 +343,87 @@ mod test {
 
     #[test]
     fn bounds_and_timeout() {
-        let mut d = Defrag::new(Limits { max_datagrams: 1, max_bytes: 64, timeout_ns: 10 });
+        let mut d = Defrag::new(Limits {
+            max_datagrams: 1,
+            max_bytes: 64,
+            timeout_ns: 10,
+        });
         let mut out = vec![];
         let mut a = AnomalySet::default();
-        assert_eq!(d.add(0, key(), 65_528, false, &[0; 16], &mut out, &mut a), Outcome::Dropped);
+        assert_eq!(
+            d.add(
+                0,
+                key(),
+                Piece {
+                    offset: 65_528,
+                    more: false,
+                    data: &[0; 16]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Dropped
+        );
         assert!(a.has(Anomaly::FragBad));
-        assert_eq!(d.add(0, key(), 0, true, &[0; 8], &mut out, &mut a), Outcome::Pending);
+        assert_eq!(
+            d.add(
+                0,
+                key(),
+                Piece {
+                    offset: 0,
+                    more: true,
+                    data: &[0; 8]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Pending
+        );
         let other = FragKey { ident: 8, ..key() };
-        assert_eq!(d.add(0, other, 0, true, &[0; 8], &mut out, &mut a), Outcome::Dropped);
+        assert_eq!(
+            d.add(
+                0,
+                other,
+                Piece {
+                    offset: 0,
+                    more: true,
+                    data: &[0; 8]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Dropped
+        );
         assert!(a.has(Anomaly::FragDropped));
-        assert_eq!(d.add(5_000_000_000, other, 64, true, &[0; 8], &mut out, &mut a), Outcome::Dropped);
+        assert_eq!(
+            d.add(
+                5_000_000_000,
+                other,
+                Piece {
+                    offset: 64,
+                    more: true,
+                    data: &[0; 8]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Dropped
+        );
         assert_eq!(d.take_expired(), 1);
         // Odd-length non-last fragment.
-        assert_eq!(d.add(5_000_000_000, key(), 0, true, &[0; 7], &mut out, &mut a), Outcome::Dropped);
+        assert_eq!(
+            d.add(
+                5_000_000_000,
+                key(),
+                Piece {
+                    offset: 0,
+                    more: true,
+                    data: &[0; 7]
+                },
+                &mut out,
+                &mut a
+            ),
+            Outcome::Dropped
+        );
     }
 }

@@ -1,0 +1,843 @@
+//! Bidirectional flow tracking with Zeek conn.log semantics: originator detection, TCP endpoint
+//! states, `history` letters, `conn_state`, per-direction counters, handshake timing, ICMP
+//! errors attributed to the flow they quote, idle/close timeouts on capture time, port reuse, and
+//! a hard bound on live flows (evictions are counted).
+//!
+//! Memory is bounded by `Config::max_flows`; time never comes from the wall clock.
+
+pub mod tcp;
+mod wheel;
+
+use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Transport, Tunnel};
+use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters};
+use hashbrown::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use tcp::{EndpointState, History};
+use wheel::{Entry, Wheel};
+use wire::{icmp, ipproto, tcp as wtcp};
+
+/// Flow table settings. Timeouts follow Zeek's defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Live flows kept at most; beyond, the flow closest to expiry is written out early.
+    pub max_flows: usize,
+    /// Idle timeout for TCP connections that are not closed (Zeek: tcp_inactivity_timeout).
+    pub tcp_idle_ns: i64,
+    /// Delay after both sides closed or one reset (Zeek: tcp_close_delay / tcp_reset_delay).
+    pub tcp_closed_ns: i64,
+    /// Idle timeout for UDP (Zeek: udp_inactivity_timeout).
+    pub udp_idle_ns: i64,
+    /// Idle timeout for ICMP and other protocols (Zeek: icmp_inactivity_timeout).
+    pub other_idle_ns: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_flows: 250_000,
+            tcp_idle_ns: 300_000_000_000,
+            tcp_closed_ns: 5_000_000_000,
+            udp_idle_ns: 60_000_000_000,
+            other_idle_ns: 60_000_000_000,
+        }
+    }
+}
+
+/// Canonical (direction-free) flow identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    proto: u8,
+    lo: Addr,
+    hi: Addr,
+    lo_port: u16,
+    hi_port: u16,
+}
+
+impl FlowKey {
+    /// Key for a transport 5-tuple (either direction gives the same key).
+    pub fn new(proto: u8, a: Addr, ap: u16, b: Addr, bp: u16) -> FlowKey {
+        if (a, ap) <= (b, bp) {
+            FlowKey {
+                proto,
+                lo: a,
+                hi: b,
+                lo_port: ap,
+                hi_port: bp,
+            }
+        } else {
+            FlowKey {
+                proto,
+                lo: b,
+                hi: a,
+                lo_port: bp,
+                hi_port: ap,
+            }
+        }
+    }
+    /// Key for ICMP: addresses sorted, the "ports" are the message class and echo identifier.
+    fn icmp(proto: u8, a: Addr, b: Addr, class: u16, ident: u16) -> FlowKey {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        FlowKey {
+            proto,
+            lo,
+            hi,
+            lo_port: class,
+            hi_port: ident,
+        }
+    }
+    /// A symmetric hash for sharding: both directions land on the same shard.
+    pub fn shard_hash(&self) -> u64 {
+        foldhash::fast::FixedState::with_seed(0x5eed).hash_one(self)
+    }
+}
+
+/// Ports that suggest a server, for orienting flows whose first packet is not a SYN.
+fn likely_server(port: u16) -> bool {
+    port < 1024
+        || matches!(
+            port,
+            1080 | 1433
+                | 1521
+                | 1883
+                | 3128
+                | 3306
+                | 3389
+                | 3544
+                | 5060
+                | 5353
+                | 5355
+                | 5432
+                | 5672
+                | 5900
+                | 6379
+                | 6443
+                | 8000
+                | 8008
+                | 8080
+                | 8443
+                | 8883
+                | 9000
+                | 9090
+                | 9200
+                | 11211
+                | 27017
+        )
+}
+
+const ONCE_A: u8 = 1;
+const ONCE_D: u8 = 2;
+const ONCE_I: u8 = 4;
+const ONCE_Q: u8 = 8;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Side {
+    c: SideCounters,
+    state: EndpointState,
+    next_seq: Option<u32>,
+    /// One outstanding sequence hole (start, end), so late or reordered data fills it instead of
+    /// counting as a retransmission.
+    hole: Option<(u32, u32)>,
+    last_syn: Option<u32>,
+    last_fin: Option<u32>,
+    last_rst: Option<u32>,
+    once: u8,
+    gaps: u64,
+    mss: Option<u16>,
+}
+
+#[derive(Debug, Clone)]
+struct Flow {
+    key: FlowKey,
+    orig: (Addr, u16),
+    resp: (Addr, u16),
+    first_ts: i64,
+    last_ts: i64,
+    o: Side,
+    r: Side,
+    history: History,
+    flipped: bool,
+    syn_ts: Option<i64>,
+    synack_ts: Option<i64>,
+    rtt_synack: Option<i64>,
+    rtt_ack: Option<i64>,
+    tunnel: Option<Tunnel>,
+    vlan: Option<u16>,
+    icmp_errors: Vec<IcmpError>,
+    anomalies: AnomalySet,
+    gen: u32,
+    live: bool,
+}
+
+/// Statistics of the table.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct TableStats {
+    /// Flows created.
+    pub created: u64,
+    /// Flows written out early because the table was full.
+    pub evicted: u64,
+    /// Highest number of live flows.
+    pub peak_live: u64,
+    /// Packets attributed to flows.
+    pub packets: u64,
+    /// ICMP errors matched to the flow they quote.
+    pub icmp_errors_matched: u64,
+}
+
+/// The flow table.
+pub struct FlowTable {
+    cfg: Config,
+    map: HashMap<FlowKey, u32>,
+    slab: Vec<Flow>,
+    free: Vec<u32>,
+    wheel: Wheel,
+    stats: TableStats,
+    now: i64,
+    prev_ts: i64,
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: Config) -> Self {
+        FlowTable {
+            cfg,
+            map: HashMap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            wheel: Wheel::new(),
+            stats: TableStats::default(),
+            now: i64::MIN,
+            prev_ts: i64::MIN,
+        }
+    }
+
+    /// Table statistics so far.
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// Live flows.
+    pub fn live(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Moves capture time forward to `ts`, writing out flows whose timeout passed.
+    pub fn advance(&mut self, ts: i64, out: &mut Vec<FlowRecord>) {
+        if ts <= self.now {
+            return;
+        }
+        self.now = ts;
+        let FlowTable {
+            wheel,
+            slab,
+            map,
+            free,
+            cfg,
+            ..
+        } = self;
+        wheel.advance(ts, |e| {
+            let f = &slab[e.slot as usize];
+            if !f.live || f.gen != e.gen {
+                return None;
+            }
+            let deadline = f.deadline(cfg);
+            if deadline > ts {
+                return Some(deadline);
+            }
+            out.push(f.record(EndReason::Timeout));
+            map.remove(&f.key);
+            slab[e.slot as usize].live = false;
+            free.push(e.slot);
+            None
+        });
+    }
+
+    /// Accounts one decoded packet; records of flows that ended are pushed to `out`.
+    pub fn process(&mut self, ts: i64, d: &Decoded<'_>, out: &mut Vec<FlowRecord>) {
+        if d.fragment_pending {
+            return;
+        }
+        let Some(net) = d.net else { return };
+        // The expiry clock follows the smaller of this and the previous timestamp, so a single
+        // corrupt timestamp far in the future cannot flush the table; a real jump (a paused
+        // capture) is confirmed by the next packet.
+        let clock = ts.min(self.prev_ts.max(i64::MIN + 1));
+        self.prev_ts = ts;
+        self.advance(clock, out);
+        let (src, dst) = (net.src, net.dst);
+        let (key, sport, dport) = match d.transport {
+            Transport::Tcp(t) => (
+                FlowKey::new(ipproto::TCP, src, t.sport, dst, t.dport),
+                t.sport,
+                t.dport,
+            ),
+            Transport::Udp { sport, dport } => (
+                FlowKey::new(ipproto::UDP, src, sport, dst, dport),
+                sport,
+                dport,
+            ),
+            Transport::Icmp {
+                v6,
+                icmp_type,
+                code,
+                ident,
+                rest,
+                quoted,
+            } => {
+                if let Some(q) = quoted {
+                    self.attribute_icmp_error(ts, v6, icmp_type, code, rest, src, q);
+                }
+                let pair = if v6 {
+                    icmp::v6::counterpart(icmp_type)
+                } else {
+                    icmp::v4::counterpart(icmp_type)
+                };
+                let class = match pair {
+                    Some(c) => u16::from(icmp_type.min(c)),
+                    None => u16::from(icmp_type) << 8 | u16::from(code),
+                };
+                (
+                    FlowKey::icmp(net.proto, src, dst, class, ident),
+                    u16::from(icmp_type),
+                    u16::from(code),
+                )
+            }
+            // A TCP or UDP header too damaged to read has no ports: counted as an anomaly, no flow.
+            Transport::Other | Transport::None
+                if matches!(net.proto, ipproto::TCP | ipproto::UDP) =>
+            {
+                return
+            }
+            Transport::Other | Transport::None => (FlowKey::new(net.proto, src, 0, dst, 0), 0, 0),
+        };
+        self.stats.packets += 1;
+        let tcp_info = match d.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        };
+        let slot = match self.map.get(&key) {
+            Some(&s) => {
+                // Port reuse: a fresh SYN on a finished connection, or a new attempt with a new ISN.
+                let reuse = tcp_info.is_some_and(|t| {
+                    let f = &self.slab[s as usize];
+                    t.flags & (wtcp::SYN | wtcp::ACK) == wtcp::SYN
+                        && f.is_reusable_by(t.seq, (src, sport) == f.orig)
+                });
+                if reuse {
+                    let f = &mut self.slab[s as usize];
+                    out.push(f.record(EndReason::Reused));
+                    f.live = false;
+                    self.map.remove(&key);
+                    self.free.push(s);
+                    self.create(ts, key, d, src, sport, dst, dport, out)
+                } else {
+                    s
+                }
+            }
+            None => self.create(ts, key, d, src, sport, dst, dport, out),
+        };
+        let f = &mut self.slab[slot as usize];
+        let dir_orig = if key.proto == ipproto::ICMP || key.proto == ipproto::ICMPV6 {
+            src == f.orig.0
+        } else {
+            (src, sport) == f.orig
+        };
+        f.last_ts = f.last_ts.max(ts);
+        f.anomalies.0 |= d.anomalies.0;
+        let ip_len = u64::from(net.ip_len);
+        let payload = match d.transport {
+            Transport::Tcp(t) => u64::from(t.payload_len),
+            _ => d.payload.len() as u64,
+        };
+        {
+            let s = if dir_orig { &mut f.o } else { &mut f.r };
+            s.c.pkts += 1;
+            s.c.ip_bytes += ip_len;
+            if tcp_info.is_none() {
+                s.c.bytes += payload;
+            }
+        }
+        if let Some(t) = tcp_info {
+            f.tcp(ts, dir_orig, &t);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        ts: i64,
+        key: FlowKey,
+        d: &Decoded<'_>,
+        src: Addr,
+        sport: u16,
+        dst: Addr,
+        dport: u16,
+        out: &mut Vec<FlowRecord>,
+    ) -> u32 {
+        let mut tunnel = d.tunnel;
+        if self.map.len() >= self.cfg.max_flows {
+            self.evict(out);
+        }
+        let flip = match d.transport {
+            Transport::Tcp(t) => {
+                let syn = t.flags & wtcp::SYN != 0;
+                let ack = t.flags & wtcp::ACK != 0;
+                (syn && ack) || (!syn && likely_server(sport) && !likely_server(dport))
+            }
+            Transport::Udp { .. } => likely_server(sport) && !likely_server(dport),
+            Transport::Icmp { v6, icmp_type, .. } => {
+                if v6 {
+                    matches!(icmp_type, 129 | 134 | 136)
+                } else {
+                    matches!(icmp_type, 0 | 14 | 16 | 18)
+                }
+            }
+            _ => false,
+        };
+        // A multicast or broadcast address never originates anything.
+        let flip = flip && !dst.is_multicast_or_broadcast();
+        let (orig, resp) = if flip {
+            ((dst, dport), (src, sport))
+        } else {
+            ((src, sport), (dst, dport))
+        };
+        if let (true, Some(t)) = (flip, tunnel.as_mut()) {
+            // Keep the outer endpoints in originator → responder order.
+            std::mem::swap(&mut t.outer_src, &mut t.outer_dst);
+        }
+        let mut history = History::default();
+        if flip {
+            history.push(b'^');
+        }
+        let flow = Flow {
+            key,
+            orig,
+            resp,
+            first_ts: ts,
+            last_ts: ts,
+            o: Side::default(),
+            r: Side::default(),
+            history,
+            flipped: flip,
+            syn_ts: None,
+            synack_ts: None,
+            rtt_synack: None,
+            rtt_ack: None,
+            tunnel,
+            vlan: d.vlan,
+            icmp_errors: Vec::new(),
+            anomalies: AnomalySet::default(),
+            gen: 0,
+            live: true,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                let gen = self.slab[s as usize].gen.wrapping_add(1);
+                self.slab[s as usize] = Flow { gen, ..flow };
+                s
+            }
+            None => {
+                self.slab.push(flow);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, slot);
+        self.stats.created += 1;
+        self.stats.peak_live = self.stats.peak_live.max(self.map.len() as u64);
+        let f = &self.slab[slot as usize];
+        self.wheel
+            .schedule(Entry { slot, gen: f.gen }, f.deadline(&self.cfg));
+        slot
+    }
+
+    fn evict(&mut self, out: &mut Vec<FlowRecord>) {
+        let victim = self.wheel.soonest().find(|e| {
+            let f = &self.slab[e.slot as usize];
+            f.live && f.gen == e.gen
+        });
+        if let Some(e) = victim {
+            let f = &mut self.slab[e.slot as usize];
+            f.anomalies.add(Anomaly::FlowEvicted);
+            out.push(f.record(EndReason::Evicted));
+            f.live = false;
+            self.map.remove(&f.key.clone());
+            self.free.push(e.slot);
+            self.stats.evicted += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attribute_icmp_error(
+        &mut self,
+        ts: i64,
+        v6: bool,
+        t: u8,
+        code: u8,
+        rest: u32,
+        from: Addr,
+        q: crate::decode::Quoted,
+    ) {
+        let key = match q.proto {
+            ipproto::TCP | ipproto::UDP => FlowKey::new(q.proto, q.src, q.sport, q.dst, q.dport),
+            _ => return,
+        };
+        let Some(&slot) = self.map.get(&key) else {
+            return;
+        };
+        let f = &mut self.slab[slot as usize];
+        self.stats.icmp_errors_matched += 1;
+        let mtu = match (v6, t) {
+            (true, icmp::v6::PACKET_TOO_BIG) => rest,
+            (false, icmp::v4::DEST_UNREACH) if code == 4 => rest & 0xffff,
+            _ => 0,
+        };
+        if let Some(e) = f
+            .icmp_errors
+            .iter_mut()
+            .find(|e| e.icmp_type == t && e.code == code)
+        {
+            e.count = e.count.saturating_add(1);
+        } else if f.icmp_errors.len() < 8 {
+            let version = if v6 { 6 } else { 4 };
+            f.icmp_errors.push(IcmpError {
+                ts,
+                version,
+                icmp_type: t,
+                code,
+                from,
+                mtu,
+                count: 1,
+            });
+        }
+    }
+
+    /// Writes out every live flow (end of input), in creation order of their slots.
+    pub fn finish(&mut self, out: &mut Vec<FlowRecord>) {
+        let _ = self.wheel.drain_all();
+        let mut live: Vec<&Flow> = self.slab.iter().filter(|f| f.live).collect();
+        live.sort_by_key(|f| {
+            (
+                f.first_ts,
+                f.key.lo,
+                f.key.lo_port,
+                f.key.hi,
+                f.key.hi_port,
+                f.key.proto,
+            )
+        });
+        out.extend(live.into_iter().map(|f| f.record(EndReason::End)));
+        self.slab.clear();
+        self.map.clear();
+        self.free.clear();
+    }
+}
+
+/// `a` is after `b` in sequence space.
+#[inline]
+fn seq_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+impl Flow {
+    fn is_tcp_closed(&self) -> bool {
+        use EndpointState::*;
+        matches!(self.o.state, Reset)
+            || matches!(self.r.state, Reset)
+            || (self.o.state == Closed && self.r.state == Closed)
+    }
+
+    fn deadline(&self, cfg: &Config) -> i64 {
+        let t = match self.key.proto {
+            ipproto::TCP if self.is_tcp_closed() => cfg.tcp_closed_ns,
+            ipproto::TCP => cfg.tcp_idle_ns,
+            ipproto::UDP => cfg.udp_idle_ns,
+            _ => cfg.other_idle_ns,
+        };
+        self.last_ts.saturating_add(t)
+    }
+
+    /// Whether a SYN (no ACK) with `seq` starts a new connection on this 5-tuple: the old one
+    /// finished (FIN or RST seen), or never got an answer and the SYN carries a new ISN.
+    fn is_reusable_by(&self, seq: u32, from_orig: bool) -> bool {
+        use EndpointState::*;
+        let finished =
+            matches!(self.o.state, Closed | Reset) || matches!(self.r.state, Closed | Reset);
+        if finished {
+            return true;
+        }
+        let unanswered = self.r.state == Inactive && self.o.state == SynSent;
+        unanswered && from_orig && self.o.last_syn.is_some_and(|s| s != seq)
+    }
+
+    fn letter(&mut self, from_orig: bool, c: u8) {
+        self.history
+            .push(if from_orig { c.to_ascii_uppercase() } else { c });
+    }
+
+    fn tcp(&mut self, ts: i64, from_orig: bool, t: &crate::decode::TcpInfo) {
+        use EndpointState::*;
+        let flags = t.flags;
+        let (syn, ack, fin, rst) = (
+            flags & wtcp::SYN != 0,
+            flags & wtcp::ACK != 0,
+            flags & wtcp::FIN != 0,
+            flags & wtcp::RST != 0,
+        );
+        let len = t.payload_len;
+        // History letters (Zeek's rules: some once, some on a new sequence number, some logarithmic).
+        let once = |f: &mut Flow, bit: u8, c: u8| {
+            let s = if from_orig { &mut f.o } else { &mut f.r };
+            if s.once & bit == 0 {
+                s.once |= bit;
+                f.letter(from_orig, c);
+            }
+        };
+        if syn && (fin || rst) {
+            once(self, ONCE_Q, b'q');
+        } else if fin && rst {
+            once(self, ONCE_I, b'i');
+        }
+        {
+            let side = if from_orig { &mut self.o } else { &mut self.r };
+            let mut letters: [u8; 3] = [0; 3];
+            let mut n = 0;
+            if syn {
+                if side.last_syn != Some(t.seq) {
+                    side.last_syn = Some(t.seq);
+                    letters[n] = if ack { b'h' } else { b's' };
+                    n += 1;
+                }
+                if let Some(o) = t.options {
+                    side.mss = side.mss.or(o.mss);
+                }
+            }
+            if fin && side.last_fin != Some(t.seq) {
+                side.last_fin = Some(t.seq);
+                letters[n] = b'f';
+                n += 1;
+            }
+            if rst && side.last_rst != Some(t.seq) {
+                side.last_rst = Some(t.seq);
+                letters[n] = b'r';
+                n += 1;
+            }
+            for &c in &letters[..n] {
+                self.letter(from_orig, c);
+            }
+        }
+        if len > 0 {
+            once(self, ONCE_D, b'd');
+        } else if flags & (wtcp::SYN | wtcp::FIN | wtcp::RST | wtcp::ACK) == wtcp::ACK {
+            once(self, ONCE_A, b'a');
+        }
+        // Handshake timing.
+        if syn && !ack && from_orig && self.syn_ts.is_none() {
+            self.syn_ts = Some(ts);
+        }
+        if syn && ack && !from_orig && self.synack_ts.is_none() {
+            self.synack_ts = Some(ts);
+            self.rtt_synack = self.syn_ts.map(|s| ts - s);
+        }
+        if !syn && ack && from_orig && self.rtt_ack.is_none() {
+            if let Some(sa) = self.synack_ts {
+                self.rtt_ack = Some(ts - sa);
+            }
+        }
+        // Sequence space: new bytes, gaps, retransmissions.
+        let seg = len
+            .wrapping_add(u32::from(syn))
+            .wrapping_add(u32::from(fin));
+        let mut gap = false;
+        let mut retrans = false;
+        {
+            let side = if from_orig { &mut self.o } else { &mut self.r };
+            if t.window == 0 && !rst && !syn {
+                side.c.zero_windows += 1;
+            }
+            match side.next_seq {
+                None => {
+                    side.next_seq = Some(t.seq.wrapping_add(seg));
+                    side.c.bytes += u64::from(len);
+                }
+                Some(next) => {
+                    let ahead = t.seq.wrapping_sub(next) as i32;
+                    if ahead > 0 && len > 0 {
+                        if ahead < 1 << 30 {
+                            side.c.missed_bytes += ahead as u64;
+                            side.hole = Some((next, t.seq));
+                            side.gaps += 1;
+                            gap = true;
+                        }
+                        side.next_seq = Some(t.seq.wrapping_add(seg));
+                        side.c.bytes += u64::from(len);
+                    } else if len > 0 {
+                        let end = t.seq.wrapping_add(len);
+                        if seq_after(end, next) {
+                            side.c.bytes += u64::from(end.wrapping_sub(next));
+                            side.next_seq = Some(end.wrapping_add(u32::from(fin)));
+                        } else if let Some((hs, he)) = side
+                            .hole
+                            .filter(|&(hs, he)| !seq_after(hs, t.seq) && !seq_after(end, he))
+                        {
+                            // Late data filling a hole we counted as missed.
+                            side.c.missed_bytes =
+                                side.c.missed_bytes.saturating_sub(u64::from(len));
+                            side.c.bytes += u64::from(len);
+                            side.hole = if hs == t.seq {
+                                Some((end, he))
+                            } else {
+                                Some((hs, t.seq))
+                            };
+                        } else {
+                            side.c.retransmits += 1;
+                            retrans = true;
+                        }
+                    } else if seq_after(t.seq.wrapping_add(seg), next) {
+                        side.next_seq = Some(t.seq.wrapping_add(seg));
+                    }
+                }
+            }
+        }
+        // An ACK beyond what the peer was seen sending means the capture missed the peer's data.
+        if ack && !syn {
+            let peer = if from_orig { &mut self.r } else { &mut self.o };
+            if let Some(pn) = peer.next_seq {
+                let beyond = t.ack.wrapping_sub(pn) as i32;
+                if beyond > 0
+                    && beyond < 1 << 30
+                    && matches!(peer.state, Established | Partial | Closed | SynAckSent)
+                {
+                    peer.c.missed_bytes += beyond as u64;
+                    peer.next_seq = Some(t.ack);
+                    peer.gaps += 1;
+                    let n = peer.gaps;
+                    if tcp::log_threshold_reached(n) {
+                        self.letter(!from_orig, b'g');
+                    }
+                }
+            }
+        }
+        {
+            let side = if from_orig { &self.o } else { &self.r };
+            let (g, rt, zw) = (side.gaps, side.c.retransmits, side.c.zero_windows);
+            if gap && tcp::log_threshold_reached(g) {
+                self.letter(from_orig, b'g');
+            }
+            if retrans && tcp::log_threshold_reached(rt) {
+                self.letter(from_orig, b't');
+            }
+            if t.window == 0 && !rst && !syn && tcp::log_threshold_reached(zw) {
+                self.letter(from_orig, b'w');
+            }
+        }
+        // Endpoint states.
+        let (me, peer) = if from_orig {
+            (&mut self.o, &mut self.r)
+        } else {
+            (&mut self.r, &mut self.o)
+        };
+        if rst {
+            me.state = Reset;
+            return;
+        }
+        if syn {
+            if !ack && matches!(me.state, Inactive) {
+                me.state = SynSent;
+            } else if ack && matches!(me.state, Inactive | SynSent) {
+                me.state = SynAckSent;
+            }
+        } else {
+            if me.state == Inactive {
+                me.state = Partial;
+            }
+            if ack {
+                if matches!(me.state, SynSent | SynAckSent) {
+                    me.state = Established;
+                }
+                if peer.state == SynAckSent {
+                    peer.state = Established;
+                }
+                if me.state == Partial && peer.state == SynAckSent {
+                    peer.state = Established;
+                }
+            }
+        }
+        if fin && me.state != Reset {
+            me.state = Closed;
+        }
+    }
+
+    fn uid(&self) -> String {
+        let mut h = foldhash::fast::FixedState::with_seed(0x7636_7761_7463_6821).build_hasher();
+        self.key.hash(&mut h);
+        self.first_ts.hash(&mut h);
+        self.orig.hash(&mut h);
+        let mut v = h.finish();
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut s = String::with_capacity(12);
+        s.push('C');
+        for _ in 0..11 {
+            s.push(ALPHABET[(v % 62) as usize] as char);
+            v /= 62;
+        }
+        s
+    }
+
+    fn record(&self, end: EndReason) -> FlowRecord {
+        let conn_state = match self.key.proto {
+            ipproto::TCP => tcp::conn_state(
+                self.o.state,
+                self.r.state,
+                self.o.c.bytes,
+                self.r.c.bytes,
+                &self.history,
+            ),
+            ipproto::ICMP | ipproto::ICMPV6 => "OTH",
+            _ => tcp::udp_conn_state(self.o.c.pkts, self.r.c.pkts),
+        };
+        let history = if self.key.proto == ipproto::TCP {
+            self.history.as_str().to_string()
+        } else if matches!(self.key.proto, ipproto::ICMP | ipproto::ICMPV6) {
+            // Zeek keeps no history for ICMP.
+            String::new()
+        } else {
+            // Zeek writes D/d for UDP packets with payload; keep the same shape.
+            let mut h = String::new();
+            if self.flipped {
+                h.push('^');
+            }
+            if self.o.c.pkts > 0 {
+                h.push('D');
+            }
+            if self.r.c.pkts > 0 {
+                h.push('d');
+            }
+            h
+        };
+        FlowRecord {
+            uid: self.uid(),
+            ts: self.first_ts,
+            last_ts: self.last_ts,
+            orig_h: self.orig.0,
+            orig_p: self.orig.1,
+            resp_h: self.resp.0,
+            resp_p: self.resp.1,
+            ip_proto: self.key.proto,
+            conn_state,
+            history,
+            orig: self.o.c,
+            resp: self.r.c,
+            flipped: self.flipped,
+            rtt_synack_ns: self.rtt_synack,
+            rtt_ack_ns: self.rtt_ack,
+            orig_mss: self.o.mss,
+            resp_mss: self.r.mss,
+            tunnel: self.tunnel.map(|t| t.kind),
+            tunnel_outer: self.tunnel.map(|t| (t.outer_src, t.outer_dst)),
+            vlan: self.vlan,
+            icmp_errors: self.icmp_errors.clone(),
+            anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
+            end,
+            role: crate::model::Role::Transit,
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The owned vocabulary every stage after `flow` shares: flow records and capture statistics.
+//! Nothing here borrows packet bytes, so records outlive the buffers they came from.
+
+use crate::decode::{Addr, TunnelKind};
+use serde::Serialize;
+
+/// Direction of a packet relative to its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the originator.
+    Orig,
+    /// From the responder.
+    Resp,
+}
+
+/// Where a flow stands relative to its sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The sensor initiated it.
+    Outbound,
+    /// A remote host initiated it (for a honeypot: unsolicited).
+    Inbound,
+    /// Link-local or multicast infrastructure (ND, RA, MLD, DHCP, mDNS, LLMNR...).
+    Local,
+    /// Neither end is the sensor.
+    Transit,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Outbound => "outbound",
+            Role::Inbound => "inbound",
+            Role::Local => "local",
+            Role::Transit => "transit",
+        }
+    }
+}
+
+/// Per-direction counters of a flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SideCounters {
+    /// Packets.
+    pub pkts: u64,
+    /// Payload bytes (TCP: new sequence space, not retransmissions).
+    pub bytes: u64,
+    /// IP-level bytes (headers included).
+    pub ip_bytes: u64,
+    /// Payload bytes never seen (sequence gaps).
+    pub missed_bytes: u64,
+    /// Retransmitted segments.
+    pub retransmits: u64,
+    /// Zero-window advertisements.
+    pub zero_windows: u64,
+}
+
+/// An ICMP error that quoted one of this flow's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IcmpError {
+    /// Capture time (ns) of the first such error.
+    pub ts: i64,
+    /// 4 or 6 (ICMPv4 / ICMPv6).
+    pub version: u8,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// Who sent the error.
+    #[serde(serialize_with = "ser_addr")]
+    pub from: Addr,
+    /// MTU announced by Packet Too Big / Fragmentation Needed, else 0.
+    pub mtu: u32,
+    /// How many errors of this kind quoted the flow.
+    pub count: u32,
+}
+
+/// Why a flow record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndReason {
+    /// Idle or close timeout on capture time.
+    Timeout,
+    /// A new connection reused the 5-tuple.
+    Reused,
+    /// The flow table was full.
+    Evicted,
+    /// End of input.
+    End,
+}
+
+/// One bidirectional conversation, with Zeek conn.log semantics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowRecord {
+    /// Deterministic unique id (same input → same uid).
+    pub uid: String,
+    /// First packet, ns since the epoch.
+    pub ts: i64,
+    /// Last packet, ns since the epoch.
+    pub last_ts: i64,
+    /// Originator address.
+    #[serde(serialize_with = "ser_addr")]
+    pub orig_h: Addr,
+    /// Originator port (ICMP: type).
+    pub orig_p: u16,
+    /// Responder address.
+    #[serde(serialize_with = "ser_addr")]
+    pub resp_h: Addr,
+    /// Responder port (ICMP: code).
+    pub resp_p: u16,
+    /// IP protocol number.
+    pub ip_proto: u8,
+    /// Zeek conn_state.
+    pub conn_state: &'static str,
+    /// Zeek history letters.
+    pub history: String,
+    /// Originator counters.
+    pub orig: SideCounters,
+    /// Responder counters.
+    pub resp: SideCounters,
+    /// Originator and responder were swapped by a heuristic (history starts with `^`).
+    pub flipped: bool,
+    /// SYN → SYN-ACK time, ns.
+    pub rtt_synack_ns: Option<i64>,
+    /// SYN-ACK → ACK time, ns.
+    pub rtt_ack_ns: Option<i64>,
+    /// MSS the originator announced.
+    pub orig_mss: Option<u16>,
+    /// MSS the responder announced.
+    pub resp_mss: Option<u16>,
+    /// Tunnel encapsulation, outermost.
+    pub tunnel: Option<TunnelKind>,
+    /// Tunnel outer endpoints (as seen on the first packet).
+    #[serde(serialize_with = "ser_opt_pair")]
+    pub tunnel_outer: Option<(Addr, Addr)>,
+    /// Outermost VLAN id.
+    pub vlan: Option<u16>,
+    /// ICMP errors that quoted this flow's packets (first of each type/code).
+    pub icmp_errors: Vec<IcmpError>,
+    /// Anomaly names met on this flow's packets.
+    pub anomalies: Vec<&'static str>,
+    /// Why the record was written.
+    pub end: EndReason,
+    /// Role relative to the sensor (set by the pipeline once sensor addresses are known).
+    pub role: Role,
+}
+
+impl FlowRecord {
+    /// 4 or 6.
+    pub fn ip_version(&self) -> u8 {
+        self.orig_h.version
+    }
+    /// Zeek's `proto` field.
+    pub fn proto_name(&self) -> &'static str {
+        proto_name(self.ip_proto)
+    }
+    /// Duration in ns.
+    pub fn duration_ns(&self) -> i64 {
+        self.last_ts - self.ts
+    }
+}
+
+/// Zeek's transport names: tcp, udp, icmp (both families), else `unknown_transport`.
+pub fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        1 | 58 => "icmp",
+        _ => "unknown_transport",
+    }
+}
+
+pub(crate) fn ser_addr<S: serde::Serializer>(a: &Addr, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(a)
+}
+
+fn ser_opt_pair<S: serde::Serializer>(a: &Option<(Addr, Addr)>, s: S) -> Result<S::Ok, S::Error> {
+    match a {
+        None => s.serialize_none(),
+        Some((x, y)) => s.collect_str(&format_args!("{x}>{y}")),
+    }
+}

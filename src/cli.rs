@@ -1,0 +1,169 @@
+//! Command-line surface (clap derive). Every option a user can see has help text here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What IPv6 sensors see: packet captures in, flows, names, timelines and IPv6 health out.
+#[derive(Debug, Parser)]
+#[command(name = "v6watch", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Overview per sensor: packets, bytes, time span, link types, IPv4/IPv6 split (outer and
+    /// inner), tunnels, sensor addresses, roles, connection states, top talkers, anomalies.
+    Summary {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+        format: SummaryFormat,
+    },
+    /// One record per flow with Zeek conn.log field names, plus sensor, role, ip_version and tunnel.
+    Flows {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+        format: FlowFormat,
+    },
+    /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
+    Demo {
+        /// Directory to write the captures into.
+        #[arg(short, long, default_value = "v6watch-demo")]
+        out: PathBuf,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 2011)]
+        seed: u64,
+    },
+    /// Write a synthetic mixed capture for benchmarks (TCP with payload, DNS, HTTP, TLS, UDP,
+    /// ICMPv6, IPv4 and IPv6, many concurrent flows, a scan-like share).
+    Generate {
+        /// Output pcap file.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Approximate size, e.g. 200M, 1G, 4G.
+        #[arg(long, default_value = "100M", value_parser = parse_size)]
+        size: u64,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Concurrent flows to keep open.
+        #[arg(long, default_value_t = 20_000)]
+        concurrent: usize,
+    },
+    /// Measure `flows` throughput on a capture (MB/s, packets/s), and tshark's in the same run.
+    Bench {
+        /// Capture to measure (run `v6watch generate` to make one).
+        capture: PathBuf,
+        /// Also time `tshark -q -z conv,tcp -z conv,udp` on the same file.
+        #[arg(long)]
+        tshark: bool,
+        /// Repetitions; the best run is reported (page cache warm after the first).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+}
+
+/// Inputs and engine settings shared by the analysis commands.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Capture files (pcap or pcapng, optionally .gz or .zst); `-` reads standard input.
+    #[arg(required = true)]
+    pub captures: Vec<PathBuf>,
+    /// Group files into a sensor: NAME=GLOB matched against the capture paths (repeatable).
+    /// Files matching no pattern form one sensor per file stem.
+    #[arg(long = "sensor", value_name = "NAME=GLOB")]
+    pub sensors: Vec<String>,
+    /// A sensor's own address: NAME=ADDR, or ADDR for every sensor (repeatable). Without it,
+    /// addresses are inferred from the traffic and the reason is shown.
+    #[arg(long = "sensor-addr", value_name = "[NAME=]ADDR")]
+    pub sensor_addrs: Vec<String>,
+    /// Continue past damaged blocks where the format allows resynchronising.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Live flows kept at most; beyond it the flow closest to expiry is written out early
+    /// (counted as an eviction).
+    #[arg(long, default_value_t = 250_000)]
+    pub max_flows: usize,
+    /// Hide the progress bar (it only shows when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    /// Aligned text for a terminal.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FlowFormat {
+    /// Aligned text for a terminal.
+    Table,
+    /// One JSON object per line (Zeek conn.log field names).
+    Jsonl,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// Parses sizes like 100M, 1G, 1500K, 12345.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M or G)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    if n.is_nan() || n <= 0.0 {
+        return Err(format!("size must be positive: {s:?}"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// Parses the command line; on error prints clap's message and returns exit code 2
+/// (help and version print and return 0).
+pub fn parse() -> Result<Command, ExitCode> {
+    match Cli::try_parse() {
+        Ok(c) => Ok(c.command),
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            Err(ExitCode::from(code))
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1.5M").unwrap(), 3 << 19);
+        assert_eq!(parse_size("77").unwrap(), 77);
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("3X").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,260 @@
+//! One function per subcommand: turn validated arguments into engine calls and printers.
+
+use crate::cli::{Command, InputArgs, SummaryFormat};
+use crate::output::{flows, summary};
+use anyhow::{bail, Context, Result};
+use engine::decode::Addr;
+use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Summary { input, format } => {
+            let (sums, code) = analyse(&input, &mut NullSink)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match format {
+                SummaryFormat::Table => summary::table(&mut out, &sums)?,
+                SummaryFormat::Json => summary::json(&mut out, &sums)?,
+            }
+            out.flush()?;
+            Ok(code)
+        }
+        Command::Flows { input, format } => {
+            let stdout = std::io::stdout().lock();
+            let mut sink =
+                flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
+            let (_, code) = analyse(&input, &mut sink)?;
+            sink.finish()?;
+            Ok(code)
+        }
+        Command::Demo { out, seed } => {
+            let files = crate::gen::demo::write(&out, seed)?;
+            let input = InputArgs {
+                captures: files.clone(),
+                sensors: vec![],
+                sensor_addrs: vec![],
+                keep_going: false,
+                max_flows: 250_000,
+                no_progress: true,
+            };
+            let (sums, code) = analyse(&input, &mut NullSink)?;
+            let mut o = std::io::stdout().lock();
+            for f in &files {
+                writeln!(o, "wrote {}", f.display())?;
+            }
+            writeln!(o)?;
+            summary::table(&mut o, &sums)?;
+            Ok(code)
+        }
+        Command::Generate {
+            out,
+            size,
+            seed,
+            concurrent,
+        } => {
+            let stats = crate::gen::bench::write(&out, size, seed, concurrent)?;
+            eprintln!(
+                "wrote {}: {} packets, {} bytes",
+                out.display(),
+                stats.packets,
+                stats.bytes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            capture,
+            tshark,
+            runs,
+        } => crate::gen::bench::measure(&capture, tshark, runs),
+    }
+}
+
+/// Runs every sensor; returns summaries and the exit code (2 when any input was damaged).
+pub fn analyse(
+    input: &InputArgs,
+    sink: &mut dyn FlowSink,
+) -> Result<(Vec<SensorSummary>, ExitCode)> {
+    let sensors = sensors(input)?;
+    let mut opts = Options {
+        keep_going: input.keep_going,
+        ..Options::default()
+    };
+    opts.flow.max_flows = input.max_flows.max(1);
+    let total: u64 = sensors
+        .iter()
+        .flat_map(|s| &s.paths)
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = if !input.no_progress && std::io::stderr().is_terminal() && total > 64 << 20 {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_bar}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut sums = Vec::new();
+    let mut damaged = false;
+    for s in &sensors {
+        let mut progress = |n: u64| {
+            if let Some(b) = &bar {
+                b.inc(n);
+            }
+        };
+        let sum = pipeline::run_sensor(s, &opts, sink, &mut progress)
+            .with_context(|| format!("sensor {}", s.name))?;
+        for f in &sum.files {
+            if let Some(e) = &f.error {
+                if let Some(b) = &bar {
+                    b.suspend(|| eprintln!("v6watch: {e}"));
+                } else {
+                    eprintln!("v6watch: {e}");
+                }
+            }
+        }
+        damaged |= sum.damaged;
+        sums.push(sum);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok((
+        sums,
+        if damaged {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        },
+    ))
+}
+
+/// The sensor a file belongs to by default: its name without capture/compression extensions.
+fn stem(p: &Path) -> String {
+    if p.as_os_str() == "-" {
+        return "stdin".into();
+    }
+    let mut name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string());
+    loop {
+        let lower = name.to_ascii_lowercase();
+        let cut = [".gz", ".zst", ".pcapng", ".pcap", ".cap", ".dmp"]
+            .iter()
+            .find(|e| lower.ends_with(*e) && lower.len() > e.len());
+        match cut {
+            Some(e) => name.truncate(name.len() - e.len()),
+            None => return name,
+        }
+    }
+}
+
+/// Shell-style glob with `*` and `?`, on bytes.
+pub fn glob_match(pat: &str, s: &str) -> bool {
+    let (p, t) = (pat.as_bytes(), s.as_bytes());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
+    let mut patterns: Vec<(String, String)> = Vec::new();
+    for s in &input.sensors {
+        let Some((name, pat)) = s.split_once('=') else {
+            bail!("--sensor wants NAME=GLOB, got {s:?}")
+        };
+        if name.is_empty() || pat.is_empty() {
+            bail!("--sensor wants NAME=GLOB, got {s:?}");
+        }
+        patterns.push((name.to_string(), pat.to_string()));
+    }
+    let mut out: Vec<SensorInput> = Vec::new();
+    let mut add = |name: String, path: PathBuf| match out.iter_mut().find(|s| s.name == name) {
+        Some(s) => s.paths.push(path),
+        None => out.push(SensorInput {
+            name,
+            paths: vec![path],
+            addrs: vec![],
+        }),
+    };
+    for p in &input.captures {
+        let full = p.display().to_string();
+        let base = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = patterns
+            .iter()
+            .find(|(_, pat)| glob_match(pat, &full) || glob_match(pat, &base))
+            .map(|(n, _)| n.clone());
+        add(name.unwrap_or_else(|| stem(p)), p.clone());
+    }
+    for a in &input.sensor_addrs {
+        let (name, addr) = match a.split_once('=') {
+            Some((n, a)) => (Some(n), a),
+            None => (None, a.as_str()),
+        };
+        let ip: std::net::IpAddr = addr
+            .parse()
+            .with_context(|| format!("--sensor-addr: {addr:?} is not an IP address"))?;
+        let mut hit = false;
+        for s in out.iter_mut().filter(|s| name.is_none_or(|n| n == s.name)) {
+            s.addrs.push(Addr::from_ip(ip));
+            hit = true;
+        }
+        if !hit {
+            bail!(
+                "--sensor-addr names sensor {:?}, which has no capture",
+                name.unwrap_or("")
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("hp1-*.pcapng", "hp1-0001.pcapng"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(!glob_match("hp1-*.pcapng", "hp2-0001.pcapng"));
+        assert!(glob_match("*/x/*.pcap", "/tmp/x/a.pcap"));
+    }
+
+    #[test]
+    fn stems() {
+        assert_eq!(stem(Path::new("/a/honeypot1.pcapng.gz")), "honeypot1");
+        assert_eq!(stem(Path::new("x.pcap")), "x");
+        assert_eq!(stem(Path::new(".pcap")), ".pcap");
+        assert_eq!(stem(Path::new("-")), "stdin");
+    }
+}

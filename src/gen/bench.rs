@@ -1,0 +1,431 @@
+//! The benchmark capture (`v6watch generate`) and its measurement (`v6watch bench`).
+//!
+//! The capture is a realistic mix: mostly TCP with payload (HTTP on 80, TLS on 443), DNS over
+//! UDP, some other UDP, ICMPv6 echo, about half IPv6, many concurrent flows interleaved, and a
+//! scan-like share of single-SYN probes. It is deterministic for a seed.
+
+use super::build::{flags, Builder, Encap, PcapWriter, L4};
+use super::Rng;
+use anyhow::{bail, Context, Result};
+use std::io::BufWriter;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+/// What was written.
+pub struct Written {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Http,
+    Tls,
+    Dns,
+    Scan,
+    Echo,
+    Quic,
+}
+
+#[derive(Clone, Copy)]
+struct Session {
+    kind: Kind,
+    client: IpAddr,
+    server: IpAddr,
+    cport: u16,
+    sport: u16,
+    step: u32,
+    segments: u32,
+    cseq: u32,
+    sseq: u32,
+}
+
+fn addr(rng: &mut Rng, v6: bool, server: bool) -> IpAddr {
+    if v6 {
+        let mut o = [0u8; 16];
+        o[0..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        o[4] = if server { 0x80 } else { 0x01 };
+        let n = rng.below(if server { 5000 } else { 2000 }) as u32;
+        o[12..16].copy_from_slice(&(n + 1).to_be_bytes());
+        IpAddr::V6(Ipv6Addr::from(o))
+    } else {
+        let n = rng.below(if server { 5000 } else { 2000 }) as u32;
+        let base: u32 = if server { 0xCB00_7100 } else { 0xC633_6400 }; // 203.0.113/24-ish, 198.51.100/24-ish
+        IpAddr::V4(Ipv4Addr::from(base.wrapping_add(n * 7 + 1)))
+    }
+}
+
+fn new_session(rng: &mut Rng) -> Session {
+    let roll = rng.below(100);
+    let kind = match roll {
+        0..=39 => Kind::Http,
+        40..=64 => Kind::Tls,
+        65..=79 => Kind::Dns,
+        80..=91 => Kind::Scan,
+        92..=95 => Kind::Echo,
+        _ => Kind::Quic,
+    };
+    let v6 = rng.chance(0.5);
+    let client = addr(rng, v6, false);
+    let server = if kind == Kind::Scan {
+        // Scans walk an address space: any host, mostly unanswered.
+        if v6 {
+            let mut o = [0u8; 16];
+            o[0..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            o[8..16].copy_from_slice(&rng.next().to_be_bytes());
+            IpAddr::V6(Ipv6Addr::from(o))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(
+                0xCB00_0000u32 | (rng.next() as u32 & 0x00ff_ffff),
+            ))
+        }
+    } else {
+        addr(rng, v6, true)
+    };
+    let sport = match kind {
+        Kind::Http => 80,
+        Kind::Tls | Kind::Quic => 443,
+        Kind::Dns => 53,
+        Kind::Scan => [22u16, 23, 80, 443, 3389, 8080, 445, 25][rng.below(8) as usize],
+        Kind::Echo => 0,
+    };
+    Session {
+        kind,
+        client,
+        server,
+        cport: 1024 + rng.below(60_000) as u16,
+        sport,
+        step: 0,
+        segments: 2 + rng.below(40) as u32,
+        cseq: rng.next() as u32,
+        sseq: rng.next() as u32,
+    }
+}
+
+const HTTP_REQ: &[u8] = b"GET /download/update.bin HTTP/1.1\r\nHost: updates.example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:5.0) Gecko/20100101 Firefox/5.0\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+
+fn client_hello() -> Vec<u8> {
+    let name = b"www.example.com";
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+    ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    ext.extend_from_slice(name);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02, 1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+fn dns_query(id: u16, v6: bool) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for l in ["updates", "example", "org"] {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&[0, if v6 { 28 } else { 1 }, 0, 1]);
+    q
+}
+
+fn dns_answer(id: u16, v6: bool) -> Vec<u8> {
+    let mut r = dns_query(id, v6);
+    r[2] = 0x81;
+    r[3] = 0x80;
+    r[7] = 1;
+    r.extend_from_slice(&[0xc0, 12, 0, if v6 { 28 } else { 1 }, 0, 1, 0, 0, 1, 0x2c]);
+    if v6 {
+        r.extend_from_slice(&[
+            0, 16, 0x20, 0x01, 0x0d, 0xb8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        ]);
+    } else {
+        r.extend_from_slice(&[0, 4, 203, 0, 113, 10]);
+    }
+    r
+}
+
+/// Emits the next packet of `s` (as (from_client, l4)) or None when the session is over.
+fn step<'a>(
+    s: &mut Session,
+    filler: &'a [u8],
+    hello: &'a [u8],
+    dnsq: &'a [Vec<u8>; 2],
+    dnsa: &'a [Vec<u8>; 2],
+) -> Option<(bool, L4<'a>)> {
+    let i = s.step;
+    s.step += 1;
+    let v6 = s.client.is_ipv6();
+    let tcp = |s: &Session, client: bool, fl: u8, payload: &'a [u8]| {
+        let (sport, dport, seq, ack) = if client {
+            (s.cport, s.sport, s.cseq, s.sseq)
+        } else {
+            (s.sport, s.cport, s.sseq, s.cseq)
+        };
+        L4::Tcp {
+            sport,
+            dport,
+            seq,
+            ack,
+            flags: fl,
+            window: 65_535,
+            mss: if fl & flags::SYN != 0 {
+                Some(1440)
+            } else {
+                None
+            },
+            payload,
+        }
+    };
+    match s.kind {
+        Kind::Scan => match i {
+            0 => {
+                let p = tcp(s, true, flags::SYN, b"");
+                Some((true, p))
+            }
+            1 if s.cport % 2 == 0 => {
+                s.sseq = 0;
+                s.cseq = s.cseq.wrapping_add(1);
+                Some((false, tcp(s, false, flags::RST | flags::ACK, b"")))
+            }
+            _ => None,
+        },
+        Kind::Dns => match i {
+            0 => Some((
+                true,
+                L4::Udp {
+                    sport: s.cport,
+                    dport: 53,
+                    payload: &dnsq[usize::from(v6)],
+                },
+            )),
+            1 => Some((
+                false,
+                L4::Udp {
+                    sport: 53,
+                    dport: s.cport,
+                    payload: &dnsa[usize::from(v6)],
+                },
+            )),
+            _ => None,
+        },
+        Kind::Echo => match i {
+            0 | 1 => {
+                let client = i == 0;
+                let t = match (v6, client) {
+                    (true, true) => 128,
+                    (true, false) => 129,
+                    (false, true) => 8,
+                    (false, false) => 0,
+                };
+                let mut rest = [0u8; 4];
+                rest[..2].copy_from_slice(&s.cport.to_be_bytes());
+                Some((
+                    client,
+                    L4::Icmp {
+                        icmp_type: t,
+                        code: 0,
+                        rest,
+                        body: &filler[..56],
+                    },
+                ))
+            }
+            _ => None,
+        },
+        Kind::Quic => {
+            if i >= s.segments.min(12) {
+                return None;
+            }
+            let client = i % 3 == 0;
+            let (sp, dp) = if client {
+                (s.cport, 443)
+            } else {
+                (443, s.cport)
+            };
+            Some((
+                client,
+                L4::Udp {
+                    sport: sp,
+                    dport: dp,
+                    payload: &filler[..1200],
+                },
+            ))
+        }
+        Kind::Http | Kind::Tls => {
+            let req: &[u8] = if s.kind == Kind::Http {
+                HTTP_REQ
+            } else {
+                hello
+            };
+            let n = s.segments;
+            // 0 SYN, 1 SYN-ACK, 2 ACK, 3 request, 4.. data (ACK every 2nd), then FIN exchange.
+            let out = match i {
+                0 => (true, tcp(s, true, flags::SYN, b"")),
+                1 => {
+                    s.cseq = s.cseq.wrapping_add(1);
+                    (false, tcp(s, false, flags::SYN | flags::ACK, b""))
+                }
+                2 => {
+                    s.sseq = s.sseq.wrapping_add(1);
+                    (true, tcp(s, true, flags::ACK, b""))
+                }
+                3 => {
+                    let p = tcp(s, true, flags::ACK | flags::PSH, req);
+                    s.cseq = s.cseq.wrapping_add(req.len() as u32);
+                    (true, p)
+                }
+                k if k < 4 + n + n / 2 => {
+                    let j = k - 4;
+                    if j % 3 == 2 {
+                        (true, tcp(s, true, flags::ACK, b""))
+                    } else {
+                        let p = tcp(s, false, flags::ACK, &filler[..1448]);
+                        s.sseq = s.sseq.wrapping_add(1448);
+                        (false, p)
+                    }
+                }
+                k if k == 4 + n + n / 2 => {
+                    let p = tcp(s, false, flags::FIN | flags::ACK, b"");
+                    s.sseq = s.sseq.wrapping_add(1);
+                    (false, p)
+                }
+                k if k == 5 + n + n / 2 => {
+                    let p = tcp(s, true, flags::FIN | flags::ACK, b"");
+                    s.cseq = s.cseq.wrapping_add(1);
+                    (true, p)
+                }
+                k if k == 6 + n + n / 2 => (false, tcp(s, false, flags::ACK, b"")),
+                _ => return None,
+            };
+            Some(out)
+        }
+    }
+}
+
+/// Writes a benchmark capture of about `size` bytes.
+pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Written> {
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, f))?;
+    let mut rng = Rng::new(seed);
+    let mut filler = vec![0u8; 2048];
+    for b in filler.iter_mut() {
+        *b = rng.next() as u8;
+    }
+    let hello = client_hello();
+    let dnsq = [dns_query(0x1234, false), dns_query(0x1234, true)];
+    let dnsa = [dns_answer(0x1234, false), dns_answer(0x1234, true)];
+    let concurrent = concurrent.max(1);
+    let mut sessions: Vec<Session> = (0..concurrent).map(|_| new_session(&mut rng)).collect();
+    let mut b = Builder::new(
+        [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01],
+        [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02],
+    );
+    let mut ts: i64 = 1_307_491_200_000_000_000; // 2011-06-08T00:00:00Z
+    let mut ident: u16 = 0;
+    while w.bytes < size {
+        let k = rng.below(concurrent as u64) as usize;
+        let s = &mut sessions[k];
+        match step(s, &filler, &hello, &dnsq, &dnsa) {
+            Some((from_client, l4)) => {
+                let (src, dst) = if from_client {
+                    (s.client, s.server)
+                } else {
+                    (s.server, s.client)
+                };
+                ident = ident.wrapping_add(1);
+                let frame = b.frame(src, dst, &l4, Encap::None, ident);
+                ts += 2_000 + rng.below(8_000) as i64;
+                w.write(ts, frame)?;
+            }
+            None => sessions[k] = new_session(&mut rng),
+        }
+    }
+    let (packets, bytes) = (w.packets, w.bytes);
+    w.finish()?;
+    Ok(Written { packets, bytes })
+}
+
+fn children_max_rss_kib() -> u64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss() as u64)
+        .unwrap_or(0)
+}
+
+fn time_command(cmd: &mut Command) -> Result<f64> {
+    let t = Instant::now();
+    let st = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running benchmark command")?;
+    let secs = t.elapsed().as_secs_f64();
+    if !st.success() {
+        bail!("{cmd:?} failed: {st}");
+    }
+    Ok(secs)
+}
+
+/// Runs `v6watch flows` (and optionally tshark) on `capture` and prints throughput.
+pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
+    let size = std::fs::metadata(capture)
+        .with_context(|| format!("{}", capture.display()))?
+        .len();
+    // Count packets once with the engine itself.
+    let mut packets = 0u64;
+    let mut r = engine::capture::Reader::open(capture, false)?;
+    while r.advance()? {
+        packets += 1;
+    }
+    let exe = std::env::current_exe()?;
+    let runs = runs.max(1);
+    let mut best = f64::MAX;
+    for _ in 0..runs {
+        best = best.min(time_command(
+            Command::new(&exe)
+                .args(["flows", "--format", "jsonl", "--no-progress"])
+                .arg(capture),
+        )?);
+    }
+    let rss = children_max_rss_kib();
+    let mb = size as f64 / 1e6;
+    println!(
+        "capture        {} ({:.1} MB, {} packets)",
+        capture.display(),
+        mb,
+        packets
+    );
+    println!(
+        "v6watch flows  best of {runs}: {best:.3} s  {:.0} MB/s  {:.2} Mpkt/s  peak RSS {:.1} MiB",
+        mb / best,
+        packets as f64 / best / 1e6,
+        rss as f64 / 1024.0
+    );
+    if tshark {
+        let t = time_command(
+            Command::new("tshark")
+                .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
+                .arg(capture),
+        )
+        .context("tshark (install it with apt-get install tshark)")?;
+        println!(
+            "tshark conv    {t:.3} s  {:.0} MB/s  {:.2} Mpkt/s",
+            mb / t,
+            packets as f64 / t / 1e6
+        );
+        println!("ratio          v6watch is {:.1}x tshark", t / best);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,760 @@
+//! The World IPv6 Day scenario (PRODUCT.md, "The demo scenario"): two dual-stack honeypots
+//! observed 2011-06-06..2011-06-11 UTC in the seed's address plan. Before and after the event
+//! Google's names answer A only; on 2011-06-08 (UTC) they also answer AAAA, so Firefox's
+//! `POST /safebrowsing/downloads` goes to Google over IPv6, and honeypot1's hourly mirror
+//! fetches switch to IPv6 too. Inbound probes (native, 6to4, Teredo) and link-local chatter run
+//! throughout. One update service's IPv6 path is broken during the event (SYNs unanswered, or
+//! ICMPv6 administratively prohibited) and clients fall back to IPv4; another stalls on large
+//! responses over IPv6 (a Path-MTU black hole). Deterministic for a seed.
+
+use super::build::{flags, Builder, Encap, PcapngWriter, L4};
+use super::Rng;
+use anyhow::{Context, Result};
+use std::io::BufWriter;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+const HOUR: i64 = 3_600_000_000_000;
+const SEC: i64 = 1_000_000_000;
+const MS: i64 = 1_000_000;
+/// 2011-06-06T00:00:00Z.
+pub const START: i64 = 1_307_318_400 * SEC;
+/// World IPv6 Day: 2011-06-08T00:00Z .. 2011-06-09T00:00Z.
+pub const EVENT: (i64, i64) = (1_307_491_200 * SEC, 1_307_577_600 * SEC);
+/// 2011-06-11T00:00:00Z.
+pub const END: i64 = 1_307_750_400 * SEC;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("static address")
+}
+
+/// A name with its IPv4 address and its IPv6 address(es).
+struct Peer {
+    name: &'static str,
+    v4: &'static str,
+    v6: &'static [&'static str],
+    /// AAAA is only answered during the event (Google on World IPv6 Day).
+    v6_only_during_event: bool,
+}
+
+const GOOGLE_SB: Peer = Peer {
+    name: "safebrowsing.clients.google.com",
+    v4: "74.125.153.102",
+    v6: &[
+        "2404:6800:4004:805::1000",
+        "2404:6800:4004:805::1001",
+        "2404:6800:4004:805::1002",
+        "2404:6800:4004:805::1003",
+    ],
+    v6_only_during_event: true,
+};
+const YOUTUBE: Peer = Peer {
+    name: "www.youtube.com",
+    v4: "74.125.153.91",
+    v6: &["2404:6800:8007::65", "2404:6800:8007::64"],
+    v6_only_during_event: true,
+};
+const GOOGLE_WWW: Peer = Peer {
+    name: "www.google.com",
+    v4: "74.125.153.104",
+    v6: &["2001:4860::1:0:890", "2001:4860::2:0:b7"],
+    v6_only_during_event: true,
+};
+const JAIST: Peer = Peer {
+    name: "ftp.jaist.ac.jp",
+    v4: "150.65.7.130",
+    v6: &["2001:200:141:feed::feed"],
+    v6_only_during_event: true,
+};
+const KDDI: Peer = Peer {
+    name: "ftp.kddilabs.jp",
+    v4: "192.26.91.193",
+    v6: &["2001:200:601:10:206:5bff:fef0:466c"],
+    v6_only_during_event: true,
+};
+const IIJ: Peer = Peer {
+    name: "ftp.iij.ad.jp",
+    v4: "202.232.140.142",
+    v6: &["2001:240:bb8f::f:10"],
+    v6_only_during_event: true,
+};
+const MOZILLA: Peer = Peer {
+    name: "www.mozilla.com",
+    v4: "63.245.209.11",
+    v6: &["2620:101:8001:5::2:6"],
+    v6_only_during_event: true,
+};
+const FEDORA: Peer = Peer {
+    name: "fedoraproject.org",
+    v4: "140.211.169.197",
+    v6: &["2610:28:3090:3001:dead:beef:cafe:fed4"],
+    v6_only_during_event: true,
+};
+const TWOCH: Peer = Peer {
+    name: "ipv6.2ch.net",
+    v4: "206.223.151.10",
+    v6: &["2407:3000:6:175::12"],
+    v6_only_during_event: true,
+};
+/// Broken over IPv6 during the event: SYNs go unanswered or are refused with ICMPv6 code 1.
+const UPDATES: Peer = Peer {
+    name: "update.example-av.net",
+    v4: "198.51.100.80",
+    v6: &["2001:db8:bad::80"],
+    v6_only_during_event: true,
+};
+/// A Path-MTU black hole over IPv6 during the event: large segments never arrive.
+const MIRROR_MTU: Peer = Peer {
+    name: "dl.example-mirror.org",
+    v4: "203.0.113.44",
+    v6: &["2001:db8:1280::44"],
+    v6_only_during_event: true,
+};
+
+struct Sensor {
+    name: &'static str,
+    v4: IpAddr,
+    v6: IpAddr,
+    ll: IpAddr,
+    mac: [u8; 6],
+    resolver: IpAddr,
+    autonomous: bool,
+}
+
+/// Packets of one sensor, collected then written in time order.
+struct Trace {
+    b: Builder,
+    /// The sensor's addresses and MAC, and the router's MAC: frames from the sensor carry its
+    /// MAC as source, everything else arrives from the router.
+    own: [IpAddr; 3],
+    macs: ([u8; 6], [u8; 6]),
+    out: Vec<(i64, Vec<u8>)>,
+    ident: u16,
+    rng: Rng,
+}
+
+impl Trace {
+    fn push(&mut self, ts: i64, src: IpAddr, dst: IpAddr, l4: L4<'_>, encap: Encap) {
+        self.ident = self.ident.wrapping_add(1);
+        let outgoing = self.own.contains(&src);
+        (self.b.src_mac, self.b.dst_mac) = if outgoing {
+            self.macs
+        } else {
+            (self.macs.1, self.macs.0)
+        };
+        if dst.is_ipv6() && matches!(dst, IpAddr::V6(a) if a.octets()[0] == 0xff) {
+            // IPv6 multicast maps to 33:33 + the low 32 bits (RFC 2464 §7).
+            if let IpAddr::V6(a) = dst {
+                let o = a.octets();
+                self.b.dst_mac = [0x33, 0x33, o[12], o[13], o[14], o[15]];
+            }
+        }
+        let f = self.b.frame(src, dst, &l4, encap, self.ident).to_vec();
+        self.out.push((ts, f));
+    }
+
+    fn dns(&mut self, ts: i64, s: &Sensor, peer: &Peer, v6_transport: bool, during: bool) -> i64 {
+        let (me, resolver) = if v6_transport {
+            (s.v6, s.resolver)
+        } else {
+            (s.v4, ip("192.0.2.1"))
+        };
+        let mut t = ts;
+        for qtype in [1u16, 28] {
+            let id = self.rng.next() as u16;
+            let port = 30_000 + self.rng.below(30_000) as u16;
+            let q = dns_message(id, peer.name, qtype, &[], false);
+            self.push(
+                t,
+                me,
+                resolver,
+                L4::Udp {
+                    sport: port,
+                    dport: 53,
+                    payload: &q,
+                },
+                Encap::None,
+            );
+            let answers: Vec<IpAddr> = match qtype {
+                1 => vec![ip(peer.v4)],
+                _ if !peer.v6_only_during_event || during => {
+                    peer.v6.iter().map(|a| ip(a)).collect()
+                }
+                _ => vec![],
+            };
+            let r = dns_message(id, peer.name, qtype, &answers, true);
+            t += 12 * MS + self.rng.below(20) as i64 * MS;
+            self.push(
+                t,
+                resolver,
+                me,
+                L4::Udp {
+                    sport: 53,
+                    dport: port,
+                    payload: &r,
+                },
+                Encap::None,
+            );
+            t += MS;
+        }
+        t
+    }
+
+    /// A complete TCP exchange: handshake, request, `resp_segments` × `seg` bytes, close.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        &mut self,
+        ts: i64,
+        c: IpAddr,
+        srv: IpAddr,
+        dport: u16,
+        req: &[u8],
+        resp_segments: u32,
+        seg: usize,
+        rtt: i64,
+    ) -> i64 {
+        let cport = 40_000 + self.rng.below(20_000) as u16;
+        let (mut cs, mut ss) = (self.rng.next() as u32, self.rng.next() as u32);
+        let mss = if c.is_ipv6() { 1440 } else { 1460 };
+        let tcp = |sp, dp, seq, ack, fl, payload| L4::Tcp {
+            sport: sp,
+            dport: dp,
+            seq,
+            ack,
+            flags: fl,
+            window: 65_535,
+            mss: if fl & flags::SYN != 0 {
+                Some(mss)
+            } else {
+                None
+            },
+            payload,
+        };
+        let mut t = ts;
+        self.push(
+            t,
+            c,
+            srv,
+            tcp(cport, dport, cs, 0, flags::SYN, &[][..]),
+            Encap::None,
+        );
+        cs = cs.wrapping_add(1);
+        t += rtt;
+        self.push(
+            t,
+            srv,
+            c,
+            tcp(dport, cport, ss, cs, flags::SYN | flags::ACK, &[][..]),
+            Encap::None,
+        );
+        ss = ss.wrapping_add(1);
+        t += 100_000;
+        self.push(
+            t,
+            c,
+            srv,
+            tcp(cport, dport, cs, ss, flags::ACK, &[][..]),
+            Encap::None,
+        );
+        self.push(
+            t + 50_000,
+            c,
+            srv,
+            tcp(cport, dport, cs, ss, flags::ACK | flags::PSH, req),
+            Encap::None,
+        );
+        cs = cs.wrapping_add(req.len() as u32);
+        t += rtt;
+        let body = vec![b'x'; seg];
+        for k in 0..resp_segments {
+            self.push(
+                t,
+                srv,
+                c,
+                tcp(dport, cport, ss, cs, flags::ACK, &body[..]),
+                Encap::None,
+            );
+            ss = ss.wrapping_add(seg as u32);
+            t += 400_000;
+            if k % 2 == 1 {
+                self.push(
+                    t,
+                    c,
+                    srv,
+                    tcp(cport, dport, cs, ss, flags::ACK, &[][..]),
+                    Encap::None,
+                );
+            }
+        }
+        self.push(
+            t,
+            srv,
+            c,
+            tcp(dport, cport, ss, cs, flags::FIN | flags::ACK, &[][..]),
+            Encap::None,
+        );
+        ss = ss.wrapping_add(1);
+        t += 200_000;
+        self.push(
+            t,
+            c,
+            srv,
+            tcp(cport, dport, cs, ss, flags::FIN | flags::ACK, &[][..]),
+            Encap::None,
+        );
+        cs = cs.wrapping_add(1);
+        t += rtt;
+        self.push(
+            t,
+            srv,
+            c,
+            tcp(dport, cport, ss, cs, flags::ACK, &[][..]),
+            Encap::None,
+        );
+        t
+    }
+
+    /// An IPv6 attempt that fails: SYN retransmissions unanswered, or refused by ICMPv6
+    /// administratively prohibited from a router. Returns when the client gives up.
+    fn failed_v6(
+        &mut self,
+        ts: i64,
+        c: IpAddr,
+        srv: IpAddr,
+        dport: u16,
+        icmp_router: Option<IpAddr>,
+    ) -> i64 {
+        let cport = 40_000 + self.rng.below(20_000) as u16;
+        let cs = self.rng.next() as u32;
+        let syn = L4::Tcp {
+            sport: cport,
+            dport,
+            seq: cs,
+            ack: 0,
+            flags: flags::SYN,
+            window: 65_535,
+            mss: Some(1440),
+            payload: &[],
+        };
+        let mut syn_ip = Vec::new();
+        super::build::ip_packet(&mut syn_ip, c, srv, &syn, 0, 64);
+        let mut t = ts;
+        for (k, wait) in [0i64, SEC, 2 * SEC].iter().enumerate() {
+            t += wait;
+            let syn = L4::Tcp {
+                sport: cport,
+                dport,
+                seq: cs,
+                ack: 0,
+                flags: flags::SYN,
+                window: 65_535,
+                mss: Some(1440),
+                payload: &[],
+            };
+            self.push(t, c, srv, syn, Encap::None);
+            if let Some(r) = icmp_router {
+                self.push(
+                    t + 30 * MS,
+                    r,
+                    c,
+                    L4::Icmp {
+                        icmp_type: 1,
+                        code: 1,
+                        rest: [0; 4],
+                        body: &syn_ip,
+                    },
+                    Encap::None,
+                );
+                if k == 0 {
+                    return t + 40 * MS;
+                }
+            }
+        }
+        t + 250 * MS
+    }
+
+    /// An IPv6 transfer that hits a Path-MTU black hole: handshake and request pass, the
+    /// full-size response segments are lost (the Packet Too Big never arrives), the client sees
+    /// only silence and aborts after 20 s.
+    fn black_hole(&mut self, ts: i64, c: IpAddr, srv: IpAddr, req: &[u8]) -> i64 {
+        let cport = 40_000 + self.rng.below(20_000) as u16;
+        let (mut cs, mut ss) = (self.rng.next() as u32, self.rng.next() as u32);
+        let tcp = |sp, dp, seq, ack, fl, payload| L4::Tcp {
+            sport: sp,
+            dport: dp,
+            seq,
+            ack,
+            flags: fl,
+            window: 65_535,
+            mss: if fl & flags::SYN != 0 {
+                Some(1440)
+            } else {
+                None
+            },
+            payload,
+        };
+        let mut t = ts;
+        self.push(
+            t,
+            c,
+            srv,
+            tcp(cport, 80, cs, 0, flags::SYN, &[][..]),
+            Encap::None,
+        );
+        cs = cs.wrapping_add(1);
+        t += 60 * MS;
+        self.push(
+            t,
+            srv,
+            c,
+            tcp(80, cport, ss, cs, flags::SYN | flags::ACK, &[][..]),
+            Encap::None,
+        );
+        ss = ss.wrapping_add(1);
+        self.push(
+            t + MS,
+            c,
+            srv,
+            tcp(cport, 80, cs, ss, flags::ACK, &[][..]),
+            Encap::None,
+        );
+        self.push(
+            t + 2 * MS,
+            c,
+            srv,
+            tcp(cport, 80, cs, ss, flags::ACK | flags::PSH, req),
+            Encap::None,
+        );
+        cs = cs.wrapping_add(req.len() as u32);
+        // A small header segment gets through; the 1440-byte ones never do.
+        t += 62 * MS;
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n";
+        self.push(
+            t,
+            srv,
+            c,
+            tcp(80, cport, ss, cs, flags::ACK | flags::PSH, &head[..]),
+            Encap::None,
+        );
+        ss = ss.wrapping_add(head.len() as u32);
+        self.push(
+            t + MS,
+            c,
+            srv,
+            tcp(cport, 80, cs, ss, flags::ACK, &[][..]),
+            Encap::None,
+        );
+        t += 20 * SEC;
+        self.push(
+            t,
+            c,
+            srv,
+            tcp(cport, 80, cs, ss, flags::RST | flags::ACK, &[][..]),
+            Encap::None,
+        );
+        t
+    }
+}
+
+/// A DNS query or response for `name`/`qtype` with the given address answers.
+fn dns_message(id: u16, name: &str, qtype: u16, answers: &[IpAddr], response: bool) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(if response {
+        &[0x81, 0x80]
+    } else {
+        &[0x01, 0x00]
+    });
+    m.extend_from_slice(&[0, 1]);
+    m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    for l in name.split('.') {
+        m.push(l.len() as u8);
+        m.extend_from_slice(l.as_bytes());
+    }
+    m.push(0);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    for a in answers {
+        m.extend_from_slice(&[0xc0, 12]);
+        match a {
+            IpAddr::V4(v) => {
+                m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
+                m.extend_from_slice(&v.octets());
+            }
+            IpAddr::V6(v) => {
+                m.extend_from_slice(&[0, 28, 0, 1, 0, 0, 1, 0x2c, 0, 16]);
+                m.extend_from_slice(&v.octets());
+            }
+        }
+    }
+    m
+}
+
+fn during(ts: i64) -> bool {
+    ts >= EVENT.0 && ts < EVENT.1
+}
+
+/// Visits `peer` by name the way a dual-stack client does: resolve, then prefer IPv6 when an
+/// AAAA came back.
+fn visit(tr: &mut Trace, s: &Sensor, ts: i64, peer: &Peer, req: &[u8], segments: u32) -> i64 {
+    let ev = during(ts);
+    let t = tr.dns(ts, s, peer, false, ev);
+    let k = tr.rng.below(peer.v6.len() as u64) as usize;
+    let use_v6 = !peer.v6_only_during_event || ev;
+    let (c, srv, rtt) = if use_v6 {
+        (s.v6, ip(peer.v6[k]), 150 * MS)
+    } else {
+        (s.v4, ip(peer.v4), 140 * MS)
+    };
+    tr.tcp(t + MS, c, srv, 80, req, segments, 1400, rtt)
+}
+
+fn safebrowsing_req(rng: &mut Rng) -> Vec<u8> {
+    let body = format!(
+        "goog-malware-shavar;a:1-{}\ngoog-phish-shavar;a:1-{}\n",
+        40_000 + rng.below(500),
+        110_000 + rng.below(900)
+    );
+    format!(
+        "POST /safebrowsing/downloads?client=navclient-auto-ffox&appver=3.6.17&pver=2.2&wrkey=AKEgNiux HTTP/1.1\r\nHost: safebrowsing.clients.google.com\r\nUser-Agent: Mozilla/5.0 (X11; U; Linux x86_64; ja; rv:1.9.2.17) Gecko/20110422 Firefox/3.6.17\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn get(host: &str, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget/1.12 (linux-gnu)\r\nAccept: */*\r\n\r\n").into_bytes()
+}
+
+fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
+    let router_mac = [0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x01];
+    let mut tr = Trace {
+        b: Builder::new(s.mac, router_mac),
+        own: [s.v4, s.v6, s.ll],
+        macs: (s.mac, router_mac),
+        out: Vec::new(),
+        ident: 0,
+        rng: Rng::new(seed),
+    };
+    let router_ll = ip("fe80::21b:21ff:fe3a:4f01");
+    // Firefox Safe Browsing every 30 minutes, plus casual browsing.
+    let mut t = START + 7 * 60 * SEC;
+    while t < END {
+        let req = safebrowsing_req(&mut tr.rng);
+        visit(&mut tr, s, t, &GOOGLE_SB, &req, 2);
+        t += 30 * 60 * SEC + tr.rng.below(60) as i64 * SEC;
+    }
+    let mut t = START + 3 * HOUR;
+    let sites: [(&Peer, &str); 5] = [
+        (&MOZILLA, "/en-US/firefox/"),
+        (&FEDORA, "/"),
+        (&YOUTUBE, "/"),
+        (&GOOGLE_WWW, "/"),
+        (&TWOCH, "/"),
+    ];
+    while t < END {
+        let (p, path) = sites[tr.rng.below(sites.len() as u64) as usize];
+        visit(&mut tr, s, t, p, &get(p.name, path), 6);
+        t += 3 * HOUR + tr.rng.below(3600) as i64 * SEC;
+    }
+    // Autonomous activity: hourly mirror fetches (large periodic bursts), honeypot1 only.
+    if s.autonomous {
+        let mut t = START + 20 * 60 * SEC;
+        let mut k = 0;
+        while t < END {
+            let p = if k % 2 == 0 { &JAIST } else { &KDDI };
+            visit(
+                &mut tr,
+                s,
+                t,
+                p,
+                &get(
+                    p.name,
+                    "/pub/Linux/fedora/updates/14/x86_64/repodata/primary.sqlite.bz2",
+                ),
+                120,
+            );
+            t += HOUR;
+            k += 1;
+        }
+    } else {
+        let mut t = START + 5 * HOUR;
+        while t < END {
+            visit(&mut tr, s, t, &IIJ, &get(IIJ.name, "/pub/linux/"), 20);
+            t += 12 * HOUR;
+        }
+    }
+    // The update service: broken over IPv6 during the event, Happy Eyeballs falls back to IPv4.
+    let mut t = START + 50 * 60 * SEC;
+    let mut n = 0;
+    while t < END {
+        let ev = during(t);
+        let t1 = tr.dns(t, s, &UPDATES, false, ev);
+        let t2 = if ev {
+            let router = if n % 3 == 2 {
+                Some(ip("2001:db8:ffff::1"))
+            } else {
+                None
+            };
+            n += 1;
+            tr.failed_v6(t1 + MS, s.v6, ip(UPDATES.v6[0]), 443, router)
+        } else {
+            t1
+        };
+        let hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00".to_vec();
+        tr.tcp(t2 + MS, s.v4, ip(UPDATES.v4), 443, &hello, 4, 1400, 90 * MS);
+        t += 2 * HOUR;
+    }
+    // The black-holed mirror: large responses over IPv6 stall during the event.
+    let mut t = START + 95 * 60 * SEC;
+    while t < END {
+        let ev = during(t);
+        let t1 = tr.dns(t, s, &MIRROR_MTU, false, ev);
+        let req = get(MIRROR_MTU.name, "/pub/big.iso");
+        let t2 = if ev {
+            tr.black_hole(t1 + MS, s.v6, ip(MIRROR_MTU.v6[0]), &req) + SEC
+        } else {
+            t1
+        };
+        tr.tcp(
+            t2 + MS,
+            s.v4,
+            ip(MIRROR_MTU.v4),
+            80,
+            &req,
+            30,
+            1400,
+            120 * MS,
+        );
+        t += 4 * HOUR;
+    }
+    // Inbound probes: low-byte IPv6 scans, 6to4 and Teredo probes, IPv4 SYN scans.
+    let mut t = START + 11 * 60 * SEC;
+    while t < END {
+        let kind = tr.rng.below(4);
+        let port = [22u16, 23, 80, 443, 3389, 445][tr.rng.below(6) as usize];
+        let syn = |sp: u16| L4::Tcp {
+            sport: sp,
+            dport: port,
+            seq: 0x1000_0000,
+            ack: 0,
+            flags: flags::SYN,
+            window: 1024,
+            mss: None,
+            payload: &[],
+        };
+        let sp = 40_000 + tr.rng.below(20_000) as u16;
+        match kind {
+            0 => {
+                // Scanner walks ::1, ::2, ... of the sensor's /64; only the sensor's own address answers RST.
+                let scanner = ip("2001:db8:5ca7::66");
+                tr.push(t, scanner, s.v6, syn(sp), Encap::None);
+                let rst = L4::Tcp {
+                    sport: port,
+                    dport: sp,
+                    seq: 0,
+                    ack: 0x1000_0001,
+                    flags: flags::RST | flags::ACK,
+                    window: 0,
+                    mss: None,
+                    payload: &[],
+                };
+                tr.push(t + MS, s.v6, scanner, rst, Encap::None);
+            }
+            1 => tr.push(
+                t,
+                ip("2002:c633:6401::1"),
+                s.v6,
+                syn(sp),
+                Encap::SixInFour(ip("198.51.100.1"), ip("192.88.99.1")),
+            ),
+            2 => {
+                let teredo_client = ip("2001:0:4136:e378:8000:63bf:3fff:fdd2");
+                let echo = L4::Icmp {
+                    icmp_type: 128,
+                    code: 0,
+                    rest: [0, 1, 0, 1],
+                    body: b"teredo-probe",
+                };
+                tr.push(
+                    t,
+                    teredo_client,
+                    s.v6,
+                    echo,
+                    Encap::Teredo((ip("192.0.2.200"), 3544), (s.v4, 3544)),
+                );
+            }
+            _ => {
+                tr.push(t, ip("203.0.113.99"), s.v4, syn(sp), Encap::None);
+            }
+        }
+        t += 17 * 60 * SEC + tr.rng.below(600) as i64 * SEC;
+    }
+    // Link-local chatter: router advertisements, neighbour solicitations.
+    let mut t = START + 90 * SEC;
+    while t < END {
+        let ra = L4::Icmp {
+            icmp_type: 134,
+            code: 0,
+            rest: [64, 0, 0x07, 0x08],
+            body: &[0; 8],
+        };
+        tr.push(t, router_ll, ip("ff02::1"), ra, Encap::None);
+        let mut ns = [0u8; 16];
+        if let IpAddr::V6(a) = router_ll {
+            ns = a.octets();
+        }
+        let nsm = L4::Icmp {
+            icmp_type: 135,
+            code: 0,
+            rest: [0; 4],
+            body: &ns,
+        };
+        tr.push(t + 3 * SEC, s.ll, ip("ff02::1:ff3a:4f01"), nsm, Encap::None);
+        t += 10 * 60 * SEC;
+    }
+    tr.out.sort_by_key(|(ts, _)| *ts);
+    tr.out
+}
+
+/// Writes `honeypot1.pcapng` and `honeypot2.pcapng` into `dir`.
+pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let sensors = [
+        Sensor {
+            name: "honeypot1",
+            v4: ip("192.0.2.11"),
+            v6: ip("2001:db8:100::11"),
+            ll: ip("fe80::211:22ff:fe33:4411"),
+            mac: [0x00, 0x11, 0x22, 0x33, 0x44, 0x11],
+            resolver: ip("2001:db8:100::53"),
+            autonomous: true,
+        },
+        Sensor {
+            name: "honeypot2",
+            v4: ip("192.0.2.12"),
+            v6: ip("2001:db8:100::12"),
+            ll: ip("fe80::211:22ff:fe33:4412"),
+            mac: [0x00, 0x11, 0x22, 0x33, 0x44, 0x12],
+            resolver: ip("2001:db8:100::53"),
+            autonomous: false,
+        },
+    ];
+    let mut files = Vec::new();
+    for (k, s) in sensors.iter().enumerate() {
+        let path = dir.join(format!("{}.pcapng", s.name));
+        let f =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = PcapngWriter::new(
+            BufWriter::with_capacity(1 << 20, f),
+            "v6watch demo generator",
+            "eth0",
+        )?;
+        for (ts, frame) in sensor_trace(s, seed.wrapping_mul(31).wrapping_add(k as u64)) {
+            w.write(ts, &frame)?;
+        }
+        w.finish()?;
+        files.push(path);
+    }
+    Ok(files)
+}

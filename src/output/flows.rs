@@ -1,0 +1,310 @@
+//! Flow records as a table, JSON Lines (Zeek conn.log names) or CSV, streamed as flows end.
+
+use super::term;
+use crate::cli::FlowFormat;
+use engine::model::FlowRecord;
+use engine::pipeline::FlowSink;
+use std::io::{self, Write};
+
+/// Columns of the CSV form, in order (Zeek conn.log names first, then v6watch's).
+pub const CSV_COLUMNS: &[&str] = &[
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "missed_bytes",
+    "history",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "sensor",
+    "role",
+    "ip_version",
+    "ip_proto",
+    "tunnel",
+    "tunnel_outer",
+    "vlan",
+    "rtt_ms",
+    "orig_retransmits",
+    "resp_retransmits",
+    "icmp_errors",
+    "anomalies",
+];
+
+/// Writes flow records in one format.
+pub struct Writer<W: Write> {
+    w: W,
+    format: FlowFormat,
+    header_done: bool,
+}
+
+/// Seconds with microseconds, as Zeek writes `ts` in JSON.
+fn epoch(ns: i64) -> String {
+    format!(
+        "{}.{:06}",
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) / 1000
+    )
+}
+
+fn secs(ns: i64) -> String {
+    format!("{:.6}", ns as f64 / 1e9)
+}
+
+fn endpoint(r: &FlowRecord, orig: bool) -> String {
+    let (h, p) = if orig {
+        (r.orig_h, r.orig_p)
+    } else {
+        (r.resp_h, r.resp_p)
+    };
+    if h.version == 6 {
+        format!("[{h}]:{p}")
+    } else {
+        format!("{h}:{p}")
+    }
+}
+
+fn icmp_errors(r: &FlowRecord) -> String {
+    r.icmp_errors
+        .iter()
+        .map(|e| {
+            let kind = if e.version == 6 { "icmp6" } else { "icmp" };
+            let mtu = if e.mtu > 0 {
+                format!(" mtu={}", e.mtu)
+            } else {
+                String::new()
+            };
+            format!(
+                "{kind}:{}/{} from {}{mtu} x{}",
+                e.icmp_type, e.code, e.from, e.count
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// A writer for `format`.
+    pub fn new(w: W, format: FlowFormat) -> Self {
+        Writer {
+            w,
+            format,
+            header_done: false,
+        }
+    }
+
+    /// Flushes.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if !self.header_done && self.format != FlowFormat::Jsonl {
+            self.header()?;
+        }
+        self.w.flush()
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        self.header_done = true;
+        match self.format {
+            FlowFormat::Csv => writeln!(self.w, "{}", CSV_COLUMNS.join(",")),
+            FlowFormat::Table => writeln!(
+                self.w,
+                "{} {} {} {} {} {} {} {} {} ORIG -> RESP",
+                term::pad("TIME (UTC)", 20),
+                term::pad("SENSOR", 10),
+                term::pad("ROLE", 8),
+                term::pad("PROTO", 6),
+                term::pad("STATE", 6),
+                term::pad("HISTORY", 10),
+                term::rpad("PKTS o/r", 11),
+                term::rpad("BYTES o/r", 17),
+                term::rpad("DUR", 7),
+            ),
+            FlowFormat::Jsonl => Ok(()),
+        }
+    }
+
+    fn jsonl(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
+        let mut o = serde_json::Map::new();
+        let num = |v: u64| serde_json::Value::from(v);
+        // Zeek's `ts` is epoch seconds with microseconds; parse the exact decimal rather than
+        // round-tripping through f64.
+        o.insert(
+            "ts".into(),
+            serde_json::from_str(&epoch(r.ts)).unwrap_or(serde_json::Value::Null),
+        );
+        o.insert("uid".into(), r.uid.clone().into());
+        o.insert("id.orig_h".into(), r.orig_h.to_string().into());
+        o.insert("id.orig_p".into(), num(r.orig_p.into()));
+        o.insert("id.resp_h".into(), r.resp_h.to_string().into());
+        o.insert("id.resp_p".into(), num(r.resp_p.into()));
+        o.insert("proto".into(), r.proto_name().into());
+        o.insert(
+            "duration".into(),
+            serde_json::from_str(&secs(r.duration_ns())).unwrap_or(serde_json::Value::Null),
+        );
+        o.insert("orig_bytes".into(), num(r.orig.bytes));
+        o.insert("resp_bytes".into(), num(r.resp.bytes));
+        o.insert("conn_state".into(), r.conn_state.into());
+        o.insert(
+            "missed_bytes".into(),
+            num(r.orig.missed_bytes + r.resp.missed_bytes),
+        );
+        o.insert("history".into(), r.history.clone().into());
+        o.insert("orig_pkts".into(), num(r.orig.pkts));
+        o.insert("orig_ip_bytes".into(), num(r.orig.ip_bytes));
+        o.insert("resp_pkts".into(), num(r.resp.pkts));
+        o.insert("resp_ip_bytes".into(), num(r.resp.ip_bytes));
+        o.insert("sensor".into(), sensor.into());
+        o.insert("role".into(), r.role.name().into());
+        o.insert("ip_version".into(), num(r.ip_version().into()));
+        o.insert("ip_proto".into(), num(r.ip_proto.into()));
+        if let Some(t) = r.tunnel {
+            o.insert("tunnel".into(), t.name().into());
+        }
+        if let Some((a, b)) = r.tunnel_outer {
+            o.insert(
+                "tunnel_outer".into(),
+                serde_json::json!([a.to_string(), b.to_string()]),
+            );
+        }
+        if let Some(v) = r.vlan {
+            o.insert("vlan".into(), num(v.into()));
+        }
+        if let Some(rtt) = r.rtt_synack_ns {
+            o.insert(
+                "rtt_ms".into(),
+                serde_json::from_str(&format!("{:.3}", rtt as f64 / 1e6))
+                    .unwrap_or(serde_json::Value::Null),
+            );
+        }
+        if r.orig.retransmits + r.resp.retransmits > 0 {
+            o.insert("orig_retransmits".into(), num(r.orig.retransmits));
+            o.insert("resp_retransmits".into(), num(r.resp.retransmits));
+        }
+        if let Some(m) = r.orig_mss {
+            o.insert("orig_mss".into(), num(m.into()));
+        }
+        if let Some(m) = r.resp_mss {
+            o.insert("resp_mss".into(), num(m.into()));
+        }
+        if !r.icmp_errors.is_empty() {
+            o.insert(
+                "icmp_errors".into(),
+                serde_json::to_value(&r.icmp_errors).unwrap_or_default(),
+            );
+        }
+        if !r.anomalies.is_empty() {
+            o.insert(
+                "anomalies".into(),
+                serde_json::to_value(&r.anomalies).unwrap_or_default(),
+            );
+        }
+        serde_json::to_writer(&mut self.w, &o)?;
+        self.w.write_all(b"\n")
+    }
+
+    fn csv(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
+        let fields: [String; 29] = [
+            epoch(r.ts),
+            r.uid.clone(),
+            r.orig_h.to_string(),
+            r.orig_p.to_string(),
+            r.resp_h.to_string(),
+            r.resp_p.to_string(),
+            r.proto_name().into(),
+            secs(r.duration_ns()),
+            r.orig.bytes.to_string(),
+            r.resp.bytes.to_string(),
+            r.conn_state.into(),
+            (r.orig.missed_bytes + r.resp.missed_bytes).to_string(),
+            r.history.clone(),
+            r.orig.pkts.to_string(),
+            r.orig.ip_bytes.to_string(),
+            r.resp.pkts.to_string(),
+            r.resp.ip_bytes.to_string(),
+            csv_field(sensor),
+            r.role.name().into(),
+            r.ip_version().to_string(),
+            r.ip_proto.to_string(),
+            r.tunnel.map(|t| t.name().to_string()).unwrap_or_default(),
+            r.tunnel_outer
+                .map(|(a, b)| format!("{a}>{b}"))
+                .unwrap_or_default(),
+            r.vlan.map(|v| v.to_string()).unwrap_or_default(),
+            r.rtt_synack_ns
+                .map(|v| format!("{:.3}", v as f64 / 1e6))
+                .unwrap_or_default(),
+            r.orig.retransmits.to_string(),
+            r.resp.retransmits.to_string(),
+            csv_field(&icmp_errors(r)),
+            csv_field(&r.anomalies.join(";")),
+        ];
+        writeln!(self.w, "{}", fields.join(","))
+    }
+
+    fn table(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
+        let proto = format!(
+            "{}{}",
+            r.proto_name().trim_end_matches("_transport"),
+            if r.ip_version() == 6 { "6" } else { "" }
+        );
+        let tunnel = r
+            .tunnel
+            .map(|t| format!(" via {}", t.name()))
+            .unwrap_or_default();
+        writeln!(
+            self.w,
+            "{} {} {} {} {} {} {} {} {} {} -> {}{}",
+            term::pad(&term::utc_short(r.ts), 20),
+            term::pad(&term::clean(sensor), 10),
+            term::pad(r.role.name(), 8),
+            term::pad(&proto, 6),
+            term::pad(r.conn_state, 6),
+            term::pad(&r.history, 10),
+            term::rpad(
+                &format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)),
+                11
+            ),
+            term::rpad(
+                &format!(
+                    "{}/{}",
+                    term::bytes(r.orig.ip_bytes),
+                    term::bytes(r.resp.ip_bytes)
+                ),
+                17
+            ),
+            term::rpad(&term::duration(r.duration_ns()), 7),
+            endpoint(r, true),
+            endpoint(r, false),
+            tunnel
+        )
+    }
+}
+
+impl<W: Write> FlowSink for Writer<W> {
+    fn flow(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
+        if !self.header_done {
+            self.header()?;
+        }
+        match self.format {
+            FlowFormat::Jsonl => self.jsonl(sensor, r),
+            FlowFormat::Csv => self.csv(sensor, r),
+            FlowFormat::Table => self.table(sensor, r),
+        }
+    }
+}

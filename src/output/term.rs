@@ -1,0 +1,166 @@
+//! Terminal formatting helpers: time, humanised numbers, control-character escaping.
+
+use std::fmt::Write;
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// RFC 3339 UTC with microseconds: `2011-06-08T00:00:00.000000Z`.
+pub fn utc(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let micros = ns.rem_euclid(1_000_000_000) / 1000;
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Same, to the second, for tables.
+pub fn utc_short(ns: i64) -> String {
+    let full = utc(ns);
+    format!("{}Z", &full[..19])
+}
+
+/// Bytes in SI units: 999 B, 1.2 kB, 3.4 MB, 5.6 GB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Counts: 999, 1.2k, 3.4M.
+pub fn count(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1}M", n as f64 / 1e6),
+        _ => format!("{:.1}G", n as f64 / 1e9),
+    }
+}
+
+/// Duration from nanoseconds, compact: 850ms, 12.3s, 4m05s, 2h03m, 3d04h.
+pub fn duration(ns: i64) -> String {
+    let ms = ns / 1_000_000;
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = ns as f64 / 1e9;
+    if s < 60.0 {
+        return format!("{s:.1}s");
+    }
+    let s = s as i64;
+    match s {
+        0..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+        _ => format!("{}d{:02}h", s / 86_400, s / 3600 % 24),
+    }
+}
+
+/// Percentage of `part` in `whole`, one decimal.
+pub fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Makes a string from a packet (or a file name) safe for a terminal: control characters,
+/// escapes and non-printing code points become `\x..` / `\u{..}`, so no byte from a capture
+/// can move the cursor, change colours or retitle the window.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if ('\u{80}'..='\u{9f}').contains(&c)
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Left-aligns `s` in `w` columns (no truncation; counts chars, not bytes).
+pub fn pad(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n >= w {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(w - n))
+    }
+}
+
+/// Right-aligns `s` in `w` columns.
+pub fn rpad(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n >= w {
+        s.to_string()
+    } else {
+        format!("{}{s}", " ".repeat(w - n))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            utc(1_307_491_200_123_456_789),
+            "2011-06-08T00:00:00.123456Z"
+        );
+        assert_eq!(utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(utc(-1_000), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(utc_short(1_307_491_200_000_000_000), "2011-06-08T00:00:00Z");
+    }
+
+    #[test]
+    fn humanised() {
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1_234_567), "1.2 MB");
+        assert_eq!(count(12_345), "12.3k");
+        assert_eq!(duration(850_000_000), "850ms");
+        assert_eq!(duration(245_000_000_000), "4m05s");
+        assert_eq!(pct(1, 3), "33.3%");
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        assert_eq!(clean("a\x1b[31mb\r\n"), "a\\x1b[31mb\\x0d\\x0a");
+        assert_eq!(clean("\u{9b}x\u{202e}"), "\\u{9b}x\\u{202e}");
+        assert_eq!(clean("ok ü 日本"), "ok ü 日本");
+    }
+}
