@@ -106,8 +106,9 @@ fn new_session(rng: &mut Rng) -> Session {
 
 const HTTP_REQ: &[u8] = b"GET /download/update.bin HTTP/1.1\r\nHost: updates.example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:5.0) Gecko/20100101 Firefox/5.0\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
 
-fn client_hello() -> Vec<u8> {
-    let name = b"www.example.com";
+/// A minimal, well-formed TLS 1.2 ClientHello record carrying `name` as SNI.
+pub fn client_hello(name: &str) -> Vec<u8> {
+    let name = name.as_bytes();
     let mut ext = Vec::new();
     ext.extend_from_slice(&[0, 0]);
     ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
@@ -324,7 +325,7 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Wri
     for b in filler.iter_mut() {
         *b = rng.next() as u8;
     }
-    let hello = client_hello();
+    let hello = client_hello("www.example.com");
     let dnsq = [dns_query(0x1234, false), dns_query(0x1234, true)];
     let dnsa = [dns_answer(0x1234, false), dns_answer(0x1234, true)];
     let concurrent = concurrent.max(1);

@@ -601,7 +601,7 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         } else {
             t1
         };
-        let hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00".to_vec();
+        let hello = super::bench::client_hello(UPDATES.name);
         tr.tcp(t2 + MS, s.v4, ip(UPDATES.v4), 443, &hello, 4, 1400, 90 * MS);
         t += 2 * HOUR;
     }

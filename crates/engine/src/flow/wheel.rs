@@ -13,63 +13,61 @@ pub(crate) struct Entry {
 
 pub(crate) struct Wheel {
     buckets: Vec<Vec<Entry>>,
-    /// The second up to which buckets have been processed (exclusive), or None before the first tick.
-    now_s: Option<i64>,
+    /// The next second whose bucket has not been processed, or None before the first tick.
+    next_s: Option<i64>,
 }
 
 impl Wheel {
     pub fn new() -> Self {
-        Wheel {
-            buckets: (0..SLOTS).map(|_| Vec::new()).collect(),
-            now_s: None,
-        }
+        Wheel { buckets: (0..SLOTS).map(|_| Vec::new()).collect(), next_s: None }
     }
 
     fn bucket(sec: i64) -> usize {
         sec.rem_euclid(SLOTS as i64) as usize
     }
 
-    /// Registers `e` to be looked at when capture time reaches `deadline_ns`.
+    /// Registers `e` to be looked at once capture time reaches the second of `deadline_ns`.
     pub fn schedule(&mut self, e: Entry, deadline_ns: i64) {
-        let sec = deadline_ns.div_euclid(1_000_000_000) + 1;
-        let sec = match self.now_s {
-            Some(now) => sec.clamp(now, now + SLOTS as i64 - 1),
+        let sec = deadline_ns.div_euclid(1_000_000_000);
+        let sec = match self.next_s {
+            Some(next) => sec.clamp(next, next + SLOTS as i64 - 1),
             None => sec,
         };
         self.buckets[Self::bucket(sec)].push(e);
     }
 
-    /// Moves time to `now_ns`, handing every entry whose slot time has passed to `due`.
-    /// `due` returns `Some(new_deadline)` to re-schedule the entry.
+    /// Moves time to `now_ns`, handing every entry of every second up to and including the
+    /// current one to `due`, which returns `Some(deadline)` to keep the entry (it may be early:
+    /// a bucket holds a whole second, and deadlines move while flows see packets).
     pub fn advance(&mut self, now_ns: i64, mut due: impl FnMut(Entry) -> Option<i64>) {
         let target = now_ns.div_euclid(1_000_000_000);
-        let Some(mut cur) = self.now_s else {
-            self.now_s = Some(target);
+        let Some(mut cur) = self.next_s else {
+            self.next_s = Some(target);
             return;
         };
-        if target <= cur {
+        if target < cur {
             return;
         }
         // A jump longer than the wheel visits each bucket once.
-        let steps = (target - cur).min(SLOTS as i64);
+        if target - cur >= SLOTS as i64 {
+            cur = target - SLOTS as i64 + 1;
+        }
         let mut pending = Vec::new();
-        for _ in 0..steps {
-            let b = Self::bucket(cur);
-            std::mem::swap(&mut pending, &mut self.buckets[b]);
+        while cur <= target {
+            std::mem::swap(&mut pending, &mut self.buckets[Self::bucket(cur)]);
             cur += 1;
-            self.now_s = Some(cur);
+            self.next_s = Some(cur);
             for e in pending.drain(..) {
                 if let Some(d) = due(e) {
                     self.schedule(e, d);
                 }
             }
         }
-        self.now_s = Some(target);
     }
 
     /// The entries in the bucket that comes up next, for eviction under pressure.
     pub fn soonest(&self) -> impl Iterator<Item = Entry> + '_ {
-        let start = self.now_s.unwrap_or(0);
+        let start = self.next_s.unwrap_or(0);
         (0..SLOTS as i64).flat_map(move |i| self.buckets[Self::bucket(start + i)].iter().copied())
     }
 
@@ -90,29 +88,32 @@ mod test {
     #[test]
     fn fires_after_deadline_and_reschedules() {
         let mut w = Wheel::new();
+        let mut deadline = 2_500_000_000i64;
         w.advance(0, |_| None);
-        w.schedule(Entry { slot: 1, gen: 0 }, 2_500_000_000);
+        w.schedule(Entry { slot: 1, gen: 0 }, deadline);
         let mut fired = vec![];
-        w.advance(2_000_000_000, |e| {
-            fired.push(e.slot);
-            None
-        });
+        let mut run = |w: &mut Wheel, now: i64, deadline: i64, fired: &mut Vec<i64>| {
+            w.advance(now, |_| {
+                if deadline > now {
+                    Some(deadline)
+                } else {
+                    fired.push(now);
+                    None
+                }
+            })
+        };
+        run(&mut w, 2_000_000_000, deadline, &mut fired);
         assert!(fired.is_empty());
-        let mut again = true;
-        w.advance(3_100_000_000, |e| {
-            fired.push(e.slot);
-            if again {
-                again = false;
-                Some(10_000_000_000)
-            } else {
-                None
-            }
-        });
-        assert_eq!(fired, vec![1]);
-        w.advance(5_000_000_000_000, |e| {
-            fired.push(e.slot);
-            None
-        });
-        assert_eq!(fired, vec![1, 1]);
+        deadline = 10_000_000_000; // the flow saw a packet: its deadline moved
+        run(&mut w, 3_100_000_000, deadline, &mut fired);
+        assert!(fired.is_empty());
+        run(&mut w, 9_000_000_000, deadline, &mut fired);
+        assert!(fired.is_empty());
+        run(&mut w, 10_000_000_001, deadline, &mut fired);
+        assert_eq!(fired, vec![10_000_000_001]);
+        // A huge jump still visits everything once.
+        w.schedule(Entry { slot: 2, gen: 0 }, 11_000_000_000);
+        run(&mut w, 5_000_000_000_000, 11_000_000_000, &mut fired);
+        assert_eq!(fired.len(), 2);
     }
 }

@@ -1,0 +1,155 @@
+//! End-to-end tests of the command line: exit codes, damaged input, output formats, and
+//! generated captures checked by tshark.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn v6watch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tshark() -> bool {
+    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but tshark is not installed (scripts/test.sh installs it)");
+    }
+    ok
+}
+
+/// Frames tshark flags as malformed.
+fn malformed(path: &Path) -> Vec<String> {
+    let o = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(path)
+        .args(["-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"])
+        .output()
+        .expect("tshark");
+    assert!(o.status.success(), "tshark failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect()
+}
+
+#[test]
+fn demo_and_benchmark_captures_are_protocol_correct() {
+    if !tshark() {
+        return;
+    }
+    let d = tmpdir("demo");
+    let o = v6watch(&["demo", "-o", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g = d.join("bench.pcap");
+    let o = v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "3M", "--concurrent", "500"]);
+    assert!(o.status.success());
+    for f in ["honeypot1.pcapng", "honeypot2.pcapng", "bench.pcap"] {
+        let bad = malformed(&d.join(f));
+        assert!(bad.is_empty(), "{f}: tshark finds malformed frames: {:?}", &bad[..bad.len().min(5)]);
+    }
+}
+
+#[test]
+fn damaged_file_reports_offset_keeps_what_was_read_and_exits_2() {
+    let Some(dir) = common::corpus() else { return };
+    let f = dir.join("suricata-verify/http-mime-truncated--input.pcap");
+    let o = v6watch(&["summary", "--format", "json", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("http-mime-truncated--input.pcap: at byte 2715459: file ends inside a record header"), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("summary json even on damage");
+    assert_eq!(j["sensors"][0]["frames"], 2696);
+    assert_eq!(j["sensors"][0]["damaged"], true);
+}
+
+#[test]
+fn not_a_capture_is_a_clear_error() {
+    let d = tmpdir("notcap");
+    let f = d.join("notes.txt");
+    std::fs::write(&f, "hello, I am not a capture").unwrap();
+    let o = v6watch(&["flows", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("notes.txt: at byte 0: not a pcap or pcapng file"), "{err}");
+    let o = v6watch(&["flows", d.join("missing.pcap").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = v6watch(&["flows", "--bogus-option", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn keep_going_continues_past_a_damaged_record() {
+    let d = tmpdir("keepgoing");
+    let g = d.join("g.pcap");
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "200K", "--concurrent", "50"]).status.success());
+    let mut bytes = std::fs::read(&g).unwrap();
+    // Corrupt the 10th record header's captured length.
+    let mut off = 24;
+    for _ in 0..10 {
+        let caplen = u32::from_le_bytes(bytes[off + 8..off + 12].try_into().unwrap()) as usize;
+        off += 16 + caplen;
+    }
+    bytes[off + 8..off + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let bad = d.join("bad.pcap");
+    std::fs::write(&bad, &bytes).unwrap();
+    let frames = |args: &[&str]| -> (Option<i32>, u64) {
+        let o = v6watch(args);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), j["sensors"][0]["frames"].as_u64().unwrap())
+    };
+    let strict = frames(&["summary", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(strict, (Some(2), 10));
+    let lenient = frames(&["summary", "--format", "json", "--keep-going", bad.to_str().unwrap()]);
+    assert_eq!(lenient.0, Some(2));
+    assert!(lenient.1 > 100, "resynchronised and read on: {lenient:?}");
+}
+
+#[test]
+fn flows_formats_use_zeek_names() {
+    let d = tmpdir("formats");
+    let g = d.join("g.pcap");
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "300K", "--concurrent", "40"]).status.success());
+    let o = v6watch(&["flows", "--format", "jsonl", g.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for k in ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "conn_state", "history", "orig_pkts", "resp_ip_bytes", "sensor", "role", "ip_version"] {
+        assert!(first.get(k).is_some(), "missing {k} in {first}");
+    }
+    let states: std::collections::BTreeSet<String> =
+        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["conn_state"].as_str().unwrap().to_string()).collect();
+    assert!(states.contains("SF") && states.contains("S0") && states.contains("REJ"), "{states:?}");
+    let csv = v6watch(&["flows", "--format", "csv", g.to_str().unwrap()]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(csv.starts_with("ts,uid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto,"));
+    assert_eq!(csv.lines().count(), text.lines().count() + 1);
+    // Same input, same output: uids and order are deterministic.
+    let again = v6watch(&["flows", "--format", "jsonl", g.to_str().unwrap()]);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
+}
+
+#[test]
+fn stdin_and_gzip_inputs() {
+    let d = tmpdir("stdin");
+    let g = d.join("g.pcap");
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "100K", "--concurrent", "20"]).status.success());
+    let plain = v6watch(&["summary", "--format", "json", g.to_str().unwrap()]);
+    let frames = |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["sensors"][0]["frames"].clone();
+    let gz = d.join("g.pcap.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    std::io::copy(&mut std::fs::File::open(&g).unwrap(), &mut enc).unwrap();
+    enc.finish().unwrap();
+    let zipped = v6watch(&["summary", "--format", "json", gz.to_str().unwrap()]);
+    assert_eq!(frames(&plain), frames(&zipped));
+    let piped = Command::new(env!("CARGO_BIN_EXE_v6watch"))
+        .args(["summary", "--format", "json", "-"])
+        .stdin(std::fs::File::open(&g).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(frames(&plain), frames(&piped));
+}
