@@ -139,83 +139,91 @@ impl<W: Write> Writer<W> {
     }
 
     fn jsonl(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
-        let mut o = serde_json::Map::new();
-        let num = |v: u64| serde_json::Value::from(v);
-        // Zeek's `ts` is epoch seconds with microseconds; parse the exact decimal rather than
-        // round-tripping through f64.
-        o.insert(
-            "ts".into(),
-            serde_json::from_str(&epoch(r.ts)).unwrap_or(serde_json::Value::Null),
-        );
-        o.insert("uid".into(), r.uid.clone().into());
-        o.insert("id.orig_h".into(), r.orig_h.to_string().into());
-        o.insert("id.orig_p".into(), num(r.orig_p.into()));
-        o.insert("id.resp_h".into(), r.resp_h.to_string().into());
-        o.insert("id.resp_p".into(), num(r.resp_p.into()));
-        o.insert("proto".into(), r.proto_name().into());
-        o.insert(
-            "duration".into(),
-            serde_json::from_str(&secs(r.duration_ns())).unwrap_or(serde_json::Value::Null),
-        );
-        o.insert("orig_bytes".into(), num(r.orig.bytes));
-        o.insert("resp_bytes".into(), num(r.resp.bytes));
-        o.insert("conn_state".into(), r.conn_state.into());
-        o.insert(
-            "missed_bytes".into(),
-            num(r.orig.missed_bytes + r.resp.missed_bytes),
-        );
-        o.insert("history".into(), r.history.clone().into());
-        o.insert("orig_pkts".into(), num(r.orig.pkts));
-        o.insert("orig_ip_bytes".into(), num(r.orig.ip_bytes));
-        o.insert("resp_pkts".into(), num(r.resp.pkts));
-        o.insert("resp_ip_bytes".into(), num(r.resp.ip_bytes));
-        o.insert("sensor".into(), sensor.into());
-        o.insert("role".into(), r.role.name().into());
-        o.insert("ip_version".into(), num(r.ip_version().into()));
-        o.insert("ip_proto".into(), num(r.ip_proto.into()));
+        // Written by hand (not through a serde map): this runs once per flow, and field order
+        // follows Zeek's conn.log. Strings that can hold arbitrary text go through serde_json.
+        let w = &mut self.w;
+        write!(w, "{{\"ts\":{},\"uid\":\"{}\"", epoch(r.ts), r.uid)?;
+        write!(
+            w,
+            ",\"id.orig_h\":\"{}\",\"id.orig_p\":{}",
+            r.orig_h, r.orig_p
+        )?;
+        write!(
+            w,
+            ",\"id.resp_h\":\"{}\",\"id.resp_p\":{}",
+            r.resp_h, r.resp_p
+        )?;
+        write!(
+            w,
+            ",\"proto\":\"{}\",\"duration\":{}",
+            r.proto_name(),
+            secs(r.duration_ns())
+        )?;
+        write!(
+            w,
+            ",\"orig_bytes\":{},\"resp_bytes\":{}",
+            r.orig.bytes, r.resp.bytes
+        )?;
+        write!(
+            w,
+            ",\"conn_state\":\"{}\",\"missed_bytes\":{}",
+            r.conn_state,
+            r.orig.missed_bytes + r.resp.missed_bytes
+        )?;
+        write!(w, ",\"history\":\"{}\"", r.history)?;
+        write!(
+            w,
+            ",\"orig_pkts\":{},\"orig_ip_bytes\":{}",
+            r.orig.pkts, r.orig.ip_bytes
+        )?;
+        write!(
+            w,
+            ",\"resp_pkts\":{},\"resp_ip_bytes\":{}",
+            r.resp.pkts, r.resp.ip_bytes
+        )?;
+        w.write_all(b",\"sensor\":")?;
+        serde_json::to_writer(&mut *w, sensor)?;
+        write!(
+            w,
+            ",\"role\":\"{}\",\"ip_version\":{},\"ip_proto\":{}",
+            r.role.name(),
+            r.ip_version(),
+            r.ip_proto
+        )?;
         if let Some(t) = r.tunnel {
-            o.insert("tunnel".into(), t.name().into());
+            write!(w, ",\"tunnel\":\"{}\"", t.name())?;
         }
         if let Some((a, b)) = r.tunnel_outer {
-            o.insert(
-                "tunnel_outer".into(),
-                serde_json::json!([a.to_string(), b.to_string()]),
-            );
+            write!(w, ",\"tunnel_outer\":[\"{a}\",\"{b}\"]")?;
         }
         if let Some(v) = r.vlan {
-            o.insert("vlan".into(), num(v.into()));
+            write!(w, ",\"vlan\":{v}")?;
         }
         if let Some(rtt) = r.rtt_synack_ns {
-            o.insert(
-                "rtt_ms".into(),
-                serde_json::from_str(&format!("{:.3}", rtt as f64 / 1e6))
-                    .unwrap_or(serde_json::Value::Null),
-            );
+            write!(w, ",\"rtt_ms\":{:.3}", rtt as f64 / 1e6)?;
         }
         if r.orig.retransmits + r.resp.retransmits > 0 {
-            o.insert("orig_retransmits".into(), num(r.orig.retransmits));
-            o.insert("resp_retransmits".into(), num(r.resp.retransmits));
+            write!(
+                w,
+                ",\"orig_retransmits\":{},\"resp_retransmits\":{}",
+                r.orig.retransmits, r.resp.retransmits
+            )?;
         }
         if let Some(m) = r.orig_mss {
-            o.insert("orig_mss".into(), num(m.into()));
+            write!(w, ",\"orig_mss\":{m}")?;
         }
         if let Some(m) = r.resp_mss {
-            o.insert("resp_mss".into(), num(m.into()));
+            write!(w, ",\"resp_mss\":{m}")?;
         }
         if !r.icmp_errors.is_empty() {
-            o.insert(
-                "icmp_errors".into(),
-                serde_json::to_value(&r.icmp_errors).unwrap_or_default(),
-            );
+            w.write_all(b",\"icmp_errors\":")?;
+            serde_json::to_writer(&mut *w, &r.icmp_errors)?;
         }
         if !r.anomalies.is_empty() {
-            o.insert(
-                "anomalies".into(),
-                serde_json::to_value(&r.anomalies).unwrap_or_default(),
-            );
+            w.write_all(b",\"anomalies\":")?;
+            serde_json::to_writer(&mut *w, &r.anomalies)?;
         }
-        serde_json::to_writer(&mut self.w, &o)?;
-        self.w.write_all(b"\n")
+        w.write_all(b"}\n")
     }
 
     fn csv(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {

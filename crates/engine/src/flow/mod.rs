@@ -10,7 +10,7 @@ mod wheel;
 
 use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Transport, Tunnel};
 use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters};
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hash, Hasher};
 use tcp::{EndpointState, History};
 use wheel::{Entry, Wheel};
@@ -148,6 +148,7 @@ struct Side {
 #[derive(Debug, Clone)]
 struct Flow {
     key: FlowKey,
+    hash: u64,
     orig: (Addr, u16),
     resp: (Addr, u16),
     first_ts: i64,
@@ -186,7 +187,12 @@ pub struct TableStats {
 /// The flow table.
 pub struct FlowTable {
     cfg: Config,
-    map: HashMap<FlowKey, u32>,
+    /// Slot indices keyed by the flow key's hash; the key itself lives in the slab, so the
+    /// index stays small enough to sit in cache (4 bytes an entry) and a lookup touches the
+    /// slab entry it needs anyway.
+    index: HashTable<u32>,
+    /// Randomly seeded per process: crafted keys cannot force collisions.
+    hasher: foldhash::fast::RandomState,
     slab: Vec<Flow>,
     free: Vec<u32>,
     wheel: Wheel,
@@ -200,7 +206,8 @@ impl FlowTable {
     pub fn new(cfg: Config) -> Self {
         FlowTable {
             cfg,
-            map: HashMap::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             slab: Vec::new(),
             free: Vec::new(),
             wheel: Wheel::new(),
@@ -217,7 +224,7 @@ impl FlowTable {
 
     /// Live flows.
     pub fn live(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// Moves capture time forward to `ts`, writing out flows whose timeout passed.
@@ -229,7 +236,7 @@ impl FlowTable {
         let FlowTable {
             wheel,
             slab,
-            map,
+            index,
             free,
             cfg,
             ..
@@ -244,7 +251,7 @@ impl FlowTable {
                 return Some(deadline);
             }
             out.push(f.record(EndReason::Timeout));
-            map.remove(&f.key);
+            unindex(index, f.hash, e.slot);
             slab[e.slot as usize].live = false;
             free.push(e.slot);
             None
@@ -314,8 +321,15 @@ impl FlowTable {
             Transport::Tcp(t) => Some(t),
             _ => None,
         };
-        let slot = match self.map.get(&key) {
-            Some(&s) => {
+        let hash = self.hasher.hash_one(key);
+        let found = {
+            let slab = &self.slab;
+            self.index
+                .find(hash, |&s| slab[s as usize].key == key)
+                .copied()
+        };
+        let slot = match found {
+            Some(s) => {
                 // Port reuse: a fresh SYN on a finished connection, or a new attempt with a new ISN.
                 let reuse = tcp_info.is_some_and(|t| {
                     let f = &self.slab[s as usize];
@@ -326,14 +340,14 @@ impl FlowTable {
                     let f = &mut self.slab[s as usize];
                     out.push(f.record(EndReason::Reused));
                     f.live = false;
-                    self.map.remove(&key);
+                    unindex(&mut self.index, hash, s);
                     self.free.push(s);
-                    self.create(ts, key, d, src, sport, dst, dport, out)
+                    self.create(ts, key, hash, d, src, sport, dst, dport, out)
                 } else {
                     s
                 }
             }
-            None => self.create(ts, key, d, src, sport, dst, dport, out),
+            None => self.create(ts, key, hash, d, src, sport, dst, dport, out),
         };
         let f = &mut self.slab[slot as usize];
         let dir_orig = if key.proto == ipproto::ICMP || key.proto == ipproto::ICMPV6 {
@@ -366,6 +380,7 @@ impl FlowTable {
         &mut self,
         ts: i64,
         key: FlowKey,
+        hash: u64,
         d: &Decoded<'_>,
         src: Addr,
         sport: u16,
@@ -374,7 +389,7 @@ impl FlowTable {
         out: &mut Vec<FlowRecord>,
     ) -> u32 {
         let mut tunnel = d.tunnel;
-        if self.map.len() >= self.cfg.max_flows {
+        if self.index.len() >= self.cfg.max_flows {
             self.evict(out);
         }
         let flip = match d.transport {
@@ -410,6 +425,7 @@ impl FlowTable {
         }
         let flow = Flow {
             key,
+            hash,
             orig,
             resp,
             first_ts: ts,
@@ -440,9 +456,11 @@ impl FlowTable {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.map.insert(key, slot);
+        let slab = &self.slab;
+        self.index
+            .insert_unique(hash, slot, |&s| slab[s as usize].hash);
         self.stats.created += 1;
-        self.stats.peak_live = self.stats.peak_live.max(self.map.len() as u64);
+        self.stats.peak_live = self.stats.peak_live.max(self.index.len() as u64);
         let f = &self.slab[slot as usize];
         self.wheel
             .schedule(Entry { slot, gen: f.gen }, f.deadline(&self.cfg));
@@ -459,7 +477,7 @@ impl FlowTable {
             f.anomalies.add(Anomaly::FlowEvicted);
             out.push(f.record(EndReason::Evicted));
             f.live = false;
-            self.map.remove(&f.key.clone());
+            unindex(&mut self.index, f.hash, e.slot);
             self.free.push(e.slot);
             self.stats.evicted += 1;
         }
@@ -480,7 +498,9 @@ impl FlowTable {
             ipproto::TCP | ipproto::UDP => FlowKey::new(q.proto, q.src, q.sport, q.dst, q.dport),
             _ => return,
         };
-        let Some(&slot) = self.map.get(&key) else {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        let Some(&slot) = self.index.find(hash, |&s| slab[s as usize].key == key) else {
             return;
         };
         let f = &mut self.slab[slot as usize];
@@ -526,8 +546,15 @@ impl FlowTable {
         });
         out.extend(live.into_iter().map(|f| f.record(EndReason::End)));
         self.slab.clear();
-        self.map.clear();
+        self.index.clear();
         self.free.clear();
+    }
+}
+
+/// Removes `slot` from the index.
+fn unindex(index: &mut HashTable<u32>, hash: u64, slot: u32) {
+    if let Ok(e) = index.find_entry(hash, |&s| s == slot) {
+        e.remove();
     }
 }
 
