@@ -90,6 +90,10 @@ pub struct InputArgs {
     /// (counted as an eviction).
     #[arg(long, default_value_t = 250_000)]
     pub max_flows: usize,
+    /// Worker threads sharing the flows (default: the number of CPUs). Output is identical
+    /// for any number.
+    #[arg(long, default_value_t = default_threads())]
+    pub threads: usize,
     /// Hide the progress bar (it only shows when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -111,6 +115,13 @@ pub enum FlowFormat {
     Jsonl,
     /// Comma-separated values with a header line.
     Csv,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(16)
 }
 
 /// Parses sizes like 100M, 1G, 1500K, 12345.

@@ -37,6 +37,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 sensor_addrs: vec![],
                 keep_going: false,
                 max_flows: 250_000,
+                threads: 2,
                 no_progress: true,
             };
             let (sums, code) = analyse(&input, &mut NullSink)?;
@@ -79,6 +80,7 @@ pub fn analyse(
     let sensors = sensors(input)?;
     let mut opts = Options {
         keep_going: input.keep_going,
+        threads: input.threads.max(1),
         ..Options::default()
     };
     opts.flow.max_flows = input.max_flows.max(1);

@@ -28,6 +28,9 @@ pub struct Options {
     pub flow: FlowConfig,
     /// Continue past damaged blocks where the format allows resynchronising.
     pub keep_going: bool,
+    /// Worker threads sharing the flows (0 or 1: one worker). The output is identical for any
+    /// number, as long as no flow is evicted (the `max_flows` bound is split between workers).
+    pub threads: usize,
 }
 
 /// Receives flow records as they end.
@@ -194,8 +197,318 @@ fn sorted<K: Ord + Copy>(m: &HashMap<K, u64>) -> Vec<(K, u64)> {
     v
 }
 
-/// Runs one sensor through the engine. Capture damage is recorded in the summary (and
-/// `damaged`), never aborts: everything read before it is still reported.
+/// Frames per batch handed from the reader to the workers, and the byte budget of one batch.
+const BATCH_FRAMES: usize = 2048;
+const BATCH_BYTES: usize = 2 << 20;
+
+/// One captured frame inside a [`Batch`].
+#[derive(Debug, Clone, Copy)]
+struct FrameMeta {
+    start: usize,
+    len: usize,
+    ts: i64,
+    linktype: u32,
+    orig_len: u32,
+}
+
+/// A run of frames copied out of the reader, shared read-only by every worker.
+struct Batch {
+    /// Global index of the first frame.
+    first: u64,
+    data: Vec<u8>,
+    frames: Vec<FrameMeta>,
+}
+
+/// Frame-level counters; each worker counts the frames whose index it owns, then they add up.
+#[derive(Default)]
+struct FrameCounters {
+    frames: u64,
+    captured: u64,
+    wire: u64,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    outer4: u64,
+    outer6: u64,
+    non_ip: u64,
+    inner4: u64,
+    inner6: u64,
+    vlan: u64,
+    frags: u64,
+    reasm: u64,
+    tunnels: HashMap<TunnelKind, u64>,
+    by_family: [Volume; 2],
+    anomalies: AnomalyCounts,
+}
+
+impl FrameCounters {
+    fn count(&mut self, f: &FrameMeta, d: &crate::decode::Decoded<'_>) {
+        self.frames += 1;
+        self.captured += f.len as u64;
+        self.wire += u64::from(f.orig_len);
+        self.first_ts = Some(self.first_ts.map_or(f.ts, |x| x.min(f.ts)));
+        self.last_ts = Some(self.last_ts.map_or(f.ts, |x| x.max(f.ts)));
+        self.anomalies.add_set(d.anomalies);
+        match d.outer_version {
+            4 => self.outer4 += 1,
+            6 => self.outer6 += 1,
+            _ => self.non_ip += 1,
+        }
+        if d.vlan_tags > 0 {
+            self.vlan += 1;
+        }
+        if let Some(t) = d.tunnel {
+            *self.tunnels.entry(t.kind).or_default() += 1;
+        }
+        if d.fragment_pending {
+            self.frags += 1;
+        }
+        if let (Some(net), false) = (d.net, d.fragment_pending) {
+            let fam = usize::from(net.src.version == 6);
+            self.by_family[fam].packets += 1;
+            self.by_family[fam].bytes += u64::from(net.ip_len);
+            if net.src.version == 4 {
+                self.inner4 += 1;
+            } else {
+                self.inner6 += 1;
+            }
+            if net.fragments > 0 {
+                self.reasm += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: FrameCounters) {
+        self.frames += o.frames;
+        self.captured += o.captured;
+        self.wire += o.wire;
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = match (self.last_ts, o.last_ts) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.outer4 += o.outer4;
+        self.outer6 += o.outer6;
+        self.non_ip += o.non_ip;
+        self.inner4 += o.inner4;
+        self.inner6 += o.inner6;
+        self.vlan += o.vlan;
+        self.frags += o.frags;
+        self.reasm += o.reasm;
+        for (k, n) in o.tunnels {
+            *self.tunnels.entry(k).or_default() += n;
+        }
+        for i in 0..2 {
+            self.by_family[i].packets += o.by_family[i].packets;
+            self.by_family[i].bytes += o.by_family[i].bytes;
+        }
+        self.anomalies.merge(&o.anomalies);
+    }
+}
+
+/// What a worker tells the merging thread.
+enum WorkerMsg {
+    /// Records emitted while processing frames `..upto` (exclusive), tagged with the index of
+    /// the frame that ended them.
+    Records {
+        worker: usize,
+        upto: u64,
+        recs: Vec<(u64, FlowRecord)>,
+    },
+    /// The sensor addresses (worker 0 only; every worker computes the same).
+    Decision(Vec<SensorAddr>),
+    /// The worker finished; its counters.
+    Done {
+        counters: Box<FrameCounters>,
+        table: TableStats,
+        expired_frags: u64,
+    },
+}
+
+/// Orders records that ended at the same frame: by start time, then uid (both independent of
+/// how flows were spread over workers), so output is identical for any thread count.
+fn canonical(recs: &mut [(u64, FlowRecord)]) {
+    recs.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.ts.cmp(&b.1.ts))
+            .then_with(|| a.1.uid.cmp(&b.1.uid))
+    });
+}
+
+fn worker(
+    me: usize,
+    n: usize,
+    opts: &Options,
+    configured: bool,
+    rx: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
+    tx: crossbeam_channel::Sender<WorkerMsg>,
+    recycle: crossbeam_channel::Sender<std::sync::Arc<Batch>>,
+) {
+    let mut flow_cfg = opts.flow;
+    flow_cfg.shard = me as u32;
+    flow_cfg.shards = n as u32;
+    flow_cfg.max_flows = opts.flow.max_flows.div_ceil(n).max(1);
+    let mut table = FlowTable::new(flow_cfg);
+    let mut decoder = Decoder::default();
+    let mut inference = Inference::default();
+    let mut deciding = !configured;
+    let mut counters = FrameCounters::default();
+    let mut out: Vec<FlowRecord> = Vec::new();
+    let mut batch_out: Vec<(u64, FlowRecord)> = Vec::new();
+    let mut upto = 0u64;
+    for batch in rx.iter() {
+        for (i, f) in batch.frames.iter().enumerate() {
+            let index = batch.first + i as u64;
+            let data = &batch.data[f.start..f.start + f.len];
+            let d = decoder.decode(f.ts, f.linktype, data);
+            if index % n as u64 == me as u64 {
+                counters.count(f, &d);
+            }
+            if deciding {
+                inference.observe(&d);
+            }
+            table.tick(f.ts, &mut out);
+            table.process(f.ts, &d, &mut out);
+            if deciding && inference.is_done() {
+                deciding = false;
+                if me == 0 && tx.send(WorkerMsg::Decision(inference.decide())).is_err() {
+                    return;
+                }
+            }
+            if !out.is_empty() {
+                let start = batch_out.len();
+                batch_out.extend(out.drain(..).map(|r| (index, r)));
+                canonical(&mut batch_out[start..]);
+            }
+        }
+        upto = batch.first + batch.frames.len() as u64;
+        // Hand the batch back so its memory is reused instead of faulted in afresh.
+        let _ = recycle.try_send(batch);
+        let recs = std::mem::take(&mut batch_out);
+        if tx
+            .send(WorkerMsg::Records {
+                worker: me,
+                upto,
+                recs,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = upto;
+    let expired_frags = decoder.finish();
+    if deciding && me == 0 && tx.send(WorkerMsg::Decision(inference.decide())).is_err() {
+        return;
+    }
+    table.finish(&mut out);
+    let mut recs: Vec<(u64, FlowRecord)> = out.drain(..).map(|r| (u64::MAX, r)).collect();
+    canonical(&mut recs);
+    let _ = tx.send(WorkerMsg::Records {
+        worker: me,
+        upto: u64::MAX,
+        recs,
+    });
+    let _ = tx.send(WorkerMsg::Done {
+        counters: Box::new(counters),
+        table: table.stats(),
+        expired_frags: if me == 0 { expired_frags } else { 0 },
+    });
+}
+
+/// Reads every file of the sensor, in time order, into batches for the workers.
+fn reader(
+    mut merger: Merger,
+    txs: Vec<crossbeam_channel::Sender<std::sync::Arc<Batch>>>,
+    returned: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
+    bytes_read: &std::sync::atomic::AtomicU64,
+) -> (Merger, Vec<CaptureError>) {
+    let mut errors = Vec::new();
+    let mut next_index = 0u64;
+    // A batch comes back once per worker; the last one back can be unwrapped and reused.
+    let new_batch = |first| {
+        while let Ok(b) = returned.try_recv() {
+            if let Ok(mut b) = std::sync::Arc::try_unwrap(b) {
+                b.first = first;
+                b.data.clear();
+                b.frames.clear();
+                return b;
+            }
+        }
+        Batch {
+            first,
+            data: Vec::with_capacity(BATCH_BYTES + 65_536),
+            frames: Vec::with_capacity(BATCH_FRAMES),
+        }
+    };
+    let mut batch = new_batch(0);
+    let send = |b: Batch| -> bool {
+        let b = std::sync::Arc::new(b);
+        txs.iter().all(|t| t.send(b.clone()).is_ok())
+    };
+    loop {
+        match merger.next_frame() {
+            Ok(Some((_, f))) => {
+                let start = batch.data.len();
+                batch.data.extend_from_slice(f.data);
+                batch.frames.push(FrameMeta {
+                    start,
+                    len: f.data.len(),
+                    ts: f.ts,
+                    linktype: f.linktype,
+                    orig_len: f.orig_len,
+                });
+                next_index += 1;
+                if batch.frames.len() >= BATCH_FRAMES || batch.data.len() >= BATCH_BYTES {
+                    bytes_read.fetch_add(
+                        batch.data.len() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    let full = std::mem::replace(&mut batch, new_batch(next_index));
+                    if !send(full) {
+                        return (merger, errors);
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => errors.push(e),
+        }
+    }
+    bytes_read.fetch_add(
+        batch.data.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if !batch.frames.is_empty() {
+        send(batch);
+    }
+    (merger, errors)
+}
+
+/// Hands a record to the sink once roles can be assigned; until then it waits in `pending`.
+fn emit(
+    sink: &mut dyn FlowSink,
+    sensor: &str,
+    mut rec: FlowRecord,
+    decided: bool,
+    pending: &mut Vec<FlowRecord>,
+    acc: &mut Accumulator,
+) -> std::io::Result<()> {
+    if decided {
+        acc.add(&mut rec);
+        sink.flow(sensor, &rec)
+    } else {
+        pending.push(rec);
+        Ok(())
+    }
+}
+
+/// Runs one sensor through the engine: a reader thread, `opts.threads` workers that share the
+/// flows by a symmetric flow hash (each decodes every frame, so tunnels, fragments and ICMP
+/// quotes need no cross-worker traffic), and this thread merging their records into one
+/// deterministic order for `sink`. Capture damage is recorded in the summary (and `damaged`),
+/// never aborts: everything read before it is still reported.
 pub fn run_sensor(
     input: &SensorInput,
     opts: &Options,
@@ -204,40 +517,29 @@ pub fn run_sensor(
 ) -> std::io::Result<SensorSummary> {
     let mut files: Vec<FileSummary> = Vec::new();
     let mut readers = Vec::new();
+    let mut file_index = Vec::new();
     for p in &input.paths {
-        match Reader::open(p, opts.keep_going) {
-            Ok(r) => {
-                files.push(FileSummary {
-                    path: p.display().to_string(),
-                    format: Some(r.format()),
-                    compression: Some(r.compression()),
-                    frames: 0,
-                    bytes: 0,
-                    sections: 0,
-                    interfaces: 0,
-                    out_of_order: 0,
-                    error: None,
-                });
-                readers.push((files.len() - 1, r));
-            }
-            Err(e) => files.push(FileSummary {
-                path: p.display().to_string(),
-                format: None,
-                compression: None,
-                frames: 0,
-                bytes: 0,
-                sections: 0,
-                interfaces: 0,
-                out_of_order: 0,
-                error: Some(e.to_string()),
-            }),
+        let (r, error) = match Reader::open(p, opts.keep_going) {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        files.push(FileSummary {
+            path: p.display().to_string(),
+            format: r.as_ref().map(|r| r.format()),
+            compression: r.as_ref().map(|r| r.compression()),
+            frames: 0,
+            bytes: 0,
+            sections: 0,
+            interfaces: 0,
+            out_of_order: 0,
+            error,
+        });
+        if let Some(r) = r {
+            file_index.push(files.len() - 1);
+            readers.push(r);
         }
     }
-    let file_index: Vec<usize> = readers.iter().map(|(i, _)| *i).collect();
-    let mut merger = Merger::new(readers.into_iter().map(|(_, r)| r).collect());
-    let mut decoder = Decoder::default();
-    let mut table = FlowTable::new(opts.flow);
-    let mut inference = Inference::default();
+    let n = opts.threads.max(1);
     let configured = !input.addrs.is_empty();
     let mut sensor_addrs: Vec<SensorAddr> = input
         .addrs
@@ -255,124 +557,136 @@ pub fn run_sensor(
         flows: 0,
         sensor: input.addrs.iter().copied().collect(),
     };
-    let mut pending: Vec<FlowRecord> = Vec::new();
-    let mut out: Vec<FlowRecord> = Vec::new();
-    let mut anomalies = AnomalyCounts::default();
-    let (mut frames, mut captured, mut wire) = (0u64, 0u64, 0u64);
-    let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
-    let (
-        mut outer4,
-        mut outer6,
-        mut non_ip,
-        mut inner4,
-        mut inner6,
-        mut vlan,
-        mut frags,
-        mut reasm,
-    ) = (0, 0, 0, 0, 0, 0, 0, 0);
-    let mut tunnels: HashMap<TunnelKind, u64> = HashMap::new();
-    let mut by_family = [Volume::default(); 2];
-    let mut deciding = !configured;
-    let mut last_progress = 0u64;
-    let mut errors: Vec<(usize, CaptureError)> = Vec::new();
+    let bytes_read = std::sync::atomic::AtomicU64::new(0);
+    let mut counters = FrameCounters::default();
+    let mut table = TableStats::default();
+    let mut expired_frags = 0u64;
+    let (merger, errors, sink_result) = std::thread::scope(|scope| {
+        let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(4 * n);
+        let (rtx, rrx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(16 * n);
+        let mut btxs = Vec::new();
+        for me in 0..n {
+            let (btx, brx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(4);
+            btxs.push(btx);
+            let (wtx, rtx) = (wtx.clone(), rtx.clone());
+            scope.spawn(move || worker(me, n, opts, configured, brx, wtx, rtx));
+        }
+        drop((wtx, rtx));
+        let bytes_ref = &bytes_read;
+        let reader_thread = scope.spawn(move || reader(Merger::new(readers), btxs, rrx, bytes_ref));
 
-    loop {
-        let next = merger.next_frame();
-        let (_, frame) = match next {
-            Ok(Some(x)) => x,
-            Ok(None) => break,
-            Err(e) => {
-                let idx = merger
-                    .readers()
-                    .iter()
-                    .position(|r| r.name() == e.file)
-                    .unwrap_or(0);
-                errors.push((idx, e));
-                continue;
-            }
-        };
-        frames += 1;
-        captured += frame.data.len() as u64;
-        wire += u64::from(frame.orig_len);
-        let ts = frame.ts;
-        first_ts = Some(first_ts.map_or(ts, |f| f.min(ts)));
-        last_ts = Some(last_ts.map_or(ts, |l| l.max(ts)));
-        let d = decoder.decode(ts, frame.linktype, frame.data);
-        anomalies.add_set(d.anomalies);
-        match d.outer_version {
-            4 => outer4 += 1,
-            6 => outer6 += 1,
-            _ => non_ip += 1,
-        }
-        if d.vlan_tags > 0 {
-            vlan += 1;
-        }
-        if let Some(t) = d.tunnel {
-            *tunnels.entry(t.kind).or_default() += 1;
-        }
-        if d.fragment_pending {
-            frags += 1;
-        }
-        if let Some(net) = d.net {
-            if !d.fragment_pending {
-                let fam = usize::from(net.src.version == 6);
-                by_family[fam].packets += 1;
-                by_family[fam].bytes += u64::from(net.ip_len);
-                if net.src.version == 4 {
-                    inner4 += 1;
-                } else {
-                    inner6 += 1;
+        // Merge: emit a record once every worker has processed past the frame that ended it.
+        let mut queues: Vec<std::collections::VecDeque<(u64, FlowRecord)>> =
+            (0..n).map(|_| Default::default()).collect();
+        let mut upto = vec![0u64; n];
+        let mut decided = configured;
+        let mut pending: Vec<FlowRecord> = Vec::new();
+        let mut reported = 0u64;
+        let mut result: std::io::Result<()> = Ok(());
+        for msg in wrx.iter() {
+            match msg {
+                WorkerMsg::Records {
+                    worker,
+                    upto: u,
+                    recs,
+                } => {
+                    queues[worker].extend(recs);
+                    upto[worker] = u;
                 }
-                if net.fragments > 0 {
-                    reasm += 1;
+                WorkerMsg::Decision(addrs) => {
+                    if !decided {
+                        sensor_addrs = addrs;
+                        acc.sensor = sensor_addrs.iter().map(|s| s.addr).collect();
+                        decided = true;
+                        for r in pending.drain(..) {
+                            if let Err(e) =
+                                emit(sink, &input.name, r, true, &mut Vec::new(), &mut acc)
+                            {
+                                result = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                WorkerMsg::Done {
+                    counters: c,
+                    table: t,
+                    expired_frags: x,
+                    ..
+                } => {
+                    counters.merge(*c);
+                    table.created += t.created;
+                    table.evicted += t.evicted;
+                    table.peak_live += t.peak_live;
+                    table.packets += t.packets;
+                    table.icmp_errors_matched += t.icmp_errors_matched;
+                    expired_frags += x;
                 }
             }
-        }
-        if deciding {
-            inference.observe(&d);
-        }
-        table.process(ts, &d, &mut out);
-        if deciding && inference.is_done() {
-            deciding = false;
-            sensor_addrs = inference.decide();
-            acc.sensor = sensor_addrs.iter().map(|s| s.addr).collect();
-            for mut r in pending.drain(..) {
-                acc.add(&mut r);
-                sink.flow(&input.name, &r)?;
+            if result.is_err() {
+                break;
+            }
+            loop {
+                let best = (0..n)
+                    .filter_map(|w| queues[w].front().map(|(i, r)| (w, *i, r.ts, r.uid.clone())))
+                    .min_by(|a, b| {
+                        a.1.cmp(&b.1)
+                            .then(a.2.cmp(&b.2))
+                            .then_with(|| a.3.cmp(&b.3))
+                    });
+                let Some((w, idx, _, _)) = best else { break };
+                // Safe to emit only when no worker can still produce a record for an earlier
+                // (or the same) frame.
+                if (0..n).any(|o| queues[o].is_empty() && upto[o] <= idx && upto[o] != u64::MAX) {
+                    break;
+                }
+                let (_, rec) = queues[w].pop_front().expect("front exists");
+                if let Err(e) = emit(sink, &input.name, rec, decided, &mut pending, &mut acc) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            let now = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+            if now > reported {
+                progress(now - reported);
+                reported = now;
             }
         }
-        for mut r in out.drain(..) {
-            if deciding {
-                pending.push(r);
-            } else {
-                acc.add(&mut r);
-                sink.flow(&input.name, &r)?;
+        drop(wrx);
+        let (merger, errors) = reader_thread.join().expect("reader thread panicked");
+        if result.is_ok() {
+            // Anything left (only possible if a worker ended early) goes out in order.
+            let mut rest: Vec<(u64, FlowRecord)> = queues.into_iter().flatten().collect();
+            canonical(&mut rest);
+            for (_, r) in rest {
+                if let Err(e) = emit(sink, &input.name, r, true, &mut pending, &mut acc) {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        if captured - last_progress >= 16 << 20 {
-            progress(captured - last_progress);
-            last_progress = captured;
+        if result.is_ok() && !decided {
+            for r in pending.drain(..) {
+                if let Err(e) = emit(sink, &input.name, r, true, &mut Vec::new(), &mut acc) {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-    }
-    progress(captured - last_progress);
-    let expired = decoder.finish();
-    anomalies.add(Anomaly::FragIncomplete, expired);
-    table.finish(&mut out);
-    if deciding {
-        sensor_addrs = inference.decide();
-        acc.sensor = sensor_addrs.iter().map(|s| s.addr).collect();
-    }
-    for mut r in pending.drain(..).chain(out.drain(..)) {
-        acc.add(&mut r);
-        sink.flow(&input.name, &r)?;
-    }
-    anomalies.add(Anomaly::FlowEvicted, table.stats().evicted);
+        (merger, errors, result)
+    });
+    sink_result?;
+    let mut anomalies = counters.anomalies.clone();
+    anomalies.add(Anomaly::FragIncomplete, expired_frags);
+    anomalies.add(Anomaly::FlowEvicted, table.evicted);
 
     let mut linktypes: HashMap<u32, u64> = HashMap::new();
     for (k, r) in merger.readers().iter().enumerate() {
-        let fi = file_index[k];
         let st = r.stats();
-        let f = &mut files[fi];
+        let f = &mut files[file_index[k]];
         f.frames = st.frames;
         f.bytes = st.bytes;
         f.sections = st.sections;
@@ -382,9 +696,13 @@ pub fn run_sensor(
             *linktypes.entry(*lt).or_default() += n;
         }
     }
-    for (k, e) in errors {
-        let fi = file_index.get(k).copied().unwrap_or(0);
-        if let Some(f) = files.get_mut(fi) {
+    for e in errors {
+        let k = merger
+            .readers()
+            .iter()
+            .position(|r| r.name() == e.file)
+            .unwrap_or(0);
+        if let Some(f) = file_index.get(k).and_then(|fi| files.get_mut(*fi)) {
             match &mut f.error {
                 Some(s) => {
                     s.push_str("; ");
@@ -411,36 +729,37 @@ pub fn run_sensor(
         .collect();
     talkers.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.addr.cmp(&b.addr)));
     talkers.truncate(10);
-    let mut tun: Vec<(TunnelKind, u64)> = tunnels.into_iter().collect();
+    let mut tun: Vec<(TunnelKind, u64)> = counters.tunnels.iter().map(|(k, n)| (*k, *n)).collect();
     tun.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.name()));
     let damaged = files.iter().any(|f| f.error.is_some());
+    let c = counters;
     Ok(SensorSummary {
         sensor: input.name.clone(),
         files,
-        frames,
-        captured_bytes: captured,
-        wire_bytes: wire,
-        first_ts,
-        last_ts,
+        frames: c.frames,
+        captured_bytes: c.captured,
+        wire_bytes: c.wire,
+        first_ts: c.first_ts,
+        last_ts: c.last_ts,
         linktypes: lts,
-        outer_ipv4: outer4,
-        outer_ipv6: outer6,
-        non_ip,
-        inner_ipv4: inner4,
-        inner_ipv6: inner6,
+        outer_ipv4: c.outer4,
+        outer_ipv6: c.outer6,
+        non_ip: c.non_ip,
+        inner_ipv4: c.inner4,
+        inner_ipv6: c.inner6,
         tunnels: tun,
-        vlan_frames: vlan,
-        fragments: frags,
-        reassembled: reasm,
+        vlan_frames: c.vlan,
+        fragments: c.frags,
+        reassembled: c.reasm,
         anomalies: anomalies.nonzero(),
         sensor_addrs,
         sensor_addrs_inferred: !configured,
         roles: sorted(&acc.roles),
-        by_family,
+        by_family: c.by_family,
         flows_by_proto: sorted(&acc.protos),
         conn_states: sorted(&acc.states),
         flows: acc.flows,
-        table: table.stats(),
+        table,
         top_talkers: talkers,
         damaged,
     })

@@ -29,6 +29,10 @@ pub struct Config {
     pub udp_idle_ns: i64,
     /// Idle timeout for ICMP and other protocols (Zeek: icmp_inactivity_timeout).
     pub other_idle_ns: i64,
+    /// This table's shard number, in `0..shards`.
+    pub shard: u32,
+    /// How many tables share the traffic by flow hash (1: this table owns every flow).
+    pub shards: u32,
 }
 
 impl Default for Config {
@@ -39,6 +43,8 @@ impl Default for Config {
             tcp_closed_ns: 5_000_000_000,
             udp_idle_ns: 60_000_000_000,
             other_idle_ns: 60_000_000_000,
+            shard: 0,
+            shards: 1,
         }
     }
 }
@@ -228,7 +234,7 @@ impl FlowTable {
     }
 
     /// Moves capture time forward to `ts`, writing out flows whose timeout passed.
-    pub fn advance(&mut self, ts: i64, out: &mut Vec<FlowRecord>) {
+    fn advance(&mut self, ts: i64, out: &mut Vec<FlowRecord>) {
         if ts <= self.now {
             return;
         }
@@ -259,17 +265,28 @@ impl FlowTable {
     }
 
     /// Accounts one decoded packet; records of flows that ended are pushed to `out`.
+    /// Moves the expiry clock with one frame's timestamp. Call it for every frame, owned or
+    /// not, so every shard sees the same timeline. The clock follows the smaller of this and
+    /// the previous timestamp, so a single corrupt timestamp far in the future cannot flush the
+    /// table; a real jump (a paused capture) is confirmed by the next frame.
+    pub fn tick(&mut self, ts: i64, out: &mut Vec<FlowRecord>) {
+        let clock = ts.min(self.prev_ts.max(i64::MIN + 1));
+        self.prev_ts = ts;
+        self.advance(clock, out);
+    }
+
+    fn owns(&self, key: &FlowKey) -> bool {
+        self.cfg.shards <= 1
+            || key.shard_hash() % u64::from(self.cfg.shards) == u64::from(self.cfg.shard)
+    }
+
+    /// Accounts one decoded packet (after [`FlowTable::tick`]); records of flows that ended are
+    /// pushed to `out`. Packets of flows another shard owns are ignored.
     pub fn process(&mut self, ts: i64, d: &Decoded<'_>, out: &mut Vec<FlowRecord>) {
         if d.fragment_pending {
             return;
         }
         let Some(net) = d.net else { return };
-        // The expiry clock follows the smaller of this and the previous timestamp, so a single
-        // corrupt timestamp far in the future cannot flush the table; a real jump (a paused
-        // capture) is confirmed by the next packet.
-        let clock = ts.min(self.prev_ts.max(i64::MIN + 1));
-        self.prev_ts = ts;
-        self.advance(clock, out);
         let (src, dst) = (net.src, net.dst);
         let (key, sport, dport) = match d.transport {
             Transport::Tcp(t) => (
@@ -316,6 +333,9 @@ impl FlowTable {
             }
             Transport::Other | Transport::None => (FlowKey::new(net.proto, src, 0, dst, 0), 0, 0),
         };
+        if !self.owns(&key) {
+            return;
+        }
         self.stats.packets += 1;
         let tcp_info = match d.transport {
             Transport::Tcp(t) => Some(t),
@@ -498,6 +518,9 @@ impl FlowTable {
             ipproto::TCP | ipproto::UDP => FlowKey::new(q.proto, q.src, q.sport, q.dst, q.dport),
             _ => return,
         };
+        if !self.owns(&key) {
+            return;
+        }
         let hash = self.hasher.hash_one(key);
         let slab = &self.slab;
         let Some(&slot) = self.index.find(hash, |&s| slab[s as usize].key == key) else {
@@ -866,5 +889,24 @@ impl Flow {
             end,
             role: crate::model::Role::Transit,
         }
+    }
+}
+
+#[cfg(test)]
+mod shard_test {
+    use super::*;
+
+    #[test]
+    fn shard_hash_spreads_and_is_symmetric() {
+        let mut counts = [0u32; 4];
+        for i in 0..4000u32 {
+            let a = Addr::v4([10, 0, (i >> 8) as u8, i as u8]);
+            let b = Addr::v4([192, 0, 2, 1]);
+            let k1 = FlowKey::new(6, a, 40000 + i as u16, b, 80);
+            let k2 = FlowKey::new(6, b, 80, a, 40000 + i as u16);
+            assert_eq!(k1.shard_hash(), k2.shard_hash());
+            counts[(k1.shard_hash() % 4) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
     }
 }
