@@ -337,75 +337,122 @@ fn canonical(recs: &mut [(u64, FlowRecord)]) {
     });
 }
 
+/// One worker's share of the engine: decoder, inference and the flow table for the flows it
+/// owns. Every shard sees every frame (so tunnels, fragments and ICMP quotes need no traffic
+/// between shards); it counts frame statistics only for the frames whose index it owns.
+struct Shard {
+    me: u64,
+    n: u64,
+    table: FlowTable,
+    decoder: Decoder,
+    inference: Inference,
+    deciding: bool,
+    counters: FrameCounters,
+    out: Vec<FlowRecord>,
+}
+
+impl Shard {
+    fn new(me: usize, n: usize, opts: &Options, configured: bool) -> Shard {
+        let mut flow_cfg = opts.flow;
+        flow_cfg.shard = me as u32;
+        flow_cfg.shards = n as u32;
+        flow_cfg.max_flows = opts.flow.max_flows.div_ceil(n).max(1);
+        Shard {
+            me: me as u64,
+            n: n as u64,
+            table: FlowTable::new(flow_cfg),
+            decoder: Decoder::default(),
+            inference: Inference::default(),
+            deciding: !configured,
+            counters: FrameCounters::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Processes frame `index`; ended flows go to `emitted` in canonical order. Returns the
+    /// sensor addresses when this frame completed the inference.
+    fn frame(
+        &mut self,
+        index: u64,
+        f: &FrameMeta,
+        data: &[u8],
+        emitted: &mut Vec<(u64, FlowRecord)>,
+    ) -> Option<Vec<SensorAddr>> {
+        let d = self.decoder.decode(f.ts, f.linktype, data);
+        if index % self.n == self.me {
+            self.counters.count(f, &d);
+        }
+        let mut decided = None;
+        if self.deciding {
+            self.inference.observe(&d);
+            if self.inference.is_done() {
+                self.deciding = false;
+                decided = Some(self.inference.decide());
+            }
+        }
+        self.table.tick(f.ts, &mut self.out);
+        self.table.process(f.ts, &d, &mut self.out);
+        if !self.out.is_empty() {
+            let start = emitted.len();
+            emitted.extend(self.out.drain(..).map(|r| (index, r)));
+            canonical(&mut emitted[start..]);
+        }
+        decided
+    }
+
+    /// Ends input: flushes every live flow (tagged `u64::MAX`, after all frames).
+    fn finish(
+        mut self,
+        emitted: &mut Vec<(u64, FlowRecord)>,
+    ) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
+        let expired = self.decoder.finish();
+        let decided = self.deciding.then(|| self.inference.decide());
+        self.table.finish(&mut self.out);
+        let start = emitted.len();
+        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, r)));
+        canonical(&mut emitted[start..]);
+        let expired = if self.me == 0 { expired } else { 0 };
+        (decided, self.counters, self.table.stats(), expired)
+    }
+}
+
 fn worker(
-    me: usize,
-    n: usize,
-    opts: &Options,
-    configured: bool,
+    mut shard: Shard,
     rx: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
     tx: crossbeam_channel::Sender<WorkerMsg>,
     recycle: crossbeam_channel::Sender<std::sync::Arc<Batch>>,
 ) {
-    let mut flow_cfg = opts.flow;
-    flow_cfg.shard = me as u32;
-    flow_cfg.shards = n as u32;
-    flow_cfg.max_flows = opts.flow.max_flows.div_ceil(n).max(1);
-    let mut table = FlowTable::new(flow_cfg);
-    let mut decoder = Decoder::default();
-    let mut inference = Inference::default();
-    let mut deciding = !configured;
-    let mut counters = FrameCounters::default();
-    let mut out: Vec<FlowRecord> = Vec::new();
-    let mut batch_out: Vec<(u64, FlowRecord)> = Vec::new();
-    let mut upto = 0u64;
+    let me = shard.me as usize;
+    let mut recs: Vec<(u64, FlowRecord)> = Vec::new();
     for batch in rx.iter() {
         for (i, f) in batch.frames.iter().enumerate() {
-            let index = batch.first + i as u64;
             let data = &batch.data[f.start..f.start + f.len];
-            let d = decoder.decode(f.ts, f.linktype, data);
-            if index % n as u64 == me as u64 {
-                counters.count(f, &d);
-            }
-            if deciding {
-                inference.observe(&d);
-            }
-            table.tick(f.ts, &mut out);
-            table.process(f.ts, &d, &mut out);
-            if deciding && inference.is_done() {
-                deciding = false;
-                if me == 0 && tx.send(WorkerMsg::Decision(inference.decide())).is_err() {
+            if let Some(addrs) = shard.frame(batch.first + i as u64, f, data, &mut recs) {
+                if me == 0 && tx.send(WorkerMsg::Decision(addrs)).is_err() {
                     return;
                 }
             }
-            if !out.is_empty() {
-                let start = batch_out.len();
-                batch_out.extend(out.drain(..).map(|r| (index, r)));
-                canonical(&mut batch_out[start..]);
-            }
         }
-        upto = batch.first + batch.frames.len() as u64;
+        let upto = batch.first + batch.frames.len() as u64;
         // Hand the batch back so its memory is reused instead of faulted in afresh.
         let _ = recycle.try_send(batch);
-        let recs = std::mem::take(&mut batch_out);
         if tx
             .send(WorkerMsg::Records {
                 worker: me,
                 upto,
-                recs,
+                recs: std::mem::take(&mut recs),
             })
             .is_err()
         {
             return;
         }
     }
-    let _ = upto;
-    let expired_frags = decoder.finish();
-    if deciding && me == 0 && tx.send(WorkerMsg::Decision(inference.decide())).is_err() {
-        return;
+    let (decided, counters, table, expired_frags) = shard.finish(&mut recs);
+    if let (Some(addrs), 0) = (decided, me) {
+        if tx.send(WorkerMsg::Decision(addrs)).is_err() {
+            return;
+        }
     }
-    table.finish(&mut out);
-    let mut recs: Vec<(u64, FlowRecord)> = out.drain(..).map(|r| (u64::MAX, r)).collect();
-    canonical(&mut recs);
     let _ = tx.send(WorkerMsg::Records {
         worker: me,
         upto: u64::MAX,
@@ -413,8 +460,8 @@ fn worker(
     });
     let _ = tx.send(WorkerMsg::Done {
         counters: Box::new(counters),
-        table: table.stats(),
-        expired_frags: if me == 0 { expired_frags } else { 0 },
+        table,
+        expired_frags,
     });
 }
 
@@ -486,29 +533,197 @@ fn reader(
     (merger, errors)
 }
 
-/// Hands a record to the sink once roles can be assigned; until then it waits in `pending`.
-fn emit(
-    sink: &mut dyn FlowSink,
-    sensor: &str,
-    mut rec: FlowRecord,
+/// The merging side's state: sensor addresses, records waiting for them, and the totals.
+struct Collector<'s> {
+    sink: &'s mut dyn FlowSink,
+    sensor: &'s str,
+    sensor_addrs: Vec<SensorAddr>,
     decided: bool,
-    pending: &mut Vec<FlowRecord>,
-    acc: &mut Accumulator,
-) -> std::io::Result<()> {
-    if decided {
-        acc.add(&mut rec);
-        sink.flow(sensor, &rec)
-    } else {
-        pending.push(rec);
+    pending: Vec<FlowRecord>,
+    acc: Accumulator,
+    counters: FrameCounters,
+    table: TableStats,
+    expired_frags: u64,
+}
+
+impl Collector<'_> {
+    /// Sensor addresses are known: assign roles to the records that waited for them.
+    fn decision(&mut self, addrs: Vec<SensorAddr>) -> std::io::Result<()> {
+        if self.decided {
+            return Ok(());
+        }
+        self.sensor_addrs = addrs;
+        self.acc.sensor = self.sensor_addrs.iter().map(|s| s.addr).collect();
+        self.decided = true;
+        for r in std::mem::take(&mut self.pending) {
+            self.record(r)?;
+        }
         Ok(())
+    }
+
+    /// One record in final order: to the sink once roles can be assigned, else it waits.
+    fn record(&mut self, mut rec: FlowRecord) -> std::io::Result<()> {
+        if self.decided {
+            self.acc.add(&mut rec);
+            self.sink.flow(self.sensor, &rec)
+        } else {
+            self.pending.push(rec);
+            Ok(())
+        }
+    }
+
+    fn done(&mut self, c: FrameCounters, t: TableStats, expired: u64) {
+        self.counters.merge(c);
+        self.table.created += t.created;
+        self.table.evicted += t.evicted;
+        self.table.peak_live += t.peak_live;
+        self.table.packets += t.packets;
+        self.table.icmp_errors_matched += t.icmp_errors_matched;
+        self.expired_frags += expired;
     }
 }
 
-/// Runs one sensor through the engine: a reader thread, `opts.threads` workers that share the
-/// flows by a symmetric flow hash (each decodes every frame, so tunnels, fragments and ICMP
-/// quotes need no cross-worker traffic), and this thread merging their records into one
-/// deterministic order for `sink`. Capture damage is recorded in the summary (and `damaged`),
-/// never aborts: everything read before it is still reported.
+/// One thread does everything, in order, with no copies: the fastest path on one core.
+fn run_serial(
+    mut merger: Merger,
+    opts: &Options,
+    col: &mut Collector<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
+    let mut shard = Shard::new(0, 1, opts, col.decided);
+    let mut errors = Vec::new();
+    let mut emitted: Vec<(u64, FlowRecord)> = Vec::new();
+    let (mut index, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+    let result = (|| {
+        loop {
+            let decided = match merger.next_frame() {
+                Ok(Some((_, f))) => {
+                    let meta = FrameMeta {
+                        start: 0,
+                        len: f.data.len(),
+                        ts: f.ts,
+                        linktype: f.linktype,
+                        orig_len: f.orig_len,
+                    };
+                    bytes += f.data.len() as u64;
+                    shard.frame(index, &meta, f.data, &mut emitted)
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            index += 1;
+            if let Some(addrs) = decided {
+                col.decision(addrs)?;
+            }
+            for (_, r) in emitted.drain(..) {
+                col.record(r)?;
+            }
+            if bytes - reported >= 16 << 20 {
+                progress(bytes - reported);
+                reported = bytes;
+            }
+        }
+        progress(bytes - reported);
+        let (decided, c, t, x) = shard.finish(&mut emitted);
+        if let Some(addrs) = decided {
+            col.decision(addrs)?;
+        }
+        for (_, r) in emitted.drain(..) {
+            col.record(r)?;
+        }
+        col.done(c, t, x);
+        Ok(())
+    })();
+    (merger, errors, result)
+}
+
+/// A reader thread, `n` workers sharing the flows by a symmetric flow hash, and this thread
+/// merging their records into the order a single thread would produce.
+fn run_threaded(
+    merger: Merger,
+    n: usize,
+    opts: &Options,
+    col: &mut Collector<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
+    let bytes_read = std::sync::atomic::AtomicU64::new(0);
+    let configured = col.decided;
+    std::thread::scope(|scope| {
+        let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(4 * n);
+        let (rtx, rrx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(16 * n);
+        let mut btxs = Vec::new();
+        for me in 0..n {
+            let (btx, brx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(4);
+            btxs.push(btx);
+            let (wtx, rtx) = (wtx.clone(), rtx.clone());
+            let shard = Shard::new(me, n, opts, configured);
+            scope.spawn(move || worker(shard, brx, wtx, rtx));
+        }
+        drop((wtx, rtx));
+        let bytes_ref = &bytes_read;
+        let reader_thread = scope.spawn(move || reader(merger, btxs, rrx, bytes_ref));
+
+        // Emit a record once every worker has processed past the frame that ended it.
+        let mut queues: Vec<std::collections::VecDeque<(u64, FlowRecord)>> =
+            (0..n).map(|_| Default::default()).collect();
+        let mut upto = vec![0u64; n];
+        let mut reported = 0u64;
+        let mut result: std::io::Result<()> = Ok(());
+        for msg in wrx.iter() {
+            match msg {
+                WorkerMsg::Records {
+                    worker,
+                    upto: u,
+                    recs,
+                } => {
+                    queues[worker].extend(recs);
+                    upto[worker] = u;
+                }
+                WorkerMsg::Decision(addrs) => result = col.decision(addrs),
+                WorkerMsg::Done {
+                    counters,
+                    table,
+                    expired_frags,
+                } => col.done(*counters, table, expired_frags),
+            }
+            while result.is_ok() {
+                let best = (0..n)
+                    .filter_map(|w| queues[w].front().map(|(i, r)| (w, *i, r)))
+                    .min_by(|a, b| {
+                        a.1.cmp(&b.1)
+                            .then(a.2.ts.cmp(&b.2.ts))
+                            .then_with(|| a.2.uid.cmp(&b.2.uid))
+                    })
+                    .map(|(w, i, _)| (w, i));
+                let Some((w, idx)) = best else { break };
+                if (0..n).any(|o| queues[o].is_empty() && upto[o] <= idx && upto[o] != u64::MAX) {
+                    break;
+                }
+                let (_, rec) = queues[w].pop_front().expect("front exists");
+                result = col.record(rec);
+            }
+            if result.is_err() {
+                break;
+            }
+            let now = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+            if now > reported {
+                progress(now - reported);
+                reported = now;
+            }
+        }
+        drop(wrx);
+        let (merger, errors) = reader_thread.join().expect("reader thread panicked");
+        (merger, errors, result)
+    })
+}
+
+/// Runs one sensor through the engine. With `opts.threads` ≤ 1 everything runs on this
+/// thread; otherwise a reader thread feeds workers that share the flows. The output is the same
+/// either way. Capture damage is recorded in the summary (and `damaged`), never aborts:
+/// everything read before it is still reported.
 pub fn run_sensor(
     input: &SensorInput,
     opts: &Options,
@@ -539,146 +754,50 @@ pub fn run_sensor(
             readers.push(r);
         }
     }
-    let n = opts.threads.max(1);
     let configured = !input.addrs.is_empty();
-    let mut sensor_addrs: Vec<SensorAddr> = input
-        .addrs
-        .iter()
-        .map(|a| SensorAddr {
-            addr: *a,
-            reason: "configured".into(),
-        })
-        .collect();
-    let mut acc = Accumulator {
-        roles: HashMap::new(),
-        protos: HashMap::new(),
-        states: HashMap::new(),
-        talkers: HashMap::new(),
-        flows: 0,
-        sensor: input.addrs.iter().copied().collect(),
+    let mut col = Collector {
+        sink,
+        sensor: &input.name,
+        sensor_addrs: input
+            .addrs
+            .iter()
+            .map(|a| SensorAddr {
+                addr: *a,
+                reason: "configured".into(),
+            })
+            .collect(),
+        decided: configured,
+        pending: Vec::new(),
+        acc: Accumulator {
+            roles: HashMap::new(),
+            protos: HashMap::new(),
+            states: HashMap::new(),
+            talkers: HashMap::new(),
+            flows: 0,
+            sensor: input.addrs.iter().copied().collect(),
+        },
+        counters: FrameCounters::default(),
+        table: TableStats::default(),
+        expired_frags: 0,
     };
-    let bytes_read = std::sync::atomic::AtomicU64::new(0);
-    let mut counters = FrameCounters::default();
-    let mut table = TableStats::default();
-    let mut expired_frags = 0u64;
-    let (merger, errors, sink_result) = std::thread::scope(|scope| {
-        let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(4 * n);
-        let (rtx, rrx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(16 * n);
-        let mut btxs = Vec::new();
-        for me in 0..n {
-            let (btx, brx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(4);
-            btxs.push(btx);
-            let (wtx, rtx) = (wtx.clone(), rtx.clone());
-            scope.spawn(move || worker(me, n, opts, configured, brx, wtx, rtx));
-        }
-        drop((wtx, rtx));
-        let bytes_ref = &bytes_read;
-        let reader_thread = scope.spawn(move || reader(Merger::new(readers), btxs, rrx, bytes_ref));
-
-        // Merge: emit a record once every worker has processed past the frame that ended it.
-        let mut queues: Vec<std::collections::VecDeque<(u64, FlowRecord)>> =
-            (0..n).map(|_| Default::default()).collect();
-        let mut upto = vec![0u64; n];
-        let mut decided = configured;
-        let mut pending: Vec<FlowRecord> = Vec::new();
-        let mut reported = 0u64;
-        let mut result: std::io::Result<()> = Ok(());
-        for msg in wrx.iter() {
-            match msg {
-                WorkerMsg::Records {
-                    worker,
-                    upto: u,
-                    recs,
-                } => {
-                    queues[worker].extend(recs);
-                    upto[worker] = u;
-                }
-                WorkerMsg::Decision(addrs) => {
-                    if !decided {
-                        sensor_addrs = addrs;
-                        acc.sensor = sensor_addrs.iter().map(|s| s.addr).collect();
-                        decided = true;
-                        for r in pending.drain(..) {
-                            if let Err(e) =
-                                emit(sink, &input.name, r, true, &mut Vec::new(), &mut acc)
-                            {
-                                result = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                }
-                WorkerMsg::Done {
-                    counters: c,
-                    table: t,
-                    expired_frags: x,
-                    ..
-                } => {
-                    counters.merge(*c);
-                    table.created += t.created;
-                    table.evicted += t.evicted;
-                    table.peak_live += t.peak_live;
-                    table.packets += t.packets;
-                    table.icmp_errors_matched += t.icmp_errors_matched;
-                    expired_frags += x;
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-            loop {
-                let best = (0..n)
-                    .filter_map(|w| queues[w].front().map(|(i, r)| (w, *i, r.ts, r.uid.clone())))
-                    .min_by(|a, b| {
-                        a.1.cmp(&b.1)
-                            .then(a.2.cmp(&b.2))
-                            .then_with(|| a.3.cmp(&b.3))
-                    });
-                let Some((w, idx, _, _)) = best else { break };
-                // Safe to emit only when no worker can still produce a record for an earlier
-                // (or the same) frame.
-                if (0..n).any(|o| queues[o].is_empty() && upto[o] <= idx && upto[o] != u64::MAX) {
-                    break;
-                }
-                let (_, rec) = queues[w].pop_front().expect("front exists");
-                if let Err(e) = emit(sink, &input.name, rec, decided, &mut pending, &mut acc) {
-                    result = Err(e);
-                    break;
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-            let now = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
-            if now > reported {
-                progress(now - reported);
-                reported = now;
-            }
-        }
-        drop(wrx);
-        let (merger, errors) = reader_thread.join().expect("reader thread panicked");
-        if result.is_ok() {
-            // Anything left (only possible if a worker ended early) goes out in order.
-            let mut rest: Vec<(u64, FlowRecord)> = queues.into_iter().flatten().collect();
-            canonical(&mut rest);
-            for (_, r) in rest {
-                if let Err(e) = emit(sink, &input.name, r, true, &mut pending, &mut acc) {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if result.is_ok() && !decided {
-            for r in pending.drain(..) {
-                if let Err(e) = emit(sink, &input.name, r, true, &mut Vec::new(), &mut acc) {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        (merger, errors, result)
-    });
-    sink_result?;
+    let merger = Merger::new(readers);
+    let (merger, errors, result) = match opts.threads {
+        0 | 1 => run_serial(merger, opts, &mut col, progress),
+        n => run_threaded(merger, n, opts, &mut col, progress),
+    };
+    result?;
+    if !col.decided {
+        // Only if a worker died early; flush with inferred-nothing roles.
+        col.decision(Vec::new())?;
+    }
+    let Collector {
+        sensor_addrs,
+        acc,
+        counters,
+        table,
+        expired_frags,
+        ..
+    } = col;
     let mut anomalies = counters.anomalies.clone();
     anomalies.add(Anomaly::FragIncomplete, expired_frags);
     anomalies.add(Anomaly::FlowEvicted, table.evicted);
