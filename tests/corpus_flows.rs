@@ -98,7 +98,7 @@ fn tcp_connections_match_tshark_conversations() {
             .filter(|r| r.ip_proto == 6)
             .collect();
         tcp.sort_by_key(|r| r.ts);
-        let mut last_end: BTreeMap<String, i64> = BTreeMap::new();
+        let mut last_end: BTreeMap<String, (i64, bool)> = BTreeMap::new();
         for r in &tcp {
             // Documented difference 1: the reference rows name a conversation by tshark's first
             // `ip.src`/`ip.dst`, i.e. the first IPv4 header anywhere in the frame, else the IPv6
@@ -116,13 +116,22 @@ fn tcp_connections_match_tshark_conversations() {
                 &r.resp_p.to_string(),
             );
             // Documented difference 2: like Zeek, a connection idle for longer than the TCP
-            // inactivity timeout (5 min of capture time) ends; its later packets form a new
-            // mid-stream flow. tshark has no timeout and keeps one stream.
-            let idle_split = last_end
-                .get(&k)
-                .is_some_and(|end| r.ts - end > 300_000_000_000)
-                && !r.history.starts_with('S');
-            last_end.insert(k.clone(), r.last_ts);
+            // inactivity timeout (5 min of capture time), or 5 s after it was closed or reset,
+            // ends; its later packets form a new mid-stream flow. tshark has no timeout and
+            // keeps one stream.
+            let idle_split = last_end.get(&k).is_some_and(|(end, closed)| {
+                let timeout = if *closed {
+                    5_000_000_000
+                } else {
+                    300_000_000_000
+                };
+                r.ts - end > timeout
+            }) && !r.history.starts_with('S');
+            let closed = matches!(
+                r.conn_state,
+                "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH"
+            );
+            last_end.insert(k.clone(), (r.last_ts, closed));
             if !idle_split {
                 *got.entry(k).or_default() += 1;
             }

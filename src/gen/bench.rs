@@ -4,14 +4,13 @@
 //! UDP, some other UDP, ICMPv6 echo, about half IPv6, many concurrent flows interleaved, and a
 //! scan-like share of single-SYN probes. It is deterministic for a seed.
 
-use super::build::{flags, Builder, Encap, PcapWriter, L4};
-use super::Rng;
 use anyhow::{bail, Context, Result};
 use std::io::BufWriter;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
+use synth::{flags, Builder, Encap, PcapWriter, Rng, L4};
 
 /// What was written.
 pub struct Written {

@@ -7,12 +7,11 @@
 //! ICMPv6 administratively prohibited) and clients fall back to IPv4; another stalls on large
 //! responses over IPv6 (a Path-MTU black hole). Deterministic for a seed.
 
-use super::build::{flags, Builder, Encap, PcapngWriter, L4};
-use super::Rng;
 use anyhow::{Context, Result};
 use std::io::BufWriter;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use synth::{flags, Builder, Encap, PcapngWriter, Rng, L4};
 
 const HOUR: i64 = 3_600_000_000_000;
 const SEC: i64 = 1_000_000_000;
@@ -337,7 +336,7 @@ impl Trace {
             payload: &[],
         };
         let mut syn_ip = Vec::new();
-        super::build::ip_packet(&mut syn_ip, c, srv, &syn, 0, 64);
+        synth::ip_packet(&mut syn_ip, c, srv, &syn, 0, 64);
         let mut t = ts;
         for (k, wait) in [0i64, SEC, 2 * SEC].iter().enumerate() {
             t += wait;

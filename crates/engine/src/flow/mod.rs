@@ -356,9 +356,16 @@ impl FlowTable {
                     t.flags & (wtcp::SYN | wtcp::ACK) == wtcp::SYN
                         && f.is_reusable_by(t.seq, (src, sport) == f.orig)
                 });
-                if reuse {
+                // The flow's own timeout may have passed even if the shared clock has not moved
+                // (it lags one frame behind on purpose): such a packet starts a new flow.
+                let timed_out = ts > self.slab[s as usize].deadline(&self.cfg);
+                if reuse || timed_out {
                     let f = &mut self.slab[s as usize];
-                    out.push(f.record(EndReason::Reused));
+                    out.push(f.record(if reuse {
+                        EndReason::Reused
+                    } else {
+                        EndReason::Timeout
+                    }));
                     f.live = false;
                     unindex(&mut self.index, hash, s);
                     self.free.push(s);
@@ -391,7 +398,14 @@ impl FlowTable {
             }
         }
         if let Some(t) = tcp_info {
+            let was_closed = f.is_tcp_closed();
             f.tcp(ts, dir_orig, &t);
+            if !was_closed && f.is_tcp_closed() {
+                // Closing shortens the timeout; the wheel entry sits at the old deadline, so add
+                // one at the new one (the old entry is dropped when it comes up).
+                let (gen, deadline) = (f.gen, f.deadline(&self.cfg));
+                self.wheel.schedule(Entry { slot, gen }, deadline);
+            }
         }
     }
 
