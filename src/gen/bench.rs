@@ -73,11 +73,11 @@ fn new_session(rng: &mut Rng) -> Session {
         if v6 {
             let mut o = [0u8; 16];
             o[0..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-            o[8..16].copy_from_slice(&rng.next().to_be_bytes());
+            o[8..16].copy_from_slice(&rng.next_u64().to_be_bytes());
             IpAddr::V6(Ipv6Addr::from(o))
         } else {
             IpAddr::V4(Ipv4Addr::from(
-                0xCB00_0000u32 | (rng.next() as u32 & 0x00ff_ffff),
+                0xCB00_0000u32 | (rng.next_u64() as u32 & 0x00ff_ffff),
             ))
         }
     } else {
@@ -98,8 +98,8 @@ fn new_session(rng: &mut Rng) -> Session {
         sport,
         step: 0,
         segments: 2 + rng.below(40) as u32,
-        cseq: rng.next() as u32,
-        sseq: rng.next() as u32,
+        cseq: rng.next_u64() as u32,
+        sseq: rng.next_u64() as u32,
     }
 }
 
@@ -322,7 +322,7 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Wri
     let mut rng = Rng::new(seed);
     let mut filler = vec![0u8; 2048];
     for b in filler.iter_mut() {
-        *b = rng.next() as u8;
+        *b = rng.next_u64() as u8;
     }
     let hello = client_hello("www.example.com");
     let dnsq = [dns_query(0x1234, false), dns_query(0x1234, true)];

@@ -160,7 +160,7 @@ impl Trace {
         };
         let mut t = ts;
         for qtype in [1u16, 28] {
-            let id = self.rng.next() as u16;
+            let id = self.rng.next_u64() as u16;
             let port = 30_000 + self.rng.below(30_000) as u16;
             let q = dns_message(id, peer.name, qtype, &[], false);
             self.push(
@@ -213,7 +213,7 @@ impl Trace {
         rtt: i64,
     ) -> i64 {
         let cport = 40_000 + self.rng.below(20_000) as u16;
-        let (mut cs, mut ss) = (self.rng.next() as u32, self.rng.next() as u32);
+        let (mut cs, mut ss) = (self.rng.next_u64() as u32, self.rng.next_u64() as u32);
         let mss = if c.is_ipv6() { 1440 } else { 1460 };
         let tcp = |sp, dp, seq, ack, fl, payload| L4::Tcp {
             sport: sp,
@@ -324,7 +324,7 @@ impl Trace {
         icmp_router: Option<IpAddr>,
     ) -> i64 {
         let cport = 40_000 + self.rng.below(20_000) as u16;
-        let cs = self.rng.next() as u32;
+        let cs = self.rng.next_u64() as u32;
         let syn = L4::Tcp {
             sport: cport,
             dport,
@@ -377,7 +377,7 @@ impl Trace {
     /// only silence and aborts after 20 s.
     fn black_hole(&mut self, ts: i64, c: IpAddr, srv: IpAddr, req: &[u8]) -> i64 {
         let cport = 40_000 + self.rng.below(20_000) as u16;
-        let (mut cs, mut ss) = (self.rng.next() as u32, self.rng.next() as u32);
+        let (mut cs, mut ss) = (self.rng.next_u64() as u32, self.rng.next_u64() as u32);
         let tcp = |sp, dp, seq, ack, fl, payload| L4::Tcp {
             sport: sp,
             dport: dp,

@@ -414,7 +414,10 @@ pub(crate) mod test {
         block(6, &body)
     }
 
-    fn read_all(f: Vec<u8>) -> (Vec<(i64, u32, u32, Vec<u8>)>, Option<String>) {
+    /// (ts, linktype, interface, bytes) of each frame.
+    type Frames = Vec<(i64, u32, u32, Vec<u8>)>;
+
+    fn read_all(f: Vec<u8>) -> (Frames, Option<String>) {
         let mut r =
             Reader::from_read("t.pcapng".into(), Box::new(std::io::Cursor::new(f)), false).unwrap();
         let mut out = vec![];

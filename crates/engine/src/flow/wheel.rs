@@ -95,7 +95,7 @@ mod test {
         w.advance(0, |_| None);
         w.schedule(Entry { slot: 1, gen: 0 }, deadline);
         let mut fired = vec![];
-        let mut run = |w: &mut Wheel, now: i64, deadline: i64, fired: &mut Vec<i64>| {
+        let run = |w: &mut Wheel, now: i64, deadline: i64, fired: &mut Vec<i64>| {
             w.advance(now, |_| {
                 if deadline > now {
                     Some(deadline)
