@@ -228,7 +228,7 @@ fn flows_formats_use_zeek_names() {
 }
 
 #[test]
-fn stdin_and_gzip_inputs() {
+fn stdin_gzip_and_zstd_inputs() {
     let d = tmpdir("stdin");
     let g = d.join("g.pcap");
     assert!(v6watch(&[
@@ -256,10 +256,120 @@ fn stdin_and_gzip_inputs() {
     enc.finish().unwrap();
     let zipped = v6watch(&["summary", "--format", "json", gz.to_str().unwrap()]);
     assert_eq!(frames(&plain), frames(&zipped));
+    let zst = d.join("g.pcap.zst");
+    let packed = ruzstd::encoding::compress_to_vec(
+        std::fs::File::open(&g).unwrap(),
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
+    std::fs::write(&zst, packed).unwrap();
+    let zstd = v6watch(&["summary", "--format", "json", zst.to_str().unwrap()]);
+    assert_eq!(frames(&plain), frames(&zstd));
+    assert!(frames(&plain).as_u64().unwrap() > 50);
     let piped = Command::new(env!("CARGO_BIN_EXE_v6watch"))
         .args(["summary", "--format", "json", "-"])
         .stdin(std::fs::File::open(&g).unwrap())
         .output()
         .unwrap();
     assert_eq!(frames(&plain), frames(&piped));
+}
+
+#[test]
+fn sensors_group_files_and_addresses_can_be_configured() {
+    let d = tmpdir("sensors");
+    assert!(v6watch(&["demo", "-o", d.to_str().unwrap()])
+        .status
+        .success());
+    let (h1, h2) = (d.join("honeypot1.pcapng"), d.join("honeypot2.pcapng"));
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = v6watch(args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let apart = json(&[
+        "summary",
+        "--format",
+        "json",
+        h1.to_str().unwrap(),
+        h2.to_str().unwrap(),
+    ]);
+    assert_eq!(apart["sensors"].as_array().unwrap().len(), 2);
+    assert_eq!(apart["sensors"][0]["sensor"], "honeypot1");
+    // Inference explains itself and finds the dual-stack host.
+    let addrs: Vec<String> = apart["sensors"][0]["sensor_addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["addr"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        addrs.contains(&"192.0.2.11".to_string())
+            && addrs.contains(&"2001:db8:100::11".to_string()),
+        "{addrs:?}"
+    );
+    let together = json(&[
+        "summary",
+        "--format",
+        "json",
+        "--sensor",
+        "both=honeypot*",
+        h1.to_str().unwrap(),
+        h2.to_str().unwrap(),
+    ]);
+    let s = &together["sensors"];
+    assert_eq!(s.as_array().unwrap().len(), 1);
+    assert_eq!(s[0]["sensor"], "both");
+    let frames = |v: &serde_json::Value, i: usize| v["sensors"][i]["frames"].as_u64().unwrap();
+    assert_eq!(frames(&together, 0), frames(&apart, 0) + frames(&apart, 1));
+    let configured = json(&[
+        "summary",
+        "--format",
+        "json",
+        "--sensor-addr",
+        "honeypot1=2001:db8:100::11",
+        h1.to_str().unwrap(),
+    ]);
+    assert_eq!(configured["sensors"][0]["sensor_addrs_inferred"], false);
+    assert_eq!(
+        configured["sensors"][0]["sensor_addrs"][0]["reason"],
+        "configured"
+    );
+    let bad = v6watch(&[
+        "summary",
+        "--sensor-addr",
+        "nosuch=::1",
+        h1.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn output_is_identical_for_any_thread_count() {
+    let d = tmpdir("threads");
+    let g = d.join("g.pcap");
+    assert!(v6watch(&[
+        "generate",
+        "-o",
+        g.to_str().unwrap(),
+        "--size",
+        "4M",
+        "--concurrent",
+        "3000"
+    ])
+    .status
+    .success());
+    let run = |t: &str| {
+        v6watch(&[
+            "flows",
+            "--format",
+            "jsonl",
+            "--threads",
+            t,
+            g.to_str().unwrap(),
+        ])
+        .stdout
+    };
+    let one = run("1");
+    assert!(one.len() > 10_000);
+    assert_eq!(one, run("2"));
+    assert_eq!(one, run("3"));
 }
