@@ -8,16 +8,21 @@
 //! that through `payload()` (what was captured) and `is_truncated()` rather than failing, because a
 //! passive tool must keep what it has.
 //!
-//! This crate has no dependencies, performs no I/O, keeps no state and never allocates.
+//! This crate has no dependencies, performs no I/O and keeps no state. The link, network and
+//! transport views never allocate; the application decoders (`dns`, `http`, `tls`) only
+//! allocate what they return (names, lists), and only for the few packets that carry them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dns;
 pub mod ethernet;
+pub mod http;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod link;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 /// Why a header could not be read. Kept apart so that anomalies can be counted by reason.
