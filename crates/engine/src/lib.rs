@@ -5,7 +5,9 @@
 
 pub mod capture;
 pub mod decode;
+pub mod extract;
 pub mod flow;
 pub mod model;
+pub mod names;
 pub mod pipeline;
 pub mod sensor;

@@ -144,6 +144,12 @@ pub struct FlowRecord {
     pub end: EndReason,
     /// Role relative to the sensor (set by the pipeline once sensor addresses are known).
     pub role: Role,
+    /// Application protocol confirmed by its extractor (Zeek's `service`: http, ssl, dns).
+    pub service: Option<&'static str>,
+    /// The responder's name, best provenance first (see `name_source`).
+    pub server_name: Option<String>,
+    /// Where `server_name` came from: sni, http-host, dns, hosts, ptr.
+    pub name_source: Option<&'static str>,
 }
 
 impl FlowRecord {
@@ -180,4 +186,126 @@ fn ser_opt_pair<S: serde::Serializer>(a: &Option<(Addr, Addr)>, s: S) -> Result<
         None => s.serialize_none(),
         Some((x, y)) => s.collect_str(&format_args!("{x}>{y}")),
     }
+}
+
+/// One DNS answer record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsAnswer {
+    /// Owner name.
+    pub name: String,
+    /// Record type mnemonic (A, AAAA, CNAME, ...).
+    pub rtype: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Data in presentation form (address, target name, text...).
+    pub data: String,
+}
+
+/// A DNS (or mDNS/LLMNR) transaction: a query and its response when one was seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnsEvent {
+    /// Time of the query (or of the response when no query was seen), ns.
+    pub ts: i64,
+    /// The flow's uid.
+    pub uid: String,
+    /// Who asked.
+    #[serde(serialize_with = "ser_addr")]
+    pub client: Addr,
+    /// Who answered (or was asked).
+    #[serde(serialize_with = "ser_addr")]
+    pub server: Addr,
+    /// Server port.
+    pub server_port: u16,
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
+    /// `dns`, `mdns` or `llmnr`.
+    pub kind: &'static str,
+    /// Transaction id.
+    pub trans_id: u16,
+    /// Query name.
+    pub query: String,
+    /// Query type code.
+    pub qtype: u16,
+    /// Response code, when a response was seen.
+    pub rcode: Option<u8>,
+    /// Query → response time, ns.
+    pub rtt_ns: Option<i64>,
+    /// Answer section.
+    pub answers: Vec<DnsAnswer>,
+    /// Time of the response, ns.
+    pub response_ts: Option<i64>,
+}
+
+/// One HTTP/1.x request, with its response status when seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpEvent {
+    /// Time of the request, ns.
+    pub ts: i64,
+    /// The flow's uid.
+    pub uid: String,
+    /// Client.
+    #[serde(serialize_with = "ser_addr")]
+    pub client: Addr,
+    /// Server.
+    #[serde(serialize_with = "ser_addr")]
+    pub server: Addr,
+    /// Server port.
+    pub server_port: u16,
+    /// Method.
+    pub method: String,
+    /// Host header.
+    pub host: Option<String>,
+    /// Request target.
+    pub uri: String,
+    /// Version text.
+    pub version: String,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+    /// Request body length (Content-Length).
+    pub request_body_len: Option<u64>,
+    /// Response status.
+    pub status: Option<u16>,
+}
+
+/// A TLS handshake's visible facts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsEvent {
+    /// Time of the ClientHello, ns.
+    pub ts: i64,
+    /// The flow's uid.
+    pub uid: String,
+    /// Client.
+    #[serde(serialize_with = "ser_addr")]
+    pub client: Addr,
+    /// Server.
+    #[serde(serialize_with = "ser_addr")]
+    pub server: Addr,
+    /// Server port.
+    pub server_port: u16,
+    /// Server name indication.
+    pub sni: Option<String>,
+    /// ALPN offered.
+    pub alpn: Vec<String>,
+    /// Versions offered (supported_versions, else legacy_version).
+    pub versions: Vec<String>,
+    /// Encrypted Client Hello offered (the SNI is then the outer, public name).
+    pub ech: bool,
+    /// Version the server chose.
+    pub server_version: Option<String>,
+    /// Cipher suite the server chose.
+    pub cipher: Option<u16>,
+    /// `tls` over TCP, `quic` for QUIC Initials.
+    pub transport: &'static str,
+}
+
+/// An application-layer event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum AppEvent {
+    /// DNS transaction.
+    Dns(DnsEvent),
+    /// HTTP request.
+    Http(HttpEvent),
+    /// TLS handshake.
+    Tls(TlsEvent),
 }

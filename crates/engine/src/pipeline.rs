@@ -3,8 +3,9 @@
 
 use crate::capture::{CaptureError, Compression, Format, Merger, Reader};
 use crate::decode::{Addr, Anomaly, AnomalyCounts, Decoder, TunnelKind};
+use crate::extract::App;
 use crate::flow::{Config as FlowConfig, FlowTable, TableStats};
-use crate::model::{FlowRecord, Role};
+use crate::model::{AppEvent, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
 use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
@@ -37,6 +38,10 @@ pub struct Options {
 pub trait FlowSink {
     /// One finished flow of `sensor`.
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()>;
+    /// One application event of `sensor` (DNS transaction, HTTP request, TLS handshake).
+    fn event(&mut self, _sensor: &str, _ev: &AppEvent) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that drops records (summary only).
@@ -315,7 +320,7 @@ enum WorkerMsg {
     Records {
         worker: usize,
         upto: u64,
-        recs: Vec<(u64, FlowRecord)>,
+        recs: Vec<(u64, Output)>,
     },
     /// The sensor addresses (worker 0 only; every worker computes the same).
     Decision(Vec<SensorAddr>),
@@ -327,14 +332,31 @@ enum WorkerMsg {
     },
 }
 
+/// What the engine hands to the merging side, in order.
+pub enum Output {
+    /// A finished flow.
+    Flow(FlowRecord),
+    /// An application event.
+    Event(AppEvent),
+}
+
+impl Output {
+    /// Sort key within one frame: flows before events, then start time, then uid.
+    fn key(&self) -> (u8, i64, &str) {
+        match self {
+            Output::Flow(r) => (0, r.ts, r.uid.as_str()),
+            Output::Event(AppEvent::Dns(e)) => (1, e.ts, e.uid.as_str()),
+            Output::Event(AppEvent::Http(e)) => (1, e.ts, e.uid.as_str()),
+            Output::Event(AppEvent::Tls(e)) => (1, e.ts, e.uid.as_str()),
+        }
+    }
+}
+
 /// Orders records that ended at the same frame: by start time, then uid (both independent of
 /// how flows were spread over workers), so output is identical for any thread count.
-fn canonical(recs: &mut [(u64, FlowRecord)]) {
-    recs.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then(a.1.ts.cmp(&b.1.ts))
-            .then_with(|| a.1.uid.cmp(&b.1.uid))
-    });
+fn canonical(recs: &mut [(u64, Output)]) {
+    // Stable: events of one flow keep the order they were produced in.
+    recs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key().cmp(&b.1.key())));
 }
 
 /// One worker's share of the engine: decoder, inference and the flow table for the flows it
@@ -343,8 +365,9 @@ fn canonical(recs: &mut [(u64, FlowRecord)]) {
 struct Shard {
     me: u64,
     n: u64,
-    table: FlowTable,
+    table: FlowTable<App>,
     decoder: Decoder,
+    events: Vec<AppEvent>,
     inference: Inference,
     deciding: bool,
     counters: FrameCounters,
@@ -362,6 +385,7 @@ impl Shard {
             n: n as u64,
             table: FlowTable::new(flow_cfg),
             decoder: Decoder::default(),
+            events: Vec::new(),
             inference: Inference::default(),
             deciding: !configured,
             counters: FrameCounters::default(),
@@ -376,7 +400,7 @@ impl Shard {
         index: u64,
         f: &FrameMeta,
         data: &[u8],
-        emitted: &mut Vec<(u64, FlowRecord)>,
+        emitted: &mut Vec<(u64, Output)>,
     ) -> Option<Vec<SensorAddr>> {
         let d = self.decoder.decode(f.ts, f.linktype, data);
         if index % self.n == self.me {
@@ -392,9 +416,11 @@ impl Shard {
         }
         self.table.tick(f.ts, &mut self.out);
         self.table.process(f.ts, &d, &mut self.out);
-        if !self.out.is_empty() {
+        self.table.drain_events(&mut self.events);
+        if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
-            emitted.extend(self.out.drain(..).map(|r| (index, r)));
+            emitted.extend(self.out.drain(..).map(|r| (index, Output::Flow(r))));
+            emitted.extend(self.events.drain(..).map(|e| (index, Output::Event(e))));
             canonical(&mut emitted[start..]);
         }
         decided
@@ -403,13 +429,15 @@ impl Shard {
     /// Ends input: flushes every live flow (tagged `u64::MAX`, after all frames).
     fn finish(
         mut self,
-        emitted: &mut Vec<(u64, FlowRecord)>,
+        emitted: &mut Vec<(u64, Output)>,
     ) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
         let decided = self.deciding.then(|| self.inference.decide());
         self.table.finish(&mut self.out);
+        self.table.drain_events(&mut self.events);
         let start = emitted.len();
-        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, r)));
+        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(r))));
+        emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };
         (decided, self.counters, self.table.stats(), expired)
@@ -423,7 +451,7 @@ fn worker(
     recycle: crossbeam_channel::Sender<std::sync::Arc<Batch>>,
 ) {
     let me = shard.me as usize;
-    let mut recs: Vec<(u64, FlowRecord)> = Vec::new();
+    let mut recs: Vec<(u64, Output)> = Vec::new();
     for batch in rx.iter() {
         for (i, f) in batch.frames.iter().enumerate() {
             let data = &batch.data[f.start..f.start + f.len];
@@ -539,8 +567,9 @@ struct Collector<'s> {
     sensor: &'s str,
     sensor_addrs: Vec<SensorAddr>,
     decided: bool,
-    pending: Vec<FlowRecord>,
+    pending: Vec<Output>,
     acc: Accumulator,
+    names: crate::names::NameTable,
     counters: FrameCounters,
     table: TableStats,
     expired_frags: u64,
@@ -556,19 +585,34 @@ impl Collector<'_> {
         self.acc.sensor = self.sensor_addrs.iter().map(|s| s.addr).collect();
         self.decided = true;
         for r in std::mem::take(&mut self.pending) {
-            self.record(r)?;
+            self.output(r)?;
         }
         Ok(())
     }
 
-    /// One record in final order: to the sink once roles can be assigned, else it waits.
-    fn record(&mut self, mut rec: FlowRecord) -> std::io::Result<()> {
-        if self.decided {
-            self.acc.add(&mut rec);
-            self.sink.flow(self.sensor, &rec)
-        } else {
-            self.pending.push(rec);
-            Ok(())
+    /// One output in final order: to the sink once roles can be assigned, else it waits.
+    fn output(&mut self, o: Output) -> std::io::Result<()> {
+        if !self.decided {
+            self.pending.push(o);
+            return Ok(());
+        }
+        match o {
+            Output::Flow(mut rec) => {
+                if rec.server_name.is_none() {
+                    if let Some(n) = self.names.lookup(rec.orig_h, rec.resp_h, rec.ts) {
+                        rec.server_name = Some(n.to_string());
+                        rec.name_source = Some("dns");
+                    }
+                }
+                self.acc.add(&mut rec);
+                self.sink.flow(self.sensor, &rec)
+            }
+            Output::Event(ev) => {
+                if let AppEvent::Dns(d) = &ev {
+                    self.names.learn(d);
+                }
+                self.sink.event(self.sensor, &ev)
+            }
         }
     }
 
@@ -592,7 +636,7 @@ fn run_serial(
 ) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
     let mut shard = Shard::new(0, 1, opts, col.decided);
     let mut errors = Vec::new();
-    let mut emitted: Vec<(u64, FlowRecord)> = Vec::new();
+    let mut emitted: Vec<(u64, Output)> = Vec::new();
     let (mut index, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     let result = (|| {
         loop {
@@ -619,7 +663,7 @@ fn run_serial(
                 col.decision(addrs)?;
             }
             for (_, r) in emitted.drain(..) {
-                col.record(r)?;
+                col.output(r)?;
             }
             if bytes - reported >= 16 << 20 {
                 progress(bytes - reported);
@@ -632,7 +676,7 @@ fn run_serial(
             col.decision(addrs)?;
         }
         for (_, r) in emitted.drain(..) {
-            col.record(r)?;
+            col.output(r)?;
         }
         col.done(c, t, x);
         Ok(())
@@ -667,7 +711,7 @@ fn run_threaded(
         let reader_thread = scope.spawn(move || reader(merger, btxs, rrx, bytes_ref));
 
         // Emit a record once every worker has processed past the frame that ended it.
-        let mut queues: Vec<std::collections::VecDeque<(u64, FlowRecord)>> =
+        let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> =
             (0..n).map(|_| Default::default()).collect();
         let mut upto = vec![0u64; n];
         let mut reported = 0u64;
@@ -692,18 +736,14 @@ fn run_threaded(
             while result.is_ok() {
                 let best = (0..n)
                     .filter_map(|w| queues[w].front().map(|(i, r)| (w, *i, r)))
-                    .min_by(|a, b| {
-                        a.1.cmp(&b.1)
-                            .then(a.2.ts.cmp(&b.2.ts))
-                            .then_with(|| a.2.uid.cmp(&b.2.uid))
-                    })
+                    .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.2.key().cmp(&b.2.key())))
                     .map(|(w, i, _)| (w, i));
                 let Some((w, idx)) = best else { break };
                 if (0..n).any(|o| queues[o].is_empty() && upto[o] <= idx && upto[o] != u64::MAX) {
                     break;
                 }
                 let (_, rec) = queues[w].pop_front().expect("front exists");
-                result = col.record(rec);
+                result = col.output(rec);
             }
             if result.is_err() {
                 break;
@@ -768,6 +808,7 @@ pub fn run_sensor(
             .collect(),
         decided: configured,
         pending: Vec::new(),
+        names: crate::names::NameTable::default(),
         acc: Accumulator {
             roles: HashMap::new(),
             protos: HashMap::new(),

@@ -128,12 +128,12 @@ impl Defrag {
         self.pending.retain(|_, p| {
             let keep = now.saturating_sub(p.first_ts) <= timeout;
             if !keep {
-                freed += p.data.capacity();
+                freed += p.data.len();
                 n += 1;
             }
             keep
         });
-        self.bytes -= freed;
+        self.bytes = self.bytes.saturating_sub(freed);
         self.expired += n;
     }
 

@@ -11,10 +11,61 @@ mod wheel;
 use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Transport, Tunnel};
 use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters};
 use hashbrown::HashTable;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use tcp::{EndpointState, History};
 use wheel::{Entry, Wheel};
 use wire::{icmp, ipproto, tcp as wtcp};
+
+/// What one packet of a flow looks like to a per-flow [`Attachment`].
+#[derive(Debug, Clone, Copy)]
+pub struct PacketCtx<'a> {
+    /// Capture time, ns.
+    pub ts: i64,
+    /// The flow's uid (as in its record).
+    pub uid: u64,
+    /// Sent by the originator.
+    pub from_orig: bool,
+    /// IP protocol.
+    pub ip_proto: u8,
+    /// Originator endpoint.
+    pub orig: (Addr, u16),
+    /// Responder endpoint.
+    pub resp: (Addr, u16),
+    /// TCP header fields, for TCP.
+    pub tcp: Option<crate::decode::TcpInfo>,
+    /// Transport payload as captured.
+    pub payload: &'a [u8],
+}
+
+/// Per-flow state the table stores but never inspects (application extractors): it sees every
+/// packet of its flow and completes the record when the flow ends. Keeping it a parameter keeps
+/// `flow` independent of `extract`.
+pub trait Attachment: Default {
+    /// What it reports (application events).
+    type Event;
+    /// One packet of the flow.
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<Self::Event>);
+    /// The flow ended: fill in the record (service, names) and flush pending events.
+    fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<Self::Event>);
+}
+
+impl Attachment for () {
+    type Event = ();
+    fn packet(&mut self, _: &PacketCtx<'_>, _: &mut Vec<()>) {}
+    fn end(&mut self, _: &mut FlowRecord, _: &mut Vec<()>) {}
+}
+
+/// Renders a uid hash the way records show it: `C` and 11 base-62 digits.
+pub fn uid_string(mut v: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut s = String::with_capacity(12);
+    s.push('C');
+    for _ in 0..11 {
+        s.push(ALPHABET[(v % 62) as usize] as char);
+        v /= 62;
+    }
+    s
+}
 
 /// Flow table settings. Timeouts follow Zeek's defaults.
 #[derive(Debug, Clone, Copy)]
@@ -151,8 +202,9 @@ struct Side {
     mss: Option<u16>,
 }
 
-#[derive(Debug, Clone)]
-struct Flow {
+struct Flow<A> {
+    app: A,
+    uid: u64,
     key: FlowKey,
     hash: u64,
     orig: (Addr, u16),
@@ -191,7 +243,8 @@ pub struct TableStats {
 }
 
 /// The flow table.
-pub struct FlowTable {
+pub struct FlowTable<A: Attachment = ()> {
+    events: Vec<A::Event>,
     cfg: Config,
     /// Slot indices keyed by the flow key's hash; the key itself lives in the slab, so the
     /// index stays small enough to sit in cache (4 bytes an entry) and a lookup touches the
@@ -199,7 +252,7 @@ pub struct FlowTable {
     index: HashTable<u32>,
     /// Randomly seeded per process: crafted keys cannot force collisions.
     hasher: foldhash::fast::RandomState,
-    slab: Vec<Flow>,
+    slab: Vec<Flow<A>>,
     free: Vec<u32>,
     wheel: Wheel,
     stats: TableStats,
@@ -207,10 +260,11 @@ pub struct FlowTable {
     prev_ts: i64,
 }
 
-impl FlowTable {
+impl<A: Attachment> FlowTable<A> {
     /// An empty table.
     pub fn new(cfg: Config) -> Self {
         FlowTable {
+            events: Vec::new(),
             cfg,
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
@@ -245,10 +299,11 @@ impl FlowTable {
             index,
             free,
             cfg,
+            events,
             ..
         } = self;
         wheel.advance(ts, |e| {
-            let f = &slab[e.slot as usize];
+            let f = &mut slab[e.slot as usize];
             if !f.live || f.gen != e.gen {
                 return None;
             }
@@ -256,9 +311,9 @@ impl FlowTable {
             if deadline > ts {
                 return Some(deadline);
             }
-            out.push(f.record(EndReason::Timeout));
+            out.push(f.record(EndReason::Timeout, events));
             unindex(index, f.hash, e.slot);
-            slab[e.slot as usize].live = false;
+            f.live = false;
             free.push(e.slot);
             None
         });
@@ -361,11 +416,12 @@ impl FlowTable {
                 let timed_out = ts > self.slab[s as usize].deadline(&self.cfg);
                 if reuse || timed_out {
                     let f = &mut self.slab[s as usize];
-                    out.push(f.record(if reuse {
+                    let why = if reuse {
                         EndReason::Reused
                     } else {
                         EndReason::Timeout
-                    }));
+                    };
+                    out.push(f.record(why, &mut self.events));
                     f.live = false;
                     unindex(&mut self.index, hash, s);
                     self.free.push(s);
@@ -407,6 +463,24 @@ impl FlowTable {
                 self.wheel.schedule(Entry { slot, gen }, deadline);
             }
         }
+        if !d.payload.is_empty() || tcp_info.is_some_and(|t| t.flags & wtcp::SYN != 0) {
+            let ctx = PacketCtx {
+                ts,
+                uid: f.uid,
+                from_orig: dir_orig,
+                ip_proto: key.proto,
+                orig: f.orig,
+                resp: f.resp,
+                tcp: tcp_info,
+                payload: d.payload,
+            };
+            f.app.packet(&ctx, &mut self.events);
+        }
+    }
+
+    /// Moves the application events produced so far into `into`.
+    pub fn drain_events(&mut self, into: &mut Vec<A::Event>) {
+        into.append(&mut self.events);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -458,6 +532,8 @@ impl FlowTable {
             history.push(b'^');
         }
         let flow = Flow {
+            app: A::default(),
+            uid: flow_uid(&key, ts, orig),
             key,
             hash,
             orig,
@@ -509,7 +585,7 @@ impl FlowTable {
         if let Some(e) = victim {
             let f = &mut self.slab[e.slot as usize];
             f.anomalies.add(Anomaly::FlowEvicted);
-            out.push(f.record(EndReason::Evicted));
+            out.push(f.record(EndReason::Evicted, &mut self.events));
             f.live = false;
             unindex(&mut self.index, f.hash, e.slot);
             self.free.push(e.slot);
@@ -567,11 +643,14 @@ impl FlowTable {
         }
     }
 
-    /// Writes out every live flow (end of input), in creation order of their slots.
+    /// Writes out every live flow (end of input), ordered by start time and key.
     pub fn finish(&mut self, out: &mut Vec<FlowRecord>) {
         let _ = self.wheel.drain_all();
-        let mut live: Vec<&Flow> = self.slab.iter().filter(|f| f.live).collect();
-        live.sort_by_key(|f| {
+        let mut live: Vec<usize> = (0..self.slab.len())
+            .filter(|&i| self.slab[i].live)
+            .collect();
+        live.sort_by_key(|&i| {
+            let f = &self.slab[i];
             (
                 f.first_ts,
                 f.key.lo,
@@ -581,11 +660,20 @@ impl FlowTable {
                 f.key.proto,
             )
         });
-        out.extend(live.into_iter().map(|f| f.record(EndReason::End)));
+        for i in live {
+            let rec = self.slab[i].record(EndReason::End, &mut self.events);
+            out.push(rec);
+        }
         self.slab.clear();
         self.index.clear();
         self.free.clear();
     }
+}
+
+/// A flow's uid: a fixed-seed hash of its key, start time and originator, so the same input
+/// always gives the same uids.
+fn flow_uid(key: &FlowKey, first_ts: i64, orig: (Addr, u16)) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x7636_7761_7463_6821).hash_one((key, first_ts, orig))
 }
 
 /// Removes `slot` from the index.
@@ -601,7 +689,7 @@ fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-impl Flow {
+impl<A: Attachment> Flow<A> {
     fn is_tcp_closed(&self) -> bool {
         use EndpointState::*;
         matches!(self.o.state, Reset)
@@ -648,7 +736,7 @@ impl Flow {
         );
         let len = t.payload_len;
         // History letters (Zeek's rules: some once, some on a new sequence number, some logarithmic).
-        let once = |f: &mut Flow, bit: u8, c: u8| {
+        let once = |f: &mut Flow<A>, bit: u8, c: u8| {
             let s = if from_orig { &mut f.o } else { &mut f.r };
             if s.once & bit == 0 {
                 s.once |= bit;
@@ -830,23 +918,7 @@ impl Flow {
         }
     }
 
-    fn uid(&self) -> String {
-        let mut h = foldhash::fast::FixedState::with_seed(0x7636_7761_7463_6821).build_hasher();
-        self.key.hash(&mut h);
-        self.first_ts.hash(&mut h);
-        self.orig.hash(&mut h);
-        let mut v = h.finish();
-        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut s = String::with_capacity(12);
-        s.push('C');
-        for _ in 0..11 {
-            s.push(ALPHABET[(v % 62) as usize] as char);
-            v /= 62;
-        }
-        s
-    }
-
-    fn record(&self, end: EndReason) -> FlowRecord {
+    fn record(&mut self, end: EndReason, events: &mut Vec<A::Event>) -> FlowRecord {
         let conn_state = match self.key.proto {
             ipproto::TCP => tcp::conn_state(
                 self.o.state,
@@ -877,8 +949,8 @@ impl Flow {
             }
             h
         };
-        FlowRecord {
-            uid: self.uid(),
+        let mut rec = FlowRecord {
+            uid: uid_string(self.uid),
             ts: self.first_ts,
             last_ts: self.last_ts,
             orig_h: self.orig.0,
@@ -902,7 +974,12 @@ impl Flow {
             anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
             end,
             role: crate::model::Role::Transit,
-        }
+            service: None,
+            server_name: None,
+            name_source: None,
+        };
+        self.app.end(&mut rec, events);
+        rec
     }
 }
 

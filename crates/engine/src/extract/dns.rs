@@ -1,0 +1,234 @@
+//! DNS transactions over UDP and TCP (two-byte length prefix, RFC 1035 §4.2.2).
+
+use super::{Stream, MAX_EVENTS};
+use crate::decode::Addr;
+use crate::flow::{uid_string, PacketCtx};
+use crate::model::{AppEvent, DnsAnswer, DnsEvent, FlowRecord};
+use wire::dns::{self, rtype, Message};
+
+/// Queries waiting for their response, per flow.
+const MAX_PENDING: usize = 32;
+
+pub(super) fn plausible(p: &[u8]) -> bool {
+    Message::parse(p).is_ok_and(|m| m.opcode() <= 5 && m.qdcount() <= 16)
+}
+
+pub(crate) struct Dns {
+    tcp: bool,
+    kind: &'static str,
+    streams: [Stream; 2],
+    pending: Vec<DnsEvent>,
+    emitted: usize,
+    name: String,
+}
+
+impl Dns {
+    pub fn new(ctx: &PacketCtx<'_>, tcp: bool) -> Dns {
+        let kind = match (ctx.orig.1, ctx.resp.1) {
+            (5353, _) | (_, 5353) => "mdns",
+            (5355, _) | (_, 5355) => "llmnr",
+            _ => "dns",
+        };
+        Dns {
+            tcp,
+            kind,
+            streams: Default::default(),
+            pending: Vec::new(),
+            emitted: 0,
+            name: String::new(),
+        }
+    }
+
+    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+        if !self.tcp {
+            self.message(ctx, ctx.payload, events);
+            return;
+        }
+        let i = usize::from(!ctx.from_orig);
+        self.streams[i].push(ctx);
+        loop {
+            let s = &self.streams[i];
+            if s.buf.len() < 2 {
+                break;
+            }
+            let len = usize::from(u16::from_be_bytes([s.buf[0], s.buf[1]]));
+            if s.buf.len() < 2 + len {
+                break;
+            }
+            let msg = s.buf[2..2 + len].to_vec();
+            self.streams[i].consume(2 + len);
+            self.message(ctx, &msg, events);
+        }
+    }
+
+    fn message(&mut self, ctx: &PacketCtx<'_>, bytes: &[u8], events: &mut Vec<AppEvent>) {
+        let Ok(m) = Message::parse(bytes) else { return };
+        // The question (first one only; multi-question messages are vanishingly rare).
+        let mut query = String::new();
+        let mut qtype = 0;
+        let mut answers = Vec::new();
+        for r in m.records() {
+            let Ok(r) = r else { break };
+            match r.section {
+                0 if query.is_empty() => {
+                    if dns::read_name(m.bytes(), r.name_at, &mut self.name).is_ok() {
+                        query = self.name.clone();
+                        qtype = r.rtype;
+                    }
+                }
+                1 if answers.len() < 64 => {
+                    if let Some(a) = answer(&m, &r, &mut self.name) {
+                        answers.push(a);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (client, server, sport) = if ctx.from_orig {
+            (ctx.orig.0, ctx.resp.0, ctx.resp.1)
+        } else {
+            (ctx.resp.0, ctx.orig.0, ctx.orig.1)
+        };
+        if !m.is_response() {
+            if self.pending.len() < MAX_PENDING {
+                self.pending
+                    .push(self.event(ctx, m.id(), query, qtype, client, server, sport));
+            }
+            return;
+        }
+        // mDNS answers are usually unsolicited multicast: there may be no query to match.
+        let pos = self
+            .pending
+            .iter()
+            .position(|q| q.trans_id == m.id() && (q.query == query || query.is_empty()));
+        let mut ev = match pos {
+            Some(p) => self.pending.remove(p),
+            None => self.event(ctx, m.id(), query, qtype, server, client, sport),
+        };
+        if pos.is_some() {
+            ev.rtt_ns = Some(ctx.ts - ev.ts);
+        }
+        ev.rcode = Some(m.rcode());
+        ev.response_ts = Some(ctx.ts);
+        ev.answers = answers;
+        if self.emitted < MAX_EVENTS {
+            self.emitted += 1;
+            events.push(AppEvent::Dns(ev));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        ctx: &PacketCtx<'_>,
+        id: u16,
+        query: String,
+        qtype: u16,
+        client: Addr,
+        server: Addr,
+        port: u16,
+    ) -> DnsEvent {
+        DnsEvent {
+            ts: ctx.ts,
+            uid: uid_string(ctx.uid),
+            client,
+            server,
+            server_port: port,
+            transport: if self.tcp { "tcp" } else { "udp" },
+            kind: self.kind,
+            trans_id: id,
+            query,
+            qtype,
+            rcode: None,
+            rtt_ns: None,
+            answers: Vec::new(),
+            response_ts: None,
+        }
+    }
+
+    pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
+        rec.service = Some("dns");
+        for q in self.pending.drain(..) {
+            if self.emitted < MAX_EVENTS {
+                self.emitted += 1;
+                events.push(AppEvent::Dns(q));
+            }
+        }
+    }
+}
+
+fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<DnsAnswer> {
+    dns::read_name(m.bytes(), r.name_at, scratch).ok()?;
+    let name = scratch.clone();
+    let data = match r.rtype {
+        rtype::A => r.a().map(|a| std::net::Ipv4Addr::from(a).to_string())?,
+        rtype::AAAA => r.aaaa().map(|a| std::net::Ipv6Addr::from(a).to_string())?,
+        rtype::CNAME | rtype::NS | rtype::PTR => {
+            dns::read_name(m.bytes(), r.rdata_at, scratch).ok()?;
+            scratch.clone()
+        }
+        rtype::MX if r.rdata.len() > 2 => {
+            dns::read_name(m.bytes(), r.rdata_at + 2, scratch).ok()?;
+            format!(
+                "{} {}",
+                u16::from_be_bytes([r.rdata[0], r.rdata[1]]),
+                scratch
+            )
+        }
+        rtype::SRV if r.rdata.len() > 6 => {
+            let d = r.rdata;
+            dns::read_name(m.bytes(), r.rdata_at + 6, scratch).ok()?;
+            let n = |i: usize| u16::from_be_bytes([d[i], d[i + 1]]);
+            format!("{} {} {} {}", n(0), n(2), n(4), scratch)
+        }
+        rtype::TXT => {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < r.rdata.len() {
+                let l = usize::from(r.rdata[i]);
+                let s = r.rdata.get(i + 1..i + 1 + l)?;
+                out.push(String::from_utf8_lossy(s).into_owned());
+                i += 1 + l;
+            }
+            out.join(" ")
+        }
+        rtype::SOA => {
+            dns::read_name(m.bytes(), r.rdata_at, scratch).ok()?;
+            scratch.clone()
+        }
+        rtype::HTTPS | rtype::SVCB => {
+            let s = dns::svcb(m.bytes(), r.rdata_at, r.rdata).ok()?;
+            let mut t = format!("{} {}", s.priority, s.target);
+            if !s.alpn.is_empty() {
+                t.push_str(&format!(" alpn={}", s.alpn.join(",")));
+            }
+            if !s.ipv4hint.is_empty() {
+                let v: Vec<String> = s
+                    .ipv4hint
+                    .iter()
+                    .map(|a| std::net::Ipv4Addr::from(*a).to_string())
+                    .collect();
+                t.push_str(&format!(" ipv4hint={}", v.join(",")));
+            }
+            if !s.ipv6hint.is_empty() {
+                let v: Vec<String> = s
+                    .ipv6hint
+                    .iter()
+                    .map(|a| std::net::Ipv6Addr::from(*a).to_string())
+                    .collect();
+                t.push_str(&format!(" ipv6hint={}", v.join(",")));
+            }
+            if s.ech {
+                t.push_str(" ech");
+            }
+            t
+        }
+        _ => format!("\\# {}", r.rdata.len()),
+    };
+    Some(DnsAnswer {
+        name,
+        rtype: rtype::name(r.rtype).into_owned(),
+        ttl: r.ttl,
+        data,
+    })
+}

@@ -1,0 +1,140 @@
+//! HTTP/1.x requests and response statuses, across segments, with pipelining.
+
+use super::{text, Stream, MAX_EVENTS};
+use crate::flow::{uid_string, PacketCtx};
+use crate::model::{AppEvent, FlowRecord, HttpEvent};
+use std::collections::VecDeque;
+
+/// Longest head accepted.
+const MAX_HEAD: usize = 16 << 10;
+
+#[derive(Default)]
+pub(crate) struct Http {
+    streams: [Stream; 2],
+    /// Body bytes still to skip, per direction; `None` = cannot skip (chunked), stop.
+    skip: [Option<u64>; 2],
+    pending: VecDeque<HttpEvent>,
+    emitted: usize,
+    first_host: Option<String>,
+    started: bool,
+}
+
+impl Http {
+    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+        if !self.started {
+            self.skip = [Some(0), Some(0)];
+            self.started = true;
+        }
+        let i = usize::from(!ctx.from_orig);
+        self.streams[i].push(ctx);
+        loop {
+            let Some(skip) = self.skip[i] else { return };
+            let s = &mut self.streams[i];
+            if skip > 0 {
+                let n = (skip as usize).min(s.buf.len());
+                s.consume(n);
+                self.skip[i] = Some(skip - n as u64);
+                if s.buf.is_empty() {
+                    return;
+                }
+                continue;
+            }
+            let Some(end) = wire::http::head_end(&s.buf) else {
+                if s.buf.len() > MAX_HEAD {
+                    self.skip[i] = None;
+                }
+                return;
+            };
+            let head = s.buf[..end].to_vec();
+            s.consume(end);
+            if i == 0 {
+                let Some(h) = wire::http::request(&head) else {
+                    self.skip[0] = None;
+                    return;
+                };
+                let (client, server) = (ctx.orig.0, ctx.resp.0);
+                let ev = HttpEvent {
+                    ts: ctx.ts,
+                    uid: uid_string(ctx.uid),
+                    client,
+                    server,
+                    server_port: ctx.resp.1,
+                    method: text(h.method),
+                    host: h.host.map(text),
+                    uri: text(h.target),
+                    version: text(h.version),
+                    user_agent: h.user_agent.map(text),
+                    request_body_len: h.content_length,
+                    status: None,
+                };
+                if self.first_host.is_none() {
+                    self.first_host = ev.host.clone();
+                }
+                self.skip[0] = if h.chunked {
+                    None
+                } else {
+                    Some(h.content_length.unwrap_or(0))
+                };
+                if self.pending.len() >= MAX_EVENTS {
+                    self.skip[0] = None;
+                    return;
+                }
+                self.pending.push_back(ev);
+            } else {
+                let Some(h) = wire::http::response(&head) else {
+                    self.skip[1] = None;
+                    return;
+                };
+                // 1xx responses precede the real one; HEAD and 204/304 have no body.
+                if h.status >= 200 {
+                    if let Some(mut ev) = self.pending.pop_front() {
+                        ev.status = Some(h.status);
+                        let bodyless = ev.method == "HEAD" || h.status == 204 || h.status == 304;
+                        // A chunked body, or one that runs until close, cannot be skipped: stop
+                        // reading this direction (requests go on being parsed).
+                        self.skip[1] = if bodyless {
+                            Some(0)
+                        } else if h.chunked {
+                            None
+                        } else {
+                            h.content_length
+                        };
+                        self.emit(ev, events);
+                    } else {
+                        self.skip[1] = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, ev: HttpEvent, events: &mut Vec<AppEvent>) {
+        if self.emitted < MAX_EVENTS {
+            self.emitted += 1;
+            events.push(AppEvent::Http(ev));
+        }
+    }
+
+    pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
+        rec.service = Some("http");
+        if rec.server_name.is_none() {
+            if let Some(h) = self.first_host.take() {
+                // Host may carry a port: the name is what comes before it.
+                let name = match h.rsplit_once(':') {
+                    Some((n, p))
+                        if p.bytes().all(|c| c.is_ascii_digit()) && !n.ends_with(']')
+                            || h.starts_with('[') =>
+                    {
+                        n.trim_start_matches('[').trim_end_matches(']').to_string()
+                    }
+                    _ => h,
+                };
+                rec.server_name = Some(name.to_ascii_lowercase());
+                rec.name_source = Some("http-host");
+            }
+        }
+        while let Some(ev) = self.pending.pop_front() {
+            self.emit(ev, events);
+        }
+    }
+}

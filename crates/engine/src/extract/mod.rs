@@ -1,0 +1,179 @@
+//! Application extractors: DNS (UDP and TCP; mDNS and LLMNR share the format), HTTP/1.x and
+//! TLS handshakes. Each flow gets an [`App`] attachment that probes the first payload (port hints
+//! help, but the bytes decide) and then feeds one extractor, which emits [`AppEvent`]s and, when
+//! the flow ends, sets the record's `service` and `server_name`.
+//!
+//! Bounds: at most [`STREAM_CAP`] bytes buffered per direction, [`MAX_OOO`] out-of-order
+//! segments held, [`MAX_EVENTS`] events per flow; past them the extractor stops (the flow is
+//! still counted).
+
+mod dns;
+mod http;
+mod tls;
+
+use crate::flow::{Attachment, PacketCtx};
+use crate::model::{AppEvent, FlowRecord};
+use wire::{ipproto, tcp as wtcp};
+
+/// Bytes buffered per direction while waiting for a complete message.
+pub const STREAM_CAP: usize = 64 << 10;
+/// Out-of-order segments held per direction.
+pub const MAX_OOO: usize = 8;
+/// Events one flow may emit.
+pub const MAX_EVENTS: usize = 64;
+/// Payload packets inspected before giving up on recognising a protocol.
+const PROBE_PACKETS: u8 = 4;
+
+/// Per-flow extractor state (8 bytes until the flow carries payload).
+#[derive(Default)]
+pub struct App(Option<Box<State>>);
+
+enum State {
+    Probing { seen: u8 },
+    Off,
+    Dns(dns::Dns),
+    Http(http::Http),
+    Tls(tls::Tls),
+}
+
+impl Attachment for App {
+    type Event = AppEvent;
+
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+        let state = self
+            .0
+            .get_or_insert_with(|| Box::new(State::Probing { seen: 0 }));
+        if let State::Probing { seen } = state.as_mut() {
+            if ctx.payload.is_empty() {
+                return;
+            }
+            *seen += 1;
+            match probe(ctx) {
+                Some(s) => **state = s,
+                None if *seen >= PROBE_PACKETS => **state = State::Off,
+                None => return,
+            }
+        }
+        match state.as_mut() {
+            State::Dns(x) => x.packet(ctx, events),
+            State::Http(x) => x.packet(ctx, events),
+            State::Tls(x) => x.packet(ctx, events),
+            State::Probing { .. } | State::Off => {}
+        }
+    }
+
+    fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
+        match self.0.as_deref_mut() {
+            Some(State::Dns(x)) => x.end(rec, events),
+            Some(State::Http(x)) => x.end(rec, events),
+            Some(State::Tls(x)) => x.end(rec, events),
+            _ => {}
+        }
+    }
+}
+
+/// Decides what a flow carries from its first payload.
+fn probe(ctx: &PacketCtx<'_>) -> Option<State> {
+    let p = ctx.payload;
+    let ports = [ctx.orig.1, ctx.resp.1];
+    let dns_port = |x: u16| matches!(x, 53 | 5353 | 5355);
+    match ctx.ip_proto {
+        ipproto::UDP if ports.iter().any(|x| dns_port(*x)) && dns::plausible(p) => {
+            Some(State::Dns(dns::Dns::new(ctx, false)))
+        }
+        ipproto::TCP if ports.contains(&53) => Some(State::Dns(dns::Dns::new(ctx, true))),
+        ipproto::TCP if ctx.from_orig && wire::http::looks_like_request(p) => {
+            Some(State::Http(http::Http::default()))
+        }
+        ipproto::TCP if ctx.from_orig && wire::tls::looks_like_handshake(p) => {
+            Some(State::Tls(tls::Tls::default()))
+        }
+        _ => None,
+    }
+}
+
+/// One direction of a TCP byte stream, reassembled in order within fixed bounds.
+#[derive(Default)]
+pub(crate) struct Stream {
+    next: Option<u32>,
+    /// In-order bytes not yet consumed.
+    pub buf: Vec<u8>,
+    ooo: Vec<(u32, Vec<u8>)>,
+    /// A bound was hit or a hole never filled: the stream is no longer followed.
+    pub broken: bool,
+}
+
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+impl Stream {
+    /// Adds one segment.
+    pub fn push(&mut self, ctx: &PacketCtx<'_>) {
+        let Some(t) = ctx.tcp else {
+            self.append(ctx.payload);
+            return;
+        };
+        if self.broken {
+            return;
+        }
+        let mut seq = t.seq;
+        if t.flags & wtcp::SYN != 0 {
+            seq = seq.wrapping_add(1);
+            if self.next.is_none() {
+                self.next = Some(seq);
+            }
+        }
+        let data = ctx.payload;
+        if data.is_empty() {
+            return;
+        }
+        let next = *self.next.get_or_insert(seq);
+        if after(seq, next) {
+            if self.ooo.len() >= MAX_OOO {
+                self.broken = true;
+                return;
+            }
+            self.ooo.push((seq, data.to_vec()));
+            return;
+        }
+        self.take(seq, data);
+        // Drain held segments that now fit.
+        while let Some(i) = self
+            .ooo
+            .iter()
+            .position(|(s, _)| !after(*s, self.next.unwrap_or(*s)))
+        {
+            let (s, d) = self.ooo.swap_remove(i);
+            self.take(s, &d);
+        }
+    }
+
+    fn take(&mut self, seq: u32, data: &[u8]) {
+        let next = self.next.unwrap_or(seq);
+        let skip = next.wrapping_sub(seq) as usize;
+        if skip >= data.len() {
+            return; // retransmission
+        }
+        self.append(&data[skip..]);
+        self.next = Some(seq.wrapping_add(data.len() as u32));
+    }
+
+    fn append(&mut self, d: &[u8]) {
+        if self.buf.len() + d.len() > STREAM_CAP {
+            self.broken = true;
+            return;
+        }
+        self.buf.extend_from_slice(d);
+    }
+
+    /// Drops `n` consumed bytes from the front.
+    pub fn consume(&mut self, n: usize) {
+        self.buf.drain(..n.min(self.buf.len()));
+    }
+}
+
+/// Text from a packet, kept as (lossy) UTF-8; escaping happens at output.
+pub(crate) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

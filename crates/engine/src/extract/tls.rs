@@ -1,0 +1,109 @@
+//! TLS ClientHello and ServerHello across records and segments.
+
+use super::{text, Stream};
+use crate::flow::{uid_string, PacketCtx};
+use crate::model::{AppEvent, FlowRecord, TlsEvent};
+use wire::tls;
+
+/// Handshake bytes gathered per direction at most (post-quantum ClientHellos exceed 1 MTU).
+const MAX_HANDSHAKE: usize = 32 << 10;
+
+#[derive(Default)]
+pub(crate) struct Tls {
+    streams: [Stream; 2],
+    /// Handshake-layer bytes (record headers removed), per direction.
+    hs: [Vec<u8>; 2],
+    done: [bool; 2],
+    event: Option<TlsEvent>,
+    emitted: bool,
+}
+
+impl Tls {
+    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+        let i = usize::from(!ctx.from_orig);
+        if self.done[i] {
+            return;
+        }
+        self.streams[i].push(ctx);
+        // Move complete handshake records' payloads into the handshake buffer.
+        loop {
+            let s = &mut self.streams[i];
+            let Ok((ct, _, len)) = tls::record_header(&s.buf) else {
+                if s.buf.len() >= 5 {
+                    self.done[i] = true;
+                }
+                break;
+            };
+            if s.buf.len() < 5 + len {
+                break;
+            }
+            if ct != tls::HANDSHAKE {
+                self.done[i] = true;
+                break;
+            }
+            if self.hs[i].len() + len > MAX_HANDSHAKE {
+                self.done[i] = true;
+                break;
+            }
+            self.hs[i].extend_from_slice(&s.buf[5..5 + len]);
+            s.consume(5 + len);
+            let Ok((typ, blen)) = tls::handshake_header(&self.hs[i]) else {
+                continue;
+            };
+            if self.hs[i].len() < 4 + blen {
+                continue;
+            }
+            let body = &self.hs[i][4..4 + blen];
+            if i == 0 && typ == 1 {
+                if let Ok(h) = tls::client_hello(body) {
+                    let versions = if h.versions.is_empty() {
+                        vec![h.legacy_version]
+                    } else {
+                        h.versions.clone()
+                    };
+                    self.event = Some(TlsEvent {
+                        ts: ctx.ts,
+                        uid: uid_string(ctx.uid),
+                        client: ctx.orig.0,
+                        server: ctx.resp.0,
+                        server_port: ctx.resp.1,
+                        sni: h.sni.map(|s| text(s.as_bytes())),
+                        alpn: h.alpn,
+                        versions: versions.into_iter().map(tls::version_name).collect(),
+                        ech: h.ech,
+                        server_version: None,
+                        cipher: None,
+                        transport: "tls",
+                    });
+                }
+            } else if i == 1 && typ == 2 {
+                if let (Ok(sh), Some(ev)) = (tls::server_hello(body), self.event.as_mut()) {
+                    ev.server_version = Some(tls::version_name(sh.version));
+                    ev.cipher = Some(sh.cipher);
+                    self.flush(events);
+                }
+            }
+            self.done[i] = true;
+            self.hs[i] = Vec::new();
+            break;
+        }
+    }
+
+    fn flush(&mut self, events: &mut Vec<AppEvent>) {
+        if let (false, Some(ev)) = (self.emitted, self.event.as_ref()) {
+            self.emitted = true;
+            events.push(AppEvent::Tls(ev.clone()));
+        }
+    }
+
+    pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
+        if let Some(ev) = &self.event {
+            rec.service = Some("ssl");
+            if let Some(sni) = &ev.sni {
+                rec.server_name = Some(sni.to_ascii_lowercase());
+                rec.name_source = Some("sni");
+            }
+        }
+        self.flush(events);
+    }
+}
