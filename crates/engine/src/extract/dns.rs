@@ -70,11 +70,11 @@ impl Dns {
         for r in m.records() {
             let Ok(r) = r else { break };
             match r.section {
-                0 if query.is_empty() => {
-                    if dns::read_name(m.bytes(), r.name_at, &mut self.name).is_ok() {
-                        query = self.name.clone();
-                        qtype = r.rtype;
-                    }
+                0 if query.is_empty()
+                    && dns::read_name(m.bytes(), r.name_at, &mut self.name).is_ok() =>
+                {
+                    query = self.name.clone();
+                    qtype = r.rtype;
                 }
                 1 if answers.len() < 64 => {
                     if let Some(a) = answer(&m, &r, &mut self.name) {
