@@ -118,10 +118,7 @@ pub enum FlowFormat {
 }
 
 fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(16)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(16)
 }
 
 /// Parses sizes like 100M, 1G, 1500K, 12345.

@@ -23,8 +23,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Flows { input, format } => {
             let stdout = std::io::stdout().lock();
-            let mut sink =
-                flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
+            let mut sink = flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
             let (_, code) = analyse(&input, &mut sink)?;
             sink.finish()?;
             Ok(code)
@@ -49,47 +48,22 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             summary::table(&mut o, &sums)?;
             Ok(code)
         }
-        Command::Generate {
-            out,
-            size,
-            seed,
-            concurrent,
-        } => {
+        Command::Generate { out, size, seed, concurrent } => {
             let stats = crate::gen::bench::write(&out, size, seed, concurrent)?;
-            eprintln!(
-                "wrote {}: {} packets, {} bytes",
-                out.display(),
-                stats.packets,
-                stats.bytes
-            );
+            eprintln!("wrote {}: {} packets, {} bytes", out.display(), stats.packets, stats.bytes);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench {
-            capture,
-            tshark,
-            runs,
-        } => crate::gen::bench::measure(&capture, tshark, runs),
+        Command::Bench { capture, tshark, runs } => crate::gen::bench::measure(&capture, tshark, runs),
     }
 }
 
 /// Runs every sensor; returns summaries and the exit code (2 when any input was damaged).
-pub fn analyse(
-    input: &InputArgs,
-    sink: &mut dyn FlowSink,
-) -> Result<(Vec<SensorSummary>, ExitCode)> {
+pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<SensorSummary>, ExitCode)> {
     let sensors = sensors(input)?;
-    let mut opts = Options {
-        keep_going: input.keep_going,
-        threads: input.threads.max(1),
-        ..Options::default()
-    };
+    let mut opts = Options { keep_going: input.keep_going, threads: input.threads.max(1), ..Options::default() };
     opts.flow.max_flows = input.max_flows.max(1);
-    let total: u64 = sensors
-        .iter()
-        .flat_map(|s| &s.paths)
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let total: u64 =
+        sensors.iter().flat_map(|s| &s.paths).filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let bar = if !input.no_progress && std::io::stderr().is_terminal() && total > 64 << 20 {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -110,8 +84,7 @@ pub fn analyse(
                 b.inc(n);
             }
         };
-        let sum = pipeline::run_sensor(s, &opts, sink, &mut progress)
-            .with_context(|| format!("sensor {}", s.name))?;
+        let sum = pipeline::run_sensor(s, &opts, sink, &mut progress).with_context(|| format!("sensor {}", s.name))?;
         for f in &sum.files {
             if let Some(e) = &f.error {
                 if let Some(b) = &bar {
@@ -127,14 +100,7 @@ pub fn analyse(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok((
-        sums,
-        if damaged {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        },
-    ))
+    Ok((sums, if damaged { ExitCode::from(2) } else { ExitCode::SUCCESS }))
 }
 
 /// The sensor a file belongs to by default: its name without capture/compression extensions.
@@ -142,10 +108,7 @@ fn stem(p: &Path) -> String {
     if p.as_os_str() == "-" {
         return "stdin".into();
     }
-    let mut name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string());
+    let mut name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string());
     loop {
         let lower = name.to_ascii_lowercase();
         let cut = [".gz", ".zst", ".pcapng", ".pcap", ".cap", ".dmp"]
@@ -187,9 +150,7 @@ pub fn glob_match(pat: &str, s: &str) -> bool {
 fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
     let mut patterns: Vec<(String, String)> = Vec::new();
     for s in &input.sensors {
-        let Some((name, pat)) = s.split_once('=') else {
-            bail!("--sensor wants NAME=GLOB, got {s:?}")
-        };
+        let Some((name, pat)) = s.split_once('=') else { bail!("--sensor wants NAME=GLOB, got {s:?}") };
         if name.is_empty() || pat.is_empty() {
             bail!("--sensor wants NAME=GLOB, got {s:?}");
         }
@@ -198,22 +159,13 @@ fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
     let mut out: Vec<SensorInput> = Vec::new();
     let mut add = |name: String, path: PathBuf| match out.iter_mut().find(|s| s.name == name) {
         Some(s) => s.paths.push(path),
-        None => out.push(SensorInput {
-            name,
-            paths: vec![path],
-            addrs: vec![],
-        }),
+        None => out.push(SensorInput { name, paths: vec![path], addrs: vec![] }),
     };
     for p in &input.captures {
         let full = p.display().to_string();
-        let base = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = patterns
-            .iter()
-            .find(|(_, pat)| glob_match(pat, &full) || glob_match(pat, &base))
-            .map(|(n, _)| n.clone());
+        let base = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name =
+            patterns.iter().find(|(_, pat)| glob_match(pat, &full) || glob_match(pat, &base)).map(|(n, _)| n.clone());
         add(name.unwrap_or_else(|| stem(p)), p.clone());
     }
     for a in &input.sensor_addrs {
@@ -221,19 +173,15 @@ fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
             Some((n, a)) => (Some(n), a),
             None => (None, a.as_str()),
         };
-        let ip: std::net::IpAddr = addr
-            .parse()
-            .with_context(|| format!("--sensor-addr: {addr:?} is not an IP address"))?;
+        let ip: std::net::IpAddr =
+            addr.parse().with_context(|| format!("--sensor-addr: {addr:?} is not an IP address"))?;
         let mut hit = false;
         for s in out.iter_mut().filter(|s| name.is_none_or(|n| n == s.name)) {
             s.addrs.push(Addr::from_ip(ip));
             hit = true;
         }
         if !hit {
-            bail!(
-                "--sensor-addr names sensor {:?}, which has no capture",
-                name.unwrap_or("")
-            );
+            bail!("--sensor-addr names sensor {:?}, which has no capture", name.unwrap_or(""));
         }
     }
     Ok(out)

@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn v6watch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_v6watch"))
-        .args(args)
-        .output()
-        .expect("run v6watch")
+    Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch")
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -21,10 +18,7 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
     if !ok && std::env::var("CI").as_deref() == Ok("true") {
         panic!("CI=true but tshark is not installed (scripts/test.sh installs it)");
     }
@@ -36,27 +30,11 @@ fn malformed(path: &Path) -> Vec<String> {
     let o = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(path)
-        .args([
-            "-Y",
-            "_ws.malformed",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "_ws.col.Info",
-        ])
+        .args(["-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"])
         .output()
         .expect("tshark");
-    assert!(
-        o.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(String::from)
-        .collect()
+    assert!(o.status.success(), "tshark failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect()
 }
 
 #[test]
@@ -68,23 +46,11 @@ fn demo_and_benchmark_captures_are_protocol_correct() {
     let o = v6watch(&["demo", "-o", d.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let g = d.join("bench.pcap");
-    let o = v6watch(&[
-        "generate",
-        "-o",
-        g.to_str().unwrap(),
-        "--size",
-        "3M",
-        "--concurrent",
-        "500",
-    ]);
+    let o = v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "3M", "--concurrent", "500"]);
     assert!(o.status.success());
     for f in ["honeypot1.pcapng", "honeypot2.pcapng", "bench.pcap"] {
         let bad = malformed(&d.join(f));
-        assert!(
-            bad.is_empty(),
-            "{f}: tshark finds malformed frames: {:?}",
-            &bad[..bad.len().min(5)]
-        );
+        assert!(bad.is_empty(), "{f}: tshark finds malformed frames: {:?}", &bad[..bad.len().min(5)]);
     }
 }
 
@@ -96,13 +62,10 @@ fn damaged_file_reports_offset_keeps_what_was_read_and_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains(
-            "http-mime-truncated--input.pcap: at byte 2715459: file ends inside a record header"
-        ),
+        err.contains("http-mime-truncated--input.pcap: at byte 2715459: file ends inside a record header"),
         "{err}"
     );
-    let j: serde_json::Value =
-        serde_json::from_slice(&o.stdout).expect("summary json even on damage");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("summary json even on damage");
     assert_eq!(j["sensors"][0]["frames"], 2696);
     assert_eq!(j["sensors"][0]["damaged"], true);
 }
@@ -115,10 +78,7 @@ fn not_a_capture_is_a_clear_error() {
     let o = v6watch(&["flows", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("notes.txt: at byte 0: not a pcap or pcapng file"),
-        "{err}"
-    );
+    assert!(err.contains("notes.txt: at byte 0: not a pcap or pcapng file"), "{err}");
     let o = v6watch(&["flows", d.join("missing.pcap").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let o = v6watch(&["flows", "--bogus-option", "x"]);
@@ -129,17 +89,7 @@ fn not_a_capture_is_a_clear_error() {
 fn keep_going_continues_past_a_damaged_record() {
     let d = tmpdir("keepgoing");
     let g = d.join("g.pcap");
-    assert!(v6watch(&[
-        "generate",
-        "-o",
-        g.to_str().unwrap(),
-        "--size",
-        "200K",
-        "--concurrent",
-        "50"
-    ])
-    .status
-    .success());
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "200K", "--concurrent", "50"]).status.success());
     let mut bytes = std::fs::read(&g).unwrap();
     // Corrupt the 10th record header's captured length.
     let mut off = 24;
@@ -157,13 +107,7 @@ fn keep_going_continues_past_a_damaged_record() {
     };
     let strict = frames(&["summary", "--format", "json", bad.to_str().unwrap()]);
     assert_eq!(strict, (Some(2), 10));
-    let lenient = frames(&[
-        "summary",
-        "--format",
-        "json",
-        "--keep-going",
-        bad.to_str().unwrap(),
-    ]);
+    let lenient = frames(&["summary", "--format", "json", "--keep-going", bad.to_str().unwrap()]);
     assert_eq!(lenient.0, Some(2));
     assert!(lenient.1 > 100, "resynchronised and read on: {lenient:?}");
 }
@@ -172,17 +116,7 @@ fn keep_going_continues_past_a_damaged_record() {
 fn flows_formats_use_zeek_names() {
     let d = tmpdir("formats");
     let g = d.join("g.pcap");
-    assert!(v6watch(&[
-        "generate",
-        "-o",
-        g.to_str().unwrap(),
-        "--size",
-        "300K",
-        "--concurrent",
-        "40"
-    ])
-    .status
-    .success());
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "300K", "--concurrent", "40"]).status.success());
     let o = v6watch(&["flows", "--format", "jsonl", g.to_str().unwrap()]);
     assert!(o.status.success());
     let text = String::from_utf8(o.stdout).unwrap();
@@ -207,17 +141,9 @@ fn flows_formats_use_zeek_names() {
     }
     let states: std::collections::BTreeSet<String> = text
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["conn_state"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["conn_state"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        states.contains("SF") && states.contains("S0") && states.contains("REJ"),
-        "{states:?}"
-    );
+    assert!(states.contains("SF") && states.contains("S0") && states.contains("REJ"), "{states:?}");
     let csv = v6watch(&["flows", "--format", "csv", g.to_str().unwrap()]);
     let csv = String::from_utf8(csv.stdout).unwrap();
     assert!(csv.starts_with("ts,uid,id.orig_h,id.orig_p,id.resp_h,id.resp_p,proto,"));
@@ -231,27 +157,12 @@ fn flows_formats_use_zeek_names() {
 fn stdin_gzip_and_zstd_inputs() {
     let d = tmpdir("stdin");
     let g = d.join("g.pcap");
-    assert!(v6watch(&[
-        "generate",
-        "-o",
-        g.to_str().unwrap(),
-        "--size",
-        "100K",
-        "--concurrent",
-        "20"
-    ])
-    .status
-    .success());
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "100K", "--concurrent", "20"]).status.success());
     let plain = v6watch(&["summary", "--format", "json", g.to_str().unwrap()]);
-    let frames = |o: &Output| {
-        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["sensors"][0]["frames"]
-            .clone()
-    };
+    let frames =
+        |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["sensors"][0]["frames"].clone();
     let gz = d.join("g.pcap.gz");
-    let mut enc = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
     std::io::copy(&mut std::fs::File::open(&g).unwrap(), &mut enc).unwrap();
     enc.finish().unwrap();
     let zipped = v6watch(&["summary", "--format", "json", gz.to_str().unwrap()]);
@@ -276,22 +187,14 @@ fn stdin_gzip_and_zstd_inputs() {
 #[test]
 fn sensors_group_files_and_addresses_can_be_configured() {
     let d = tmpdir("sensors");
-    assert!(v6watch(&["demo", "-o", d.to_str().unwrap()])
-        .status
-        .success());
+    assert!(v6watch(&["demo", "-o", d.to_str().unwrap()]).status.success());
     let (h1, h2) = (d.join("honeypot1.pcapng"), d.join("honeypot2.pcapng"));
     let json = |args: &[&str]| -> serde_json::Value {
         let o = v6watch(args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let apart = json(&[
-        "summary",
-        "--format",
-        "json",
-        h1.to_str().unwrap(),
-        h2.to_str().unwrap(),
-    ]);
+    let apart = json(&["summary", "--format", "json", h1.to_str().unwrap(), h2.to_str().unwrap()]);
     assert_eq!(apart["sensors"].as_array().unwrap().len(), 2);
     assert_eq!(apart["sensors"][0]["sensor"], "honeypot1");
     // Inference explains itself and finds the dual-stack host.
@@ -301,11 +204,7 @@ fn sensors_group_files_and_addresses_can_be_configured() {
         .iter()
         .map(|a| a["addr"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        addrs.contains(&"192.0.2.11".to_string())
-            && addrs.contains(&"2001:db8:100::11".to_string()),
-        "{addrs:?}"
-    );
+    assert!(addrs.contains(&"192.0.2.11".to_string()) && addrs.contains(&"2001:db8:100::11".to_string()), "{addrs:?}");
     let together = json(&[
         "summary",
         "--format",
@@ -320,25 +219,11 @@ fn sensors_group_files_and_addresses_can_be_configured() {
     assert_eq!(s[0]["sensor"], "both");
     let frames = |v: &serde_json::Value, i: usize| v["sensors"][i]["frames"].as_u64().unwrap();
     assert_eq!(frames(&together, 0), frames(&apart, 0) + frames(&apart, 1));
-    let configured = json(&[
-        "summary",
-        "--format",
-        "json",
-        "--sensor-addr",
-        "honeypot1=2001:db8:100::11",
-        h1.to_str().unwrap(),
-    ]);
+    let configured =
+        json(&["summary", "--format", "json", "--sensor-addr", "honeypot1=2001:db8:100::11", h1.to_str().unwrap()]);
     assert_eq!(configured["sensors"][0]["sensor_addrs_inferred"], false);
-    assert_eq!(
-        configured["sensors"][0]["sensor_addrs"][0]["reason"],
-        "configured"
-    );
-    let bad = v6watch(&[
-        "summary",
-        "--sensor-addr",
-        "nosuch=::1",
-        h1.to_str().unwrap(),
-    ]);
+    assert_eq!(configured["sensors"][0]["sensor_addrs"][0]["reason"], "configured");
+    let bad = v6watch(&["summary", "--sensor-addr", "nosuch=::1", h1.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -346,28 +231,8 @@ fn sensors_group_files_and_addresses_can_be_configured() {
 fn output_is_identical_for_any_thread_count() {
     let d = tmpdir("threads");
     let g = d.join("g.pcap");
-    assert!(v6watch(&[
-        "generate",
-        "-o",
-        g.to_str().unwrap(),
-        "--size",
-        "4M",
-        "--concurrent",
-        "3000"
-    ])
-    .status
-    .success());
-    let run = |t: &str| {
-        v6watch(&[
-            "flows",
-            "--format",
-            "jsonl",
-            "--threads",
-            t,
-            g.to_str().unwrap(),
-        ])
-        .stdout
-    };
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "4M", "--concurrent", "3000"]).status.success());
+    let run = |t: &str| v6watch(&["flows", "--format", "jsonl", "--threads", t, g.to_str().unwrap()]).stdout;
     let one = run("1");
     assert!(one.len() > 10_000);
     assert_eq!(one, run("2"));

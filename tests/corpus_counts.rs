@@ -80,21 +80,11 @@ fn packet_counts_match_tshark() {
             failures.push(format!("{file}: got {c:?}\n   want {want:?} (err {err:?})"));
         }
         if n("tshark_exit") != 0 && err.is_none() {
-            failures.push(format!(
-                "{file}: tshark reports damage ({}) but we read it cleanly",
-                r["tshark_error"]
-            ));
+            failures.push(format!("{file}: tshark reports damage ({}) but we read it cleanly", r["tshark_error"]));
         }
         if n("tshark_exit") == 0 && err.is_some() {
-            failures.push(format!(
-                "{file}: we report {err:?} but tshark read it cleanly"
-            ));
+            failures.push(format!("{file}: we report {err:?} but tshark read it cleanly"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} files differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} files differ:\n{}", failures.len(), failures.join("\n"));
 }

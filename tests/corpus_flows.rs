@@ -29,11 +29,7 @@ fn pair(a: &str, ap: &str, b: &str, bp: &str) -> String {
 }
 
 pub fn flows(path: &std::path::Path) -> Vec<FlowRecord> {
-    let input = SensorInput {
-        name: "t".into(),
-        paths: vec![path.to_path_buf()],
-        addrs: vec![],
-    };
+    let input = SensorInput { name: "t".into(), paths: vec![path.to_path_buf()], addrs: vec![] };
     let mut sink = Collect(vec![]);
     run_sensor(&input, &Options::default(), &mut sink, &mut |_| {}).expect("run");
     sink.0
@@ -50,30 +46,11 @@ fn quoted_tcp_pairs(path: &std::path::Path) -> Vec<String> {
     let mut dec = Decoder::default();
     while let Ok(Some(f)) = r.next_frame() {
         let d = dec.decode(f.ts, f.linktype, f.data);
-        if let (
-            Transport::Icmp {
-                quoted: Some(q), ..
-            },
-            Some(net),
-        ) = (d.transport, d.net)
-        {
+        if let (Transport::Icmp { quoted: Some(q), .. }, Some(net)) = (d.transport, d.net) {
             if q.proto == 6 {
-                let (a, b) = d
-                    .tunnel
-                    .map(|t| (t.outer_src, t.outer_dst))
-                    .unwrap_or((net.src, net.dst));
-                out.push(pair(
-                    &a.to_string(),
-                    &q.sport.to_string(),
-                    &b.to_string(),
-                    &q.dport.to_string(),
-                ));
-                out.push(pair(
-                    &a.to_string(),
-                    &q.dport.to_string(),
-                    &b.to_string(),
-                    &q.sport.to_string(),
-                ));
+                let (a, b) = d.tunnel.map(|t| (t.outer_src, t.outer_dst)).unwrap_or((net.src, net.dst));
+                out.push(pair(&a.to_string(), &q.sport.to_string(), &b.to_string(), &q.dport.to_string()));
+                out.push(pair(&a.to_string(), &q.dport.to_string(), &b.to_string(), &q.sport.to_string()));
             }
         }
     }
@@ -88,15 +65,10 @@ fn tcp_connections_match_tshark_conversations() {
     for (file, _) in common::inventory(&dir) {
         let mut want: BTreeMap<String, usize> = BTreeMap::new();
         for row in common::reference_tsv(&dir, &file, "tcp") {
-            *want
-                .entry(pair(&row[0], &row[1], &row[2], &row[3]))
-                .or_default() += 1;
+            *want.entry(pair(&row[0], &row[1], &row[2], &row[3])).or_default() += 1;
         }
         let mut got: BTreeMap<String, usize> = BTreeMap::new();
-        let mut tcp: Vec<FlowRecord> = flows(&dir.join(&file))
-            .into_iter()
-            .filter(|r| r.ip_proto == 6)
-            .collect();
+        let mut tcp: Vec<FlowRecord> = flows(&dir.join(&file)).into_iter().filter(|r| r.ip_proto == 6).collect();
         tcp.sort_by_key(|r| r.ts);
         let mut last_end: BTreeMap<String, (i64, bool)> = BTreeMap::new();
         for r in &tcp {
@@ -109,28 +81,16 @@ fn tcp_connections_match_tshark_conversations() {
                 Some((x, y)) if r.orig_h.version == 6 && x.version == 4 => (x, y),
                 _ => (r.orig_h, r.resp_h),
             };
-            let k = pair(
-                &a.to_string(),
-                &r.orig_p.to_string(),
-                &b.to_string(),
-                &r.resp_p.to_string(),
-            );
+            let k = pair(&a.to_string(), &r.orig_p.to_string(), &b.to_string(), &r.resp_p.to_string());
             // Documented difference 2: like Zeek, a connection idle for longer than the TCP
             // inactivity timeout (5 min of capture time), or 5 s after it was closed or reset,
             // ends; its later packets form a new mid-stream flow. tshark has no timeout and
             // keeps one stream.
             let idle_split = last_end.get(&k).is_some_and(|(end, closed)| {
-                let timeout = if *closed {
-                    5_000_000_000
-                } else {
-                    300_000_000_000
-                };
+                let timeout = if *closed { 5_000_000_000 } else { 300_000_000_000 };
                 r.ts - end > timeout
             }) && !r.history.starts_with('S');
-            let closed = matches!(
-                r.conn_state,
-                "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH"
-            );
+            let closed = matches!(r.conn_state, "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH");
             last_end.insert(k.clone(), (r.last_ts, closed));
             if !idle_split {
                 *got.entry(k).or_default() += 1;
@@ -146,16 +106,8 @@ fn tcp_connections_match_tshark_conversations() {
         }
         compared += 1;
         if got != want {
-            let only_got: Vec<_> = got
-                .iter()
-                .filter(|(k, n)| want.get(*k) != Some(n))
-                .take(5)
-                .collect();
-            let only_want: Vec<_> = want
-                .iter()
-                .filter(|(k, n)| got.get(*k) != Some(n))
-                .take(5)
-                .collect();
+            let only_got: Vec<_> = got.iter().filter(|(k, n)| want.get(*k) != Some(n)).take(5).collect();
+            let only_want: Vec<_> = want.iter().filter(|(k, n)| got.get(*k) != Some(n)).take(5).collect();
             failures.push(format!(
                 "{file}: {} connections vs tshark {}\n   ours differ: {only_got:?}\n   tshark's differ: {only_want:?}",
                 got.values().sum::<usize>(),
@@ -164,10 +116,5 @@ fn tcp_connections_match_tshark_conversations() {
         }
     }
     assert!(compared > 70);
-    assert!(
-        failures.is_empty(),
-        "{} files differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} files differ:\n{}", failures.len(), failures.join("\n"));
 }

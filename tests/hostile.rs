@@ -23,9 +23,7 @@ fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
         1 => d.truncate(rng.below(d.len() as u64) as usize),
         2 => {
             let i = rng.below(d.len() as u64) as usize;
-            let junk: Vec<u8> = (0..1 + rng.below(64))
-                .map(|_| rng.next_u64() as u8)
-                .collect();
+            let junk: Vec<u8> = (0..1 + rng.below(64)).map(|_| rng.next_u64() as u8).collect();
             d.splice(i..i, junk);
         }
         3 => {
@@ -63,19 +61,9 @@ fn damaged_corpus_files_never_panic() {
             let p = tmp.join(format!("m{k}.pcap"));
             std::fs::write(&p, &m).unwrap();
             for keep_going in [false, true] {
-                let input = SensorInput {
-                    name: "h".into(),
-                    paths: vec![p.clone()],
-                    addrs: vec![],
-                };
-                let opts = Options {
-                    keep_going,
-                    threads: 1 + (k % 2),
-                    ..Options::default()
-                };
-                let r = std::panic::catch_unwind(|| {
-                    run_sensor(&input, &opts, &mut NullSink, &mut |_| {})
-                });
+                let input = SensorInput { name: "h".into(), paths: vec![p.clone()], addrs: vec![] };
+                let opts = Options { keep_going, threads: 1 + (k % 2), ..Options::default() };
+                let r = std::panic::catch_unwind(|| run_sensor(&input, &opts, &mut NullSink, &mut |_| {}));
                 let summary = r.unwrap_or_else(|_| panic!("panic on mutation {k} of {file}"));
                 let s = summary.expect("only sink errors are Err");
                 for f in &s.files {

@@ -76,9 +76,7 @@ fn new_session(rng: &mut Rng) -> Session {
             o[8..16].copy_from_slice(&rng.next_u64().to_be_bytes());
             IpAddr::V6(Ipv6Addr::from(o))
         } else {
-            IpAddr::V4(Ipv4Addr::from(
-                0xCB00_0000u32 | (rng.next_u64() as u32 & 0x00ff_ffff),
-            ))
+            IpAddr::V4(Ipv4Addr::from(0xCB00_0000u32 | (rng.next_u64() as u32 & 0x00ff_ffff)))
         }
     } else {
         addr(rng, v6, true)
@@ -149,9 +147,7 @@ fn dns_answer(id: u16, v6: bool) -> Vec<u8> {
     r[7] = 1;
     r.extend_from_slice(&[0xc0, 12, 0, if v6 { 28 } else { 1 }, 0, 1, 0, 0, 1, 0x2c]);
     if v6 {
-        r.extend_from_slice(&[
-            0, 16, 0x20, 0x01, 0x0d, 0xb8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-        ]);
+        r.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0d, 0xb8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     } else {
         r.extend_from_slice(&[0, 4, 203, 0, 113, 10]);
     }
@@ -170,11 +166,8 @@ fn step<'a>(
     s.step += 1;
     let v6 = s.client.is_ipv6();
     let tcp = |s: &Session, client: bool, fl: u8, payload: &'a [u8]| {
-        let (sport, dport, seq, ack) = if client {
-            (s.cport, s.sport, s.cseq, s.sseq)
-        } else {
-            (s.sport, s.cport, s.sseq, s.cseq)
-        };
+        let (sport, dport, seq, ack) =
+            if client { (s.cport, s.sport, s.cseq, s.sseq) } else { (s.sport, s.cport, s.sseq, s.cseq) };
         L4::Tcp {
             sport,
             dport,
@@ -182,11 +175,7 @@ fn step<'a>(
             ack,
             flags: fl,
             window: 65_535,
-            mss: if fl & flags::SYN != 0 {
-                Some(1440)
-            } else {
-                None
-            },
+            mss: if fl & flags::SYN != 0 { Some(1440) } else { None },
             payload,
         }
     };
@@ -204,22 +193,8 @@ fn step<'a>(
             _ => None,
         },
         Kind::Dns => match i {
-            0 => Some((
-                true,
-                L4::Udp {
-                    sport: s.cport,
-                    dport: 53,
-                    payload: &dnsq[usize::from(v6)],
-                },
-            )),
-            1 => Some((
-                false,
-                L4::Udp {
-                    sport: 53,
-                    dport: s.cport,
-                    payload: &dnsa[usize::from(v6)],
-                },
-            )),
+            0 => Some((true, L4::Udp { sport: s.cport, dport: 53, payload: &dnsq[usize::from(v6)] })),
+            1 => Some((false, L4::Udp { sport: 53, dport: s.cport, payload: &dnsa[usize::from(v6)] })),
             _ => None,
         },
         Kind::Echo => match i {
@@ -233,15 +208,7 @@ fn step<'a>(
                 };
                 let mut rest = [0u8; 4];
                 rest[..2].copy_from_slice(&s.cport.to_be_bytes());
-                Some((
-                    client,
-                    L4::Icmp {
-                        icmp_type: t,
-                        code: 0,
-                        rest,
-                        body: &filler[..56],
-                    },
-                ))
+                Some((client, L4::Icmp { icmp_type: t, code: 0, rest, body: &filler[..56] }))
             }
             _ => None,
         },
@@ -250,26 +217,11 @@ fn step<'a>(
                 return None;
             }
             let client = i % 3 == 0;
-            let (sp, dp) = if client {
-                (s.cport, 443)
-            } else {
-                (443, s.cport)
-            };
-            Some((
-                client,
-                L4::Udp {
-                    sport: sp,
-                    dport: dp,
-                    payload: &filler[..1200],
-                },
-            ))
+            let (sp, dp) = if client { (s.cport, 443) } else { (443, s.cport) };
+            Some((client, L4::Udp { sport: sp, dport: dp, payload: &filler[..1200] }))
         }
         Kind::Http | Kind::Tls => {
-            let req: &[u8] = if s.kind == Kind::Http {
-                HTTP_REQ
-            } else {
-                hello
-            };
+            let req: &[u8] = if s.kind == Kind::Http { HTTP_REQ } else { hello };
             let n = s.segments;
             // 0 SYN, 1 SYN-ACK, 2 ACK, 3 request, 4.. data (ACK every 2nd), then FIN exchange.
             let out = match i {
@@ -329,10 +281,7 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Wri
     let dnsa = [dns_answer(0x1234, false), dns_answer(0x1234, true)];
     let concurrent = concurrent.max(1);
     let mut sessions: Vec<Session> = (0..concurrent).map(|_| new_session(&mut rng)).collect();
-    let mut b = Builder::new(
-        [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01],
-        [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02],
-    );
+    let mut b = Builder::new([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01], [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02]);
     let mut ts: i64 = 1_307_491_200_000_000_000; // 2011-06-08T00:00:00Z
     let mut ident: u16 = 0;
     while w.bytes < size {
@@ -340,11 +289,7 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Wri
         let s = &mut sessions[k];
         match step(s, &filler, &hello, &dnsq, &dnsa) {
             Some((from_client, l4)) => {
-                let (src, dst) = if from_client {
-                    (s.client, s.server)
-                } else {
-                    (s.server, s.client)
-                };
+                let (src, dst) = if from_client { (s.client, s.server) } else { (s.server, s.client) };
                 ident = ident.wrapping_add(1);
                 let frame = b.frame(src, dst, &l4, Encap::None, ident);
                 ts += 2_000 + rng.below(8_000) as i64;
@@ -366,11 +311,7 @@ fn children_max_rss_kib() -> u64 {
 
 fn time_command(cmd: &mut Command) -> Result<f64> {
     let t = Instant::now();
-    let st = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .context("running benchmark command")?;
+    let st = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().context("running benchmark command")?;
     let secs = t.elapsed().as_secs_f64();
     if !st.success() {
         bail!("{cmd:?} failed: {st}");
@@ -380,9 +321,7 @@ fn time_command(cmd: &mut Command) -> Result<f64> {
 
 /// Runs `v6watch flows` (and optionally tshark) on `capture` and prints throughput.
 pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
-    let size = std::fs::metadata(capture)
-        .with_context(|| format!("{}", capture.display()))?
-        .len();
+    let size = std::fs::metadata(capture).with_context(|| format!("{}", capture.display()))?.len();
     // Count packets once with the engine itself.
     let mut packets = 0u64;
     let mut r = engine::capture::Reader::open(capture, false)?;
@@ -393,20 +332,12 @@ pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
     let runs = runs.max(1);
     let mut best = f64::MAX;
     for _ in 0..runs {
-        best = best.min(time_command(
-            Command::new(&exe)
-                .args(["flows", "--format", "jsonl", "--no-progress"])
-                .arg(capture),
-        )?);
+        best = best
+            .min(time_command(Command::new(&exe).args(["flows", "--format", "jsonl", "--no-progress"]).arg(capture))?);
     }
     let rss = children_max_rss_kib();
     let mb = size as f64 / 1e6;
-    println!(
-        "capture        {} ({:.1} MB, {} packets)",
-        capture.display(),
-        mb,
-        packets
-    );
+    println!("capture        {} ({:.1} MB, {} packets)", capture.display(), mb, packets);
     println!(
         "v6watch flows  best of {runs}: {best:.3} s  {:.0} MB/s  {:.2} Mpkt/s  peak RSS {:.1} MiB",
         mb / best,
@@ -415,16 +346,10 @@ pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
     );
     if tshark {
         let t = time_command(
-            Command::new("tshark")
-                .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
-                .arg(capture),
+            Command::new("tshark").args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"]).arg(capture),
         )
         .context("tshark (install it with apt-get install tshark)")?;
-        println!(
-            "tshark conv    {t:.3} s  {:.0} MB/s  {:.2} Mpkt/s",
-            mb / t,
-            packets as f64 / t / 1e6
-        );
+        println!("tshark conv    {t:.3} s  {:.0} MB/s  {:.2} Mpkt/s", mb / t, packets as f64 / t / 1e6);
         println!("ratio          v6watch is {:.1}x tshark", t / best);
     }
     Ok(ExitCode::SUCCESS)

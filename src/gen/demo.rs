@@ -59,56 +59,32 @@ const GOOGLE_WWW: Peer = Peer {
     v6: &["2001:4860::1:0:890", "2001:4860::2:0:b7"],
     v6_only_during_event: true,
 };
-const JAIST: Peer = Peer {
-    name: "ftp.jaist.ac.jp",
-    v4: "150.65.7.130",
-    v6: &["2001:200:141:feed::feed"],
-    v6_only_during_event: true,
-};
+const JAIST: Peer =
+    Peer { name: "ftp.jaist.ac.jp", v4: "150.65.7.130", v6: &["2001:200:141:feed::feed"], v6_only_during_event: true };
 const KDDI: Peer = Peer {
     name: "ftp.kddilabs.jp",
     v4: "192.26.91.193",
     v6: &["2001:200:601:10:206:5bff:fef0:466c"],
     v6_only_during_event: true,
 };
-const IIJ: Peer = Peer {
-    name: "ftp.iij.ad.jp",
-    v4: "202.232.140.142",
-    v6: &["2001:240:bb8f::f:10"],
-    v6_only_during_event: true,
-};
-const MOZILLA: Peer = Peer {
-    name: "www.mozilla.com",
-    v4: "63.245.209.11",
-    v6: &["2620:101:8001:5::2:6"],
-    v6_only_during_event: true,
-};
+const IIJ: Peer =
+    Peer { name: "ftp.iij.ad.jp", v4: "202.232.140.142", v6: &["2001:240:bb8f::f:10"], v6_only_during_event: true };
+const MOZILLA: Peer =
+    Peer { name: "www.mozilla.com", v4: "63.245.209.11", v6: &["2620:101:8001:5::2:6"], v6_only_during_event: true };
 const FEDORA: Peer = Peer {
     name: "fedoraproject.org",
     v4: "140.211.169.197",
     v6: &["2610:28:3090:3001:dead:beef:cafe:fed4"],
     v6_only_during_event: true,
 };
-const TWOCH: Peer = Peer {
-    name: "ipv6.2ch.net",
-    v4: "206.223.151.10",
-    v6: &["2407:3000:6:175::12"],
-    v6_only_during_event: true,
-};
+const TWOCH: Peer =
+    Peer { name: "ipv6.2ch.net", v4: "206.223.151.10", v6: &["2407:3000:6:175::12"], v6_only_during_event: true };
 /// Broken over IPv6 during the event: SYNs go unanswered or are refused with ICMPv6 code 1.
-const UPDATES: Peer = Peer {
-    name: "update.example-av.net",
-    v4: "198.51.100.80",
-    v6: &["2001:db8:bad::80"],
-    v6_only_during_event: true,
-};
+const UPDATES: Peer =
+    Peer { name: "update.example-av.net", v4: "198.51.100.80", v6: &["2001:db8:bad::80"], v6_only_during_event: true };
 /// A Path-MTU black hole over IPv6 during the event: large segments never arrive.
-const MIRROR_MTU: Peer = Peer {
-    name: "dl.example-mirror.org",
-    v4: "203.0.113.44",
-    v6: &["2001:db8:1280::44"],
-    v6_only_during_event: true,
-};
+const MIRROR_MTU: Peer =
+    Peer { name: "dl.example-mirror.org", v4: "203.0.113.44", v6: &["2001:db8:1280::44"], v6_only_during_event: true };
 
 struct Sensor {
     name: &'static str,
@@ -136,11 +112,7 @@ impl Trace {
     fn push(&mut self, ts: i64, src: IpAddr, dst: IpAddr, l4: L4<'_>, encap: Encap) {
         self.ident = self.ident.wrapping_add(1);
         let outgoing = self.own.contains(&src);
-        (self.b.src_mac, self.b.dst_mac) = if outgoing {
-            self.macs
-        } else {
-            (self.macs.1, self.macs.0)
-        };
+        (self.b.src_mac, self.b.dst_mac) = if outgoing { self.macs } else { (self.macs.1, self.macs.0) };
         if dst.is_ipv6() && matches!(dst, IpAddr::V6(a) if a.octets()[0] == 0xff) {
             // IPv6 multicast maps to 33:33 + the low 32 bits (RFC 2464 §7).
             if let IpAddr::V6(a) = dst {
@@ -153,47 +125,21 @@ impl Trace {
     }
 
     fn dns(&mut self, ts: i64, s: &Sensor, peer: &Peer, v6_transport: bool, during: bool) -> i64 {
-        let (me, resolver) = if v6_transport {
-            (s.v6, s.resolver)
-        } else {
-            (s.v4, ip("192.0.2.1"))
-        };
+        let (me, resolver) = if v6_transport { (s.v6, s.resolver) } else { (s.v4, ip("192.0.2.1")) };
         let mut t = ts;
         for qtype in [1u16, 28] {
             let id = self.rng.next_u64() as u16;
             let port = 30_000 + self.rng.below(30_000) as u16;
             let q = dns_message(id, peer.name, qtype, &[], false);
-            self.push(
-                t,
-                me,
-                resolver,
-                L4::Udp {
-                    sport: port,
-                    dport: 53,
-                    payload: &q,
-                },
-                Encap::None,
-            );
+            self.push(t, me, resolver, L4::Udp { sport: port, dport: 53, payload: &q }, Encap::None);
             let answers: Vec<IpAddr> = match qtype {
                 1 => vec![ip(peer.v4)],
-                _ if !peer.v6_only_during_event || during => {
-                    peer.v6.iter().map(|a| ip(a)).collect()
-                }
+                _ if !peer.v6_only_during_event || during => peer.v6.iter().map(|a| ip(a)).collect(),
                 _ => vec![],
             };
             let r = dns_message(id, peer.name, qtype, &answers, true);
             t += 12 * MS + self.rng.below(20) as i64 * MS;
-            self.push(
-                t,
-                resolver,
-                me,
-                L4::Udp {
-                    sport: 53,
-                    dport: port,
-                    payload: &r,
-                },
-                Encap::None,
-            );
+            self.push(t, resolver, me, L4::Udp { sport: 53, dport: port, payload: &r }, Encap::None);
             t += MS;
         }
         t
@@ -222,107 +168,42 @@ impl Trace {
             ack,
             flags: fl,
             window: 65_535,
-            mss: if fl & flags::SYN != 0 {
-                Some(mss)
-            } else {
-                None
-            },
+            mss: if fl & flags::SYN != 0 { Some(mss) } else { None },
             payload,
         };
         let mut t = ts;
-        self.push(
-            t,
-            c,
-            srv,
-            tcp(cport, dport, cs, 0, flags::SYN, &[][..]),
-            Encap::None,
-        );
+        self.push(t, c, srv, tcp(cport, dport, cs, 0, flags::SYN, &[][..]), Encap::None);
         cs = cs.wrapping_add(1);
         t += rtt;
-        self.push(
-            t,
-            srv,
-            c,
-            tcp(dport, cport, ss, cs, flags::SYN | flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t, srv, c, tcp(dport, cport, ss, cs, flags::SYN | flags::ACK, &[][..]), Encap::None);
         ss = ss.wrapping_add(1);
         t += 100_000;
-        self.push(
-            t,
-            c,
-            srv,
-            tcp(cport, dport, cs, ss, flags::ACK, &[][..]),
-            Encap::None,
-        );
-        self.push(
-            t + 50_000,
-            c,
-            srv,
-            tcp(cport, dport, cs, ss, flags::ACK | flags::PSH, req),
-            Encap::None,
-        );
+        self.push(t, c, srv, tcp(cport, dport, cs, ss, flags::ACK, &[][..]), Encap::None);
+        self.push(t + 50_000, c, srv, tcp(cport, dport, cs, ss, flags::ACK | flags::PSH, req), Encap::None);
         cs = cs.wrapping_add(req.len() as u32);
         t += rtt;
         let body = vec![b'x'; seg];
         for k in 0..resp_segments {
-            self.push(
-                t,
-                srv,
-                c,
-                tcp(dport, cport, ss, cs, flags::ACK, &body[..]),
-                Encap::None,
-            );
+            self.push(t, srv, c, tcp(dport, cport, ss, cs, flags::ACK, &body[..]), Encap::None);
             ss = ss.wrapping_add(seg as u32);
             t += 400_000;
             if k % 2 == 1 {
-                self.push(
-                    t,
-                    c,
-                    srv,
-                    tcp(cport, dport, cs, ss, flags::ACK, &[][..]),
-                    Encap::None,
-                );
+                self.push(t, c, srv, tcp(cport, dport, cs, ss, flags::ACK, &[][..]), Encap::None);
             }
         }
-        self.push(
-            t,
-            srv,
-            c,
-            tcp(dport, cport, ss, cs, flags::FIN | flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t, srv, c, tcp(dport, cport, ss, cs, flags::FIN | flags::ACK, &[][..]), Encap::None);
         ss = ss.wrapping_add(1);
         t += 200_000;
-        self.push(
-            t,
-            c,
-            srv,
-            tcp(cport, dport, cs, ss, flags::FIN | flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t, c, srv, tcp(cport, dport, cs, ss, flags::FIN | flags::ACK, &[][..]), Encap::None);
         cs = cs.wrapping_add(1);
         t += rtt;
-        self.push(
-            t,
-            srv,
-            c,
-            tcp(dport, cport, ss, cs, flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t, srv, c, tcp(dport, cport, ss, cs, flags::ACK, &[][..]), Encap::None);
         t
     }
 
     /// An IPv6 attempt that fails: SYN retransmissions unanswered, or refused by ICMPv6
     /// administratively prohibited from a router. Returns when the client gives up.
-    fn failed_v6(
-        &mut self,
-        ts: i64,
-        c: IpAddr,
-        srv: IpAddr,
-        dport: u16,
-        icmp_router: Option<IpAddr>,
-    ) -> i64 {
+    fn failed_v6(&mut self, ts: i64, c: IpAddr, srv: IpAddr, dport: u16, icmp_router: Option<IpAddr>) -> i64 {
         let cport = 40_000 + self.rng.below(20_000) as u16;
         let cs = self.rng.next_u64() as u32;
         let syn = L4::Tcp {
@@ -356,12 +237,7 @@ impl Trace {
                     t + 30 * MS,
                     r,
                     c,
-                    L4::Icmp {
-                        icmp_type: 1,
-                        code: 1,
-                        rest: [0; 4],
-                        body: &syn_ip,
-                    },
+                    L4::Icmp { icmp_type: 1, code: 1, rest: [0; 4], body: &syn_ip },
                     Encap::None,
                 );
                 if k == 0 {
@@ -385,72 +261,26 @@ impl Trace {
             ack,
             flags: fl,
             window: 65_535,
-            mss: if fl & flags::SYN != 0 {
-                Some(1440)
-            } else {
-                None
-            },
+            mss: if fl & flags::SYN != 0 { Some(1440) } else { None },
             payload,
         };
         let mut t = ts;
-        self.push(
-            t,
-            c,
-            srv,
-            tcp(cport, 80, cs, 0, flags::SYN, &[][..]),
-            Encap::None,
-        );
+        self.push(t, c, srv, tcp(cport, 80, cs, 0, flags::SYN, &[][..]), Encap::None);
         cs = cs.wrapping_add(1);
         t += 60 * MS;
-        self.push(
-            t,
-            srv,
-            c,
-            tcp(80, cport, ss, cs, flags::SYN | flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t, srv, c, tcp(80, cport, ss, cs, flags::SYN | flags::ACK, &[][..]), Encap::None);
         ss = ss.wrapping_add(1);
-        self.push(
-            t + MS,
-            c,
-            srv,
-            tcp(cport, 80, cs, ss, flags::ACK, &[][..]),
-            Encap::None,
-        );
-        self.push(
-            t + 2 * MS,
-            c,
-            srv,
-            tcp(cport, 80, cs, ss, flags::ACK | flags::PSH, req),
-            Encap::None,
-        );
+        self.push(t + MS, c, srv, tcp(cport, 80, cs, ss, flags::ACK, &[][..]), Encap::None);
+        self.push(t + 2 * MS, c, srv, tcp(cport, 80, cs, ss, flags::ACK | flags::PSH, req), Encap::None);
         cs = cs.wrapping_add(req.len() as u32);
         // A small header segment gets through; the 1440-byte ones never do.
         t += 62 * MS;
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n";
-        self.push(
-            t,
-            srv,
-            c,
-            tcp(80, cport, ss, cs, flags::ACK | flags::PSH, &head[..]),
-            Encap::None,
-        );
+        self.push(t, srv, c, tcp(80, cport, ss, cs, flags::ACK | flags::PSH, &head[..]), Encap::None);
         ss = ss.wrapping_add(head.len() as u32);
-        self.push(
-            t + MS,
-            c,
-            srv,
-            tcp(cport, 80, cs, ss, flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t + MS, c, srv, tcp(cport, 80, cs, ss, flags::ACK, &[][..]), Encap::None);
         t += 20 * SEC;
-        self.push(
-            t,
-            c,
-            srv,
-            tcp(cport, 80, cs, ss, flags::RST | flags::ACK, &[][..]),
-            Encap::None,
-        );
+        self.push(t, c, srv, tcp(cport, 80, cs, ss, flags::RST | flags::ACK, &[][..]), Encap::None);
         t
     }
 }
@@ -458,11 +288,7 @@ impl Trace {
 /// A DNS query or response for `name`/`qtype` with the given address answers.
 fn dns_message(id: u16, name: &str, qtype: u16, answers: &[IpAddr], response: bool) -> Vec<u8> {
     let mut m = id.to_be_bytes().to_vec();
-    m.extend_from_slice(if response {
-        &[0x81, 0x80]
-    } else {
-        &[0x01, 0x00]
-    });
+    m.extend_from_slice(if response { &[0x81, 0x80] } else { &[0x01, 0x00] });
     m.extend_from_slice(&[0, 1]);
     m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
     m.extend_from_slice(&[0, 0, 0, 0]);
@@ -500,11 +326,7 @@ fn visit(tr: &mut Trace, s: &Sensor, ts: i64, peer: &Peer, req: &[u8], segments:
     let t = tr.dns(ts, s, peer, false, ev);
     let k = tr.rng.below(peer.v6.len() as u64) as usize;
     let use_v6 = !peer.v6_only_during_event || ev;
-    let (c, srv, rtt) = if use_v6 {
-        (s.v6, ip(peer.v6[k]), 150 * MS)
-    } else {
-        (s.v4, ip(peer.v4), 140 * MS)
-    };
+    let (c, srv, rtt) = if use_v6 { (s.v6, ip(peer.v6[k]), 150 * MS) } else { (s.v4, ip(peer.v4), 140 * MS) };
     tr.tcp(t + MS, c, srv, 80, req, segments, 1400, rtt)
 }
 
@@ -522,7 +344,8 @@ fn safebrowsing_req(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn get(host: &str, path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget/1.12 (linux-gnu)\r\nAccept: */*\r\n\r\n").into_bytes()
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Wget/1.12 (linux-gnu)\r\nAccept: */*\r\n\r\n")
+        .into_bytes()
 }
 
 fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
@@ -544,13 +367,8 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         t += 30 * 60 * SEC + tr.rng.below(60) as i64 * SEC;
     }
     let mut t = START + 3 * HOUR;
-    let sites: [(&Peer, &str); 5] = [
-        (&MOZILLA, "/en-US/firefox/"),
-        (&FEDORA, "/"),
-        (&YOUTUBE, "/"),
-        (&GOOGLE_WWW, "/"),
-        (&TWOCH, "/"),
-    ];
+    let sites: [(&Peer, &str); 5] =
+        [(&MOZILLA, "/en-US/firefox/"), (&FEDORA, "/"), (&YOUTUBE, "/"), (&GOOGLE_WWW, "/"), (&TWOCH, "/")];
     while t < END {
         let (p, path) = sites[tr.rng.below(sites.len() as u64) as usize];
         visit(&mut tr, s, t, p, &get(p.name, path), 6);
@@ -567,10 +385,7 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
                 s,
                 t,
                 p,
-                &get(
-                    p.name,
-                    "/pub/Linux/fedora/updates/14/x86_64/repodata/primary.sqlite.bz2",
-                ),
+                &get(p.name, "/pub/Linux/fedora/updates/14/x86_64/repodata/primary.sqlite.bz2"),
                 120,
             );
             t += HOUR;
@@ -590,11 +405,7 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         let ev = during(t);
         let t1 = tr.dns(t, s, &UPDATES, false, ev);
         let t2 = if ev {
-            let router = if n % 3 == 2 {
-                Some(ip("2001:db8:ffff::1"))
-            } else {
-                None
-            };
+            let router = if n % 3 == 2 { Some(ip("2001:db8:ffff::1")) } else { None };
             n += 1;
             tr.failed_v6(t1 + MS, s.v6, ip(UPDATES.v6[0]), 443, router)
         } else {
@@ -610,21 +421,8 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         let ev = during(t);
         let t1 = tr.dns(t, s, &MIRROR_MTU, false, ev);
         let req = get(MIRROR_MTU.name, "/pub/big.iso");
-        let t2 = if ev {
-            tr.black_hole(t1 + MS, s.v6, ip(MIRROR_MTU.v6[0]), &req) + SEC
-        } else {
-            t1
-        };
-        tr.tcp(
-            t2 + MS,
-            s.v4,
-            ip(MIRROR_MTU.v4),
-            80,
-            &req,
-            30,
-            1400,
-            120 * MS,
-        );
+        let t2 = if ev { tr.black_hole(t1 + MS, s.v6, ip(MIRROR_MTU.v6[0]), &req) + SEC } else { t1 };
+        tr.tcp(t2 + MS, s.v4, ip(MIRROR_MTU.v4), 80, &req, 30, 1400, 120 * MS);
         t += 4 * HOUR;
     }
     // Inbound probes: low-byte IPv6 scans, 6to4 and Teredo probes, IPv4 SYN scans.
@@ -669,19 +467,8 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
             ),
             2 => {
                 let teredo_client = ip("2001:0:4136:e378:8000:63bf:3fff:fdd2");
-                let echo = L4::Icmp {
-                    icmp_type: 128,
-                    code: 0,
-                    rest: [0, 1, 0, 1],
-                    body: b"teredo-probe",
-                };
-                tr.push(
-                    t,
-                    teredo_client,
-                    s.v6,
-                    echo,
-                    Encap::Teredo((ip("192.0.2.200"), 3544), (s.v4, 3544)),
-                );
+                let echo = L4::Icmp { icmp_type: 128, code: 0, rest: [0, 1, 0, 1], body: b"teredo-probe" };
+                tr.push(t, teredo_client, s.v6, echo, Encap::Teredo((ip("192.0.2.200"), 3544), (s.v4, 3544)));
             }
             _ => {
                 tr.push(t, ip("203.0.113.99"), s.v4, syn(sp), Encap::None);
@@ -692,23 +479,13 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
     // Link-local chatter: router advertisements, neighbour solicitations.
     let mut t = START + 90 * SEC;
     while t < END {
-        let ra = L4::Icmp {
-            icmp_type: 134,
-            code: 0,
-            rest: [64, 0, 0x07, 0x08],
-            body: &[0; 8],
-        };
+        let ra = L4::Icmp { icmp_type: 134, code: 0, rest: [64, 0, 0x07, 0x08], body: &[0; 8] };
         tr.push(t, router_ll, ip("ff02::1"), ra, Encap::None);
         let mut ns = [0u8; 16];
         if let IpAddr::V6(a) = router_ll {
             ns = a.octets();
         }
-        let nsm = L4::Icmp {
-            icmp_type: 135,
-            code: 0,
-            rest: [0; 4],
-            body: &ns,
-        };
+        let nsm = L4::Icmp { icmp_type: 135, code: 0, rest: [0; 4], body: &ns };
         tr.push(t + 3 * SEC, s.ll, ip("ff02::1:ff3a:4f01"), nsm, Encap::None);
         t += 10 * 60 * SEC;
     }
@@ -742,13 +519,8 @@ pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for (k, s) in sensors.iter().enumerate() {
         let path = dir.join(format!("{}.pcapng", s.name));
-        let f =
-            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let mut w = PcapngWriter::new(
-            BufWriter::with_capacity(1 << 20, f),
-            "v6watch demo generator",
-            "eth0",
-        )?;
+        let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = PcapngWriter::new(BufWriter::with_capacity(1 << 20, f), "v6watch demo generator", "eth0")?;
         for (ts, frame) in sensor_trace(s, seed.wrapping_mul(31).wrapping_add(k as u64)) {
             w.write(ts, &frame)?;
         }

@@ -48,11 +48,7 @@ pub struct Writer<W: Write> {
 
 /// Seconds with microseconds, as Zeek writes `ts` in JSON.
 fn epoch(ns: i64) -> String {
-    format!(
-        "{}.{:06}",
-        ns.div_euclid(1_000_000_000),
-        ns.rem_euclid(1_000_000_000) / 1000
-    )
+    format!("{}.{:06}", ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) / 1000)
 }
 
 fn secs(ns: i64) -> String {
@@ -60,11 +56,7 @@ fn secs(ns: i64) -> String {
 }
 
 fn endpoint(r: &FlowRecord, orig: bool) -> String {
-    let (h, p) = if orig {
-        (r.orig_h, r.orig_p)
-    } else {
-        (r.resp_h, r.resp_p)
-    };
+    let (h, p) = if orig { (r.orig_h, r.orig_p) } else { (r.resp_h, r.resp_p) };
     if h.version == 6 {
         format!("[{h}]:{p}")
     } else {
@@ -77,15 +69,8 @@ fn icmp_errors(r: &FlowRecord) -> String {
         .iter()
         .map(|e| {
             let kind = if e.version == 6 { "icmp6" } else { "icmp" };
-            let mtu = if e.mtu > 0 {
-                format!(" mtu={}", e.mtu)
-            } else {
-                String::new()
-            };
-            format!(
-                "{kind}:{}/{} from {}{mtu} x{}",
-                e.icmp_type, e.code, e.from, e.count
-            )
+            let mtu = if e.mtu > 0 { format!(" mtu={}", e.mtu) } else { String::new() };
+            format!("{kind}:{}/{} from {}{mtu} x{}", e.icmp_type, e.code, e.from, e.count)
         })
         .collect::<Vec<_>>()
         .join(";")
@@ -102,11 +87,7 @@ fn csv_field(s: &str) -> String {
 impl<W: Write> Writer<W> {
     /// A writer for `format`.
     pub fn new(w: W, format: FlowFormat) -> Self {
-        Writer {
-            w,
-            format,
-            header_done: false,
-        }
+        Writer { w, format, header_done: false }
     }
 
     /// Flushes.
@@ -143,27 +124,10 @@ impl<W: Write> Writer<W> {
         // follows Zeek's conn.log. Strings that can hold arbitrary text go through serde_json.
         let w = &mut self.w;
         write!(w, "{{\"ts\":{},\"uid\":\"{}\"", epoch(r.ts), r.uid)?;
-        write!(
-            w,
-            ",\"id.orig_h\":\"{}\",\"id.orig_p\":{}",
-            r.orig_h, r.orig_p
-        )?;
-        write!(
-            w,
-            ",\"id.resp_h\":\"{}\",\"id.resp_p\":{}",
-            r.resp_h, r.resp_p
-        )?;
-        write!(
-            w,
-            ",\"proto\":\"{}\",\"duration\":{}",
-            r.proto_name(),
-            secs(r.duration_ns())
-        )?;
-        write!(
-            w,
-            ",\"orig_bytes\":{},\"resp_bytes\":{}",
-            r.orig.bytes, r.resp.bytes
-        )?;
+        write!(w, ",\"id.orig_h\":\"{}\",\"id.orig_p\":{}", r.orig_h, r.orig_p)?;
+        write!(w, ",\"id.resp_h\":\"{}\",\"id.resp_p\":{}", r.resp_h, r.resp_p)?;
+        write!(w, ",\"proto\":\"{}\",\"duration\":{}", r.proto_name(), secs(r.duration_ns()))?;
+        write!(w, ",\"orig_bytes\":{},\"resp_bytes\":{}", r.orig.bytes, r.resp.bytes)?;
         write!(
             w,
             ",\"conn_state\":\"{}\",\"missed_bytes\":{}",
@@ -171,25 +135,11 @@ impl<W: Write> Writer<W> {
             r.orig.missed_bytes + r.resp.missed_bytes
         )?;
         write!(w, ",\"history\":\"{}\"", r.history)?;
-        write!(
-            w,
-            ",\"orig_pkts\":{},\"orig_ip_bytes\":{}",
-            r.orig.pkts, r.orig.ip_bytes
-        )?;
-        write!(
-            w,
-            ",\"resp_pkts\":{},\"resp_ip_bytes\":{}",
-            r.resp.pkts, r.resp.ip_bytes
-        )?;
+        write!(w, ",\"orig_pkts\":{},\"orig_ip_bytes\":{}", r.orig.pkts, r.orig.ip_bytes)?;
+        write!(w, ",\"resp_pkts\":{},\"resp_ip_bytes\":{}", r.resp.pkts, r.resp.ip_bytes)?;
         w.write_all(b",\"sensor\":")?;
         serde_json::to_writer(&mut *w, sensor)?;
-        write!(
-            w,
-            ",\"role\":\"{}\",\"ip_version\":{},\"ip_proto\":{}",
-            r.role.name(),
-            r.ip_version(),
-            r.ip_proto
-        )?;
+        write!(w, ",\"role\":\"{}\",\"ip_version\":{},\"ip_proto\":{}", r.role.name(), r.ip_version(), r.ip_proto)?;
         if let Some(t) = r.tunnel {
             write!(w, ",\"tunnel\":\"{}\"", t.name())?;
         }
@@ -203,11 +153,7 @@ impl<W: Write> Writer<W> {
             write!(w, ",\"rtt_ms\":{:.3}", rtt as f64 / 1e6)?;
         }
         if r.orig.retransmits + r.resp.retransmits > 0 {
-            write!(
-                w,
-                ",\"orig_retransmits\":{},\"resp_retransmits\":{}",
-                r.orig.retransmits, r.resp.retransmits
-            )?;
+            write!(w, ",\"orig_retransmits\":{},\"resp_retransmits\":{}", r.orig.retransmits, r.resp.retransmits)?;
         }
         if let Some(m) = r.orig_mss {
             write!(w, ",\"orig_mss\":{m}")?;
@@ -250,13 +196,9 @@ impl<W: Write> Writer<W> {
             r.ip_version().to_string(),
             r.ip_proto.to_string(),
             r.tunnel.map(|t| t.name().to_string()).unwrap_or_default(),
-            r.tunnel_outer
-                .map(|(a, b)| format!("{a}>{b}"))
-                .unwrap_or_default(),
+            r.tunnel_outer.map(|(a, b)| format!("{a}>{b}")).unwrap_or_default(),
             r.vlan.map(|v| v.to_string()).unwrap_or_default(),
-            r.rtt_synack_ns
-                .map(|v| format!("{:.3}", v as f64 / 1e6))
-                .unwrap_or_default(),
+            r.rtt_synack_ns.map(|v| format!("{:.3}", v as f64 / 1e6)).unwrap_or_default(),
             r.orig.retransmits.to_string(),
             r.resp.retransmits.to_string(),
             csv_field(&icmp_errors(r)),
@@ -266,15 +208,9 @@ impl<W: Write> Writer<W> {
     }
 
     fn table(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
-        let proto = format!(
-            "{}{}",
-            r.proto_name().trim_end_matches("_transport"),
-            if r.ip_version() == 6 { "6" } else { "" }
-        );
-        let tunnel = r
-            .tunnel
-            .map(|t| format!(" via {}", t.name()))
-            .unwrap_or_default();
+        let proto =
+            format!("{}{}", r.proto_name().trim_end_matches("_transport"), if r.ip_version() == 6 { "6" } else { "" });
+        let tunnel = r.tunnel.map(|t| format!(" via {}", t.name())).unwrap_or_default();
         writeln!(
             self.w,
             "{} {} {} {} {} {} {} {} {} {} -> {}{}",
@@ -284,18 +220,8 @@ impl<W: Write> Writer<W> {
             term::pad(&proto, 6),
             term::pad(r.conn_state, 6),
             term::pad(&r.history, 10),
-            term::rpad(
-                &format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)),
-                11
-            ),
-            term::rpad(
-                &format!(
-                    "{}/{}",
-                    term::bytes(r.orig.ip_bytes),
-                    term::bytes(r.resp.ip_bytes)
-                ),
-                17
-            ),
+            term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 11),
+            term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 17),
             term::rpad(&term::duration(r.duration_ns()), 7),
             endpoint(r, true),
             endpoint(r, false),

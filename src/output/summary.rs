@@ -29,58 +29,30 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
             let kind = match (f.format, f.compression) {
                 (Some(fm), Some(c)) => format!(
                     "{fm:?}{}",
-                    if c == engine::capture::Compression::None {
-                        String::new()
-                    } else {
-                        format!("+{c:?}")
-                    }
+                    if c == engine::capture::Compression::None { String::new() } else { format!("+{c:?}") }
                 )
                 .to_lowercase(),
                 _ => "unreadable".into(),
             };
-            row(
-                w,
-                "file",
-                format!("{} ({kind}, {} frames)", clean(&f.path), count(f.frames)),
-            )?;
+            row(w, "file", format!("{} ({kind}, {} frames)", clean(&f.path), count(f.frames)))?;
             if let Some(e) = &f.error {
                 row(w, "  DAMAGED", clean(e))?;
             }
         }
         let span = match (s.first_ts, s.last_ts) {
-            (Some(a), Some(b)) => format!(
-                "{} .. {} ({})",
-                term::utc_short(a),
-                term::utc_short(b),
-                term::duration(b - a)
-            ),
+            (Some(a), Some(b)) => {
+                format!("{} .. {} ({})", term::utc_short(a), term::utc_short(b), term::duration(b - a))
+            }
             _ => "-".into(),
         };
         row(w, "time span", span)?;
         row(
             w,
             "frames",
-            format!(
-                "{} ({} captured, {} on the wire)",
-                count(s.frames),
-                bytes(s.captured_bytes),
-                bytes(s.wire_bytes)
-            ),
+            format!("{} ({} captured, {} on the wire)", count(s.frames), bytes(s.captured_bytes), bytes(s.wire_bytes)),
         )?;
-        let lts: Vec<String> = s
-            .linktypes
-            .iter()
-            .map(|(n, l, c)| format!("{n}({l}) {}", count(*c)))
-            .collect();
-        row(
-            w,
-            "link types",
-            if lts.is_empty() {
-                "-".into()
-            } else {
-                lts.join(", ")
-            },
-        )?;
+        let lts: Vec<String> = s.linktypes.iter().map(|(n, l, c)| format!("{n}({l}) {}", count(*c))).collect();
+        row(w, "link types", if lts.is_empty() { "-".into() } else { lts.join(", ") })?;
         row(
             w,
             "outer IPv4/IPv6",
@@ -106,11 +78,7 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
             ),
         )?;
         if !s.tunnels.is_empty() {
-            let t: Vec<String> = s
-                .tunnels
-                .iter()
-                .map(|(k, n)| format!("{} {}", k.name(), count(*n)))
-                .collect();
+            let t: Vec<String> = s.tunnels.iter().map(|(k, n)| format!("{} {}", k.name(), count(*n))).collect();
             row(w, "tunnelled", t.join(", "))?;
         }
         if s.vlan_frames > 0 {
@@ -120,50 +88,26 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
             row(
                 w,
                 "fragments",
-                format!(
-                    "{} reassembled datagrams, {} fragments held",
-                    count(s.reassembled),
-                    count(s.fragments)
-                ),
+                format!("{} reassembled datagrams, {} fragments held", count(s.reassembled), count(s.fragments)),
             )?;
         }
-        let how = if s.sensor_addrs_inferred {
-            "inferred"
-        } else {
-            "configured"
-        };
+        let how = if s.sensor_addrs_inferred { "inferred" } else { "configured" };
         if s.sensor_addrs.is_empty() {
-            row(w, "sensor addresses", format!("none {how}: no address is in most packets; roles are transit (use --sensor-addr)"))?;
+            row(
+                w,
+                "sensor addresses",
+                format!("none {how}: no address is in most packets; roles are transit (use --sensor-addr)"),
+            )?;
         } else {
             for (k, a) in s.sensor_addrs.iter().enumerate() {
-                row(
-                    w,
-                    if k == 0 { "sensor addresses" } else { "" },
-                    format!("{} ({how}: {})", a.addr, a.reason),
-                )?;
+                row(w, if k == 0 { "sensor addresses" } else { "" }, format!("{} ({how}: {})", a.addr, a.reason))?;
             }
         }
-        let roles: Vec<String> = s
-            .roles
-            .iter()
-            .map(|(r, n)| format!("{} {}", r.name(), count(*n)))
-            .collect();
-        row(
-            w,
-            "flows",
-            format!("{} ({})", count(s.flows), roles.join(", ")),
-        )?;
-        let protos: Vec<String> = s
-            .flows_by_proto
-            .iter()
-            .map(|(p, n)| format!("{p} {}", count(*n)))
-            .collect();
+        let roles: Vec<String> = s.roles.iter().map(|(r, n)| format!("{} {}", r.name(), count(*n))).collect();
+        row(w, "flows", format!("{} ({})", count(s.flows), roles.join(", ")))?;
+        let protos: Vec<String> = s.flows_by_proto.iter().map(|(p, n)| format!("{p} {}", count(*n))).collect();
         row(w, "by protocol", protos.join(", "))?;
-        let states: Vec<String> = s
-            .conn_states
-            .iter()
-            .map(|(p, n)| format!("{p} {}", count(*n)))
-            .collect();
+        let states: Vec<String> = s.conn_states.iter().map(|(p, n)| format!("{p} {}", count(*n))).collect();
         row(w, "conn_state", states.join(", "))?;
         if s.table.evicted > 0 {
             row(
@@ -190,11 +134,7 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
             }
         }
         if !s.anomalies.is_empty() {
-            let a: Vec<String> = s
-                .anomalies
-                .iter()
-                .map(|(n, c)| format!("{n} {}", count(*c)))
-                .collect();
+            let a: Vec<String> = s.anomalies.iter().map(|(n, c)| format!("{n} {}", count(*c))).collect();
             row(w, "anomalies", a.join(", "))?;
         }
     }

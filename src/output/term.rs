@@ -22,12 +22,7 @@ pub fn utc(ns: i64) -> String {
     let micros = ns.rem_euclid(1_000_000_000) / 1000;
     let (y, m, d) = civil(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Same, to the second, for tables.
@@ -138,10 +133,7 @@ mod test {
     #[test]
     fn times() {
         assert_eq!(utc(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            utc(1_307_491_200_123_456_789),
-            "2011-06-08T00:00:00.123456Z"
-        );
+        assert_eq!(utc(1_307_491_200_123_456_789), "2011-06-08T00:00:00.123456Z");
         assert_eq!(utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
         assert_eq!(utc(-1_000), "1969-12-31T23:59:59.999999Z");
         assert_eq!(utc_short(1_307_491_200_000_000_000), "2011-06-08T00:00:00Z");

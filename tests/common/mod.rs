@@ -14,22 +14,14 @@ pub fn corpus() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "CI=true but the shared corpus is missing at {}",
-            dir.display()
-        );
+        panic!("CI=true but the shared corpus is missing at {}", dir.display());
     }
-    eprintln!(
-        "corpus not found at {}; skipping (set V6WATCH_CORPUS)",
-        dir.display()
-    );
+    eprintln!("corpus not found at {}; skipping (set V6WATCH_CORPUS)", dir.display());
     None
 }
 
 /// Every capture listed in INVENTORY.tsv, as (relative path, columns by name).
-pub fn inventory(
-    dir: &std::path::Path,
-) -> Vec<(String, std::collections::HashMap<String, String>)> {
+pub fn inventory(dir: &std::path::Path) -> Vec<(String, std::collections::HashMap<String, String>)> {
     let text = std::fs::read_to_string(dir.join("INVENTORY.tsv")).expect("inventory");
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().expect("header").split('\t').collect();
@@ -37,11 +29,7 @@ pub fn inventory(
         .filter(|l| !l.is_empty())
         .map(|l| {
             let cols: Vec<&str> = l.split('\t').collect();
-            let map = head
-                .iter()
-                .zip(cols.iter())
-                .map(|(h, c)| (h.to_string(), c.to_string()))
-                .collect();
+            let map = head.iter().zip(cols.iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect();
             (cols[0].to_string(), map)
         })
         .collect()
@@ -57,9 +45,5 @@ pub fn reference_json(dir: &std::path::Path, file: &str) -> serde_json::Value {
 pub fn reference_tsv(dir: &std::path::Path, file: &str, kind: &str) -> Vec<Vec<String>> {
     let p = dir.join("reference").join(format!("{file}.{kind}.tsv"));
     let text = std::fs::read_to_string(p).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('\t').map(String::from).collect())
-        .collect()
+    text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split('\t').map(String::from).collect()).collect()
 }

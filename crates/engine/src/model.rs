@@ -188,9 +188,11 @@ fn ser_opt_pair<S: serde::Serializer>(a: &Option<(Addr, Addr)>, s: S) -> Result<
     }
 }
 
-/// One DNS answer record.
+/// One DNS resource record of a response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DnsAnswer {
+    /// `answer`, `authority` or `additional`.
+    pub section: &'static str,
     /// Owner name.
     pub name: String,
     /// Record type mnemonic (A, AAAA, CNAME, ...).
@@ -230,7 +232,8 @@ pub struct DnsEvent {
     pub rcode: Option<u8>,
     /// Query → response time, ns.
     pub rtt_ns: Option<i64>,
-    /// Answer section.
+    /// Resource records of the response: the answer section, then authority and additional
+    /// records (EDNS OPT excluded), 64 at most.
     pub answers: Vec<DnsAnswer>,
     /// Time of the response, ns.
     pub response_ts: Option<i64>,

@@ -38,7 +38,7 @@ impl NameTable {
             return;
         }
         for a in &ev.answers {
-            if a.rtype != "A" && a.rtype != "AAAA" {
+            if a.section != "answer" || (a.rtype != "A" && a.rtype != "AAAA") {
                 continue;
             }
             let Ok(ip) = a.data.parse::<std::net::IpAddr>() else {
@@ -58,11 +58,7 @@ impl NameTable {
                     if v.len() >= MAX_NAMES {
                         v.remove(0);
                     }
-                    v.push(Binding {
-                        name,
-                        from: at,
-                        until,
-                    });
+                    v.push(Binding { name, from: at, until });
                 }
             }
         }
@@ -101,6 +97,7 @@ mod test {
             rcode: Some(0),
             rtt_ns: Some(1),
             answers: vec![DnsAnswer {
+                section: "answer",
                 name: "x".into(),
                 rtype: "AAAA".into(),
                 ttl: 60,
@@ -113,11 +110,7 @@ mod test {
         let s = Addr::from_ip("2404:6800:4004:805::1000".parse().unwrap());
         assert_eq!(t.lookup(c, s, 20), Some("safebrowsing.clients.google.com"));
         assert_eq!(t.lookup(c, s, 5), None, "not before the answer");
-        assert_eq!(
-            t.lookup(c, s, 400_000_000_000),
-            None,
-            "not after TTL + grace"
-        );
+        assert_eq!(t.lookup(c, s, 400_000_000_000), None, "not after TTL + grace");
         assert_eq!(t.lookup(s, c, 20), None, "only for the client that asked");
     }
 }

@@ -317,19 +317,11 @@ impl FrameCounters {
 enum WorkerMsg {
     /// Records emitted while processing frames `..upto` (exclusive), tagged with the index of
     /// the frame that ended them.
-    Records {
-        worker: usize,
-        upto: u64,
-        recs: Vec<(u64, Output)>,
-    },
+    Records { worker: usize, upto: u64, recs: Vec<(u64, Output)> },
     /// The sensor addresses (worker 0 only; every worker computes the same).
     Decision(Vec<SensorAddr>),
     /// The worker finished; its counters.
-    Done {
-        counters: Box<FrameCounters>,
-        table: TableStats,
-        expired_frags: u64,
-    },
+    Done { counters: Box<FrameCounters>, table: TableStats, expired_frags: u64 },
 }
 
 /// What the engine hands to the merging side, in order.
@@ -427,10 +419,7 @@ impl Shard {
     }
 
     /// Ends input: flushes every live flow (tagged `u64::MAX`, after all frames).
-    fn finish(
-        mut self,
-        emitted: &mut Vec<(u64, Output)>,
-    ) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
+    fn finish(mut self, emitted: &mut Vec<(u64, Output)>) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
         let decided = self.deciding.then(|| self.inference.decide());
         self.table.finish(&mut self.out);
@@ -464,14 +453,7 @@ fn worker(
         let upto = batch.first + batch.frames.len() as u64;
         // Hand the batch back so its memory is reused instead of faulted in afresh.
         let _ = recycle.try_send(batch);
-        if tx
-            .send(WorkerMsg::Records {
-                worker: me,
-                upto,
-                recs: std::mem::take(&mut recs),
-            })
-            .is_err()
-        {
+        if tx.send(WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }).is_err() {
             return;
         }
     }
@@ -481,16 +463,8 @@ fn worker(
             return;
         }
     }
-    let _ = tx.send(WorkerMsg::Records {
-        worker: me,
-        upto: u64::MAX,
-        recs,
-    });
-    let _ = tx.send(WorkerMsg::Done {
-        counters: Box::new(counters),
-        table,
-        expired_frags,
-    });
+    let _ = tx.send(WorkerMsg::Records { worker: me, upto: u64::MAX, recs });
+    let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
 }
 
 /// Reads every file of the sensor, in time order, into batches for the workers.
@@ -512,11 +486,7 @@ fn reader(
                 return b;
             }
         }
-        Batch {
-            first,
-            data: Vec::with_capacity(BATCH_BYTES + 65_536),
-            frames: Vec::with_capacity(BATCH_FRAMES),
-        }
+        Batch { first, data: Vec::with_capacity(BATCH_BYTES + 65_536), frames: Vec::with_capacity(BATCH_FRAMES) }
     };
     let mut batch = new_batch(0);
     let send = |b: Batch| -> bool {
@@ -537,10 +507,7 @@ fn reader(
                 });
                 next_index += 1;
                 if batch.frames.len() >= BATCH_FRAMES || batch.data.len() >= BATCH_BYTES {
-                    bytes_read.fetch_add(
-                        batch.data.len() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    bytes_read.fetch_add(batch.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     let full = std::mem::replace(&mut batch, new_batch(next_index));
                     if !send(full) {
                         return (merger, errors);
@@ -551,10 +518,7 @@ fn reader(
             Err(e) => errors.push(e),
         }
     }
-    bytes_read.fetch_add(
-        batch.data.len() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    bytes_read.fetch_add(batch.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
     if !batch.frames.is_empty() {
         send(batch);
     }
@@ -642,13 +606,8 @@ fn run_serial(
         loop {
             let decided = match merger.next_frame() {
                 Ok(Some((_, f))) => {
-                    let meta = FrameMeta {
-                        start: 0,
-                        len: f.data.len(),
-                        ts: f.ts,
-                        linktype: f.linktype,
-                        orig_len: f.orig_len,
-                    };
+                    let meta =
+                        FrameMeta { start: 0, len: f.data.len(), ts: f.ts, linktype: f.linktype, orig_len: f.orig_len };
                     bytes += f.data.len() as u64;
                     shard.frame(index, &meta, f.data, &mut emitted)
                 }
@@ -711,27 +670,18 @@ fn run_threaded(
         let reader_thread = scope.spawn(move || reader(merger, btxs, rrx, bytes_ref));
 
         // Emit a record once every worker has processed past the frame that ended it.
-        let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> =
-            (0..n).map(|_| Default::default()).collect();
+        let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> = (0..n).map(|_| Default::default()).collect();
         let mut upto = vec![0u64; n];
         let mut reported = 0u64;
         let mut result: std::io::Result<()> = Ok(());
         for msg in wrx.iter() {
             match msg {
-                WorkerMsg::Records {
-                    worker,
-                    upto: u,
-                    recs,
-                } => {
+                WorkerMsg::Records { worker, upto: u, recs } => {
                     queues[worker].extend(recs);
                     upto[worker] = u;
                 }
                 WorkerMsg::Decision(addrs) => result = col.decision(addrs),
-                WorkerMsg::Done {
-                    counters,
-                    table,
-                    expired_frags,
-                } => col.done(*counters, table, expired_frags),
+                WorkerMsg::Done { counters, table, expired_frags } => col.done(*counters, table, expired_frags),
             }
             while result.is_ok() {
                 let best = (0..n)
@@ -798,14 +748,7 @@ pub fn run_sensor(
     let mut col = Collector {
         sink,
         sensor: &input.name,
-        sensor_addrs: input
-            .addrs
-            .iter()
-            .map(|a| SensorAddr {
-                addr: *a,
-                reason: "configured".into(),
-            })
-            .collect(),
+        sensor_addrs: input.addrs.iter().map(|a| SensorAddr { addr: *a, reason: "configured".into() }).collect(),
         decided: configured,
         pending: Vec::new(),
         names: crate::names::NameTable::default(),
@@ -831,14 +774,7 @@ pub fn run_sensor(
         // Only if a worker died early; flush with inferred-nothing roles.
         col.decision(Vec::new())?;
     }
-    let Collector {
-        sensor_addrs,
-        acc,
-        counters,
-        table,
-        expired_frags,
-        ..
-    } = col;
+    let Collector { sensor_addrs, acc, counters, table, expired_frags, .. } = col;
     let mut anomalies = counters.anomalies.clone();
     anomalies.add(Anomaly::FragIncomplete, expired_frags);
     anomalies.add(Anomaly::FlowEvicted, table.evicted);
@@ -857,11 +793,7 @@ pub fn run_sensor(
         }
     }
     for e in errors {
-        let k = merger
-            .readers()
-            .iter()
-            .position(|r| r.name() == e.file)
-            .unwrap_or(0);
+        let k = merger.readers().iter().position(|r| r.name() == e.file).unwrap_or(0);
         if let Some(f) = file_index.get(k).and_then(|fi| files.get_mut(*fi)) {
             match &mut f.error {
                 Some(s) => {
@@ -872,21 +804,11 @@ pub fn run_sensor(
             }
         }
     }
-    let mut lts: Vec<(String, u32, u64)> = linktypes
-        .into_iter()
-        .map(|(l, n)| (wire::link::linktype::name(l).to_string(), l, n))
-        .collect();
+    let mut lts: Vec<(String, u32, u64)> =
+        linktypes.into_iter().map(|(l, n)| (wire::link::linktype::name(l).to_string(), l, n)).collect();
     lts.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
-    let mut talkers: Vec<Talker> = acc
-        .talkers
-        .iter()
-        .map(|(a, (f, p, b))| Talker {
-            addr: *a,
-            flows: *f,
-            packets: *p,
-            bytes: *b,
-        })
-        .collect();
+    let mut talkers: Vec<Talker> =
+        acc.talkers.iter().map(|(a, (f, p, b))| Talker { addr: *a, flows: *f, packets: *p, bytes: *b }).collect();
     talkers.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.addr.cmp(&b.addr)));
     talkers.truncate(10);
     let mut tun: Vec<(TunnelKind, u64)> = counters.tunnels.iter().map(|(k, n)| (*k, *n)).collect();

@@ -41,10 +41,7 @@ fn countable(a: &Addr) -> bool {
 }
 
 fn mac_str(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 impl Inference {
@@ -82,12 +79,8 @@ impl Inference {
         if self.packets == 0 {
             return vec![];
         }
-        let mut primary: Vec<(Addr, u64)> = self
-            .per_addr
-            .iter()
-            .filter(|(_, n)| **n * 2 >= self.packets)
-            .map(|(a, n)| (*a, *n))
-            .collect();
+        let mut primary: Vec<(Addr, u64)> =
+            self.per_addr.iter().filter(|(_, n)| **n * 2 >= self.packets).map(|(a, n)| (*a, *n)).collect();
         primary.sort();
         let mut out: Vec<SensorAddr> = primary
             .iter()
@@ -103,22 +96,14 @@ impl Inference {
         let mut macs: Vec<(&[u8; 6], &HashSet<Addr>)> = self
             .mac_addrs
             .iter()
-            .filter(|(_, set)| {
-                set.len() <= MAX_HOST_ADDRS && primary.iter().any(|(p, _)| set.contains(p))
-            })
+            .filter(|(_, set)| set.len() <= MAX_HOST_ADDRS && primary.iter().any(|(p, _)| set.contains(p)))
             .collect();
         macs.sort_by_key(|(m, _)| **m);
         for (mac, set) in macs {
-            let mut sib: Vec<&Addr> = set
-                .iter()
-                .filter(|a| !out.iter().any(|s| s.addr == **a))
-                .collect();
+            let mut sib: Vec<&Addr> = set.iter().filter(|a| !out.iter().any(|s| s.addr == **a)).collect();
             sib.sort();
             for a in sib {
-                out.push(SensorAddr {
-                    addr: *a,
-                    reason: format!("sent from the sensor's MAC {}", mac_str(mac)),
-                });
+                out.push(SensorAddr { addr: *a, reason: format!("sent from the sensor's MAC {}", mac_str(mac)) });
             }
         }
         out
@@ -128,12 +113,10 @@ impl Inference {
 /// Role of a flow given the sensor's addresses.
 pub fn role(rec: &FlowRecord, sensor: &HashSet<Addr>) -> Role {
     let (o, r) = (&rec.orig_h, &rec.resp_h);
-    let infra_icmp6 =
-        rec.ip_proto == ipproto::ICMPV6 && wire::icmp::v6::is_infrastructure(rec.orig_p as u8);
+    let infra_icmp6 = rec.ip_proto == ipproto::ICMPV6 && wire::icmp::v6::is_infrastructure(rec.orig_p as u8);
     let infra_udp = rec.ip_proto == ipproto::UDP
         && (matches!(rec.resp_p, 67 | 68 | 546 | 547)
-            || (matches!(rec.resp_p, 5353 | 5355)
-                && (r.is_multicast_or_broadcast() || r.is_link_local())));
+            || (matches!(rec.resp_p, 5353 | 5355) && (r.is_multicast_or_broadcast() || r.is_link_local())));
     if r.is_multicast_or_broadcast()
         || infra_icmp6
         || infra_udp

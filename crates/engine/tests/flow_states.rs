@@ -36,11 +36,7 @@ impl Run {
     }
     /// TCP segment from the client (`c2s`) or the server.
     fn tcp(&mut self, ts_ms: i64, c2s: bool, seq: u32, ack: u32, fl: u8, payload: &[u8]) {
-        let (src, dst, sp, dp) = if c2s {
-            (C, S, 40000, 80)
-        } else {
-            (S, C, 80, 40000)
-        };
+        let (src, dst, sp, dp) = if c2s { (C, S, 40000, 80) } else { (S, C, 80, 40000) };
         let l4 = L4::Tcp {
             sport: sp,
             dport: dp,
@@ -72,14 +68,7 @@ fn complete_connection_is_sf() {
     r.tcp(10, false, 500, 101, SYN | ACK, b"");
     r.tcp(11, true, 101, 501, ACK, b"");
     r.tcp(12, true, 101, 501, ACK | PSH, b"GET / HTTP/1.0\r\n\r\n");
-    r.tcp(
-        22,
-        false,
-        501,
-        119,
-        ACK | PSH,
-        b"HTTP/1.0 200 OK\r\n\r\nhello",
-    );
+    r.tcp(22, false, 501, 119, ACK | PSH, b"HTTP/1.0 200 OK\r\n\r\nhello");
     r.tcp(23, true, 119, 525, ACK, b"");
     r.tcp(24, false, 525, 119, FIN | ACK, b"");
     r.tcp(25, true, 119, 526, FIN | ACK, b"");
@@ -103,10 +92,7 @@ fn unanswered_syns_are_s0() {
         r.tcp(t, true, 100, 0, SYN, b"");
     }
     let f = one(r);
-    assert_eq!(
-        (f.conn_state, f.history.as_str(), f.orig.pkts),
-        ("S0", "S", 3)
-    );
+    assert_eq!((f.conn_state, f.history.as_str(), f.orig.pkts), ("S0", "S", 3));
 }
 
 #[test]
@@ -144,14 +130,7 @@ fn half_closed_and_half_open() {
         r.tcp(0, true, 100, 0, SYN, b"");
         r.tcp(1, false, 500, 101, SYN | ACK, b"");
         r.tcp(2, true, 101, 501, ACK, b"");
-        r.tcp(
-            3,
-            c2s,
-            if c2s { 101 } else { 501 },
-            if c2s { 501 } else { 101 },
-            FIN | ACK,
-            b"",
-        );
+        r.tcp(3, c2s, if c2s { 101 } else { 501 }, if c2s { 501 } else { 101 }, FIN | ACK, b"");
         assert_eq!(one(r).conn_state, state);
     }
     // SYN then FIN, nothing back: SH.
@@ -202,21 +181,14 @@ fn retransmission_gap_and_late_fill() {
     let f = one(r);
     assert_eq!(f.orig.retransmits, 1);
     assert_eq!(f.orig.missed_bytes, 100);
-    assert!(
-        f.history.contains('T') && f.history.contains('G'),
-        "{}",
-        f.history
-    );
+    assert!(f.history.contains('T') && f.history.contains('G'), "{}", f.history);
 
     let mut r = Run::new(Config::default());
     r.tcp(0, true, 100, 0, SYN, b"");
     r.tcp(1, true, 201, 0, ACK, &[1; 100]); // 101..201 arrives late
     r.tcp(2, true, 101, 0, ACK, &[1; 100]);
     let f = one(r);
-    assert_eq!(
-        (f.orig.missed_bytes, f.orig.retransmits, f.orig.bytes),
-        (0, 0, 200)
-    );
+    assert_eq!((f.orig.missed_bytes, f.orig.retransmits, f.orig.bytes), (0, 0, 200));
 }
 
 #[test]
@@ -233,34 +205,10 @@ fn port_reuse_and_idle_timeout_start_new_flows() {
     assert_eq!(v[1].conn_state, "S0");
 
     let mut r = Run::new(Config::default());
-    r.pkt(
-        0,
-        C,
-        S,
-        L4::Udp {
-            sport: 5000,
-            dport: 53,
-            payload: b"q",
-        },
-        Encap::None,
-    );
-    r.pkt(
-        61_000,
-        C,
-        S,
-        L4::Udp {
-            sport: 5000,
-            dport: 53,
-            payload: b"q",
-        },
-        Encap::None,
-    );
+    r.pkt(0, C, S, L4::Udp { sport: 5000, dport: 53, payload: b"q" }, Encap::None);
+    r.pkt(61_000, C, S, L4::Udp { sport: 5000, dport: 53, payload: b"q" }, Encap::None);
     let v = r.finish();
-    assert_eq!(
-        v.len(),
-        2,
-        "the 60 s UDP timeout passed between the packets"
-    );
+    assert_eq!(v.len(), 2, "the 60 s UDP timeout passed between the packets");
     assert_eq!((v[0].conn_state, v[0].end), ("S0", EndReason::Timeout));
 }
 
@@ -282,100 +230,43 @@ fn packet_too_big_is_attributed_to_the_quoted_flow() {
         mss: None,
         payload: &[0; 1400],
     };
-    synth::ip_packet(
-        &mut quoted,
-        S.parse().unwrap(),
-        C.parse().unwrap(),
-        &big,
-        0,
-        64,
-    );
-    let ptb = L4::Icmp {
-        icmp_type: 2,
-        code: 0,
-        rest: 1280u32.to_be_bytes(),
-        body: &quoted[..1232],
-    };
+    synth::ip_packet(&mut quoted, S.parse().unwrap(), C.parse().unwrap(), &big, 0, 64);
+    let ptb = L4::Icmp { icmp_type: 2, code: 0, rest: 1280u32.to_be_bytes(), body: &quoted[..1232] };
     r.pkt(3, "2001:db8:ffff::1", S, ptb, Encap::None);
     let v = r.finish();
     let tcp = v.iter().find(|f| f.ip_proto == 6).unwrap();
     assert_eq!(tcp.icmp_errors.len(), 1);
-    assert_eq!(
-        (tcp.icmp_errors[0].icmp_type, tcp.icmp_errors[0].mtu),
-        (2, 1280)
-    );
+    assert_eq!((tcp.icmp_errors[0].icmp_type, tcp.icmp_errors[0].mtu), (2, 1280));
     assert_eq!(tcp.icmp_errors[0].from.to_string(), "2001:db8:ffff::1");
-    assert!(
-        v.iter().any(|f| f.ip_proto == 58),
-        "the ICMPv6 message is a flow of its own too"
-    );
+    assert!(v.iter().any(|f| f.ip_proto == 58), "the ICMPv6 message is a flow of its own too");
 }
 
 #[test]
 fn tunnels_are_kept_on_the_inner_flow() {
     let mut r = Run::new(Config::default());
-    let syn = L4::Tcp {
-        sport: 1234,
-        dport: 22,
-        seq: 1,
-        ack: 0,
-        flags: SYN,
-        window: 100,
-        mss: None,
-        payload: &[],
-    };
+    let syn = L4::Tcp { sport: 1234, dport: 22, seq: 1, ack: 0, flags: SYN, window: 100, mss: None, payload: &[] };
     r.pkt(
         0,
         "2002:c633:6401::1",
         S,
         syn,
-        Encap::SixInFour(
-            "198.51.100.1".parse().unwrap(),
-            "192.0.2.9".parse().unwrap(),
-        ),
+        Encap::SixInFour("198.51.100.1".parse().unwrap(), "192.0.2.9".parse().unwrap()),
     );
-    let echo = L4::Icmp {
-        icmp_type: 128,
-        code: 0,
-        rest: [0, 1, 0, 1],
-        body: b"x",
-    };
-    let teredo = Encap::Teredo(
-        ("192.0.2.200".parse().unwrap(), 3544),
-        ("192.0.2.9".parse().unwrap(), 3544),
-    );
+    let echo = L4::Icmp { icmp_type: 128, code: 0, rest: [0, 1, 0, 1], body: b"x" };
+    let teredo = Encap::Teredo(("192.0.2.200".parse().unwrap(), 3544), ("192.0.2.9".parse().unwrap(), 3544));
     r.pkt(1, "2001:0:4136:e378:8000:63bf:3fff:fdd2", S, echo, teredo);
     let v = r.finish();
     assert_eq!(v[0].tunnel, Some(TunnelKind::SixToFour));
-    assert_eq!(
-        v[0].tunnel_outer.map(|(a, _)| a.to_string()),
-        Some("198.51.100.1".into())
-    );
+    assert_eq!(v[0].tunnel_outer.map(|(a, _)| a.to_string()), Some("198.51.100.1".into()));
     assert_eq!(v[1].tunnel, Some(TunnelKind::Teredo));
-    assert_eq!(
-        v[1].orig_h.to_string(),
-        "2001:0:4136:e378:8000:63bf:3fff:fdd2"
-    );
+    assert_eq!(v[1].orig_h.to_string(), "2001:0:4136:e378:8000:63bf:3fff:fdd2");
 }
 
 #[test]
 fn flow_limit_evicts_and_counts() {
-    let mut r = Run::new(Config {
-        max_flows: 2,
-        ..Config::default()
-    });
+    let mut r = Run::new(Config { max_flows: 2, ..Config::default() });
     for port in 0..3u16 {
-        r.pkt(
-            i64::from(port),
-            C,
-            S,
-            L4::Udp {
-                sport: 1000 + port,
-                dport: 53,
-                payload: b"q",
-            },
-            Encap::None,
-        );
+        r.pkt(i64::from(port), C, S, L4::Udp { sport: 1000 + port, dport: 53, payload: b"q" }, Encap::None);
     }
     assert_eq!(r.table.live(), 2);
     let stats = r.table.stats();
@@ -389,12 +280,7 @@ fn flow_limit_evicts_and_counts() {
 #[test]
 fn multicast_never_originates() {
     let mut r = Run::new(Config::default());
-    let ra = L4::Icmp {
-        icmp_type: 134,
-        code: 0,
-        rest: [64, 0, 7, 8],
-        body: &[0; 8],
-    };
+    let ra = L4::Icmp { icmp_type: 134, code: 0, rest: [64, 0, 7, 8], body: &[0; 8] };
     r.pkt(0, "fe80::1", "ff02::1", ra, Encap::None);
     let f = one(r);
     assert_eq!(f.orig_h.to_string(), "fe80::1");

@@ -79,16 +79,7 @@ fn pseudo(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
 fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
     let start = out.len();
     let (proto, ck_at) = match l4 {
-        L4::Tcp {
-            sport,
-            dport,
-            seq,
-            ack,
-            flags,
-            window,
-            mss,
-            payload,
-        } => {
+        L4::Tcp { sport, dport, seq, ack, flags, window, mss, payload } => {
             let opt_len = if mss.is_some() { 4 } else { 0 };
             out.extend_from_slice(&sport.to_be_bytes());
             out.extend_from_slice(&dport.to_be_bytes());
@@ -105,11 +96,7 @@ fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
             out.extend_from_slice(payload);
             (6u8, 16)
         }
-        L4::Udp {
-            sport,
-            dport,
-            payload,
-        } => {
+        L4::Udp { sport, dport, payload } => {
             out.extend_from_slice(&sport.to_be_bytes());
             out.extend_from_slice(&dport.to_be_bytes());
             out.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
@@ -117,12 +104,7 @@ fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
             out.extend_from_slice(payload);
             (17, 6)
         }
-        L4::Icmp {
-            icmp_type,
-            code,
-            rest,
-            body,
-        } => {
+        L4::Icmp { icmp_type, code, rest, body } => {
             out.extend_from_slice(&[*icmp_type, *code, 0, 0]);
             out.extend_from_slice(rest);
             out.extend_from_slice(body);
@@ -130,11 +112,7 @@ fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
         }
     };
     let len = out.len() - start;
-    let base = if proto == 1 {
-        0
-    } else {
-        pseudo(src, dst, proto, len)
-    };
+    let base = if proto == 1 { 0 } else { pseudo(src, dst, proto, len) };
     let mut ck = fold(sum16(base, &out[start..]));
     if proto == 17 && ck == 0 {
         ck = 0xffff;
@@ -144,15 +122,7 @@ fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
 }
 
 /// Appends an IP header for a payload of `plen` bytes; returns where the header starts.
-fn ip_header(
-    out: &mut Vec<u8>,
-    src: IpAddr,
-    dst: IpAddr,
-    proto: u8,
-    plen: usize,
-    ident: u16,
-    ttl: u8,
-) {
+fn ip_header(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, proto: u8, plen: usize, ident: u16, ttl: u8) {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let start = out.len();
@@ -222,14 +192,7 @@ impl Builder {
     }
 
     /// Builds an Ethernet frame carrying `l4` from `src` to `dst`, optionally tunnelled.
-    pub fn frame(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        l4: &L4<'_>,
-        encap: Encap,
-        ident: u16,
-    ) -> &[u8] {
+    pub fn frame(&mut self, src: IpAddr, dst: IpAddr, l4: &L4<'_>, encap: Encap, ident: u16) -> &[u8] {
         ip_packet(&mut self.ip, src, dst, l4, ident, 64);
         let (etype, body): (u16, &[u8]) = match encap {
             Encap::None => (if src.is_ipv4() { 0x0800 } else { 0x86dd }, &self.ip),
@@ -241,18 +204,7 @@ impl Builder {
             }
             Encap::Teredo((a, ap), (b, bp)) => {
                 let inner = std::mem::take(&mut self.ip);
-                ip_packet(
-                    &mut self.outer,
-                    a,
-                    b,
-                    &L4::Udp {
-                        sport: ap,
-                        dport: bp,
-                        payload: &inner,
-                    },
-                    ident,
-                    64,
-                );
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: ap, dport: bp, payload: &inner }, ident, 64);
                 self.ip = inner;
                 (0x0800, &self.outer)
             }
@@ -283,11 +235,7 @@ impl<W: Write> PcapWriter<W> {
         h.extend_from_slice(&262_144u32.to_le_bytes());
         h.extend_from_slice(&1u32.to_le_bytes());
         w.write_all(&h)?;
-        Ok(PcapWriter {
-            w,
-            bytes: 24,
-            packets: 0,
-        })
+        Ok(PcapWriter { w, bytes: 24, packets: 0 })
     }
     pub fn write(&mut self, ts_ns: i64, data: &[u8]) -> io::Result<()> {
         let mut h = [0u8; 16];
@@ -410,18 +358,7 @@ mod test {
         let mut ip = Vec::new();
         let s: IpAddr = "192.0.2.1".parse().unwrap();
         let d: IpAddr = "192.0.2.2".parse().unwrap();
-        ip_packet(
-            &mut ip,
-            s,
-            d,
-            &L4::Udp {
-                sport: 1,
-                dport: 2,
-                payload: b"abc",
-            },
-            7,
-            64,
-        );
+        ip_packet(&mut ip, s, d, &L4::Udp { sport: 1, dport: 2, payload: b"abc" }, 7, 64);
         assert_eq!(fold(sum16(0, &ip[..20])), 0);
         assert_eq!(fold(sum16(pseudo(s, d, 17, 11), &ip[20..])), 0);
     }

@@ -121,12 +121,7 @@ impl<'a> Message<'a> {
         Records {
             buf: self.buf,
             at: Self::HEADER_LEN,
-            left: [
-                self.qdcount(),
-                self.ancount(),
-                self.nscount(),
-                self.arcount(),
-            ],
+            left: [self.qdcount(), self.ancount(), self.nscount(), self.arcount()],
             section: 0,
         }
     }
@@ -222,13 +217,7 @@ fn skip_name(buf: &[u8], mut at: usize) -> Result<usize> {
         match len & 0xc0 {
             0x00 if len == 0 => return Ok(at + 1),
             0x00 => at += 1 + len,
-            0xc0 => {
-                return if at + 2 <= buf.len() {
-                    Ok(at + 2)
-                } else {
-                    Err(Error::Truncated)
-                }
-            }
+            0xc0 => return if at + 2 <= buf.len() { Ok(at + 2) } else { Err(Error::Truncated) },
             _ => return Err(Error::Malformed),
         }
     }
@@ -253,33 +242,14 @@ impl<'a> Iterator for Records<'a> {
             let (rtype, class) = (be16(fixed, 0), be16(fixed, 2));
             if self.section == 0 {
                 self.at = at + 4;
-                return Ok(Record {
-                    section: 0,
-                    name_at,
-                    rtype,
-                    class,
-                    ttl: 0,
-                    rdata_at: at + 4,
-                    rdata: &[],
-                });
+                return Ok(Record { section: 0, name_at, rtype, class, ttl: 0, rdata_at: at + 4, rdata: &[] });
             }
             let rr = self.buf.get(at..at + 10).ok_or(Error::Truncated)?;
             let ttl = be32(rr, 4);
             let rdlen = usize::from(be16(rr, 8));
-            let rdata = self
-                .buf
-                .get(at + 10..at + 10 + rdlen)
-                .ok_or(Error::Truncated)?;
+            let rdata = self.buf.get(at + 10..at + 10 + rdlen).ok_or(Error::Truncated)?;
             self.at = at + 10 + rdlen;
-            Ok(Record {
-                section: self.section as u8,
-                name_at,
-                rtype,
-                class,
-                ttl,
-                rdata_at: at + 10,
-                rdata,
-            })
+            Ok(Record { section: self.section as u8, name_at, rtype, class, ttl, rdata_at: at + 10, rdata })
         })();
         if r.is_err() {
             self.section = 4; // stop after the first damage
@@ -327,10 +297,7 @@ pub fn svcb(msg: &[u8], rdata_at: usize, rdata: &[u8]) -> Result<Svcb> {
     if rdata.len() < 3 {
         return Err(Error::Truncated);
     }
-    let mut s = Svcb {
-        priority: be16(rdata, 0),
-        ..Svcb::default()
-    };
+    let mut s = Svcb { priority: be16(rdata, 0), ..Svcb::default() };
     // The target is uncompressed (RFC 9460 §2.2), but reading it through read_name is safe.
     let after = read_name(msg, rdata_at + 2, &mut s.target)?;
     let mut p = after.checked_sub(rdata_at).ok_or(Error::Malformed)?;
@@ -347,9 +314,7 @@ pub fn svcb(msg: &[u8], rdata_at: usize, rdata: &[u8]) -> Result<Svcb> {
                     q += 1 + l;
                 }
             }
-            4 => s
-                .ipv4hint
-                .extend(v.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]])),
+            4 => s.ipv4hint.extend(v.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]])),
             5 => s.ech = true,
             6 => s.ipv6hint.extend(v.chunks_exact(16).map(|c| {
                 let mut a = [0u8; 16];
@@ -385,10 +350,7 @@ pub(crate) mod test {
         let m = sample();
         let msg = Message::parse(&m).unwrap();
         assert!(msg.is_response());
-        assert_eq!(
-            (msg.id(), msg.rcode(), msg.qdcount(), msg.ancount()),
-            (0x1234, 0, 1, 2)
-        );
+        assert_eq!((msg.id(), msg.rcode(), msg.qdcount(), msg.ancount()), (0x1234, 0, 1, 2));
         let recs: Vec<Record> = msg.records().map(|r| r.unwrap()).collect();
         assert_eq!(recs.len(), 3);
         let mut name = String::new();
@@ -409,11 +371,7 @@ pub(crate) mod test {
         m.extend_from_slice(&[0xc0, 12]); // points to itself
         let mut s = String::new();
         assert_eq!(read_name(&m, 12, &mut s), Err(Error::Malformed));
-        let fwd = [0u8; 12]
-            .iter()
-            .copied()
-            .chain([0xc0, 20, 0, 0])
-            .collect::<Vec<_>>();
+        let fwd = [0u8; 12].iter().copied().chain([0xc0, 20, 0, 0]).collect::<Vec<_>>();
         assert_eq!(read_name(&fwd, 12, &mut s), Err(Error::Malformed));
         assert_eq!(read_name(&[3, b'a'], 0, &mut s), Err(Error::Truncated));
         assert_eq!(read_name(&[0x80], 0, &mut s), Err(Error::Malformed));
@@ -439,9 +397,7 @@ pub(crate) mod test {
         m.extend_from_slice(&[0, 1, 0]); // priority 1, target "."
         m.extend_from_slice(&[0, 1, 0, 3, 2, b'h', b'2']);
         m.extend_from_slice(&[0, 4, 0, 4, 192, 0, 2, 1]);
-        m.extend_from_slice(&[
-            0, 6, 0, 16, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
-        ]);
+        m.extend_from_slice(&[0, 6, 0, 16, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
         let s = svcb(&m, at, &m[at..]).unwrap();
         assert_eq!((s.priority, s.target.as_str()), (1, "."));
         assert_eq!(s.alpn, vec!["h2"]);

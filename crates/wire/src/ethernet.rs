@@ -21,25 +21,11 @@ impl<'a> Frame<'a> {
     }
     /// Destination MAC address.
     pub fn dst(&self) -> [u8; 6] {
-        [
-            self.buf[0],
-            self.buf[1],
-            self.buf[2],
-            self.buf[3],
-            self.buf[4],
-            self.buf[5],
-        ]
+        [self.buf[0], self.buf[1], self.buf[2], self.buf[3], self.buf[4], self.buf[5]]
     }
     /// Source MAC address.
     pub fn src(&self) -> [u8; 6] {
-        [
-            self.buf[6],
-            self.buf[7],
-            self.buf[8],
-            self.buf[9],
-            self.buf[10],
-            self.buf[11],
-        ]
+        [self.buf[6], self.buf[7], self.buf[8], self.buf[9], self.buf[10], self.buf[11]]
     }
     /// EtherType (or 802.3 length when < 0x0600).
     pub fn ethertype(&self) -> u16 {
@@ -53,10 +39,7 @@ impl<'a> Frame<'a> {
 
 /// Whether an EtherType announces a VLAN tag (802.1Q, 802.1ad or the old 0x9100).
 pub fn is_vlan(ethertype: u16) -> bool {
-    matches!(
-        ethertype,
-        ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD
-    )
+    matches!(ethertype, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD)
 }
 
 /// One 4-byte VLAN tag: TCI then the inner EtherType.

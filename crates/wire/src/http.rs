@@ -2,23 +2,12 @@
 //! records. The caller hands in a complete head (up to and including the blank line).
 
 /// Methods recognised when probing a stream for HTTP.
-pub const METHODS: [&[u8]; 9] = [
-    b"GET ",
-    b"POST ",
-    b"HEAD ",
-    b"PUT ",
-    b"DELETE ",
-    b"OPTIONS ",
-    b"CONNECT ",
-    b"PATCH ",
-    b"TRACE ",
-];
+pub const METHODS: [&[u8]; 9] =
+    [b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"CONNECT ", b"PATCH ", b"TRACE "];
 
 /// Whether `b` starts like an HTTP request (method and a space).
 pub fn looks_like_request(b: &[u8]) -> bool {
-    METHODS
-        .iter()
-        .any(|m| b.starts_with(m) || (b.len() < m.len() && m.starts_with(b) && !b.is_empty()))
+    METHODS.iter().any(|m| b.starts_with(m) || (b.len() < m.len() && m.starts_with(b) && !b.is_empty()))
 }
 
 /// Whether `b` starts like an HTTP response.
@@ -93,9 +82,7 @@ fn headers<'a>(lines: impl Iterator<Item = &'a [u8]>, h: &mut Head<'a>) {
 }
 
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    head.split(|&c| c == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
+    head.split(|&c| c == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).filter(|l| !l.is_empty())
 }
 
 /// Parses a request head. `None` if the request line is not `METHOD SP TARGET [SP VERSION]`.
@@ -106,18 +93,10 @@ pub fn request(head: &[u8]) -> Option<Head<'_>> {
     let method = parts.next()?;
     let target = parts.next()?;
     let version = parts.next().unwrap_or(b"HTTP/0.9");
-    if method.is_empty()
-        || !method.iter().all(|c| c.is_ascii_uppercase() || *c == b'-')
-        || target.is_empty()
-    {
+    if method.is_empty() || !method.iter().all(|c| c.is_ascii_uppercase() || *c == b'-') || target.is_empty() {
         return None;
     }
-    let mut h = Head {
-        method,
-        target,
-        version: trim(version),
-        ..Head::default()
-    };
+    let mut h = Head { method, target, version: trim(version), ..Head::default() };
     headers(it, &mut h);
     Some(h)
 }
@@ -132,11 +111,7 @@ pub fn response(head: &[u8]) -> Option<Head<'_>> {
     if !version.starts_with(b"HTTP/") {
         return None;
     }
-    let mut h = Head {
-        version,
-        status,
-        ..Head::default()
-    };
+    let mut h = Head { version, status, ..Head::default() };
     headers(it, &mut h);
     Some(h)
 }
@@ -152,10 +127,7 @@ mod test {
         assert_eq!(&r[end..], b"body");
         let h = request(&r[..end]).unwrap();
         assert_eq!(h.method, b"POST");
-        assert_eq!(
-            h.target,
-            b"/safebrowsing/downloads?client=navclient-auto-ffox"
-        );
+        assert_eq!(h.target, b"/safebrowsing/downloads?client=navclient-auto-ffox");
         assert_eq!(h.host, Some(&b"safebrowsing.clients.google.com"[..]));
         assert_eq!(h.content_length, Some(42));
         assert!(looks_like_request(b"POS"));

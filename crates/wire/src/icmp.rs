@@ -60,10 +60,7 @@ pub mod v4 {
 
     /// Whether the type is an error that quotes the offending datagram.
     pub fn is_error(t: u8) -> bool {
-        matches!(
-            t,
-            DEST_UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROBLEM
-        )
+        matches!(t, DEST_UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROBLEM)
     }
     /// The reply type paired with a request type, for keying request/reply into one flow.
     pub fn counterpart(t: u8) -> Option<u8> {

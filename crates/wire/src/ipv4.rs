@@ -109,9 +109,7 @@ pub(crate) mod test {
 
     /// A 20-byte header for `proto` with `payload_len` bytes declared, src 192.0.2.1 dst 198.51.100.2.
     pub fn header(proto: u8, payload_len: u16) -> Vec<u8> {
-        let mut h = vec![
-            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2,
-        ];
+        let mut h = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2];
         h[2..4].copy_from_slice(&(20 + payload_len).to_be_bytes());
         h
     }

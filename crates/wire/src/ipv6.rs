@@ -147,13 +147,7 @@ pub fn is_extension(nh: u8) -> bool {
 pub fn walk(first: u8, payload: &[u8]) -> Result<Chain> {
     let mut nh = first;
     let mut off = 0usize;
-    let mut chain = Chain {
-        protocol: nh,
-        offset: 0,
-        fragment: None,
-        seen: 0,
-        routing_type: None,
-    };
+    let mut chain = Chain { protocol: nh, offset: 0, fragment: None, seen: 0, routing_type: None };
     // Each header is at least 8 bytes, so the walk ends within payload.len()/8 steps; the cap
     // only bounds work on absurd but valid chains.
     for step in 0..64 {
@@ -245,15 +239,7 @@ mod test {
         let c = walk(0, &pl).unwrap();
         assert_eq!(c.protocol, 6);
         assert_eq!(c.offset, 32);
-        assert_eq!(
-            c.fragment,
-            Some(Fragment {
-                next_header: 6,
-                offset: 0,
-                more: true,
-                ident: 42
-            })
-        );
+        assert_eq!(c.fragment, Some(Fragment { next_header: 6, offset: 0, more: true, ident: 42 }));
         assert_eq!(c.seen, EXT_HOPOPT | EXT_DSTOPTS | EXT_FRAGMENT);
     }
 
@@ -268,10 +254,7 @@ mod test {
 
     #[test]
     fn truncated_and_esp() {
-        assert_eq!(
-            walk(0, &[6, 1, 0, 0, 0, 0, 0, 0]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(walk(0, &[6, 1, 0, 0, 0, 0, 0, 0]).unwrap_err(), Error::Truncated);
         assert_eq!(walk(60, &[6, 0, 0]).unwrap_err(), Error::Truncated);
         let c = walk(50, &[0; 16]).unwrap();
         assert_eq!((c.protocol, c.seen), (50, EXT_ESP));

@@ -143,11 +143,7 @@ impl<'a> Null<'a> {
             return Err(Error::Truncated);
         }
         let be = be32(buf, 0);
-        let family = if network_order || be <= 0xffff {
-            be
-        } else {
-            be.swap_bytes()
-        };
+        let family = if network_order || be <= 0xffff { be } else { be.swap_bytes() };
         Ok(Null { buf, family })
     }
     /// The family as written (after byte-order correction).
@@ -188,18 +184,12 @@ mod test {
         s[0..2].copy_from_slice(&4u16.to_be_bytes());
         s[14..16].copy_from_slice(&0x86ddu16.to_be_bytes());
         let v = Sll::parse(&s).unwrap();
-        assert_eq!(
-            (v.packet_type(), v.protocol(), v.payload().len()),
-            (4, 0x86dd, 1)
-        );
+        assert_eq!((v.packet_type(), v.protocol(), v.payload().len()), (4, 0x86dd, 1));
         let mut s2 = [0u8; 20];
         s2[0..2].copy_from_slice(&0x0800u16.to_be_bytes());
         s2[4..8].copy_from_slice(&7u32.to_be_bytes());
         let v2 = Sll2::parse(&s2).unwrap();
-        assert_eq!(
-            (v2.protocol(), v2.ifindex(), v2.payload().len()),
-            (0x0800, 7, 0)
-        );
+        assert_eq!((v2.protocol(), v2.ifindex(), v2.payload().len()), (0x0800, 7, 0));
         assert!(Sll2::parse(&s2[..19]).is_err());
     }
 }

@@ -150,18 +150,11 @@ mod test {
 
     #[test]
     fn header_and_options() {
-        let mut h = vec![
-            0x04, 0xd2, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, SYN, 0xff, 0xff, 0, 0, 0, 0,
-        ];
-        h.extend_from_slice(&[
-            2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0,
-        ]);
+        let mut h = vec![0x04, 0xd2, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, SYN, 0xff, 0xff, 0, 0, 0, 0];
+        h.extend_from_slice(&[2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0]);
         h.extend_from_slice(b"hi");
         let t = Packet::parse(&h).unwrap();
-        assert_eq!(
-            (t.src_port(), t.dst_port(), t.seq(), t.flags()),
-            (1234, 80, 1, SYN)
-        );
+        assert_eq!((t.src_port(), t.dst_port(), t.seq(), t.flags()), (1234, 80, 1, SYN));
         assert_eq!(t.payload(), b"hi");
         let o = t.parse_options();
         assert_eq!(o.mss, Some(1460));

@@ -60,10 +60,7 @@ pub fn handshake_header(b: &[u8]) -> Result<(u8, usize)> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    Ok((
-        b[0],
-        (usize::from(b[1]) << 16) | (usize::from(b[2]) << 8) | usize::from(b[3]),
-    ))
+    Ok((b[0], (usize::from(b[1]) << 16) | (usize::from(b[2]) << 8) | usize::from(b[3])))
 }
 
 struct Cursor<'a> {
@@ -96,18 +93,11 @@ impl<'a> Cursor<'a> {
 /// Reads a ClientHello body (after the 4-byte handshake header).
 pub fn client_hello(body: &[u8]) -> Result<ClientHello> {
     let mut c = Cursor { b: body, at: 0 };
-    let mut h = ClientHello {
-        legacy_version: c.u16()?,
-        ..ClientHello::default()
-    };
+    let mut h = ClientHello { legacy_version: c.u16()?, ..ClientHello::default() };
     c.take(32)?;
     c.vec8()?;
     let suites = c.vec16()?;
-    h.ciphers = suites
-        .chunks_exact(2)
-        .map(|s| be16(s, 0))
-        .filter(|v| !grease(*v))
-        .collect();
+    h.ciphers = suites.chunks_exact(2).map(|s| be16(s, 0)).filter(|v| !grease(*v)).collect();
     c.vec8()?;
     if c.at == body.len() {
         return Ok(h); // no extensions (SSLv3-style)
@@ -139,11 +129,7 @@ pub fn client_hello(body: &[u8]) -> Result<ClientHello> {
             }
             43 => {
                 let list = d.vec8()?;
-                h.versions = list
-                    .chunks_exact(2)
-                    .map(|s| be16(s, 0))
-                    .filter(|v| !grease(*v))
-                    .collect();
+                h.versions = list.chunks_exact(2).map(|s| be16(s, 0)).filter(|v| !grease(*v)).collect();
             }
             0xfe0d => h.ech = true,
             _ => {}
@@ -160,10 +146,7 @@ pub fn server_hello(body: &[u8]) -> Result<ServerHello> {
     c.vec8()?;
     let cipher = c.u16()?;
     c.u8()?;
-    let mut s = ServerHello {
-        version: legacy,
-        cipher,
-    };
+    let mut s = ServerHello { version: legacy, cipher };
     if c.at < body.len() {
         let exts = c.vec16()?;
         let mut e = Cursor { b: exts, at: 0 };

@@ -36,11 +36,7 @@ impl<'a> Packet<'a> {
     }
     /// Captured payload, cut at the Length field when it is valid and shorter than the capture.
     pub fn payload(&self) -> &'a [u8] {
-        let end = if self.length_valid() {
-            usize::from(self.length()).min(self.buf.len())
-        } else {
-            self.buf.len()
-        };
+        let end = if self.length_valid() { usize::from(self.length()).min(self.buf.len()) } else { self.buf.len() };
         &self.buf[Self::LEN..end]
     }
 }

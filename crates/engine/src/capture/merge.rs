@@ -18,12 +18,7 @@ impl Merger {
     /// Builds a merger; nothing is read until the first call.
     pub fn new(readers: Vec<Reader>) -> Self {
         let n = readers.len();
-        Merger {
-            readers,
-            ready: vec![false; n],
-            done: vec![false; n],
-            last: None,
-        }
+        Merger { readers, ready: vec![false; n], done: vec![false; n], last: None }
     }
 
     /// The readers, for their statistics.
@@ -47,9 +42,7 @@ impl Merger {
         }
         let mut best: Option<usize> = None;
         for i in 0..self.readers.len() {
-            if self.ready[i]
-                && best.is_none_or(|b| self.readers[i].current_ts() < self.readers[b].current_ts())
-            {
+            if self.ready[i] && best.is_none_or(|b| self.readers[i].current_ts() < self.readers[b].current_ts()) {
                 best = Some(i);
             }
         }
@@ -69,12 +62,7 @@ mod test {
     use super::*;
 
     fn r(name: &str, recs: &[(u64, &[u8])]) -> Reader {
-        Reader::from_read(
-            name.into(),
-            Box::new(std::io::Cursor::new(testutil::pcap(1, recs))),
-            false,
-        )
-        .unwrap()
+        Reader::from_read(name.into(), Box::new(std::io::Cursor::new(testutil::pcap(1, recs))), false).unwrap()
     }
 
     #[test]

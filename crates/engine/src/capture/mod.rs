@@ -96,14 +96,7 @@ struct Input {
 
 impl Input {
     fn new(src: Box<dyn Read + Send>) -> Self {
-        Input {
-            src,
-            buf: vec![0; READ_CHUNK],
-            start: 0,
-            end: 0,
-            base: 0,
-            eof: false,
-        }
+        Input { src, buf: vec![0; READ_CHUNK], start: 0, end: 0, base: 0, eof: false }
     }
 
     /// Stream offset of the next unread byte.
@@ -206,10 +199,7 @@ pub struct ReaderStats {
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader")
-            .field("name", &self.name)
-            .field("format", &self.format)
-            .finish()
+        f.debug_struct("Reader").field("name", &self.name).field("format", &self.format).finish()
     }
 }
 
@@ -220,27 +210,16 @@ impl Reader {
         let src: Box<dyn Read + Send> = if name == "-" {
             Box::new(io::stdin())
         } else {
-            let f = File::open(path).map_err(|e| CaptureError {
-                file: name.clone(),
-                offset: 0,
-                what: e.to_string(),
-            })?;
+            let f =
+                File::open(path).map_err(|e| CaptureError { file: name.clone(), offset: 0, what: e.to_string() })?;
             Box::new(f)
         };
         Reader::from_read(name, src, keep_going)
     }
 
     /// Wraps any byte source; `name` is used in errors.
-    pub fn from_read(
-        name: String,
-        src: Box<dyn Read + Send>,
-        keep_going: bool,
-    ) -> Result<Reader, CaptureError> {
-        let err = |offset, what: String| CaptureError {
-            file: name.clone(),
-            offset,
-            what,
-        };
+    pub fn from_read(name: String, src: Box<dyn Read + Send>, keep_going: bool) -> Result<Reader, CaptureError> {
+        let err = |offset, what: String| CaptureError { file: name.clone(), offset, what };
         let mut input = Input::new(src);
         input.fill(4).map_err(|e| err(0, e.to_string()))?;
         let magic = input.available();
@@ -257,15 +236,12 @@ impl Reader {
             let rest = std::mem::replace(&mut input.src, Box::new(io::empty()));
             let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(rest));
             let dec: Box<dyn Read + Send> = match compression {
-                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-                    io::BufReader::with_capacity(1 << 20, chained),
-                )),
+                Compression::Gzip => {
+                    Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, chained)))
+                }
                 _ => Box::new(
-                    ruzstd::decoding::StreamingDecoder::new(io::BufReader::with_capacity(
-                        1 << 20,
-                        chained,
-                    ))
-                    .map_err(|e| err(0, format!("bad zstd stream: {e}")))?,
+                    ruzstd::decoding::StreamingDecoder::new(io::BufReader::with_capacity(1 << 20, chained))
+                        .map_err(|e| err(0, format!("bad zstd stream: {e}")))?,
                 ),
             };
             input = Input::new(dec);
@@ -273,10 +249,7 @@ impl Reader {
         let ok = input.fill(4).map_err(|e| err(0, format!("reading: {e}")))?;
         let magic = input.available();
         if !ok {
-            return Err(err(
-                0,
-                format!("not a capture file: only {} bytes", magic.len()),
-            ));
+            return Err(err(0, format!("not a capture file: only {} bytes", magic.len())));
         }
         let m = [magic[0], magic[1], magic[2], magic[3]];
         let (container, format) = if pcapng::is_magic(m) {
@@ -286,10 +259,7 @@ impl Reader {
         } else {
             return Err(err(
                 0,
-                format!(
-                    "not a pcap or pcapng file (starts with {:02x} {:02x} {:02x} {:02x})",
-                    m[0], m[1], m[2], m[3]
-                ),
+                format!("not a pcap or pcapng file (starts with {:02x} {:02x} {:02x} {:02x})", m[0], m[1], m[2], m[3]),
             ));
         };
         let mut r = Reader {
@@ -327,11 +297,7 @@ impl Reader {
     }
 
     fn error(&self, offset: u64, what: impl Into<String>) -> CaptureError {
-        CaptureError {
-            file: self.name.clone(),
-            offset,
-            what: what.into(),
-        }
+        CaptureError { file: self.name.clone(), offset, what: what.into() }
     }
 
     fn io_error(&self, e: io::Error) -> CaptureError {

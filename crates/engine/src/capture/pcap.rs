@@ -81,20 +81,10 @@ impl State {
         if b.len() < 16 {
             return false;
         }
-        let (sec, frac, caplen, origlen) = (
-            self.u32(b, 0),
-            self.u32(b, 4),
-            self.u32(b, 8),
-            self.u32(b, 12),
-        );
+        let (sec, frac, caplen, origlen) = (self.u32(b, 0), self.u32(b, 4), self.u32(b, 8), self.u32(b, 12));
         let frac_max = if self.nanos { 1_000_000_000 } else { 1_000_000 };
         let near = self.last_ts_sec.is_none_or(|l| sec.abs_diff(l) < 86_400);
-        caplen > 0
-            && caplen <= self.max_caplen
-            && caplen <= origlen
-            && origlen < 1 << 20
-            && frac < frac_max
-            && near
+        caplen > 0 && caplen <= self.max_caplen && caplen <= origlen && origlen < 1 << 20 && frac < frac_max && near
     }
 }
 
@@ -103,30 +93,19 @@ impl Reader {
         let ok = self.input.fill(24).map_err(|e| self.io_error(e))?;
         if !ok {
             let n = self.input.available().len();
-            return Err(self.error(
-                n as u64,
-                format!("pcap global header cut short: {n} of 24 bytes"),
-            ));
+            return Err(self.error(n as u64, format!("pcap global header cut short: {n} of 24 bytes")));
         }
-        let Container::Pcap(mut st) = self.container else {
-            unreachable!("pcap state")
-        };
+        let Container::Pcap(mut st) = self.container else { unreachable!("pcap state") };
         let h = self.input.available();
         let (major, minor) = (st.u16(h, 4), st.u16(h, 6));
         if major != 2 {
-            return Err(self.error(
-                4,
-                format!("unsupported pcap version {major}.{minor} (only 2.x exists)"),
-            ));
+            return Err(self.error(4, format!("unsupported pcap version {major}.{minor} (only 2.x exists)")));
         }
         st.snaplen = st.u32(h, 16);
         // The upper bits of the link-type field carry FCS information (pcap spec, LinkType).
         st.linktype = st.u32(h, 20) & 0x03ff_ffff;
-        st.max_caplen = if st.snaplen >= 64 && (st.snaplen as usize) <= MAX_RECORD {
-            st.snaplen.max(262_144)
-        } else {
-            262_144
-        };
+        st.max_caplen =
+            if st.snaplen >= 64 && (st.snaplen as usize) <= MAX_RECORD { st.snaplen.max(262_144) } else { 262_144 };
         self.container = Container::Pcap(st);
         self.input.consume(24);
         self.stats.bytes += 24;
@@ -135,9 +114,7 @@ impl Reader {
     }
 
     pub(super) fn next_pcap(&mut self) -> Result<bool, super::CaptureError> {
-        let Container::Pcap(mut st) = self.container else {
-            unreachable!("pcap state")
-        };
+        let Container::Pcap(mut st) = self.container else { unreachable!("pcap state") };
         let hl = st.record_header_len();
         let at = self.input.offset();
         if !self.input.fill(hl).map_err(|e| self.io_error(e))? {
@@ -146,18 +123,17 @@ impl Reader {
                 return Ok(false);
             }
             self.input.consume(n);
-            return Err(self.error(
-                at,
-                format!("file ends inside a record header ({n} of {hl} bytes)"),
-            ));
+            return Err(self.error(at, format!("file ends inside a record header ({n} of {hl} bytes)")));
         }
         let h = self.input.available();
-        let (sec, frac, caplen, origlen) =
-            (st.u32(h, 0), st.u32(h, 4), st.u32(h, 8), st.u32(h, 12));
+        let (sec, frac, caplen, origlen) = (st.u32(h, 0), st.u32(h, 4), st.u32(h, 8), st.u32(h, 12));
         if caplen > st.max_caplen {
             return Err(self.error(
                 at,
-                format!("record claims {caplen} captured bytes, more than the snapshot length {} allows", st.max_caplen),
+                format!(
+                    "record claims {caplen} captured bytes, more than the snapshot length {} allows",
+                    st.max_caplen
+                ),
             ));
         }
         let need = hl + caplen as usize;
@@ -172,11 +148,7 @@ impl Reader {
                 ),
             ));
         }
-        let ts_frac = if st.nanos {
-            i64::from(frac)
-        } else {
-            i64::from(frac) * 1000
-        };
+        let ts_frac = if st.nanos { i64::from(frac) } else { i64::from(frac) * 1000 };
         let ts = i64::from(sec) * 1_000_000_000 + ts_frac;
         st.last_ts_sec = Some(sec);
         self.container = Container::Pcap(st);
@@ -200,11 +172,7 @@ mod test {
     use super::super::{testutil, Reader};
 
     fn reader(bytes: Vec<u8>) -> Result<Reader, super::super::CaptureError> {
-        Reader::from_read(
-            "t.pcap".into(),
-            Box::new(std::io::Cursor::new(bytes)),
-            false,
-        )
+        Reader::from_read("t.pcap".into(), Box::new(std::io::Cursor::new(bytes)), false)
     }
 
     #[test]
@@ -222,16 +190,11 @@ mod test {
     fn big_endian_nanoseconds() {
         let mut f = Vec::new();
         f.extend_from_slice(&0xa1b23c4du32.to_be_bytes());
-        f.extend_from_slice(&[
-            0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 101,
-        ]);
+        f.extend_from_slice(&[0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 101]);
         f.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 9, 0x60]);
         let mut r = reader(f).unwrap();
         let fr = r.next_frame().unwrap().unwrap();
-        assert_eq!(
-            (fr.ts, fr.linktype, fr.orig_len, fr.is_truncated()),
-            (5_000_000_007, 101, 9, true)
-        );
+        assert_eq!((fr.ts, fr.linktype, fr.orig_len, fr.is_truncated()), (5_000_000_007, 101, 9, true));
     }
 
     #[test]
@@ -242,11 +205,7 @@ mod test {
         assert!(r.next_frame().unwrap().is_some());
         let e = r.next_frame().unwrap_err();
         assert_eq!(e.offset, 24 + 16 + 6);
-        assert!(
-            e.to_string()
-                .contains("t.pcap: at byte 46: file ends in the middle of a packet"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("t.pcap: at byte 46: file ends in the middle of a packet"), "{e}");
         assert!(r.next_frame().unwrap().is_none());
     }
 
@@ -256,8 +215,7 @@ mod test {
         f.extend_from_slice(&[0xff; 16]); // garbage record header
         let good = testutil::pcap(1, &[(5_000_001, b"bbbb")]);
         f.extend_from_slice(&good[24..]);
-        let mut r =
-            Reader::from_read("t".into(), Box::new(std::io::Cursor::new(f.clone())), true).unwrap();
+        let mut r = Reader::from_read("t".into(), Box::new(std::io::Cursor::new(f.clone())), true).unwrap();
         assert!(r.next_frame().unwrap().is_some());
         assert!(r.next_frame().is_err());
         assert_eq!(r.next_frame().unwrap().unwrap().data, b"bbbb");
@@ -271,10 +229,7 @@ mod test {
 
     #[test]
     fn rejects_non_captures_and_bad_versions() {
-        assert!(reader(b"hello world, not a pcap".to_vec())
-            .unwrap_err()
-            .what
-            .contains("not a pcap"));
+        assert!(reader(b"hello world, not a pcap".to_vec()).unwrap_err().what.contains("not a pcap"));
         assert!(reader(vec![]).is_err());
         let mut f = testutil::pcap(1, &[]);
         f[4] = 1;

@@ -66,10 +66,7 @@ impl State {
         }
         let t = self.u32(b, 0);
         let len = self.u32(b, 4) as usize;
-        let known = matches!(
-            t,
-            SHB | IDB | OPB | SPB | 4 | 5 | EPB | 7 | 8 | 9 | 10 | 0xBAD | 0x40000BAD
-        );
+        let known = matches!(t, SHB | IDB | OPB | SPB | 4 | 5 | EPB | 7 | 8 | 9 | 10 | 0xBAD | 0x40000BAD);
         if !known || len < 12 || len % 4 != 0 || len > MAX_RECORD {
             return false;
         }
@@ -107,9 +104,7 @@ fn options(st: &State, b: &[u8], mut f: impl FnMut(u16, &[u8])) -> Result<(), St
         }
         let padded = (len + 3) & !3;
         if at + 4 + padded > b.len() {
-            return Err(format!(
-                "option {code} of length {len} runs past the end of its block"
-            ));
+            return Err(format!("option {code} of length {len} runs past the end of its block"));
         }
         f(code, &b[at + 4..at + 4 + len]);
         at += 4 + padded;
@@ -129,9 +124,7 @@ impl Reader {
                 self.input.consume(n);
                 return Err(self.error(at, format!("file ends inside a block header ({n} bytes)")));
             }
-            let Container::Pcapng(st) = &mut self.container else {
-                unreachable!("pcapng state")
-            };
+            let Container::Pcapng(st) = &mut self.container else { unreachable!("pcapng state") };
             let h = self.input.available();
             let raw_type = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
             if raw_type == SHB {
@@ -152,24 +145,15 @@ impl Reader {
             let btype = st.u32(h, 0);
             let len = st.u32(h, 4) as usize;
             if len < 12 || len % 4 != 0 {
-                return Err(self.error(
-                    at,
-                    format!("block type {btype:#x} has invalid length {len}"),
-                ));
+                return Err(self.error(at, format!("block type {btype:#x} has invalid length {len}")));
             }
             if len > MAX_RECORD {
-                return Err(self.error(
-                    at,
-                    format!("block type {btype:#x} claims {len} bytes (limit {MAX_RECORD})"),
-                ));
+                return Err(self.error(at, format!("block type {btype:#x} claims {len} bytes (limit {MAX_RECORD})")));
             }
             if !self.input.fill(len).map_err(|e| self.io_error(e))? {
                 let n = self.input.available().len();
                 self.input.consume(n);
-                return Err(self.error(
-                    at,
-                    format!("file ends inside a block of {len} bytes ({n} present)"),
-                ));
+                return Err(self.error(at, format!("file ends inside a block of {len} bytes ({n} present)")));
             }
             let st = match &self.container {
                 Container::Pcapng(s) => s,
@@ -178,10 +162,7 @@ impl Reader {
             let block = &self.input.available()[..len];
             let trailer = st.u32(block, len - 4) as usize;
             if trailer != len {
-                return Err(self.error(
-                    at,
-                    format!("block length {len} does not match its trailing copy {trailer}"),
-                ));
+                return Err(self.error(at, format!("block length {len} does not match its trailing copy {trailer}")));
             }
             if btype == SHB || btype == IDB {
                 // Rare blocks that change reader state: copy them out of the buffer first.
@@ -204,13 +185,7 @@ impl Reader {
                         if body.len() < 20 {
                             return Err(self.error(at, "enhanced packet block too short"));
                         }
-                        (
-                            st.u32(body, 0),
-                            st.u32(body, 4),
-                            st.u32(body, 8),
-                            st.u32(body, 12),
-                            st.u32(body, 16),
-                        )
+                        (st.u32(body, 0), st.u32(body, 4), st.u32(body, 8), st.u32(body, 12), st.u32(body, 16))
                     } else {
                         if body.len() < 20 {
                             return Err(self.error(at, "packet block too short"));
@@ -226,19 +201,13 @@ impl Reader {
                     let Some(iface) = st.interfaces.get(iface_id as usize) else {
                         return Err(self.error(
                             at,
-                            format!(
-                                "packet references interface {iface_id}, but {} are declared",
-                                st.interfaces.len()
-                            ),
+                            format!("packet references interface {iface_id}, but {} are declared", st.interfaces.len()),
                         ));
                     };
                     if caplen as usize > body.len() - 20 {
                         return Err(self.error(
                             at,
-                            format!(
-                                "packet claims {caplen} captured bytes but its block holds {}",
-                                body.len() - 20
-                            ),
+                            format!("packet claims {caplen} captured bytes but its block holds {}", body.len() - 20),
                         ));
                     }
                     let ts = to_nanos((u64::from(ts_hi) << 32) | u64::from(ts_lo), iface);
@@ -253,9 +222,7 @@ impl Reader {
                 }
                 SPB => {
                     let Some(iface) = st.interfaces.first() else {
-                        return Err(
-                            self.error(at, "simple packet block before any interface description")
-                        );
+                        return Err(self.error(at, "simple packet block before any interface description"));
                     };
                     if body.len() < 4 {
                         return Err(self.error(at, "simple packet block too short"));
@@ -287,9 +254,7 @@ impl Reader {
     }
 
     fn section_header(&mut self, at: u64, body: &[u8]) -> Result<(), super::CaptureError> {
-        let Container::Pcapng(st) = &self.container else {
-            unreachable!("pcapng state")
-        };
+        let Container::Pcapng(st) = &self.container else { unreachable!("pcapng state") };
         if body.len() < 16 {
             return Err(self.error(at, "section header block too short"));
         }
@@ -297,20 +262,15 @@ impl Reader {
         if major != 1 {
             return Err(self.error(at + 12, format!("unsupported pcapng version {major}")));
         }
-        options(st, &body[16..], |_, _| {})
-            .map_err(|w| self.error(at, format!("section header: {w}")))?;
-        let Container::Pcapng(st) = &mut self.container else {
-            unreachable!("pcapng state")
-        };
+        options(st, &body[16..], |_, _| {}).map_err(|w| self.error(at, format!("section header: {w}")))?;
+        let Container::Pcapng(st) = &mut self.container else { unreachable!("pcapng state") };
         st.interfaces.clear();
         self.stats.sections += 1;
         Ok(())
     }
 
     fn interface_block(&mut self, at: u64, body: &[u8]) -> Result<(), super::CaptureError> {
-        let Container::Pcapng(st) = &self.container else {
-            unreachable!("pcapng state")
-        };
+        let Container::Pcapng(st) = &self.container else { unreachable!("pcapng state") };
         if body.len() < 8 {
             return Err(self.error(at, "interface description block too short"));
         }
@@ -331,34 +291,21 @@ impl Reader {
                 if (r & 0x80 == 0 && n > 30) || n > 120 {
                     bad_resol = Some(r);
                 } else {
-                    iface.resolution = if r & 0x80 == 0 {
-                        Resolution::Dec(n)
-                    } else {
-                        Resolution::Bin(n)
-                    };
+                    iface.resolution = if r & 0x80 == 0 { Resolution::Dec(n) } else { Resolution::Bin(n) };
                 }
             }
             (14, 8) => {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(v);
-                iface.offset_s = if st.big_endian {
-                    i64::from_be_bytes(a)
-                } else {
-                    i64::from_le_bytes(a)
-                };
+                iface.offset_s = if st.big_endian { i64::from_be_bytes(a) } else { i64::from_le_bytes(a) };
             }
             _ => {}
         })
         .map_err(|w| self.error(at, format!("interface description: {w}")))?;
         if let Some(r) = bad_resol {
-            return Err(self.error(
-                at,
-                format!("interface description: if_tsresol {r:#x} is out of range"),
-            ));
+            return Err(self.error(at, format!("interface description: if_tsresol {r:#x} is out of range")));
         }
-        let Container::Pcapng(st) = &mut self.container else {
-            unreachable!("pcapng state")
-        };
+        let Container::Pcapng(st) = &mut self.container else { unreachable!("pcapng state") };
         st.interfaces.push(iface);
         self.stats.interfaces += 1;
         Ok(())
@@ -418,8 +365,7 @@ pub(crate) mod test {
     type Frames = Vec<(i64, u32, u32, Vec<u8>)>;
 
     fn read_all(f: Vec<u8>) -> (Frames, Option<String>) {
-        let mut r =
-            Reader::from_read("t.pcapng".into(), Box::new(std::io::Cursor::new(f)), false).unwrap();
+        let mut r = Reader::from_read("t.pcapng".into(), Box::new(std::io::Cursor::new(f)), false).unwrap();
         let mut out = vec![];
         loop {
             match r.next_frame() {
@@ -467,17 +413,11 @@ pub(crate) mod test {
         assert!(good_end < bad_at);
         assert_eq!(
             err.unwrap(),
-            format!(
-                "t.pcapng: at byte {bad_at}: block length 36 does not match its trailing copy {}",
-                36 ^ 0xff
-            )
+            format!("t.pcapng: at byte {bad_at}: block length 36 does not match its trailing copy {}", 36 ^ 0xff)
         );
         let mut g = shb();
         g.extend(epb(3, 1, b"x"));
-        assert!(read_all(g)
-            .1
-            .unwrap()
-            .contains("references interface 3, but 0 are declared"));
+        assert!(read_all(g).1.unwrap().contains("references interface 3, but 0 are declared"));
     }
 
     #[test]

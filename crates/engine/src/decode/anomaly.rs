@@ -183,10 +183,6 @@ impl AnomalyCounts {
     }
     /// Non-zero counters by name.
     pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
-        Anomaly::ALL
-            .iter()
-            .filter(|a| self.get(**a) > 0)
-            .map(|a| (a.name(), self.get(*a)))
-            .collect()
+        Anomaly::ALL.iter().filter(|a| self.get(**a) > 0).map(|a| (a.name(), self.get(*a))).collect()
     }
 }

@@ -21,11 +21,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_datagrams: 4096,
-            max_bytes: 32 << 20,
-            timeout_ns: 60_000_000_000,
-        }
+        Limits { max_datagrams: 4096, max_bytes: 32 << 20, timeout_ns: 60_000_000_000 }
     }
 }
 
@@ -91,13 +87,7 @@ pub struct Defrag {
 impl Defrag {
     /// An empty pool.
     pub fn new(limits: Limits) -> Self {
-        Defrag {
-            limits,
-            pending: HashMap::new(),
-            bytes: 0,
-            last_sweep: i64::MIN,
-            expired: 0,
-        }
+        Defrag { limits, pending: HashMap::new(), bytes: 0, last_sweep: i64::MIN, expired: 0 }
     }
 
     /// Datagrams in progress.
@@ -159,16 +149,8 @@ impl Defrag {
                 anomalies.add(Anomaly::FragDropped);
                 return Outcome::Dropped;
             }
-            self.pending.insert(
-                key,
-                Pending {
-                    first_ts: ts,
-                    data: Vec::new(),
-                    have: Vec::new(),
-                    total: None,
-                    fragments: 0,
-                },
-            );
+            self.pending
+                .insert(key, Pending { first_ts: ts, data: Vec::new(), have: Vec::new(), total: None, fragments: 0 });
         }
         let p = self.pending.get_mut(&key).expect("inserted above");
         if !more {
@@ -233,9 +215,7 @@ impl Defrag {
                 self.bytes -= p.data.len();
                 out.clear();
                 out.extend_from_slice(&p.data);
-                return Outcome::Complete {
-                    fragments: p.fragments,
-                };
+                return Outcome::Complete { fragments: p.fragments };
             }
         }
         Outcome::Pending
@@ -247,13 +227,7 @@ mod test {
     use super::*;
 
     fn key() -> FragKey {
-        FragKey {
-            version: 6,
-            src: [1; 16],
-            dst: [2; 16],
-            ident: 7,
-            proto: 17,
-        }
+        FragKey { version: 6, src: [1; 16], dst: [2; 16], ident: 7, proto: 17 }
     }
 
     #[test]
@@ -263,45 +237,15 @@ mod test {
         let mut a = AnomalySet::default();
         let body: Vec<u8> = (0..40u8).collect();
         assert_eq!(
-            d.add(
-                0,
-                key(),
-                Piece {
-                    offset: 16,
-                    more: true,
-                    data: &body[16..32]
-                },
-                &mut out,
-                &mut a
-            ),
+            d.add(0, key(), Piece { offset: 16, more: true, data: &body[16..32] }, &mut out, &mut a),
             Outcome::Pending
         );
         assert_eq!(
-            d.add(
-                1,
-                key(),
-                Piece {
-                    offset: 32,
-                    more: false,
-                    data: &body[32..]
-                },
-                &mut out,
-                &mut a
-            ),
+            d.add(1, key(), Piece { offset: 32, more: false, data: &body[32..] }, &mut out, &mut a),
             Outcome::Pending
         );
         assert_eq!(
-            d.add(
-                2,
-                key(),
-                Piece {
-                    offset: 0,
-                    more: true,
-                    data: &body[..16]
-                },
-                &mut out,
-                &mut a
-            ),
+            d.add(2, key(), Piece { offset: 0, more: true, data: &body[..16] }, &mut out, &mut a),
             Outcome::Complete { fragments: 3 }
         );
         assert_eq!(out, body);
@@ -314,28 +258,8 @@ mod test {
         let mut d = Defrag::new(Limits::default());
         let mut out = vec![];
         let mut a = AnomalySet::default();
-        d.add(
-            0,
-            key(),
-            Piece {
-                offset: 0,
-                more: true,
-                data: &[1; 16],
-            },
-            &mut out,
-            &mut a,
-        );
-        d.add(
-            0,
-            key(),
-            Piece {
-                offset: 8,
-                more: false,
-                data: &[9; 16],
-            },
-            &mut out,
-            &mut a,
-        );
+        d.add(0, key(), Piece { offset: 0, more: true, data: &[1; 16] }, &mut out, &mut a);
+        d.add(0, key(), Piece { offset: 8, more: false, data: &[9; 16] }, &mut out, &mut a);
         assert!(a.has(Anomaly::FragOverlap));
         assert_eq!(&out[..16], &[1; 16]);
         assert_eq!(&out[16..], &[9; 8]);
@@ -343,86 +267,26 @@ mod test {
 
     #[test]
     fn bounds_and_timeout() {
-        let mut d = Defrag::new(Limits {
-            max_datagrams: 1,
-            max_bytes: 64,
-            timeout_ns: 10,
-        });
+        let mut d = Defrag::new(Limits { max_datagrams: 1, max_bytes: 64, timeout_ns: 10 });
         let mut out = vec![];
         let mut a = AnomalySet::default();
         assert_eq!(
-            d.add(
-                0,
-                key(),
-                Piece {
-                    offset: 65_528,
-                    more: false,
-                    data: &[0; 16]
-                },
-                &mut out,
-                &mut a
-            ),
+            d.add(0, key(), Piece { offset: 65_528, more: false, data: &[0; 16] }, &mut out, &mut a),
             Outcome::Dropped
         );
         assert!(a.has(Anomaly::FragBad));
-        assert_eq!(
-            d.add(
-                0,
-                key(),
-                Piece {
-                    offset: 0,
-                    more: true,
-                    data: &[0; 8]
-                },
-                &mut out,
-                &mut a
-            ),
-            Outcome::Pending
-        );
+        assert_eq!(d.add(0, key(), Piece { offset: 0, more: true, data: &[0; 8] }, &mut out, &mut a), Outcome::Pending);
         let other = FragKey { ident: 8, ..key() };
-        assert_eq!(
-            d.add(
-                0,
-                other,
-                Piece {
-                    offset: 0,
-                    more: true,
-                    data: &[0; 8]
-                },
-                &mut out,
-                &mut a
-            ),
-            Outcome::Dropped
-        );
+        assert_eq!(d.add(0, other, Piece { offset: 0, more: true, data: &[0; 8] }, &mut out, &mut a), Outcome::Dropped);
         assert!(a.has(Anomaly::FragDropped));
         assert_eq!(
-            d.add(
-                5_000_000_000,
-                other,
-                Piece {
-                    offset: 64,
-                    more: true,
-                    data: &[0; 8]
-                },
-                &mut out,
-                &mut a
-            ),
+            d.add(5_000_000_000, other, Piece { offset: 64, more: true, data: &[0; 8] }, &mut out, &mut a),
             Outcome::Dropped
         );
         assert_eq!(d.take_expired(), 1);
         // Odd-length non-last fragment.
         assert_eq!(
-            d.add(
-                5_000_000_000,
-                key(),
-                Piece {
-                    offset: 0,
-                    more: true,
-                    data: &[0; 7]
-                },
-                &mut out,
-                &mut a
-            ),
+            d.add(5_000_000_000, key(), Piece { offset: 0, more: true, data: &[0; 7] }, &mut out, &mut a),
             Outcome::Dropped
         );
     }

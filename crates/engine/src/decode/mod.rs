@@ -276,10 +276,7 @@ enum Next<'a> {
 impl Decoder {
     /// A decoder with the given reassembly limits.
     pub fn new(limits: Limits) -> Self {
-        Decoder {
-            defrag: Defrag::new(limits),
-            reassembled: Vec::new(),
-        }
+        Decoder { defrag: Defrag::new(limits), reassembled: Vec::new() }
     }
 
     /// Incomplete datagrams given up since last asked.
@@ -297,10 +294,7 @@ impl Decoder {
     pub fn decode<'a>(&'a mut self, ts: i64, lt: u32, data: &'a [u8]) -> Decoded<'a> {
         let mut d = Decoded::default();
         let next = link_layer(lt, data, &mut d);
-        let Decoder {
-            defrag,
-            reassembled,
-        } = self;
+        let Decoder { defrag, reassembled } = self;
         let mut scratch = Some(reassembled);
         ip_layers(ts, next, &mut d, defrag, &mut scratch);
         d
@@ -455,8 +449,7 @@ fn ip_layers<'a>(
                     }
                 };
                 note_version(d, 4, depth);
-                if !p.total_len_valid() || usize::from(p.total_len()) > b.len() && !p.is_truncated()
-                {
+                if !p.total_len_valid() || usize::from(p.total_len()) > b.len() && !p.is_truncated() {
                     d.anomalies.add(Anomaly::Ipv4BadTotalLength);
                 }
                 if p.is_truncated() {
@@ -537,13 +530,8 @@ fn ip_layers<'a>(
                         d.anomalies.add(Anomaly::FragAtomic);
                         None
                     } else {
-                        let key = FragKey {
-                            version: 6,
-                            src: net.src.bytes,
-                            dst: net.dst.bytes,
-                            ident: f.ident,
-                            proto: 0,
-                        };
+                        let key =
+                            FragKey { version: 6, src: net.src.bytes, dst: net.dst.bytes, ident: f.ident, proto: 0 };
                         Some((key, f.offset, f.more))
                     }
                 });
@@ -557,13 +545,7 @@ fn ip_layers<'a>(
             }
         };
         depth += 1;
-        let IpLayer {
-            mut net,
-            proto,
-            mut payload,
-            frag,
-            mut declared,
-        } = layer;
+        let IpLayer { mut net, proto, mut payload, frag, mut declared } = layer;
         if let Some((key, offset, more)) = frag {
             let Some(buf) = scratch.take() else {
                 d.anomalies.add(Anomaly::FragNested);
@@ -571,17 +553,7 @@ fn ip_layers<'a>(
                 d.transport = Transport::Other;
                 return;
             };
-            match defrag.add(
-                ts,
-                key,
-                defrag::Piece {
-                    offset,
-                    more,
-                    data: payload,
-                },
-                buf,
-                &mut d.anomalies,
-            ) {
+            match defrag.add(ts, key, defrag::Piece { offset, more, data: payload }, buf, &mut d.anomalies) {
                 Outcome::Complete { fragments } => {
                     let buf: &'a Vec<u8> = buf;
                     payload = buf.as_slice();
@@ -604,21 +576,12 @@ fn ip_layers<'a>(
         }
         // Tunnels.
         let inner = match proto {
-            ipproto::IPV6 => Some((
-                Next::Ip6(payload),
-                if net.src.version == 4 {
-                    six_kind(payload)
-                } else {
-                    TunnelKind::SixInSix
-                },
-            )),
+            ipproto::IPV6 => {
+                Some((Next::Ip6(payload), if net.src.version == 4 { six_kind(payload) } else { TunnelKind::SixInSix }))
+            }
             ipproto::IPIP => Some((
                 Next::Ip4(payload),
-                if net.src.version == 4 {
-                    TunnelKind::IpInIp
-                } else {
-                    TunnelKind::FourInSix
-                },
+                if net.src.version == 4 { TunnelKind::IpInIp } else { TunnelKind::FourInSix },
             )),
             ipproto::GRE => gre(payload, d).map(|n| (n, TunnelKind::Gre)),
             _ => None,
@@ -682,13 +645,8 @@ fn note_version(d: &mut Decoded<'_>, v: u8, depth: u8) {
 
 fn set_tunnel(d: &mut Decoded<'_>, kind: TunnelKind, outer: &Net, origin: bool, auth: bool) {
     if d.tunnel.is_none() {
-        d.tunnel = Some(Tunnel {
-            kind,
-            outer_src: outer.src,
-            outer_dst: outer.dst,
-            teredo_origin: origin,
-            teredo_auth: auth,
-        });
+        d.tunnel =
+            Some(Tunnel { kind, outer_src: outer.src, outer_dst: outer.dst, teredo_origin: origin, teredo_auth: auth });
     }
 }
 
@@ -823,10 +781,7 @@ fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Dec
                 if !u.length_valid() || usize::from(u.length()) > declared {
                     d.anomalies.add(Anomaly::UdpBadLength);
                 }
-                d.transport = Transport::Udp {
-                    sport: u.src_port(),
-                    dport: u.dst_port(),
-                };
+                d.transport = Transport::Udp { sport: u.src_port(), dport: u.dst_port() };
                 d.payload = u.payload();
             }
             Err(_) => {
@@ -839,11 +794,7 @@ fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Dec
             match icmp::Packet::parse(b) {
                 Ok(m) => {
                     let t = m.msg_type();
-                    let is_err = if v6 {
-                        icmp::v6::is_error(t)
-                    } else {
-                        icmp::v4::is_error(t)
-                    };
+                    let is_err = if v6 { icmp::v6::is_error(t) } else { icmp::v4::is_error(t) };
                     let quoted = if is_err {
                         let q = quote(m.body(), d);
                         if q.is_none() {
@@ -853,11 +804,7 @@ fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Dec
                     } else {
                         None
                     };
-                    let echo = if v6 {
-                        matches!(t, 128 | 129)
-                    } else {
-                        matches!(t, 0 | 8 | 13 | 14 | 15 | 16)
-                    };
+                    let echo = if v6 { matches!(t, 128 | 129) } else { matches!(t, 0 | 8 | 13 | 14 | 15 | 16) };
                     d.transport = Transport::Icmp {
                         v6,
                         icmp_type: t,
@@ -880,9 +827,7 @@ fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Dec
             d.transport = Transport::Other;
         }
         _ => {
-            if net.src.version == 6
-                && !matches!(proto, 2 | 8 | 9 | 46 | 47 | 88 | 89 | 103 | 112 | 132 | 136)
-            {
+            if net.src.version == 6 && !matches!(proto, 2 | 8 | 9 | 46 | 47 | 88 | 89 | 103 | 112 | 132 | 136) {
                 // Unknown next headers in IPv6 may be unknown extension headers (RFC 7045).
                 d.anomalies.add(Anomaly::Ipv6UndecodedNextHeader);
             }
@@ -898,47 +843,27 @@ fn quote(b: &[u8], d: &mut Decoded<'_>) -> Option<Quoted> {
             let p = ipv4::Packet::parse(b).ok()?;
             d.inner_v4 = d.inner_v4.saturating_add(1);
             let l4 = &b[p.header_len()..];
-            (
-                Addr::v4(p.src()),
-                Addr::v4(p.dst()),
-                p.protocol(),
-                if p.frag_offset() == 0 { l4 } else { &[][..] },
-            )
+            (Addr::v4(p.src()), Addr::v4(p.dst()), p.protocol(), if p.frag_offset() == 0 { l4 } else { &[][..] })
         }
         6 => {
             let p = ipv6::Packet::parse(b).ok()?;
             d.inner_v6 = d.inner_v6.saturating_add(1);
             let rest = &b[40..];
             match ipv6::walk(p.next_header(), rest) {
-                Ok(c) if c.fragment.is_none_or(|f| f.offset == 0) => (
-                    Addr::v6(p.src()),
-                    Addr::v6(p.dst()),
-                    c.protocol,
-                    &rest[c.offset..],
-                ),
-                _ => (
-                    Addr::v6(p.src()),
-                    Addr::v6(p.dst()),
-                    p.next_header(),
-                    &[][..],
-                ),
+                Ok(c) if c.fragment.is_none_or(|f| f.offset == 0) => {
+                    (Addr::v6(p.src()), Addr::v6(p.dst()), c.protocol, &rest[c.offset..])
+                }
+                _ => (Addr::v6(p.src()), Addr::v6(p.dst()), p.next_header(), &[][..]),
             }
         }
         _ => return None,
     };
     let (sport, dport) = match proto {
-        ipproto::TCP | ipproto::UDP if l4.len() >= 4 => (
-            u16::from_be_bytes([l4[0], l4[1]]),
-            u16::from_be_bytes([l4[2], l4[3]]),
-        ),
+        ipproto::TCP | ipproto::UDP if l4.len() >= 4 => {
+            (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+        }
         ipproto::ICMP | ipproto::ICMPV6 if l4.len() >= 2 => (u16::from(l4[0]), u16::from(l4[1])),
         _ => (0, 0),
     };
-    Some(Quoted {
-        src,
-        dst,
-        proto,
-        sport,
-        dport,
-    })
+    Some(Quoted { src, dst, proto, sport, dport })
 }

@@ -29,14 +29,7 @@ impl Dns {
             (5355, _) | (_, 5355) => "llmnr",
             _ => "dns",
         };
-        Dns {
-            tcp,
-            kind,
-            streams: Default::default(),
-            pending: Vec::new(),
-            emitted: 0,
-            name: String::new(),
-        }
+        Dns { tcp, kind, streams: Default::default(), pending: Vec::new(), emitted: 0, name: String::new() }
     }
 
     pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
@@ -70,13 +63,11 @@ impl Dns {
         for r in m.records() {
             let Ok(r) = r else { break };
             match r.section {
-                0 if query.is_empty()
-                    && dns::read_name(m.bytes(), r.name_at, &mut self.name).is_ok() =>
-                {
+                0 if query.is_empty() && dns::read_name(m.bytes(), r.name_at, &mut self.name).is_ok() => {
                     query = self.name.clone();
                     qtype = r.rtype;
                 }
-                1 if answers.len() < 64 => {
+                1..=3 if answers.len() < 64 && r.rtype != rtype::OPT => {
                     if let Some(a) = answer(&m, &r, &mut self.name) {
                         answers.push(a);
                     }
@@ -84,23 +75,18 @@ impl Dns {
                 _ => {}
             }
         }
-        let (client, server, sport) = if ctx.from_orig {
-            (ctx.orig.0, ctx.resp.0, ctx.resp.1)
-        } else {
-            (ctx.resp.0, ctx.orig.0, ctx.orig.1)
-        };
+        let (client, server, sport) =
+            if ctx.from_orig { (ctx.orig.0, ctx.resp.0, ctx.resp.1) } else { (ctx.resp.0, ctx.orig.0, ctx.orig.1) };
         if !m.is_response() {
             if self.pending.len() < MAX_PENDING {
-                self.pending
-                    .push(self.event(ctx, m.id(), query, qtype, client, server, sport));
+                self.pending.push(self.event(ctx, m.id(), query, qtype, client, server, sport));
             }
             return;
         }
         // mDNS answers are usually unsolicited multicast: there may be no query to match.
-        let pos = self
-            .pending
-            .iter()
-            .position(|q| q.trans_id == m.id() && (q.query == query || query.is_empty()));
+        // A response matches a pending query with the same id and question; mDNS uses id 0 for
+        // everything and often answers without repeating the question, so those stand alone.
+        let pos = self.pending.iter().position(|q| q.trans_id == m.id() && q.query == query && !query.is_empty());
         let mut ev = match pos {
             Some(p) => self.pending.remove(p),
             None => self.event(ctx, m.id(), query, qtype, server, client, sport),
@@ -169,11 +155,7 @@ fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<
         }
         rtype::MX if r.rdata.len() > 2 => {
             dns::read_name(m.bytes(), r.rdata_at + 2, scratch).ok()?;
-            format!(
-                "{} {}",
-                u16::from_be_bytes([r.rdata[0], r.rdata[1]]),
-                scratch
-            )
+            format!("{} {}", u16::from_be_bytes([r.rdata[0], r.rdata[1]]), scratch)
         }
         rtype::SRV if r.rdata.len() > 6 => {
             let d = r.rdata;
@@ -203,19 +185,11 @@ fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<
                 t.push_str(&format!(" alpn={}", s.alpn.join(",")));
             }
             if !s.ipv4hint.is_empty() {
-                let v: Vec<String> = s
-                    .ipv4hint
-                    .iter()
-                    .map(|a| std::net::Ipv4Addr::from(*a).to_string())
-                    .collect();
+                let v: Vec<String> = s.ipv4hint.iter().map(|a| std::net::Ipv4Addr::from(*a).to_string()).collect();
                 t.push_str(&format!(" ipv4hint={}", v.join(",")));
             }
             if !s.ipv6hint.is_empty() {
-                let v: Vec<String> = s
-                    .ipv6hint
-                    .iter()
-                    .map(|a| std::net::Ipv6Addr::from(*a).to_string())
-                    .collect();
+                let v: Vec<String> = s.ipv6hint.iter().map(|a| std::net::Ipv6Addr::from(*a).to_string()).collect();
                 t.push_str(&format!(" ipv6hint={}", v.join(",")));
             }
             if s.ech {
@@ -225,10 +199,10 @@ fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<
         }
         _ => format!("\\# {}", r.rdata.len()),
     };
-    Some(DnsAnswer {
-        name,
-        rtype: rtype::name(r.rtype).into_owned(),
-        ttl: r.ttl,
-        data,
-    })
+    let section = match r.section {
+        1 => "answer",
+        2 => "authority",
+        _ => "additional",
+    };
+    Some(DnsAnswer { section, name, rtype: rtype::name(r.rtype).into_owned(), ttl: r.ttl, data })
 }

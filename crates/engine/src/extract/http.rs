@@ -17,10 +17,49 @@ pub(crate) struct Http {
     emitted: usize,
     first_host: Option<String>,
     started: bool,
+    /// Each datagram is a whole message (SSDP): no stream, no body skipping.
+    datagrams: bool,
 }
 
 impl Http {
+    /// HTTP over UDP (SSDP).
+    pub fn datagrams() -> Http {
+        Http { datagrams: true, ..Http::default() }
+    }
+
+    fn datagram(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+        let p = ctx.payload;
+        let end = wire::http::head_end(p).unwrap_or(p.len());
+        if let Some(h) = wire::http::request(&p[..end]) {
+            let ev = self.request(ctx, &h);
+            self.emit(ev, events);
+        }
+    }
+
+    fn request(&self, ctx: &PacketCtx<'_>, h: &wire::http::Head<'_>) -> HttpEvent {
+        let (client, server, port) =
+            if ctx.from_orig { (ctx.orig.0, ctx.resp.0, ctx.resp.1) } else { (ctx.resp.0, ctx.orig.0, ctx.orig.1) };
+        HttpEvent {
+            ts: ctx.ts,
+            uid: uid_string(ctx.uid),
+            client,
+            server,
+            server_port: port,
+            method: text(h.method),
+            host: h.host.map(text),
+            uri: text(h.target),
+            version: text(h.version),
+            user_agent: h.user_agent.map(text),
+            request_body_len: h.content_length,
+            status: None,
+        }
+    }
+
     pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+        if self.datagrams {
+            self.datagram(ctx, events);
+            return;
+        }
         if !self.started {
             self.skip = [Some(0), Some(0)];
             self.started = true;
@@ -52,29 +91,11 @@ impl Http {
                     self.skip[0] = None;
                     return;
                 };
-                let (client, server) = (ctx.orig.0, ctx.resp.0);
-                let ev = HttpEvent {
-                    ts: ctx.ts,
-                    uid: uid_string(ctx.uid),
-                    client,
-                    server,
-                    server_port: ctx.resp.1,
-                    method: text(h.method),
-                    host: h.host.map(text),
-                    uri: text(h.target),
-                    version: text(h.version),
-                    user_agent: h.user_agent.map(text),
-                    request_body_len: h.content_length,
-                    status: None,
-                };
+                let ev = self.request(ctx, &h);
                 if self.first_host.is_none() {
                     self.first_host = ev.host.clone();
                 }
-                self.skip[0] = if h.chunked {
-                    None
-                } else {
-                    Some(h.content_length.unwrap_or(0))
-                };
+                self.skip[0] = if h.chunked { None } else { Some(h.content_length.unwrap_or(0)) };
                 if self.pending.len() >= MAX_EVENTS {
                     self.skip[0] = None;
                     return;
@@ -116,14 +137,13 @@ impl Http {
     }
 
     pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
-        rec.service = Some("http");
+        rec.service = Some(if self.datagrams { "ssdp" } else { "http" });
         if rec.server_name.is_none() {
             if let Some(h) = self.first_host.take() {
                 // Host may carry a port: the name is what comes before it.
                 let name = match h.rsplit_once(':') {
                     Some((n, p))
-                        if p.bytes().all(|c| c.is_ascii_digit()) && !n.ends_with(']')
-                            || h.starts_with('[') =>
+                        if p.bytes().all(|c| c.is_ascii_digit()) && !n.ends_with(']') || h.starts_with('[') =>
                     {
                         n.trim_start_matches('[').trim_end_matches(']').to_string()
                     }

@@ -21,8 +21,9 @@ pub const STREAM_CAP: usize = 64 << 10;
 pub const MAX_OOO: usize = 8;
 /// Events one flow may emit.
 pub const MAX_EVENTS: usize = 64;
-/// Payload packets inspected before giving up on recognising a protocol.
-const PROBE_PACKETS: u8 = 4;
+/// Payload packets inspected before giving up on recognising a protocol. Generous enough for
+/// TLS behind a SOCKS handshake or after SMTP/IMAP/POP3 STARTTLS.
+const PROBE_PACKETS: u8 = 12;
 
 /// Per-flow extractor state (8 bytes until the flow carries payload).
 #[derive(Default)]
@@ -40,9 +41,7 @@ impl Attachment for App {
     type Event = AppEvent;
 
     fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
-        let state = self
-            .0
-            .get_or_insert_with(|| Box::new(State::Probing { seen: 0 }));
+        let state = self.0.get_or_insert_with(|| Box::new(State::Probing { seen: 0 }));
         if let State::Probing { seen } = state.as_mut() {
             if ctx.payload.is_empty() {
                 return;
@@ -82,12 +81,15 @@ fn probe(ctx: &PacketCtx<'_>) -> Option<State> {
             Some(State::Dns(dns::Dns::new(ctx, false)))
         }
         ipproto::TCP if ports.contains(&53) => Some(State::Dns(dns::Dns::new(ctx, true))),
-        ipproto::TCP if ctx.from_orig && wire::http::looks_like_request(p) => {
-            Some(State::Http(http::Http::default()))
+        ipproto::TCP if ctx.from_orig && wire::http::looks_like_request(p) => Some(State::Http(http::Http::default())),
+        // HTTP over UDP: SSDP (UPnP discovery), one message per datagram.
+        ipproto::UDP
+            if ports.contains(&1900)
+                && (p.starts_with(b"M-SEARCH ") || p.starts_with(b"NOTIFY ") || p.starts_with(b"HTTP/1.")) =>
+        {
+            Some(State::Http(http::Http::datagrams()))
         }
-        ipproto::TCP if ctx.from_orig && wire::tls::looks_like_handshake(p) => {
-            Some(State::Tls(tls::Tls::default()))
-        }
+        ipproto::TCP if ctx.from_orig && wire::tls::looks_like_handshake(p) => Some(State::Tls(tls::Tls::default())),
         _ => None,
     }
 }
@@ -139,11 +141,7 @@ impl Stream {
         }
         self.take(seq, data);
         // Drain held segments that now fit.
-        while let Some(i) = self
-            .ooo
-            .iter()
-            .position(|(s, _)| !after(*s, self.next.unwrap_or(*s)))
-        {
+        while let Some(i) = self.ooo.iter().position(|(s, _)| !after(*s, self.next.unwrap_or(*s))) {
             let (s, d) = self.ooo.swap_remove(i);
             self.take(s, &d);
         }

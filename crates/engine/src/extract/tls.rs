@@ -14,6 +14,8 @@ pub(crate) struct Tls {
     /// Handshake-layer bytes (record headers removed), per direction.
     hs: [Vec<u8>; 2],
     done: [bool; 2],
+    /// ClientHellos seen (a HelloRetryRequest makes the client send a second one).
+    hellos: u8,
     event: Option<TlsEvent>,
     emitted: bool,
 }
@@ -37,6 +39,11 @@ impl Tls {
             if s.buf.len() < 5 + len {
                 break;
             }
+            if ct == 20 {
+                // ChangeCipherSpec (TLS 1.3 middlebox compatibility) may precede a second hello.
+                s.consume(5 + len);
+                continue;
+            }
             if ct != tls::HANDSHAKE {
                 self.done[i] = true;
                 break;
@@ -54,13 +61,17 @@ impl Tls {
                 continue;
             }
             let body = &self.hs[i][4..4 + blen];
+            let mut more = false;
             if i == 0 && typ == 1 {
                 if let Ok(h) = tls::client_hello(body) {
-                    let versions = if h.versions.is_empty() {
-                        vec![h.legacy_version]
-                    } else {
-                        h.versions.clone()
-                    };
+                    // A second ClientHello (after HelloRetryRequest) is its own event.
+                    if self.hellos > 0 {
+                        self.flush(events);
+                        self.emitted = false;
+                    }
+                    self.hellos += 1;
+                    more = self.hellos < 2;
+                    let versions = if h.versions.is_empty() { vec![h.legacy_version] } else { h.versions.clone() };
                     self.event = Some(TlsEvent {
                         ts: ctx.ts,
                         uid: uid_string(ctx.uid),
@@ -83,8 +94,11 @@ impl Tls {
                     self.flush(events);
                 }
             }
-            self.done[i] = true;
             self.hs[i] = Vec::new();
+            if more {
+                continue;
+            }
+            self.done[i] = true;
             break;
         }
     }

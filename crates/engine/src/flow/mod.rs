@@ -114,33 +114,15 @@ impl FlowKey {
     /// Key for a transport 5-tuple (either direction gives the same key).
     pub fn new(proto: u8, a: Addr, ap: u16, b: Addr, bp: u16) -> FlowKey {
         if (a, ap) <= (b, bp) {
-            FlowKey {
-                proto,
-                lo: a,
-                hi: b,
-                lo_port: ap,
-                hi_port: bp,
-            }
+            FlowKey { proto, lo: a, hi: b, lo_port: ap, hi_port: bp }
         } else {
-            FlowKey {
-                proto,
-                lo: b,
-                hi: a,
-                lo_port: bp,
-                hi_port: ap,
-            }
+            FlowKey { proto, lo: b, hi: a, lo_port: bp, hi_port: ap }
         }
     }
     /// Key for ICMP: addresses sorted, the "ports" are the message class and echo identifier.
     fn icmp(proto: u8, a: Addr, b: Addr, class: u16, ident: u16) -> FlowKey {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        FlowKey {
-            proto,
-            lo,
-            hi,
-            lo_port: class,
-            hi_port: ident,
-        }
+        FlowKey { proto, lo, hi, lo_port: class, hi_port: ident }
     }
     /// A symmetric hash for sharding: both directions land on the same shard.
     pub fn shard_hash(&self) -> u64 {
@@ -293,15 +275,7 @@ impl<A: Attachment> FlowTable<A> {
             return;
         }
         self.now = ts;
-        let FlowTable {
-            wheel,
-            slab,
-            index,
-            free,
-            cfg,
-            events,
-            ..
-        } = self;
+        let FlowTable { wheel, slab, index, free, cfg, events, .. } = self;
         wheel.advance(ts, |e| {
             let f = &mut slab[e.slot as usize];
             if !f.live || f.gen != e.gen {
@@ -331,8 +305,7 @@ impl<A: Attachment> FlowTable<A> {
     }
 
     fn owns(&self, key: &FlowKey) -> bool {
-        self.cfg.shards <= 1
-            || key.shard_hash() % u64::from(self.cfg.shards) == u64::from(self.cfg.shard)
+        self.cfg.shards <= 1 || key.shard_hash() % u64::from(self.cfg.shards) == u64::from(self.cfg.shard)
     }
 
     /// Accounts one decoded packet (after [`FlowTable::tick`]); records of flows that ended are
@@ -344,48 +317,21 @@ impl<A: Attachment> FlowTable<A> {
         let Some(net) = d.net else { return };
         let (src, dst) = (net.src, net.dst);
         let (key, sport, dport) = match d.transport {
-            Transport::Tcp(t) => (
-                FlowKey::new(ipproto::TCP, src, t.sport, dst, t.dport),
-                t.sport,
-                t.dport,
-            ),
-            Transport::Udp { sport, dport } => (
-                FlowKey::new(ipproto::UDP, src, sport, dst, dport),
-                sport,
-                dport,
-            ),
-            Transport::Icmp {
-                v6,
-                icmp_type,
-                code,
-                ident,
-                rest,
-                quoted,
-            } => {
+            Transport::Tcp(t) => (FlowKey::new(ipproto::TCP, src, t.sport, dst, t.dport), t.sport, t.dport),
+            Transport::Udp { sport, dport } => (FlowKey::new(ipproto::UDP, src, sport, dst, dport), sport, dport),
+            Transport::Icmp { v6, icmp_type, code, ident, rest, quoted } => {
                 if let Some(q) = quoted {
                     self.attribute_icmp_error(ts, v6, icmp_type, code, rest, src, q);
                 }
-                let pair = if v6 {
-                    icmp::v6::counterpart(icmp_type)
-                } else {
-                    icmp::v4::counterpart(icmp_type)
-                };
+                let pair = if v6 { icmp::v6::counterpart(icmp_type) } else { icmp::v4::counterpart(icmp_type) };
                 let class = match pair {
                     Some(c) => u16::from(icmp_type.min(c)),
                     None => u16::from(icmp_type) << 8 | u16::from(code),
                 };
-                (
-                    FlowKey::icmp(net.proto, src, dst, class, ident),
-                    u16::from(icmp_type),
-                    u16::from(code),
-                )
+                (FlowKey::icmp(net.proto, src, dst, class, ident), u16::from(icmp_type), u16::from(code))
             }
             // A TCP or UDP header too damaged to read has no ports: counted as an anomaly, no flow.
-            Transport::Other | Transport::None
-                if matches!(net.proto, ipproto::TCP | ipproto::UDP) =>
-            {
-                return
-            }
+            Transport::Other | Transport::None if matches!(net.proto, ipproto::TCP | ipproto::UDP) => return,
             Transport::Other | Transport::None => (FlowKey::new(net.proto, src, 0, dst, 0), 0, 0),
         };
         if !self.owns(&key) {
@@ -399,28 +345,21 @@ impl<A: Attachment> FlowTable<A> {
         let hash = self.hasher.hash_one(key);
         let found = {
             let slab = &self.slab;
-            self.index
-                .find(hash, |&s| slab[s as usize].key == key)
-                .copied()
+            self.index.find(hash, |&s| slab[s as usize].key == key).copied()
         };
         let slot = match found {
             Some(s) => {
                 // Port reuse: a fresh SYN on a finished connection, or a new attempt with a new ISN.
                 let reuse = tcp_info.is_some_and(|t| {
                     let f = &self.slab[s as usize];
-                    t.flags & (wtcp::SYN | wtcp::ACK) == wtcp::SYN
-                        && f.is_reusable_by(t.seq, (src, sport) == f.orig)
+                    t.flags & (wtcp::SYN | wtcp::ACK) == wtcp::SYN && f.is_reusable_by(t.seq, (src, sport) == f.orig)
                 });
                 // The flow's own timeout may have passed even if the shared clock has not moved
                 // (it lags one frame behind on purpose): such a packet starts a new flow.
                 let timed_out = ts > self.slab[s as usize].deadline(&self.cfg);
                 if reuse || timed_out {
                     let f = &mut self.slab[s as usize];
-                    let why = if reuse {
-                        EndReason::Reused
-                    } else {
-                        EndReason::Timeout
-                    };
+                    let why = if reuse { EndReason::Reused } else { EndReason::Timeout };
                     out.push(f.record(why, &mut self.events));
                     f.live = false;
                     unindex(&mut self.index, hash, s);
@@ -518,11 +457,7 @@ impl<A: Attachment> FlowTable<A> {
         };
         // A multicast or broadcast address never originates anything.
         let flip = flip && !dst.is_multicast_or_broadcast();
-        let (orig, resp) = if flip {
-            ((dst, dport), (src, sport))
-        } else {
-            ((src, sport), (dst, dport))
-        };
+        let (orig, resp) = if flip { ((dst, dport), (src, sport)) } else { ((src, sport), (dst, dport)) };
         if let (true, Some(t)) = (flip, tunnel.as_mut()) {
             // Keep the outer endpoints in originator → responder order.
             std::mem::swap(&mut t.outer_src, &mut t.outer_dst);
@@ -567,13 +502,11 @@ impl<A: Attachment> FlowTable<A> {
             }
         };
         let slab = &self.slab;
-        self.index
-            .insert_unique(hash, slot, |&s| slab[s as usize].hash);
+        self.index.insert_unique(hash, slot, |&s| slab[s as usize].hash);
         self.stats.created += 1;
         self.stats.peak_live = self.stats.peak_live.max(self.index.len() as u64);
         let f = &self.slab[slot as usize];
-        self.wheel
-            .schedule(Entry { slot, gen: f.gen }, f.deadline(&self.cfg));
+        self.wheel.schedule(Entry { slot, gen: f.gen }, f.deadline(&self.cfg));
         slot
     }
 
@@ -623,42 +556,21 @@ impl<A: Attachment> FlowTable<A> {
             (false, icmp::v4::DEST_UNREACH) if code == 4 => rest & 0xffff,
             _ => 0,
         };
-        if let Some(e) = f
-            .icmp_errors
-            .iter_mut()
-            .find(|e| e.icmp_type == t && e.code == code)
-        {
+        if let Some(e) = f.icmp_errors.iter_mut().find(|e| e.icmp_type == t && e.code == code) {
             e.count = e.count.saturating_add(1);
         } else if f.icmp_errors.len() < 8 {
             let version = if v6 { 6 } else { 4 };
-            f.icmp_errors.push(IcmpError {
-                ts,
-                version,
-                icmp_type: t,
-                code,
-                from,
-                mtu,
-                count: 1,
-            });
+            f.icmp_errors.push(IcmpError { ts, version, icmp_type: t, code, from, mtu, count: 1 });
         }
     }
 
     /// Writes out every live flow (end of input), ordered by start time and key.
     pub fn finish(&mut self, out: &mut Vec<FlowRecord>) {
         let _ = self.wheel.drain_all();
-        let mut live: Vec<usize> = (0..self.slab.len())
-            .filter(|&i| self.slab[i].live)
-            .collect();
+        let mut live: Vec<usize> = (0..self.slab.len()).filter(|&i| self.slab[i].live).collect();
         live.sort_by_key(|&i| {
             let f = &self.slab[i];
-            (
-                f.first_ts,
-                f.key.lo,
-                f.key.lo_port,
-                f.key.hi,
-                f.key.hi_port,
-                f.key.proto,
-            )
+            (f.first_ts, f.key.lo, f.key.lo_port, f.key.hi, f.key.hi_port, f.key.proto)
         });
         for i in live {
             let rec = self.slab[i].record(EndReason::End, &mut self.events);
@@ -711,8 +623,7 @@ impl<A: Attachment> Flow<A> {
     /// finished (FIN or RST seen), or never got an answer and the SYN carries a new ISN.
     fn is_reusable_by(&self, seq: u32, from_orig: bool) -> bool {
         use EndpointState::*;
-        let finished =
-            matches!(self.o.state, Closed | Reset) || matches!(self.r.state, Closed | Reset);
+        let finished = matches!(self.o.state, Closed | Reset) || matches!(self.r.state, Closed | Reset);
         if finished {
             return true;
         }
@@ -721,19 +632,14 @@ impl<A: Attachment> Flow<A> {
     }
 
     fn letter(&mut self, from_orig: bool, c: u8) {
-        self.history
-            .push(if from_orig { c.to_ascii_uppercase() } else { c });
+        self.history.push(if from_orig { c.to_ascii_uppercase() } else { c });
     }
 
     fn tcp(&mut self, ts: i64, from_orig: bool, t: &crate::decode::TcpInfo) {
         use EndpointState::*;
         let flags = t.flags;
-        let (syn, ack, fin, rst) = (
-            flags & wtcp::SYN != 0,
-            flags & wtcp::ACK != 0,
-            flags & wtcp::FIN != 0,
-            flags & wtcp::RST != 0,
-        );
+        let (syn, ack, fin, rst) =
+            (flags & wtcp::SYN != 0, flags & wtcp::ACK != 0, flags & wtcp::FIN != 0, flags & wtcp::RST != 0);
         let len = t.payload_len;
         // History letters (Zeek's rules: some once, some on a new sequence number, some logarithmic).
         let once = |f: &mut Flow<A>, bit: u8, c: u8| {
@@ -795,9 +701,7 @@ impl<A: Attachment> Flow<A> {
             }
         }
         // Sequence space: new bytes, gaps, retransmissions.
-        let seg = len
-            .wrapping_add(u32::from(syn))
-            .wrapping_add(u32::from(fin));
+        let seg = len.wrapping_add(u32::from(syn)).wrapping_add(u32::from(fin));
         let mut gap = false;
         let mut retrans = false;
         {
@@ -826,19 +730,13 @@ impl<A: Attachment> Flow<A> {
                         if seq_after(end, next) {
                             side.c.bytes += u64::from(end.wrapping_sub(next));
                             side.next_seq = Some(end.wrapping_add(u32::from(fin)));
-                        } else if let Some((hs, he)) = side
-                            .hole
-                            .filter(|&(hs, he)| !seq_after(hs, t.seq) && !seq_after(end, he))
+                        } else if let Some((hs, he)) =
+                            side.hole.filter(|&(hs, he)| !seq_after(hs, t.seq) && !seq_after(end, he))
                         {
                             // Late data filling a hole we counted as missed.
-                            side.c.missed_bytes =
-                                side.c.missed_bytes.saturating_sub(u64::from(len));
+                            side.c.missed_bytes = side.c.missed_bytes.saturating_sub(u64::from(len));
                             side.c.bytes += u64::from(len);
-                            side.hole = if hs == t.seq {
-                                Some((end, he))
-                            } else {
-                                Some((hs, t.seq))
-                            };
+                            side.hole = if hs == t.seq { Some((end, he)) } else { Some((hs, t.seq)) };
                         } else {
                             side.c.retransmits += 1;
                             retrans = true;
@@ -854,10 +752,7 @@ impl<A: Attachment> Flow<A> {
             let peer = if from_orig { &mut self.r } else { &mut self.o };
             if let Some(pn) = peer.next_seq {
                 let beyond = t.ack.wrapping_sub(pn) as i32;
-                if beyond > 0
-                    && beyond < 1 << 30
-                    && matches!(peer.state, Established | Partial | Closed | SynAckSent)
-                {
+                if beyond > 0 && beyond < 1 << 30 && matches!(peer.state, Established | Partial | Closed | SynAckSent) {
                     peer.c.missed_bytes += beyond as u64;
                     peer.next_seq = Some(t.ack);
                     peer.gaps += 1;
@@ -882,11 +777,7 @@ impl<A: Attachment> Flow<A> {
             }
         }
         // Endpoint states.
-        let (me, peer) = if from_orig {
-            (&mut self.o, &mut self.r)
-        } else {
-            (&mut self.r, &mut self.o)
-        };
+        let (me, peer) = if from_orig { (&mut self.o, &mut self.r) } else { (&mut self.r, &mut self.o) };
         if rst {
             me.state = Reset;
             return;
@@ -920,13 +811,7 @@ impl<A: Attachment> Flow<A> {
 
     fn record(&mut self, end: EndReason, events: &mut Vec<A::Event>) -> FlowRecord {
         let conn_state = match self.key.proto {
-            ipproto::TCP => tcp::conn_state(
-                self.o.state,
-                self.r.state,
-                self.o.c.bytes,
-                self.r.c.bytes,
-                &self.history,
-            ),
+            ipproto::TCP => tcp::conn_state(self.o.state, self.r.state, self.o.c.bytes, self.r.c.bytes, &self.history),
             ipproto::ICMP | ipproto::ICMPV6 => "OTH",
             _ => tcp::udp_conn_state(self.o.c.pkts, self.r.c.pkts),
         };

@@ -30,10 +30,7 @@ pub struct History {
 
 impl Default for History {
     fn default() -> Self {
-        History {
-            buf: [0; Self::CAP],
-            len: 0,
-        }
+        History { buf: [0; Self::CAP], len: 0 }
     }
 }
 
@@ -85,9 +82,7 @@ pub fn conn_state(
 ) -> &'static str {
     use EndpointState::*;
     if resp == Reset {
-        if matches!(orig, SynSent | SynAckSent)
-            || (orig == Reset && orig_bytes == 0 && resp_bytes == 0)
-        {
+        if matches!(orig, SynSent | SynAckSent) || (orig == Reset && orig_bytes == 0 && resp_bytes == 0) {
             return "REJ";
         }
         if matches!(orig, Inactive | Partial) {
@@ -97,11 +92,7 @@ pub fn conn_state(
     }
     if orig == Reset {
         if resp == Inactive {
-            return if history.is_syns_then_rst() {
-                "RSTOS0"
-            } else {
-                "OTH"
-            };
+            return if history.is_syns_then_rst() { "RSTOS0" } else { "OTH" };
         }
         return "RSTO";
     }

@@ -19,10 +19,7 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     pub fn new() -> Self {
-        Wheel {
-            buckets: (0..SLOTS).map(|_| Vec::new()).collect(),
-            next_s: None,
-        }
+        Wheel { buckets: (0..SLOTS).map(|_| Vec::new()).collect(), next_s: None }
     }
 
     fn bucket(sec: i64) -> usize {
