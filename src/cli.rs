@@ -31,6 +31,30 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
     },
+    /// DNS, mDNS and LLMNR transactions: query, type, response code, answers, round-trip time.
+    Dns {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+        format: FlowFormat,
+    },
+    /// HTTP/1.x requests (any port; SSDP over UDP too): method, Host, URI, User-Agent, status.
+    Http {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+        format: FlowFormat,
+    },
+    /// TLS handshakes: server name (SNI), ALPN, offered and chosen version, cipher, ECH.
+    Tls {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+        format: FlowFormat,
+    },
     /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
     Demo {
         /// Directory to write the captures into.

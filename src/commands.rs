@@ -1,7 +1,7 @@
 //! One function per subcommand: turn validated arguments into engine calls and printers.
 
 use crate::cli::{Command, InputArgs, SummaryFormat};
-use crate::output::{flows, summary};
+use crate::output::{events, flows, summary};
 use anyhow::{bail, Context, Result};
 use engine::decode::Addr;
 use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
@@ -28,6 +28,9 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             sink.finish()?;
             Ok(code)
         }
+        Command::Dns { input, format } => events(&input, format, events::Kind::Dns),
+        Command::Http { input, format } => events(&input, format, events::Kind::Http),
+        Command::Tls { input, format } => events(&input, format, events::Kind::Tls),
         Command::Demo { out, seed } => {
             let files = crate::gen::demo::write(&out, seed)?;
             let input = InputArgs {
@@ -55,6 +58,14 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Bench { capture, tshark, runs } => crate::gen::bench::measure(&capture, tshark, runs),
     }
+}
+
+fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: events::Kind) -> Result<ExitCode> {
+    let stdout = std::io::stdout().lock();
+    let mut sink = events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind);
+    let (_, code) = analyse(input, &mut sink)?;
+    sink.finish()?;
+    Ok(code)
 }
 
 /// Runs every sensor; returns summaries and the exit code (2 when any input was damaged).

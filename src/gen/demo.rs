@@ -182,9 +182,20 @@ impl Trace {
         self.push(t + 50_000, c, srv, tcp(cport, dport, cs, ss, flags::ACK | flags::PSH, req), Encap::None);
         cs = cs.wrapping_add(req.len() as u32);
         t += rtt;
-        let body = vec![b'x'; seg];
+        // An HTTP response head in front of the body when the request was HTTP.
+        let total = seg * resp_segments as usize;
+        let mut stream = if req.starts_with(b"GET ") || req.starts_with(b"POST ") {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ");
+            let len = total.saturating_sub(head.len() + 12);
+            format!("{head}{len:08}\r\n\r\n").into_bytes()
+        } else {
+            Vec::new()
+        };
+        stream.resize(total.max(stream.len()), b'x');
         for k in 0..resp_segments {
-            self.push(t, srv, c, tcp(dport, cport, ss, cs, flags::ACK, &body[..]), Encap::None);
+            let at = k as usize * seg;
+            let body = &stream[at.min(stream.len())..(at + seg).min(stream.len())];
+            self.push(t, srv, c, tcp(dport, cport, ss, cs, flags::ACK, body), Encap::None);
             ss = ss.wrapping_add(seg as u32);
             t += 400_000;
             if k % 2 == 1 {

@@ -37,6 +37,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "resp_retransmits",
     "icmp_errors",
     "anomalies",
+    "service",
+    "server_name",
+    "name_source",
 ];
 
 /// Writes flow records in one format.
@@ -47,7 +50,7 @@ pub struct Writer<W: Write> {
 }
 
 /// Seconds with microseconds, as Zeek writes `ts` in JSON.
-fn epoch(ns: i64) -> String {
+pub fn epoch(ns: i64) -> String {
     format!("{}.{:06}", ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) / 1000)
 }
 
@@ -140,6 +143,14 @@ impl<W: Write> Writer<W> {
         w.write_all(b",\"sensor\":")?;
         serde_json::to_writer(&mut *w, sensor)?;
         write!(w, ",\"role\":\"{}\",\"ip_version\":{},\"ip_proto\":{}", r.role.name(), r.ip_version(), r.ip_proto)?;
+        if let Some(svc) = r.service {
+            write!(w, ",\"service\":\"{svc}\"")?;
+        }
+        if let Some(n) = &r.server_name {
+            w.write_all(b",\"server_name\":")?;
+            serde_json::to_writer(&mut *w, n)?;
+            write!(w, ",\"name_source\":\"{}\"", r.name_source.unwrap_or(""))?;
+        }
         if let Some(t) = r.tunnel {
             write!(w, ",\"tunnel\":\"{}\"", t.name())?;
         }
@@ -173,7 +184,7 @@ impl<W: Write> Writer<W> {
     }
 
     fn csv(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
-        let fields: [String; 29] = [
+        let fields: [String; 32] = [
             epoch(r.ts),
             r.uid.clone(),
             r.orig_h.to_string(),
@@ -203,6 +214,9 @@ impl<W: Write> Writer<W> {
             r.resp.retransmits.to_string(),
             csv_field(&icmp_errors(r)),
             csv_field(&r.anomalies.join(";")),
+            r.service.unwrap_or("").to_string(),
+            csv_field(r.server_name.as_deref().unwrap_or("")),
+            r.name_source.unwrap_or("").to_string(),
         ];
         writeln!(self.w, "{}", fields.join(","))
     }
@@ -210,7 +224,10 @@ impl<W: Write> Writer<W> {
     fn table(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
         let proto =
             format!("{}{}", r.proto_name().trim_end_matches("_transport"), if r.ip_version() == 6 { "6" } else { "" });
-        let tunnel = r.tunnel.map(|t| format!(" via {}", t.name())).unwrap_or_default();
+        let mut tunnel = r.tunnel.map(|t| format!(" via {}", t.name())).unwrap_or_default();
+        if let Some(n) = &r.server_name {
+            tunnel = format!(" ({}){tunnel}", term::clean(n));
+        }
         writeln!(
             self.w,
             "{} {} {} {} {} {} {} {} {} {} -> {}{}",

@@ -563,7 +563,19 @@ impl Collector<'_> {
         match o {
             Output::Flow(mut rec) => {
                 if rec.server_name.is_none() {
-                    if let Some(n) = self.names.lookup(rec.orig_h, rec.resp_h, rec.ts) {
+                    // The client's own answers first; then, when the client is the sensor, the
+                    // answers any of the sensor's addresses received (one host, several
+                    // addresses: DNS over IPv4 naming an IPv6 connection is the common case).
+                    let own = self.names.lookup(rec.orig_h, rec.resp_h, rec.ts);
+                    let name = own.or_else(|| {
+                        if !self.acc.sensor.contains(&rec.orig_h) {
+                            return None;
+                        }
+                        let mut addrs: Vec<&Addr> = self.acc.sensor.iter().collect();
+                        addrs.sort();
+                        addrs.into_iter().find_map(|c| self.names.lookup(*c, rec.resp_h, rec.ts))
+                    });
+                    if let Some(n) = name {
                         rec.server_name = Some(n.to_string());
                         rec.name_source = Some("dns");
                     }
