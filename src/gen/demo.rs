@@ -185,7 +185,7 @@ impl Trace {
         // An HTTP response head in front of the body when the request was HTTP.
         let total = seg * resp_segments as usize;
         let mut stream = if req.starts_with(b"GET ") || req.starts_with(b"POST ") {
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ");
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ";
             let len = total.saturating_sub(head.len() + 12);
             format!("{head}{len:08}\r\n\r\n").into_bytes()
         } else {
