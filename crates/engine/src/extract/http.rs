@@ -55,16 +55,25 @@ impl Http {
         }
     }
 
-    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+    /// One packet; returns which directions are still parsed.
+    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
         if self.datagrams {
             self.datagram(ctx, events);
-            return;
+            return [true, true];
         }
+        self.stream_packet(ctx, events);
+        [self.skip[0].is_some(), self.skip[1].is_some()]
+    }
+
+    fn stream_packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
         if !self.started {
             self.skip = [Some(0), Some(0)];
             self.started = true;
         }
         let i = usize::from(!ctx.from_orig);
+        if self.skip[i].is_none() {
+            return; // this direction is no longer followed: buffer nothing
+        }
         self.streams[i].push(ctx);
         loop {
             let Some(skip) = self.skip[i] else { return };
@@ -77,6 +86,15 @@ impl Http {
                     return;
                 }
                 continue;
+            }
+            // What starts here must look like a message head, or this direction is not HTTP
+            // (any more): stop rather than buffer up to the head limit.
+            let plausible =
+                if i == 0 { wire::http::looks_like_request(&s.buf) } else { wire::http::looks_like_response(&s.buf) };
+            if !plausible {
+                self.skip[i] = None;
+                s.buf = Vec::new();
+                return;
             }
             let Some(end) = wire::http::head_end(&s.buf) else {
                 if s.buf.len() > MAX_HEAD {

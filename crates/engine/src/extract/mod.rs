@@ -25,13 +25,28 @@ pub const MAX_EVENTS: usize = 64;
 /// TLS behind a SOCKS handshake or after SMTP/IMAP/POP3 STARTTLS.
 const PROBE_PACKETS: u8 = 12;
 
-/// Per-flow extractor state (8 bytes until the flow carries payload).
+/// Per-flow extractor state. The status byte lives inline so that flows with nothing (more)
+/// to extract cost no pointer chase per packet; the boxed state exists only for flows whose
+/// payload was recognised.
 #[derive(Default)]
-pub struct App(Option<Box<State>>);
+pub struct App {
+    status: Status,
+    seen: u8,
+    /// Directions (orig, resp) the extractor still reads; the other's packets skip the box.
+    wants: [bool; 2],
+    state: Option<Box<State>>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    #[default]
+    Probing,
+    Active,
+    /// Nothing more to learn (or nothing recognised): packets are ignored.
+    Done,
+}
 
 enum State {
-    Probing { seen: u8 },
-    Off,
     Dns(dns::Dns),
     Http(http::Http),
     Tls(tls::Tls),
@@ -41,32 +56,52 @@ impl Attachment for App {
     type Event = AppEvent;
 
     fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
-        let state = self.0.get_or_insert_with(|| Box::new(State::Probing { seen: 0 }));
-        if let State::Probing { seen } = state.as_mut() {
-            if ctx.payload.is_empty() {
-                return;
+        match self.status {
+            Status::Done => return,
+            Status::Probing => {
+                if ctx.payload.is_empty() {
+                    return;
+                }
+                self.seen += 1;
+                match probe(ctx) {
+                    Some(s) => {
+                        self.state = Some(Box::new(s));
+                        self.status = Status::Active;
+                        self.wants = [true, true];
+                    }
+                    None if self.seen >= PROBE_PACKETS => {
+                        self.status = Status::Done;
+                        return;
+                    }
+                    None => return,
+                }
             }
-            *seen += 1;
-            match probe(ctx) {
-                Some(s) => **state = s,
-                None if *seen >= PROBE_PACKETS => **state = State::Off,
-                None => return,
+            Status::Active => {
+                if !self.wants[usize::from(!ctx.from_orig)] {
+                    return;
+                }
             }
         }
-        match state.as_mut() {
-            State::Dns(x) => x.packet(ctx, events),
-            State::Http(x) => x.packet(ctx, events),
-            State::Tls(x) => x.packet(ctx, events),
-            State::Probing { .. } | State::Off => {}
+        self.wants = match self.state.as_deref_mut() {
+            Some(State::Dns(x)) => {
+                x.packet(ctx, events);
+                [true, true]
+            }
+            Some(State::Http(x)) => x.packet(ctx, events),
+            Some(State::Tls(x)) => x.packet(ctx, events),
+            None => [false, false],
+        };
+        if self.wants == [false, false] {
+            self.status = Status::Done;
         }
     }
 
     fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
-        match self.0.as_deref_mut() {
+        match self.state.as_deref_mut() {
             Some(State::Dns(x)) => x.end(rec, events),
             Some(State::Http(x)) => x.end(rec, events),
             Some(State::Tls(x)) => x.end(rec, events),
-            _ => {}
+            None => {}
         }
     }
 }
@@ -165,9 +200,13 @@ impl Stream {
         self.buf.extend_from_slice(d);
     }
 
-    /// Drops `n` consumed bytes from the front.
+    /// Drops `n` consumed bytes from the front (and the allocation once empty: most flows
+    /// carry one message per direction, and idle flows should cost no buffer).
     pub fn consume(&mut self, n: usize) {
         self.buf.drain(..n.min(self.buf.len()));
+        if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
     }
 }
 

@@ -21,7 +21,20 @@ pub(crate) struct Tls {
 }
 
 impl Tls {
-    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+    /// One packet; returns which directions are still read.
+    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+        self.hello(ctx, events);
+        for i in 0..2 {
+            if self.done[i] {
+                // Nothing more to read that way: free the buffers now, not at the flow's end.
+                self.streams[i] = Default::default();
+                self.hs[i] = Vec::new();
+            }
+        }
+        [!self.done[0], !self.done[1]]
+    }
+
+    fn hello(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
         let i = usize::from(!ctx.from_orig);
         if self.done[i] {
             return;
