@@ -87,6 +87,9 @@ impl Http {
                 }
                 continue;
             }
+            if s.buf.is_empty() {
+                return;
+            }
             // What starts here must look like a message head, or this direction is not HTTP
             // (any more): stop rather than buffer up to the head limit.
             let plausible =
