@@ -3,7 +3,7 @@
 use super::{Stream, MAX_EVENTS};
 use crate::decode::Addr;
 use crate::flow::{uid_string, PacketCtx};
-use crate::model::{AppEvent, DnsAnswer, DnsEvent, FlowRecord};
+use crate::model::{AppEvent, DnsAnswer, DnsEvent};
 use wire::dns::{self, rtype, Message};
 
 /// Queries waiting for their response, per flow.
@@ -132,14 +132,14 @@ impl Dns {
         }
     }
 
-    pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
-        rec.service = Some("dns");
+    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> super::Summary {
         for q in self.pending.drain(..) {
             if self.emitted < MAX_EVENTS {
                 self.emitted += 1;
                 events.push(AppEvent::Dns(q));
             }
         }
+        super::Summary { service: "dns", name: None }
     }
 }
 

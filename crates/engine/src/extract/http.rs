@@ -2,11 +2,25 @@
 
 use super::{text, Stream, MAX_EVENTS};
 use crate::flow::{uid_string, PacketCtx};
-use crate::model::{AppEvent, FlowRecord, HttpEvent};
+use crate::model::{AppEvent, HttpEvent};
 use std::collections::VecDeque;
 
 /// Longest head accepted.
 const MAX_HEAD: usize = 16 << 10;
+
+/// The name in a Host header: without the port, without IPv6 brackets, lower case.
+fn host_name(h: &str) -> String {
+    let h = h.trim();
+    let name = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        match h.rsplit_once(':') {
+            Some((n, p)) if !n.contains(':') && p.bytes().all(|c| c.is_ascii_digit()) => n,
+            _ => h,
+        }
+    };
+    name.to_ascii_lowercase()
+}
 
 #[derive(Default)]
 pub(crate) struct Http {
@@ -62,6 +76,12 @@ impl Http {
             return [true, true];
         }
         self.stream_packet(ctx, events);
+        if self.skip[1].is_none() {
+            // No response will be read any more: what is pending will get no status.
+            while let Some(ev) = self.pending.pop_front() {
+                self.emit(ev, events);
+            }
+        }
         [self.skip[0].is_some(), self.skip[1].is_some()]
     }
 
@@ -121,6 +141,9 @@ impl Http {
                     self.skip[0] = None;
                     return;
                 }
+                if self.pending.is_empty() {
+                    self.pending.reserve_exact(1); // one outstanding request is the usual case
+                }
                 self.pending.push_back(ev);
             } else {
                 let Some(h) = wire::http::response(&head) else {
@@ -157,25 +180,22 @@ impl Http {
         }
     }
 
-    pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
-        rec.service = Some(if self.datagrams { "ssdp" } else { "http" });
-        if rec.server_name.is_none() {
-            if let Some(h) = self.first_host.take() {
-                // Host may carry a port: the name is what comes before it.
-                let name = match h.rsplit_once(':') {
-                    Some((n, p))
-                        if p.bytes().all(|c| c.is_ascii_digit()) && !n.ends_with(']') || h.starts_with('[') =>
-                    {
-                        n.trim_start_matches('[').trim_end_matches(']').to_string()
-                    }
-                    _ => h,
-                };
-                rec.server_name = Some(name.to_ascii_lowercase());
-                rec.name_source = Some("http-host");
-            }
-        }
+    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> super::Summary {
         while let Some(ev) = self.pending.pop_front() {
             self.emit(ev, events);
         }
+        let name = self.first_host.take().map(|h| (host_name(&h), "http-host"));
+        super::Summary { service: if self.datagrams { "ssdp" } else { "http" }, name }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    #[test]
+    fn host_names() {
+        assert_eq!(super::host_name("WWW.Example.org:8080"), "www.example.org");
+        assert_eq!(super::host_name("[2001:db8::1]:80"), "2001:db8::1");
+        assert_eq!(super::host_name("2001:db8::1"), "2001:db8::1");
+        assert_eq!(super::host_name("example.org"), "example.org");
     }
 }

@@ -35,6 +35,24 @@ pub struct App {
     /// Directions (orig, resp) the extractor still reads; the other's packets skip the box.
     wants: [bool; 2],
     state: Option<Box<State>>,
+    /// What a finished extractor learned, kept after its state is dropped.
+    summary: Option<Box<Summary>>,
+}
+
+/// What a flow's extractor concluded: its service and the server name it saw.
+pub(crate) struct Summary {
+    pub service: &'static str,
+    pub name: Option<(String, &'static str)>,
+}
+
+impl Summary {
+    fn apply(&self, rec: &mut FlowRecord) {
+        rec.service = Some(self.service);
+        if let (None, Some((n, src))) = (&rec.server_name, &self.name) {
+            rec.server_name = Some(n.clone());
+            rec.name_source = Some(src);
+        }
+    }
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -92,16 +110,28 @@ impl Attachment for App {
             None => [false, false],
         };
         if self.wants == [false, false] {
+            // Nothing more to read: keep the conclusion, free the state now (a flow can live
+            // for minutes after its handshake).
             self.status = Status::Done;
+            self.summary = self.finish(events).map(Box::new);
+            self.state = None;
         }
     }
 
     fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
-        match self.state.as_deref_mut() {
-            Some(State::Dns(x)) => x.end(rec, events),
-            Some(State::Http(x)) => x.end(rec, events),
-            Some(State::Tls(x)) => x.end(rec, events),
-            None => {}
+        if let Some(s) = self.finish(events).or_else(|| self.summary.take().map(|b| *b)) {
+            s.apply(rec);
+        }
+    }
+}
+
+impl App {
+    /// Flushes pending events and says what the extractor concluded.
+    fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<Summary> {
+        match self.state.as_deref_mut()? {
+            State::Dns(x) => Some(x.finish(events)),
+            State::Http(x) => Some(x.finish(events)),
+            State::Tls(x) => x.finish(events),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{text, Stream};
 use crate::flow::{uid_string, PacketCtx};
-use crate::model::{AppEvent, FlowRecord, TlsEvent};
+use crate::model::{AppEvent, TlsEvent};
 use wire::tls;
 
 /// Handshake bytes gathered per direction at most (post-quantum ClientHellos exceed 1 MTU).
@@ -24,6 +24,10 @@ impl Tls {
     /// One packet; returns which directions are still read.
     pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
         self.hello(ctx, events);
+        if self.done[1] {
+            // No ServerHello will come (or it came): report the handshake now.
+            self.flush(events);
+        }
         for i in 0..2 {
             if self.done[i] {
                 // Nothing more to read that way: free the buffers now, not at the flow's end.
@@ -123,14 +127,9 @@ impl Tls {
         }
     }
 
-    pub fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<AppEvent>) {
-        if let Some(ev) = &self.event {
-            rec.service = Some("ssl");
-            if let Some(sni) = &ev.sni {
-                rec.server_name = Some(sni.to_ascii_lowercase());
-                rec.name_source = Some("sni");
-            }
-        }
+    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
         self.flush(events);
+        let ev = self.event.take()?;
+        Some(super::Summary { service: "ssl", name: ev.sni.map(|s| (s.to_ascii_lowercase(), "sni")) })
     }
 }
