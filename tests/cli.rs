@@ -267,28 +267,7 @@ fn hostile_capture(path: &Path) {
     seg(&mut b, &mut w, c, s, tcp(4000, 80, 1, 0, SYN, b""));
     seg(&mut b, &mut w, s, c, tcp(80, 4000, 9, 2, SYN | ACK, b""));
     seg(&mut b, &mut w, c, s, tcp(4000, 80, 2, 10, ACK | PSH, req.as_bytes()));
-    let hello = {
-        // A ClientHello with the hostile SNI.
-        let name = evil.as_bytes();
-        let mut ext = vec![0, 0];
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[0; 32]);
-        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-        body.extend_from_slice(&ext);
-        let mut hs = vec![1, 0];
-        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        hs.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
-    };
+    let hello = synth::client_hello(evil);
     seg(&mut b, &mut w, c, s, tcp(4001, 443, 1, 0, SYN, b""));
     seg(&mut b, &mut w, c, s, tcp(4001, 443, 2, 0, ACK | PSH, &hello));
     let mut q = vec![0, 7, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];

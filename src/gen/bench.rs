@@ -103,31 +103,6 @@ fn new_session(rng: &mut Rng) -> Session {
 
 const HTTP_REQ: &[u8] = b"GET /download/update.bin HTTP/1.1\r\nHost: updates.example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:5.0) Gecko/20100101 Firefox/5.0\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
 
-/// A minimal, well-formed TLS 1.2 ClientHello record carrying `name` as SNI.
-pub fn client_hello(name: &str) -> Vec<u8> {
-    let name = name.as_bytes();
-    let mut ext = Vec::new();
-    ext.extend_from_slice(&[0, 0]);
-    ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-    ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    ext.push(0);
-    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    ext.extend_from_slice(name);
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[7; 32]);
-    body.push(0);
-    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02, 1, 0]);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 1];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
-
 fn dns_query(id: u16, v6: bool) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
     q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -276,7 +251,7 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Wri
     for b in filler.iter_mut() {
         *b = rng.next_u64() as u8;
     }
-    let hello = client_hello("www.example.com");
+    let hello = synth::client_hello("www.example.com");
     let dnsq = [dns_query(0x1234, false), dns_query(0x1234, true)];
     let dnsa = [dns_answer(0x1234, false), dns_answer(0x1234, true)];
     let concurrent = concurrent.max(1);

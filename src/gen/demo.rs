@@ -422,7 +422,7 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         } else {
             t1
         };
-        let hello = super::bench::client_hello(UPDATES.name);
+        let hello = synth::client_hello(UPDATES.name);
         tr.tcp(t2 + MS, s.v4, ip(UPDATES.v4), 443, &hello, 4, 1400, 90 * MS);
         t += 2 * HOUR;
     }

@@ -33,15 +33,6 @@ fn csv(s: &str) -> String {
     }
 }
 
-/// `addr:port`, bracketed for IPv6.
-fn endpoint(a: &engine::decode::Addr, port: u16) -> String {
-    if a.version == 6 {
-        format!("[{a}]:{port}")
-    } else {
-        format!("{a}:{port}")
-    }
-}
-
 fn answers(d: &DnsEvent) -> String {
     d.answers
         .iter()
@@ -164,7 +155,7 @@ impl<W: Write> Writer<W> {
                 self.w,
                 "{} {} {} {} {} {} {}",
                 term::pad(&term::utc_short(h.ts), 20),
-                term::pad(&endpoint(&h.server, h.server_port), 30),
+                term::pad(&term::endpoint(&h.server, h.server_port), 30),
                 term::pad(&status, 6),
                 term::pad(&term::clean(h.host.as_deref().unwrap_or("-")), 34),
                 term::clean(&h.method),
@@ -198,7 +189,7 @@ impl<W: Write> Writer<W> {
                 self.w,
                 "{} {} {} {} {} {}",
                 term::pad(&term::utc_short(t.ts), 20),
-                term::pad(&endpoint(&t.server, t.server_port), 30),
+                term::pad(&term::endpoint(&t.server, t.server_port), 30),
                 term::pad(&version, 8),
                 term::pad(&term::clean(&t.alpn.join(",")), 12),
                 term::pad(if t.ech { "yes" } else { "-" }, 3),

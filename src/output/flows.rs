@@ -60,11 +60,7 @@ fn secs(ns: i64) -> String {
 
 fn endpoint(r: &FlowRecord, orig: bool) -> String {
     let (h, p) = if orig { (r.orig_h, r.orig_p) } else { (r.resp_h, r.resp_p) };
-    if h.version == 6 {
-        format!("[{h}]:{p}")
-    } else {
-        format!("{h}:{p}")
-    }
+    term::endpoint(&h, p)
 }
 
 fn icmp_errors(r: &FlowRecord) -> String {

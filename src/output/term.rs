@@ -106,6 +106,15 @@ pub fn clean(s: &str) -> String {
     out
 }
 
+/// `addr:port`, bracketed for IPv6 (`[2001:db8::1]:80`).
+pub fn endpoint(a: &engine::decode::Addr, port: u16) -> String {
+    if a.version == 6 {
+        format!("[{a}]:{port}")
+    } else {
+        format!("{a}:{port}")
+    }
+}
+
 /// Left-aligns `s` in `w` columns (no truncation; counts chars, not bytes).
 pub fn pad(s: &str, w: usize) -> String {
     let n = s.chars().count();

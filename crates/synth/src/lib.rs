@@ -321,6 +321,31 @@ impl<W: Write> PcapngWriter<W> {
     }
 }
 
+/// A minimal, well-formed TLS 1.2 ClientHello record carrying `name` as SNI.
+pub fn client_hello(name: &str) -> Vec<u8> {
+    let name = name.as_bytes();
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+    ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    ext.extend_from_slice(name);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02, 1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
 /// SplitMix64: small, fast, deterministic; quality is ample for traffic synthesis.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

@@ -76,6 +76,26 @@ pub struct CaptureError {
     pub what: String,
 }
 
+/// Reads integers in a file's byte order (pcap and pcapng both declare theirs).
+pub(crate) fn read_u32(big_endian: bool, b: &[u8], at: usize) -> u32 {
+    let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if big_endian {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+/// 16-bit form of [`read_u32`].
+pub(crate) fn read_u16(big_endian: bool, b: &[u8], at: usize) -> u16 {
+    let a = [b[at], b[at + 1]];
+    if big_endian {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
 /// Upper bound on a single record or block. Real snaplens top out at 256 KiB; pcapng blocks
 /// with large options rarely exceed a few MiB. Anything larger is damage, and refusing it keeps
 /// memory bounded on hostile files.

@@ -37,21 +37,11 @@ impl State {
     }
 
     fn u32(&self, b: &[u8], at: usize) -> u32 {
-        let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if self.big_endian {
-            u32::from_be_bytes(a)
-        } else {
-            u32::from_le_bytes(a)
-        }
+        super::read_u32(self.big_endian, b, at)
     }
 
     fn u16(&self, b: &[u8], at: usize) -> u16 {
-        let a = [b[at], b[at + 1]];
-        if self.big_endian {
-            u16::from_be_bytes(a)
-        } else {
-            u16::from_le_bytes(a)
-        }
+        super::read_u16(self.big_endian, b, at)
     }
 
     fn record_header_len(&self) -> usize {
