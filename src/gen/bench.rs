@@ -143,16 +143,7 @@ fn step<'a>(
     let tcp = |s: &Session, client: bool, fl: u8, payload: &'a [u8]| {
         let (sport, dport, seq, ack) =
             if client { (s.cport, s.sport, s.cseq, s.sseq) } else { (s.sport, s.cport, s.sseq, s.cseq) };
-        L4::Tcp {
-            sport,
-            dport,
-            seq,
-            ack,
-            flags: fl,
-            window: 65_535,
-            mss: if fl & flags::SYN != 0 { Some(1440) } else { None },
-            payload,
-        }
+        L4::tcp(sport, dport, seq, ack, fl, 1440, payload)
     };
     match s.kind {
         Kind::Scan => match i {

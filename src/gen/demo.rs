@@ -161,16 +161,7 @@ impl Trace {
         let cport = 40_000 + self.rng.below(20_000) as u16;
         let (mut cs, mut ss) = (self.rng.next_u64() as u32, self.rng.next_u64() as u32);
         let mss = if c.is_ipv6() { 1440 } else { 1460 };
-        let tcp = |sp, dp, seq, ack, fl, payload| L4::Tcp {
-            sport: sp,
-            dport: dp,
-            seq,
-            ack,
-            flags: fl,
-            window: 65_535,
-            mss: if fl & flags::SYN != 0 { Some(mss) } else { None },
-            payload,
-        };
+        let tcp = |sp, dp, seq, ack, fl, payload| L4::tcp(sp, dp, seq, ack, fl, mss, payload);
         let mut t = ts;
         self.push(t, c, srv, tcp(cport, dport, cs, 0, flags::SYN, &[][..]), Encap::None);
         cs = cs.wrapping_add(1);
@@ -217,31 +208,12 @@ impl Trace {
     fn failed_v6(&mut self, ts: i64, c: IpAddr, srv: IpAddr, dport: u16, icmp_router: Option<IpAddr>) -> i64 {
         let cport = 40_000 + self.rng.below(20_000) as u16;
         let cs = self.rng.next_u64() as u32;
-        let syn = L4::Tcp {
-            sport: cport,
-            dport,
-            seq: cs,
-            ack: 0,
-            flags: flags::SYN,
-            window: 65_535,
-            mss: Some(1440),
-            payload: &[],
-        };
+        let syn = L4::tcp(cport, dport, cs, 0, flags::SYN, 1440, &[]);
         let mut syn_ip = Vec::new();
         synth::ip_packet(&mut syn_ip, c, srv, &syn, 0, 64);
         let mut t = ts;
         for (k, wait) in [0i64, SEC, 2 * SEC].iter().enumerate() {
             t += wait;
-            let syn = L4::Tcp {
-                sport: cport,
-                dport,
-                seq: cs,
-                ack: 0,
-                flags: flags::SYN,
-                window: 65_535,
-                mss: Some(1440),
-                payload: &[],
-            };
             self.push(t, c, srv, syn, Encap::None);
             if let Some(r) = icmp_router {
                 self.push(
@@ -265,16 +237,7 @@ impl Trace {
     fn black_hole(&mut self, ts: i64, c: IpAddr, srv: IpAddr, req: &[u8]) -> i64 {
         let cport = 40_000 + self.rng.below(20_000) as u16;
         let (mut cs, mut ss) = (self.rng.next_u64() as u32, self.rng.next_u64() as u32);
-        let tcp = |sp, dp, seq, ack, fl, payload| L4::Tcp {
-            sport: sp,
-            dport: dp,
-            seq,
-            ack,
-            flags: fl,
-            window: 65_535,
-            mss: if fl & flags::SYN != 0 { Some(1440) } else { None },
-            payload,
-        };
+        let tcp = |sp, dp, seq, ack, fl, payload| L4::tcp(sp, dp, seq, ack, fl, 1440, payload);
         let mut t = ts;
         self.push(t, c, srv, tcp(cport, 80, cs, 0, flags::SYN, &[][..]), Encap::None);
         cs = cs.wrapping_add(1);

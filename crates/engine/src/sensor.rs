@@ -5,7 +5,7 @@
 //! (when that MAC sourced only a few addresses, i.e. it is a host, not a router) is a sibling:
 //! typically the IPv4 address, the link-local address and SLAAC/temporary IPv6 addresses.
 
-use crate::decode::{Addr, Decoded, Transport};
+use crate::decode::{Addr, Decoded};
 use crate::model::{FlowRecord, Role};
 use hashbrown::{HashMap, HashSet};
 use wire::ipproto;
@@ -131,9 +131,4 @@ pub fn role(rec: &FlowRecord, sensor: &HashSet<Addr>) -> Role {
     } else {
         Role::Transit
     }
-}
-
-/// Whether a decoded packet is worth observing for inference (any IP packet).
-pub fn is_ip(d: &Decoded<'_>) -> bool {
-    d.net.is_some() && !matches!(d.transport, Transport::None) || d.fragment_pending
 }

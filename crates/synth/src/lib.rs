@@ -17,6 +17,7 @@ pub mod flags {
 }
 
 /// What a frame carries above IP.
+#[derive(Clone, Copy)]
 pub enum L4<'a> {
     Tcp {
         sport: u16,
@@ -158,6 +159,14 @@ pub fn ip_packet(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>, ident
     out.clear();
     ip_header(out, src, dst, proto, seg.len(), ident, ttl);
     out.extend_from_slice(&seg);
+}
+
+impl<'a> L4<'a> {
+    /// A TCP segment with a full window, announcing `mss` only on SYN segments (as stacks do).
+    pub fn tcp(sport: u16, dport: u16, seq: u32, ack: u32, fl: u8, mss: u16, payload: &'a [u8]) -> L4<'a> {
+        let mss = (fl & flags::SYN != 0).then_some(mss);
+        L4::Tcp { sport, dport, seq, ack, flags: fl, window: 65_535, mss, payload }
+    }
 }
 
 /// Encapsulation around an IP packet.

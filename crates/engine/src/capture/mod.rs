@@ -18,7 +18,7 @@ pub use merge::Merger;
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -422,19 +422,6 @@ impl Reader {
         }
         self.cur = cur;
     }
-}
-
-/// Opens every path, for callers that want all errors at once.
-pub fn open_all(paths: &[PathBuf], keep_going: bool) -> (Vec<Reader>, Vec<CaptureError>) {
-    let mut ok = Vec::new();
-    let mut errs = Vec::new();
-    for p in paths {
-        match Reader::open(p, keep_going) {
-            Ok(r) => ok.push(r),
-            Err(e) => errs.push(e),
-        }
-    }
-    (ok, errs)
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ pub struct TableStats {
     pub created: u64,
     /// Flows written out early because the table was full.
     pub evicted: u64,
-    /// Highest number of live flows.
+    /// Highest number of live flows (with several workers: the sum of each worker's peak).
     pub peak_live: u64,
     /// Packets attributed to flows.
     pub packets: u64,
@@ -303,7 +303,7 @@ impl<A: Attachment> FlowTable<A> {
     /// the previous timestamp, so a single corrupt timestamp far in the future cannot flush the
     /// table; a real jump (a paused capture) is confirmed by the next frame.
     pub fn tick(&mut self, ts: i64, out: &mut Vec<FlowRecord>) {
-        let clock = ts.min(self.prev_ts.max(i64::MIN + 1));
+        let clock = ts.min(self.prev_ts);
         self.prev_ts = ts;
         self.advance(clock, out);
     }
