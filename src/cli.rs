@@ -55,6 +55,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
     },
+    /// IPv6 health: connection outcomes per family, Happy-Eyeballs fallbacks, Path-MTU black
+    /// holes, AAAA answers not used, broken return paths, services that changed family; a
+    /// per-service table and deduplicated findings. Exits 1 when a finding reaches --fail-on.
+    Health {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format: a terminal report, or one JSON object per line (findings, services,
+        /// fallbacks, pmtu, aaaa_unused, return_path, service_event, outcome), each with a `type`.
+        #[arg(long, value_enum, default_value_t = HealthFormat::Table)]
+        format: HealthFormat,
+        /// Exit with status 1 when a finding reaches this severity.
+        #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+        fail_on: FailOn,
+        /// Also write Prometheus text-format metrics to FILE (atomically, for node_exporter's
+        /// textfile collector).
+        #[arg(long, value_name = "FILE")]
+        prometheus: Option<PathBuf>,
+        /// Services labelled by name in the metrics; the rest are summed as service="other".
+        #[arg(long, default_value_t = 10)]
+        top_services: usize,
+    },
     /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
     Demo {
         /// Directory to write the captures into.
@@ -129,6 +150,26 @@ pub enum SummaryFormat {
     Table,
     /// One JSON document.
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum HealthFormat {
+    /// Aligned text for a terminal.
+    Table,
+    /// One JSON object per line, each with a `type` field.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FailOn {
+    /// Any finding.
+    Info,
+    /// Warning or critical findings.
+    Warning,
+    /// Critical findings only.
+    Critical,
+    /// Never exit 1 because of findings.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

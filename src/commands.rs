@@ -1,9 +1,11 @@
 //! One function per subcommand: turn validated arguments into engine calls and printers.
 
-use crate::cli::{Command, InputArgs, SummaryFormat};
-use crate::output::{events, flows, summary};
+use crate::cli::{Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
+use crate::output::{events, flows, health, summary};
 use anyhow::{bail, Context, Result};
+use engine::analyze::health::Severity;
 use engine::decode::Addr;
+use engine::model::{AppEvent, FlowRecord};
 use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +33,32 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Dns { input, format } => events(&input, format, events::Kind::Dns),
         Command::Http { input, format } => events(&input, format, events::Kind::Http),
         Command::Tls { input, format } => events(&input, format, events::Kind::Tls),
+        Command::Health { input, format, fail_on, prometheus, top_services } => {
+            let mut sink = HealthSink(engine::analyze::health::Health::default());
+            let (_, code) = analyse(&input, &mut sink)?;
+            let report = sink.0.finish(&engine::analyze::health::Params::default());
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match format {
+                HealthFormat::Table => health::table(&mut out, &report)?,
+                HealthFormat::Jsonl => health::jsonl(&mut out, &report)?,
+            }
+            out.flush()?;
+            if let Some(path) = prometheus {
+                health::write_atomic(&path, &health::prometheus(&report, top_services))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            let level = match fail_on {
+                FailOn::Info => Some(Severity::Info),
+                FailOn::Warning => Some(Severity::Warning),
+                FailOn::Critical => Some(Severity::Critical),
+                FailOn::Never => None,
+            };
+            let failed = matches!((level, report.worst()), (Some(l), Some(w)) if w >= l);
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
         Command::Demo { out, seed } => {
             let files = crate::gen::demo::write(&out, seed)?;
             let input = InputArgs {
@@ -57,6 +85,20 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { capture, tshark, runs } => crate::gen::bench::measure(&capture, tshark, runs),
+    }
+}
+
+/// Feeds the health analysis.
+struct HealthSink(engine::analyze::health::Health);
+
+impl FlowSink for HealthSink {
+    fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
+        self.0.flow(sensor, rec);
+        Ok(())
+    }
+    fn event(&mut self, sensor: &str, ev: &AppEvent) -> std::io::Result<()> {
+        self.0.event(sensor, ev);
+        Ok(())
     }
 }
 

@@ -262,6 +262,7 @@ fn hostile_capture(path: &Path) {
         flags: fl,
         window: 100,
         mss: None,
+        full: false,
         payload: p,
     };
     seg(&mut b, &mut w, c, s, tcp(4000, 80, 1, 0, SYN, b""));

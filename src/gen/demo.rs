@@ -412,6 +412,7 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
             flags: flags::SYN,
             window: 1024,
             mss: None,
+            full: false,
             payload: &[],
         };
         let sp = 40_000 + tr.rng.below(20_000) as u16;
@@ -428,6 +429,7 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
                     flags: flags::RST | flags::ACK,
                     window: 0,
                     mss: None,
+                    full: false,
                     payload: &[],
                 };
                 tr.push(t + MS, s.v6, scanner, rst, Encap::None);

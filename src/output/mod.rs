@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod flows;
+pub mod health;
 pub mod summary;
 pub mod term;

@@ -3,6 +3,7 @@
 //! `capture` → `decode` → `flow` → `pipeline`, with `model` as the owned vocabulary they share.
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod capture;
 pub mod decode;
 pub mod extract;

@@ -76,6 +76,64 @@ pub struct IcmpError {
     pub count: u32,
 }
 
+/// The segment a TCP side retransmitted most often without progress (same sequence number and
+/// length): the footprint of a Path-MTU black hole seen from the sender.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stall {
+    /// Sequence number of the segment.
+    pub seq: u32,
+    /// Payload length of the segment.
+    pub len: u32,
+    /// IP length of the segment (headers included).
+    pub ip_len: u32,
+    /// Times it was sent (first transmission included).
+    pub sends: u32,
+    /// Capture time of the first retransmission, ns (the original send is not remembered).
+    pub first_ts: i64,
+    /// Capture time of the last retransmission, ns.
+    pub last_ts: i64,
+    /// The peer acknowledged the segment, or new data went through, afterwards (the sender
+    /// recovered, e.g. by resending it in smaller segments).
+    pub recovered_ts: Option<i64>,
+}
+
+/// Handshake and progress facts of a TCP flow that IPv6-health rules need (DOMAIN.md §3.2 P4,
+/// §3.3 b, c, e). Times are capture times in ns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpFacts {
+    /// First SYN from the originator.
+    pub syn_ts: Option<i64>,
+    /// SYNs the originator sent with the same ISN (more than one: retransmitted).
+    pub syns: u32,
+    /// The originator's SYN carried MSS, SACK-permitted, timestamps and window scale (a real
+    /// stack, not a stateless scanner).
+    pub syn_full_options: bool,
+    /// First SYN-ACK from the responder.
+    pub synack_ts: Option<i64>,
+    /// The originator's ACK completing the handshake.
+    pub ack_ts: Option<i64>,
+    /// First RST from the originator.
+    pub orig_rst_ts: Option<i64>,
+    /// First RST from the responder.
+    pub resp_rst_ts: Option<i64>,
+    /// First and last payload from the originator.
+    pub orig_data: Option<(i64, i64)>,
+    /// First and last payload from the responder.
+    pub resp_data: Option<(i64, i64)>,
+    /// Largest IP length the originator sent.
+    pub orig_max_ip_len: u32,
+    /// Largest IP length the responder sent.
+    pub resp_max_ip_len: u32,
+    /// Hop limit (TTL) of the responder's first packet.
+    pub resp_hop_limit: u8,
+    /// Hop limit (TTL) of the responder's first RST.
+    pub resp_rst_hop_limit: u8,
+    /// The originator's worst retransmission run.
+    pub orig_stall: Stall,
+    /// The responder's worst retransmission run.
+    pub resp_stall: Stall,
+}
+
 /// Why a flow record was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -136,6 +194,8 @@ pub struct FlowRecord {
     pub tunnel_outer: Option<(Addr, Addr)>,
     /// Outermost VLAN id.
     pub vlan: Option<u16>,
+    /// Handshake and progress facts (TCP only).
+    pub tcp: Option<TcpFacts>,
     /// ICMP errors that quoted this flow's packets (first of each type/code).
     pub icmp_errors: Vec<IcmpError>,
     /// Anomaly names met on this flow's packets.

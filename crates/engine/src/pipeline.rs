@@ -327,7 +327,7 @@ enum WorkerMsg {
 /// What the engine hands to the merging side, in order.
 pub enum Output {
     /// A finished flow.
-    Flow(FlowRecord),
+    Flow(Box<FlowRecord>),
     /// An application event.
     Event(AppEvent),
 }
@@ -411,7 +411,7 @@ impl Shard {
         self.table.drain_events(&mut self.events);
         if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
-            emitted.extend(self.out.drain(..).map(|r| (index, Output::Flow(r))));
+            emitted.extend(self.out.drain(..).map(|r| (index, Output::Flow(Box::new(r)))));
             emitted.extend(self.events.drain(..).map(|e| (index, Output::Event(e))));
             canonical(&mut emitted[start..]);
         }
@@ -425,7 +425,7 @@ impl Shard {
         self.table.finish(&mut self.out);
         self.table.drain_events(&mut self.events);
         let start = emitted.len();
-        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(r))));
+        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };

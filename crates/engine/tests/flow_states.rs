@@ -45,6 +45,7 @@ impl Run {
             flags: fl,
             window: 1000,
             mss: (fl & SYN != 0).then_some(1440),
+            full: false,
             payload,
         };
         self.pkt(ts_ms, src, dst, l4, Encap::None);
@@ -228,6 +229,7 @@ fn packet_too_big_is_attributed_to_the_quoted_flow() {
         flags: ACK,
         window: 1000,
         mss: None,
+        full: false,
         payload: &[0; 1400],
     };
     synth::ip_packet(&mut quoted, S.parse().unwrap(), C.parse().unwrap(), &big, 0, 64);
@@ -244,7 +246,17 @@ fn packet_too_big_is_attributed_to_the_quoted_flow() {
 #[test]
 fn tunnels_are_kept_on_the_inner_flow() {
     let mut r = Run::new(Config::default());
-    let syn = L4::Tcp { sport: 1234, dport: 22, seq: 1, ack: 0, flags: SYN, window: 100, mss: None, payload: &[] };
+    let syn = L4::Tcp {
+        sport: 1234,
+        dport: 22,
+        seq: 1,
+        ack: 0,
+        flags: SYN,
+        window: 100,
+        mss: None,
+        full: false,
+        payload: &[],
+    };
     r.pkt(
         0,
         "2002:c633:6401::1",

@@ -27,6 +27,9 @@ pub enum L4<'a> {
         flags: u8,
         window: u16,
         mss: Option<u16>,
+        /// With `mss`: also SACK-permitted, timestamps and window scale, as real stacks send
+        /// on SYNs (stateless scanners send MSS alone).
+        full: bool,
         payload: &'a [u8],
     },
     Udp {
@@ -80,8 +83,12 @@ fn pseudo(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
 fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
     let start = out.len();
     let (proto, ck_at) = match l4 {
-        L4::Tcp { sport, dport, seq, ack, flags, window, mss, payload } => {
-            let opt_len = if mss.is_some() { 4 } else { 0 };
+        L4::Tcp { sport, dport, seq, ack, flags, window, mss, full, payload } => {
+            let opt_len = match (mss, full) {
+                (None, _) => 0,
+                (Some(_), false) => 4,
+                (Some(_), true) => 20,
+            };
             out.extend_from_slice(&sport.to_be_bytes());
             out.extend_from_slice(&dport.to_be_bytes());
             out.extend_from_slice(&seq.to_be_bytes());
@@ -93,6 +100,12 @@ fn transport(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>) -> u8 {
             if let Some(m) = mss {
                 out.extend_from_slice(&[2, 4]);
                 out.extend_from_slice(&m.to_be_bytes());
+                if *full {
+                    // SACK permitted, timestamps (TSval from the ISN, no echo), NOP, wscale 7.
+                    out.extend_from_slice(&[4, 2, 8, 10]);
+                    out.extend_from_slice(&seq.wrapping_mul(7).to_be_bytes());
+                    out.extend_from_slice(&[0, 0, 0, 0, 1, 3, 3, 7]);
+                }
             }
             out.extend_from_slice(payload);
             (6u8, 16)
@@ -162,10 +175,11 @@ pub fn ip_packet(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, l4: &L4<'_>, ident
 }
 
 impl<'a> L4<'a> {
-    /// A TCP segment with a full window, announcing `mss` only on SYN segments (as stacks do).
+    /// A TCP segment with a full window, announcing `mss` (with SACK, timestamps and window
+    /// scale) only on SYN segments, as stacks do.
     pub fn tcp(sport: u16, dport: u16, seq: u32, ack: u32, fl: u8, mss: u16, payload: &'a [u8]) -> L4<'a> {
         let mss = (fl & flags::SYN != 0).then_some(mss);
-        L4::Tcp { sport, dport, seq, ack, flags: fl, window: 65_535, mss, payload }
+        L4::Tcp { sport, dport, seq, ack, flags: fl, window: 65_535, mss, full: true, payload }
     }
 }
 

@@ -9,7 +9,7 @@ pub mod tcp;
 mod wheel;
 
 use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Transport, Tunnel};
-use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters};
+use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters, Stall, TcpFacts};
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hash};
 use tcp::{EndpointState, History};
@@ -182,6 +182,8 @@ struct Side {
     once: u8,
     gaps: u64,
     mss: Option<u16>,
+    /// The retransmission run in progress: (seq, len, sends, first ts).
+    rtx_run: (u32, u32, u32, i64),
 }
 
 struct Flow<A> {
@@ -201,6 +203,7 @@ struct Flow<A> {
     synack_ts: Option<i64>,
     rtt_synack: Option<i64>,
     rtt_ack: Option<i64>,
+    facts: TcpFacts,
     tunnel: Option<Tunnel>,
     vlan: Option<u16>,
     icmp_errors: Vec<IcmpError>,
@@ -398,7 +401,7 @@ impl<A: Attachment> FlowTable<A> {
         }
         if let Some(t) = tcp_info {
             let was_closed = f.is_tcp_closed();
-            f.tcp(ts, dir_orig, &t);
+            f.tcp(ts, dir_orig, &t, net.ip_len, net.hop_limit);
             if !was_closed && f.is_tcp_closed() {
                 // Closing shortens the timeout; the wheel entry sits at the old deadline, so add
                 // one at the new one (the old entry is dropped when it comes up).
@@ -487,6 +490,7 @@ impl<A: Attachment> FlowTable<A> {
             synack_ts: None,
             rtt_synack: None,
             rtt_ack: None,
+            facts: TcpFacts::default(),
             tunnel,
             vlan: d.vlan,
             icmp_errors: Vec::new(),
@@ -642,7 +646,7 @@ impl<A: Attachment> Flow<A> {
         self.history.push(if from_orig { c.to_ascii_uppercase() } else { c });
     }
 
-    fn tcp(&mut self, ts: i64, from_orig: bool, t: &crate::decode::TcpInfo) {
+    fn tcp(&mut self, ts: i64, from_orig: bool, t: &crate::decode::TcpInfo, ip_len: u32, hop_limit: u8) {
         use EndpointState::*;
         let flags = t.flags;
         let (syn, ack, fin, rst) =
@@ -698,6 +702,7 @@ impl<A: Attachment> Flow<A> {
         if syn && !ack && from_orig && self.syn_ts.is_none() {
             self.syn_ts = Some(ts);
         }
+        self.facts(ts, from_orig, t, ip_len, hop_limit);
         if syn && ack && !from_orig && self.synack_ts.is_none() {
             self.synack_ts = Some(ts);
             self.rtt_synack = self.syn_ts.map(|s| ts - s);
@@ -736,6 +741,11 @@ impl<A: Attachment> Flow<A> {
                         let end = t.seq.wrapping_add(len);
                         if seq_after(end, next) {
                             side.c.bytes += u64::from(end.wrapping_sub(next));
+                            side.rtx_run.2 = 0;
+                            let stall = if from_orig { &mut self.facts.orig_stall } else { &mut self.facts.resp_stall };
+                            if stall.sends >= 3 && stall.recovered_ts.is_none() {
+                                stall.recovered_ts = Some(ts);
+                            }
                             side.next_seq = Some(end.wrapping_add(u32::from(fin)));
                         } else if let Some((hs, he)) =
                             side.hole.filter(|&(hs, he)| !seq_after(hs, t.seq) && !seq_after(end, he))
@@ -747,6 +757,28 @@ impl<A: Attachment> Flow<A> {
                         } else {
                             side.c.retransmits += 1;
                             retrans = true;
+                            let (rs, rl, n, first) = side.rtx_run;
+                            let run = if (rs, rl) == (t.seq, len) && n > 0 {
+                                (rs, rl, n + 1, first)
+                            } else {
+                                // The first transmission is not a retransmission: count it.
+                                (t.seq, len, 2, ts)
+                            };
+                            side.rtx_run = run;
+                            let stall = if from_orig { &mut self.facts.orig_stall } else { &mut self.facts.resp_stall };
+                            if run.2 > stall.sends || (run.2 == stall.sends && len > stall.len) {
+                                *stall = Stall {
+                                    seq: t.seq,
+                                    len,
+                                    ip_len,
+                                    sends: run.2,
+                                    first_ts: run.3,
+                                    last_ts: ts,
+                                    recovered_ts: None,
+                                };
+                            } else if (run.0, run.1) == (t.seq, len) && stall.len == len {
+                                stall.last_ts = ts;
+                            }
                         }
                     } else if seq_after(t.seq.wrapping_add(seg), next) {
                         side.next_seq = Some(t.seq.wrapping_add(seg));
@@ -816,6 +848,54 @@ impl<A: Attachment> Flow<A> {
         }
     }
 
+    /// Keeps the handshake and progress facts of `TcpFacts`.
+    fn facts(&mut self, ts: i64, from_orig: bool, t: &crate::decode::TcpInfo, ip_len: u32, hop_limit: u8) {
+        let f = &mut self.facts;
+        let (syn, ack, rst) = (t.flags & wtcp::SYN != 0, t.flags & wtcp::ACK != 0, t.flags & wtcp::RST != 0);
+        // An acknowledgment covering the peer's stuck segment ends its stall.
+        let peer_stall = if from_orig { &mut f.resp_stall } else { &mut f.orig_stall };
+        if ack && peer_stall.sends >= 3 && peer_stall.recovered_ts.is_none() {
+            let end = peer_stall.seq.wrapping_add(peer_stall.len);
+            if !seq_after(end, t.ack) {
+                peer_stall.recovered_ts = Some(ts);
+            }
+        }
+        if from_orig {
+            if syn && !ack {
+                f.syn_ts.get_or_insert(ts);
+                f.syns = f.syns.saturating_add(1);
+                if let Some(o) = t.options {
+                    f.syn_full_options =
+                        o.mss.is_some() && o.sack_permitted && o.timestamps.is_some() && o.window_scale.is_some();
+                }
+            } else if ack && !syn && !rst && f.synack_ts.is_some() && f.ack_ts.is_none() {
+                f.ack_ts = Some(ts);
+            }
+            if rst {
+                f.orig_rst_ts.get_or_insert(ts);
+            }
+            if t.payload_len > 0 {
+                f.orig_data = Some((f.orig_data.map_or(ts, |d| d.0), ts));
+            }
+            f.orig_max_ip_len = f.orig_max_ip_len.max(ip_len);
+        } else {
+            if self.r.c.pkts == 1 {
+                f.resp_hop_limit = hop_limit;
+            }
+            if syn && ack {
+                f.synack_ts.get_or_insert(ts);
+            }
+            if rst && f.resp_rst_ts.is_none() {
+                f.resp_rst_ts = Some(ts);
+                f.resp_rst_hop_limit = hop_limit;
+            }
+            if t.payload_len > 0 {
+                f.resp_data = Some((f.resp_data.map_or(ts, |d| d.0), ts));
+            }
+            f.resp_max_ip_len = f.resp_max_ip_len.max(ip_len);
+        }
+    }
+
     fn record(&mut self, end: EndReason, events: &mut Vec<A::Event>) -> FlowRecord {
         let conn_state = match self.key.proto {
             ipproto::TCP => tcp::conn_state(self.o.state, self.r.state, self.o.c.bytes, self.r.c.bytes, &self.history),
@@ -862,6 +942,7 @@ impl<A: Attachment> Flow<A> {
             tunnel: self.tunnel.map(|t| t.kind),
             tunnel_outer: self.tunnel.map(|t| (t.outer_src, t.outer_dst)),
             vlan: self.vlan,
+            tcp: (self.key.proto == ipproto::TCP).then_some(self.facts),
             icmp_errors: self.icmp_errors.clone(),
             anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
             end,

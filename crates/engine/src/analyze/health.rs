@@ -1,0 +1,1565 @@
+//! IPv6 health: did it break, and would you notice? (DOMAIN.md §3-§4)
+//!
+//! [`Health`] is fed finished flows and DNS events of every sensor (in any order: flows come out
+//! when they end), keeps a compact record per connection attempt and per DNS answer, and
+//! [`Health::finish`] runs the detection rules over them in time order:
+//! the outcome of every attempt (P4), (a) IPv6 failed then IPv4 to the same name, (b) refusals
+//! and injected RSTs, (c) Path-MTU black holes from the sender and the receiver side and Packet
+//! Too Big handling, (d) AAAA answered but not used, (e) broken return paths, (f) services
+//! that moved between families; then the per-service table and the deduplicated findings.
+//!
+//! Memory: one small record per outbound or transit TCP/QUIC attempt and per DNS answer that
+//! carries A/AAAA data, capped (`MAX_ATTEMPTS`, `MAX_ANSWERS`); what is dropped is counted
+//! and reported, never silently lost.
+
+use super::stats::{quantile, wilson};
+use crate::decode::Addr;
+use crate::model::{AppEvent, DnsEvent, FlowRecord, Role};
+use hashbrown::HashMap;
+use serde::Serialize;
+
+/// Attempts kept at most (about 100 bytes each).
+const MAX_ATTEMPTS: usize = 2_000_000;
+/// DNS answers kept at most.
+const MAX_ANSWERS: usize = 1_000_000;
+const MS: i64 = 1_000_000;
+const SEC: i64 = 1_000_000_000;
+
+/// Every threshold of the rules (DOMAIN.md §3.3 and §4.3 defaults).
+#[derive(Debug, Clone, Serialize)]
+pub struct Params {
+    /// (a) IPv4 attempts this long after a failed IPv6 one count as its fallback (W_fb).
+    pub fallback_window_ns: i64,
+    /// (a) `he_fast`: the IPv4 attempt followed within [min, max].
+    pub he_fast_min_ns: i64,
+    /// (a) upper bound of `he_fast`.
+    pub he_fast_max_ns: i64,
+    /// (a) `error_triggered`: IPv4 started at most this long after the RST/ICMP error.
+    pub error_window_ns: i64,
+    /// (a) an IPv6 success to the same service this close in time marks a fallback as a
+    /// probable Happy-Eyeballs artefact rather than a failure.
+    pub nearby_success_ns: i64,
+    /// P4: an unanswered SYN is a timeout after this long (or when retransmitted).
+    pub syn_timeout_ns: i64,
+    /// (c) sender side: one segment sent at least this many times (first send included).
+    pub blackhole_sends: u32,
+    /// (c) a Packet Too Big this soon after the stall explains it.
+    pub ptb_wait_ns: i64,
+    /// (c) receiver side: no data from the server for this long.
+    pub stall_ns: i64,
+    /// (c) receiver side: IPv4 to the same name within this window moving ≥ 2 MSS confirms.
+    pub v4_compare_ns: i64,
+    /// (d) the IPv4 connection started this soon after the AAAA answer (W_use).
+    pub aaaa_use_ns: i64,
+    /// (d)/(a) a failure this recent makes an unused AAAA `he_cached`.
+    pub he_cache_ns: i64,
+    /// (f) `service_gained_aaaa` needs A-only answers for this long before.
+    pub gained_after_ns: i64,
+    /// (f) IPv6 share over the attempts of this window (at most `share_attempts`).
+    pub share_window_ns: i64,
+    /// (f) attempts in the share window, at most.
+    pub share_attempts: usize,
+    /// IPv6_Service_Down: consecutive failed IPv6 attempts, with IPv4 succeeding meanwhile.
+    pub down_attempts: u64,
+    /// IPv6_Success_Below_IPv4: difference of success ratios.
+    pub below_gap: f64,
+    /// IPv6_Success_Below_IPv4: IPv6 attempts needed.
+    pub below_min_attempts: u64,
+    /// IPv6_Fallback: fallbacks / IPv6 attempts above this.
+    pub fallback_ratio: f64,
+    /// IPv6_Fallback: fallbacks needed.
+    pub fallback_min: u64,
+    /// AAAA_Unused: per host, unused / answered above this.
+    pub aaaa_unused_ratio: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            fallback_window_ns: 180 * SEC,
+            he_fast_min_ns: 10 * MS,
+            he_fast_max_ns: 2 * SEC,
+            error_window_ns: SEC,
+            nearby_success_ns: 600 * SEC,
+            syn_timeout_ns: 3 * SEC,
+            blackhole_sends: 4,
+            ptb_wait_ns: 10 * SEC,
+            stall_ns: 5 * SEC,
+            v4_compare_ns: 300 * SEC,
+            aaaa_use_ns: 10 * SEC,
+            he_cache_ns: 600 * SEC,
+            gained_after_ns: 24 * 3600 * SEC,
+            share_window_ns: 3600 * SEC,
+            share_attempts: 50,
+            down_attempts: 5,
+            below_gap: 0.05,
+            below_min_attempts: 20,
+            fallback_ratio: 0.1,
+            fallback_min: 3,
+            aaaa_unused_ratio: 0.5,
+        }
+    }
+}
+
+/// Outcome of one connection attempt (DOMAIN.md §3.2 P4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Handshake completed.
+    Established,
+    /// SYN(s) unanswered.
+    Timeout,
+    /// RST from the server.
+    Refused,
+    /// ICMP destination unreachable quoting the attempt.
+    IcmpUnreach,
+    /// Other ICMP error (hop limit exceeded, parameter problem).
+    IcmpOther,
+    /// The client reset its own unanswered attempt (a Happy-Eyeballs loser).
+    Cancelled,
+    /// The SYN-ACK came but the client had moved on and reset it: IPv6 slow, not broken.
+    LateSynack,
+}
+
+impl Outcome {
+    /// All outcomes, in display order.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Established,
+        Outcome::Timeout,
+        Outcome::Refused,
+        Outcome::IcmpUnreach,
+        Outcome::IcmpOther,
+        Outcome::Cancelled,
+        Outcome::LateSynack,
+    ];
+    /// snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Established => "established",
+            Outcome::Timeout => "timeout",
+            Outcome::Refused => "refused",
+            Outcome::IcmpUnreach => "icmp_unreach",
+            Outcome::IcmpOther => "icmp_other",
+            Outcome::Cancelled => "cancelled",
+            Outcome::LateSynack => "late_synack",
+        }
+    }
+    /// The attempt failed (rule a's triggers).
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            Outcome::Timeout | Outcome::Refused | Outcome::IcmpUnreach | Outcome::IcmpOther | Outcome::Cancelled
+        )
+    }
+}
+
+/// Kinds of Happy-Eyeballs fallback (rule a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackKind {
+    /// IPv4 followed within 10 ms..2 s, before any IPv6 SYN-ACK.
+    HeFast,
+    /// IPv4 followed within 1 s of an RST or ICMP error.
+    ErrorTriggered,
+    /// IPv4 followed after more than 2 s of retransmitted IPv6 SYNs: users waited.
+    TimeoutSlow,
+    /// The IPv6 SYN-ACK came after IPv4 had started: slow, not broken.
+    RaceLost,
+}
+
+impl FallbackKind {
+    /// All kinds.
+    pub const ALL: [FallbackKind; 4] =
+        [FallbackKind::HeFast, FallbackKind::ErrorTriggered, FallbackKind::TimeoutSlow, FallbackKind::RaceLost];
+    /// snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FallbackKind::HeFast => "he_fast",
+            FallbackKind::ErrorTriggered => "error_triggered",
+            FallbackKind::TimeoutSlow => "timeout_slow",
+            FallbackKind::RaceLost => "race_lost",
+        }
+    }
+}
+
+/// One connection attempt (a TCP flow whose SYN was seen, or a UDP/443 exchange).
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    /// Sensor.
+    pub sensor: String,
+    /// The flow's uid.
+    pub uid: String,
+    /// First SYN (or packet), ns.
+    pub ts: i64,
+    /// Client.
+    #[serde(serialize_with = "crate::model::ser_addr")]
+    pub client: Addr,
+    /// Server.
+    #[serde(serialize_with = "crate::model::ser_addr")]
+    pub server: Addr,
+    /// Server port.
+    pub port: u16,
+    /// `tcp` or `quic`.
+    pub transport: &'static str,
+    /// 4 or 6.
+    pub family: u8,
+    /// Service name (server name of the flow), when known.
+    pub name: Option<String>,
+    /// Role of the flow.
+    pub role: Role,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// ICMP type and code for icmp_* outcomes.
+    pub icmp: Option<(u8, u8)>,
+    /// Time of the RST or ICMP error that ended it, ns.
+    pub error_ts: Option<i64>,
+    /// SYN-ACK time, ns.
+    pub synack_ts: Option<i64>,
+    /// SYNs sent (more than one: retransmitted).
+    pub syns: u32,
+    /// Last packet, ns.
+    pub end_ts: i64,
+    /// Bytes the server sent.
+    pub resp_bytes: u64,
+    /// MSS the server announced.
+    pub resp_mss: Option<u16>,
+    /// The RST's hop count differs by ≥ 2 from the server's other packets.
+    pub rst_injected: bool,
+}
+
+impl Attempt {
+    /// SYN → SYN-ACK, ns.
+    pub fn connect_ns(&self) -> Option<i64> {
+        self.synack_ts.map(|s| s - self.ts)
+    }
+    fn ok(&self) -> bool {
+        self.outcome == Outcome::Established
+    }
+    fn service_key(&self) -> Option<(String, u16)> {
+        self.name.clone().map(|n| (n, self.port))
+    }
+}
+
+/// Rule (a): an IPv6 attempt that failed and the IPv4 attempt that replaced it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fallback {
+    /// Sensor.
+    pub sensor: String,
+    /// Service name.
+    pub service: String,
+    /// Port.
+    pub port: u16,
+    /// Kind.
+    pub kind: FallbackKind,
+    /// The IPv6 attempt's start, ns.
+    pub v6_ts: i64,
+    /// The IPv4 attempt's start, ns.
+    pub v4_ts: i64,
+    /// What the user waited: IPv4 start − IPv6 start, ns.
+    pub delay_ns: i64,
+    /// The IPv6 attempt's outcome.
+    pub v6_outcome: Outcome,
+    /// The IPv6 flow's uid.
+    pub v6_uid: String,
+    /// The IPv4 flow's uid.
+    pub v4_uid: String,
+    /// An IPv6 attempt to the same service succeeded within ±10 min (probably a race, not a failure).
+    pub v6_worked_nearby: bool,
+}
+
+/// Rule (c) verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PmtuState {
+    /// A large segment retransmitted without progress and no Packet Too Big: a black hole.
+    Suspected,
+    /// As suspected, then smaller segments went through.
+    Recovered,
+    /// Receiver side: the request passed, full-size data never arrived, IPv4 worked.
+    Stalled,
+    /// Packet Too Big seen and honoured.
+    PmtudOk,
+    /// Packet Too Big seen, yet segments larger than its MTU kept being retransmitted.
+    PtbIgnored,
+    /// Packet Too Big announcing an MTU below 1280 (RFC 8201 forbids it).
+    InvalidPtb,
+}
+
+impl PmtuState {
+    /// snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PmtuState::Suspected => "suspected",
+            PmtuState::Recovered => "recovered",
+            PmtuState::Stalled => "stalled",
+            PmtuState::PmtudOk => "pmtud_ok",
+            PmtuState::PtbIgnored => "ptb_ignored",
+            PmtuState::InvalidPtb => "invalid_ptb",
+        }
+    }
+}
+
+/// Rule (c): a Path-MTU event on one flow.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pmtu {
+    /// Sensor.
+    pub sensor: String,
+    /// The flow's uid.
+    pub uid: String,
+    /// Service name or server address.
+    pub service: String,
+    /// Port.
+    pub port: u16,
+    /// Verdict.
+    pub state: PmtuState,
+    /// `sender` or `receiver`: which end the capture saw the stall from.
+    pub side: &'static str,
+    /// When the stall began, ns.
+    pub ts: i64,
+    /// How long progress stopped, ns.
+    pub stall_ns: i64,
+    /// IP length of the stuck segment (sender side) or the server's MSS (receiver side).
+    pub size: u32,
+    /// MTU announced by Packet Too Big, when one was seen.
+    pub ptb_mtu: Option<u32>,
+    /// Evidence strength: `high` (confirmed by IPv4 or retransmissions), `low`.
+    pub confidence: &'static str,
+}
+
+/// Rule (d): an AAAA answer the client did not use.
+#[derive(Debug, Clone, Serialize)]
+pub struct AaaaUnused {
+    /// Sensor.
+    pub sensor: String,
+    /// Name.
+    pub name: String,
+    /// Answer time, ns.
+    pub ts: i64,
+    /// Client.
+    #[serde(serialize_with = "crate::model::ser_addr")]
+    pub client: Addr,
+    /// Diagnosis: no_global_v6, transition_only, bogus_aaaa, aaaa_late, he_cached, app_v4_only.
+    pub reason: &'static str,
+    /// The IPv4 flow used instead.
+    pub v4_uid: String,
+}
+
+/// Rule (e): an inbound IPv6 handshake whose final ACK never came back.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReturnPath {
+    /// Sensor.
+    pub sensor: String,
+    /// The flow's uid.
+    pub uid: String,
+    /// First SYN, ns.
+    pub ts: i64,
+    /// Client.
+    #[serde(serialize_with = "crate::model::ser_addr")]
+    pub client: Addr,
+    /// Client source class: native, 6to4, teredo, isatap.
+    pub client_class: &'static str,
+    /// Port.
+    pub port: u16,
+}
+
+/// Rule (f): a service changing family.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceEvent {
+    /// Sensor.
+    pub sensor: String,
+    /// service_gained_aaaa, service_lost_aaaa, service_switched_to_v6, service_fell_back_to_v4.
+    pub kind: &'static str,
+    /// Name.
+    pub service: String,
+    /// Port (0 for DNS-only events).
+    pub port: u16,
+    /// When, ns.
+    pub ts: i64,
+    /// The flow or DNS transaction that showed it.
+    pub uid: String,
+}
+
+/// One row of the per-service table (service × family).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceRow {
+    /// Sensor.
+    pub sensor: String,
+    /// Name (or the server address when no name is known).
+    pub service: String,
+    /// Port.
+    pub port: u16,
+    /// 4 or 6.
+    pub family: u8,
+    /// Attempts.
+    pub attempts: u64,
+    /// Established.
+    pub successes: u64,
+    /// successes / attempts.
+    pub success_rate: f64,
+    /// Wilson 95% lower bound of the success rate.
+    pub success_lower: f64,
+    /// Connect time (SYN → SYN-ACK) p50, ns.
+    pub connect_p50_ns: Option<i64>,
+    /// Connect time p90, ns.
+    pub connect_p90_ns: Option<i64>,
+    /// Outcomes other than established, by name.
+    pub failures: Vec<(&'static str, u64)>,
+    /// Fallbacks by kind (IPv6 rows).
+    pub fallbacks: Vec<(&'static str, u64)>,
+    /// Path-MTU black holes (suspected, stalled).
+    pub blackholes: u64,
+    /// AAAA answers not used.
+    pub aaaa_unused: u64,
+    /// First and last AAAA answer for the name, ns.
+    pub aaaa: Option<(i64, i64)>,
+    /// First IPv6 attempt, ns.
+    pub first_v6_attempt: Option<i64>,
+    /// First IPv6 success, ns.
+    pub first_v6_ok: Option<i64>,
+    /// The last failure's outcome and time.
+    pub last_failure: Option<(&'static str, i64)>,
+}
+
+/// Severity of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Something is broken for someone.
+    Warning,
+    /// A service is down over IPv6.
+    Critical,
+}
+
+impl Severity {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A finding, Zeek-notice shaped (DOMAIN.md §4.3): repeats of the same identifier are folded
+/// into one finding with their count and time span.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Severity.
+    pub severity: Severity,
+    /// Notice type, `V6Mon::Words_With_Underscores`.
+    pub note: &'static str,
+    /// Prometheus-style alert name.
+    pub alert: &'static str,
+    /// One-line message.
+    pub msg: String,
+    /// Sensor.
+    pub sensor: String,
+    /// Service name (and port), when service-level.
+    pub service: Option<String>,
+    /// 4 or 6, when family-specific.
+    pub family: Option<u8>,
+    /// Client, when host-level.
+    pub client: Option<String>,
+    /// Occurrences folded into this finding.
+    pub n: u64,
+    /// First occurrence, ns.
+    pub first_ts: i64,
+    /// Last occurrence, ns.
+    pub last_ts: i64,
+    /// Dedupe key: note + service + family (+ client).
+    pub identifier: String,
+    /// A few uids to look at.
+    pub uids: Vec<String>,
+}
+
+/// Everything the rules found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HealthReport {
+    /// Attempts by (family, outcome).
+    pub outcomes: Vec<(u8, &'static str, u64)>,
+    /// Rule (a).
+    pub fallbacks: Vec<Fallback>,
+    /// Rule (b): IPv6 refusals on services that work over IPv4 (uids).
+    pub refused_v6: Vec<String>,
+    /// Rule (b): attempts whose RST looks injected (uids).
+    pub rst_injected: Vec<String>,
+    /// Rule (c).
+    pub pmtu: Vec<Pmtu>,
+    /// Packet Too Big messages that quoted a flow.
+    pub ptb_received: u64,
+    /// Rule (d).
+    pub aaaa_unused: Vec<AaaaUnused>,
+    /// Rule (e).
+    pub return_path: Vec<ReturnPath>,
+    /// Rule (f).
+    pub service_events: Vec<ServiceEvent>,
+    /// Per-service table.
+    pub services: Vec<ServiceRow>,
+    /// Findings, most severe first.
+    pub findings: Vec<Finding>,
+    /// Connect times (SYN → SYN-ACK) of established attempts, ns, per family (4, 6).
+    #[serde(skip)]
+    pub connect_times: [Vec<i64>; 2],
+    /// Attempts analysed.
+    pub attempts: u64,
+    /// Attempts or answers not kept because a bound was reached.
+    pub dropped: u64,
+    /// Parameters used.
+    pub params: Params,
+}
+
+impl HealthReport {
+    /// The highest severity among the findings.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// A DNS answer for rule (d) and (f).
+#[derive(Debug, Clone)]
+struct Answer {
+    sensor: u16,
+    ts: i64,
+    query_ts: i64,
+    client: Addr,
+    name: String,
+    qtype: u16,
+    addrs: Vec<Addr>,
+    uid: String,
+}
+
+/// Facts per sensor the diagnoses need.
+#[derive(Debug, Clone, Default)]
+struct SensorFacts {
+    /// Global IPv6 sources seen in outbound flows: (native, transition).
+    global_v6: (bool, bool),
+}
+
+/// The accumulator: feed it flows and events, then call [`Health::finish`].
+#[derive(Default)]
+pub struct Health {
+    sensors: Vec<String>,
+    facts: Vec<SensorFacts>,
+    attempts: Vec<(u16, Attempt)>,
+    inbound: Vec<(u16, FlowRecord)>,
+    pmtu_flows: Vec<(u16, FlowRecord)>,
+    answers: Vec<Answer>,
+    ptb: u64,
+    dropped: u64,
+}
+
+fn sensor_index(sensors: &mut Vec<String>, facts: &mut Vec<SensorFacts>, name: &str) -> u16 {
+    if let Some(i) = sensors.iter().position(|s| s == name) {
+        return i as u16;
+    }
+    sensors.push(name.to_string());
+    facts.push(SensorFacts::default());
+    (sensors.len() - 1) as u16
+}
+
+/// 6to4 (2002::/16) or Teredo (2001::/32).
+fn transition_class(a: &Addr) -> Option<&'static str> {
+    if a.version != 6 {
+        return None;
+    }
+    let b = &a.bytes;
+    if b[0] == 0x20 && b[1] == 0x02 {
+        Some("6to4")
+    } else if b[..4] == [0x20, 0x01, 0, 0] {
+        Some("teredo")
+    } else {
+        None
+    }
+}
+
+/// Global unicast IPv6 (2000::/3).
+fn is_global_v6(a: &Addr) -> bool {
+    a.version == 6 && a.bytes[0] & 0xe0 == 0x20
+}
+
+/// An AAAA record that cannot be a working public address (rule d, `bogus_aaaa`).
+fn is_bogus_aaaa(a: &Addr) -> bool {
+    let b = &a.bytes;
+    let zero10 = b[..10].iter().all(|&x| x == 0);
+    (zero10 && b[10] == 0xff && b[11] == 0xff) // IPv4-mapped
+        || b.iter().all(|&x| x == 0)
+        || (b[..15].iter().all(|&x| x == 0) && b[15] == 1)
+        || (b[0] == 0xfe && b[1] & 0xc0 == 0x80)
+        || b[..4] == [0x20, 0x01, 0x0d, 0xb8]
+        || (b[0] == 0x3f && b[1] == 0xff && b[2] & 0xf0 == 0)
+        || b[0] & 0xfe == 0xfc
+}
+
+/// Client source class for rule (e).
+fn client_class(a: &Addr) -> &'static str {
+    if let Some(c) = transition_class(a) {
+        return c;
+    }
+    // ISATAP: IID 0000:5efe or 0200:5efe.
+    let b = &a.bytes;
+    if (b[8] | 0x02) == 0x02 && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe {
+        return "isatap";
+    }
+    "native"
+}
+
+fn icmp_outcome(rec: &FlowRecord) -> Option<(Outcome, u8, u8, i64)> {
+    rec.icmp_errors.iter().find_map(|e| {
+        let o = match (e.version, e.icmp_type) {
+            (6, 1) => Outcome::IcmpUnreach,
+            (4, 3) if e.code != 4 => Outcome::IcmpUnreach,
+            (6, 3) | (6, 4) | (4, 11) | (4, 12) => Outcome::IcmpOther,
+            _ => return None,
+        };
+        Some((o, e.icmp_type, e.code, e.ts))
+    })
+}
+
+/// The P4 outcome of a flow, when it is a connection attempt.
+pub fn attempt_of(sensor: &str, rec: &FlowRecord, syn_timeout_ns: i64) -> Option<Attempt> {
+    let (transport, ts, outcome, icmp, error_ts, synack_ts, syns) = match (rec.ip_proto, rec.tcp) {
+        (6, Some(t)) => {
+            let syn_ts = t.syn_ts?;
+            let icmp = icmp_outcome(rec).filter(|_| t.synack_ts.is_none());
+            let (outcome, err) = if let Some((o, _, _, ets)) = icmp {
+                (o, Some(ets))
+            } else if t.synack_ts.is_some() {
+                if t.ack_ts.is_some() || t.orig_data.is_some() || rec.resp.bytes > 0 {
+                    (Outcome::Established, None)
+                } else if t.orig_rst_ts.is_some() {
+                    (Outcome::LateSynack, t.orig_rst_ts)
+                } else {
+                    // The SYN-ACK never got its ACK: the handshake did not complete.
+                    (Outcome::Timeout, None)
+                }
+            } else if let Some(r) = t.resp_rst_ts {
+                (Outcome::Refused, Some(r))
+            } else if let Some(r) = t.orig_rst_ts {
+                (Outcome::Cancelled, Some(r))
+            } else {
+                let _ = syn_timeout_ns; // an unanswered SYN is a timeout however soon the capture ends
+                (Outcome::Timeout, None)
+            };
+            ("tcp", syn_ts, outcome, icmp.map(|(_, ty, c, _)| (ty, c)), err, t.synack_ts, t.syns)
+        }
+        (17, _) if rec.resp_p == 443 => {
+            let icmp = icmp_outcome(rec).filter(|_| rec.resp.pkts == 0);
+            let outcome = match icmp {
+                Some((o, ..)) => o,
+                None if rec.resp.pkts > 0 => Outcome::Established,
+                None => Outcome::Timeout,
+            };
+            ("quic", rec.ts, outcome, icmp.map(|(_, ty, c, _)| (ty, c)), icmp.map(|x| x.3), None, 1)
+        }
+        _ => return None,
+    };
+    let rst_injected = rec.tcp.is_some_and(|t| {
+        t.resp_rst_ts.is_some() && rec.resp.pkts > 1 && t.resp_hop_limit.abs_diff(t.resp_rst_hop_limit) >= 2
+    });
+    Some(Attempt {
+        sensor: sensor.to_string(),
+        uid: rec.uid.clone(),
+        ts,
+        client: rec.orig_h,
+        server: rec.resp_h,
+        port: rec.resp_p,
+        transport,
+        family: rec.ip_version(),
+        name: rec.server_name.as_ref().map(|n| n.to_ascii_lowercase()),
+        role: rec.role,
+        outcome,
+        icmp,
+        error_ts,
+        synack_ts,
+        syns,
+        end_ts: rec.last_ts,
+        resp_bytes: rec.resp.bytes,
+        resp_mss: rec.resp_mss,
+        rst_injected,
+    })
+}
+
+impl Health {
+    /// Takes one finished flow of `sensor`.
+    pub fn flow(&mut self, sensor: &str, rec: &FlowRecord) {
+        let si = sensor_index(&mut self.sensors, &mut self.facts, sensor);
+        self.ptb += rec
+            .icmp_errors
+            .iter()
+            .filter(|e| e.version == 6 && e.icmp_type == 2)
+            .map(|e| u64::from(e.count))
+            .sum::<u64>();
+        if rec.role == Role::Outbound && rec.ip_version() == 6 && is_global_v6(&rec.orig_h) {
+            let f = &mut self.facts[usize::from(si)];
+            if transition_class(&rec.orig_h).is_some() {
+                f.global_v6.1 = true;
+            } else {
+                f.global_v6.0 = true;
+            }
+        }
+        // Path-MTU candidates: IPv6 TCP with a retransmission run or a Packet Too Big, or an
+        // outbound transfer that went silent (receiver side).
+        if rec.ip_version() == 6 && rec.ip_proto == 6 {
+            if let Some(t) = rec.tcp {
+                let ptb = rec.icmp_errors.iter().any(|e| e.icmp_type == 2);
+                let stuck = t.orig_stall.sends >= 3 || t.resp_stall.sends >= 3;
+                let silent = t.ack_ts.is_some() && t.orig_data.is_some() && rec.resp.bytes < 1220;
+                if (ptb || stuck || silent) && self.pmtu_flows.len() < MAX_ANSWERS {
+                    self.pmtu_flows.push((si, rec.clone()));
+                }
+                if rec.role == Role::Inbound
+                    && t.synack_ts.is_some()
+                    && t.ack_ts.is_none()
+                    && t.syns >= 2
+                    && t.syn_full_options
+                    && self.inbound.len() < MAX_ANSWERS
+                {
+                    self.inbound.push((si, rec.clone()));
+                }
+            }
+        }
+        if !matches!(rec.role, Role::Outbound | Role::Transit) {
+            return;
+        }
+        let Some(a) = attempt_of(sensor, rec, 0) else { return };
+        if self.attempts.len() >= MAX_ATTEMPTS {
+            self.dropped += 1;
+            return;
+        }
+        self.attempts.push((si, a));
+    }
+
+    /// Takes one application event of `sensor` (only DNS answers matter here).
+    pub fn event(&mut self, sensor: &str, ev: &AppEvent) {
+        if let AppEvent::Dns(d) = ev {
+            self.dns(sensor, d);
+        }
+    }
+
+    fn dns(&mut self, sensor: &str, d: &DnsEvent) {
+        let (Some(ts), Some(0)) = (d.response_ts, d.rcode) else { return };
+        if !matches!(d.qtype, 1 | 28) || d.query.is_empty() || d.kind != "dns" {
+            return;
+        }
+        let want = if d.qtype == 28 { "AAAA" } else { "A" };
+        let addrs: Vec<Addr> = d
+            .answers
+            .iter()
+            .filter(|a| a.section == "answer" && a.rtype == want)
+            .filter_map(|a| a.data.parse::<std::net::IpAddr>().ok())
+            .map(Addr::from_ip)
+            .take(16)
+            .collect();
+        if self.answers.len() >= MAX_ANSWERS {
+            self.dropped += 1;
+            return;
+        }
+        let si = sensor_index(&mut self.sensors, &mut self.facts, sensor);
+        self.answers.push(Answer {
+            sensor: si,
+            ts,
+            query_ts: d.ts,
+            client: d.client,
+            name: d.query.trim_end_matches('.').to_ascii_lowercase(),
+            qtype: d.qtype,
+            addrs,
+            uid: d.uid.clone(),
+        });
+    }
+
+    /// Runs every rule.
+    pub fn finish(mut self, p: &Params) -> HealthReport {
+        let mut r =
+            HealthReport { params: p.clone(), dropped: self.dropped, ptb_received: self.ptb, ..Default::default() };
+        self.attempts.sort_by(|a, b| (a.1.ts, &a.1.uid).cmp(&(b.1.ts, &b.1.uid)));
+        self.answers.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
+        let attempts = &self.attempts;
+        r.attempts = attempts.len() as u64;
+        let mut outcome_counts: HashMap<(u8, Outcome), u64> = HashMap::new();
+        for (_, a) in attempts {
+            *outcome_counts.entry((a.family, a.outcome)).or_default() += 1;
+            if let Some(c) = a.connect_ns().filter(|_| a.ok()) {
+                r.connect_times[usize::from(a.family == 6)].push(c);
+            }
+            if a.rst_injected {
+                r.rst_injected.push(a.uid.clone());
+            }
+        }
+        for fam in [4u8, 6] {
+            for o in Outcome::ALL {
+                if let Some(&n) = outcome_counts.get(&(fam, o)) {
+                    r.outcomes.push((fam, o.name(), n));
+                }
+            }
+        }
+        r.connect_times.iter_mut().for_each(|v| v.sort_unstable());
+
+        // Attempts per (sensor, service) in time order.
+        let mut by_service: HashMap<(u16, String, u16), Vec<usize>> = HashMap::new();
+        for (i, (si, a)) in attempts.iter().enumerate() {
+            let key = match a.service_key() {
+                Some((n, p)) => (*si, n, p),
+                None => (*si, format!("[{}]", a.server), a.port),
+            };
+            by_service.entry(key).or_default().push(i);
+        }
+        let mut keys: Vec<_> = by_service.keys().cloned().collect();
+        keys.sort();
+
+        // (a) fallbacks.
+        for key in &keys {
+            if key.1.starts_with('[') {
+                continue; // rule (a) needs a name binding
+            }
+            let idx = &by_service[key];
+            for (pos, &i) in idx.iter().enumerate() {
+                let v6 = &attempts[i].1;
+                if v6.family != 6 || !(v6.outcome.failed() || v6.outcome == Outcome::LateSynack) {
+                    continue;
+                }
+                let v4 = idx[pos + 1..]
+                    .iter()
+                    .map(|&j| &attempts[j].1)
+                    .find(|b| b.family == 4 && b.ts >= v6.ts && b.ts - v6.ts <= p.fallback_window_ns);
+                let Some(v4) = v4 else { continue };
+                let delay = v4.ts - v6.ts;
+                let kind = if v6.synack_ts.is_some_and(|s| s > v4.ts) {
+                    FallbackKind::RaceLost
+                } else if v6.error_ts.is_some_and(|e| v4.ts >= e && v4.ts - e <= p.error_window_ns)
+                    && matches!(v6.outcome, Outcome::Refused | Outcome::IcmpUnreach | Outcome::IcmpOther)
+                {
+                    FallbackKind::ErrorTriggered
+                } else if (p.he_fast_min_ns..=p.he_fast_max_ns).contains(&delay) {
+                    FallbackKind::HeFast
+                } else if delay > p.he_fast_max_ns && v6.syns >= 2 {
+                    FallbackKind::TimeoutSlow
+                } else {
+                    continue;
+                };
+                let v6_worked_nearby = idx
+                    .iter()
+                    .map(|&j| &attempts[j].1)
+                    .any(|b| b.family == 6 && b.ok() && (b.ts - v6.ts).abs() <= p.nearby_success_ns);
+                r.fallbacks.push(Fallback {
+                    sensor: self.sensors[usize::from(key.0)].clone(),
+                    service: key.1.clone(),
+                    port: key.2,
+                    kind,
+                    v6_ts: v6.ts,
+                    v4_ts: v4.ts,
+                    delay_ns: delay,
+                    v6_outcome: v6.outcome,
+                    v6_uid: v6.uid.clone(),
+                    v4_uid: v4.uid.clone(),
+                    v6_worked_nearby,
+                });
+            }
+        }
+
+        // (b) IPv6 refused where IPv4 to the same port works.
+        for key in &keys {
+            let idx = &by_service[key];
+            let v4_ok = idx.iter().any(|&j| attempts[j].1.family == 4 && attempts[j].1.ok());
+            if v4_ok {
+                for &j in idx {
+                    let a = &attempts[j].1;
+                    if a.family == 6 && a.outcome == Outcome::Refused && !a.rst_injected {
+                        r.refused_v6.push(a.uid.clone());
+                    }
+                }
+            }
+        }
+
+        // (c) Path MTU.
+        let service_of = |si: u16, rec: &FlowRecord| -> String {
+            rec.server_name.clone().unwrap_or_else(|| {
+                let _ = si;
+                format!("[{}]", rec.resp_h)
+            })
+        };
+        for (si, rec) in &self.pmtu_flows {
+            let t = rec.tcp.unwrap_or_default();
+            let ptb = rec.icmp_errors.iter().find(|e| e.version == 6 && e.icmp_type == 2);
+            let sensor = self.sensors[usize::from(*si)].clone();
+            let mk = |state, side, ts, stall_ns, size, confidence| Pmtu {
+                sensor: sensor.clone(),
+                uid: rec.uid.clone(),
+                service: service_of(*si, rec),
+                port: rec.resp_p,
+                state,
+                side,
+                ts,
+                stall_ns,
+                size,
+                ptb_mtu: ptb.map(|e| e.mtu),
+                confidence,
+            };
+            if let Some(e) = ptb.filter(|e| e.mtu < 1280) {
+                r.pmtu.push(mk(PmtuState::InvalidPtb, "sender", e.ts, 0, e.mtu, "high"));
+                continue;
+            }
+            // Sender side: the worse of the two directions' retransmission runs.
+            let stall = if t.orig_stall.sends >= t.resp_stall.sends { t.orig_stall } else { t.resp_stall };
+            if stall.sends >= p.blackhole_sends && stall.ip_len > 1280 {
+                let verdict = match ptb {
+                    Some(e) if stall.last_ts > e.ts && stall.ip_len > e.mtu => PmtuState::PtbIgnored,
+                    Some(e) if e.ts <= stall.last_ts.saturating_add(p.ptb_wait_ns) => PmtuState::PmtudOk,
+                    _ if stall.recovered_ts.is_some() => PmtuState::Recovered,
+                    _ => PmtuState::Suspected,
+                };
+                let end = stall.recovered_ts.unwrap_or(rec.last_ts);
+                r.pmtu.push(mk(verdict, "sender", stall.first_ts, end - stall.first_ts, stall.ip_len, "high"));
+                continue;
+            }
+            if let Some(e) = ptb {
+                r.pmtu.push(mk(PmtuState::PmtudOk, "sender", e.ts, 0, e.mtu, "high"));
+                continue;
+            }
+            // Receiver side: request sent and acknowledged, then silence from the server.
+            if rec.role != Role::Outbound || t.ack_ts.is_none() {
+                continue;
+            }
+            let Some((_, req_last)) = t.orig_data else { continue };
+            let server_fin = rec.history.contains('f');
+            let last_server = t.resp_data.map_or(req_last, |d| d.1.max(req_last));
+            let silence = rec.last_ts - last_server;
+            let full_size_seen = t.resp_max_ip_len > 1280;
+            if server_fin || full_size_seen || silence < p.stall_ns || rec.resp.pkts == 0 {
+                continue;
+            }
+            // Confirmation: IPv4 to the same name moved at least two MSS soon after or before.
+            let mss = u64::from(rec.resp_mss.unwrap_or(1220));
+            let v4_moved = rec.server_name.as_ref().is_some_and(|n| {
+                attempts.iter().any(|(s2, b)| {
+                    *s2 == *si
+                        && b.family == 4
+                        && b.ok()
+                        && b.name.as_deref() == Some(n.to_ascii_lowercase().as_str())
+                        && b.resp_bytes >= 2 * mss
+                        && (b.ts - rec.ts).abs() <= p.v4_compare_ns
+                })
+            });
+            let confidence = if v4_moved && rec.resp_mss.unwrap_or(0) > 1220 { "high" } else { "low" };
+            r.pmtu.push(mk(
+                PmtuState::Stalled,
+                "receiver",
+                last_server,
+                silence,
+                u32::from(rec.resp_mss.unwrap_or(0)),
+                confidence,
+            ));
+        }
+        r.pmtu.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
+
+        // (d) AAAA answered but not used.
+        for ans in self.answers.iter().filter(|a| a.qtype == 28 && !a.addrs.is_empty()) {
+            let si = ans.sensor;
+            let window = |b: &Attempt| b.ts >= ans.query_ts && b.ts <= ans.ts + p.aaaa_use_ns;
+            let v4 = attempts
+                .iter()
+                .map(|(s, b)| (s, b))
+                .find(|(s, b)| **s == si && b.family == 4 && window(b) && b.name.as_deref() == Some(ans.name.as_str()));
+            let Some((_, v4)) = v4 else { continue };
+            let v6_tried = attempts.iter().any(|(s, b)| {
+                *s == si
+                    && b.family == 6
+                    && b.ts >= ans.ts - SEC
+                    && b.ts <= ans.ts + p.aaaa_use_ns
+                    && (b.name.as_deref() == Some(ans.name.as_str()) || ans.addrs.contains(&b.server))
+            });
+            if v6_tried {
+                continue;
+            }
+            let facts = &self.facts[usize::from(si)];
+            let reason = if !facts.global_v6.0 && !facts.global_v6.1 {
+                "no_global_v6"
+            } else if !facts.global_v6.0 {
+                "transition_only"
+            } else if ans.addrs.iter().all(is_bogus_aaaa) {
+                "bogus_aaaa"
+            } else if v4.ts < ans.ts {
+                "aaaa_late"
+            } else if r
+                .fallbacks
+                .iter()
+                .any(|f| f.service == ans.name && f.v6_ts <= ans.ts && ans.ts - f.v6_ts <= p.he_cache_ns)
+            {
+                "he_cached"
+            } else {
+                "app_v4_only"
+            };
+            r.aaaa_unused.push(AaaaUnused {
+                sensor: self.sensors[usize::from(si)].clone(),
+                name: ans.name.clone(),
+                ts: ans.ts,
+                client: ans.client,
+                reason,
+                v4_uid: v4.uid.clone(),
+            });
+        }
+
+        // (e) return path broken.
+        for (si, rec) in &self.inbound {
+            r.return_path.push(ReturnPath {
+                sensor: self.sensors[usize::from(*si)].clone(),
+                uid: rec.uid.clone(),
+                ts: rec.ts,
+                client: rec.orig_h,
+                client_class: client_class(&rec.orig_h),
+                port: rec.resp_p,
+            });
+        }
+
+        // (f) services changing family: DNS side per name, connection side per service.
+        let mut per_name: HashMap<(u16, &str), Vec<&Answer>> = HashMap::new();
+        for a in &self.answers {
+            per_name.entry((a.sensor, a.name.as_str())).or_default().push(a);
+        }
+        let mut names: Vec<_> = per_name.keys().cloned().collect();
+        names.sort();
+        let mut aaaa_span: HashMap<(u16, String), (i64, i64)> = HashMap::new();
+        for key in &names {
+            let list = &per_name[key];
+            let sensor = &self.sensors[usize::from(key.0)];
+            let mut a_only_since: Option<i64> = None;
+            let mut have_aaaa = false;
+            for a in list {
+                let is_aaaa = a.qtype == 28 && !a.addrs.is_empty();
+                let empty_aaaa = a.qtype == 28 && a.addrs.is_empty();
+                if is_aaaa {
+                    let e = aaaa_span.entry((key.0, key.1.to_string())).or_insert((a.ts, a.ts));
+                    e.1 = a.ts;
+                    if !have_aaaa && a_only_since.is_some_and(|s| a.ts - s >= p.gained_after_ns) {
+                        r.service_events.push(ServiceEvent {
+                            sensor: sensor.clone(),
+                            kind: "service_gained_aaaa",
+                            service: key.1.to_string(),
+                            port: 0,
+                            ts: a.ts,
+                            uid: a.uid.clone(),
+                        });
+                    }
+                    have_aaaa = true;
+                    a_only_since = None;
+                } else if empty_aaaa {
+                    if have_aaaa {
+                        r.service_events.push(ServiceEvent {
+                            sensor: sensor.clone(),
+                            kind: "service_lost_aaaa",
+                            service: key.1.to_string(),
+                            port: 0,
+                            ts: a.ts,
+                            uid: a.uid.clone(),
+                        });
+                        have_aaaa = false;
+                    }
+                    a_only_since.get_or_insert(a.ts);
+                }
+            }
+        }
+        for key in &keys {
+            if key.1.starts_with('[') {
+                continue;
+            }
+            let idx = &by_service[key];
+            let sensor = &self.sensors[usize::from(key.0)];
+            let mut had_v4_ok = false;
+            let mut switched = false;
+            let mut recent: std::collections::VecDeque<(i64, bool)> = Default::default();
+            let mut high = false;
+            for &i in idx {
+                let a = &attempts[i].1;
+                if !a.ok() {
+                    continue;
+                }
+                if a.family == 6 && had_v4_ok && !switched {
+                    switched = true;
+                    r.service_events.push(ServiceEvent {
+                        sensor: sensor.clone(),
+                        kind: "service_switched_to_v6",
+                        service: key.1.clone(),
+                        port: key.2,
+                        ts: a.ts,
+                        uid: a.uid.clone(),
+                    });
+                }
+                had_v4_ok |= a.family == 4;
+                recent.push_back((a.ts, a.family == 6));
+                while recent.len() > p.share_attempts || recent.front().is_some_and(|f| a.ts - f.0 > p.share_window_ns)
+                {
+                    recent.pop_front();
+                }
+                let share = recent.iter().filter(|x| x.1).count() as f64 / recent.len() as f64;
+                if share > 0.5 {
+                    high = true;
+                } else if high && share < 0.1 {
+                    high = false;
+                    switched = false;
+                    r.service_events.push(ServiceEvent {
+                        sensor: sensor.clone(),
+                        kind: "service_fell_back_to_v4",
+                        service: key.1.clone(),
+                        port: key.2,
+                        ts: a.ts,
+                        uid: a.uid.clone(),
+                    });
+                }
+            }
+        }
+        r.service_events.sort_by(|a, b| (a.ts, a.kind, &a.service).cmp(&(b.ts, b.kind, &b.service)));
+
+        // Per-service table.
+        for key in &keys {
+            let idx = &by_service[key];
+            let sensor = &self.sensors[usize::from(key.0)];
+            for fam in [4u8, 6] {
+                let list: Vec<&Attempt> = idx.iter().map(|&j| &attempts[j].1).filter(|a| a.family == fam).collect();
+                if list.is_empty() {
+                    continue;
+                }
+                let n = list.len() as u64;
+                let ok = list.iter().filter(|a| a.ok()).count() as u64;
+                let mut ct: Vec<i64> = list.iter().filter(|a| a.ok()).filter_map(|a| a.connect_ns()).collect();
+                ct.sort_unstable();
+                let mut failures: Vec<(&'static str, u64)> = Vec::new();
+                for o in Outcome::ALL.iter().filter(|o| **o != Outcome::Established) {
+                    let c = list.iter().filter(|a| a.outcome == *o).count() as u64;
+                    if c > 0 {
+                        failures.push((o.name(), c));
+                    }
+                }
+                let mut fallbacks = Vec::new();
+                if fam == 6 {
+                    for k in FallbackKind::ALL {
+                        let c = r
+                            .fallbacks
+                            .iter()
+                            .filter(|f| f.sensor == *sensor && f.service == key.1 && f.port == key.2 && f.kind == k)
+                            .count() as u64;
+                        if c > 0 {
+                            fallbacks.push((k.name(), c));
+                        }
+                    }
+                }
+                let blackholes = if fam == 6 {
+                    r.pmtu
+                        .iter()
+                        .filter(|b| {
+                            b.sensor == *sensor
+                                && b.service == key.1
+                                && b.port == key.2
+                                && matches!(b.state, PmtuState::Suspected | PmtuState::Stalled)
+                        })
+                        .count() as u64
+                } else {
+                    0
+                };
+                let aaaa_unused = if fam == 4 {
+                    r.aaaa_unused.iter().filter(|u| u.sensor == *sensor && u.name == key.1).count() as u64
+                } else {
+                    0
+                };
+                let v6: Vec<&&Attempt> = list.iter().filter(|a| a.family == 6).collect();
+                let (lo, _) = wilson(ok, n);
+                r.services.push(ServiceRow {
+                    sensor: sensor.clone(),
+                    service: key.1.clone(),
+                    port: key.2,
+                    family: fam,
+                    attempts: n,
+                    successes: ok,
+                    success_rate: ok as f64 / n as f64,
+                    success_lower: lo,
+                    connect_p50_ns: quantile(&ct, 0.5),
+                    connect_p90_ns: quantile(&ct, 0.9),
+                    failures,
+                    fallbacks,
+                    blackholes,
+                    aaaa_unused,
+                    aaaa: aaaa_span.get(&(key.0, key.1.clone())).copied(),
+                    first_v6_attempt: v6.first().map(|a| a.ts),
+                    first_v6_ok: v6.iter().find(|a| a.ok()).map(|a| a.ts),
+                    last_failure: list.iter().rev().find(|a| !a.ok()).map(|a| (a.outcome.name(), a.ts)),
+                });
+            }
+        }
+
+        let aaaa_answers: Vec<(String, Addr)> = self
+            .answers
+            .iter()
+            .filter(|a| a.qtype == 28 && !a.addrs.is_empty())
+            .map(|a| (self.sensors[usize::from(a.sensor)].clone(), a.client))
+            .collect();
+        r.findings = findings(&r, &aaaa_answers, attempts, &by_service, &keys, &self.sensors, p);
+        r
+    }
+}
+
+/// Folds occurrences into deduplicated findings.
+#[derive(Default)]
+struct Notices {
+    list: Vec<Finding>,
+}
+
+impl Notices {
+    #[allow(clippy::too_many_arguments)]
+    fn raise(
+        &mut self,
+        severity: Severity,
+        note: &'static str,
+        alert: &'static str,
+        sensor: &str,
+        service: Option<String>,
+        family: Option<u8>,
+        client: Option<String>,
+        ts: i64,
+        uid: &str,
+        msg: impl FnOnce() -> String,
+    ) {
+        let identifier = format!(
+            "{note}|{sensor}|{}|{}|{}",
+            service.as_deref().unwrap_or(""),
+            family.map_or(String::new(), |f| f.to_string()),
+            client.as_deref().unwrap_or("")
+        );
+        if let Some(f) = self.list.iter_mut().find(|f| f.identifier == identifier) {
+            f.n += 1;
+            f.first_ts = f.first_ts.min(ts);
+            f.last_ts = f.last_ts.max(ts);
+            if f.uids.len() < 5 && !uid.is_empty() {
+                f.uids.push(uid.to_string());
+            }
+            return;
+        }
+        self.list.push(Finding {
+            severity,
+            note,
+            alert,
+            msg: msg(),
+            sensor: sensor.to_string(),
+            service,
+            family,
+            client,
+            n: 1,
+            first_ts: ts,
+            last_ts: ts,
+            identifier,
+            uids: if uid.is_empty() { vec![] } else { vec![uid.to_string()] },
+        });
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn findings(
+    r: &HealthReport,
+    aaaa_answers: &[(String, Addr)],
+    attempts: &[(u16, Attempt)],
+    by_service: &HashMap<(u16, String, u16), Vec<usize>>,
+    keys: &[(u16, String, u16)],
+    sensors: &[String],
+    p: &Params,
+) -> Vec<Finding> {
+    let mut n = Notices::default();
+    for key in keys {
+        let sensor = &sensors[usize::from(key.0)];
+        let svc = format!("{}:{}", key.1, key.2);
+        let list: Vec<&Attempt> = by_service[key].iter().map(|&j| &attempts[j].1).collect();
+        let v4: Vec<&&Attempt> = list.iter().filter(|a| a.family == 4).collect();
+        let v6: Vec<&&Attempt> = list.iter().filter(|a| a.family == 6).collect();
+        let (n4, ok4) = (v4.len() as u64, v4.iter().filter(|a| a.ok()).count() as u64);
+        let (n6, ok6) = (v6.len() as u64, v6.iter().filter(|a| a.ok()).count() as u64);
+        // IPv6_Service_Down: a run of failed IPv6 attempts while IPv4 succeeded meanwhile.
+        let mut run: Vec<&Attempt> = Vec::new();
+        let flush = |run: &mut Vec<&Attempt>, n: &mut Notices| {
+            if run.len() as u64 >= p.down_attempts {
+                let (from, to) = (run[0].ts, run[run.len() - 1].ts);
+                let v4_ok = v4.iter().any(|b| b.ok() && b.ts >= from && b.ts <= to + p.fallback_window_ns);
+                if v4_ok {
+                    let k = run.len();
+                    for a in run.iter() {
+                        n.raise(
+                            Severity::Critical,
+                            "V6Mon::IPv6_Service_Down",
+                            "IPv6ServiceDown",
+                            sensor,
+                            Some(svc.clone()),
+                            Some(6),
+                            None,
+                            a.ts,
+                            &a.uid,
+                            || format!("IPv6 to {svc} failed {k}/{k} times in a row while IPv4 worked"),
+                        );
+                    }
+                }
+            }
+            run.clear();
+        };
+        for a in &v6 {
+            if a.ok() {
+                flush(&mut run, &mut n);
+            } else if a.outcome.failed() {
+                run.push(a);
+            }
+        }
+        flush(&mut run, &mut n);
+        // IPv6_Success_Below_IPv4: significant, not just different.
+        if n6 >= p.below_min_attempts && n4 > 0 {
+            let (r4, r6) = (ok4 as f64 / n4 as f64, ok6 as f64 / n6 as f64);
+            let (_, hi6) = wilson(ok6, n6);
+            let (lo4, _) = wilson(ok4, n4);
+            if r4 - r6 > p.below_gap && hi6 < lo4.max(r4 - p.below_gap) {
+                let last = v6.last().map_or(0, |a| a.ts);
+                n.raise(
+                    Severity::Warning,
+                    "V6Mon::IPv6_Success_Below_IPv4",
+                    "IPv6SuccessBelowIPv4",
+                    sensor,
+                    Some(svc.clone()),
+                    Some(6),
+                    None,
+                    last,
+                    "",
+                    || format!("{svc}: IPv6 succeeded {ok6}/{n6} ({}) vs IPv4 {ok4}/{n4} ({})", pct(r6), pct(r4)),
+                );
+            }
+        }
+        // IPv6_Fallback and IPv6_Slow_Fallback.
+        let fbs: Vec<&Fallback> = r
+            .fallbacks
+            .iter()
+            .filter(|f| f.sensor == *sensor && f.service == key.1 && f.port == key.2 && !f.v6_worked_nearby)
+            .collect();
+        let real = fbs.iter().filter(|f| f.kind != FallbackKind::RaceLost).count() as u64;
+        if real >= p.fallback_min && n6 > 0 && real as f64 / n6 as f64 > p.fallback_ratio {
+            let delays: Vec<i64> = {
+                let mut d: Vec<i64> = fbs.iter().map(|f| f.delay_ns).collect();
+                d.sort_unstable();
+                d
+            };
+            let med = quantile(&delays, 0.5).unwrap_or(0);
+            for f in &fbs {
+                n.raise(
+                    Severity::Warning,
+                    "V6Mon::IPv6_Fallback",
+                    "IPv6FallbackSpike",
+                    sensor,
+                    Some(svc.clone()),
+                    Some(6),
+                    None,
+                    f.v6_ts,
+                    &f.v6_uid,
+                    || format!("{svc}: {real} of {n6} IPv6 attempts fell back to IPv4 (median wait {} ms)", med / MS),
+                );
+            }
+        }
+        for f in fbs.iter().filter(|f| f.kind == FallbackKind::TimeoutSlow) {
+            let worst =
+                fbs.iter().filter(|f| f.kind == FallbackKind::TimeoutSlow).map(|f| f.delay_ns).max().unwrap_or(0);
+            n.raise(
+                Severity::Warning,
+                "V6Mon::IPv6_Slow_Fallback",
+                "IPv6SlowFallback",
+                sensor,
+                Some(svc.clone()),
+                Some(6),
+                None,
+                f.v6_ts,
+                &f.v6_uid,
+                || format!("{svc}: users waited up to {:.1} s for IPv6 to time out before IPv4", worst as f64 / 1e9),
+            );
+        }
+        // Refused over IPv6 while IPv4 works: AAAA published, service not listening on IPv6.
+        for a in v6.iter().filter(|a| r.refused_v6.contains(&a.uid)) {
+            n.raise(
+                Severity::Warning,
+                "V6Mon::IPv6_Refused",
+                "IPv6Refused",
+                sensor,
+                Some(svc.clone()),
+                Some(6),
+                None,
+                a.ts,
+                &a.uid,
+                || format!("{svc} refuses IPv6 connections (RST) while IPv4 works: AAAA published, nothing listening"),
+            );
+        }
+    }
+    for b in &r.pmtu {
+        let svc = format!("{}:{}", b.service, b.port);
+        let v4_healthy = attempts.iter().any(|(_, a)| {
+            a.sensor == b.sensor && a.family == 4 && a.ok() && a.name.as_deref() == Some(b.service.as_str())
+        });
+        match b.state {
+            PmtuState::Suspected | PmtuState::Stalled => {
+                let sev = if v4_healthy && b.confidence == "high" { Severity::Warning } else { Severity::Info };
+                n.raise(sev, "V6Mon::PMTU_Blackhole", "PMTUBlackhole", &b.sensor, Some(svc.clone()), Some(6), None, b.ts, &b.uid, || {
+                    if b.side == "sender" {
+                        format!("{svc}: {}-byte IPv6 packets retransmitted with no progress and no Packet Too Big: Path-MTU black hole", b.size)
+                    } else {
+                        format!(
+                            "{svc}: over IPv6 the request went through, then no full-size packet arrived for {:.0} s (server MSS {}){}: Path-MTU black hole",
+                            b.stall_ns as f64 / 1e9,
+                            b.size,
+                            if v4_healthy { " while IPv4 transfers worked" } else { "" }
+                        )
+                    }
+                });
+            }
+            PmtuState::Recovered => n.raise(
+                Severity::Info,
+                "V6Mon::PMTU_Blackhole_Recovered",
+                "PMTUBlackholeRecovered",
+                &b.sensor,
+                Some(svc.clone()),
+                Some(6),
+                None,
+                b.ts,
+                &b.uid,
+                || {
+                    format!(
+                        "{svc}: black hole for {}-byte packets, recovered with smaller segments after {:.1} s",
+                        b.size,
+                        b.stall_ns as f64 / 1e9
+                    )
+                },
+            ),
+            PmtuState::PtbIgnored => n.raise(
+                Severity::Info,
+                "V6Mon::PTB_Ignored",
+                "PTBIgnored",
+                &b.sensor,
+                Some(svc.clone()),
+                Some(6),
+                None,
+                b.ts,
+                &b.uid,
+                || {
+                    format!(
+                        "{svc}: Packet Too Big (MTU {}) ignored, {}-byte packets still sent",
+                        b.ptb_mtu.unwrap_or(0),
+                        b.size
+                    )
+                },
+            ),
+            PmtuState::InvalidPtb => n.raise(
+                Severity::Warning,
+                "V6Mon::Invalid_PTB",
+                "InvalidPTB",
+                &b.sensor,
+                Some(svc.clone()),
+                Some(6),
+                None,
+                b.ts,
+                &b.uid,
+                || format!("{svc}: Packet Too Big announced MTU {} < 1280 (RFC 8201)", b.size),
+            ),
+            PmtuState::PmtudOk => {}
+        }
+    }
+    // Bogus_AAAA per name; AAAA_Unused per host when most of its AAAA answers went unused
+    // (transition-only hosts are expected to prefer IPv4, RFC 6724).
+    let mut answered: HashMap<(&str, Addr), u64> = HashMap::new();
+    for (sensor, client) in aaaa_answers {
+        *answered.entry((sensor.as_str(), *client)).or_default() += 1;
+    }
+    let mut unused_by_host: HashMap<(&str, Addr), Vec<&AaaaUnused>> = HashMap::new();
+    for u in &r.aaaa_unused {
+        if u.reason == "bogus_aaaa" {
+            n.raise(
+                Severity::Warning,
+                "V6Mon::Bogus_AAAA",
+                "BogusAAAA",
+                &u.sensor,
+                Some(u.name.clone()),
+                Some(6),
+                None,
+                u.ts,
+                &u.v4_uid,
+                || format!("{}: AAAA records cannot work (mapped, documentation, link-local or ULA addresses)", u.name),
+            );
+        }
+        if u.reason != "transition_only" {
+            unused_by_host.entry((u.sensor.as_str(), u.client)).or_default().push(u);
+        }
+    }
+    let mut hosts: Vec<_> = unused_by_host.keys().cloned().collect();
+    hosts.sort_by(|a, b| (a.0, a.1.to_string()).cmp(&(b.0, b.1.to_string())));
+    for h in hosts {
+        let list = &unused_by_host[&h];
+        let total = answered.get(&h).copied().unwrap_or(0).max(list.len() as u64);
+        if (list.len() as f64) / (total as f64) <= p.aaaa_unused_ratio {
+            continue;
+        }
+        let mut reasons: Vec<&str> = list.iter().map(|u| u.reason).collect();
+        reasons.sort();
+        reasons.dedup();
+        for u in list {
+            n.raise(
+                Severity::Info,
+                "V6Mon::AAAA_Unused",
+                "AAAAUnused",
+                h.0,
+                None,
+                None,
+                Some(h.1.to_string()),
+                u.ts,
+                &u.v4_uid,
+                || {
+                    format!(
+                        "{} received AAAA answers but connected over IPv4 ({}/{} answers; {})",
+                        h.1,
+                        list.len(),
+                        total,
+                        reasons.join(", ")
+                    )
+                },
+            );
+        }
+    }
+    for e in &r.service_events {
+        let (note, alert) = match e.kind {
+            "service_switched_to_v6" => ("V6Mon::Service_Switched_To_IPv6", "ServiceSwitchedToIPv6"),
+            "service_fell_back_to_v4" => ("V6Mon::Service_Fell_Back_To_IPv4", "ServiceFellBackToIPv4"),
+            "service_gained_aaaa" => ("V6Mon::Service_Gained_AAAA", "ServiceGainedAAAA"),
+            _ => ("V6Mon::Service_Lost_AAAA", "ServiceLostAAAA"),
+        };
+        let svc = if e.port == 0 { e.service.clone() } else { format!("{}:{}", e.service, e.port) };
+        n.raise(Severity::Info, note, alert, &e.sensor, Some(svc.clone()), None, None, e.ts, &e.uid, || match e.kind {
+            "service_switched_to_v6" => format!("{svc} switched to IPv6"),
+            "service_fell_back_to_v4" => format!("{svc} went back to IPv4"),
+            "service_gained_aaaa" => format!("{svc} started answering AAAA"),
+            _ => format!("{svc} stopped answering AAAA"),
+        });
+    }
+    for rp in &r.return_path {
+        n.raise(
+            Severity::Info,
+            "V6Mon::Return_Path_Broken",
+            "ReturnPathBroken",
+            &rp.sensor,
+            None,
+            Some(6),
+            Some(rp.client_class.to_string()),
+            rp.ts,
+            &rp.uid,
+            || {
+                format!(
+                    "inbound IPv6 handshakes from {} clients never completed: our SYN-ACK did not get back",
+                    rp.client_class
+                )
+            },
+        );
+    }
+    let mut list = n.list;
+    list.sort_by(|a, b| {
+        b.severity.cmp(&a.severity).then(a.first_ts.cmp(&b.first_ts)).then(a.identifier.cmp(&b.identifier))
+    });
+    list
+}
