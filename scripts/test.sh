@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test: formatting, lints, unit tests, the
-# end-to-end tests over ../shared/corpus, and the generated-capture checks with tshark.
+# end-to-end tests over ../shared/corpus, the generated-capture checks with tshark, and the
+# IPv6-health scenarios on real curl/dnsmasq in network namespaces (root).
 # Usage: bash scripts/test.sh      (as root it installs missing Debian packages itself)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# command:package pairs; the network-namespace test (tests/netns.rs) needs the last five.
 need=()
-command -v tshark >/dev/null 2>&1 || need+=(tshark)
+for pair in tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}"

@@ -35,7 +35,11 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Tls { input, format } => events(&input, format, events::Kind::Tls),
         Command::Health { input, format, fail_on, prometheus, top_services } => {
             let mut sink = HealthSink(engine::analyze::health::Health::default());
-            let (_, code) = analyse(&input, &mut sink)?;
+            let (sums, code) = analyse(&input, &mut sink)?;
+            for s in &sums {
+                let addrs: Vec<Addr> = s.sensor_addrs.iter().map(|a| a.addr).collect();
+                sink.0.sensor_addrs(&s.sensor, &addrs);
+            }
             let report = sink.0.finish(&engine::analyze::health::Params::default());
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {

@@ -732,6 +732,20 @@ impl Health {
         self.attempts.push((si, a));
     }
 
+    /// The sensor's own addresses (configured or inferred): a global IPv6 one means the host
+    /// could have used IPv6 even when the capture shows no IPv6 connection (rule d).
+    pub fn sensor_addrs(&mut self, sensor: &str, addrs: &[Addr]) {
+        let si = sensor_index(&mut self.sensors, &mut self.facts, sensor);
+        let f = &mut self.facts[usize::from(si)];
+        for a in addrs.iter().filter(|a| is_global_v6(a)) {
+            if transition_class(a).is_some() {
+                f.global_v6.1 = true;
+            } else {
+                f.global_v6.0 = true;
+            }
+        }
+    }
+
     /// Takes one application event of `sensor` (only DNS answers matter here).
     pub fn event(&mut self, sensor: &str, ev: &AppEvent) {
         if let AppEvent::Dns(d) = ev {
