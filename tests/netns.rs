@@ -113,7 +113,7 @@ impl Lab {
         sh(&format!("ip -n {c} -6 route add default via 2a0e:66:66:1::1"));
         sh(&format!("ip -n {s} route add default via 10.66.2.1"));
         sh(&format!("ip -n {s} -6 route add default via 2a0e:66:66:2::1"));
-        lab.exec("r", "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1");
+        lab.exec("r", "echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv6/conf/all/forwarding");
         // The client resolves through the server's dnsmasq (ip netns exec bind-mounts this file).
         let etc = PathBuf::from(format!("/etc/netns/{c}"));
         std::fs::create_dir_all(&etc).unwrap();
