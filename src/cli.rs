@@ -76,6 +76,52 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top_services: usize,
     },
+    /// The whole analysis as one self-contained HTML file: timeline per sensor (event windows
+    /// shaded), peers, services that moved to IPv6, application events, IPv6 health, capture
+    /// statistics and the settings used. `--json` writes the same analysis as JSON.
+    Report {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// HTML file to write.
+        #[arg(short, long, default_value = "report.html")]
+        out: PathBuf,
+        /// Also write the analysis as JSON (schema v6watch.report/1, see README).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Bytes and packets per time bucket, per sensor, IP version, direction, role and class.
+    Timeline {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// Output format: a table per sensor (IPv4/IPv6 in/out per bucket), one CSV row per
+        /// bucket and series, or JSON.
+        #[arg(long, value_enum, default_value_t = TimelineFormat::Table)]
+        format: TimelineFormat,
+    },
+    /// Remote peers per sensor: address, names with provenance, organisation, volumes, flows,
+    /// first/last seen; grouped by /64, /48 and registrable domain with --group.
+    Peers {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+        format: SummaryFormat,
+        /// Group peers instead of listing addresses.
+        #[arg(long, value_enum)]
+        group: Option<PeerGrouping>,
+        /// Only peers seen inside this event window (its name from --event or the config).
+        #[arg(long, value_name = "EVENT")]
+        during: Option<String>,
+        /// Only IPv4 or IPv6 peers.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(4..=6))]
+        family: Option<u8>,
+    },
     /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
     Demo {
         /// Directory to write the captures into.
@@ -150,6 +196,48 @@ pub enum SummaryFormat {
     Table,
     /// One JSON document.
     Json,
+}
+
+/// Settings of the analyses (config file, zone, bucket, events, classes).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AnalysisArgs {
+    /// TOML configuration: sensors, rules tagging flows with a class, event windows (see README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Time zone for display and day boundaries (IANA name, e.g. Asia/Tokyo; built in, no
+    /// system database needed). Default: UTC, or the config's `tz`.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Timeline bucket, e.g. 15m, 1h, 1d. Default: automatic (at most 150 buckets).
+    #[arg(long, value_name = "DURATION")]
+    pub bucket: Option<String>,
+    /// An event window NAME=START/END (RFC 3339), compared with the equal-length windows before
+    /// and after it (repeatable).
+    #[arg(long = "event", value_name = "NAME=START/END")]
+    pub events: Vec<String>,
+    /// Leave flows of this class (from the config's rules) out of the analyses (repeatable).
+    #[arg(long = "exclude", value_name = "CLASS")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TimelineFormat {
+    /// Aligned text for a terminal.
+    Table,
+    /// One row per bucket and series.
+    Csv,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PeerGrouping {
+    /// IPv6 /64 (IPv4 /24).
+    P64,
+    /// IPv6 /48.
+    P48,
+    /// Registrable domain of the best name.
+    Domain,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

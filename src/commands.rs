@@ -1,6 +1,8 @@
 //! One function per subcommand: turn validated arguments into engine calls and printers.
 
-use crate::cli::{Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
+use crate::analysis::{Analysis, Settings};
+use crate::cli::{AnalysisArgs, Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
+use crate::config;
 use crate::output::{events, flows, health, summary};
 use anyhow::{bail, Context, Result};
 use engine::analyze::health::Severity;
@@ -63,6 +65,41 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let failed = matches!((level, report.worst()), (Some(l), Some(w)) if w >= l);
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
+        Command::Report { mut input, analysis, out, json } => {
+            let settings = settings(&mut input, &analysis)?;
+            let mut a = Analysis::new(settings.clone());
+            let (sums, code) = analyse(&input, &mut a)?;
+            let report = a.finish(sums);
+            write_report(&report, &settings, &out, json.as_deref())?;
+            eprintln!("wrote {}", out.display());
+            Ok(code)
+        }
+        Command::Timeline { mut input, analysis, format } => {
+            let settings = settings(&mut input, &analysis)?;
+            let mut a = Analysis::new(settings.clone());
+            let (_, code) = analyse(&input, &mut a)?;
+            let tl = a.timeline();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::output::timeline::write(&mut out, &tl, format, &settings)?;
+            out.flush()?;
+            Ok(code)
+        }
+        Command::Peers { mut input, analysis, format, group, during, family } => {
+            let settings = settings(&mut input, &analysis)?;
+            let window = match &during {
+                Some(name) => Some(settings.events.iter().position(|e| &e.name == name).with_context(|| {
+                    format!("--during {name:?}: no such event (give it with --event or the config)")
+                })?),
+                None => None,
+            };
+            let mut a = Analysis::new(settings.clone());
+            let (sums, code) = analyse(&input, &mut a)?;
+            let report = a.finish(sums);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::output::peers::write(&mut out, &report, format, group, window, family, &settings)?;
+            out.flush()?;
+            Ok(code)
+        }
         Command::Demo { out, seed } => {
             let files = crate::gen::demo::write(&out, seed)?;
             let input = InputArgs {
@@ -90,6 +127,62 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Bench { capture, tshark, runs } => crate::gen::bench::measure(&capture, tshark, runs),
     }
+}
+
+/// Reads the configuration and the analysis options; sensors declared in the configuration
+/// join the command line's.
+pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
+    let file = match &a.config {
+        Some(p) => config::load(p)?,
+        None => config::File::default(),
+    };
+    for s in &file.sensor {
+        if let Some(g) = &s.files {
+            input.sensors.push(format!("{}={g}", s.name));
+        }
+        for addr in &s.addresses {
+            input.sensor_addrs.push(format!("{}={addr}", s.name));
+        }
+    }
+    let tz_name = a.tz.clone().or(file.tz.clone()).unwrap_or_else(|| "UTC".into());
+    let tz = jiff::tz::TimeZone::get(&tz_name)
+        .with_context(|| format!("--tz {tz_name:?}: not an IANA time zone name (e.g. Asia/Tokyo, UTC)"))?;
+    let bucket_ns = match a.bucket.as_ref().or(file.bucket.as_ref()) {
+        Some(b) => Some(config::parse_duration(b).context("--bucket")?),
+        None => None,
+    };
+    let mut events = Vec::new();
+    for e in &file.event {
+        let (start, end) = (config::parse_time(&e.start)?, config::parse_time(&e.end)?);
+        if end <= start {
+            bail!("event {:?}: end must be after start", e.name);
+        }
+        events.push(config::Event { name: e.name.clone(), start, end });
+    }
+    for e in &a.events {
+        events.push(config::parse_event(e)?);
+    }
+    let rules = file.rule.iter().map(config::Rule::compile).collect::<Result<Vec<_>>>()?;
+    let mut exclude = file.exclude.clone();
+    exclude.extend(a.exclude.iter().cloned());
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude })
+}
+
+/// Writes the HTML report (and the JSON when asked).
+pub fn write_report(
+    report: &crate::analysis::Report,
+    settings: &Settings,
+    html: &Path,
+    json: Option<&Path>,
+) -> Result<()> {
+    let text = crate::output::report::html(report, settings);
+    std::fs::write(html, text).with_context(|| format!("writing {}", html.display()))?;
+    if let Some(j) = json {
+        let f = std::fs::File::create(j).with_context(|| format!("writing {}", j.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(f), report)
+            .with_context(|| format!("writing {}", j.display()))?;
+    }
+    Ok(())
 }
 
 /// Feeds the health analysis.

@@ -3,8 +3,10 @@
 //! errors). A closed pipe (`v6watch flows ... | head`) is success, not an error.
 #![forbid(unsafe_code)]
 
+mod analysis;
 mod cli;
 mod commands;
+mod config;
 mod gen;
 mod output;
 

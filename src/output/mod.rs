@@ -4,5 +4,8 @@
 pub mod events;
 pub mod flows;
 pub mod health;
+pub mod peers;
+pub mod report;
 pub mod summary;
 pub mod term;
+pub mod timeline;

@@ -25,6 +25,20 @@ pub fn utc(ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// A time in the display zone, to the minute, with the zone's abbreviation:
+/// `2011-06-08 09:00 JST`.
+pub fn local(ns: i64, tz: &jiff::tz::TimeZone) -> String {
+    local_fmt(ns, tz, "%Y-%m-%d %H:%M %Z")
+}
+
+/// A time in the display zone with a strftime format (UTC RFC 3339 when out of range).
+pub fn local_fmt(ns: i64, tz: &jiff::tz::TimeZone, fmt: &str) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(ns)) {
+        Ok(t) => t.to_zoned_datetime(tz.clone()).strftime(fmt).to_string(),
+        Err(_) => utc(ns),
+    }
+}
+
 /// Same, to the second, for tables.
 pub fn utc_short(ns: i64) -> String {
     let full = utc(ns);

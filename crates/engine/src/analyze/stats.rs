@@ -15,7 +15,9 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64) {
     let denom = 1.0 + z2 / n;
     let centre = p + z2 / (2.0 * n);
     let margin = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    (((centre - margin) / denom).max(0.0), ((centre + margin) / denom).min(1.0))
+    let lo = if k == 0.0 { 0.0 } else { ((centre - margin) / denom).max(0.0) };
+    let hi = if k == n { 1.0 } else { ((centre + margin) / denom).min(1.0) };
+    (lo, hi)
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank; None when empty.

@@ -1,0 +1,290 @@
+//! IPv6 address intelligence (DOMAIN.md §1): special-purpose block, scope, embedded data
+//! (IPv4-mapped, NAT64 well-known prefix, 6to4, Teredo, ISATAP, EUI-64 MAC), and the
+//! interface-identifier class in addr6's rule order plus the proposed extensions (`zero`,
+//! `eui64-local`, `reserved-iid`) and the `wordy` flag.
+//!
+//! Vendor names come from a small built-in table of OUIs that matter for honeypots
+//! (virtualisation and the seed's Dell NIC); the full IEEE registry is not shipped yet.
+
+use crate::decode::Addr;
+use serde::Serialize;
+
+/// What an address says about itself.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// unicast, multicast, unspecified.
+    pub kind: &'static str,
+    /// Special-purpose block name, or "global unicast".
+    pub block: &'static str,
+    /// Scope: global, link-local, site-local, or the multicast scope.
+    pub scope: &'static str,
+    /// Interface-identifier class (unicast) — addr6's names and the extensions.
+    pub class: String,
+    /// The IID (or subnet ID) spells hex words like dead:beef.
+    pub wordy: bool,
+    /// Decoded facts, human readable (embedded IPv4, Teredo server/port/client, MAC, vendor).
+    pub details: Vec<String>,
+}
+
+const SERVICE_PORTS: [u16; 23] =
+    [21, 22, 23, 25, 49, 53, 80, 110, 123, 179, 220, 389, 443, 547, 993, 995, 1194, 3306, 5060, 5061, 5432, 6446, 8080];
+
+/// svc(p): a service port as a number or spelled in hex digits (0x80 = "80").
+fn svc(w: u16) -> bool {
+    SERVICE_PORTS.contains(&w)
+        || format!("{w:x}")
+            .parse::<u16>()
+            .is_ok_and(|d| SERVICE_PORTS.contains(&d) && format!("{w:x}").chars().all(|c| c.is_ascii_digit()))
+}
+
+const WORDS: [&str; 24] = [
+    "dead", "beef", "cafe", "babe", "face", "feed", "f00d", "c0de", "fade", "bead", "deaf", "decaf", "c0ffee", "b00c",
+    "1337", "bad", "ace", "b0b", "d00d", "fee", "c0c0", "abba", "1dea", "5ca7",
+];
+
+fn is_word(w: u16) -> bool {
+    if w == 0 {
+        return false;
+    }
+    let s = format!("{w:x}");
+    WORDS.iter().any(|x| *x == s)
+}
+
+fn oui_vendor(oui: [u8; 3]) -> Option<&'static str> {
+    match oui {
+        [0x00, 0x06, 0x5b] => Some("Dell Inc."),
+        [0x00, 0x05, 0x69] | [0x00, 0x0c, 0x29] | [0x00, 0x1c, 0x14] | [0x00, 0x50, 0x56] => Some("VMware"),
+        [0x08, 0x00, 0x27] => Some("PCS Systemtechnik (VirtualBox)"),
+        [0x00, 0x16, 0x3e] => Some("Xensource (Xen)"),
+        [0x00, 0x00, 0x5e] => Some("IANA"),
+        [0x00, 0x1b, 0x21] => Some("Intel Corporate"),
+        [0x00, 0x15, 0x5d] => Some("Microsoft (Hyper-V)"),
+        _ => None,
+    }
+}
+
+fn v4(b: &[u8]) -> String {
+    format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+}
+
+/// Describes an address (IPv4 addresses get only the basics).
+pub fn describe(a: &Addr) -> AddrInfo {
+    let b = a.bytes;
+    let mut info = AddrInfo {
+        kind: "unicast",
+        block: "global unicast",
+        scope: "global",
+        class: String::new(),
+        wordy: false,
+        details: vec![],
+    };
+    if a.version == 4 {
+        info.block = match b[0] {
+            10 => "private (RFC 1918)",
+            172 if b[1] & 0xf0 == 16 => "private (RFC 1918)",
+            192 if b[1] == 168 => "private (RFC 1918)",
+            127 => "loopback",
+            169 if b[1] == 254 => "link-local",
+            192 if b[1] == 0 && b[2] == 2 => "documentation",
+            198 if b[1] == 51 && b[2] == 100 => "documentation",
+            203 if b[1] == 0 && b[2] == 113 => "documentation",
+            224..=239 => "multicast",
+            _ => "public",
+        };
+        info.class = "ipv4".into();
+        return info;
+    }
+    let w = |i: usize| u16::from_be_bytes([b[i * 2], b[i * 2 + 1]]);
+    if b.iter().all(|&x| x == 0) {
+        info.kind = "unspecified";
+        info.block = "unspecified";
+        info.class = "zero".into();
+        return info;
+    }
+    if b[0] == 0xff {
+        info.kind = "multicast";
+        info.block = "multicast";
+        info.scope = match b[1] & 0x0f {
+            1 => "interface-local",
+            2 => "link-local",
+            3 => "realm-local",
+            4 => "admin-local",
+            5 => "site-local",
+            8 => "organization-local",
+            0xe => "global",
+            _ => "reserved",
+        };
+        info.class = match b[1] >> 4 {
+            0 => "permanent",
+            1 => "non-permanent",
+            3 => "unicast-based",
+            7 => "embedded-rp",
+            _ => "unknown-flags",
+        }
+        .into();
+        if b[1] & 0x0f == 2 && b[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff] {
+            info.details
+                .push(format!("solicited-node group for addresses ending in {:02x}:{:02x}{:02x}", b[13], b[14], b[15]));
+        }
+        return info;
+    }
+    // Special-purpose blocks, most specific first.
+    let p16 = w(0);
+    info.block = if b[..15].iter().all(|&x| x == 0) && b[15] == 1 {
+        "loopback"
+    } else if b[..10].iter().all(|&x| x == 0) && b[10] == 0xff && b[11] == 0xff {
+        info.details.push(format!("IPv4-mapped {}", v4(&b[12..])));
+        "IPv4-mapped"
+    } else if b[..12] == [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] {
+        info.details.push(format!("NAT64 for {}", v4(&b[12..])));
+        "NAT64 well-known prefix"
+    } else if b[..4] == [0x20, 0x01, 0, 0] {
+        let flags = w(4);
+        let port = !w(5);
+        let client: Vec<u8> = b[12..].iter().map(|x| !x).collect();
+        let kind = if flags & 0x0300 != 0 {
+            "unknown"
+        } else if flags & 0x3cff != 0 {
+            "rfc5991"
+        } else {
+            "rfc4380"
+        };
+        info.details.push(format!(
+            "Teredo server {}, client {}:{port}, flags {flags:#06x} ({}{kind})",
+            v4(&b[4..8]),
+            v4(&client),
+            if flags & 0x8000 != 0 { "cone, " } else { "" }
+        ));
+        "Teredo"
+    } else if b[..4] == [0x20, 0x01, 0x0d, 0xb8] {
+        "documentation"
+    } else if p16 == 0x2002 {
+        info.details.push(format!("6to4 for {}", v4(&b[2..6])));
+        if b[12..] == b[2..6] {
+            info.details.push("IPv4 repeated in the IID (Windows 6to4)".into());
+        }
+        "6to4"
+    } else if p16 == 0x3fff && b[2] & 0xf0 == 0 {
+        "documentation"
+    } else if b[0] & 0xfe == 0xfc {
+        "unique-local (ULA)"
+    } else if b[0] == 0xfe && b[1] & 0xc0 == 0x80 {
+        info.scope = "link-local";
+        "link-local"
+    } else if b[0] == 0xfe && b[1] & 0xc0 == 0xc0 {
+        info.scope = "site-local";
+        "site-local (deprecated)"
+    } else if p16 == 0x3ffe {
+        "6bone (returned)"
+    } else if b[0] & 0xe0 == 0x20 {
+        "global unicast"
+    } else {
+        "reserved"
+    };
+    // Interface identifier (bytes 8..16).
+    let i = &b[8..16];
+    let (w0, w1, w2, w3) = (w(4), w(5), w(6), w(7));
+    let h = u32::from_be_bytes([i[0], i[1], i[2], i[3]]);
+    let class: String = if i.iter().all(|&x| x == 0) {
+        "zero".into()
+    } else if i[0] == 0x02 && i[1] == 0 && i[2] == 0x5e && i[3] == 0xff && i[4] == 0xfe {
+        "reserved-iid".into()
+    } else if i[3] == 0xff && i[4] == 0xfe {
+        let mac = [i[0] ^ 0x02, i[1], i[2], i[5], i[6], i[7]];
+        let macs = mac.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":");
+        if i[0] & 0x02 != 0 {
+            let oui = [mac[0], mac[1], mac[2]];
+            info.details.push(format!(
+                "EUI-64 from MAC {macs}{}",
+                oui_vendor(oui).map_or(String::new(), |v| format!(" ({v})"))
+            ));
+            format!("ieee-derived {:02x}-{:02x}-{:02x}", oui[0], oui[1], oui[2])
+        } else {
+            info.details.push(format!("EUI-64 from locally administered MAC {macs} (VM, container or random MAC)"));
+            "eui64-local".into()
+        }
+    } else if i[0] & 0xfd == 0 && i[1] == 0 && i[2] == 0x5e && i[3] == 0xfe {
+        info.details.push(format!("ISATAP for {}", v4(&i[4..])));
+        "isatap".into()
+    } else if h == 0 && w2 <= 0x10 && svc(w3) {
+        "embedded-port".into()
+    } else if h == 0 && w3 <= 0x10 && svc(w2) {
+        "embedded-port (reverse)".into()
+    } else if h == 0 && i[4] != 0 && w3 != 0 {
+        info.details.push(format!("embeds {}", v4(&i[4..])));
+        "embedded-ipv4-32".into()
+    } else if h == 0 && i[4] == 0 && w3 != 0 {
+        "low-byte".into()
+    } else if [w0, w1, w2, w3].iter().all(|&x| x <= 0x255 && format!("{x:x}").parse::<u16>().is_ok_and(|d| d <= 255)) {
+        "embedded-ipv4-64".into()
+    } else if i.iter().filter(|&&x| x == 0).count() > 2 {
+        "pattern-bytes".into()
+    } else {
+        "randomized".into()
+    };
+    info.class = class;
+    let iid = [w0, w1, w2, w3];
+    let nonzero: Vec<u16> = iid.iter().copied().filter(|&x| x != 0).collect();
+    let hits = iid.iter().filter(|&&x| is_word(x)).count();
+    // Two words in the IID, or every non-zero IID word, or a word as the subnet ID (…:feed::).
+    info.wordy = hits >= 2 || (!nonzero.is_empty() && nonzero.iter().all(|&x| is_word(x))) || is_word(w(3));
+    info
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn d(s: &str) -> AddrInfo {
+        describe(&Addr::from_ip(s.parse().unwrap()))
+    }
+
+    #[test]
+    fn domain_vectors() {
+        let jaist = d("2001:200:141:feed::feed");
+        assert_eq!((jaist.class.as_str(), jaist.wordy), ("low-byte", true));
+        let kddi = d("2001:200:601:10:206:5bff:fef0:466c");
+        assert_eq!(kddi.class, "ieee-derived 00-06-5b");
+        assert!(kddi.details[0].contains("00:06:5b:f0:46:6c (Dell Inc.)"), "{:?}", kddi.details);
+        assert_eq!(d("2404:6800:4004:805::1000").class, "low-byte");
+        let fedora = d("2610:28:3090:3001:dead:beef:cafe:fed4");
+        assert_eq!((fedora.class.as_str(), fedora.wordy), ("randomized", true));
+        assert_eq!(d("2620:101:8001:5::2:6").class, "low-byte");
+        assert!(!d("2620:101:8001:5::2:6").wordy);
+        assert_eq!(d("2001:db8::21").class, "embedded-port");
+        assert_eq!(d("2001:db8::80:0").class, "embedded-port (reverse)");
+        let e32 = d("2001:db8::c000:201");
+        assert_eq!(e32.class, "embedded-ipv4-32");
+        assert!(e32.details.contains(&"embeds 192.0.2.1".to_string()));
+        assert_eq!(d("2001:db8::192:0:2:1").class, "embedded-ipv4-64");
+        let isatap = d("2001:db8::200:5efe:c000:201");
+        assert_eq!(isatap.class, "isatap");
+        assert_eq!(d("2001:db8::").class, "zero");
+        assert_eq!(d("2001:db8::").block, "documentation");
+    }
+
+    #[test]
+    fn transition_and_special_blocks() {
+        let t = d("2001:0:4136:e378:8000:63bf:3fff:fdd2");
+        assert_eq!(t.block, "Teredo");
+        assert!(
+            t.details[0].contains("server 65.54.227.120, client 192.0.2.45:40000, flags 0x8000 (cone, rfc4380)"),
+            "{:?}",
+            t.details
+        );
+        let t2 = d("2001:0:506:708:282a:3d75:fefd:fcfb");
+        assert!(t2.details[0].contains("server 5.6.7.8, client 1.2.3.4:49802"), "{:?}", t2.details);
+        assert!(t2.details[0].contains("rfc5991"));
+        let six = d("2002:c000:201::c000:201");
+        assert_eq!(six.block, "6to4");
+        assert!(six.details.iter().any(|x| x == "6to4 for 192.0.2.1"));
+        assert!(six.details.iter().any(|x| x.contains("repeated")));
+        assert_eq!(d("::ffff:192.0.2.1").block, "IPv4-mapped");
+        assert_eq!(d("64:ff9b::c000:201").details, vec!["NAT64 for 192.0.2.1".to_string()]);
+        assert_eq!(d("fe80::42:acff:fe11:2").class, "eui64-local");
+        assert_eq!(d("fe80::42:acff:fe11:2").scope, "link-local");
+        assert_eq!(d("ff02::1:ff00:1").scope, "link-local");
+        assert_eq!(d("fd00::1").block, "unique-local (ULA)");
+        assert_eq!(d("2001:db8::200:5eff:fe00:5213").class, "reserved-iid");
+    }
+}

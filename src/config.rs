@@ -1,0 +1,337 @@
+//! The TOML configuration (`--config`): sensors, rules that tag flows with a class, event
+//! windows, and display defaults. Everything in it can also be given on the command line,
+//! which wins. Example (the demo writes one):
+//!
+//! ```toml
+//! tz = "Asia/Tokyo"
+//! bucket = "1h"
+//!
+//! [[sensor]]
+//! name = "honeypot1"
+//! files = "honeypot1*.pcapng"
+//! addresses = ["2001:db8:1::10", "192.0.2.10"]
+//!
+//! [[rule]]
+//! class = "autonomous"
+//! sensor = "honeypot1"
+//! name = "*.hp-ops.example"
+//!
+//! [[event]]
+//! name = "World IPv6 Day"
+//! start = "2011-06-08T00:00:00Z"
+//! end = "2011-06-09T00:00:00Z"
+//! ```
+
+use crate::commands::glob_match;
+use anyhow::{bail, Context, Result};
+use engine::decode::Addr;
+use engine::model::FlowRecord;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Display zone (IANA name).
+    pub tz: Option<String>,
+    /// Timeline bucket, e.g. "1h".
+    pub bucket: Option<String>,
+    /// Sensors.
+    #[serde(default)]
+    pub sensor: Vec<SensorConf>,
+    /// Rules, first match wins.
+    #[serde(default)]
+    pub rule: Vec<RuleConf>,
+    /// Event windows.
+    #[serde(default)]
+    pub event: Vec<EventConf>,
+    /// Classes left out of the analyses.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// A sensor: its files and its own addresses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorConf {
+    /// Name.
+    pub name: String,
+    /// Glob matched against capture paths.
+    pub files: Option<String>,
+    /// Its own addresses.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// A rule as written; every present field must match.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConf {
+    /// Class given to matching flows.
+    pub class: String,
+    /// Sensor name glob.
+    pub sensor: Option<String>,
+    /// Server-name glob (case-insensitive).
+    pub name: Option<String>,
+    /// Remote address prefixes (CIDR).
+    #[serde(default)]
+    pub prefix: Vec<String>,
+    /// Server ports.
+    #[serde(default)]
+    pub port: Vec<u16>,
+    /// tcp, udp or icmp.
+    pub protocol: Option<String>,
+    /// Time of day in the display zone, "HH:MM-HH:MM" (may wrap midnight).
+    pub hours: Option<String>,
+    /// Capture-time period "START/END" (RFC 3339).
+    pub period: Option<String>,
+}
+
+/// An event window as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventConf {
+    /// Name.
+    pub name: String,
+    /// Start (RFC 3339).
+    pub start: String,
+    /// End (RFC 3339).
+    pub end: String,
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<File> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: not a valid v6watch configuration", path.display()))
+}
+
+/// A named time window, ns.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    /// Name.
+    pub name: String,
+    /// Start, ns since the epoch.
+    pub start: i64,
+    /// End (exclusive), ns.
+    pub end: i64,
+}
+
+/// Parses an RFC 3339 time (`2011-06-08T00:00Z`, seconds optional) to ns since the epoch.
+pub fn parse_time(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let t: jiff::Timestamp = s
+        .parse()
+        .or_else(|_| {
+            // Accept minutes without seconds: 2011-06-08T00:00Z / +09:00.
+            let cut = s.find(['Z', 'z', '+']).or_else(|| s.rfind('-').filter(|&i| i > 10));
+            match cut {
+                Some(i) if s[..i].matches(':').count() == 1 => format!("{}:00{}", &s[..i], &s[i..]).parse(),
+                _ => s.parse(),
+            }
+        })
+        .with_context(|| format!("not an RFC 3339 time: {s:?} (e.g. 2011-06-08T00:00:00Z)"))?;
+    i64::try_from(t.as_nanosecond()).context("time out of range")
+}
+
+/// Parses `NAME=START/END`.
+pub fn parse_event(s: &str) -> Result<Event> {
+    let Some((name, range)) = s.rsplit_once('=') else { bail!("--event wants NAME=START/END, got {s:?}") };
+    let Some((a, b)) = range.split_once('/') else { bail!("--event wants NAME=START/END, got {s:?}") };
+    let (start, end) = (parse_time(a)?, parse_time(b)?);
+    if end <= start || name.is_empty() {
+        bail!("--event {s:?}: needs a name and END after START");
+    }
+    Ok(Event { name: name.to_string(), start, end })
+}
+
+/// Parses a duration like 30s, 15m, 1h, 1d.
+pub fn parse_duration(s: &str) -> Result<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().with_context(|| format!("not a duration: {s:?} (e.g. 15m, 1h, 1d)"))?;
+    let mult: i64 = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => bail!("not a duration: {s:?} (units s, m, h, d, w)"),
+    };
+    if n <= 0 {
+        bail!("duration must be positive: {s:?}");
+    }
+    Ok(n * mult * 1_000_000_000)
+}
+
+/// What a rule looks at: a flow, or an application event standing for its flow.
+pub struct Target<'a> {
+    /// Sensor.
+    pub sensor: &'a str,
+    /// Start time, ns.
+    pub ts: i64,
+    /// The remote end (the server for outbound traffic, the client for inbound).
+    pub remote: Addr,
+    /// Server port.
+    pub port: u16,
+    /// tcp, udp, icmp.
+    pub proto: &'a str,
+    /// Server name.
+    pub name: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// The target of a flow.
+    pub fn of_flow(sensor: &'a str, f: &'a FlowRecord) -> Target<'a> {
+        let remote = if f.role == engine::model::Role::Inbound { f.orig_h } else { f.resp_h };
+        Target { sensor, ts: f.ts, remote, port: f.resp_p, proto: f.proto_name(), name: f.server_name.as_deref() }
+    }
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Class.
+    pub class: String,
+    sensor: Option<String>,
+    name: Option<String>,
+    prefixes: Vec<(Addr, u8)>,
+    ports: Vec<u16>,
+    protocol: Option<String>,
+    /// Minutes of the day [from, to) in the display zone.
+    hours: Option<(u32, u32)>,
+    period: Option<(i64, i64)>,
+}
+
+fn parse_prefix(s: &str) -> Result<(Addr, u8)> {
+    let (a, len) = s.split_once('/').unwrap_or((s, ""));
+    let ip: std::net::IpAddr = a.parse().with_context(|| format!("rule prefix {s:?}: not an address"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len: u8 = if len.is_empty() { max } else { len.parse().with_context(|| format!("rule prefix {s:?}"))? };
+    if len > max {
+        bail!("rule prefix {s:?}: length over {max}");
+    }
+    Ok((Addr::from_ip(ip), len))
+}
+
+fn in_prefix(a: &Addr, p: &(Addr, u8)) -> bool {
+    if a.version != p.0.version {
+        return false;
+    }
+    let bits = usize::from(p.1);
+    (0..bits).all(|i| (a.bytes[i / 8] >> (7 - i % 8)) & 1 == (p.0.bytes[i / 8] >> (7 - i % 8)) & 1)
+}
+
+fn parse_hhmm(s: &str) -> Result<u32> {
+    let (h, m) = s.trim().split_once(':').with_context(|| format!("not HH:MM: {s:?}"))?;
+    let (h, m): (u32, u32) = (h.parse()?, m.parse()?);
+    if h > 24 || m > 59 {
+        bail!("not HH:MM: {s:?}");
+    }
+    Ok(h * 60 + m)
+}
+
+impl Rule {
+    /// Compiles a rule.
+    pub fn compile(r: &RuleConf) -> Result<Rule> {
+        let hours = match &r.hours {
+            Some(h) => {
+                let (a, b) = h.split_once('-').with_context(|| format!("rule hours {h:?}: want HH:MM-HH:MM"))?;
+                Some((parse_hhmm(a)?, parse_hhmm(b)?))
+            }
+            None => None,
+        };
+        let period = match &r.period {
+            Some(p) => {
+                let (a, b) = p.split_once('/').with_context(|| format!("rule period {p:?}: want START/END"))?;
+                Some((parse_time(a)?, parse_time(b)?))
+            }
+            None => None,
+        };
+        if let Some(p) = &r.protocol {
+            if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {
+                bail!("rule protocol {p:?}: want tcp, udp or icmp");
+            }
+        }
+        Ok(Rule {
+            class: r.class.clone(),
+            sensor: r.sensor.clone(),
+            name: r.name.as_ref().map(|n| n.to_ascii_lowercase()),
+            prefixes: r.prefix.iter().map(|p| parse_prefix(p)).collect::<Result<_>>()?,
+            ports: r.port.clone(),
+            protocol: r.protocol.clone(),
+            hours,
+            period,
+        })
+    }
+
+    /// Whether the target matches; `tz` gives the time of day.
+    pub fn matches(&self, t: &Target<'_>, tz: &jiff::tz::TimeZone) -> bool {
+        if self.sensor.as_ref().is_some_and(|g| !glob_match(g, t.sensor)) {
+            return false;
+        }
+        if let Some(g) = &self.name {
+            match t.name {
+                Some(n) if glob_match(g, &n.to_ascii_lowercase()) => {}
+                _ => return false,
+            }
+        }
+        if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| in_prefix(&t.remote, p)) {
+            return false;
+        }
+        if !self.ports.is_empty() && !self.ports.contains(&t.port) {
+            return false;
+        }
+        if self.protocol.as_deref().is_some_and(|p| p != t.proto) {
+            return false;
+        }
+        if self.period.is_some_and(|(a, b)| t.ts < a || t.ts >= b) {
+            return false;
+        }
+        if let Some((from, to)) = self.hours {
+            let Ok(ts) = jiff::Timestamp::from_nanosecond(i128::from(t.ts)) else { return false };
+            let z = ts.to_zoned_datetime(tz.clone());
+            let m = u32::from(z.hour() as u8) * 60 + u32::from(z.minute() as u8);
+            let inside = if from <= to { m >= from && m < to } else { m >= from || m < to };
+            if !inside {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn times_durations_events() {
+        assert_eq!(parse_time("2011-06-08T00:00:00Z").unwrap(), 1_307_491_200_000_000_000);
+        assert_eq!(parse_time("2011-06-08T00:00Z").unwrap(), 1_307_491_200_000_000_000);
+        assert_eq!(parse_time("2011-06-08T09:00+09:00").unwrap(), 1_307_491_200_000_000_000);
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(parse_duration("1h").unwrap(), 3_600_000_000_000);
+        assert!(parse_duration("0m").is_err() && parse_duration("5x").is_err());
+        let e = parse_event("World IPv6 Day=2011-06-08T00:00Z/2011-06-09T00:00Z").unwrap();
+        assert_eq!((e.name.as_str(), e.end - e.start), ("World IPv6 Day", 86_400_000_000_000));
+        assert!(parse_event("x=2011-06-09T00:00Z/2011-06-08T00:00Z").is_err());
+    }
+
+    #[test]
+    fn prefixes_match_by_bits() {
+        let p = parse_prefix("2001:200::/23").unwrap();
+        assert!(in_prefix(&Addr::from_ip("2001:200:141:feed::feed".parse().unwrap()), &p));
+        assert!(!in_prefix(&Addr::from_ip("2001:400::1".parse().unwrap()), &p));
+        assert!(!in_prefix(&Addr::from_ip("192.0.2.1".parse().unwrap()), &p));
+        assert!(parse_prefix("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn config_rejects_unknown_keys() {
+        let bad: std::result::Result<File, _> = toml::from_str("[[rule]]\nclass = \"x\"\nnmae = \"typo\"\n");
+        assert!(bad.is_err());
+        let ok: File = toml::from_str("tz = \"Asia/Tokyo\"\n[[rule]]\nclass = \"x\"\nport = [80]\n").unwrap();
+        assert_eq!(ok.rule.len(), 1);
+    }
+}
