@@ -124,6 +124,8 @@ pub struct FamilyChange {
     pub services: Vec<String>,
     /// First AAAA answer (or first IPv6 success), ns.
     pub to_v6: Option<i64>,
+    /// First IPv6 connection that succeeded, ns (None: IPv6 never worked).
+    pub v6_ok: Option<i64>,
     /// AAAA gone (or back to IPv4), ns.
     pub back_to_v4: Option<i64>,
 }
@@ -453,6 +455,7 @@ fn compare(
             who,
             services: vec![],
             to_v6: None,
+            v6_ok: None,
             back_to_v4: None,
         });
         if !c.services.contains(&ev.service) {
@@ -461,6 +464,9 @@ fn compare(
         match ev.kind {
             "service_gained_aaaa" | "service_switched_to_v6" => {
                 c.to_v6 = Some(c.to_v6.map_or(ev.ts, |t| t.min(ev.ts)));
+                if ev.kind == "service_switched_to_v6" {
+                    c.v6_ok = Some(c.v6_ok.map_or(ev.ts, |t| t.min(ev.ts)));
+                }
             }
             _ => c.back_to_v4 = Some(c.back_to_v4.map_or(ev.ts, |t| t.min(ev.ts))),
         }

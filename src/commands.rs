@@ -102,7 +102,9 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Demo { out, seed } => {
             let files = crate::gen::demo::write(&out, seed)?;
-            let input = InputArgs {
+            let conf = out.join("v6watch.toml");
+            std::fs::write(&conf, crate::gen::demo::CONFIG).with_context(|| format!("writing {}", conf.display()))?;
+            let mut input = InputArgs {
                 captures: files.clone(),
                 sensors: vec![],
                 sensor_addrs: vec![],
@@ -111,13 +113,20 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 threads: 2,
                 no_progress: true,
             };
-            let (sums, code) = analyse(&input, &mut NullSink)?;
+            let analysis = AnalysisArgs { config: Some(conf.clone()), ..Default::default() };
+            let settings = settings(&mut input, &analysis)?;
+            let mut a = Analysis::new(settings.clone());
+            let (sums, code) = analyse(&input, &mut a)?;
+            let report = a.finish(sums);
+            let (html, json) = (out.join("report.html"), out.join("report.json"));
+            write_report(&report, &settings, &html, Some(&json))?;
             let mut o = std::io::stdout().lock();
-            for f in &files {
+            for f in files.iter().chain([&conf, &html, &json]) {
                 writeln!(o, "wrote {}", f.display())?;
             }
             writeln!(o)?;
-            summary::table(&mut o, &sums)?;
+            crate::output::answers::write(&mut o, &report, &settings)?;
+            writeln!(o, "\nOpen {} in a browser for the whole report.", html.display())?;
             Ok(code)
         }
         Command::Generate { out, size, seed, concurrent } => {

@@ -239,51 +239,11 @@ fn output_is_identical_for_any_thread_count() {
     assert_eq!(one, run("3"));
 }
 
-/// Writes a capture whose DNS name, Host, URI, User-Agent and SNI carry terminal escapes and
-/// markup, as a honeypot would receive them.
-fn hostile_capture(path: &Path) {
-    use synth::{flags::*, Builder, Encap, PcapWriter, L4};
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-    let (c, s): (std::net::IpAddr, std::net::IpAddr) = ("192.0.2.5".parse().unwrap(), "198.51.100.9".parse().unwrap());
-    let evil = "\x1b]0;pwned\x07\x1b[2J<script>alert(1)</script>";
-    let req = format!("GET /{evil} HTTP/1.1\r\nHost: {evil}.example\r\nUser-Agent: {evil}\r\n\r\n");
-    let mut t = 1_000_000_000_000i64;
-    let mut seg = |b: &mut Builder, w: &mut PcapWriter<std::fs::File>, src, dst, l4: L4<'_>| {
-        t += 1_000_000;
-        let f = b.frame(src, dst, &l4, Encap::None, 1).to_vec();
-        w.write(t, &f).unwrap();
-    };
-    let tcp = |sp, dp, seq, ack, fl, p| L4::Tcp {
-        sport: sp,
-        dport: dp,
-        seq,
-        ack,
-        flags: fl,
-        window: 100,
-        mss: None,
-        full: false,
-        payload: p,
-    };
-    seg(&mut b, &mut w, c, s, tcp(4000, 80, 1, 0, SYN, b""));
-    seg(&mut b, &mut w, s, c, tcp(80, 4000, 9, 2, SYN | ACK, b""));
-    seg(&mut b, &mut w, c, s, tcp(4000, 80, 2, 10, ACK | PSH, req.as_bytes()));
-    let hello = synth::client_hello(evil);
-    seg(&mut b, &mut w, c, s, tcp(4001, 443, 1, 0, SYN, b""));
-    seg(&mut b, &mut w, c, s, tcp(4001, 443, 2, 0, ACK | PSH, &hello));
-    let mut q = vec![0, 7, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
-    q.push(evil.len() as u8);
-    q.extend_from_slice(evil.as_bytes());
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    seg(&mut b, &mut w, s, c, L4::Udp { sport: 53, dport: 5000, payload: &q });
-    w.finish().unwrap();
-}
-
 #[test]
 fn strings_from_packets_never_reach_the_terminal_raw() {
     let d = tmpdir("hostile");
     let f = d.join("evil.pcap");
-    hostile_capture(&f);
+    common::hostile_capture(&f);
     for cmd in ["http", "tls", "dns", "flows", "summary"] {
         let o = v6watch(&[cmd, f.to_str().unwrap()]);
         assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));

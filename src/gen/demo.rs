@@ -36,7 +36,8 @@ struct Peer {
     v6_only_during_event: bool,
 }
 
-const GOOGLE_SB: Peer = Peer {
+// Google's names and addresses as each honeypot saw them (the seed lists them per sensor).
+const SB_1: Peer = Peer {
     name: "safebrowsing.clients.google.com",
     v4: "74.125.153.102",
     v6: &[
@@ -44,19 +45,52 @@ const GOOGLE_SB: Peer = Peer {
         "2404:6800:4004:805::1001",
         "2404:6800:4004:805::1002",
         "2404:6800:4004:805::1003",
+        "2404:6800:4004:805::1004",
+        "2404:6800:4004:805::1005",
+        "2404:6800:4004:805::1006",
+        "2404:6800:4004:805::1007",
+        "2404:6800:4004:805::1008",
+        "2404:6800:4004:805::1009",
+        "2404:6800:4004:805::100a",
+        "2404:6800:4004:805::100b",
     ],
     v6_only_during_event: true,
 };
-const YOUTUBE: Peer = Peer {
-    name: "www.youtube.com",
-    v4: "74.125.153.91",
-    v6: &["2404:6800:8007::65", "2404:6800:8007::64"],
+const SB_2: Peer = Peer {
+    name: "safebrowsing.clients.google.com",
+    v4: "74.125.153.102",
+    v6: &[
+        "2404:6800:4004:805::1000",
+        "2404:6800:4004:805::1001",
+        "2404:6800:4004:805::1002",
+        "2404:6800:4004:805::1003",
+        "2404:6800:4004:805::1004",
+        "2404:6800:4004:805::1005",
+        "2404:6800:4004:805::1006",
+        "2404:6800:4004:805::1007",
+        "2404:6800:4004:805::1008",
+        "2404:6800:4004:805::1009",
+    ],
     v6_only_during_event: true,
 };
-const GOOGLE_WWW: Peer = Peer {
+const YOUTUBE_1: Peer =
+    Peer { name: "www.youtube.com", v4: "74.125.153.91", v6: &["2404:6800:8007::65"], v6_only_during_event: true };
+const YOUTUBE_2: Peer = Peer {
+    name: "www.youtube.com",
+    v4: "74.125.153.91",
+    v6: &["2404:6800:8007::64", "2404:6800:8007::65"],
+    v6_only_during_event: true,
+};
+const GOOGLE_WWW_1: Peer = Peer {
     name: "www.google.com",
     v4: "74.125.153.104",
-    v6: &["2001:4860::1:0:890", "2001:4860::2:0:b7"],
+    v6: &["2001:4860::1:0:890", "2001:4860::2:0:b7", "2001:4860::2:0:c6"],
+    v6_only_during_event: true,
+};
+const GOOGLE_WWW_2: Peer = Peer {
+    name: "www.google.com",
+    v4: "74.125.153.104",
+    v6: &["2404:6800:8003::71", "2404:6800:8003::8a", "2404:6800:8003::8b"],
     v6_only_during_event: true,
 };
 const JAIST: Peer =
@@ -71,12 +105,23 @@ const IIJ: Peer =
     Peer { name: "ftp.iij.ad.jp", v4: "202.232.140.142", v6: &["2001:240:bb8f::f:10"], v6_only_during_event: true };
 const MOZILLA: Peer =
     Peer { name: "www.mozilla.com", v4: "63.245.209.11", v6: &["2620:101:8001:5::2:6"], v6_only_during_event: true };
-const FEDORA: Peer = Peer {
+const FEDORA_1: Peer = Peer {
+    name: "fedoraproject.org",
+    v4: "140.211.169.197",
+    v6: &["2610:28:1000:1401::fed0:2", "2610:28:3090:3001:dead:beef:cafe:fed4"],
+    v6_only_during_event: true,
+};
+const FEDORA_2: Peer = Peer {
     name: "fedoraproject.org",
     v4: "140.211.169.197",
     v6: &["2610:28:3090:3001:dead:beef:cafe:fed4"],
     v6_only_during_event: true,
 };
+/// honeypot1's own scheduled activity: hourly bulk fetches (the seed's "large periodic
+/// traffic"), which followed the switch to IPv6. The demo's rule tags it `autonomous`.
+const AUTONOMOUS_NAME: &str = "feeds.hp-ops.example";
+const FEEDS: Peer =
+    Peer { name: AUTONOMOUS_NAME, v4: "198.51.100.70", v6: &["2001:db8:70::70"], v6_only_during_event: true };
 const TWOCH: Peer =
     Peer { name: "ipv6.2ch.net", v4: "206.223.151.10", v6: &["2407:3000:6:175::12"], v6_only_during_event: true };
 /// Broken over IPv6 during the event: SYNs go unanswered or are refused with ICMPv6 code 1.
@@ -94,6 +139,12 @@ struct Sensor {
     mac: [u8; 6],
     resolver: IpAddr,
     autonomous: bool,
+    safebrowsing: &'static Peer,
+    /// Casual browsing, visited in turn.
+    sites: &'static [(&'static Peer, &'static str)],
+    /// OS package mirrors, visited in turn every `mirror_every`.
+    mirrors: &'static [&'static Peer],
+    mirror_every: i64,
 }
 
 /// Packets of one sensor, collected then written in time order.
@@ -106,6 +157,8 @@ struct Trace {
     out: Vec<(i64, Vec<u8>)>,
     ident: u16,
     rng: Rng,
+    /// Next IPv6 address to use per name: clients rotate through a name's AAAA records.
+    turn: std::collections::HashMap<&'static str, usize>,
 }
 
 impl Trace {
@@ -298,8 +351,12 @@ fn during(ts: i64) -> bool {
 fn visit(tr: &mut Trace, s: &Sensor, ts: i64, peer: &Peer, req: &[u8], segments: u32) -> i64 {
     let ev = during(ts);
     let t = tr.dns(ts, s, peer, false, ev);
-    let k = tr.rng.below(peer.v6.len() as u64) as usize;
+    let turn = tr.turn.entry(peer.name).or_insert(0);
+    let k = *turn % peer.v6.len();
     let use_v6 = !peer.v6_only_during_event || ev;
+    if use_v6 {
+        *turn += 1;
+    }
     let (c, srv, rtt) = if use_v6 { (s.v6, ip(peer.v6[k]), 150 * MS) } else { (s.v4, ip(peer.v4), 140 * MS) };
     tr.tcp(t + MS, c, srv, 80, req, segments, 1400, rtt)
 }
@@ -331,45 +388,43 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         out: Vec::new(),
         ident: 0,
         rng: Rng::new(seed),
+        turn: Default::default(),
     };
     let router_ll = ip("fe80::21b:21ff:fe3a:4f01");
-    // Firefox Safe Browsing every 30 minutes, plus casual browsing.
-    let mut t = START + 7 * 60 * SEC;
-    while t < END {
+    // Firefox Safe Browsing every 30 minutes (on the half hour, give or take a minute), plus
+    // casual browsing: every three hours, hourly during the event, sites in turn.
+    for k in 0.. {
+        let t = START + k * 30 * 60 * SEC + tr.rng.below(60) as i64 * SEC;
+        if t >= END {
+            break;
+        }
         let req = safebrowsing_req(&mut tr.rng);
-        visit(&mut tr, s, t, &GOOGLE_SB, &req, 2);
-        t += 30 * 60 * SEC + tr.rng.below(60) as i64 * SEC;
+        visit(&mut tr, s, t, s.safebrowsing, &req, 2);
     }
     let mut t = START + 3 * HOUR;
-    let sites: [(&Peer, &str); 5] =
-        [(&MOZILLA, "/en-US/firefox/"), (&FEDORA, "/"), (&YOUTUBE, "/"), (&GOOGLE_WWW, "/"), (&TWOCH, "/")];
+    let mut k = 0;
     while t < END {
-        let (p, path) = sites[tr.rng.below(sites.len() as u64) as usize];
-        visit(&mut tr, s, t, p, &get(p.name, path), 6);
-        t += 3 * HOUR + tr.rng.below(3600) as i64 * SEC;
+        let (p, path) = s.sites[k % s.sites.len()];
+        let at = t + tr.rng.below(600) as i64 * SEC;
+        visit(&mut tr, s, at, p, &get(p.name, path), 6);
+        t += if during(t) { HOUR } else { 3 * HOUR };
+        k += 1;
     }
-    // Autonomous activity: hourly mirror fetches (large periodic bursts), honeypot1 only.
+    // OS updates from the package mirrors, in turn.
+    let mut t = START + 5 * HOUR;
+    let mut k = 0;
+    while t < END {
+        let p = s.mirrors[k % s.mirrors.len()];
+        visit(&mut tr, s, t, p, &get(p.name, "/pub/Linux/fedora/updates/14/x86_64/repodata/repomd.xml"), 20);
+        t += s.mirror_every;
+        k += 1;
+    }
+    // Autonomous activity: hourly bulk fetches (large periodic bursts), honeypot1 only.
     if s.autonomous {
         let mut t = START + 20 * 60 * SEC;
-        let mut k = 0;
         while t < END {
-            let p = if k % 2 == 0 { &JAIST } else { &KDDI };
-            visit(
-                &mut tr,
-                s,
-                t,
-                p,
-                &get(p.name, "/pub/Linux/fedora/updates/14/x86_64/repodata/primary.sqlite.bz2"),
-                120,
-            );
+            visit(&mut tr, s, t, &FEEDS, &get(FEEDS.name, "/feeds/latest.tar.bz2"), 120);
             t += HOUR;
-            k += 1;
-        }
-    } else {
-        let mut t = START + 5 * HOUR;
-        while t < END {
-            visit(&mut tr, s, t, &IIJ, &get(IIJ.name, "/pub/linux/"), 20);
-            t += 12 * HOUR;
         }
     }
     // The update service: broken over IPv6 during the event, Happy Eyeballs falls back to IPv4.
@@ -469,6 +524,32 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
     tr.out
 }
 
+/// The configuration the demo writes beside its captures: display zone, the rule that tags
+/// honeypot1's autonomous activity, and the World IPv6 Day window.
+pub const CONFIG: &str = r#"# v6watch configuration for the World IPv6 Day demo (written by `v6watch demo`).
+tz = "Asia/Tokyo"
+bucket = "1h"
+
+[[sensor]]
+name = "honeypot1"
+files = "*honeypot1*"
+
+[[sensor]]
+name = "honeypot2"
+files = "*honeypot2*"
+
+# honeypot1's own scheduled bulk fetches; `--exclude autonomous` leaves them out.
+[[rule]]
+class = "autonomous"
+sensor = "honeypot1"
+name = "feeds.hp-ops.example"
+
+[[event]]
+name = "World IPv6 Day"
+start = "2011-06-08T00:00:00Z"
+end = "2011-06-09T00:00:00Z"
+"#;
+
 /// Writes `honeypot1.pcapng` and `honeypot2.pcapng` into `dir`.
 pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -481,6 +562,16 @@ pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
             mac: [0x00, 0x11, 0x22, 0x33, 0x44, 0x11],
             resolver: ip("2001:db8:100::53"),
             autonomous: true,
+            safebrowsing: &SB_1,
+            sites: &[
+                (&GOOGLE_WWW_1, "/"),
+                (&FEDORA_1, "/"),
+                (&MOZILLA, "/en-US/firefox/"),
+                (&YOUTUBE_1, "/"),
+                (&TWOCH, "/"),
+            ],
+            mirrors: &[&JAIST, &KDDI],
+            mirror_every: 6 * HOUR,
         },
         Sensor {
             name: "honeypot2",
@@ -490,6 +581,10 @@ pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
             mac: [0x00, 0x11, 0x22, 0x33, 0x44, 0x12],
             resolver: ip("2001:db8:100::53"),
             autonomous: false,
+            safebrowsing: &SB_2,
+            sites: &[(&GOOGLE_WWW_2, "/"), (&YOUTUBE_2, "/"), (&FEDORA_2, "/"), (&MOZILLA, "/en-US/firefox/")],
+            mirrors: &[&IIJ],
+            mirror_every: 12 * HOUR,
         },
     ];
     let mut files = Vec::new();

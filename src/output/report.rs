@@ -398,18 +398,7 @@ fn comparisons(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("</h3>");
         for ch in &c.changes {
             h.raw("<p>");
-            let mut line = format!("[{}] {}", ch.sensor, ch.who);
-            match (ch.to_v6, ch.back_to_v4) {
-                (Some(a), Some(b)) => line.push_str(&format!(
-                    " switched to IPv6 at {} and back to IPv4 at {}",
-                    local(a, &st.tz),
-                    local(b, &st.tz)
-                )),
-                (Some(a), None) => line.push_str(&format!(" switched to IPv6 at {}", local(a, &st.tz))),
-                (None, Some(b)) => line.push_str(&format!(" went back to IPv4 at {}", local(b, &st.tz))),
-                (None, None) => {}
-            }
-            line.push_str(&format!(" ({})", ch.services.join(", ")));
+            let line = format!("[{}] {} ({})", ch.sensor, change_text(ch, &st.tz), ch.services.join(", "));
             h.text(&line);
             h.raw("</p>");
         }
@@ -454,6 +443,23 @@ fn comparisons(h: &mut Html, r: &Report, st: &Settings) {
         }
     }
     h.raw("</section>");
+}
+
+/// One sentence for an organisation's move: "Google switched to IPv6 at … and back to IPv4
+/// at …", or, when no IPv6 connection ever worked, "published AAAA from … but IPv6 never worked".
+pub fn change_text(ch: &crate::analysis::FamilyChange, tz: &jiff::tz::TimeZone) -> String {
+    let mut line = ch.who.clone();
+    match (ch.to_v6, ch.v6_ok) {
+        (Some(a), Some(_)) => line.push_str(&format!(" switched to IPv6 at {}", local(a, tz))),
+        (Some(a), None) => {
+            line.push_str(&format!(" answered AAAA from {} but no IPv6 connection succeeded", local(a, tz)))
+        }
+        (None, _) => {}
+    }
+    if let Some(b) = ch.back_to_v4 {
+        line.push_str(&format!("{}back to IPv4 at {}", if ch.to_v6.is_some() { ", " } else { " went " }, local(b, tz)));
+    }
+    line
 }
 
 fn moved(h: &mut Html, r: &Report, st: &Settings) {

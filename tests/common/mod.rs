@@ -47,3 +47,51 @@ pub fn reference_tsv(dir: &std::path::Path, file: &str, kind: &str) -> Vec<Vec<S
     let text = std::fs::read_to_string(p).unwrap_or_default();
     text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split('\t').map(String::from).collect()).collect()
 }
+
+/// A payload that tries terminal escapes (retitle, clear screen), a script element and an
+/// attribute break-out with an event handler.
+pub const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J<script>alert(1)</script>\"'><img src=x onerror=alert(2)>`";
+
+/// Writes a capture whose DNS name, Host, URI, User-Agent and SNI carry terminal escapes and
+/// markup, as a honeypot would receive them.
+pub fn hostile_capture(path: &std::path::Path) {
+    use synth::{flags::*, Builder, Encap, PcapWriter, L4};
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (c, s): (std::net::IpAddr, std::net::IpAddr) = ("192.0.2.5".parse().unwrap(), "198.51.100.9".parse().unwrap());
+    let evil = EVIL;
+    // A request target cannot hold spaces; this one breaks out of attributes without them.
+    let uri = "/<script>alert(3)</script>\"'><img/src=x/onerror=alert(4)>";
+    let req = format!("GET {uri} HTTP/1.1\r\nHost: {evil}.example\r\nUser-Agent: {evil}\r\n\r\n");
+    let mut t = 1_000_000_000_000i64;
+    let mut seg = |b: &mut Builder, w: &mut PcapWriter<std::fs::File>, src, dst, l4: L4<'_>| {
+        t += 1_000_000;
+        let f = b.frame(src, dst, &l4, Encap::None, 1).to_vec();
+        w.write(t, &f).unwrap();
+    };
+    let tcp = |sp, dp, seq, ack, fl, p| L4::Tcp {
+        sport: sp,
+        dport: dp,
+        seq,
+        ack,
+        flags: fl,
+        window: 100,
+        mss: None,
+        full: false,
+        payload: p,
+    };
+    // A DNS answer naming the server with the hostile name (so it reaches the peers table).
+    let mut q = vec![0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    q.push(evil.len() as u8);
+    q.extend_from_slice(evil.as_bytes());
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 198, 51, 100, 9]);
+    seg(&mut b, &mut w, s, c, L4::Udp { sport: 53, dport: 5000, payload: &q });
+    seg(&mut b, &mut w, c, s, tcp(4000, 80, 1, 0, SYN, b""));
+    seg(&mut b, &mut w, s, c, tcp(80, 4000, 9, 2, SYN | ACK, b""));
+    seg(&mut b, &mut w, c, s, tcp(4000, 80, 2, 10, ACK | PSH, req.as_bytes()));
+    let hello = synth::client_hello(evil);
+    seg(&mut b, &mut w, c, s, tcp(4001, 443, 1, 0, SYN, b""));
+    seg(&mut b, &mut w, c, s, tcp(4001, 443, 2, 0, ACK | PSH, &hello));
+    w.finish().unwrap();
+}

@@ -1,0 +1,380 @@
+//! The demo and its report, end to end: the seed's answers appear (Google's switch at 09:00 JST
+//! and back, the Safe Browsing POST over IPv6, the peers lists of both honeypots), the HTML is
+//! self-contained and escapes hostile strings, the timeline honours --tz and --bucket, and the
+//! report renders in a real browser (headless Chromium) with every chart series present.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn v6watch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch")
+}
+
+fn demo(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = v6watch(&["demo", "-o", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir
+}
+
+#[test]
+fn demo_answers_the_seeds_questions() {
+    let dir = demo("report-demo-answers");
+    let o = v6watch(&["demo", "-o", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for sensor in ["honeypot1", "honeypot2"] {
+        let want =
+            format!("[{sensor}] Google switched to IPv6 at 2011-06-08 09:00 JST, back to IPv4 at 2011-06-09 09:00 JST");
+        assert!(text.contains(&want), "missing {want:?} in\n{text}");
+        assert!(text.contains(&format!("[{sensor}] 48 requests over IPv6: POST http://safebrowsing.clients.google.com/safebrowsing/downloads?client=navclient-auto-ffox")), "{text}");
+    }
+    assert!(text.contains("critical [honeypot1] IPv6 to update.example-av.net:443 failed 12/12 times"), "{text}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema"], "v6watch.report/1");
+    assert_eq!(report["settings"]["tz"], "Asia/Tokyo");
+    assert_eq!(report["settings"]["bucket_ns"], 3_600_000_000_000i64);
+    let c = &report["comparisons"][0];
+    assert_eq!(c["event"]["name"], "World IPv6 Day");
+    // honeypot1's IPv6 volume: almost nothing before and after, most of its traffic during.
+    let v6in = c["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sensor"] == "honeypot1" && v["family"] == 6 && v["direction"] == "in")
+        .unwrap();
+    let b: Vec<u64> = v6in["bytes"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert!(b[1] > 50 * b[0] && b[1] > 50 * b[2], "{b:?}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains(
+        "POST http://safebrowsing.clients.google.com/safebrowsing/downloads?client=navclient-auto-ffox&amp;appver"
+    ));
+    assert!(html
+        .contains("[honeypot1] Google switched to IPv6 at 2011-06-08 09:00 JST, back to IPv4 at 2011-06-09 09:00 JST"));
+}
+
+/// The seed's peer lists (names and addresses), excluding honeypot1's autonomous activity.
+fn seed_list(sensor: &str) -> BTreeSet<(String, String)> {
+    let google = "safebrowsing.clients.google.com";
+    let mut v: Vec<(&str, String)> = Vec::new();
+    if sensor == "honeypot1" {
+        v.push(("ftp.jaist.ac.jp", "2001:200:141:feed::feed".into()));
+        v.push(("ftp.kddilabs.jp", "2001:200:601:10:206:5bff:fef0:466c".into()));
+        for a in ["2001:4860::1:0:890", "2001:4860::2:0:b7", "2001:4860::2:0:c6"] {
+            v.push(("www.google.com", a.into()));
+        }
+        for k in 0x1000..=0x100b {
+            v.push((google, format!("2404:6800:4004:805::{k:x}")));
+        }
+        v.push(("www.youtube.com", "2404:6800:8007::65".into()));
+        v.push(("ipv6.2ch.net", "2407:3000:6:175::12".into()));
+        v.push(("fedoraproject.org", "2610:28:1000:1401::fed0:2".into()));
+        v.push(("fedoraproject.org", "2610:28:3090:3001:dead:beef:cafe:fed4".into()));
+        v.push(("www.mozilla.com", "2620:101:8001:5::2:6".into()));
+    } else {
+        v.push(("ftp.iij.ad.jp", "2001:240:bb8f::f:10".into()));
+        for k in 0x1000..=0x1009 {
+            v.push((google, format!("2404:6800:4004:805::{k:x}")));
+        }
+        for a in ["2404:6800:8003::71", "2404:6800:8003::8a", "2404:6800:8003::8b"] {
+            v.push(("www.google.com", a.into()));
+        }
+        v.push(("www.youtube.com", "2404:6800:8007::64".into()));
+        v.push(("www.youtube.com", "2404:6800:8007::65".into()));
+        v.push(("fedoraproject.org", "2610:28:3090:3001:dead:beef:cafe:fed4".into()));
+        v.push(("www.mozilla.com", "2620:101:8001:5::2:6".into()));
+    }
+    // The demo adds two services the seed did not have, so that IPv6 health has real failures
+    // to find: the update service whose IPv6 is broken and the black-holed mirror.
+    v.push(("update.example-av.net", "2001:db8:bad::80".into()));
+    v.push(("dl.example-mirror.org", "2001:db8:1280::44".into()));
+    v.into_iter().map(|(n, a)| (n.to_string(), a)).collect()
+}
+
+#[test]
+fn peers_during_the_event_equal_the_seeds_lists() {
+    let dir = demo("report-demo-peers");
+    let conf = dir.join("v6watch.toml");
+    let files = ["honeypot1.pcapng", "honeypot2.pcapng"].map(|f| dir.join(f).display().to_string());
+    let mut args = vec![
+        "peers",
+        "--config",
+        conf.to_str().unwrap(),
+        "--exclude",
+        "autonomous",
+        "--during",
+        "World IPv6 Day",
+        "--family",
+        "6",
+        "--format",
+        "json",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let o = v6watch(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let peers: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    for sensor in ["honeypot1", "honeypot2"] {
+        // Peers the honeypot talked to (it opened the connection); inbound probes are listed
+        // apart in the report.
+        let got: BTreeSet<(String, String)> = peers
+            .iter()
+            .filter(|p| p["sensor"] == sensor && p["flows_out"].as_u64().unwrap() > 0)
+            .map(|p| {
+                (p["names"][0]["name"].as_str().unwrap_or("-").to_string(), p["addr"].as_str().unwrap().to_string())
+            })
+            .collect();
+        let want = seed_list(sensor);
+        assert_eq!(
+            got,
+            want,
+            "{sensor}: extra {:?}, missing {:?}",
+            got.difference(&want).collect::<Vec<_>>(),
+            want.difference(&got).collect::<Vec<_>>()
+        );
+    }
+    // Without the exclusion, honeypot1's autonomous fetches show up, tagged.
+    let mut args2: Vec<&str> = args.iter().copied().filter(|a| *a != "--exclude" && *a != "autonomous").collect();
+    args2.retain(|_| true);
+    let o = v6watch(&args2);
+    let all: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let feeds: Vec<&Value> = all.iter().filter(|p| p["names"][0]["name"] == "feeds.hp-ops.example").collect();
+    assert_eq!(feeds.len(), 1);
+    assert_eq!(feeds[0]["classes"][0], "autonomous");
+}
+
+/// Every element and attribute in the document, checked against what the report itself
+/// writes: anything else was injected. Escaped text never contains a raw `<`, so splitting on
+/// `<` finds exactly the tags.
+fn markup_problems(html: &str) -> Vec<String> {
+    const TAGS: &[&str] = &[
+        "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p", "nav", "a",
+        "main", "section", "div", "span", "b", "br", "i", "table", "thead", "tbody", "tr", "th", "td", "svg", "g",
+        "rect", "line", "text", "script",
+    ];
+    const ATTRS: &[&str] = &[
+        "lang",
+        "charset",
+        "name",
+        "content",
+        "http-equiv",
+        "href",
+        "id",
+        "class",
+        "style",
+        "data-v",
+        "data-severity",
+        "data-sensor",
+        "data-series",
+        "viewBox",
+        "width",
+        "height",
+        "role",
+        "aria-label",
+        "x",
+        "y",
+        "x1",
+        "x2",
+        "y1",
+        "y2",
+        "fill",
+        "stroke",
+        "opacity",
+        "text-anchor",
+    ];
+    let mut problems = Vec::new();
+    let mut scripts = 0;
+    // Skip the inline style and script bodies (ours), then walk the tags.
+    for (k, chunk) in html.split('<').enumerate().skip(1) {
+        let head = chunk.split('>').next().unwrap_or("");
+        let head = head.trim_start_matches('/');
+        let name = head.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+        if name.is_empty() || !TAGS.contains(&name) {
+            problems.push(format!("element <{head}> (#{k})"));
+            continue;
+        }
+        if name == "script" && !chunk.starts_with('/') {
+            scripts += 1;
+        }
+        // Attributes: name="value" pairs; values never hold a raw quote.
+        let mut rest = &head[name.len()..];
+        while let Some(eq) = rest.find('=') {
+            let attr = rest[..eq].trim().trim_start_matches('/');
+            if !ATTRS.contains(&attr) {
+                problems.push(format!("attribute {attr:?} in <{name}>"));
+            }
+            if attr == "href" && !rest[eq + 1..].starts_with("\"#") {
+                problems.push(format!("link out of the page in <{name}>"));
+            }
+            let after = &rest[eq + 1..];
+            let Some(stripped) = after.strip_prefix('"') else {
+                problems.push(format!("unquoted attribute {attr:?} in <{name}>"));
+                break;
+            };
+            match stripped.find('"') {
+                Some(end) => rest = &stripped[end + 1..],
+                None => {
+                    problems.push(format!("unterminated attribute {attr:?}"));
+                    break;
+                }
+            }
+        }
+    }
+    if scripts != 1 {
+        problems.push(format!("{scripts} script elements (ours is the only one)"));
+    }
+    problems
+}
+
+#[test]
+fn the_markup_check_catches_injections() {
+    let ours = "<html><body><p>x</p><script>1</script></body></html>";
+    assert!(markup_problems(ours).is_empty());
+    assert!(!markup_problems("<p><img src=x onerror=alert(1)></p><script></script>").is_empty());
+    assert!(!markup_problems("<p class=\"a\" onclick=\"b\">x</p><script></script>").is_empty());
+    assert!(!markup_problems("<p>x</p><script></script><script>evil()</script>").is_empty());
+    assert!(!markup_problems("<a href=\"https://evil.example/\">x</a><script></script>").is_empty());
+}
+
+#[test]
+fn report_is_self_contained() {
+    let dir = demo("report-demo-self");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(markup_problems(&html), Vec::<String>::new());
+    assert!(!html.contains("<script src") && !html.contains("<link") && !html.contains("url("), "no external resource");
+    assert!(html.contains("default-src 'none'"), "a CSP forbids every fetch");
+    assert!(html.len() < 2_000_000, "small enough to mail: {} bytes", html.len());
+}
+
+#[test]
+fn hostile_strings_cannot_inject_markup() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-hostile");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("evil.pcap");
+    common::hostile_capture(&cap);
+    let out = dir.join("evil.html");
+    let o = v6watch(&["report", cap.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(markup_problems(&html), Vec::<String>::new(), "injected markup");
+    for raw in ["<script>alert", "<img", "\x1b", "\x07"] {
+        assert!(!html.contains(raw), "raw {raw:?} reached the HTML");
+    }
+    // The strings are shown, escaped: the host (peer name, HTTP table) and the URI.
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img src=x onerror=alert(2)&gt;&#96;"),
+        "escaped host missing"
+    );
+    assert!(html.contains("&lt;img/src=x/onerror=alert(4)&gt;"), "escaped URI missing");
+    assert!(html.contains("\\x1b]0;pwned\\x07"), "control characters shown visibly");
+}
+
+#[test]
+fn timeline_honours_zone_and_bucket() {
+    let dir = demo("report-demo-timeline");
+    let f = dir.join("honeypot2.pcapng");
+    // The zone database is built in: no /usr/share/zoneinfo needed.
+    let o = Command::new(env!("CARGO_BIN_EXE_v6watch"))
+        .args(["timeline", "--tz", "Asia/Tokyo", "--bucket", "1d", "--format", "csv", f.to_str().unwrap()])
+        .env("TZDIR", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let starts: BTreeSet<&str> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    let want: BTreeSet<&str> = [
+        "2011-06-06T00:00:00+09:00",
+        "2011-06-07T00:00:00+09:00",
+        "2011-06-08T00:00:00+09:00",
+        "2011-06-09T00:00:00+09:00",
+        "2011-06-10T00:00:00+09:00",
+        "2011-06-11T00:00:00+09:00",
+    ]
+    .into();
+    assert_eq!(starts, want, "day buckets start at midnight in Tokyo");
+    let o = v6watch(&["timeline", "--tz", "Mars/Olympus", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an IANA time zone name"));
+    // Table: the event day is mostly IPv6.
+    let o = v6watch(&["timeline", "--tz", "UTC", "--bucket", "1d", f.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let day = text.lines().find(|l| l.contains("2011-06-08 00:00 UTC")).expect(&text);
+    assert!(
+        day.split_whitespace().any(|w| w.ends_with('%') && w.trim_end_matches('%').parse::<u32>().unwrap() > 50),
+        "{day}"
+    );
+}
+
+fn chromium() -> Option<&'static str> {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return Some(c);
+        }
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but Chromium is not installed (scripts/test.sh installs it)");
+    }
+    eprintln!("skipping the browser test: no chromium");
+    None
+}
+
+fn browser(bin: &str, profile: &Path, extra: &[&str], page: &Path) -> Output {
+    Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium")
+}
+
+#[test]
+fn report_renders_in_a_real_browser() {
+    let Some(bin) = chromium() else { return };
+    let dir = demo("report-demo-browser");
+    let page = dir.join("report.html");
+    let profile = dir.join("profile");
+    let o = browser(bin, &profile, &["--dump-dom", "--virtual-time-budget=3000"], &page);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = String::from_utf8_lossy(&o.stderr);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let dom = String::from_utf8_lossy(&o.stdout);
+    // One chart per sensor, each with its four series drawn (bars present).
+    for sensor in ["honeypot1", "honeypot2"] {
+        let start = dom.find(&format!("<svg class=\"chart\" data-sensor=\"{sensor}\"")).expect("chart");
+        let chart = &dom[start..start + dom[start..].find("</svg>").unwrap()];
+        for series in ["IPv4 in", "IPv4 out", "IPv6 in", "IPv6 out"] {
+            let g = chart.find(&format!("data-series=\"{series}\"")).unwrap_or_else(|| panic!("{sensor}: no {series}"));
+            let body = &chart[g..g + chart[g..].find("</g>").unwrap()];
+            assert!(body.matches("<rect").count() > 5, "{sensor}: series {series} has no bars");
+        }
+        assert!(chart.contains("class=\"event\""), "{sensor}: event window shaded");
+    }
+    // The table-sorting script ran without error and the findings table is there.
+    assert!(dom.contains("id=\"findings\""));
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/report.png");
+    let o = browser(
+        bin,
+        &profile,
+        &["--window-size=1300,2600", "--hide-scrollbars", &format!("--screenshot={}", shot.display())],
+        &page,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 50_000).unwrap_or(false), "screenshot written");
+}
