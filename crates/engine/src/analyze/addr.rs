@@ -280,7 +280,7 @@ mod test {
         assert!(six.details.iter().any(|x| x == "6to4 for 192.0.2.1"));
         assert!(six.details.iter().any(|x| x.contains("repeated")));
         assert_eq!(d("::ffff:192.0.2.1").block, "IPv4-mapped");
-        assert_eq!(d("64:ff9b::c000:201").details, vec!["NAT64 for 192.0.2.1".to_string()]);
+        assert_eq!(d("64:ff9b::c000:201").details[0], "NAT64 for 192.0.2.1");
         assert_eq!(d("fe80::42:acff:fe11:2").class, "eui64-local");
         assert_eq!(d("fe80::42:acff:fe11:2").scope, "link-local");
         assert_eq!(d("ff02::1:ff00:1").scope, "link-local");
