@@ -822,6 +822,27 @@ impl Health {
         }
         let mut keys: Vec<_> = by_service.keys().cloned().collect();
         keys.sort();
+        // Indexes (attempt positions, in time order) so no rule scans every attempt per item.
+        let mut by_name: HashMap<(u16, &str), Vec<usize>> = HashMap::new();
+        let mut v6_by_server: HashMap<(u16, Addr), Vec<usize>> = HashMap::new();
+        for (i, (si, a)) in attempts.iter().enumerate() {
+            if let Some(n) = a.name.as_deref() {
+                by_name.entry((*si, n)).or_default().push(i);
+            }
+            if a.family == 6 {
+                v6_by_server.entry((*si, a.server)).or_default().push(i);
+            }
+        }
+        fn lookup<'m, 'k: 'm>(idx: &'m HashMap<(u16, &'k str), Vec<usize>>, si: u16, name: &'m str) -> &'m [usize] {
+            idx.get(&(si, name)).map_or(&[][..], |v| v.as_slice())
+        }
+        // The attempts of a list (time-ordered positions) starting inside [from, to].
+        let window = |list: &[usize], from: i64, to: i64| -> Vec<usize> {
+            let lo = list.partition_point(|&j| attempts[j].1.ts < from);
+            let hi = list.partition_point(|&j| attempts[j].1.ts <= to);
+            list[lo..hi.max(lo)].to_vec()
+        };
+        let named = |si: u16, name: &str, from: i64, to: i64| window(lookup(&by_name, si, name), from, to);
 
         // (a) fallbacks.
         for key in &keys {
@@ -947,14 +968,11 @@ impl Health {
             // Confirmation: IPv4 to the same name moved at least two MSS soon after or before.
             let mss = u64::from(rec.resp_mss.unwrap_or(1220));
             let v4_moved = rec.server_name.as_ref().is_some_and(|n| {
-                attempts.iter().any(|(s2, b)| {
-                    *s2 == *si
-                        && b.family == 4
-                        && b.ok()
-                        && b.name.as_deref() == Some(n.to_ascii_lowercase().as_str())
-                        && b.resp_bytes >= 2 * mss
-                        && (b.ts - rec.ts).abs() <= p.v4_compare_ns
-                })
+                let (from, to) = (rec.ts - p.v4_compare_ns, rec.ts + p.v4_compare_ns);
+                named(*si, &n.to_ascii_lowercase(), from, to)
+                    .into_iter()
+                    .map(|j| &attempts[j].1)
+                    .any(|b| b.family == 4 && b.ok() && b.resp_bytes >= 2 * mss)
             });
             let confidence = if v4_moved && rec.resp_mss.unwrap_or(0) > 1220 { "high" } else { "low" };
             r.pmtu.push(mk(
@@ -971,19 +989,17 @@ impl Health {
         // (d) AAAA answered but not used.
         for ans in self.answers.iter().filter(|a| a.qtype == 28 && !a.addrs.is_empty()) {
             let si = ans.sensor;
-            let window = |b: &Attempt| b.ts >= ans.query_ts && b.ts <= ans.ts + p.aaaa_use_ns;
-            let v4 = attempts
-                .iter()
-                .map(|(s, b)| (s, b))
-                .find(|(s, b)| **s == si && b.family == 4 && window(b) && b.name.as_deref() == Some(ans.name.as_str()));
-            let Some((_, v4)) = v4 else { continue };
-            let v6_tried = attempts.iter().any(|(s, b)| {
-                *s == si
-                    && b.family == 6
-                    && b.ts >= ans.ts - SEC
-                    && b.ts <= ans.ts + p.aaaa_use_ns
-                    && (b.name.as_deref() == Some(ans.name.as_str()) || ans.addrs.contains(&b.server))
-            });
+            let v4 = named(si, &ans.name, ans.query_ts, ans.ts + p.aaaa_use_ns)
+                .into_iter()
+                .map(|j| &attempts[j].1)
+                .find(|b| b.family == 4);
+            let Some(v4) = v4 else { continue };
+            let (from, to) = (ans.ts - SEC, ans.ts + p.aaaa_use_ns);
+            let v6_tried = named(si, &ans.name, from, to).into_iter().any(|j| attempts[j].1.family == 6)
+                || ans
+                    .addrs
+                    .iter()
+                    .any(|a| v6_by_server.get(&(si, *a)).is_some_and(|v| !window(v, from, to).is_empty()));
             if v6_tried {
                 continue;
             }
@@ -1125,7 +1141,20 @@ impl Health {
         }
         r.service_events.sort_by(|a, b| (a.ts, a.kind, &a.service).cmp(&(b.ts, b.kind, &b.service)));
 
-        // Per-service table.
+        // Per-service table, from per-service counts gathered once.
+        let mut fb_count: HashMap<(&str, &str, u16, FallbackKind), u64> = HashMap::new();
+        for f in &r.fallbacks {
+            *fb_count.entry((f.sensor.as_str(), f.service.as_str(), f.port, f.kind)).or_default() += 1;
+        }
+        let mut bh_count: HashMap<(&str, &str, u16), u64> = HashMap::new();
+        for b in r.pmtu.iter().filter(|b| matches!(b.state, PmtuState::Suspected | PmtuState::Stalled)) {
+            *bh_count.entry((b.sensor.as_str(), b.service.as_str(), b.port)).or_default() += 1;
+        }
+        let mut unused_count: HashMap<(&str, &str), u64> = HashMap::new();
+        for u in &r.aaaa_unused {
+            *unused_count.entry((u.sensor.as_str(), u.name.as_str())).or_default() += 1;
+        }
+        let mut rows = Vec::new();
         for key in &keys {
             let idx = &by_service[key];
             let sensor = &self.sensors[usize::from(key.0)];
@@ -1148,37 +1177,25 @@ impl Health {
                 let mut fallbacks = Vec::new();
                 if fam == 6 {
                     for k in FallbackKind::ALL {
-                        let c = r
-                            .fallbacks
-                            .iter()
-                            .filter(|f| f.sensor == *sensor && f.service == key.1 && f.port == key.2 && f.kind == k)
-                            .count() as u64;
+                        let c = fb_count.get(&(sensor.as_str(), key.1.as_str(), key.2, k)).copied().unwrap_or(0);
                         if c > 0 {
                             fallbacks.push((k.name(), c));
                         }
                     }
                 }
                 let blackholes = if fam == 6 {
-                    r.pmtu
-                        .iter()
-                        .filter(|b| {
-                            b.sensor == *sensor
-                                && b.service == key.1
-                                && b.port == key.2
-                                && matches!(b.state, PmtuState::Suspected | PmtuState::Stalled)
-                        })
-                        .count() as u64
+                    bh_count.get(&(sensor.as_str(), key.1.as_str(), key.2)).copied().unwrap_or(0)
                 } else {
                     0
                 };
                 let aaaa_unused = if fam == 4 {
-                    r.aaaa_unused.iter().filter(|u| u.sensor == *sensor && u.name == key.1).count() as u64
+                    unused_count.get(&(sensor.as_str(), key.1.as_str())).copied().unwrap_or(0)
                 } else {
                     0
                 };
                 let v6: Vec<&&Attempt> = list.iter().filter(|a| a.family == 6).collect();
                 let (lo, _) = wilson(ok, n);
-                r.services.push(ServiceRow {
+                rows.push(ServiceRow {
                     sensor: sensor.clone(),
                     service: key.1.clone(),
                     port: key.2,
@@ -1207,6 +1224,8 @@ impl Health {
             .filter(|a| a.qtype == 28 && !a.addrs.is_empty())
             .map(|a| (self.sensors[usize::from(a.sensor)].clone(), a.client))
             .collect();
+        drop((fb_count, bh_count, unused_count));
+        r.services = rows;
         r.findings = findings(&r, &aaaa_answers, attempts, &by_service, &keys, &self.sensors, p);
         r
     }
@@ -1216,6 +1235,7 @@ impl Health {
 #[derive(Default)]
 struct Notices {
     list: Vec<Finding>,
+    index: HashMap<String, usize>,
 }
 
 impl Notices {
@@ -1239,7 +1259,7 @@ impl Notices {
             family.map_or(String::new(), |f| f.to_string()),
             client.as_deref().unwrap_or("")
         );
-        if let Some(f) = self.list.iter_mut().find(|f| f.identifier == identifier) {
+        if let Some(f) = self.index.get(&identifier).map(|&i| &mut self.list[i]) {
             f.n += 1;
             f.first_ts = f.first_ts.min(ts);
             f.last_ts = f.last_ts.max(ts);
@@ -1248,6 +1268,7 @@ impl Notices {
             }
             return;
         }
+        self.index.insert(identifier.clone(), self.list.len());
         self.list.push(Finding {
             severity,
             note,
@@ -1281,6 +1302,17 @@ fn findings(
     p: &Params,
 ) -> Vec<Finding> {
     let mut n = Notices::default();
+    let mut fb_by_service: HashMap<(&str, &str, u16), Vec<&Fallback>> = HashMap::new();
+    for f in r.fallbacks.iter().filter(|f| !f.v6_worked_nearby) {
+        fb_by_service.entry((f.sensor.as_str(), f.service.as_str(), f.port)).or_default().push(f);
+    }
+    let refused: hashbrown::HashSet<&str> = r.refused_v6.iter().map(String::as_str).collect();
+    let mut v4_ok_names: hashbrown::HashSet<(&str, &str)> = hashbrown::HashSet::new();
+    for (_, a) in attempts.iter().filter(|(_, a)| a.family == 4 && a.ok()) {
+        if let Some(name) = a.name.as_deref() {
+            v4_ok_names.insert((a.sensor.as_str(), name));
+        }
+    }
     for key in keys {
         let sensor = &sensors[usize::from(key.0)];
         let svc = format!("{}:{}", key.1, key.2);
@@ -1345,11 +1377,8 @@ fn findings(
             }
         }
         // IPv6_Fallback and IPv6_Slow_Fallback.
-        let fbs: Vec<&Fallback> = r
-            .fallbacks
-            .iter()
-            .filter(|f| f.sensor == *sensor && f.service == key.1 && f.port == key.2 && !f.v6_worked_nearby)
-            .collect();
+        let fbs: Vec<&Fallback> =
+            fb_by_service.get(&(sensor.as_str(), key.1.as_str(), key.2)).cloned().unwrap_or_default();
         let real = fbs.iter().filter(|f| f.kind != FallbackKind::RaceLost).count() as u64;
         if real >= p.fallback_min && n6 > 0 && real as f64 / n6 as f64 > p.fallback_ratio {
             let delays: Vec<i64> = {
@@ -1390,7 +1419,7 @@ fn findings(
             );
         }
         // Refused over IPv6 while IPv4 works: AAAA published, service not listening on IPv6.
-        for a in v6.iter().filter(|a| r.refused_v6.contains(&a.uid)) {
+        for a in v6.iter().filter(|a| refused.contains(a.uid.as_str())) {
             n.raise(
                 Severity::Warning,
                 "V6Mon::IPv6_Refused",
@@ -1407,9 +1436,7 @@ fn findings(
     }
     for b in &r.pmtu {
         let svc = format!("{}:{}", b.service, b.port);
-        let v4_healthy = attempts.iter().any(|(_, a)| {
-            a.sensor == b.sensor && a.family == 4 && a.ok() && a.name.as_deref() == Some(b.service.as_str())
-        });
+        let v4_healthy = v4_ok_names.contains(&(b.sensor.as_str(), b.service.as_str()));
         match b.state {
             PmtuState::Suspected | PmtuState::Stalled => {
                 let sev = if v4_healthy && b.confidence == "high" { Severity::Warning } else { Severity::Info };
