@@ -33,6 +33,8 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     /// Classes left out.
     pub exclude: Vec<String>,
+    /// IPv6-health thresholds.
+    pub health: Params,
 }
 
 /// Settings echoed into the report.
@@ -251,7 +253,7 @@ impl Analysis {
             let addrs: Vec<Addr> = s.sensor_addrs.iter().map(|a| a.addr).collect();
             self.health.sensor_addrs(&s.sensor, &addrs);
         }
-        let params = Params::default();
+        let params = self.settings.health.clone();
         let origin = self.origin();
         let health = std::mem::take(&mut self.health).finish(&params);
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);

@@ -15,11 +15,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Overview per sensor: packets, bytes, time span, link types, IPv4/IPv6 split (outer and
-    /// inner), tunnels, sensor addresses, roles, connection states, top talkers, anomalies.
+    /// inner), tunnels, sensor addresses, roles, connection states, top talkers, anomalies;
+    /// then the analysis in short: event windows, what moved to IPv6, IPv6 health.
     Summary {
         #[command(flatten)]
         input: InputArgs,
-        /// Output format.
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// Output format: the table adds the analysis' answers (event windows, what moved to
+        /// IPv6, IPv6 health); JSON holds the capture statistics (the whole analysis is
+        /// `report --json`).
         #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
         format: SummaryFormat,
     },
@@ -61,6 +66,8 @@ pub enum Command {
     Health {
         #[command(flatten)]
         input: InputArgs,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
         /// Output format: a terminal report, or one JSON object per line (findings, services,
         /// fallbacks, pmtu, aaaa_unused, return_path, service_event, outcome), each with a `type`.
         #[arg(long, value_enum, default_value_t = HealthFormat::Table)]
@@ -130,6 +137,10 @@ pub enum Command {
         /// Seed of the deterministic generator.
         #[arg(long, default_value_t = 2011)]
         seed: u64,
+        /// Approximate total size, e.g. 2G: the same scenario with its bulk transfers scaled up
+        /// (a benchmark input with the demo's structure). Default: about 30 MB.
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u64>,
     },
     /// Write a synthetic mixed capture for benchmarks (TCP with payload, DNS, HTTP, TLS, UDP,
     /// ICMPv6, IPv4 and IPv6, many concurrent flows, a scan-like share).

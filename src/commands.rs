@@ -7,7 +7,6 @@ use crate::output::{events, flows, health, summary};
 use anyhow::{bail, Context, Result};
 use engine::analyze::health::Severity;
 use engine::decode::Addr;
-use engine::model::{AppEvent, FlowRecord};
 use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -15,15 +14,29 @@ use std::process::ExitCode;
 
 pub fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Summary { input, format } => {
-            let (sums, code) = analyse(&input, &mut NullSink)?;
+        Command::Summary { mut input, analysis, format } => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
-                SummaryFormat::Table => summary::table(&mut out, &sums)?,
-                SummaryFormat::Json => summary::json(&mut out, &sums)?,
+                SummaryFormat::Json => {
+                    let (sums, code) = analyse(&input, &mut NullSink)?;
+                    summary::json(&mut out, &sums)?;
+                    out.flush()?;
+                    Ok(code)
+                }
+                SummaryFormat::Table => {
+                    // The terminal form of the whole analysis: capture statistics, then the
+                    // answers (event windows, what moved, IPv6 health).
+                    let settings = settings(&mut input, &analysis)?;
+                    let mut a = Analysis::new(settings.clone());
+                    let (sums, code) = analyse(&input, &mut a)?;
+                    summary::table(&mut out, &sums)?;
+                    let report = a.finish(sums);
+                    writeln!(out)?;
+                    crate::output::answers::write(&mut out, &report, &settings)?;
+                    out.flush()?;
+                    Ok(code)
+                }
             }
-            out.flush()?;
-            Ok(code)
         }
         Command::Flows { input, format } => {
             let stdout = std::io::stdout().lock();
@@ -35,14 +48,11 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Dns { input, format } => events(&input, format, events::Kind::Dns),
         Command::Http { input, format } => events(&input, format, events::Kind::Http),
         Command::Tls { input, format } => events(&input, format, events::Kind::Tls),
-        Command::Health { input, format, fail_on, prometheus, top_services } => {
-            let mut sink = HealthSink(engine::analyze::health::Health::default());
-            let (sums, code) = analyse(&input, &mut sink)?;
-            for s in &sums {
-                let addrs: Vec<Addr> = s.sensor_addrs.iter().map(|a| a.addr).collect();
-                sink.0.sensor_addrs(&s.sensor, &addrs);
-            }
-            let report = sink.0.finish(&engine::analyze::health::Params::default());
+        Command::Health { mut input, analysis, format, fail_on, prometheus, top_services } => {
+            let settings = settings(&mut input, &analysis)?;
+            let mut a = Analysis::new(settings);
+            let (sums, code) = analyse(&input, &mut a)?;
+            let report = a.finish(sums).health;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
                 HealthFormat::Table => health::table(&mut out, &report)?,
@@ -100,8 +110,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             out.flush()?;
             Ok(code)
         }
-        Command::Demo { out, seed } => {
-            let files = crate::gen::demo::write(&out, seed)?;
+        Command::Demo { out, seed, size } => {
+            let files = crate::gen::demo::write(&out, seed, size)?;
             let conf = out.join("v6watch.toml");
             std::fs::write(&conf, crate::gen::demo::CONFIG).with_context(|| format!("writing {}", conf.display()))?;
             let mut input = InputArgs {
@@ -174,7 +184,8 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     let rules = file.rule.iter().map(config::Rule::compile).collect::<Result<Vec<_>>>()?;
     let mut exclude = file.exclude.clone();
     exclude.extend(a.exclude.iter().cloned());
-    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude })
+    let health = file.health.params()?;
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health })
 }
 
 /// Writes the HTML report (and the JSON when asked).
@@ -192,20 +203,6 @@ pub fn write_report(
             .with_context(|| format!("writing {}", j.display()))?;
     }
     Ok(())
-}
-
-/// Feeds the health analysis.
-struct HealthSink(engine::analyze::health::Health);
-
-impl FlowSink for HealthSink {
-    fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
-        self.0.flow(sensor, rec);
-        Ok(())
-    }
-    fn event(&mut self, sensor: &str, ev: &AppEvent) -> std::io::Result<()> {
-        self.0.event(sensor, ev);
-        Ok(())
-    }
 }
 
 fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: events::Kind) -> Result<ExitCode> {

@@ -49,6 +49,115 @@ pub struct File {
     /// Classes left out of the analyses.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// IPv6-health thresholds (DOMAIN.md §3.3, §4.3); unset ones keep their defaults.
+    #[serde(default)]
+    pub health: HealthConf,
+}
+
+/// Health thresholds as written: durations like "180s", "250ms", "24h"; counts and ratios as
+/// numbers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConf {
+    /// Rule (a): window for the IPv4 attempt after a failed IPv6 one.
+    pub fallback_window: Option<String>,
+    /// Rule (a): he_fast lower bound.
+    pub he_fast_min: Option<String>,
+    /// Rule (a): he_fast upper bound.
+    pub he_fast_max: Option<String>,
+    /// Rule (a): error_triggered window after the RST/ICMP.
+    pub error_window: Option<String>,
+    /// Rule (a): an IPv6 success this close marks a fallback as a race artefact.
+    pub nearby_success: Option<String>,
+    /// P4: unanswered SYN timeout.
+    pub syn_timeout: Option<String>,
+    /// Rule (c): sends of one segment that make a black hole.
+    pub blackhole_sends: Option<u32>,
+    /// Rule (c): a Packet Too Big this soon explains a stall.
+    pub ptb_wait: Option<String>,
+    /// Rule (c): receiver-side silence.
+    pub stall: Option<String>,
+    /// Rule (c): IPv4 comparison window.
+    pub v4_compare: Option<String>,
+    /// Rule (d): W_use.
+    pub aaaa_use: Option<String>,
+    /// Rule (d): he_cached look-back.
+    pub he_cache: Option<String>,
+    /// Rule (f): A-only time before service_gained_aaaa.
+    pub gained_after: Option<String>,
+    /// Rule (f): IPv6-share window.
+    pub share_window: Option<String>,
+    /// Rule (f): attempts in the share window.
+    pub share_attempts: Option<usize>,
+    /// IPv6_Service_Down: consecutive failed IPv6 attempts.
+    pub down_attempts: Option<u64>,
+    /// IPv6_Success_Below_IPv4: success-ratio gap.
+    pub below_gap: Option<f64>,
+    /// IPv6_Success_Below_IPv4: IPv6 attempts needed.
+    pub below_min_attempts: Option<u64>,
+    /// IPv6_Fallback: fallback ratio.
+    pub fallback_ratio: Option<f64>,
+    /// IPv6_Fallback: fallbacks needed.
+    pub fallback_min: Option<u64>,
+    /// AAAA_Unused: per-host ratio.
+    pub aaaa_unused_ratio: Option<f64>,
+}
+
+impl HealthConf {
+    /// The defaults with what the file sets.
+    pub fn params(&self) -> Result<engine::analyze::health::Params> {
+        let mut p = engine::analyze::health::Params::default();
+        let d = |v: &Option<String>, into: &mut i64, key: &str| -> Result<()> {
+            if let Some(s) = v {
+                *into = parse_duration(s).with_context(|| format!("[health] {key}"))?;
+            }
+            Ok(())
+        };
+        d(&self.fallback_window, &mut p.fallback_window_ns, "fallback_window")?;
+        d(&self.he_fast_min, &mut p.he_fast_min_ns, "he_fast_min")?;
+        d(&self.he_fast_max, &mut p.he_fast_max_ns, "he_fast_max")?;
+        d(&self.error_window, &mut p.error_window_ns, "error_window")?;
+        d(&self.nearby_success, &mut p.nearby_success_ns, "nearby_success")?;
+        d(&self.syn_timeout, &mut p.syn_timeout_ns, "syn_timeout")?;
+        d(&self.ptb_wait, &mut p.ptb_wait_ns, "ptb_wait")?;
+        d(&self.stall, &mut p.stall_ns, "stall")?;
+        d(&self.v4_compare, &mut p.v4_compare_ns, "v4_compare")?;
+        d(&self.aaaa_use, &mut p.aaaa_use_ns, "aaaa_use")?;
+        d(&self.he_cache, &mut p.he_cache_ns, "he_cache")?;
+        d(&self.gained_after, &mut p.gained_after_ns, "gained_after")?;
+        d(&self.share_window, &mut p.share_window_ns, "share_window")?;
+        if let Some(v) = self.blackhole_sends {
+            p.blackhole_sends = v.max(2);
+        }
+        if let Some(v) = self.share_attempts {
+            p.share_attempts = v.max(1);
+        }
+        if let Some(v) = self.down_attempts {
+            p.down_attempts = v.max(1);
+        }
+        if let Some(v) = self.below_min_attempts {
+            p.below_min_attempts = v;
+        }
+        if let Some(v) = self.fallback_min {
+            p.fallback_min = v;
+        }
+        for (v, into, key) in [
+            (self.below_gap, &mut p.below_gap, "below_gap"),
+            (self.fallback_ratio, &mut p.fallback_ratio, "fallback_ratio"),
+            (self.aaaa_unused_ratio, &mut p.aaaa_unused_ratio, "aaaa_unused_ratio"),
+        ] {
+            if let Some(v) = v {
+                if !(0.0..=1.0).contains(&v) {
+                    bail!("[health] {key} must be between 0 and 1, got {v}");
+                }
+                *into = v;
+            }
+        }
+        if p.he_fast_min_ns > p.he_fast_max_ns {
+            bail!("[health] he_fast_min is above he_fast_max");
+        }
+        Ok(p)
+    }
 }
 
 /// A sensor: its files and its own addresses.
@@ -145,23 +254,24 @@ pub fn parse_event(s: &str) -> Result<Event> {
     Ok(Event { name: name.to_string(), start, end })
 }
 
-/// Parses a duration like 30s, 15m, 1h, 1d.
+/// Parses a duration like 250ms, 30s, 15m, 1h, 1d.
 pub fn parse_duration(s: &str) -> Result<i64> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| format!("not a duration: {s:?} (e.g. 15m, 1h, 1d)"))?;
+    let n: i64 = num.parse().with_context(|| format!("not a duration: {s:?} (e.g. 250ms, 15m, 1h, 1d)"))?;
     let mult: i64 = match unit {
-        "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => bail!("not a duration: {s:?} (units s, m, h, d, w)"),
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        "w" => 604_800_000_000_000,
+        _ => bail!("not a duration: {s:?} (units ms, s, m, h, d, w)"),
     };
     if n <= 0 {
         bail!("duration must be positive: {s:?}");
     }
-    Ok(n * mult * 1_000_000_000)
+    n.checked_mul(mult).with_context(|| format!("duration too long: {s:?}"))
 }
 
 /// What a rule looks at: a flow, or an application event standing for its flow.
@@ -312,6 +422,7 @@ mod test {
         assert_eq!(parse_time("2011-06-08T09:00+09:00").unwrap(), 1_307_491_200_000_000_000);
         assert!(parse_time("yesterday").is_err());
         assert_eq!(parse_duration("1h").unwrap(), 3_600_000_000_000);
+        assert_eq!(parse_duration("250ms").unwrap(), 250_000_000);
         assert!(parse_duration("0m").is_err() && parse_duration("5x").is_err());
         let e = parse_event("World IPv6 Day=2011-06-08T00:00Z/2011-06-09T00:00Z").unwrap();
         assert_eq!((e.name.as_str(), e.end - e.start), ("World IPv6 Day", 86_400_000_000_000));
@@ -333,5 +444,10 @@ mod test {
         assert!(bad.is_err());
         let ok: File = toml::from_str("tz = \"Asia/Tokyo\"\n[[rule]]\nclass = \"x\"\nport = [80]\n").unwrap();
         assert_eq!(ok.rule.len(), 1);
+        let h: File = toml::from_str("[health]\nhe_fast_max = \"300ms\"\ndown_attempts = 3\n").unwrap();
+        let p = h.health.params().unwrap();
+        assert_eq!((p.he_fast_max_ns, p.down_attempts), (300_000_000, 3));
+        let bad: File = toml::from_str("[health]\nfallback_ratio = 2.0\n").unwrap();
+        assert!(bad.health.params().is_err());
     }
 }

@@ -378,3 +378,18 @@ fn report_renders_in_a_real_browser() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 50_000).unwrap_or(false), "screenshot written");
 }
+
+#[test]
+fn demo_size_scales_the_same_scenario() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-demo-size");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = v6watch(&["demo", "-o", dir.to_str().unwrap(), "--size", "200M"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let total: u64 =
+        ["honeypot1.pcapng", "honeypot2.pcapng"].iter().map(|f| std::fs::metadata(dir.join(f)).unwrap().len()).sum();
+    assert!((150_000_000..260_000_000).contains(&total), "about 200 MB: {total}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("critical [honeypot1] IPv6 to update.example-av.net:443 failed 12/12 times"), "{text}");
+    assert!(text.contains("[honeypot1] Google switched to IPv6 at 2011-06-08 09:00 JST"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -379,7 +379,176 @@ fn get(host: &str, path: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
+/// The sensor's recurring activities. Each runs at `next` and reschedules itself; the writer
+/// runs them an hour of capture time at a time, so memory stays bounded at any `scale`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    SafeBrowsing,
+    Browse,
+    Mirrors,
+    Autonomous,
+    Updates,
+    MirrorMtu,
+    Probes,
+    LinkLocal,
+}
+
+struct Activity {
+    kind: Kind,
+    next: i64,
+    k: i64,
+}
+
+const ROUTER_LL: &str = "fe80::21b:21ff:fe3a:4f01";
+
+impl Activity {
+    fn all(s: &Sensor) -> Vec<Activity> {
+        let mut v = vec![
+            Activity { kind: Kind::SafeBrowsing, next: START, k: 0 },
+            Activity { kind: Kind::Browse, next: START + 3 * HOUR, k: 0 },
+            Activity { kind: Kind::Mirrors, next: START + 5 * HOUR, k: 0 },
+            Activity { kind: Kind::Updates, next: START + 50 * 60 * SEC, k: 0 },
+            Activity { kind: Kind::MirrorMtu, next: START + 95 * 60 * SEC, k: 0 },
+            Activity { kind: Kind::Probes, next: START + 11 * 60 * SEC, k: 0 },
+            Activity { kind: Kind::LinkLocal, next: START + 90 * SEC, k: 0 },
+        ];
+        if s.autonomous {
+            v.push(Activity { kind: Kind::Autonomous, next: START + 20 * 60 * SEC, k: 0 });
+        }
+        v
+    }
+
+    /// Runs one occurrence at `self.next` and schedules the next one. `scale` multiplies the
+    /// bulk transfers (browsing, mirrors, autonomous fetches).
+    fn step(&mut self, tr: &mut Trace, s: &Sensor, scale: u32) {
+        let t = self.next;
+        let k = self.k;
+        self.k += 1;
+        match self.kind {
+            // Firefox Safe Browsing every 30 minutes (on the half hour, give or take a minute).
+            Kind::SafeBrowsing => {
+                let at = t + tr.rng.below(60) as i64 * SEC;
+                let req = safebrowsing_req(&mut tr.rng);
+                visit(tr, s, at, s.safebrowsing, &req, 2);
+                self.next = START + (k + 1) * 30 * 60 * SEC;
+            }
+            // Casual browsing: every three hours, hourly during the event, sites in turn.
+            Kind::Browse => {
+                let (p, path) = s.sites[k as usize % s.sites.len()];
+                let at = t + tr.rng.below(600) as i64 * SEC;
+                visit(tr, s, at, p, &get(p.name, path), 6 * scale);
+                self.next = t + if during(t) { HOUR } else { 3 * HOUR };
+            }
+            // OS updates from the package mirrors, in turn.
+            Kind::Mirrors => {
+                let p = s.mirrors[k as usize % s.mirrors.len()];
+                let req = get(p.name, "/pub/Linux/fedora/updates/14/x86_64/repodata/repomd.xml");
+                visit(tr, s, t, p, &req, 20 * scale);
+                self.next = t + s.mirror_every;
+            }
+            // Autonomous activity: hourly bulk fetches (large periodic bursts), honeypot1 only.
+            Kind::Autonomous => {
+                visit(tr, s, t, &FEEDS, &get(FEEDS.name, "/feeds/latest.tar.bz2"), 120 * scale);
+                self.next = t + HOUR;
+            }
+            // The update service: broken over IPv6 during the event, Happy Eyeballs falls back
+            // to IPv4 (every third failure is an ICMPv6 administratively prohibited).
+            Kind::Updates => {
+                let ev = during(t);
+                let t1 = tr.dns(t, s, &UPDATES, false, ev);
+                let t2 = if ev {
+                    let n = (t - EVENT.0) / (2 * HOUR);
+                    let router = if n % 3 == 2 { Some(ip("2001:db8:ffff::1")) } else { None };
+                    tr.failed_v6(t1 + MS, s.v6, ip(UPDATES.v6[0]), 443, router)
+                } else {
+                    t1
+                };
+                let hello = synth::client_hello(UPDATES.name);
+                tr.tcp(t2 + MS, s.v4, ip(UPDATES.v4), 443, &hello, 4, 1400, 90 * MS);
+                self.next = t + 2 * HOUR;
+            }
+            // The black-holed mirror: large responses over IPv6 stall during the event.
+            Kind::MirrorMtu => {
+                let ev = during(t);
+                let t1 = tr.dns(t, s, &MIRROR_MTU, false, ev);
+                let req = get(MIRROR_MTU.name, "/pub/big.iso");
+                let t2 = if ev { tr.black_hole(t1 + MS, s.v6, ip(MIRROR_MTU.v6[0]), &req) + SEC } else { t1 };
+                tr.tcp(t2 + MS, s.v4, ip(MIRROR_MTU.v4), 80, &req, 30 * scale, 1400, 120 * MS);
+                self.next = t + 4 * HOUR;
+            }
+            // Inbound probes: low-byte IPv6 scans, 6to4 and Teredo probes, IPv4 SYN scans.
+            Kind::Probes => {
+                probe(tr, s, t);
+                self.next = t + 17 * 60 * SEC + tr.rng.below(600) as i64 * SEC;
+            }
+            // Link-local chatter: router advertisements, neighbour solicitations.
+            Kind::LinkLocal => {
+                let router_ll = ip(ROUTER_LL);
+                let ra = L4::Icmp { icmp_type: 134, code: 0, rest: [64, 0, 0x07, 0x08], body: &[0; 8] };
+                tr.push(t, router_ll, ip("ff02::1"), ra, Encap::None);
+                let mut ns = [0u8; 16];
+                if let IpAddr::V6(a) = router_ll {
+                    ns = a.octets();
+                }
+                let nsm = L4::Icmp { icmp_type: 135, code: 0, rest: [0; 4], body: &ns };
+                tr.push(t + 3 * SEC, s.ll, ip("ff02::1:ff3a:4f01"), nsm, Encap::None);
+                self.next = t + 10 * 60 * SEC;
+            }
+        }
+    }
+}
+
+/// One inbound probe at `t`.
+fn probe(tr: &mut Trace, s: &Sensor, t: i64) {
+    let kind = tr.rng.below(4);
+    let port = [22u16, 23, 80, 443, 3389, 445][tr.rng.below(6) as usize];
+    let syn = |sp: u16| L4::Tcp {
+        sport: sp,
+        dport: port,
+        seq: 0x1000_0000,
+        ack: 0,
+        flags: flags::SYN,
+        window: 1024,
+        mss: None,
+        full: false,
+        payload: &[],
+    };
+    let sp = 40_000 + tr.rng.below(20_000) as u16;
+    match kind {
+        0 => {
+            // Scanner walks ::1, ::2, ... of the sensor's /64; only the sensor's own address answers RST.
+            let scanner = ip("2001:db8:5ca7::66");
+            tr.push(t, scanner, s.v6, syn(sp), Encap::None);
+            let rst = L4::Tcp {
+                sport: port,
+                dport: sp,
+                seq: 0,
+                ack: 0x1000_0001,
+                flags: flags::RST | flags::ACK,
+                window: 0,
+                mss: None,
+                full: false,
+                payload: &[],
+            };
+            tr.push(t + MS, s.v6, scanner, rst, Encap::None);
+        }
+        1 => {
+            tr.push(t, ip("2002:c633:6401::1"), s.v6, syn(sp), Encap::SixInFour(ip("198.51.100.1"), ip("192.88.99.1")))
+        }
+        2 => {
+            let teredo_client = ip("2001:0:4136:e378:8000:63bf:3fff:fdd2");
+            let echo = L4::Icmp { icmp_type: 128, code: 0, rest: [0, 1, 0, 1], body: b"teredo-probe" };
+            tr.push(t, teredo_client, s.v6, echo, Encap::Teredo((ip("192.0.2.200"), 3544), (s.v4, 3544)));
+        }
+        _ => {
+            tr.push(t, ip("203.0.113.99"), s.v4, syn(sp), Encap::None);
+        }
+    }
+}
+
+/// Writes one sensor's capture: activities run an hour of capture time at a time; frames that
+/// spill past the hour wait for the next one, so the file is in time order.
+fn write_sensor<W: std::io::Write>(s: &Sensor, seed: u64, scale: u32, w: &mut PcapngWriter<W>) -> Result<()> {
     let router_mac = [0x00, 0x1b, 0x21, 0x3a, 0x4f, 0x01];
     let mut tr = Trace {
         b: Builder::new(s.mac, router_mac),
@@ -390,138 +559,27 @@ fn sensor_trace(s: &Sensor, seed: u64) -> Vec<(i64, Vec<u8>)> {
         rng: Rng::new(seed),
         turn: Default::default(),
     };
-    let router_ll = ip("fe80::21b:21ff:fe3a:4f01");
-    // Firefox Safe Browsing every 30 minutes (on the half hour, give or take a minute), plus
-    // casual browsing: every three hours, hourly during the event, sites in turn.
-    for k in 0.. {
-        let t = START + k * 30 * 60 * SEC + tr.rng.below(60) as i64 * SEC;
-        if t >= END {
-            break;
-        }
-        let req = safebrowsing_req(&mut tr.rng);
-        visit(&mut tr, s, t, s.safebrowsing, &req, 2);
-    }
-    let mut t = START + 3 * HOUR;
-    let mut k = 0;
-    while t < END {
-        let (p, path) = s.sites[k % s.sites.len()];
-        let at = t + tr.rng.below(600) as i64 * SEC;
-        visit(&mut tr, s, at, p, &get(p.name, path), 6);
-        t += if during(t) { HOUR } else { 3 * HOUR };
-        k += 1;
-    }
-    // OS updates from the package mirrors, in turn.
-    let mut t = START + 5 * HOUR;
-    let mut k = 0;
-    while t < END {
-        let p = s.mirrors[k % s.mirrors.len()];
-        visit(&mut tr, s, t, p, &get(p.name, "/pub/Linux/fedora/updates/14/x86_64/repodata/repomd.xml"), 20);
-        t += s.mirror_every;
-        k += 1;
-    }
-    // Autonomous activity: hourly bulk fetches (large periodic bursts), honeypot1 only.
-    if s.autonomous {
-        let mut t = START + 20 * 60 * SEC;
-        while t < END {
-            visit(&mut tr, s, t, &FEEDS, &get(FEEDS.name, "/feeds/latest.tar.bz2"), 120);
-            t += HOUR;
-        }
-    }
-    // The update service: broken over IPv6 during the event, Happy Eyeballs falls back to IPv4.
-    let mut t = START + 50 * 60 * SEC;
-    let mut n = 0;
-    while t < END {
-        let ev = during(t);
-        let t1 = tr.dns(t, s, &UPDATES, false, ev);
-        let t2 = if ev {
-            let router = if n % 3 == 2 { Some(ip("2001:db8:ffff::1")) } else { None };
-            n += 1;
-            tr.failed_v6(t1 + MS, s.v6, ip(UPDATES.v6[0]), 443, router)
-        } else {
-            t1
-        };
-        let hello = synth::client_hello(UPDATES.name);
-        tr.tcp(t2 + MS, s.v4, ip(UPDATES.v4), 443, &hello, 4, 1400, 90 * MS);
-        t += 2 * HOUR;
-    }
-    // The black-holed mirror: large responses over IPv6 stall during the event.
-    let mut t = START + 95 * 60 * SEC;
-    while t < END {
-        let ev = during(t);
-        let t1 = tr.dns(t, s, &MIRROR_MTU, false, ev);
-        let req = get(MIRROR_MTU.name, "/pub/big.iso");
-        let t2 = if ev { tr.black_hole(t1 + MS, s.v6, ip(MIRROR_MTU.v6[0]), &req) + SEC } else { t1 };
-        tr.tcp(t2 + MS, s.v4, ip(MIRROR_MTU.v4), 80, &req, 30, 1400, 120 * MS);
-        t += 4 * HOUR;
-    }
-    // Inbound probes: low-byte IPv6 scans, 6to4 and Teredo probes, IPv4 SYN scans.
-    let mut t = START + 11 * 60 * SEC;
-    while t < END {
-        let kind = tr.rng.below(4);
-        let port = [22u16, 23, 80, 443, 3389, 445][tr.rng.below(6) as usize];
-        let syn = |sp: u16| L4::Tcp {
-            sport: sp,
-            dport: port,
-            seq: 0x1000_0000,
-            ack: 0,
-            flags: flags::SYN,
-            window: 1024,
-            mss: None,
-            full: false,
-            payload: &[],
-        };
-        let sp = 40_000 + tr.rng.below(20_000) as u16;
-        match kind {
-            0 => {
-                // Scanner walks ::1, ::2, ... of the sensor's /64; only the sensor's own address answers RST.
-                let scanner = ip("2001:db8:5ca7::66");
-                tr.push(t, scanner, s.v6, syn(sp), Encap::None);
-                let rst = L4::Tcp {
-                    sport: port,
-                    dport: sp,
-                    seq: 0,
-                    ack: 0x1000_0001,
-                    flags: flags::RST | flags::ACK,
-                    window: 0,
-                    mss: None,
-                    full: false,
-                    payload: &[],
-                };
-                tr.push(t + MS, s.v6, scanner, rst, Encap::None);
-            }
-            1 => tr.push(
-                t,
-                ip("2002:c633:6401::1"),
-                s.v6,
-                syn(sp),
-                Encap::SixInFour(ip("198.51.100.1"), ip("192.88.99.1")),
-            ),
-            2 => {
-                let teredo_client = ip("2001:0:4136:e378:8000:63bf:3fff:fdd2");
-                let echo = L4::Icmp { icmp_type: 128, code: 0, rest: [0, 1, 0, 1], body: b"teredo-probe" };
-                tr.push(t, teredo_client, s.v6, echo, Encap::Teredo((ip("192.0.2.200"), 3544), (s.v4, 3544)));
-            }
-            _ => {
-                tr.push(t, ip("203.0.113.99"), s.v4, syn(sp), Encap::None);
+    let mut acts = Activity::all(s);
+    let mut carry: Vec<(i64, Vec<u8>)> = Vec::new();
+    let mut until = START + HOUR;
+    loop {
+        for a in acts.iter_mut() {
+            while a.next < until && a.next < END {
+                a.step(&mut tr, s, scale);
             }
         }
-        t += 17 * 60 * SEC + tr.rng.below(600) as i64 * SEC;
-    }
-    // Link-local chatter: router advertisements, neighbour solicitations.
-    let mut t = START + 90 * SEC;
-    while t < END {
-        let ra = L4::Icmp { icmp_type: 134, code: 0, rest: [64, 0, 0x07, 0x08], body: &[0; 8] };
-        tr.push(t, router_ll, ip("ff02::1"), ra, Encap::None);
-        let mut ns = [0u8; 16];
-        if let IpAddr::V6(a) = router_ll {
-            ns = a.octets();
+        carry.append(&mut tr.out);
+        carry.sort_by_key(|(ts, _)| *ts);
+        let done = acts.iter().all(|a| a.next >= END);
+        let cut = if done { carry.len() } else { carry.partition_point(|(ts, _)| *ts < until) };
+        for (ts, frame) in carry.drain(..cut) {
+            w.write(ts, &frame)?;
         }
-        let nsm = L4::Icmp { icmp_type: 135, code: 0, rest: [0; 4], body: &ns };
-        tr.push(t + 3 * SEC, s.ll, ip("ff02::1:ff3a:4f01"), nsm, Encap::None);
-        t += 10 * 60 * SEC;
+        if done {
+            return Ok(());
+        }
+        until += HOUR;
     }
-    tr.out.sort_by_key(|(ts, _)| *ts);
-    tr.out
 }
 
 /// The configuration the demo writes beside its captures: display zone, the rule that tags
@@ -550,8 +608,15 @@ start = "2011-06-08T00:00:00Z"
 end = "2011-06-09T00:00:00Z"
 "#;
 
-/// Writes `honeypot1.pcapng` and `honeypot2.pcapng` into `dir`.
-pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
+/// Bytes the default demo writes (both files), to turn `--size` into a scale.
+const BASE_BYTES: u64 = 29_500_000;
+/// Of which the bulk transfers that `--size` scales.
+const BULK_BYTES: u64 = 27_000_000;
+
+/// Writes `honeypot1.pcapng` and `honeypot2.pcapng` into `dir`; `size` (bytes, approximate)
+/// scales the bulk transfers for a multi-GB variant of the same scenario.
+pub fn write(dir: &Path, seed: u64, size: Option<u64>) -> Result<Vec<PathBuf>> {
+    let scale = size.map_or(1, |b| (b.saturating_sub(BASE_BYTES - BULK_BYTES) / BULK_BYTES).clamp(1, 100_000) as u32);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let sensors = [
         Sensor {
@@ -592,9 +657,7 @@ pub fn write(dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
         let path = dir.join(format!("{}.pcapng", s.name));
         let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let mut w = PcapngWriter::new(BufWriter::with_capacity(1 << 20, f), "v6watch demo generator", "eth0")?;
-        for (ts, frame) in sensor_trace(s, seed.wrapping_mul(31).wrapping_add(k as u64)) {
-            w.write(ts, &frame)?;
-        }
+        write_sensor(s, seed.wrapping_mul(31).wrapping_add(k as u64), scale, &mut w)?;
         w.finish()?;
         files.push(path);
     }

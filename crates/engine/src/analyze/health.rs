@@ -547,6 +547,9 @@ pub struct Health {
     inbound: Vec<(u16, FlowRecord)>,
     pmtu_flows: Vec<(u16, FlowRecord)>,
     answers: Vec<Answer>,
+    /// First sighting of remote IPv6 peers whose address is EUI-64 derived or a transition
+    /// address (6to4, Teredo, ISATAP): (sensor, addr) → (ts, uid).
+    notable_peers: HashMap<(u16, Addr), (i64, String)>,
     ptb: u64,
     dropped: u64,
 }
@@ -573,6 +576,11 @@ fn transition_class(a: &Addr) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// An IID derived from a MAC (modified EUI-64, `ff:fe` in the middle), globally scoped.
+fn is_eui64(a: &Addr) -> bool {
+    a.version == 6 && a.bytes[11] == 0xff && a.bytes[12] == 0xfe && is_global_v6(a)
 }
 
 /// Global unicast IPv6 (2000::/3).
@@ -718,6 +726,21 @@ impl Health {
                     && self.inbound.len() < MAX_ANSWERS
                 {
                     self.inbound.push((si, rec.clone()));
+                }
+            }
+        }
+        let remote = match rec.role {
+            Role::Outbound => Some(rec.resp_h),
+            Role::Inbound => Some(rec.orig_h),
+            _ => None,
+        };
+        if let Some(r) = remote
+            .filter(|r| r.version == 6 && (is_eui64(r) || transition_class(r).is_some() || client_class(r) == "isatap"))
+        {
+            if self.notable_peers.len() < MAX_ANSWERS {
+                let e = self.notable_peers.entry((si, r)).or_insert_with(|| (rec.ts, rec.uid.clone()));
+                if rec.ts < e.0 {
+                    *e = (rec.ts, rec.uid.clone());
                 }
             }
         }
@@ -1218,6 +1241,12 @@ impl Health {
             }
         }
 
+        let mut notable: Vec<(String, Addr, i64, String)> = self
+            .notable_peers
+            .iter()
+            .map(|((si, a), (ts, uid))| (self.sensors[usize::from(*si)].clone(), *a, *ts, uid.clone()))
+            .collect();
+        notable.sort_by(|a, b| (a.2, &a.3).cmp(&(b.2, &b.3)));
         let aaaa_answers: Vec<(String, Addr)> = self
             .answers
             .iter()
@@ -1226,7 +1255,7 @@ impl Health {
             .collect();
         drop((fb_count, bh_count, unused_count));
         r.services = rows;
-        r.findings = findings(&r, &aaaa_answers, attempts, &by_service, &keys, &self.sensors, p);
+        r.findings = findings(&r, &aaaa_answers, &notable, attempts, &by_service, &keys, &self.sensors, p);
         r
     }
 }
@@ -1295,6 +1324,7 @@ fn pct(x: f64) -> String {
 fn findings(
     r: &HealthReport,
     aaaa_answers: &[(String, Addr)],
+    notable: &[(String, Addr, i64, String)],
     attempts: &[(u16, Attempt)],
     by_service: &HashMap<(u16, String, u16), Vec<usize>>,
     keys: &[(u16, String, u16)],
@@ -1597,6 +1627,38 @@ fn findings(
                 )
             },
         );
+    }
+    // First sighting of peers whose address gives something away (RFC 7721, DOMAIN.md §4.3).
+    for (sensor, a, ts, uid) in notable {
+        let info = super::addr::describe(a);
+        let detail = info.details.first().cloned().unwrap_or_default();
+        if is_eui64(a) {
+            n.raise(
+                Severity::Info,
+                "V6Mon::EUI64_Peer",
+                "EUI64Peer",
+                sensor,
+                None,
+                Some(6),
+                Some(a.to_string()),
+                *ts,
+                uid,
+                || format!("{a} embeds its MAC address ({detail}): trackable across networks"),
+            );
+        } else {
+            n.raise(
+                Severity::Info,
+                "V6Mon::Transition_Peer",
+                "TransitionPeer",
+                sensor,
+                None,
+                Some(6),
+                Some(a.to_string()),
+                *ts,
+                uid,
+                || format!("{a} is a {} address ({detail})", info.block),
+            );
+        }
     }
     let mut list = n.list;
     list.sort_by(|a, b| {
