@@ -4,7 +4,7 @@
 use crate::capture::{CaptureError, Compression, Format, Merger, Reader};
 use crate::decode::{Addr, Anomaly, AnomalyCounts, Decoder, TunnelKind};
 use crate::extract::App;
-use crate::flow::{Config as FlowConfig, FlowTable, TableStats};
+use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, TableStats};
 use crate::model::{AppEvent, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
 use hashbrown::{HashMap, HashSet};
@@ -222,6 +222,75 @@ struct Batch {
     first: u64,
     data: Vec<u8>,
     frames: Vec<FrameMeta>,
+    /// Per frame: the worker that owns its flow, or [`ALL`].
+    routes: Vec<u8>,
+}
+
+/// Feeds the sensor-address inference; the addresses once it has seen enough.
+fn observe(inference: &mut Inference, deciding: &mut bool, d: &crate::decode::Decoded<'_>) -> Option<Vec<SensorAddr>> {
+    inference.observe(d);
+    if inference.is_done() {
+        *deciding = false;
+        return Some(inference.decide());
+    }
+    None
+}
+
+/// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
+const ALL: u8 = u8::MAX;
+
+/// The shard hash of a frame that is plain TCP or UDP over IPv4/IPv6 (Ethernet or raw IP) with
+/// no tunnel, fragment or extension header — the bulk of traffic — so the reader can hand it to
+/// the one worker owning its flow. Everything else is `None` and goes to every worker, which
+/// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
+/// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
+/// Teredo on UDP 3544, AYIYA on UDP 5072) or reassembles is excluded here.
+fn route_hash(linktype: u32, data: &[u8]) -> Option<u64> {
+    use wire::link::linktype as lt;
+    let ip = match linktype {
+        lt::ETHERNET => {
+            let et = u16::from_be_bytes([*data.get(12)?, *data.get(13)?]);
+            if et != 0x0800 && et != 0x86dd {
+                return None;
+            }
+            &data[14..]
+        }
+        lt::RAW | lt::RAW_12 | lt::RAW_14 | lt::IPV4 | lt::IPV6 => data,
+        _ => return None,
+    };
+    let (proto, src, dst, l4) = match ip.first()? >> 4 {
+        4 if ip.len() >= 20 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            // More-fragments or a fragment offset: reassembly decides the key.
+            if ihl < 20 || ip.len() < ihl || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+                return None;
+            }
+            let a = |i: usize| Addr::v4([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
+            (ip[9], a(12), a(16), &ip[ihl..])
+        }
+        6 if ip.len() >= 40 => {
+            let a = |i: usize| {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&ip[i..i + 16]);
+                Addr::v6(b)
+            };
+            (ip[6], a(8), a(24), &ip[40..])
+        }
+        _ => return None,
+    };
+    let min = match proto {
+        6 => 20,
+        17 => 8,
+        _ => return None,
+    };
+    if l4.len() < min {
+        return None;
+    }
+    let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
+    if proto == 17 && [sport, dport].iter().any(|p| matches!(p, 3544 | 5072)) {
+        return None;
+    }
+    Some(FlowKey::new(proto, src, sport, dst, dport).shard_hash())
 }
 
 /// Frame-level counters; each worker counts the frames whose index it owns, then they add up.
@@ -379,7 +448,8 @@ impl Shard {
             decoder: Decoder::default(),
             events: Vec::new(),
             inference: Inference::default(),
-            deciding: !configured,
+            // One shard infers the sensor's addresses (it looks at every frame while doing so).
+            deciding: !configured && me == 0,
             counters: FrameCounters::default(),
             out: Vec::new(),
         }
@@ -392,22 +462,29 @@ impl Shard {
         index: u64,
         f: &FrameMeta,
         data: &[u8],
+        route: u8,
         emitted: &mut Vec<(u64, Output)>,
     ) -> Option<Vec<SensorAddr>> {
-        let d = self.decoder.decode(f.ts, f.linktype, data);
-        if index % self.n == self.me {
-            self.counters.count(f, &d);
-        }
         let mut decided = None;
-        if self.deciding {
-            self.inference.observe(&d);
-            if self.inference.is_done() {
-                self.deciding = false;
-                decided = Some(self.inference.decide());
+        if route != ALL && u64::from(route) != self.me {
+            // Another worker owns this frame's flow. The clock still moves here, so flows expire
+            // at the same frame as with one worker (output order does not depend on threads).
+            if self.deciding {
+                let d = self.decoder.decode(f.ts, f.linktype, data);
+                decided = observe(&mut self.inference, &mut self.deciding, &d);
             }
+            self.table.tick(f.ts, &mut self.out);
+        } else {
+            let d = self.decoder.decode(f.ts, f.linktype, data);
+            if route != ALL || index % self.n == self.me {
+                self.counters.count(f, &d);
+            }
+            if self.deciding {
+                decided = observe(&mut self.inference, &mut self.deciding, &d);
+            }
+            self.table.tick(f.ts, &mut self.out);
+            self.table.process(f.ts, &d, &mut self.out);
         }
-        self.table.tick(f.ts, &mut self.out);
-        self.table.process(f.ts, &d, &mut self.out);
         self.table.drain_events(&mut self.events);
         if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
@@ -444,7 +521,7 @@ fn worker(
     for batch in rx.iter() {
         for (i, f) in batch.frames.iter().enumerate() {
             let data = &batch.data[f.start..f.start + f.len];
-            if let Some(addrs) = shard.frame(batch.first + i as u64, f, data, &mut recs) {
+            if let Some(addrs) = shard.frame(batch.first + i as u64, f, data, batch.routes[i], &mut recs) {
                 if me == 0 && tx.send(WorkerMsg::Decision(addrs)).is_err() {
                     return;
                 }
@@ -476,6 +553,7 @@ fn reader(
 ) -> (Merger, Vec<CaptureError>) {
     let mut errors = Vec::new();
     let mut next_index = 0u64;
+    let n = txs.len() as u64;
     // A batch comes back once per worker; the last one back can be unwrapped and reused.
     let new_batch = |first| {
         while let Ok(b) = returned.try_recv() {
@@ -483,10 +561,16 @@ fn reader(
                 b.first = first;
                 b.data.clear();
                 b.frames.clear();
+                b.routes.clear();
                 return b;
             }
         }
-        Batch { first, data: Vec::with_capacity(BATCH_BYTES + 65_536), frames: Vec::with_capacity(BATCH_FRAMES) }
+        Batch {
+            first,
+            data: Vec::with_capacity(BATCH_BYTES + 65_536),
+            frames: Vec::with_capacity(BATCH_FRAMES),
+            routes: Vec::with_capacity(BATCH_FRAMES),
+        }
     };
     let mut batch = new_batch(0);
     let send = |b: Batch| -> bool {
@@ -505,6 +589,7 @@ fn reader(
                     linktype: f.linktype,
                     orig_len: f.orig_len,
                 });
+                batch.routes.push(route_hash(f.linktype, f.data).map_or(ALL, |h| (h % n) as u8));
                 next_index += 1;
                 if batch.frames.len() >= BATCH_FRAMES || batch.data.len() >= BATCH_BYTES {
                     bytes_read.fetch_add(batch.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -621,7 +706,7 @@ fn run_serial(
                     let meta =
                         FrameMeta { start: 0, len: f.data.len(), ts: f.ts, linktype: f.linktype, orig_len: f.orig_len };
                     bytes += f.data.len() as u64;
-                    shard.frame(index, &meta, f.data, &mut emitted)
+                    shard.frame(index, &meta, f.data, ALL, &mut emitted)
                 }
                 Ok(None) => break,
                 Err(e) => {
