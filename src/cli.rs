@@ -129,6 +129,21 @@ pub enum Command {
         #[arg(long, value_parser = clap::value_parser!(u8).range(4..=6))]
         family: Option<u8>,
     },
+    /// Address intelligence, like addr6: special-purpose block, scope, embedded IPv4 (mapped,
+    /// NAT64, 6to4, Teredo server/client/port, ISATAP), interface-ID class, wordy IIDs, the MAC
+    /// and NIC vendor of EUI-64 addresses. Sends nothing anywhere.
+    Addr {
+        /// IPv6 (or IPv4) addresses.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+        format: SummaryFormat,
+        /// IEEE registry CSV files (MA-L oui.csv, MA-M mam.csv, MA-S oui36.csv) to use instead
+        /// of the built-in 2022-08-27 snapshot (repeatable).
+        #[arg(long = "oui-db", value_name = "FILE")]
+        oui_db: Vec<PathBuf>,
+    },
     /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
     Demo {
         /// Directory to write the captures into.
@@ -229,6 +244,9 @@ pub struct AnalysisArgs {
     /// Leave flows of this class (from the config's rules) out of the analyses (repeatable).
     #[arg(long = "exclude", value_name = "CLASS")]
     pub exclude: Vec<String>,
+    /// IEEE registry CSV files for NIC vendors instead of the built-in snapshot (repeatable).
+    #[arg(long = "oui-db", value_name = "FILE")]
+    pub oui_db: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

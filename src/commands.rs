@@ -110,6 +110,21 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             out.flush()?;
             Ok(code)
         }
+        Command::Addr { addresses, format, oui_db } => {
+            if !oui_db.is_empty() {
+                engine::analyze::oui::use_files(&oui_db).context("--oui-db")?;
+            }
+            let mut list = Vec::new();
+            for a in &addresses {
+                let ip: std::net::IpAddr =
+                    a.trim().parse().with_context(|| format!("{a:?} is not an IPv4 or IPv6 address"))?;
+                list.push((ip, engine::analyze::addr::describe(&Addr::from_ip(ip))));
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::output::addr::write(&mut out, &list, format)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { out, seed, size } => {
             let files = crate::gen::demo::write(&out, seed, size)?;
             let conf = out.join("v6watch.toml");
@@ -155,6 +170,9 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
         Some(p) => config::load(p)?,
         None => config::File::default(),
     };
+    if !a.oui_db.is_empty() {
+        engine::analyze::oui::use_files(&a.oui_db).context("--oui-db")?;
+    }
     for s in &file.sensor {
         if let Some(g) = &s.files {
             input.sensors.push(format!("{}={g}", s.name));

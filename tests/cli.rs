@@ -298,3 +298,34 @@ fn strings_from_packets_never_reach_the_terminal_raw() {
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
     assert!(v["host"].as_str().unwrap().starts_with("\x1b]0;pwned"));
 }
+
+#[test]
+fn addr_describes_the_seeds_addresses_and_takes_a_registry() {
+    let o = v6watch(&[
+        "addr",
+        "2001:200:601:10:206:5bff:fef0:466c",
+        "2404:6800:4004:805::100b",
+        "2001:0:506:708:282a:3d75:fefd:fcfb",
+    ]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("ieee-derived 00-06-5b"), "{text}");
+    assert!(text.contains("EUI-64 from MAC 00:06:5b:f0:46:6c (Dell Inc.)"), "{text}");
+    assert!(text.contains("low-byte"), "{text}");
+    assert!(text.contains("Teredo server 5.6.7.8, client 1.2.3.4:49802"), "{text}");
+    // JSON, and a registry file of the user's that overrides the built-in snapshot.
+    let d = tmpdir("oui");
+    let csv = d.join("oui.csv");
+    std::fs::write(
+        &csv,
+        "Registry,Assignment,Organization Name,Organization Address\nMA-L,00065B,\"Renamed, Inc.\",x\n",
+    )
+    .unwrap();
+    let o =
+        v6watch(&["addr", "--format", "json", "--oui-db", csv.to_str().unwrap(), "2001:200:601:10:206:5bff:fef0:466c"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["class"], "ieee-derived 00-06-5b");
+    assert!(v[0]["details"][0].as_str().unwrap().ends_with("(Renamed, Inc.)"), "{v}");
+    let o = v6watch(&["addr", "not-an-address"]);
+    assert_eq!(o.status.code(), Some(2));
+}

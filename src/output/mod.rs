@@ -1,6 +1,7 @@
 //! Printers: terminal tables, JSON, JSON Lines and CSV. They only format what the engine
 //! produced; every string that could come from a packet goes through [`term::clean`].
 
+pub mod addr;
 pub mod answers;
 pub mod events;
 pub mod flows;

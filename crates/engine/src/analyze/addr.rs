@@ -3,8 +3,7 @@
 //! interface-identifier class in addr6's rule order plus the proposed extensions (`zero`,
 //! `eui64-local`, `reserved-iid`) and the `wordy` flag.
 //!
-//! Vendor names come from a small built-in table of OUIs that matter for honeypots
-//! (virtualisation and the seed's Dell NIC); the full IEEE registry is not shipped yet.
+//! Vendor names come from the IEEE registries (`oui`).
 
 use crate::decode::Addr;
 use serde::Serialize;
@@ -48,19 +47,6 @@ fn is_word(w: u16) -> bool {
     }
     let s = format!("{w:x}");
     WORDS.iter().any(|x| *x == s)
-}
-
-fn oui_vendor(oui: [u8; 3]) -> Option<&'static str> {
-    match oui {
-        [0x00, 0x06, 0x5b] => Some("Dell Inc."),
-        [0x00, 0x05, 0x69] | [0x00, 0x0c, 0x29] | [0x00, 0x1c, 0x14] | [0x00, 0x50, 0x56] => Some("VMware"),
-        [0x08, 0x00, 0x27] => Some("PCS Systemtechnik (VirtualBox)"),
-        [0x00, 0x16, 0x3e] => Some("Xensource (Xen)"),
-        [0x00, 0x00, 0x5e] => Some("IANA"),
-        [0x00, 0x1b, 0x21] => Some("Intel Corporate"),
-        [0x00, 0x15, 0x5d] => Some("Microsoft (Hyper-V)"),
-        _ => None,
-    }
 }
 
 fn v4(b: &[u8]) -> String {
@@ -196,7 +182,7 @@ pub fn describe(a: &Addr) -> AddrInfo {
             let oui = [mac[0], mac[1], mac[2]];
             info.details.push(format!(
                 "EUI-64 from MAC {macs}{}",
-                oui_vendor(oui).map_or(String::new(), |v| format!(" ({v})"))
+                super::oui::vendor(mac).map_or(String::new(), |v| format!(" ({v})"))
             ));
             format!("ieee-derived {:02x}-{:02x}-{:02x}", oui[0], oui[1], oui[2])
         } else {
@@ -222,7 +208,21 @@ pub fn describe(a: &Addr) -> AddrInfo {
     } else {
         "randomized".into()
     };
-    info.class = class;
+    // A Teredo IID is the client's obfuscated address, not an interface ID: its class is the
+    // Teredo sub-type (addr6's intent, DOMAIN.md §1.4).
+    info.class = if info.block == "Teredo" {
+        let flags = w(4);
+        let sub = if flags & 0x0300 != 0 {
+            "unknown"
+        } else if flags & 0x3cff != 0 {
+            "rfc5991"
+        } else {
+            "rfc4380"
+        };
+        format!("teredo {sub}")
+    } else {
+        class
+    };
     let iid = [w0, w1, w2, w3];
     let nonzero: Vec<u16> = iid.iter().copied().filter(|&x| x != 0).collect();
     let hits = iid.iter().filter(|&&x| is_word(x)).count();
@@ -267,6 +267,8 @@ mod test {
     fn transition_and_special_blocks() {
         let t = d("2001:0:4136:e378:8000:63bf:3fff:fdd2");
         assert_eq!(t.block, "Teredo");
+        assert_eq!(t.class, "teredo rfc4380");
+        assert_eq!(d("2001:0:506:708:282a:3d75:fefd:fcfb").class, "teredo rfc5991");
         assert!(
             t.details[0].contains("server 65.54.227.120, client 192.0.2.45:40000, flags 0x8000 (cone, rfc4380)"),
             "{:?}",
