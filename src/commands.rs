@@ -137,6 +137,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 max_flows: 250_000,
                 threads: 2,
                 no_progress: true,
+                hosts: vec![],
             };
             let analysis = AnalysisArgs { config: Some(conf.clone()), ..Default::default() };
             let settings = settings(&mut input, &analysis)?;
@@ -235,6 +236,20 @@ fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: events::Kind)
 pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<SensorSummary>, ExitCode)> {
     let sensors = sensors(input)?;
     let mut opts = Options { keep_going: input.keep_going, threads: input.threads.max(1), ..Options::default() };
+    if !input.hosts.is_empty() {
+        let mut all = hashbrown::HashMap::new();
+        for p in &input.hosts {
+            let text = std::fs::read_to_string(p).with_context(|| format!("--hosts {}", p.display()))?;
+            let (map, bad) = engine::names::parse_hosts(&text);
+            if bad > 0 {
+                eprintln!("v6watch: {}: {bad} lines are not ADDRESS NAME, skipped", p.display());
+            }
+            for (k, v) in map {
+                all.entry(k).or_insert(v);
+            }
+        }
+        opts.hosts = std::sync::Arc::new(all);
+    }
     opts.flow.max_flows = input.max_flows.max(1);
     let total: u64 =
         sensors.iter().flat_map(|s| &s.paths).filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();

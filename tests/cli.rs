@@ -329,3 +329,41 @@ fn addr_describes_the_seeds_addresses_and_takes_a_registry() {
     let o = v6watch(&["addr", "not-an-address"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn hosts_file_names_peers_the_capture_does_not() {
+    let d = tmpdir("hosts");
+    let hosts = d.join("hosts");
+    std::fs::write(&hosts, "# test\n137.116.81.94 Web.Example.org www\nnot an address\n").unwrap();
+    let cap = d.join("h.pcap");
+    // One handshake to 137.116.81.94:80, no DNS in the capture.
+    {
+        use synth::{flags::*, Builder, Encap, PcapWriter, L4};
+        let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
+        let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let (c, s): (std::net::IpAddr, std::net::IpAddr) =
+            ("192.0.2.5".parse().unwrap(), "137.116.81.94".parse().unwrap());
+        for (k, (src, dst, l4)) in [
+            (c, s, L4::tcp(4000, 80, 1, 0, SYN, 1460, b"")),
+            (s, c, L4::tcp(80, 4000, 9, 2, SYN | ACK, 1460, b"")),
+            (c, s, L4::tcp(4000, 80, 2, 10, ACK, 1460, b"")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            w.write(1_000_000_000 + k as i64 * 1_000_000, b.frame(src, dst, &l4, Encap::None, 1)).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let o = v6watch(&["flows", "--format", "jsonl", "--hosts", hosts.to_str().unwrap(), cap.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 lines are not ADDRESS NAME"));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(v["server_name"], "web.example.org");
+    assert_eq!(v["name_source"], "hosts");
+    let o = v6watch(&["flows", "--format", "jsonl", cap.to_str().unwrap()]);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert!(v["server_name"].is_null(), "no name without the hosts file");
+}

@@ -75,10 +75,42 @@ impl NameTable {
     }
 }
 
+/// Parses hosts-format text (`ADDRESS NAME [ALIAS...]`, `#` comments): address → first name.
+/// Lines that do not parse are skipped and counted.
+pub fn parse_hosts(text: &str) -> (HashMap<Addr, String>, usize) {
+    let mut map = HashMap::new();
+    let mut bad = 0;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut it = line.split_whitespace();
+        // A zone index (fe80::1%eth0) names no peer of a capture: drop it.
+        let addr = it.next().unwrap_or("").split('%').next().unwrap_or("");
+        match (addr.parse::<std::net::IpAddr>(), it.next()) {
+            (Ok(ip), Some(name)) => {
+                map.entry(Addr::from_ip(ip)).or_insert_with(|| name.trim_end_matches('.').to_ascii_lowercase());
+            }
+            _ => bad += 1,
+        }
+    }
+    (map, bad)
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
     use crate::model::DnsAnswer;
+
+    #[test]
+    fn hosts_files() {
+        let (m, bad) =
+            parse_hosts("# comment\n2001:db8::1  Www.Example.  alias\n192.0.2.1 a\nbogus line\n\n192.0.2.1 second\n");
+        assert_eq!(bad, 1);
+        assert_eq!(m.get(&Addr::from_ip("2001:db8::1".parse().unwrap())).map(String::as_str), Some("www.example"));
+        assert_eq!(m.get(&Addr::from_ip("192.0.2.1".parse().unwrap())).map(String::as_str), Some("a"), "first wins");
+    }
 
     #[test]
     fn binds_within_ttl_for_the_asking_client() {

@@ -32,6 +32,9 @@ pub struct Options {
     /// Worker threads sharing the flows (0 or 1: one worker). The output is identical for any
     /// number, as long as no flow is evicted (the `max_flows` bound is split between workers).
     pub threads: usize,
+    /// Names from hosts-format files: used (provenance `hosts`) for flows the capture itself
+    /// does not name.
+    pub hosts: std::sync::Arc<HashMap<Addr, String>>,
 }
 
 /// Receives flow records as they end.
@@ -619,6 +622,7 @@ struct Collector<'s> {
     pending: Vec<Output>,
     acc: Accumulator,
     names: crate::names::NameTable,
+    hosts: std::sync::Arc<HashMap<Addr, String>>,
     counters: FrameCounters,
     table: TableStats,
     expired_frags: u64,
@@ -663,6 +667,9 @@ impl Collector<'_> {
                     if let Some(n) = name {
                         rec.server_name = Some(n.to_string());
                         rec.name_source = Some("dns");
+                    } else if let Some(n) = self.hosts.get(&rec.resp_h) {
+                        rec.server_name = Some(n.clone());
+                        rec.name_source = Some("hosts");
                     }
                 }
                 self.acc.add(&mut rec);
@@ -849,6 +856,7 @@ pub fn run_sensor(
         decided: configured,
         pending: Vec::new(),
         names: crate::names::NameTable::default(),
+        hosts: opts.hosts.clone(),
         acc: Accumulator {
             roles: HashMap::new(),
             protos: HashMap::new(),
