@@ -75,7 +75,7 @@ fn quoted_dns(path: &std::path::Path) -> usize {
 fn dns_http_tls_match_tshark() {
     let Some(dir) = common::corpus() else { return };
     let mut failures = vec![];
-    let (mut n_dns, mut n_http, mut n_tls) = (0, 0, 0);
+    let (mut n_dns, mut n_http, mut n_tls, mut n_quic) = (0, 0, 0, 0);
     for (file, _) in common::inventory(&dir) {
         let evs = events(&dir.join(&file));
         // DNS: one row per response, addresses from every section (tshark's dns.a / dns.aaaa).
@@ -139,23 +139,28 @@ fn dns_http_tls_match_tshark() {
         if !d.is_empty() {
             failures.push(format!("{file} http: {}", d[..d.len().min(4)].join(" | ")));
         }
-        // TLS server names (QUIC Initials are not decrypted yet: compared separately later).
+        // TLS server names, over TCP and from decrypted QUIC Initials (marked `quic`).
         let ours = multiset(evs.iter().filter_map(|e| match e {
-            AppEvent::Tls(t) if t.transport == "tls" => t.sni.clone(),
+            AppEvent::Tls(t) => {
+                t.sni.clone().map(|s| format!("{s}\t{}", if t.transport == "quic" { "quic" } else { "" }))
+            }
             _ => None,
         }));
         let want = multiset(
             common::reference_tsv(&dir, &file, "tls")
                 .into_iter()
-                .filter(|r| r.get(1).is_none_or(|q| q.is_empty()))
-                .map(|r| r[0].clone()),
+                // tshark repeats the marker once per QUIC packet of the datagram ("quic,quic").
+                .map(|r| {
+                    format!("{}\t{}", r[0], if r.get(1).is_some_and(|q| q.contains("quic")) { "quic" } else { "" })
+                }),
         );
         n_tls += want.values().sum::<usize>();
+        n_quic += want.keys().filter(|k| k.ends_with("\tquic")).map(|k| want[k]).sum::<usize>();
         let d = diff(&ours, &want);
         if !d.is_empty() {
             failures.push(format!("{file} tls: {}", d[..d.len().min(4)].join(" | ")));
         }
     }
-    assert!(n_dns > 100 && n_http > 100 && n_tls > 10, "{n_dns} {n_http} {n_tls}");
+    assert!(n_dns > 100 && n_http > 100 && n_tls > 10 && n_quic > 60, "{n_dns} {n_http} {n_tls} {n_quic}");
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
 }

@@ -1,5 +1,5 @@
-//! Application extractors: DNS (UDP and TCP; mDNS and LLMNR share the format), HTTP/1.x and
-//! TLS handshakes. Each flow gets an [`App`] attachment that probes the first payload (port hints
+//! Application extractors: DNS (UDP and TCP; mDNS and LLMNR share the format), HTTP/1.x, TLS
+//! handshakes and QUIC Initials (decrypted: SNI, ALPN). Each flow gets an [`App`] attachment that probes the first payload (port hints
 //! help, but the bytes decide) and then feeds one extractor, which emits [`AppEvent`]s and, when
 //! the flow ends, sets the record's `service` and `server_name`.
 //!
@@ -9,6 +9,7 @@
 
 mod dns;
 mod http;
+mod quic;
 mod tls;
 
 use crate::flow::{Attachment, PacketCtx};
@@ -68,6 +69,7 @@ enum State {
     Dns(dns::Dns),
     Http(http::Http),
     Tls(tls::Tls),
+    Quic(quic::Quic),
 }
 
 impl Attachment for App {
@@ -107,6 +109,7 @@ impl Attachment for App {
             }
             Some(State::Http(x)) => x.packet(ctx, events),
             Some(State::Tls(x)) => x.packet(ctx, events),
+            Some(State::Quic(x)) => x.packet(ctx, events),
             None => [false, false],
         };
         if self.wants == [false, false] {
@@ -132,6 +135,7 @@ impl App {
             State::Dns(x) => Some(x.finish(events)),
             State::Http(x) => Some(x.finish(events)),
             State::Tls(x) => x.finish(events),
+            State::Quic(x) => x.finish(events),
         }
     }
 }
@@ -155,6 +159,8 @@ fn probe(ctx: &PacketCtx<'_>) -> Option<State> {
             Some(State::Http(http::Http::datagrams()))
         }
         ipproto::TCP if ctx.from_orig && wire::tls::looks_like_handshake(p) => Some(State::Tls(tls::Tls::default())),
+        // QUIC on any port: the Initial's long header says so.
+        ipproto::UDP if ctx.from_orig && quic::looks_like_initial(p) => Some(State::Quic(quic::Quic::default())),
         _ => None,
     }
 }
