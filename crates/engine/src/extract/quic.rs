@@ -125,7 +125,8 @@ pub(crate) struct Quic {
     version: u32,
     /// The client's first Destination Connection ID (the Initial keys' input).
     dcid: Vec<u8>,
-    keys: Option<Keys>,
+    /// Boxed: AES key schedules are large and most flows never need them.
+    keys: Option<Box<Keys>>,
     crypto: Vec<u8>,
     /// Byte ranges of `crypto` received.
     have: Vec<(usize, usize)>,
@@ -193,12 +194,12 @@ impl Quic {
         if self.keys.is_none() || self.version != version {
             self.version = version;
             self.dcid = dcid.to_vec();
-            self.keys = client_keys(version, dcid).map(|k| k.0);
+            self.keys = client_keys(version, dcid).map(|k| Box::new(k.0));
         }
         if self.decrypt(&d[..end], pn_offset).is_none() && dcid != self.dcid.as_slice() {
             // After a Retry the client restarts with a new DCID: derive again from it.
             self.dcid = dcid.to_vec();
-            self.keys = client_keys(version, dcid).map(|k| k.0);
+            self.keys = client_keys(version, dcid).map(|k| Box::new(k.0));
             self.decrypt(&d[..end], pn_offset);
         }
         Some(end)
