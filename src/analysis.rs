@@ -35,6 +35,8 @@ pub struct Settings {
     pub exclude: Vec<String>,
     /// IPv6-health thresholds.
     pub health: Params,
+    /// ASN and country databases, when given.
+    pub geo: Option<std::sync::Arc<std::sync::Mutex<engine::analyze::geo::GeoDb>>>,
 }
 
 /// Settings echoed into the report.
@@ -257,7 +259,19 @@ impl Analysis {
         let origin = self.origin();
         let health = std::mem::take(&mut self.health).finish(&params);
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
-        let peers = self.peers.finish();
+        let mut peers = self.peers.finish();
+        if let Some(db) = &self.settings.geo {
+            if let Ok(mut db) = db.lock() {
+                for p in &mut peers {
+                    let o = db.lookup(&p.addr);
+                    p.asn = o.asn;
+                    p.country = o.country;
+                    if o.org.is_some() {
+                        p.org = o.org;
+                    }
+                }
+            }
+        }
         let prefixes_64 = peers::group(&peers, |p| Some(peers::prefix(&p.addr, 64)));
         let prefixes_48 = peers::group(&peers, |p| (p.addr.version == 6).then(|| peers::prefix(&p.addr, 48)));
         let domains = peers::group(&peers, |p| p.name().map(peers::registrable_domain));

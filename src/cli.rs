@@ -251,6 +251,14 @@ pub struct AnalysisArgs {
     /// IEEE registry CSV files for NIC vendors instead of the built-in snapshot (repeatable).
     #[arg(long = "oui-db", value_name = "FILE")]
     pub oui_db: Vec<PathBuf>,
+    /// MaxMind-format ASN database (e.g. GeoLite2-ASN.mmdb): peers get their AS number and
+    /// organisation. Looked up locally, once per address; nothing is sent anywhere.
+    #[arg(long = "asn-db", value_name = "FILE")]
+    pub asn_db: Option<PathBuf>,
+    /// MaxMind-format country or city database (e.g. GeoLite2-Country.mmdb): peers get a
+    /// country code.
+    #[arg(long = "geo-db", value_name = "FILE")]
+    pub geo_db: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

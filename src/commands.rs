@@ -204,7 +204,14 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     let mut exclude = file.exclude.clone();
     exclude.extend(a.exclude.iter().cloned());
     let health = file.health.params()?;
-    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health })
+    let geo = if a.asn_db.is_some() || a.geo_db.is_some() {
+        let db =
+            engine::analyze::geo::GeoDb::open(a.asn_db.as_deref(), a.geo_db.as_deref()).map_err(anyhow::Error::msg)?;
+        Some(std::sync::Arc::new(std::sync::Mutex::new(db)))
+    } else {
+        None
+    };
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo })
 }
 
 /// Writes the HTML report (and the JSON when asked).

@@ -393,3 +393,58 @@ fn demo_size_scales_the_same_scenario() {
     assert!(text.contains("[honeypot1] Google switched to IPv6 at 2011-06-08 09:00 JST"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn asn_and_country_databases_name_organisations() {
+    use synth::mmdb::{build, Value};
+    let dir = demo("report-demo-mmdb");
+    let asn = dir.join("asn.mmdb");
+    let geo = dir.join("geo.mmdb");
+    let as_ = |n: u32, org: &str| {
+        Value::Map(vec![
+            ("autonomous_system_number".into(), Value::U32(n)),
+            ("autonomous_system_organization".into(), Value::Str(org.into())),
+        ])
+    };
+    std::fs::write(
+        &asn,
+        build(
+            "GeoLite2-ASN",
+            &[
+                ("2404:6800::".parse().unwrap(), 32, as_(15169, "Google LLC")),
+                ("2001:4860::".parse().unwrap(), 32, as_(15169, "Google LLC")),
+                ("2001:200::".parse().unwrap(), 32, as_(2500, "WIDE Project")),
+            ],
+        ),
+    )
+    .unwrap();
+    let jp = Value::Map(vec![("country".into(), Value::Map(vec![("iso_code".into(), Value::Str("JP".into()))]))]);
+    std::fs::write(&geo, build("GeoLite2-Country", &[("2001:200::".parse().unwrap(), 32, jp)])).unwrap();
+    let files = ["honeypot1.pcapng"].map(|f| dir.join(f).display().to_string());
+    let o = v6watch(&[
+        "peers",
+        "--format",
+        "json",
+        "--asn-db",
+        asn.to_str().unwrap(),
+        "--geo-db",
+        geo.to_str().unwrap(),
+        &files[0],
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let peers: Vec<Value2> = serde_json::from_slice(&o.stdout).unwrap();
+    let find = |a: &str| peers.iter().find(|p| p["addr"] == a).unwrap_or_else(|| panic!("{a}"));
+    let g = find("2404:6800:4004:805::1000");
+    assert_eq!((g["asn"].as_u64(), g["org"].as_str()), (Some(15169), Some("Google LLC")));
+    let j = find("2001:200:141:feed::feed");
+    assert_eq!((j["asn"].as_u64(), j["country"].as_str()), (Some(2500), Some("JP")));
+    let m = find("2620:101:8001:5::2:6");
+    assert_eq!((m["asn"].as_u64(), m["org"].as_str()), (None, Some("Mozilla")), "name-suffix fallback");
+    let bad = dir.join("bad.mmdb");
+    std::fs::write(&bad, b"not a database").unwrap();
+    let o = v6watch(&["peers", "--asn-db", bad.to_str().unwrap(), &files[0]]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a MaxMind database"));
+}
+
+type Value2 = serde_json::Value;

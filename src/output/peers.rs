@@ -74,8 +74,14 @@ pub fn write(
             Some(n) => format!("{} ({}{})", n.name, n.source, if p.ambiguous { ", ambiguous" } else { "" }),
             None => "-".into(),
         };
-        if let Some(o) = p.org {
+        if let Some(o) = &p.org {
             name.push_str(&format!(" / {o}"));
+        }
+        if let Some(asn) = p.asn {
+            name.push_str(&format!(" AS{asn}"));
+        }
+        if let Some(c) = &p.country {
+            name.push_str(&format!(" ({c})"));
         }
         if !p.classes.is_empty() {
             name.push_str(&format!(" [{}]", p.classes.join(",")));

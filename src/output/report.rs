@@ -501,7 +501,14 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("</td><td>");
         h.text(p.names.first().map_or("", |n| n.source));
         h.raw("</td><td>");
-        h.text(p.org.unwrap_or(""));
+        let mut org = p.org.clone().unwrap_or_default();
+        if let Some(asn) = p.asn {
+            org = format!("AS{asn} {org}");
+        }
+        if let Some(c) = &p.country {
+            org = format!("{org} ({c})");
+        }
+        h.text(org.trim());
         let _ = write!(
             h.s,
             "</td><td class=\"n\" data-v=\"{0}\">{0}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{3}</td><td class=\"n\" data-v=\"{4}\">{5}</td><td data-v=\"{6}\">",

@@ -4,6 +4,8 @@
 //! captures; the engine never depends on it except in tests.
 #![forbid(unsafe_code)]
 
+pub mod mmdb;
+
 use std::io::{self, Write};
 use std::net::IpAddr;
 

@@ -38,8 +38,13 @@ pub struct Peer {
     pub names: Vec<PeerName>,
     /// More than one distinct name (a shared or CDN address).
     pub ambiguous: bool,
-    /// Organisation guessed from the best name's suffix.
-    pub org: Option<&'static str>,
+    /// Organisation: from the ASN database when given, else guessed from the best name's
+    /// suffix.
+    pub org: Option<String>,
+    /// Autonomous system number (ASN database).
+    pub asn: Option<u32>,
+    /// Country ISO code (country database).
+    pub country: Option<String>,
     /// Flows the sensor initiated.
     pub flows_out: u64,
     /// Flows the peer initiated.
@@ -115,6 +120,8 @@ impl PeersAcc {
             names: vec![],
             ambiguous: false,
             org: None,
+            asn: None,
+            country: None,
             flows_out: 0,
             flows_in: 0,
             bytes_out: 0,
@@ -169,7 +176,7 @@ impl PeersAcc {
                 ))
             });
             p.ambiguous = p.names.len() > 1;
-            p.org = p.names.iter().find_map(|n| org_of(&n.name));
+            p.org = p.names.iter().find_map(|n| org_of(&n.name)).map(str::to_string);
             p.classes.sort();
         }
         v.sort_by(|a, b| {
