@@ -40,13 +40,16 @@ struct GeoRec<'a> {
     registered_country: Option<CountryName<'a>>,
 }
 
+/// A network: IP version, prefix length, masked address bytes.
+type NetKey = (u8, u8, [u8; 16]);
+
 /// The databases and the per-network cache.
 #[derive(Default)]
 pub struct GeoDb {
     asn: Option<Reader<Vec<u8>>>,
     geo: Option<Reader<Vec<u8>>>,
     /// (version, prefix length, masked address) → origin, per database.
-    cache: [HashMap<(u8, u8, [u8; 16]), Origin>; 2],
+    cache: [HashMap<NetKey, Origin>; 2],
     /// Prefix lengths present in each cache (few), to probe before walking the tree.
     lens: [Vec<(u8, u8)>; 2],
     /// Tree walks done (for tests and statistics).
