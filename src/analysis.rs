@@ -37,6 +37,8 @@ pub struct Settings {
     pub health: Params,
     /// ASN and country databases, when given.
     pub geo: Option<std::sync::Arc<std::sync::Mutex<engine::analyze::geo::GeoDb>>>,
+    /// Reverse DNS for unnamed peers (resolver, timeout), only when the user asked.
+    pub ptr: Option<(std::net::SocketAddr, std::time::Duration)>,
 }
 
 /// Settings echoed into the report.
@@ -260,6 +262,23 @@ impl Analysis {
         let health = std::mem::take(&mut self.health).finish(&params);
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
         let mut peers = self.peers.finish();
+        if let Some((server, timeout)) = self.settings.ptr {
+            let mut unnamed: Vec<std::net::IpAddr> =
+                peers.iter().filter(|p| p.names.is_empty()).map(|p| p.addr.to_ip()).collect();
+            unnamed.sort();
+            unnamed.dedup();
+            match crate::ptr::resolve(&unnamed, server, timeout) {
+                Ok(names) => {
+                    for p in peers.iter_mut().filter(|p| p.names.is_empty()) {
+                        if let Some(n) = names.get(&p.addr.to_ip()) {
+                            p.names.push(engine::analyze::peers::PeerName { name: n.clone(), source: "ptr", flows: 0 });
+                            p.org = p.org.clone().or_else(|| peers::org_of(n).map(str::to_string));
+                        }
+                    }
+                }
+                Err(e) => eprintln!("v6watch: --resolve-ptr: {e}"),
+            }
+        }
         if let Some(db) = &self.settings.geo {
             if let Ok(mut db) = db.lock() {
                 for p in &mut peers {

@@ -259,6 +259,16 @@ pub struct AnalysisArgs {
     /// country code.
     #[arg(long = "geo-db", value_name = "FILE")]
     pub geo_db: Option<PathBuf>,
+    /// Ask reverse DNS (PTR) for the peers the capture does not name. This sends packets: one
+    /// query per address to the resolver, once per run; off unless given.
+    #[arg(long)]
+    pub resolve_ptr: bool,
+    /// Resolver for --resolve-ptr, ADDR or ADDR:PORT (default: /etc/resolv.conf's first).
+    #[arg(long, value_name = "ADDR")]
+    pub resolver: Option<String>,
+    /// How long --resolve-ptr waits for answers, e.g. 3s.
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub ptr_timeout: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -211,7 +211,21 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     } else {
         None
     };
-    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo })
+    let ptr = if a.resolve_ptr {
+        let server = match &a.resolver {
+            Some(r) => r
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| r.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
+            None => crate::ptr::system_resolver()
+                .context("--resolve-ptr: no nameserver in /etc/resolv.conf (use --resolver)")?,
+        };
+        let timeout = config::parse_duration(&a.ptr_timeout).context("--ptr-timeout")?;
+        Some((server, std::time::Duration::from_nanos(timeout as u64)))
+    } else {
+        None
+    };
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr })
 }
 
 /// Writes the HTML report (and the JSON when asked).

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod gen;
 mod output;
+mod ptr;
 
 use std::process::ExitCode;
 

@@ -336,25 +336,7 @@ fn hosts_file_names_peers_the_capture_does_not() {
     let hosts = d.join("hosts");
     std::fs::write(&hosts, "# test\n137.116.81.94 Web.Example.org www\nnot an address\n").unwrap();
     let cap = d.join("h.pcap");
-    // One handshake to 137.116.81.94:80, no DNS in the capture.
-    {
-        use synth::{flags::*, Builder, Encap, PcapWriter, L4};
-        let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
-        let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-        let (c, s): (std::net::IpAddr, std::net::IpAddr) =
-            ("192.0.2.5".parse().unwrap(), "137.116.81.94".parse().unwrap());
-        for (k, (src, dst, l4)) in [
-            (c, s, L4::tcp(4000, 80, 1, 0, SYN, 1460, b"")),
-            (s, c, L4::tcp(80, 4000, 9, 2, SYN | ACK, 1460, b"")),
-            (c, s, L4::tcp(4000, 80, 2, 10, ACK, 1460, b"")),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            w.write(1_000_000_000 + k as i64 * 1_000_000, b.frame(src, dst, &l4, Encap::None, 1)).unwrap();
-        }
-        w.finish().unwrap();
-    }
+    handshake_capture(&cap, "137.116.81.94");
     let o = v6watch(&["flows", "--format", "jsonl", "--hosts", hosts.to_str().unwrap(), cap.to_str().unwrap()]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("1 lines are not ADDRESS NAME"));
@@ -366,4 +348,71 @@ fn hosts_file_names_peers_the_capture_does_not() {
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
     assert!(v["server_name"].is_null(), "no name without the hosts file");
+}
+
+/// A one-capture handshake to `server` (no DNS in it).
+fn handshake_capture(path: &Path, server: &str) {
+    use synth::{flags::*, Builder, Encap, PcapWriter, L4};
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (c, s): (std::net::IpAddr, std::net::IpAddr) = ("192.0.2.5".parse().unwrap(), server.parse().unwrap());
+    for (k, (src, dst, l4)) in [
+        (c, s, L4::tcp(4000, 80, 1, 0, SYN, 1460, b"")),
+        (s, c, L4::tcp(80, 4000, 9, 2, SYN | ACK, 1460, b"")),
+        (c, s, L4::tcp(4000, 80, 2, 10, ACK, 1460, b"")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.write(1_000_000_000 + k as i64 * 1_000_000, b.frame(src, dst, &l4, Encap::None, 1)).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn reverse_dns_only_when_asked() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // A resolver on loopback answering every PTR question with "host.ptr.example".
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < end {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+            if n < 12 {
+                break; // the test's stop signal
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut r = buf[..n].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x80;
+            r[7] = 1; // ancount
+            r.extend_from_slice(&[0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60]);
+            let name = b"\x04host\x03ptr\x07example\x00";
+            r.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            r.extend_from_slice(name);
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    let d = tmpdir("ptr");
+    let cap = d.join("p.pcap");
+    handshake_capture(&cap, "198.51.100.77");
+    let resolver = format!("127.0.0.1:{port}");
+    let o = v6watch(&["peers", "--format", "json", cap.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v[0]["names"].as_array().unwrap().is_empty());
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "offline by default: no query without --resolve-ptr");
+    let o = v6watch(&["peers", "--format", "json", "--resolve-ptr", "--resolver", &resolver, cap.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["names"][0]["name"], "host.ptr.example");
+    assert_eq!(v[0]["names"][0]["source"], "ptr");
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one query per unnamed address");
+    let _ = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"stop", ("127.0.0.1", port));
+    server.join().unwrap();
 }
