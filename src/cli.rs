@@ -214,6 +214,10 @@ pub struct InputArgs {
     /// Hide the progress bar (it only shows when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Skip the application extractors (DNS, HTTP, TLS, QUIC): flows only. For measuring the
+    /// engine alone; names from the capture are then missing.
+    #[arg(long)]
+    pub no_apps: bool,
     /// A hosts-format file (`ADDRESS NAME...`) naming peers the capture does not name; those
     /// names show with provenance `hosts` (repeatable).
     #[arg(long = "hosts", value_name = "FILE")]

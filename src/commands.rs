@@ -137,6 +137,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 max_flows: 250_000,
                 threads: 2,
                 no_progress: true,
+                no_apps: false,
                 hosts: vec![],
             };
             let analysis = AnalysisArgs { config: Some(conf.clone()), ..Default::default() };
@@ -272,6 +273,7 @@ pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<Sensor
         opts.hosts = std::sync::Arc::new(all);
     }
     opts.flow.max_flows = input.max_flows.max(1);
+    opts.flow.attach = !input.no_apps;
     let total: u64 =
         sensors.iter().flat_map(|s| &s.paths).filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     let bar = if !input.no_progress && std::io::stderr().is_terminal() && total > 64 << 20 {

@@ -302,6 +302,13 @@ pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
             .min(time_command(Command::new(&exe).args(["flows", "--format", "jsonl", "--no-progress"]).arg(capture))?);
     }
     let rss = children_max_rss_kib();
+    // The engine alone (no application extractors), for the extractors' share of the cost.
+    let mut bare = f64::MAX;
+    for _ in 0..runs {
+        bare = bare.min(time_command(
+            Command::new(&exe).args(["flows", "--format", "jsonl", "--no-progress", "--no-apps"]).arg(capture),
+        )?);
+    }
     let mb = size as f64 / 1e6;
     println!("capture        {} ({:.1} MB, {} packets)", capture.display(), mb, packets);
     println!(
@@ -309,6 +316,11 @@ pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
         mb / best,
         packets as f64 / best / 1e6,
         rss as f64 / 1024.0
+    );
+    println!(
+        "  --no-apps    best of {runs}: {bare:.3} s  {:.0} MB/s (with extractors: {:.0}% of the engine alone)",
+        mb / bare,
+        100.0 * bare / best
     );
     if tshark {
         let t = time_command(

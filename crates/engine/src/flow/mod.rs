@@ -84,6 +84,9 @@ pub struct Config {
     pub shard: u32,
     /// How many tables share the traffic by flow hash (1: this table owns every flow).
     pub shards: u32,
+    /// Feed payloads to the flows' attachments (the application extractors). Off only to
+    /// measure the engine alone.
+    pub attach: bool,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             other_idle_ns: 60_000_000_000,
             shard: 0,
             shards: 1,
+            attach: true,
         }
     }
 }
@@ -409,7 +413,7 @@ impl<A: Attachment> FlowTable<A> {
                 self.wheel.schedule(Entry { slot, gen }, deadline);
             }
         }
-        if !d.payload.is_empty() || tcp_info.is_some_and(|t| t.flags & wtcp::SYN != 0) {
+        if self.cfg.attach && (!d.payload.is_empty() || tcp_info.is_some_and(|t| t.flags & wtcp::SYN != 0)) {
             let ctx = PacketCtx {
                 ts,
                 uid: f.uid,
