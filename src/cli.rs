@@ -143,6 +143,10 @@ pub enum Command {
         /// of the built-in 2022-08-27 snapshot (repeatable).
         #[arg(long = "oui-db", value_name = "FILE")]
         oui_db: Vec<PathBuf>,
+        /// A network-specific NAT64 prefix in use, PREFIX/LEN with LEN 32, 40, 48, 56, 64 or 96
+        /// (RFC 6052): addresses under it show their embedded IPv4 (repeatable).
+        #[arg(long = "nat64-prefix", value_name = "PREFIX/LEN")]
+        nat64: Vec<String>,
     },
     /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
     Demo {
@@ -263,6 +267,9 @@ pub struct AnalysisArgs {
     /// country code.
     #[arg(long = "geo-db", value_name = "FILE")]
     pub geo_db: Option<PathBuf>,
+    /// A network-specific NAT64 prefix in use, PREFIX/LEN (RFC 6052 lengths; repeatable).
+    #[arg(long = "nat64-prefix", value_name = "PREFIX/LEN")]
+    pub nat64: Vec<String>,
     /// Ask reverse DNS (PTR) for the peers the capture does not name. This sends packets: one
     /// query per address to the resolver, once per run; off unless given.
     #[arg(long)]

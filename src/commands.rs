@@ -110,10 +110,11 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             out.flush()?;
             Ok(code)
         }
-        Command::Addr { addresses, format, oui_db } => {
+        Command::Addr { addresses, format, oui_db, nat64 } => {
             if !oui_db.is_empty() {
                 engine::analyze::oui::use_files(&oui_db).context("--oui-db")?;
             }
+            nat64_prefixes(&nat64)?;
             let mut list = Vec::new();
             for a in &addresses {
                 let ip: std::net::IpAddr =
@@ -175,6 +176,7 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     if !a.oui_db.is_empty() {
         engine::analyze::oui::use_files(&a.oui_db).context("--oui-db")?;
     }
+    nat64_prefixes(&a.nat64)?;
     for s in &file.sensor {
         if let Some(g) = &s.files {
             input.sensors.push(format!("{}={g}", s.name));
@@ -227,6 +229,24 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
         None
     };
     Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr })
+}
+
+/// Installs `--nat64-prefix` values.
+fn nat64_prefixes(list: &[String]) -> Result<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let mut v = Vec::new();
+    for p in list {
+        let (a, l) = p.split_once('/').with_context(|| format!("--nat64-prefix {p:?}: want PREFIX/LEN"))?;
+        let ip: std::net::IpAddr = a.parse().with_context(|| format!("--nat64-prefix {p:?}: not an address"))?;
+        let len: u8 = l.parse().with_context(|| format!("--nat64-prefix {p:?}: bad length"))?;
+        v.push((Addr::from_ip(ip), len));
+    }
+    if !engine::analyze::addr::set_nat64_prefixes(v) {
+        bail!("--nat64-prefix: RFC 6052 allows IPv6 prefixes of length 32, 40, 48, 56, 64 or 96");
+    }
+    Ok(())
 }
 
 /// Writes the HTML report (and the JSON when asked).

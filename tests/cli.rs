@@ -328,6 +328,12 @@ fn addr_describes_the_seeds_addresses_and_takes_a_registry() {
     assert!(v[0]["details"][0].as_str().unwrap().ends_with("(Renamed, Inc.)"), "{v}");
     let o = v6watch(&["addr", "not-an-address"]);
     assert_eq!(o.status.code(), Some(2));
+    // The registry row with its flags, and a configured NAT64 prefix (RFC 6052 /48 layout).
+    let o = v6watch(&["addr", "--nat64-prefix", "2001:db8:122::/48", "2001:db8:122:c000:2:2100::"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2001:db8::/32 Documentation (RFC 3849): source F, destination F"), "{text}");
+    assert!(text.contains("NAT64 (2001:db8:122::/48) for 192.0.2.33"), "{text}");
+    assert_eq!(v6watch(&["addr", "--nat64-prefix", "2001:db8::/33", "::1"]).status.code(), Some(2));
 }
 
 #[test]

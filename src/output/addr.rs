@@ -25,6 +25,13 @@ pub fn write(w: &mut dyn Write, list: &[(IpAddr, AddrInfo)], format: SummaryForm
         writeln!(w, "{a}")?;
         writeln!(w, "  type      {}, {} scope", i.kind, i.scope)?;
         writeln!(w, "  block     {}", i.block)?;
+        if let Some(r) = &i.registry {
+            writeln!(
+                w,
+                "  registry  {} {} (RFC {}): source {}, destination {}, forwardable {}, globally reachable {}, reserved {}",
+                r.block, r.name, r.rfc, r.source, r.destination, r.forwardable, r.global, r.reserved
+            )?;
+        }
         writeln!(w, "  class     {}{}", i.class, if i.wordy { " (wordy)" } else { "" })?;
         for d in &i.details {
             writeln!(w, "  detail    {}", clean(d))?;

@@ -8,6 +8,229 @@
 use crate::decode::Addr;
 use serde::Serialize;
 
+/// A row of the IANA IPv6 Special-Purpose Address Registry (RFC 6890, RFC 8190 names).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Registry {
+    /// Block, CIDR.
+    pub block: &'static str,
+    /// Name.
+    pub name: &'static str,
+    /// Defining RFC(s).
+    pub rfc: &'static str,
+    /// Valid as a source: T, F or N (not applicable).
+    pub source: char,
+    /// Valid as a destination.
+    pub destination: char,
+    /// Forwardable.
+    pub forwardable: char,
+    /// Globally reachable.
+    pub global: char,
+    /// Reserved by protocol.
+    pub reserved: char,
+}
+
+/// The registry (DOMAIN.md §1.2, a 2025 copy of IANA's CSV): prefix bytes, length, row.
+const REGISTRY: &[([u8; 16], u8, &str, &str, &str, &str)] = &[
+    (ip6(&[0; 15], 1), 128, "::1/128", "Loopback Address", "4291", "FFFFT"),
+    (ip6(&[0; 15], 0), 128, "::/128", "Unspecified Address", "4291", "TFFFT"),
+    (
+        ip6(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0], 0),
+        96,
+        "::ffff:0:0/96",
+        "IPv4-mapped Address",
+        "4291",
+        "FFFFT",
+    ),
+    (
+        ip6(&[0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        96,
+        "64:ff9b::/96",
+        "IPv4-IPv6 Translat.",
+        "6052",
+        "TTTTF",
+    ),
+    (
+        ip6(&[0, 0x64, 0xff, 0x9b, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        48,
+        "64:ff9b:1::/48",
+        "IPv4-IPv6 Translat. (local use)",
+        "8215",
+        "TTTFF",
+    ),
+    (
+        ip6(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        64,
+        "100::/64",
+        "Discard-Only Address Block",
+        "6666",
+        "TTTFF",
+    ),
+    (
+        ip6(&[0x01, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], 0),
+        64,
+        "100:0:0:1::/64",
+        "Dummy IPv6 Prefix",
+        "9780",
+        "TFFFF",
+    ),
+    (
+        ip6(&[0x20, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 1),
+        128,
+        "2001:1::1/128",
+        "Port Control Protocol Anycast",
+        "7723",
+        "TTTTF",
+    ),
+    (
+        ip6(&[0x20, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2),
+        128,
+        "2001:1::2/128",
+        "TURN Anycast",
+        "8155",
+        "TTTTF",
+    ),
+    (
+        ip6(&[0x20, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 3),
+        128,
+        "2001:1::3/128",
+        "DNS-SD SRP Anycast",
+        "9665",
+        "TTTTF",
+    ),
+    (ip6(&[0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 48, "2001:2::/48", "Benchmarking", "5180", "TTTFF"),
+    (ip6(&[0x20, 0x01, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 32, "2001:3::/32", "AMT", "7450", "TTTTF"),
+    (
+        ip6(&[0x20, 0x01, 0, 4, 0x01, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        48,
+        "2001:4:112::/48",
+        "AS112-v6",
+        "7535",
+        "TTTTF",
+    ),
+    (
+        ip6(&[0x20, 0x01, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        28,
+        "2001:10::/28",
+        "Deprecated (previously ORCHID)",
+        "4843",
+        "NNNNN",
+    ),
+    (ip6(&[0x20, 0x01, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 28, "2001:20::/28", "ORCHIDv2", "7343", "TTTTF"),
+    (
+        ip6(&[0x20, 0x01, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        28,
+        "2001:30::/28",
+        "Drone Remote ID Protocol Entity Tags (DETs) Prefix",
+        "9374",
+        "TTTTF",
+    ),
+    (ip6(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 32, "2001::/32", "TEREDO", "4380, 8190", "TTTNF"),
+    (
+        ip6(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        23,
+        "2001::/23",
+        "IETF Protocol Assignments",
+        "2928",
+        "FFFFF",
+    ),
+    (
+        ip6(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        32,
+        "2001:db8::/32",
+        "Documentation",
+        "3849",
+        "FFFFF",
+    ),
+    (ip6(&[0x20, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 16, "2002::/16", "6to4", "3056", "TTTNF"),
+    (
+        ip6(&[0x26, 0x20, 0, 0x4f, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        48,
+        "2620:4f:8000::/48",
+        "Direct Delegation AS112 Service",
+        "7534",
+        "TTTTF",
+    ),
+    (ip6(&[0x3f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 20, "3fff::/20", "Documentation", "9637", "FFFFF"),
+    (
+        ip6(&[0x5f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        16,
+        "5f00::/16",
+        "Segment Routing (SRv6) SIDs",
+        "9602",
+        "TTTFF",
+    ),
+    (ip6(&[0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 7, "fc00::/7", "Unique-Local", "4193, 8190", "TTTFF"),
+    (
+        ip6(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
+        10,
+        "fe80::/10",
+        "Link-Local Unicast",
+        "4291",
+        "TTFFT",
+    ),
+];
+
+const fn ip6(first: &[u8; 15], last: u8) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let mut i = 0;
+    while i < 15 {
+        b[i] = first[i];
+        i += 1;
+    }
+    b[15] = last;
+    b
+}
+
+fn in_prefix(a: &[u8; 16], p: &[u8; 16], len: u8) -> bool {
+    (0..usize::from(len)).all(|i| (a[i / 8] >> (7 - i % 8)) & 1 == (p[i / 8] >> (7 - i % 8)) & 1)
+}
+
+/// The most specific registry row covering `a`.
+pub fn registry(a: &Addr) -> Option<Registry> {
+    if a.version != 6 {
+        return None;
+    }
+    REGISTRY.iter().filter(|r| in_prefix(&a.bytes, &r.0, r.1)).max_by_key(|r| r.1).map(|r| {
+        let f: Vec<char> = r.5.chars().collect();
+        Registry {
+            block: r.2,
+            name: r.3,
+            rfc: r.4,
+            source: f[0],
+            destination: f[1],
+            forwardable: f[2],
+            global: f[3],
+            reserved: f[4],
+        }
+    })
+}
+
+static NAT64: std::sync::OnceLock<Vec<(Addr, u8)>> = std::sync::OnceLock::new();
+
+/// Network-specific NAT64 prefixes in use (RFC 6052 lengths 32, 40, 48, 56, 64, 96); call
+/// before the first [`describe`]. Returns false for a length RFC 6052 does not allow.
+pub fn set_nat64_prefixes(list: Vec<(Addr, u8)>) -> bool {
+    if list.iter().any(|(a, l)| a.version != 6 || ![32, 40, 48, 56, 64, 96].contains(l)) {
+        return false;
+    }
+    let _ = NAT64.set(list);
+    true
+}
+
+/// The IPv4 address embedded in `a` under an RFC 6052 prefix of length `len` (the "u" octet,
+/// bits 64-71, is skipped).
+pub fn nat64_embedded(a: &Addr, len: u8) -> [u8; 4] {
+    let b = &a.bytes;
+    match len {
+        32 => [b[4], b[5], b[6], b[7]],
+        40 => [b[5], b[6], b[7], b[9]],
+        48 => [b[6], b[7], b[9], b[10]],
+        56 => [b[7], b[9], b[10], b[11]],
+        64 => [b[9], b[10], b[11], b[12]],
+        _ => [b[12], b[13], b[14], b[15]],
+    }
+}
+
 /// What an address says about itself.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AddrInfo {
@@ -23,6 +246,8 @@ pub struct AddrInfo {
     pub wordy: bool,
     /// Decoded facts, human readable (embedded IPv4, Teredo server/port/client, MAC, vendor).
     pub details: Vec<String>,
+    /// The IANA special-purpose registry row, when one covers the address.
+    pub registry: Option<Registry>,
 }
 
 const SERVICE_PORTS: [u16; 23] =
@@ -63,6 +288,7 @@ pub fn describe(a: &Addr) -> AddrInfo {
         class: String::new(),
         wordy: false,
         details: vec![],
+        registry: registry(a),
     };
     if a.version == 4 {
         info.block = match b[0] {
@@ -113,6 +339,10 @@ pub fn describe(a: &Addr) -> AddrInfo {
                 .push(format!("solicited-node group for addresses ending in {:02x}:{:02x}{:02x}", b[13], b[14], b[15]));
         }
         return info;
+    }
+    // Network-specific NAT64 prefixes the user configured.
+    if let Some((p, len)) = NAT64.get().and_then(|l| l.iter().find(|(p, len)| in_prefix(&b, &p.bytes, *len))) {
+        info.details.push(format!("NAT64 ({p}/{len}) for {}", v4(&nat64_embedded(a, *len))));
     }
     // Special-purpose blocks, most specific first.
     let p16 = w(0);
@@ -261,6 +491,30 @@ mod test {
         assert_eq!(isatap.class, "isatap");
         assert_eq!(d("2001:db8::").class, "zero");
         assert_eq!(d("2001:db8::").block, "documentation");
+    }
+
+    #[test]
+    fn registry_rows_and_nat64_layouts() {
+        let r = registry(&Addr::from_ip("2001:db8::1".parse().unwrap())).unwrap();
+        assert_eq!((r.block, r.source, r.global), ("2001:db8::/32", 'F', 'F'));
+        let t = registry(&Addr::from_ip("2001:0:4136:e378::1".parse().unwrap())).unwrap();
+        assert_eq!((t.name, t.global), ("TEREDO", 'N'), "the /32 row wins over the covering /23");
+        let l = registry(&Addr::from_ip("fe80::1".parse().unwrap())).unwrap();
+        assert_eq!((l.forwardable, l.reserved), ('F', 'T'));
+        assert!(registry(&Addr::from_ip("2404:6800::1".parse().unwrap())).is_none());
+        // RFC 6052 §2.4 examples: 192.0.2.33 under each prefix length.
+        let cases = [
+            ("2001:db8:c000:221::", 32),
+            ("2001:db8:1c0:2:21::", 40),
+            ("2001:db8:122:c000:2:2100::", 48),
+            ("2001:db8:122:3c0:0:221::", 56),
+            ("2001:db8:122:344:c0:2:2100:0", 64),
+            ("2001:db8:122:344::192.0.2.33", 96),
+        ];
+        for (s, len) in cases {
+            assert_eq!(nat64_embedded(&Addr::from_ip(s.parse().unwrap()), len), [192, 0, 2, 33], "{s} /{len}");
+        }
+        assert!(!set_nat64_prefixes(vec![(Addr::from_ip("2001:db8::".parse().unwrap()), 33)]));
     }
 
     #[test]
