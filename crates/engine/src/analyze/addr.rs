@@ -29,8 +29,11 @@ pub struct Registry {
     pub reserved: char,
 }
 
-/// The registry (DOMAIN.md §1.2, a 2025 copy of IANA's CSV): prefix bytes, length, row.
-const REGISTRY: &[([u8; 16], u8, &str, &str, &str, &str)] = &[
+/// One row as written: prefix bytes, length, block, name, RFC, flags "SDFGR".
+type Row = ([u8; 16], u8, &'static str, &'static str, &'static str, &'static str);
+
+/// The registry (DOMAIN.md §1.2, a 2025 copy of IANA's CSV).
+const REGISTRY: &[Row] = &[
     (ip6(&[0; 15], 1), 128, "::1/128", "Loopback Address", "4291", "FFFFT"),
     (ip6(&[0; 15], 0), 128, "::/128", "Unspecified Address", "4291", "TFFFT"),
     (
