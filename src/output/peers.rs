@@ -83,6 +83,7 @@ pub fn write(
         if let Some(c) = &p.country {
             name.push_str(&format!(" ({c})"));
         }
+        name.push_str(&format!(" {{{}}}", p.addr_class));
         if !p.classes.is_empty() {
             name.push_str(&format!(" [{}]", p.classes.join(",")));
         }

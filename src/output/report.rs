@@ -485,7 +485,7 @@ fn moved(h: &mut Html, r: &Report, st: &Settings) {
 
 fn peers(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("<section id=\"peers\"><h2>Peers</h2><p class=\"muted\">Remote addresses each sensor exchanged traffic with; names come from the capture (SNI, HTTP Host, DNS answers the sensor received). Click a column to sort.</p>");
-    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"peer-table\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th>Source</th><th>Organisation</th><th class=\"n\">Flows out</th><th class=\"n\">Flows in</th><th class=\"n\">Sent</th><th class=\"n\">Received</th><th>First</th><th>Last</th><th>Class</th></tr></thead><tbody>");
+    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"peer-table\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th>Source</th><th>Organisation</th><th>Address class</th><th class=\"n\">Flows out</th><th class=\"n\">Flows in</th><th class=\"n\">Sent</th><th class=\"n\">Received</th><th>First</th><th>Last</th><th>Class</th></tr></thead><tbody>");
     for p in r.peers.iter().take(2000) {
         h.raw("<tr><td>");
         h.text(&p.sensor);
@@ -509,6 +509,8 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
             org = format!("{org} ({c})");
         }
         h.text(org.trim());
+        h.raw("</td><td>");
+        h.text(&p.addr_class);
         let _ = write!(
             h.s,
             "</td><td class=\"n\" data-v=\"{0}\">{0}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{3}</td><td class=\"n\" data-v=\"{4}\">{5}</td><td data-v=\"{6}\">",

@@ -497,6 +497,35 @@ mod test {
     }
 
     #[test]
+    fn every_seed_address() {
+        // The blog's peers (SEED-EN.md), by addr6's rules and the extensions.
+        for (a, class, wordy) in [
+            ("2001:200:141:feed::feed", "low-byte", true),
+            ("2001:200:601:10:206:5bff:fef0:466c", "ieee-derived 00-06-5b", false),
+            ("2001:4860::1:0:890", "pattern-bytes", false),
+            ("2001:4860::2:0:b7", "pattern-bytes", false),
+            ("2001:4860::2:0:c6", "pattern-bytes", false),
+            ("2404:6800:4004:805::1000", "low-byte", false),
+            ("2404:6800:4004:805::100b", "low-byte", false),
+            ("2404:6800:8007::65", "low-byte", false),
+            ("2404:6800:8007::64", "low-byte", false),
+            ("2404:6800:8003::71", "low-byte", false),
+            ("2404:6800:8003::8a", "low-byte", false),
+            ("2404:6800:8003::8b", "low-byte", false),
+            ("2407:3000:6:175::12", "low-byte", false),
+            ("2610:28:1000:1401::fed0:2", "embedded-ipv4-32", false),
+            ("2610:28:3090:3001:dead:beef:cafe:fed4", "randomized", true),
+            ("2620:101:8001:5::2:6", "low-byte", false),
+            ("2001:240:bb8f::f:10", "low-byte", false),
+        ] {
+            let i = d(a);
+            assert_eq!((i.class.as_str(), i.wordy), (class, wordy), "{a}");
+            assert_eq!((i.kind, i.scope, i.block), ("unicast", "global", "global unicast"), "{a}");
+            assert!(i.registry.is_none(), "{a} is in no special-purpose block");
+        }
+    }
+
+    #[test]
     fn registry_rows_and_nat64_layouts() {
         let r = registry(&Addr::from_ip("2001:db8::1".parse().unwrap())).unwrap();
         assert_eq!((r.block, r.source, r.global), ("2001:db8::/32", 'F', 'F'));

@@ -45,6 +45,8 @@ pub struct Peer {
     pub asn: Option<u32>,
     /// Country ISO code (country database).
     pub country: Option<String>,
+    /// Address class (interface-ID class, or the special-purpose block / transition kind).
+    pub addr_class: String,
     /// Flows the sensor initiated.
     pub flows_out: u64,
     /// Flows the peer initiated.
@@ -122,6 +124,7 @@ impl PeersAcc {
             org: None,
             asn: None,
             country: None,
+            addr_class: String::new(),
             flows_out: 0,
             flows_in: 0,
             bytes_out: 0,
@@ -177,6 +180,11 @@ impl PeersAcc {
             });
             p.ambiguous = p.names.len() > 1;
             p.org = p.names.iter().find_map(|n| org_of(&n.name)).map(str::to_string);
+            let info = super::addr::describe(&p.addr);
+            p.addr_class = match info.block {
+                "global unicast" | "public" => format!("{}{}", info.class, if info.wordy { ", wordy" } else { "" }),
+                b => format!("{b}; {}", info.class),
+            };
             p.classes.sort();
         }
         v.sort_by(|a, b| {
