@@ -95,9 +95,10 @@ impl<W: Write> Writer<W> {
             Kind::Tls => (
                 "ts,uid,sensor,client,server,server_port,sni,alpn,versions,ech,server_version,cipher,transport",
                 format!(
-                    "{} {} {} {} {} SNI",
+                    "{} {} {} {} {} {} SNI",
                     term::pad("TIME (UTC)", 20),
                     term::pad("SERVER", 30),
+                    term::pad("OVER", 4),
                     term::pad("VERSION", 8),
                     term::pad("ALPN", 12),
                     term::pad("ECH", 3)
@@ -187,9 +188,10 @@ impl<W: Write> Writer<W> {
         match self.format {
             FlowFormat::Table => writeln!(
                 self.w,
-                "{} {} {} {} {} {}",
+                "{} {} {} {} {} {} {}",
                 term::pad(&term::utc_short(t.ts), 20),
                 term::pad(&term::endpoint(&t.server, t.server_port), 30),
+                term::pad(t.transport, 4),
                 term::pad(&version, 8),
                 term::pad(&term::clean(&t.alpn.join(",")), 12),
                 term::pad(if t.ech { "yes" } else { "-" }, 3),
