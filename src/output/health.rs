@@ -253,6 +253,14 @@ pub fn jsonl(w: &mut dyn Write, r: &HealthReport) -> io::Result<()> {
     Ok(())
 }
 
+/// A counter family labelled by sensor, service and one more label.
+fn counter3(out: &mut String, name: &str, help: &str, third: &str, rows: &BTreeMap<(String, String, &str), u64>) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+    for ((sensor, svc, x), n) in rows {
+        out.push_str(&format!("{name}{{sensor=\"{}\",service=\"{}\",{third}=\"{x}\"}} {n}\n", lv(sensor), lv(svc)));
+    }
+}
+
 /// Prometheus label value escaping (backslash, quote, newline).
 fn lv(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -292,17 +300,13 @@ pub fn prometheus(r: &HealthReport, top: usize) -> String {
     for f in &r.fallbacks {
         *fb.entry((f.sensor.clone(), label(format!("{}:{}", f.service, f.port)), f.kind.name())).or_default() += 1;
     }
-    out.push_str(
-        "# HELP v6watch_fallbacks_total IPv6 attempts that failed and were followed by IPv4 to the same name.\n",
+    counter3(
+        &mut out,
+        "v6watch_fallbacks_total",
+        "IPv6 attempts that failed and were followed by IPv4 to the same name.",
+        "kind",
+        &fb,
     );
-    out.push_str("# TYPE v6watch_fallbacks_total counter\n");
-    for ((sensor, svc, kind), n) in &fb {
-        out.push_str(&format!(
-            "v6watch_fallbacks_total{{sensor=\"{}\",service=\"{}\",kind=\"{kind}\"}} {n}\n",
-            lv(sensor),
-            lv(svc)
-        ));
-    }
     let mut bh: BTreeMap<(String, String, &str), u64> = BTreeMap::new();
     for b in &r.pmtu {
         if matches!(b.state, PmtuState::PmtudOk) {
@@ -310,15 +314,13 @@ pub fn prometheus(r: &HealthReport, top: usize) -> String {
         }
         *bh.entry((b.sensor.clone(), label(format!("{}:{}", b.service, b.port)), b.state.name())).or_default() += 1;
     }
-    out.push_str("# HELP v6watch_pmtu_blackholes_total Path-MTU events by state (suspected, stalled, recovered, ptb_ignored, invalid_ptb).\n");
-    out.push_str("# TYPE v6watch_pmtu_blackholes_total counter\n");
-    for ((sensor, svc, state), n) in &bh {
-        out.push_str(&format!(
-            "v6watch_pmtu_blackholes_total{{sensor=\"{}\",service=\"{}\",state=\"{state}\"}} {n}\n",
-            lv(sensor),
-            lv(svc)
-        ));
-    }
+    counter3(
+        &mut out,
+        "v6watch_pmtu_blackholes_total",
+        "Path-MTU events by state (suspected, stalled, recovered, ptb_ignored, invalid_ptb).",
+        "state",
+        &bh,
+    );
     out.push_str("# HELP v6watch_ptb_received_total ICMPv6 Packet Too Big messages that quoted a flow.\n");
     out.push_str("# TYPE v6watch_ptb_received_total counter\n");
     out.push_str(&format!("v6watch_ptb_received_total {}\n", r.ptb_received));
@@ -334,15 +336,13 @@ pub fn prometheus(r: &HealthReport, top: usize) -> String {
         );
         *unused.entry((u.sensor.clone(), svc, u.reason)).or_default() += 1;
     }
-    out.push_str("# HELP v6watch_aaaa_unused_total AAAA answers followed by IPv4 only, by diagnosis.\n");
-    out.push_str("# TYPE v6watch_aaaa_unused_total counter\n");
-    for ((sensor, svc, reason), n) in &unused {
-        out.push_str(&format!(
-            "v6watch_aaaa_unused_total{{sensor=\"{}\",service=\"{}\",reason=\"{reason}\"}} {n}\n",
-            lv(sensor),
-            lv(svc)
-        ));
-    }
+    counter3(
+        &mut out,
+        "v6watch_aaaa_unused_total",
+        "AAAA answers followed by IPv4 only, by diagnosis.",
+        "reason",
+        &unused,
+    );
     // Connect time histogram per family.
     const BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
     out.push_str("# HELP v6watch_connect_duration_seconds SYN to SYN-ACK time of established attempts.\n");

@@ -14,6 +14,11 @@ use serde::Serialize;
 const MINUTE: i64 = 60_000_000_000;
 /// A flow is spread over at most this many base buckets (beyond, the tail bucket takes the rest).
 const MAX_SPREAD: i64 = 100_000;
+/// Base cells kept at most; past it, flows land whole in their first bucket (hostile
+/// timestamps could otherwise spread millions of flows over decades).
+const MAX_CELLS: usize = 4_000_000;
+/// Buckets in a finished timeline at most: a bucket the user asked for widens past it.
+const MAX_BUCKETS: i64 = 100_000;
 
 /// What one series counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -58,7 +63,7 @@ pub struct Timeline {
 impl Timeline {
     /// Start time of bucket `i`.
     pub fn bucket_start(&self, i: usize) -> i64 {
-        self.start_ns + self.bucket_ns * i as i64
+        self.start_ns.saturating_add(self.bucket_ns.saturating_mul(i as i64))
     }
 }
 
@@ -117,18 +122,18 @@ impl TimelineAcc {
 
     fn spread(&mut self, s: u32, from: i64, to: i64, bytes: f64, pkts: f64) {
         let b0 = from.div_euclid(self.base_ns);
-        let b1 = to.div_euclid(self.base_ns).min(b0 + MAX_SPREAD);
-        if b0 == b1 || to == from {
+        let b1 = to.div_euclid(self.base_ns).min(b0.saturating_add(MAX_SPREAD));
+        if b0 == b1 || to == from || self.cells.len() >= MAX_CELLS {
             let c = self.cells.entry((s, b0)).or_default();
             c.0 += bytes;
             c.1 += pkts;
             return;
         }
-        let span = (to - from) as f64;
+        let span = (i128::from(to) - i128::from(from)) as f64;
         for b in b0..=b1 {
-            let lo = (b * self.base_ns).max(from);
-            let hi = if b == b1 { to } else { ((b + 1) * self.base_ns).min(to) };
-            let share = (hi - lo).max(0) as f64 / span;
+            let lo = b.saturating_mul(self.base_ns).max(from);
+            let hi = if b == b1 { to } else { (b + 1).saturating_mul(self.base_ns).min(to) };
+            let share = (i128::from(hi) - i128::from(lo)).max(0) as f64 / span;
             let c = self.cells.entry((s, b)).or_default();
             c.0 += bytes * share;
             c.1 += pkts * share;
@@ -140,7 +145,7 @@ impl TimelineAcc {
     pub fn totals(&self, from: i64, to: i64) -> Vec<(SeriesKey, u64, u64)> {
         let mut sums = vec![(0.0f64, 0.0f64); self.keys.len()];
         for (&(s, b), &(bytes, pkts)) in &self.cells {
-            let t = b * self.base_ns;
+            let t = b.saturating_mul(self.base_ns);
             if t >= from && t < to {
                 sums[s as usize].0 += bytes;
                 sums[s as usize].1 += pkts;
@@ -163,10 +168,17 @@ impl TimelineAcc {
         let Some((first, last)) = self.span() else {
             return Timeline { bucket_ns: bucket_ns.unwrap_or(MINUTE), start_ns: 0, buckets: 0, series: vec![] };
         };
-        let bucket_ns = bucket_ns.unwrap_or_else(|| auto_bucket(last - first)).max(self.base_ns);
-        let align = |t: i64| origin_ns + (t - origin_ns).div_euclid(bucket_ns) * bucket_ns;
-        let start_ns = align(first);
-        let buckets = ((align(last) - start_ns) / bucket_ns + 1) as usize;
+        let span = last.saturating_sub(first).max(0);
+        let bucket_ns = bucket_ns.unwrap_or_else(|| auto_bucket(span)).max(self.base_ns).max(span / MAX_BUCKETS + 1);
+        // i128: capture times can sit anywhere in i64 (hostile timestamps); this cannot overflow.
+        let align = |t: i64| {
+            let (t, o, b) = (i128::from(t), i128::from(origin_ns), i128::from(bucket_ns));
+            o + (t - o).div_euclid(b) * b
+        };
+        let start = align(first);
+        let buckets =
+            ((align(last) - start) / i128::from(bucket_ns) + 1).clamp(1, i128::from(MAX_BUCKETS) + 2) as usize;
+        let start_ns = start.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
         let mut series: Vec<Series> = self
             .keys
             .iter()
@@ -174,8 +186,8 @@ impl TimelineAcc {
             .collect();
         let mut acc: Vec<Vec<(f64, f64)>> = vec![vec![(0.0, 0.0); buckets]; self.keys.len()];
         for (&(s, b), &(bytes, pkts)) in &self.cells {
-            let t = b * self.base_ns;
-            let i = (((align(t) - start_ns) / bucket_ns) as usize).min(buckets - 1);
+            let t = b.saturating_mul(self.base_ns);
+            let i = ((align(t) - start) / i128::from(bucket_ns)).clamp(0, buckets as i128 - 1) as usize;
             let cell = &mut acc[s as usize][i];
             cell.0 += bytes;
             cell.1 += pkts;
@@ -257,6 +269,16 @@ mod test {
         assert_eq!(get("out", "outbound").bytes.iter().sum::<u64>(), 100);
         assert_eq!(get("in", "inbound").bytes, vec![0, 0, 50]);
         assert!(tl.series.iter().all(|s| s.key.family == 6));
+    }
+
+    #[test]
+    fn hostile_time_spans_stay_bounded() {
+        let mut t = TimelineAcc::new(Some(MINUTE));
+        t.flow("hp", &rec(0, 2_000_000_000_000_000_000, Role::Outbound, 1, 1), "");
+        t.flow("hp", &rec(-5_000_000_000_000_000_000, -4_999_999_999_000_000_000, Role::Inbound, 1, 1), "");
+        let tl = t.finish(Some(MINUTE), 0);
+        assert!(tl.buckets as i64 <= MAX_BUCKETS + 2, "{}", tl.buckets);
+        assert!(t.cells.len() as i64 <= 2 * MAX_SPREAD + 4);
     }
 
     #[test]

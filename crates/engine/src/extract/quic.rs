@@ -7,8 +7,7 @@
 //! Bounds: [`MAX_CRYPTO`] bytes of CRYPTO stream, [`MAX_PACKETS`] client datagrams inspected;
 //! anything that does not decrypt is skipped, never an error.
 
-use super::text;
-use crate::flow::{uid_string, PacketCtx};
+use crate::flow::PacketCtx;
 use crate::model::{AppEvent, TlsEvent};
 use ring::aead::{self, quic as hp, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
@@ -307,21 +306,7 @@ impl Quic {
             self.done = true;
             return;
         };
-        let versions = if h.versions.is_empty() { vec![h.legacy_version] } else { h.versions.clone() };
-        self.event = Some(TlsEvent {
-            ts: ctx.ts,
-            uid: uid_string(ctx.uid),
-            client: ctx.orig.0,
-            server: ctx.resp.0,
-            server_port: ctx.resp.1,
-            sni: h.sni.map(|s| text(s.as_bytes())),
-            alpn: h.alpn,
-            versions: versions.into_iter().map(tls::version_name).collect(),
-            ech: h.ech,
-            server_version: None,
-            cipher: None,
-            transport: "quic",
-        });
+        self.event = Some(super::tls::hello_event(ctx, h, "quic"));
     }
 
     pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {

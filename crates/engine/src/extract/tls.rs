@@ -88,21 +88,7 @@ impl Tls {
                     }
                     self.hellos += 1;
                     more = self.hellos < 2;
-                    let versions = if h.versions.is_empty() { vec![h.legacy_version] } else { h.versions.clone() };
-                    self.event = Some(TlsEvent {
-                        ts: ctx.ts,
-                        uid: uid_string(ctx.uid),
-                        client: ctx.orig.0,
-                        server: ctx.resp.0,
-                        server_port: ctx.resp.1,
-                        sni: h.sni.map(|s| text(s.as_bytes())),
-                        alpn: h.alpn,
-                        versions: versions.into_iter().map(tls::version_name).collect(),
-                        ech: h.ech,
-                        server_version: None,
-                        cipher: None,
-                        transport: "tls",
-                    });
+                    self.event = Some(hello_event(ctx, h, "tls"));
                 }
             } else if i == 1 && typ == 2 {
                 if let (Ok(sh), Some(ev)) = (tls::server_hello(body), self.event.as_mut()) {
@@ -131,5 +117,24 @@ impl Tls {
         self.flush(events);
         let ev = self.event.take()?;
         Some(super::Summary { service: "ssl", name: ev.sni.map(|s| (s.to_ascii_lowercase(), "sni")) })
+    }
+}
+
+/// The event a ClientHello makes (over TCP, or from a decrypted QUIC Initial).
+pub(crate) fn hello_event(ctx: &PacketCtx<'_>, h: tls::ClientHello, transport: &'static str) -> TlsEvent {
+    let versions = if h.versions.is_empty() { vec![h.legacy_version] } else { h.versions };
+    TlsEvent {
+        ts: ctx.ts,
+        uid: uid_string(ctx.uid),
+        client: ctx.orig.0,
+        server: ctx.resp.0,
+        server_port: ctx.resp.1,
+        sni: h.sni.map(|s| text(s.as_bytes())),
+        alpn: h.alpn,
+        versions: versions.into_iter().map(tls::version_name).collect(),
+        ech: h.ech,
+        server_version: None,
+        cipher: None,
+        transport,
     }
 }
