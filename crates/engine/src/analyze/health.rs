@@ -230,7 +230,7 @@ pub struct Attempt {
 impl Attempt {
     /// SYN → SYN-ACK, ns.
     pub fn connect_ns(&self) -> Option<i64> {
-        self.synack_ts.map(|s| s - self.ts)
+        self.synack_ts.map(|s| s.saturating_sub(self.ts))
     }
     fn ok(&self) -> bool {
         self.outcome == Outcome::Established
@@ -881,12 +881,12 @@ impl Health {
                 let v4 = idx[pos + 1..]
                     .iter()
                     .map(|&j| &attempts[j].1)
-                    .find(|b| b.family == 4 && b.ts >= v6.ts && b.ts - v6.ts <= p.fallback_window_ns);
+                    .find(|b| b.family == 4 && b.ts >= v6.ts && b.ts.saturating_sub(v6.ts) <= p.fallback_window_ns);
                 let Some(v4) = v4 else { continue };
-                let delay = v4.ts - v6.ts;
+                let delay = v4.ts.saturating_sub(v6.ts);
                 let kind = if v6.synack_ts.is_some_and(|s| s > v4.ts) {
                     FallbackKind::RaceLost
-                } else if v6.error_ts.is_some_and(|e| v4.ts >= e && v4.ts - e <= p.error_window_ns)
+                } else if v6.error_ts.is_some_and(|e| v4.ts >= e && v4.ts.saturating_sub(e) <= p.error_window_ns)
                     && matches!(v6.outcome, Outcome::Refused | Outcome::IcmpUnreach | Outcome::IcmpOther)
                 {
                     FallbackKind::ErrorTriggered
@@ -900,7 +900,7 @@ impl Health {
                 let v6_worked_nearby = idx
                     .iter()
                     .map(|&j| &attempts[j].1)
-                    .any(|b| b.family == 6 && b.ok() && (b.ts - v6.ts).abs() <= p.nearby_success_ns);
+                    .any(|b| b.family == 6 && b.ok() && b.ts.saturating_sub(v6.ts).saturating_abs() <= p.nearby_success_ns);
                 r.fallbacks.push(Fallback {
                     sensor: self.sensors[usize::from(key.0)].clone(),
                     service: key.1.clone(),
@@ -969,7 +969,7 @@ impl Health {
                     _ => PmtuState::Suspected,
                 };
                 let end = stall.recovered_ts.unwrap_or(rec.last_ts);
-                r.pmtu.push(mk(verdict, "sender", stall.first_ts, end - stall.first_ts, stall.ip_len, "high"));
+                r.pmtu.push(mk(verdict, "sender", stall.first_ts, end.saturating_sub(stall.first_ts), stall.ip_len, "high"));
                 continue;
             }
             if let Some(e) = ptb {
@@ -983,7 +983,7 @@ impl Health {
             let Some((_, req_last)) = t.orig_data else { continue };
             let server_fin = rec.history.contains('f');
             let last_server = t.resp_data.map_or(req_last, |d| d.1.max(req_last));
-            let silence = rec.last_ts - last_server;
+            let silence = rec.last_ts.saturating_sub(last_server);
             let full_size_seen = t.resp_max_ip_len > 1280;
             if server_fin || full_size_seen || silence < p.stall_ns || rec.resp.pkts == 0 {
                 continue;
@@ -991,7 +991,7 @@ impl Health {
             // Confirmation: IPv4 to the same name moved at least two MSS soon after or before.
             let mss = u64::from(rec.resp_mss.unwrap_or(1220));
             let v4_moved = rec.server_name.as_ref().is_some_and(|n| {
-                let (from, to) = (rec.ts - p.v4_compare_ns, rec.ts + p.v4_compare_ns);
+                let (from, to) = (rec.ts.saturating_sub(p.v4_compare_ns), rec.ts.saturating_add(p.v4_compare_ns));
                 named(*si, &n.to_ascii_lowercase(), from, to)
                     .into_iter()
                     .map(|j| &attempts[j].1)
@@ -1012,12 +1012,12 @@ impl Health {
         // (d) AAAA answered but not used.
         for ans in self.answers.iter().filter(|a| a.qtype == 28 && !a.addrs.is_empty()) {
             let si = ans.sensor;
-            let v4 = named(si, &ans.name, ans.query_ts, ans.ts + p.aaaa_use_ns)
+            let v4 = named(si, &ans.name, ans.query_ts, ans.ts.saturating_add(p.aaaa_use_ns))
                 .into_iter()
                 .map(|j| &attempts[j].1)
                 .find(|b| b.family == 4);
             let Some(v4) = v4 else { continue };
-            let (from, to) = (ans.ts - SEC, ans.ts + p.aaaa_use_ns);
+            let (from, to) = (ans.ts.saturating_sub(SEC), ans.ts.saturating_add(p.aaaa_use_ns));
             let v6_tried = named(si, &ans.name, from, to).into_iter().any(|j| attempts[j].1.family == 6)
                 || ans
                     .addrs
@@ -1038,7 +1038,7 @@ impl Health {
             } else if r
                 .fallbacks
                 .iter()
-                .any(|f| f.service == ans.name && f.v6_ts <= ans.ts && ans.ts - f.v6_ts <= p.he_cache_ns)
+                .any(|f| f.service == ans.name && f.v6_ts <= ans.ts && ans.ts.saturating_sub(f.v6_ts) <= p.he_cache_ns)
             {
                 "he_cached"
             } else {
@@ -1085,7 +1085,7 @@ impl Health {
                 if is_aaaa {
                     let e = aaaa_span.entry((key.0, key.1.to_string())).or_insert((a.ts, a.ts));
                     e.1 = a.ts;
-                    if !have_aaaa && a_only_since.is_some_and(|s| a.ts - s >= p.gained_after_ns) {
+                    if !have_aaaa && a_only_since.is_some_and(|s| a.ts.saturating_sub(s) >= p.gained_after_ns) {
                         r.service_events.push(ServiceEvent {
                             sensor: sensor.clone(),
                             kind: "service_gained_aaaa",
@@ -1141,7 +1141,7 @@ impl Health {
                 }
                 had_v4_ok |= a.family == 4;
                 recent.push_back((a.ts, a.family == 6));
-                while recent.len() > p.share_attempts || recent.front().is_some_and(|f| a.ts - f.0 > p.share_window_ns)
+                while recent.len() > p.share_attempts || recent.front().is_some_and(|f| a.ts.saturating_sub(f.0) > p.share_window_ns)
                 {
                     recent.pop_front();
                 }
@@ -1356,7 +1356,7 @@ fn findings(
         let flush = |run: &mut Vec<&Attempt>, n: &mut Notices| {
             if run.len() as u64 >= p.down_attempts {
                 let (from, to) = (run[0].ts, run[run.len() - 1].ts);
-                let v4_ok = v4.iter().any(|b| b.ok() && b.ts >= from && b.ts <= to + p.fallback_window_ns);
+                let v4_ok = v4.iter().any(|b| b.ok() && b.ts >= from && b.ts <= to.saturating_add(p.fallback_window_ns));
                 if v4_ok {
                     let k = run.len();
                     for a in run.iter() {
