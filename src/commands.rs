@@ -50,12 +50,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Tls { input, format } => events(&input, format, events::Kind::Tls),
         Command::Health { mut input, analysis, format, fail_on, prometheus, top_services } => {
             let settings = settings(&mut input, &analysis)?;
-            let mut a = Analysis::new(settings);
+            let mut a = Analysis::new(settings.clone());
             let (sums, code) = analyse(&input, &mut a)?;
             let report = a.finish(sums).health;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
-                HealthFormat::Table => health::table(&mut out, &report)?,
+                HealthFormat::Table => health::table(&mut out, &report, &settings.tz)?,
                 HealthFormat::Jsonl => health::jsonl(&mut out, &report)?,
             }
             out.flush()?;

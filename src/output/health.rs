@@ -1,7 +1,7 @@
 //! Printers for the IPv6-health analysis: the terminal report, JSON Lines, and Prometheus
 //! text-format metrics (DOMAIN.md §4.2; application prefix `v6watch_`).
 
-use super::term::{clean, count, duration, pad, rpad, utc_short};
+use super::term::{clean, count, duration, local_fmt, pad, rpad};
 use engine::analyze::health::{HealthReport, PmtuState, ServiceRow, Severity};
 
 /// Service rows shown in the terminal at most.
@@ -15,8 +15,9 @@ fn ms(ns: Option<i64>) -> String {
     ns.map_or("-".into(), |v| format!("{:.0}", v as f64 / 1e6))
 }
 
-/// The terminal report.
-pub fn table(w: &mut dyn Write, r: &HealthReport) -> io::Result<()> {
+/// The terminal report, times in `tz`.
+pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io::Result<()> {
+    let utc_short = |ns: i64| local_fmt(ns, tz, "%Y-%m-%d %H:%M:%S %Z");
     writeln!(w, "IPv6 HEALTH  {} connection attempts analysed", count(r.attempts))?;
     let fam = |f: u8| -> String {
         let parts: Vec<String> =
