@@ -52,7 +52,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
     },
-    /// TLS handshakes: server name (SNI), ALPN, offered and chosen version, cipher, ECH.
+    /// TLS handshakes and decrypted QUIC Initials: server name (SNI), ALPN, offered and chosen
+    /// version, cipher, ECH.
     Tls {
         #[command(flatten)]
         input: InputArgs,
@@ -148,7 +149,8 @@ pub enum Command {
         #[arg(long = "nat64-prefix", value_name = "PREFIX/LEN")]
         nat64: Vec<String>,
     },
-    /// Write the World IPv6 Day sample captures (honeypot1, honeypot2) and summarise them.
+    /// Write the World IPv6 Day sample captures (honeypot1, honeypot2), their configuration and
+    /// their report (report.html, report.json), and answer the seed's questions in the terminal.
     Demo {
         /// Directory to write the captures into.
         #[arg(short, long, default_value = "v6watch-demo")]
