@@ -178,6 +178,11 @@ pub enum Command {
         /// Concurrent flows to keep open.
         #[arg(long, default_value_t = 20_000)]
         concurrent: usize,
+        /// Mean capture-time gap between packets in microseconds. The default packs 1 GB into
+        /// ~8 s of capture time (shorter than the flow timeouts); 250 spreads it over ~5 min so
+        /// flows expire as on a real link (use it to check that memory stays flat).
+        #[arg(long, default_value_t = 6.0)]
+        gap_us: f64,
     },
     /// Measure `flows` throughput on a capture (MB/s, packets/s), and tshark's in the same run.
     Bench {

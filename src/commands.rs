@@ -157,8 +157,11 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             writeln!(o, "\nOpen {} in a browser for the whole report.", html.display())?;
             Ok(code)
         }
-        Command::Generate { out, size, seed, concurrent } => {
-            let stats = crate::gen::bench::write(&out, size, seed, concurrent)?;
+        Command::Generate { out, size, seed, concurrent, gap_us } => {
+            if !(gap_us.is_finite() && gap_us > 0.0) {
+                anyhow::bail!("--gap-us must be positive");
+            }
+            let stats = crate::gen::bench::write(&out, size, seed, concurrent, (gap_us * 1000.0) as i64)?;
             eprintln!("wrote {}: {} packets, {} bytes", out.display(), stats.packets, stats.bytes);
             Ok(ExitCode::SUCCESS)
         }

@@ -234,7 +234,10 @@ fn step<'a>(
 }
 
 /// Writes a benchmark capture of about `size` bytes.
-pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Written> {
+/// `gap_ns`: mean capture-time gap between packets (the default 6 µs packs 1 GB into ~8 s,
+/// shorter than the flow timeouts; 250 µs spreads it over ~5 min, where flows expire as they
+/// would on a real link).
+pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize, gap_ns: i64) -> Result<Written> {
     let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, f))?;
     let mut rng = Rng::new(seed);
@@ -258,7 +261,8 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize) -> Result<Wri
                 let (src, dst) = if from_client { (s.client, s.server) } else { (s.server, s.client) };
                 ident = ident.wrapping_add(1);
                 let frame = b.frame(src, dst, &l4, Encap::None, ident);
-                ts += 2_000 + rng.below(8_000) as i64;
+                let g = gap_ns.max(3);
+                ts += g / 3 + rng.below((g * 4 / 3) as u64) as i64;
                 w.write(ts, frame)?;
             }
             None => sessions[k] = new_session(&mut rng),
