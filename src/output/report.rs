@@ -43,6 +43,8 @@ table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;p
 th{background:#f9fafb;position:sticky;top:0;cursor:pointer;user-select:none;white-space:nowrap}th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+td.note{white-space:nowrap;word-break:normal}td.uids{max-width:240px;color:var(--mute);word-break:normal}
+.card .sev{color:#fff;font-size:11px}
 .sev{font-weight:600;text-transform:uppercase;font-size:11px;padding:1px 6px;border-radius:4px;color:#fff}
 .sev.critical{background:var(--crit)}.sev.warning{background:var(--warn)}.sev.info{background:var(--info)}
 .verdict{font-size:15px;padding:10px 14px;border-radius:6px;margin:6px 0 12px}.verdict.bad{background:#fef3f2;border:1px solid #fecdca}.verdict.ok{background:#ecfdf3;border:1px solid #abefc6}
@@ -199,7 +201,7 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         };
         let _ = write!(h.s, "<tr data-severity=\"{}\"><td data-v=\"{rank}\">", f.severity.name());
         sev_badge(h, f.severity);
-        h.raw("</td><td class=\"mono\">");
+        h.raw("</td><td class=\"mono note\">");
         h.text(f.note.trim_start_matches("V6Mon::"));
         h.raw("</td><td>");
         h.text(&f.sensor);
@@ -209,7 +211,7 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         h.text(&local(f.first_ts, &st.tz));
         let _ = write!(h.s, "</td><td data-v=\"{}\">", f.last_ts);
         h.text(&local(f.last_ts, &st.tz));
-        h.raw("</td><td class=\"mono\">");
+        h.raw("</td><td class=\"mono uids\">");
         h.text(&f.uids.join(" "));
         h.raw("</td></tr>");
     }

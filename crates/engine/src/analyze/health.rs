@@ -897,10 +897,9 @@ impl Health {
                 } else {
                     continue;
                 };
-                let v6_worked_nearby = idx
-                    .iter()
-                    .map(|&j| &attempts[j].1)
-                    .any(|b| b.family == 6 && b.ok() && b.ts.saturating_sub(v6.ts).saturating_abs() <= p.nearby_success_ns);
+                let v6_worked_nearby = idx.iter().map(|&j| &attempts[j].1).any(|b| {
+                    b.family == 6 && b.ok() && b.ts.saturating_sub(v6.ts).saturating_abs() <= p.nearby_success_ns
+                });
                 r.fallbacks.push(Fallback {
                     sensor: self.sensors[usize::from(key.0)].clone(),
                     service: key.1.clone(),
@@ -969,7 +968,14 @@ impl Health {
                     _ => PmtuState::Suspected,
                 };
                 let end = stall.recovered_ts.unwrap_or(rec.last_ts);
-                r.pmtu.push(mk(verdict, "sender", stall.first_ts, end.saturating_sub(stall.first_ts), stall.ip_len, "high"));
+                r.pmtu.push(mk(
+                    verdict,
+                    "sender",
+                    stall.first_ts,
+                    end.saturating_sub(stall.first_ts),
+                    stall.ip_len,
+                    "high",
+                ));
                 continue;
             }
             if let Some(e) = ptb {
@@ -1027,23 +1033,22 @@ impl Health {
                 continue;
             }
             let facts = &self.facts[usize::from(si)];
-            let reason = if !facts.global_v6.0 && !facts.global_v6.1 {
-                "no_global_v6"
-            } else if !facts.global_v6.0 {
-                "transition_only"
-            } else if ans.addrs.iter().all(is_bogus_aaaa) {
-                "bogus_aaaa"
-            } else if v4.ts < ans.ts {
-                "aaaa_late"
-            } else if r
-                .fallbacks
-                .iter()
-                .any(|f| f.service == ans.name && f.v6_ts <= ans.ts && ans.ts.saturating_sub(f.v6_ts) <= p.he_cache_ns)
-            {
-                "he_cached"
-            } else {
-                "app_v4_only"
-            };
+            let reason =
+                if !facts.global_v6.0 && !facts.global_v6.1 {
+                    "no_global_v6"
+                } else if !facts.global_v6.0 {
+                    "transition_only"
+                } else if ans.addrs.iter().all(is_bogus_aaaa) {
+                    "bogus_aaaa"
+                } else if v4.ts < ans.ts {
+                    "aaaa_late"
+                } else if r.fallbacks.iter().any(|f| {
+                    f.service == ans.name && f.v6_ts <= ans.ts && ans.ts.saturating_sub(f.v6_ts) <= p.he_cache_ns
+                }) {
+                    "he_cached"
+                } else {
+                    "app_v4_only"
+                };
             r.aaaa_unused.push(AaaaUnused {
                 sensor: self.sensors[usize::from(si)].clone(),
                 name: ans.name.clone(),
@@ -1141,7 +1146,8 @@ impl Health {
                 }
                 had_v4_ok |= a.family == 4;
                 recent.push_back((a.ts, a.family == 6));
-                while recent.len() > p.share_attempts || recent.front().is_some_and(|f| a.ts.saturating_sub(f.0) > p.share_window_ns)
+                while recent.len() > p.share_attempts
+                    || recent.front().is_some_and(|f| a.ts.saturating_sub(f.0) > p.share_window_ns)
                 {
                     recent.pop_front();
                 }
@@ -1356,7 +1362,8 @@ fn findings(
         let flush = |run: &mut Vec<&Attempt>, n: &mut Notices| {
             if run.len() as u64 >= p.down_attempts {
                 let (from, to) = (run[0].ts, run[run.len() - 1].ts);
-                let v4_ok = v4.iter().any(|b| b.ok() && b.ts >= from && b.ts <= to.saturating_add(p.fallback_window_ns));
+                let v4_ok =
+                    v4.iter().any(|b| b.ok() && b.ts >= from && b.ts <= to.saturating_add(p.fallback_window_ns));
                 if v4_ok {
                     let k = run.len();
                     for a in run.iter() {
