@@ -188,6 +188,23 @@ struct Side {
     mss: Option<u16>,
     /// The retransmission run in progress: (seq, len, sends, first ts).
     rtx_run: (u32, u32, u32, i64),
+    /// First and last payload (capture time), for `TcpFacts`: kept here because every data
+    /// packet updates them.
+    data: Option<(i64, i64)>,
+    /// Largest IP length sent.
+    max_ip_len: u32,
+    /// A segment has been sent 3+ times without being acknowledged (see `Cold::facts`).
+    stalled: bool,
+}
+
+/// What a flow keeps but few packets touch (handshake facts, stalls, tunnel, ICMP errors):
+/// boxed, so the slab entries that every packet visits stay small.
+#[derive(Default)]
+struct Cold {
+    facts: TcpFacts,
+    tunnel: Option<Tunnel>,
+    vlan: Option<u16>,
+    icmp_errors: Vec<IcmpError>,
 }
 
 struct Flow<A> {
@@ -207,10 +224,9 @@ struct Flow<A> {
     synack_ts: Option<i64>,
     rtt_synack: Option<i64>,
     rtt_ack: Option<i64>,
-    facts: TcpFacts,
-    tunnel: Option<Tunnel>,
-    vlan: Option<u16>,
-    icmp_errors: Vec<IcmpError>,
+    /// The originator's ACK completing the handshake.
+    ack_ts: Option<i64>,
+    cold: Box<Cold>,
     anomalies: AnomalySet,
     gen: u32,
     live: bool,
@@ -494,10 +510,8 @@ impl<A: Attachment> FlowTable<A> {
             synack_ts: None,
             rtt_synack: None,
             rtt_ack: None,
-            facts: TcpFacts::default(),
-            tunnel,
-            vlan: d.vlan,
-            icmp_errors: Vec::new(),
+            ack_ts: None,
+            cold: Box::new(Cold { facts: TcpFacts::default(), tunnel, vlan: d.vlan, icmp_errors: Vec::new() }),
             anomalies: AnomalySet::default(),
             gen: 0,
             live: true,
@@ -570,11 +584,11 @@ impl<A: Attachment> FlowTable<A> {
             (false, icmp::v4::DEST_UNREACH) if code == 4 => rest & 0xffff,
             _ => 0,
         };
-        if let Some(e) = f.icmp_errors.iter_mut().find(|e| e.icmp_type == t && e.code == code) {
+        if let Some(e) = f.cold.icmp_errors.iter_mut().find(|e| e.icmp_type == t && e.code == code) {
             e.count = e.count.saturating_add(1);
-        } else if f.icmp_errors.len() < 8 {
+        } else if f.cold.icmp_errors.len() < 8 {
             let version = if v6 { 6 } else { 4 };
-            f.icmp_errors.push(IcmpError { ts, version, icmp_type: t, code, from, mtu, count: 1 });
+            f.cold.icmp_errors.push(IcmpError { ts, version, icmp_type: t, code, from, mtu, count: 1 });
         }
     }
 
@@ -746,9 +760,15 @@ impl<A: Attachment> Flow<A> {
                         if seq_after(end, next) {
                             side.c.bytes += u64::from(end.wrapping_sub(next));
                             side.rtx_run.2 = 0;
-                            let stall = if from_orig { &mut self.facts.orig_stall } else { &mut self.facts.resp_stall };
-                            if stall.sends >= 3 && stall.recovered_ts.is_none() {
-                                stall.recovered_ts = Some(ts);
+                            if side.stalled {
+                                // New data went through: the stall is over.
+                                side.stalled = false;
+                                let stall = if from_orig {
+                                    &mut self.cold.facts.orig_stall
+                                } else {
+                                    &mut self.cold.facts.resp_stall
+                                };
+                                stall.recovered_ts.get_or_insert(ts);
                             }
                             side.next_seq = Some(end.wrapping_add(u32::from(fin)));
                         } else if let Some((hs, he)) =
@@ -769,7 +789,11 @@ impl<A: Attachment> Flow<A> {
                                 (t.seq, len, 2, ts)
                             };
                             side.rtx_run = run;
-                            let stall = if from_orig { &mut self.facts.orig_stall } else { &mut self.facts.resp_stall };
+                            let stall = if from_orig {
+                                &mut self.cold.facts.orig_stall
+                            } else {
+                                &mut self.cold.facts.resp_stall
+                            };
                             if run.2 > stall.sends || (run.2 == stall.sends && len > stall.len) {
                                 *stall = Stall {
                                     seq: t.seq,
@@ -783,6 +807,7 @@ impl<A: Attachment> Flow<A> {
                             } else if (run.0, run.1) == (t.seq, len) && stall.len == len {
                                 stall.last_ts = ts;
                             }
+                            side.stalled = stall.sends >= 3 && stall.recovered_ts.is_none();
                         }
                     } else if seq_after(t.seq.wrapping_add(seg), next) {
                         side.next_seq = Some(t.seq.wrapping_add(seg));
@@ -854,49 +879,54 @@ impl<A: Attachment> Flow<A> {
 
     /// Keeps the handshake and progress facts of `TcpFacts`.
     fn facts(&mut self, ts: i64, from_orig: bool, t: &crate::decode::TcpInfo, ip_len: u32, hop_limit: u8) {
-        let f = &mut self.facts;
         let (syn, ack, rst) = (t.flags & wtcp::SYN != 0, t.flags & wtcp::ACK != 0, t.flags & wtcp::RST != 0);
-        // An acknowledgment covering the peer's stuck segment ends its stall.
-        let peer_stall = if from_orig { &mut f.resp_stall } else { &mut f.orig_stall };
-        if ack && peer_stall.sends >= 3 && peer_stall.recovered_ts.is_none() {
-            let end = peer_stall.seq.wrapping_add(peer_stall.len);
-            if !seq_after(end, t.ack) {
-                peer_stall.recovered_ts = Some(ts);
+        let side = if from_orig { &mut self.o } else { &mut self.r };
+        if t.payload_len > 0 {
+            side.data = Some((side.data.map_or(ts, |d| d.0), ts));
+        }
+        side.max_ip_len = side.max_ip_len.max(ip_len);
+        if from_orig && ack && !syn && !rst && self.synack_ts.is_some() && self.ack_ts.is_none() {
+            self.ack_ts = Some(ts);
+        }
+        // The rest is rare: the cold box is only touched on SYNs, RSTs, the responder's first
+        // packet and while the peer has a stalled segment.
+        let first_resp = !from_orig && self.r.c.pkts == 1;
+        let peer_stalled = ack && if from_orig { self.r.stalled } else { self.o.stalled };
+        if !(syn || rst || first_resp || peer_stalled) {
+            return;
+        }
+        let f = &mut self.cold.facts;
+        if peer_stalled {
+            // An acknowledgment covering the peer's stuck segment ends its stall.
+            let stall = if from_orig { &mut f.resp_stall } else { &mut f.orig_stall };
+            if !seq_after(stall.seq.wrapping_add(stall.len), t.ack) {
+                stall.recovered_ts.get_or_insert(ts);
+                if from_orig {
+                    self.r.stalled = false;
+                } else {
+                    self.o.stalled = false;
+                }
             }
         }
         if from_orig {
             if syn && !ack {
-                f.syn_ts.get_or_insert(ts);
                 f.syns = f.syns.saturating_add(1);
                 if let Some(o) = t.options {
                     f.syn_full_options =
                         o.mss.is_some() && o.sack_permitted && o.timestamps.is_some() && o.window_scale.is_some();
                 }
-            } else if ack && !syn && !rst && f.synack_ts.is_some() && f.ack_ts.is_none() {
-                f.ack_ts = Some(ts);
             }
             if rst {
                 f.orig_rst_ts.get_or_insert(ts);
             }
-            if t.payload_len > 0 {
-                f.orig_data = Some((f.orig_data.map_or(ts, |d| d.0), ts));
-            }
-            f.orig_max_ip_len = f.orig_max_ip_len.max(ip_len);
         } else {
-            if self.r.c.pkts == 1 {
+            if first_resp {
                 f.resp_hop_limit = hop_limit;
-            }
-            if syn && ack {
-                f.synack_ts.get_or_insert(ts);
             }
             if rst && f.resp_rst_ts.is_none() {
                 f.resp_rst_ts = Some(ts);
                 f.resp_rst_hop_limit = hop_limit;
             }
-            if t.payload_len > 0 {
-                f.resp_data = Some((f.resp_data.map_or(ts, |d| d.0), ts));
-            }
-            f.resp_max_ip_len = f.resp_max_ip_len.max(ip_len);
         }
     }
 
@@ -943,11 +973,20 @@ impl<A: Attachment> Flow<A> {
             rtt_ack_ns: self.rtt_ack,
             orig_mss: self.o.mss,
             resp_mss: self.r.mss,
-            tunnel: self.tunnel.map(|t| t.kind),
-            tunnel_outer: self.tunnel.map(|t| (t.outer_src, t.outer_dst)),
-            vlan: self.vlan,
-            tcp: (self.key.proto == ipproto::TCP).then_some(self.facts),
-            icmp_errors: self.icmp_errors.clone(),
+            tunnel: self.cold.tunnel.map(|t| t.kind),
+            tunnel_outer: self.cold.tunnel.map(|t| (t.outer_src, t.outer_dst)),
+            vlan: self.cold.vlan,
+            tcp: (self.key.proto == ipproto::TCP).then(|| TcpFacts {
+                syn_ts: self.syn_ts,
+                synack_ts: self.synack_ts,
+                ack_ts: self.ack_ts,
+                orig_data: self.o.data,
+                resp_data: self.r.data,
+                orig_max_ip_len: self.o.max_ip_len,
+                resp_max_ip_len: self.r.max_ip_len,
+                ..self.cold.facts
+            }),
+            icmp_errors: self.cold.icmp_errors.clone(),
             anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
             end,
             role: crate::model::Role::Transit,
