@@ -976,7 +976,7 @@ impl<A: Attachment> Flow<A> {
             tunnel: self.cold.tunnel.map(|t| t.kind),
             tunnel_outer: self.cold.tunnel.map(|t| (t.outer_src, t.outer_dst)),
             vlan: self.cold.vlan,
-            tcp: (self.key.proto == ipproto::TCP).then(|| TcpFacts {
+            tcp: (self.key.proto == ipproto::TCP).then_some(TcpFacts {
                 syn_ts: self.syn_ts,
                 synack_ts: self.synack_ts,
                 ack_ts: self.ack_ts,
