@@ -4,7 +4,7 @@
 use crate::capture::{CaptureError, Compression, Format, Merger, Reader};
 use crate::decode::{Addr, Anomaly, AnomalyCounts, Decoder, TunnelKind};
 use crate::extract::App;
-use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, TableStats};
+use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, KeyHasher, TableStats};
 use crate::model::{AppEvent, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
 use hashbrown::{HashMap, HashSet};
@@ -242,13 +242,13 @@ fn observe(inference: &mut Inference, deciding: &mut bool, d: &crate::decode::De
 /// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
 const ALL: u8 = u8::MAX;
 
-/// The shard hash of a frame that is plain TCP or UDP over IPv4/IPv6 (Ethernet or raw IP) with
+/// The flow-key hash of a frame that is plain TCP or UDP over IPv4/IPv6 (Ethernet or raw IP) with
 /// no tunnel, fragment or extension header — the bulk of traffic — so the reader can hand it to
 /// the one worker owning its flow. Everything else is `None` and goes to every worker, which
 /// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
 /// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
 /// Teredo on UDP 3544, AYIYA on UDP 5072) or reassembles is excluded here.
-fn route_hash(linktype: u32, data: &[u8]) -> Option<u64> {
+fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
     use wire::link::linktype as lt;
     let ip = match linktype {
         lt::ETHERNET => {
@@ -293,7 +293,7 @@ fn route_hash(linktype: u32, data: &[u8]) -> Option<u64> {
     if proto == 17 && [sport, dport].iter().any(|p| matches!(p, 3544 | 5072)) {
         return None;
     }
-    Some(FlowKey::new(proto, src, sport, dst, dport).shard_hash())
+    Some(hasher.hash(&FlowKey::new(proto, src, sport, dst, dport)))
 }
 
 /// Frame-level counters; each worker counts the frames whose index it owns, then they add up.
@@ -550,13 +550,14 @@ fn worker(
 /// Reads every file of the sensor, in time order, into batches for the workers.
 fn reader(
     mut merger: Merger,
+    hasher: KeyHasher,
     txs: Vec<crossbeam_channel::Sender<std::sync::Arc<Batch>>>,
     returned: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
     bytes_read: &std::sync::atomic::AtomicU64,
 ) -> (Merger, Vec<CaptureError>) {
     let mut errors = Vec::new();
     let mut next_index = 0u64;
-    let n = txs.len() as u64;
+    let n = txs.len() as u32;
     // A batch comes back once per worker; the last one back can be unwrapped and reused.
     let new_batch = |first| {
         while let Ok(b) = returned.try_recv() {
@@ -592,7 +593,8 @@ fn reader(
                     linktype: f.linktype,
                     orig_len: f.orig_len,
                 });
-                batch.routes.push(route_hash(f.linktype, f.data).map_or(ALL, |h| (h % n) as u8));
+                let route = route_hash(&hasher, f.linktype, f.data).map(|h| KeyHasher::shard(h, n) as u8);
+                batch.routes.push(route.unwrap_or(ALL));
                 next_index += 1;
                 if batch.frames.len() >= BATCH_FRAMES || batch.data.len() >= BATCH_BYTES {
                     bytes_read.fetch_add(batch.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -771,7 +773,8 @@ fn run_threaded(
         }
         drop((wtx, rtx));
         let bytes_ref = &bytes_read;
-        let reader_thread = scope.spawn(move || reader(merger, btxs, rrx, bytes_ref));
+        let hasher = KeyHasher::new(opts.flow.hash_seed);
+        let reader_thread = scope.spawn(move || reader(merger, hasher, btxs, rrx, bytes_ref));
 
         // Emit a record once every worker has processed past the frame that ended it.
         let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> = (0..n).map(|_| Default::default()).collect();

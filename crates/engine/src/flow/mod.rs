@@ -84,6 +84,8 @@ pub struct Config {
     pub shard: u32,
     /// How many tables share the traffic by flow hash (1: this table owns every flow).
     pub shards: u32,
+    /// Seed of the flow-key hash; tables sharing a run's traffic must share it.
+    pub hash_seed: u64,
     /// Feed payloads to the flows' attachments (the application extractors). Off only to
     /// measure the engine alone.
     pub attach: bool,
@@ -99,6 +101,11 @@ impl Default for Config {
             other_idle_ns: 60_000_000_000,
             shard: 0,
             shards: 1,
+            // Random per process (std's per-process keys), the same for every copy of this config.
+            hash_seed: {
+                use std::hash::BuildHasher as _;
+                std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
+            },
             attach: true,
         }
     }
@@ -128,9 +135,30 @@ impl FlowKey {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         FlowKey { proto, lo, hi, lo_port: class, hi_port: ident }
     }
-    /// A symmetric hash for sharding: both directions land on the same shard.
-    pub fn shard_hash(&self) -> u64 {
-        foldhash::fast::FixedState::with_seed(0x5eed).hash_one(self)
+}
+
+/// The one hash of a flow key per packet. Keys are canonical, so both directions hash alike.
+/// The same value picks the owning shard (bits 32 and up, see [`KeyHasher::shard`]) and the
+/// index bucket (hashbrown takes the low bits and its tag from the top 7), so neither choice
+/// starves the other of entropy. Seeded once per run: crafted keys cannot force collisions,
+/// and the reader and every worker agree.
+#[derive(Clone)]
+pub struct KeyHasher(foldhash::fast::FixedState);
+
+impl KeyHasher {
+    /// A hasher for `seed` (see [`Config::hash_seed`]).
+    pub fn new(seed: u64) -> KeyHasher {
+        KeyHasher(foldhash::fast::FixedState::with_seed(seed))
+    }
+    /// The key's hash.
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.0.hash_one(key)
+    }
+    /// The shard (of `shards`) that owns a key with this hash.
+    #[inline]
+    pub fn shard(hash: u64, shards: u32) -> u32 {
+        ((hash >> 32) % u64::from(shards.max(1))) as u32
     }
 }
 
@@ -255,8 +283,7 @@ pub struct FlowTable<A: Attachment = ()> {
     /// index stays small enough to sit in cache (4 bytes an entry) and a lookup touches the
     /// slab entry it needs anyway.
     index: HashTable<u32>,
-    /// Randomly seeded per process: crafted keys cannot force collisions.
-    hasher: foldhash::fast::RandomState,
+    hasher: KeyHasher,
     slab: Vec<Flow<A>>,
     /// Each slot's key, apart from the (large) flow state: lookups compare keys in this dense
     /// array and touch the flow itself only on a match, one cache miss fewer per packet.
@@ -275,7 +302,7 @@ impl<A: Attachment> FlowTable<A> {
             events: Vec::new(),
             cfg,
             index: HashTable::new(),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: KeyHasher::new(cfg.hash_seed),
             slab: Vec::new(),
             keys: Vec::new(),
             free: Vec::new(),
@@ -331,8 +358,8 @@ impl<A: Attachment> FlowTable<A> {
         self.advance(clock, out);
     }
 
-    fn owns(&self, key: &FlowKey) -> bool {
-        self.cfg.shards <= 1 || key.shard_hash() % u64::from(self.cfg.shards) == u64::from(self.cfg.shard)
+    fn owns(&self, hash: u64) -> bool {
+        self.cfg.shards <= 1 || KeyHasher::shard(hash, self.cfg.shards) == self.cfg.shard
     }
 
     /// Accounts one decoded packet (after [`FlowTable::tick`]); records of flows that ended are
@@ -361,7 +388,8 @@ impl<A: Attachment> FlowTable<A> {
             Transport::Other | Transport::None if matches!(net.proto, ipproto::TCP | ipproto::UDP) => return,
             Transport::Other | Transport::None => (FlowKey::new(net.proto, src, 0, dst, 0), 0, 0),
         };
-        if !self.owns(&key) {
+        let hash = self.hasher.hash(&key);
+        if !self.owns(hash) {
             return;
         }
         self.stats.packets += 1;
@@ -369,7 +397,6 @@ impl<A: Attachment> FlowTable<A> {
             Transport::Tcp(t) => Some(t),
             _ => None,
         };
-        let hash = self.hasher.hash_one(key);
         let found = {
             let keys = &self.keys;
             self.index.find(hash, |&s| keys[s as usize] == key).copied()
@@ -569,10 +596,10 @@ impl<A: Attachment> FlowTable<A> {
             ipproto::TCP | ipproto::UDP => FlowKey::new(q.proto, q.src, q.sport, q.dst, q.dport),
             _ => return,
         };
-        if !self.owns(&key) {
+        let hash = self.hasher.hash(&key);
+        if !self.owns(hash) {
             return;
         }
-        let hash = self.hasher.hash_one(key);
         let keys = &self.keys;
         let Some(&slot) = self.index.find(hash, |&s| keys[s as usize] == key) else {
             return;
@@ -1005,14 +1032,15 @@ mod shard_test {
 
     #[test]
     fn shard_hash_spreads_and_is_symmetric() {
+        let h = KeyHasher::new(Config::default().hash_seed);
         let mut counts = [0u32; 4];
         for i in 0..4000u32 {
             let a = Addr::v4([10, 0, (i >> 8) as u8, i as u8]);
             let b = Addr::v4([192, 0, 2, 1]);
             let k1 = FlowKey::new(6, a, 40000 + i as u16, b, 80);
             let k2 = FlowKey::new(6, b, 80, a, 40000 + i as u16);
-            assert_eq!(k1.shard_hash(), k2.shard_hash());
-            counts[(k1.shard_hash() % 4) as usize] += 1;
+            assert_eq!(h.hash(&k1), h.hash(&k2));
+            counts[KeyHasher::shard(h.hash(&k1), 4) as usize] += 1;
         }
         assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
     }
