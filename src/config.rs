@@ -69,8 +69,6 @@ pub struct HealthConf {
     pub error_window: Option<String>,
     /// Rule (a): an IPv6 success this close marks a fallback as a race artefact.
     pub nearby_success: Option<String>,
-    /// P4: unanswered SYN timeout.
-    pub syn_timeout: Option<String>,
     /// Rule (c): sends of one segment that make a black hole.
     pub blackhole_sends: Option<u32>,
     /// Rule (c): a Packet Too Big this soon explains a stall.
@@ -118,7 +116,6 @@ impl HealthConf {
         d(&self.he_fast_max, &mut p.he_fast_max_ns, "he_fast_max")?;
         d(&self.error_window, &mut p.error_window_ns, "error_window")?;
         d(&self.nearby_success, &mut p.nearby_success_ns, "nearby_success")?;
-        d(&self.syn_timeout, &mut p.syn_timeout_ns, "syn_timeout")?;
         d(&self.ptb_wait, &mut p.ptb_wait_ns, "ptb_wait")?;
         d(&self.stall, &mut p.stall_ns, "stall")?;
         d(&self.v4_compare, &mut p.v4_compare_ns, "v4_compare")?;

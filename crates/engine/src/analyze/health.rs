@@ -39,8 +39,6 @@ pub struct Params {
     /// (a) an IPv6 success to the same service this close in time marks a fallback as a
     /// probable Happy-Eyeballs artefact rather than a failure.
     pub nearby_success_ns: i64,
-    /// P4: an unanswered SYN is a timeout after this long (or when retransmitted).
-    pub syn_timeout_ns: i64,
     /// (c) sender side: one segment sent at least this many times (first send included).
     pub blackhole_sends: u32,
     /// (c) a Packet Too Big this soon after the stall explains it.
@@ -81,7 +79,6 @@ impl Default for Params {
             he_fast_max_ns: 2 * SEC,
             error_window_ns: SEC,
             nearby_success_ns: 600 * SEC,
-            syn_timeout_ns: 3 * SEC,
             blackhole_sends: 4,
             ptb_wait_ns: 10 * SEC,
             stall_ns: 5 * SEC,
@@ -182,47 +179,32 @@ impl FallbackKind {
     }
 }
 
-/// One connection attempt (a TCP flow whose SYN was seen, or a UDP/443 exchange).
-#[derive(Debug, Clone, Serialize)]
+/// One connection attempt (a TCP flow whose SYN was seen, or a UDP/443 exchange); kept with
+/// its sensor's index while the rules run.
+#[derive(Debug, Clone)]
 pub struct Attempt {
-    /// Sensor.
-    pub sensor: String,
     /// The flow's uid.
     pub uid: String,
     /// First SYN (or packet), ns.
     pub ts: i64,
-    /// Client.
-    #[serde(serialize_with = "crate::model::ser_addr")]
-    pub client: Addr,
     /// Server.
-    #[serde(serialize_with = "crate::model::ser_addr")]
     pub server: Addr,
     /// Server port.
     pub port: u16,
-    /// `tcp` or `quic`.
-    pub transport: &'static str,
     /// 4 or 6.
     pub family: u8,
     /// Service name (server name of the flow), when known.
     pub name: Option<String>,
-    /// Role of the flow.
-    pub role: Role,
     /// Outcome.
     pub outcome: Outcome,
-    /// ICMP type and code for icmp_* outcomes.
-    pub icmp: Option<(u8, u8)>,
     /// Time of the RST or ICMP error that ended it, ns.
     pub error_ts: Option<i64>,
     /// SYN-ACK time, ns.
     pub synack_ts: Option<i64>,
     /// SYNs sent (more than one: retransmitted).
     pub syns: u32,
-    /// Last packet, ns.
-    pub end_ts: i64,
     /// Bytes the server sent.
     pub resp_bytes: u64,
-    /// MSS the server announced.
-    pub resp_mss: Option<u16>,
     /// The RST's hop count differs by ≥ 2 from the server's other packets.
     pub rst_injected: bool,
 }
@@ -627,8 +609,8 @@ fn icmp_outcome(rec: &FlowRecord) -> Option<(Outcome, u8, u8, i64)> {
 }
 
 /// The P4 outcome of a flow, when it is a connection attempt.
-pub fn attempt_of(sensor: &str, rec: &FlowRecord, syn_timeout_ns: i64) -> Option<Attempt> {
-    let (transport, ts, outcome, icmp, error_ts, synack_ts, syns) = match (rec.ip_proto, rec.tcp) {
+pub fn attempt_of(rec: &FlowRecord) -> Option<Attempt> {
+    let (ts, outcome, error_ts, synack_ts, syns) = match (rec.ip_proto, rec.tcp) {
         (6, Some(t)) => {
             let syn_ts = t.syn_ts?;
             let icmp = icmp_outcome(rec).filter(|_| t.synack_ts.is_none());
@@ -648,10 +630,10 @@ pub fn attempt_of(sensor: &str, rec: &FlowRecord, syn_timeout_ns: i64) -> Option
             } else if let Some(r) = t.orig_rst_ts {
                 (Outcome::Cancelled, Some(r))
             } else {
-                let _ = syn_timeout_ns; // an unanswered SYN is a timeout however soon the capture ends
+                // Unanswered: a timeout, however soon after the SYN the capture ends.
                 (Outcome::Timeout, None)
             };
-            ("tcp", syn_ts, outcome, icmp.map(|(_, ty, c, _)| (ty, c)), err, t.synack_ts, t.syns)
+            (syn_ts, outcome, err, t.synack_ts, t.syns)
         }
         (17, _) if rec.resp_p == 443 => {
             let icmp = icmp_outcome(rec).filter(|_| rec.resp.pkts == 0);
@@ -660,7 +642,7 @@ pub fn attempt_of(sensor: &str, rec: &FlowRecord, syn_timeout_ns: i64) -> Option
                 None if rec.resp.pkts > 0 => Outcome::Established,
                 None => Outcome::Timeout,
             };
-            ("quic", rec.ts, outcome, icmp.map(|(_, ty, c, _)| (ty, c)), icmp.map(|x| x.3), None, 1)
+            (rec.ts, outcome, icmp.map(|x| x.3), None, 1)
         }
         _ => return None,
     };
@@ -668,24 +650,17 @@ pub fn attempt_of(sensor: &str, rec: &FlowRecord, syn_timeout_ns: i64) -> Option
         t.resp_rst_ts.is_some() && rec.resp.pkts > 1 && t.resp_hop_limit.abs_diff(t.resp_rst_hop_limit) >= 2
     });
     Some(Attempt {
-        sensor: sensor.to_string(),
         uid: rec.uid.clone(),
         ts,
-        client: rec.orig_h,
         server: rec.resp_h,
         port: rec.resp_p,
-        transport,
         family: rec.ip_version(),
         name: rec.server_name.as_ref().map(|n| n.to_ascii_lowercase()),
-        role: rec.role,
         outcome,
-        icmp,
         error_ts,
         synack_ts,
         syns,
-        end_ts: rec.last_ts,
         resp_bytes: rec.resp.bytes,
-        resp_mss: rec.resp_mss,
         rst_injected,
     })
 }
@@ -747,7 +722,7 @@ impl Health {
         if !matches!(rec.role, Role::Outbound | Role::Transit) {
             return;
         }
-        let Some(a) = attempt_of(sensor, rec, 0) else { return };
+        let Some(a) = attempt_of(rec) else { return };
         if self.attempts.len() >= MAX_ATTEMPTS {
             self.dropped += 1;
             return;
@@ -931,12 +906,7 @@ impl Health {
         }
 
         // (c) Path MTU.
-        let service_of = |si: u16, rec: &FlowRecord| -> String {
-            rec.server_name.clone().unwrap_or_else(|| {
-                let _ = si;
-                format!("[{}]", rec.resp_h)
-            })
-        };
+        let service_of = |rec: &FlowRecord| rec.server_name.clone().unwrap_or_else(|| format!("[{}]", rec.resp_h));
         for (si, rec) in &self.pmtu_flows {
             let t = rec.tcp.unwrap_or_default();
             let ptb = rec.icmp_errors.iter().find(|e| e.version == 6 && e.icmp_type == 2);
@@ -944,7 +914,7 @@ impl Health {
             let mk = |state, side, ts, stall_ns, size, confidence| Pmtu {
                 sensor: sensor.clone(),
                 uid: rec.uid.clone(),
-                service: service_of(*si, rec),
+                service: service_of(rec),
                 port: rec.resp_p,
                 state,
                 side,
@@ -1344,9 +1314,9 @@ fn findings(
     }
     let refused: hashbrown::HashSet<&str> = r.refused_v6.iter().map(String::as_str).collect();
     let mut v4_ok_names: hashbrown::HashSet<(&str, &str)> = hashbrown::HashSet::new();
-    for (_, a) in attempts.iter().filter(|(_, a)| a.family == 4 && a.ok()) {
+    for (si, a) in attempts.iter().filter(|(_, a)| a.family == 4 && a.ok()) {
         if let Some(name) = a.name.as_deref() {
-            v4_ok_names.insert((a.sensor.as_str(), name));
+            v4_ok_names.insert((sensors[usize::from(*si)].as_str(), name));
         }
     }
     for key in keys {
