@@ -140,14 +140,8 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
         format: SummaryFormat,
-        /// IEEE registry CSV files (MA-L oui.csv, MA-M mam.csv, MA-S oui36.csv) to use instead
-        /// of the built-in 2022-08-27 snapshot (repeatable).
-        #[arg(long = "oui-db", value_name = "FILE")]
-        oui_db: Vec<PathBuf>,
-        /// A network-specific NAT64 prefix in use, PREFIX/LEN with LEN 32, 40, 48, 56, 64 or 96
-        /// (RFC 6052): addresses under it show their embedded IPv4 (repeatable).
-        #[arg(long = "nat64-prefix", value_name = "PREFIX/LEN")]
-        nat64: Vec<String>,
+        #[command(flatten)]
+        intel: AddrArgs,
     },
     /// Write the World IPv6 Day sample captures (honeypot1, honeypot2), their configuration and
     /// their report (report.html, report.json), and answer the seed's questions in the terminal.
@@ -243,6 +237,19 @@ pub enum SummaryFormat {
     Json,
 }
 
+/// Data the address intelligence uses, shared by `addr` and the analyses.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AddrArgs {
+    /// IEEE registry CSV files (MA-L oui.csv, MA-M mam.csv, MA-S oui36.csv) to use instead of
+    /// the built-in 2022-08-27 snapshot for NIC vendors (repeatable).
+    #[arg(long = "oui-db", value_name = "FILE")]
+    pub oui_db: Vec<PathBuf>,
+    /// A network-specific NAT64 prefix in use, PREFIX/LEN with LEN 32, 40, 48, 56, 64 or 96
+    /// (RFC 6052): addresses under it show their embedded IPv4 (repeatable).
+    #[arg(long = "nat64-prefix", value_name = "PREFIX/LEN")]
+    pub nat64: Vec<String>,
+}
+
 /// Settings of the analyses (config file, zone, bucket, events, classes).
 #[derive(Debug, Args, Clone, Default)]
 pub struct AnalysisArgs {
@@ -263,9 +270,8 @@ pub struct AnalysisArgs {
     /// Leave flows of this class (from the config's rules) out of the analyses (repeatable).
     #[arg(long = "exclude", value_name = "CLASS")]
     pub exclude: Vec<String>,
-    /// IEEE registry CSV files for NIC vendors instead of the built-in snapshot (repeatable).
-    #[arg(long = "oui-db", value_name = "FILE")]
-    pub oui_db: Vec<PathBuf>,
+    #[command(flatten)]
+    pub intel: AddrArgs,
     /// MaxMind-format ASN database (e.g. GeoLite2-ASN.mmdb): peers get their AS number and
     /// organisation. Looked up locally, once per address; nothing is sent anywhere.
     #[arg(long = "asn-db", value_name = "FILE")]
@@ -274,9 +280,6 @@ pub struct AnalysisArgs {
     /// country code.
     #[arg(long = "geo-db", value_name = "FILE")]
     pub geo_db: Option<PathBuf>,
-    /// A network-specific NAT64 prefix in use, PREFIX/LEN (RFC 6052 lengths; repeatable).
-    #[arg(long = "nat64-prefix", value_name = "PREFIX/LEN")]
-    pub nat64: Vec<String>,
     /// Ask reverse DNS (PTR) for the peers the capture does not name. This sends packets: one
     /// query per address to the resolver, once per run; off unless given.
     #[arg(long)]

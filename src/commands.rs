@@ -110,11 +110,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             out.flush()?;
             Ok(code)
         }
-        Command::Addr { addresses, format, oui_db, nat64 } => {
-            if !oui_db.is_empty() {
-                engine::analyze::oui::use_files(&oui_db).context("--oui-db")?;
-            }
-            nat64_prefixes(&nat64)?;
+        Command::Addr { addresses, format, intel } => {
+            address_data(&intel)?;
             let mut list = Vec::new();
             for a in &addresses {
                 let ip: std::net::IpAddr =
@@ -176,10 +173,7 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
         Some(p) => config::load(p)?,
         None => config::File::default(),
     };
-    if !a.oui_db.is_empty() {
-        engine::analyze::oui::use_files(&a.oui_db).context("--oui-db")?;
-    }
-    nat64_prefixes(&a.nat64)?;
+    address_data(&a.intel)?;
     for s in &file.sensor {
         if let Some(g) = &s.files {
             input.sensors.push(format!("{}={g}", s.name));
@@ -234,8 +228,13 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr })
 }
 
-/// Installs `--nat64-prefix` values.
-fn nat64_prefixes(list: &[String]) -> Result<()> {
+/// Installs the address-intelligence data given on the command line (`--oui-db`,
+/// `--nat64-prefix`).
+fn address_data(a: &crate::cli::AddrArgs) -> Result<()> {
+    if !a.oui_db.is_empty() {
+        engine::analyze::oui::use_files(&a.oui_db).context("--oui-db")?;
+    }
+    let list = &a.nat64;
     if list.is_empty() {
         return Ok(());
     }
