@@ -7,6 +7,8 @@ use engine::model::{AppEvent, FlowRecord};
 use engine::pipeline::{run_sensor, FlowSink, Options, SensorInput};
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 struct Sink {
     health: health::Health,
     timeline: timeline::TimelineAcc,
@@ -27,14 +29,7 @@ impl FlowSink for Sink {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let dir = std::env::temp_dir().join(format!("v6watch-fuzz-a-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join("in.pcap");
-    let mut file = Vec::with_capacity(24 + data.len());
-    file.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
-    file.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]);
-    file.extend_from_slice(data);
-    std::fs::write(&path, &file).unwrap();
+    let path = common::pcap_file("a", data);
     let input = SensorInput { name: "fuzz".into(), paths: vec![path], addrs: vec![] };
     let opts = Options { keep_going: true, ..Options::default() };
     let mut sink = Sink {
