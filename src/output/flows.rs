@@ -141,7 +141,7 @@ impl<W: Write> Writer<W> {
         b.extend_from_slice(b",\"proto\":\"");
         b.extend_from_slice(r.proto_name().as_bytes());
         b.extend_from_slice(b"\",\"duration\":");
-        b.extend_from_slice(secs(r.duration_ns()).as_bytes());
+        write!(b, "{:.6}", r.duration_ns() as f64 / 1e9)?;
         let fields: [(&[u8], u64); 2] = [(b",\"orig_bytes\":", r.orig.bytes), (b",\"resp_bytes\":", r.resp.bytes)];
         fast::fields(b, &fields);
         b.extend_from_slice(b",\"conn_state\":\"");

@@ -615,11 +615,21 @@ fn reader(
     (merger, errors)
 }
 
+/// Distinct addresses, sorted.
+fn sorted_addrs(list: &[SensorAddr]) -> Vec<Addr> {
+    let mut v: Vec<Addr> = list.iter().map(|s| s.addr).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// The merging side's state: sensor addresses, records waiting for them, and the totals.
 struct Collector<'s> {
     sink: &'s mut dyn FlowSink,
     sensor: &'s str,
     sensor_addrs: Vec<SensorAddr>,
+    /// The sensor's addresses in address order, for naming lookups (kept, not rebuilt per flow).
+    sensor_sorted: Vec<Addr>,
     decided: bool,
     pending: Vec<Output>,
     acc: Accumulator,
@@ -638,6 +648,7 @@ impl Collector<'_> {
         }
         self.sensor_addrs = addrs;
         self.acc.sensor = self.sensor_addrs.iter().map(|s| s.addr).collect();
+        self.sensor_sorted = sorted_addrs(&self.sensor_addrs);
         self.decided = true;
         for r in std::mem::take(&mut self.pending) {
             self.output(r)?;
@@ -662,9 +673,7 @@ impl Collector<'_> {
                         if !self.acc.sensor.contains(&rec.orig_h) {
                             return None;
                         }
-                        let mut addrs: Vec<&Addr> = self.acc.sensor.iter().collect();
-                        addrs.sort();
-                        addrs.into_iter().find_map(|c| self.names.lookup(*c, rec.resp_h, rec.ts))
+                        self.sensor_sorted.iter().find_map(|c| self.names.lookup(*c, rec.resp_h, rec.ts))
                     });
                     if let Some(n) = name {
                         rec.server_name = Some(n.to_string());
@@ -852,10 +861,13 @@ pub fn run_sensor(
         }
     }
     let configured = !input.addrs.is_empty();
+    let sensor_addrs: Vec<SensorAddr> =
+        input.addrs.iter().map(|a| SensorAddr { addr: *a, reason: "configured".into() }).collect();
     let mut col = Collector {
         sink,
         sensor: &input.name,
-        sensor_addrs: input.addrs.iter().map(|a| SensorAddr { addr: *a, reason: "configured".into() }).collect(),
+        sensor_sorted: sorted_addrs(&sensor_addrs),
+        sensor_addrs,
         decided: configured,
         pending: Vec::new(),
         names: crate::names::NameTable::default(),

@@ -226,8 +226,7 @@ impl Quic {
         let mut payload = pkt[pn_offset + pn_len..].to_vec();
         let plain =
             keys.key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&header[..]), &mut payload).ok()?;
-        let plain = plain.to_vec();
-        self.frames(&plain);
+        self.frames(plain);
         Some(())
     }
 
