@@ -86,6 +86,11 @@ impl Html {
     fn text(&mut self, t: &str) {
         self.s.push_str(&esc(t));
     }
+    /// Closes the current cell and writes `t` into the next one.
+    fn cell(&mut self, t: &str) {
+        self.s.push_str("</td><td>");
+        self.text(t);
+    }
 }
 
 /// Renders the report.
@@ -203,10 +208,8 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         sev_badge(h, f.severity);
         h.raw("</td><td class=\"mono note\">");
         h.text(f.note.trim_start_matches("V6Mon::"));
-        h.raw("</td><td>");
-        h.text(&f.sensor);
-        h.raw("</td><td>");
-        h.text(&f.msg);
+        h.cell(&f.sensor);
+        h.cell(&f.msg);
         let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">{}</td><td data-v=\"{}\">", f.n, f.n, f.first_ts);
         h.text(&local(f.first_ts, &st.tz));
         let _ = write!(h.s, "</td><td data-v=\"{}\">", f.last_ts);
@@ -221,16 +224,12 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         for f in &r.health.fallbacks {
             let _ = write!(h.s, "<tr><td data-v=\"{}\">", f.v6_ts);
             h.text(&local_fmt(f.v6_ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z"));
-            h.raw("</td><td>");
-            h.text(&f.sensor);
-            h.raw("</td><td>");
-            h.text(&format!("{}:{}", f.service, f.port));
-            h.raw("</td><td>");
-            h.text(f.kind.name());
+            h.cell(&f.sensor);
+            h.cell(&format!("{}:{}", f.service, f.port));
+            h.cell(f.kind.name());
             let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">", f.delay_ns);
             h.text(&duration(f.delay_ns));
-            h.raw("</td><td>");
-            h.text(f.v6_outcome.name());
+            h.cell(f.v6_outcome.name());
             h.raw("</td></tr>");
         }
         h.raw("</tbody></table></div>");
@@ -240,18 +239,13 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         for b in &r.health.pmtu {
             let _ = write!(h.s, "<tr><td data-v=\"{}\">", b.ts);
             h.text(&local_fmt(b.ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z"));
-            h.raw("</td><td>");
-            h.text(&b.sensor);
-            h.raw("</td><td>");
-            h.text(&format!("{}:{}", b.service, b.port));
-            h.raw("</td><td>");
-            h.text(b.state.name());
-            h.raw("</td><td>");
-            h.text(&format!("{} side", b.side));
+            h.cell(&b.sensor);
+            h.cell(&format!("{}:{}", b.service, b.port));
+            h.cell(b.state.name());
+            h.cell(&format!("{} side", b.side));
             let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">", b.stall_ns);
             h.text(&duration(b.stall_ns));
-            h.raw("</td><td>");
-            h.text(b.confidence);
+            h.cell(b.confidence);
             h.raw("</td></tr>");
         }
         h.raw("</tbody></table>");
@@ -423,8 +417,7 @@ fn comparisons(h: &mut Html, r: &Report, st: &Settings) {
                 let n = a.windows.iter().skip(1).step_by(3).sum::<u64>();
                 let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{n}\">{n}</td><td class=\"mono\">");
                 h.text(&format!("{} http://{}{}", a.method, a.host, a.example_uri));
-                h.raw("</td><td>");
-                h.text(&local(a.first_ts, &st.tz));
+                h.cell(&local(a.first_ts, &st.tz));
                 h.raw("</td></tr>");
             }
             h.raw("</tbody></table>");
@@ -436,8 +429,7 @@ fn comparisons(h: &mut Html, r: &Report, st: &Settings) {
                 h.text(&p.sensor);
                 h.raw("</td><td class=\"mono\">");
                 h.text(&p.addr.to_string());
-                h.raw("</td><td>");
-                h.text(p.name().unwrap_or("-"));
+                h.cell(p.name().unwrap_or("-"));
                 let b = p.bytes_in + p.bytes_out;
                 let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{b}\">{}</td></tr>", esc(&bytes(b)));
             }
@@ -474,12 +466,9 @@ fn moved(h: &mut Html, r: &Report, st: &Settings) {
     for e in &r.health.service_events {
         let _ = write!(h.s, "<tr><td data-v=\"{}\">", e.ts);
         h.text(&local_fmt(e.ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z"));
-        h.raw("</td><td>");
-        h.text(&e.sensor);
-        h.raw("</td><td>");
-        h.text(&e.kind.replace('_', " "));
-        h.raw("</td><td>");
-        h.text(&if e.port == 0 { e.service.clone() } else { format!("{}:{}", e.service, e.port) });
+        h.cell(&e.sensor);
+        h.cell(&e.kind.replace('_', " "));
+        h.cell(&if e.port == 0 { e.service.clone() } else { format!("{}:{}", e.service, e.port) });
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table></div></section>");
@@ -493,15 +482,13 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
         h.text(&p.sensor);
         let _ = write!(h.s, "</td><td class=\"mono{}\">", if p.addr.version == 6 { " v6" } else { "" });
         h.text(&p.addr.to_string());
-        h.raw("</td><td>");
-        h.text(p.name().unwrap_or("-"));
+        h.cell(p.name().unwrap_or("-"));
         if p.ambiguous {
             h.raw(" <span class=\"muted\">(+");
             h.text(&(p.names.len() - 1).to_string());
             h.raw(" more)</span>");
         }
-        h.raw("</td><td>");
-        h.text(p.names.first().map_or("", |n| n.source));
+        h.cell(p.names.first().map_or("", |n| n.source));
         h.raw("</td><td>");
         let mut org = p.org.clone().unwrap_or_default();
         if let Some(asn) = p.asn {
@@ -511,8 +498,7 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
             org = format!("{org} ({c})");
         }
         h.text(org.trim());
-        h.raw("</td><td>");
-        h.text(&p.addr_class);
+        h.cell(&p.addr_class);
         let _ = write!(
             h.s,
             "</td><td class=\"n\" data-v=\"{0}\">{0}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{3}</td><td class=\"n\" data-v=\"{4}\">{5}</td><td data-v=\"{6}\">",
@@ -527,8 +513,7 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
         h.text(&local(p.first_ts, &st.tz));
         let _ = write!(h.s, "</td><td data-v=\"{}\">", p.last_ts);
         h.text(&local(p.last_ts, &st.tz));
-        h.raw("</td><td>");
-        h.text(&p.classes.join(", "));
+        h.cell(&p.classes.join(", "));
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table></div>");
@@ -596,8 +581,7 @@ fn services(h: &mut Html, r: &Report) {
         }
         h.raw("<tr><td>");
         h.text(&s.sensor);
-        h.raw("</td><td>");
-        h.text(&format!("{}:{}", s.service, s.port));
+        h.cell(&format!("{}:{}", s.service, s.port));
         let _ = write!(
             h.s,
             "</td><td>IPv{}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{2}</td><td class=\"n\" data-v=\"{3}\">{4:.0}% ({5:.0}%)</td>",
@@ -632,10 +616,8 @@ fn addresses(h: &mut Html, r: &Report) {
         h.text(&p.sensor);
         h.raw("</td><td class=\"mono\">");
         h.text(&p.addr.to_string());
-        h.raw("</td><td>");
-        h.text(p.name().unwrap_or("-"));
-        h.raw("</td><td>");
-        h.text(&format!("{}{}", info.class, if info.wordy { ", wordy" } else { "" }));
+        h.cell(p.name().unwrap_or("-"));
+        h.cell(&format!("{}{}", info.class, if info.wordy { ", wordy" } else { "" }));
         h.raw("</td><td>");
         let mut details = vec![info.block.to_string()];
         details.extend(info.details);
@@ -669,8 +651,7 @@ fn capture(h: &mut Html, r: &Report, st: &Settings) {
         if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
             h.text(&format!("{} – {}", local(a, &st.tz), local(b, &st.tz)));
         }
-        h.raw("</td><td>");
-        h.text(&format!("{} / {}", count(s.inner_ipv4), count(s.inner_ipv6)));
+        h.cell(&format!("{} / {}", count(s.inner_ipv4), count(s.inner_ipv6)));
         h.raw("</td><td class=\"mono\">");
         for a in &s.sensor_addrs {
             h.text(&format!("{} ({})", a.addr, a.reason));
