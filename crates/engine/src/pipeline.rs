@@ -219,7 +219,8 @@ struct FrameMeta {
     orig_len: u32,
 }
 
-/// A run of frames copied out of the reader, shared read-only by every worker.
+/// A run of frames, shared read-only by every worker: with one input file, the reader's own
+/// buffer (no copy); with several, frames copied out of the merge.
 struct Batch {
     /// Global index of the first frame.
     first: u64,
@@ -227,6 +228,194 @@ struct Batch {
     frames: Vec<FrameMeta>,
     /// Per frame: the worker that owns its flow, or [`ALL`].
     routes: Vec<u8>,
+    /// Per frame: the flow-key hash when routed (for [`FlowTable::warm`]), else 0.
+    hashes: Vec<u64>,
+}
+
+/// Frames whose flow state is loaded together before they are processed.
+const WARM_GROUP: usize = 16;
+
+impl Batch {
+    fn new(first: u64) -> Batch {
+        Batch {
+            first,
+            data: Vec::new(),
+            frames: Vec::with_capacity(BATCH_FRAMES),
+            routes: Vec::with_capacity(BATCH_FRAMES),
+            hashes: Vec::with_capacity(BATCH_FRAMES),
+        }
+    }
+
+    /// Empties the batch for reuse; returns its data buffer.
+    fn reset(&mut self, first: u64) -> Vec<u8> {
+        self.first = first;
+        self.frames.clear();
+        self.routes.clear();
+        self.hashes.clear();
+        std::mem::take(&mut self.data)
+    }
+
+    /// Captured bytes of its frames.
+    fn captured(&self) -> u64 {
+        self.frames.iter().map(|f| f.len as u64).sum()
+    }
+
+    fn push(&mut self, meta: FrameMeta, data: &[u8], hasher: &KeyHasher, shards: u32) {
+        let hash = route_hash(hasher, meta.linktype, data);
+        self.frames.push(meta);
+        self.routes.push(hash.map_or(ALL, |h| KeyHasher::shard(h, shards) as u8));
+        self.hashes.push(hash.unwrap_or(0));
+    }
+}
+
+/// Cuts the input into [`Batch`]es, numbering frames, computing each frame's route and
+/// collecting capture errors (they never stop the input: the reader resynchronises or ends).
+struct Feed {
+    merger: Merger,
+    hasher: KeyHasher,
+    shards: u32,
+    /// Index of the next frame.
+    next: u64,
+    /// One file: frames delivered from the reader's live buffer, waiting for it to be retired.
+    pending: Batch,
+    done: bool,
+    errors: Vec<CaptureError>,
+}
+
+impl Feed {
+    fn new(mut merger: Merger, hasher: KeyHasher, shards: u32) -> Feed {
+        if let [one] = merger.readers_mut() {
+            one.set_batching(true);
+        }
+        Feed { merger, hasher, shards, next: 0, pending: Batch::new(0), done: false, errors: Vec::new() }
+    }
+
+    /// The next batch (filled into `spare`, a used batch or a new one), or `None` at the end.
+    fn next(&mut self, spare: Option<Batch>) -> Option<Batch> {
+        if self.done {
+            return None;
+        }
+        let mut batch = spare.unwrap_or_else(|| Batch::new(0));
+        let old = batch.reset(self.next);
+        if self.merger.readers().len() == 1 {
+            self.merger.readers_mut()[0].give_spare(old);
+            self.next_single(batch)
+        } else {
+            self.next_merged(batch, old)
+        }
+    }
+
+    /// One file: a batch is the frames of one reader buffer, handed over whole when the reader
+    /// retires it (no copy).
+    fn next_single(&mut self, mut fresh: Batch) -> Option<Batch> {
+        loop {
+            let r = &mut self.merger.readers_mut()[0];
+            let got = r.advance();
+            if let Some(buf) = r.take_retired() {
+                // Every frame pending so far lives in the retired buffer.
+                if !self.pending.frames.is_empty() {
+                    fresh.first = self.next;
+                    let mut full = std::mem::replace(&mut self.pending, fresh);
+                    full.data = buf;
+                    self.pending.first = full.first + full.frames.len() as u64;
+                    match got {
+                        Ok(true) => self.push_current(),
+                        // The end: the next call finds the reader empty and returns `None`.
+                        Ok(false) => {}
+                        Err(e) => self.errors.push(e),
+                    }
+                    return Some(full);
+                }
+                r.give_spare(buf);
+            }
+            match got {
+                Ok(true) => self.push_current(),
+                Ok(false) => {
+                    self.done = true;
+                    if self.pending.frames.is_empty() {
+                        return None;
+                    }
+                    let buf = self.merger.readers_mut()[0].take_buffer();
+                    let mut last = std::mem::replace(&mut self.pending, fresh);
+                    last.data = buf;
+                    return Some(last);
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+    }
+
+    fn push_current(&mut self) {
+        let r = &self.merger.readers()[0];
+        let f = r.current();
+        let meta = FrameMeta {
+            start: r.current_offset(),
+            len: f.data.len(),
+            ts: f.ts,
+            linktype: f.linktype,
+            orig_len: f.orig_len,
+        };
+        self.pending.push(meta, f.data, &self.hasher, self.shards);
+        self.next += 1;
+    }
+
+    /// Several files: frames come from the merge in time order and are copied into the batch.
+    fn next_merged(&mut self, mut batch: Batch, mut data: Vec<u8>) -> Option<Batch> {
+        data.clear();
+        loop {
+            match self.merger.next_frame() {
+                Ok(Some((_, f))) => {
+                    let start = data.len();
+                    data.extend_from_slice(f.data);
+                    let meta =
+                        FrameMeta { start, len: f.data.len(), ts: f.ts, linktype: f.linktype, orig_len: f.orig_len };
+                    batch.push(meta, f.data, &self.hasher, self.shards);
+                    self.next += 1;
+                    if batch.frames.len() >= BATCH_FRAMES || data.len() >= BATCH_BYTES {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+        batch.data = data;
+        (!batch.frames.is_empty()).then_some(batch)
+    }
+}
+
+/// Runs `shard` over one batch: flow state for a group of frames is loaded first (see
+/// [`FlowTable::warm`]), then the group is processed. `after` gets each frame's sensor-address
+/// decision and the records emitted so far; it returns false to stop.
+fn run_batch(
+    shard: &mut Shard,
+    batch: &Batch,
+    emitted: &mut Vec<(u64, Output)>,
+    mut after: impl FnMut(Option<Vec<SensorAddr>>, &mut Vec<(u64, Output)>) -> bool,
+) -> bool {
+    let me = shard.me as u8;
+    for g in (0..batch.frames.len()).step_by(WARM_GROUP) {
+        let end = (g + WARM_GROUP).min(batch.frames.len());
+        let mut acc = 0u64;
+        for i in g..end {
+            if batch.routes[i] == me {
+                acc ^= shard.table.warm(batch.hashes[i]);
+            }
+        }
+        std::hint::black_box(acc);
+        for i in g..end {
+            let f = &batch.frames[i];
+            let data = &batch.data[f.start..f.start + f.len];
+            let decided = shard.frame(batch.first + i as u64, f, data, batch.routes[i], emitted);
+            if !after(decided, emitted) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Feeds the sensor-address inference; the addresses once it has seen enough.
@@ -522,13 +711,12 @@ fn worker(
     let me = shard.me as usize;
     let mut recs: Vec<(u64, Output)> = Vec::new();
     for batch in rx.iter() {
-        for (i, f) in batch.frames.iter().enumerate() {
-            let data = &batch.data[f.start..f.start + f.len];
-            if let Some(addrs) = shard.frame(batch.first + i as u64, f, data, batch.routes[i], &mut recs) {
-                if me == 0 && tx.send(WorkerMsg::Decision(addrs)).is_err() {
-                    return;
-                }
-            }
+        let go = run_batch(&mut shard, &batch, &mut recs, |decided, _| match decided {
+            Some(addrs) if me == 0 => tx.send(WorkerMsg::Decision(addrs)).is_ok(),
+            _ => true,
+        });
+        if !go {
+            return;
         }
         let upto = batch.first + batch.frames.len() as u64;
         // Hand the batch back so its memory is reused instead of faulted in afresh.
@@ -549,70 +737,28 @@ fn worker(
 
 /// Reads every file of the sensor, in time order, into batches for the workers.
 fn reader(
-    mut merger: Merger,
-    hasher: KeyHasher,
+    mut feed: Feed,
     txs: Vec<crossbeam_channel::Sender<std::sync::Arc<Batch>>>,
     returned: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
     bytes_read: &std::sync::atomic::AtomicU64,
 ) -> (Merger, Vec<CaptureError>) {
-    let mut errors = Vec::new();
-    let mut next_index = 0u64;
-    let n = txs.len() as u32;
     // A batch comes back once per worker; the last one back can be unwrapped and reused.
-    let new_batch = |first| {
+    let spare = || {
         while let Ok(b) = returned.try_recv() {
-            if let Ok(mut b) = std::sync::Arc::try_unwrap(b) {
-                b.first = first;
-                b.data.clear();
-                b.frames.clear();
-                b.routes.clear();
-                return b;
+            if let Ok(b) = std::sync::Arc::try_unwrap(b) {
+                return Some(b);
             }
         }
-        Batch {
-            first,
-            data: Vec::with_capacity(BATCH_BYTES + 65_536),
-            frames: Vec::with_capacity(BATCH_FRAMES),
-            routes: Vec::with_capacity(BATCH_FRAMES),
-        }
+        None
     };
-    let mut batch = new_batch(0);
-    let send = |b: Batch| -> bool {
-        let b = std::sync::Arc::new(b);
-        txs.iter().all(|t| t.send(b.clone()).is_ok())
-    };
-    loop {
-        match merger.next_frame() {
-            Ok(Some((_, f))) => {
-                let start = batch.data.len();
-                batch.data.extend_from_slice(f.data);
-                batch.frames.push(FrameMeta {
-                    start,
-                    len: f.data.len(),
-                    ts: f.ts,
-                    linktype: f.linktype,
-                    orig_len: f.orig_len,
-                });
-                let route = route_hash(&hasher, f.linktype, f.data).map(|h| KeyHasher::shard(h, n) as u8);
-                batch.routes.push(route.unwrap_or(ALL));
-                next_index += 1;
-                if batch.frames.len() >= BATCH_FRAMES || batch.data.len() >= BATCH_BYTES {
-                    bytes_read.fetch_add(batch.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    let full = std::mem::replace(&mut batch, new_batch(next_index));
-                    if !send(full) {
-                        return (merger, errors);
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(e) => errors.push(e),
+    while let Some(batch) = feed.next(spare()) {
+        bytes_read.fetch_add(batch.captured(), std::sync::atomic::Ordering::Relaxed);
+        let batch = std::sync::Arc::new(batch);
+        if !txs.iter().all(|t| t.send(batch.clone()).is_ok()) {
+            break;
         }
     }
-    bytes_read.fetch_add(batch.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    if !batch.frames.is_empty() {
-        send(batch);
-    }
-    (merger, errors)
+    (feed.merger, feed.errors)
 }
 
 /// Distinct addresses, sorted.
@@ -706,56 +852,47 @@ impl Collector<'_> {
     }
 }
 
-/// One thread does everything, in order, with no copies: the fastest path on one core.
+/// One thread does everything, in order: the fastest path on one core.
 fn run_serial(
-    mut merger: Merger,
+    merger: Merger,
     opts: &Options,
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
     let mut shard = Shard::new(0, 1, opts, col.decided);
-    let mut errors = Vec::new();
+    let mut feed = Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), 1);
     let mut emitted: Vec<(u64, Output)> = Vec::new();
-    let (mut index, mut bytes, mut reported) = (0u64, 0u64, 0u64);
-    let result = (|| {
-        loop {
-            let decided = match merger.next_frame() {
-                Ok(Some((_, f))) => {
-                    let meta =
-                        FrameMeta { start: 0, len: f.data.len(), ts: f.ts, linktype: f.linktype, orig_len: f.orig_len };
-                    bytes += f.data.len() as u64;
-                    shard.frame(index, &meta, f.data, ALL, &mut emitted)
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            index += 1;
+    let mut result = Ok(());
+    let mut spare = None;
+    while let Some(batch) = feed.next(spare.take()) {
+        let go = run_batch(&mut shard, &batch, &mut emitted, |decided, emitted| {
             if let Some(addrs) = decided {
-                col.decision(addrs)?;
+                result = col.decision(addrs);
             }
             for (_, r) in emitted.drain(..) {
-                col.output(r)?;
+                if result.is_ok() {
+                    result = col.output(r);
+                }
             }
-            if bytes - reported >= 16 << 20 {
-                progress(bytes - reported);
-                reported = bytes;
-            }
+            result.is_ok()
+        });
+        if !go {
+            return (feed.merger, feed.errors, result);
         }
-        progress(bytes - reported);
-        let (decided, c, t, x) = shard.finish(&mut emitted);
-        if let Some(addrs) = decided {
-            col.decision(addrs)?;
+        progress(batch.captured());
+        spare = Some(batch);
+    }
+    let (decided, c, t, x) = shard.finish(&mut emitted);
+    if let Some(addrs) = decided {
+        result = col.decision(addrs);
+    }
+    for (_, r) in emitted.drain(..) {
+        if result.is_ok() {
+            result = col.output(r);
         }
-        for (_, r) in emitted.drain(..) {
-            col.output(r)?;
-        }
-        col.done(c, t, x);
-        Ok(())
-    })();
-    (merger, errors, result)
+    }
+    col.done(c, t, x);
+    (feed.merger, feed.errors, result)
 }
 
 /// A reader thread, `n` workers sharing the flows by a symmetric flow hash, and this thread
@@ -782,8 +919,8 @@ fn run_threaded(
         }
         drop((wtx, rtx));
         let bytes_ref = &bytes_read;
-        let hasher = KeyHasher::new(opts.flow.hash_seed);
-        let reader_thread = scope.spawn(move || reader(merger, hasher, btxs, rrx, bytes_ref));
+        let feed = Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), n as u32);
+        let reader_thread = scope.spawn(move || reader(feed, btxs, rrx, bytes_ref));
 
         // Emit a record once every worker has processed past the frame that ended it.
         let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> = (0..n).map(|_| Default::default()).collect();

@@ -26,6 +26,11 @@ impl Merger {
         &self.readers
     }
 
+    /// The readers, to read one directly (with a single file there is nothing to merge).
+    pub fn readers_mut(&mut self) -> &mut [Reader] {
+        &mut self.readers
+    }
+
     /// Next frame in time order, or an error from one file (call again to continue with the rest).
     pub fn next_frame(&mut self) -> Result<Option<(usize, Frame<'_>)>, CaptureError> {
         if let Some(i) = self.last.take() {

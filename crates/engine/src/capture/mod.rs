@@ -2,9 +2,11 @@
 //! [`Reader`] that yields [`Frame`]s borrowed from its buffer, with timestamps normalised to
 //! nanoseconds and each frame's link type resolved per interface.
 //!
-//! The reader owns a single growable buffer and refills it with large reads, so framing costs
-//! no allocation per packet and no `unsafe` (no mmap: a file truncated under a mapping would
-//! SIGBUS, and reads from the page cache are fast enough for the throughput goal).
+//! The reader owns a growable buffer and refills it with large reads, so framing costs no
+//! allocation per packet and no `unsafe` (no mmap: a file truncated under a mapping would
+//! SIGBUS, and reads from the page cache are fast enough for the throughput goal). In batch
+//! mode a full buffer is handed over whole instead of compacted, so the pipeline's workers read
+//! frames where the kernel put them (no copy per frame).
 //!
 //! Damage is reported as a [`CaptureError`] naming the file, the byte offset (in the
 //! decompressed stream for compressed input) and what was wrong. Frames before it were already
@@ -101,7 +103,10 @@ pub(crate) fn read_u16(big_endian: bool, b: &[u8], at: usize) -> u16 {
 /// memory bounded on hostile files.
 pub const MAX_RECORD: usize = 16 << 20;
 
-const READ_CHUNK: usize = 4 << 20;
+/// Read size. With batching, one buffer is one batch: its frames are parsed here, then decoded
+/// and tracked by the workers, so it should still be in the L2 cache by then (512 KiB: 1.16 s
+/// → 0.92 s one thread on the 1 GB benchmark, against 4 MiB; 256 and 128 KiB no better).
+const READ_CHUNK: usize = 512 << 10;
 
 /// Byte source with an owned buffer: the window `buf[start..end]` is unread data, and
 /// `base` is the stream offset of `buf[0]`.
@@ -112,11 +117,28 @@ struct Input {
     end: usize,
     base: u64,
     eof: bool,
+    /// Batch mode (see [`Reader::set_batching`]): a full buffer is retired whole instead of
+    /// compacted, so frames already handed out keep their place in it.
+    retiring: bool,
+    /// The buffer retired by the last refill, until [`Reader::take_retired`] collects it.
+    retired: Option<Vec<u8>>,
+    /// Buffers handed back for reuse ([`Reader::give_spare`]).
+    spare: Vec<Vec<u8>>,
 }
 
 impl Input {
     fn new(src: Box<dyn Read + Send>) -> Self {
-        Input { src, buf: vec![0; READ_CHUNK], start: 0, end: 0, base: 0, eof: false }
+        Input {
+            src,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            retiring: false,
+            retired: None,
+            spare: Vec::new(),
+        }
     }
 
     /// Stream offset of the next unread byte.
@@ -136,14 +158,28 @@ impl Input {
                 return Ok(false);
             }
             if self.start + n > self.buf.len() {
-                // Compact, and grow when one record needs more than the buffer holds.
-                self.buf.copy_within(self.start..self.end, 0);
+                let size = if n > READ_CHUNK { n.next_power_of_two() } else { READ_CHUNK };
+                if self.retiring && self.retired.is_none() {
+                    // Move the unread tail to a fresh buffer and keep the old one whole: the
+                    // frames delivered from it are still being referred to by offset. (With a
+                    // retired buffer already waiting, this buffer holds no delivered frame yet,
+                    // so it may be compacted like any other.)
+                    let mut fresh = match self.spare.pop() {
+                        Some(b) if b.len() >= size => b,
+                        _ => vec![0; size],
+                    };
+                    fresh[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
+                    self.retired = Some(std::mem::replace(&mut self.buf, fresh));
+                } else {
+                    // Compact, and grow when one record needs more than the buffer holds.
+                    self.buf.copy_within(self.start..self.end, 0);
+                    if n > self.buf.len() {
+                        self.buf.resize(size, 0);
+                    }
+                }
                 self.base += self.start as u64;
                 self.end -= self.start;
                 self.start = 0;
-                if n > self.buf.len() {
-                    self.buf.resize(n.next_power_of_two(), 0);
-                }
             }
             let got = loop {
                 match self.src.read(&mut self.buf[self.end..]) {
@@ -374,6 +410,42 @@ impl Reader {
         }
     }
 
+    /// Batch mode: the buffer is never compacted under frames already delivered. When it is
+    /// full it is retired whole ([`Reader::take_retired`]) and reading goes on in a fresh one,
+    /// so a consumer can keep [`Reader::current_offset`]s of many frames and then take the
+    /// buffer they live in, with no copy of the frames.
+    pub fn set_batching(&mut self, on: bool) {
+        self.input.retiring = on;
+    }
+
+    /// In batch mode: the buffer that every frame delivered before the current one lives in,
+    /// if a refill retired it since the last call. The current frame is in the new buffer.
+    pub fn take_retired(&mut self) -> Option<Vec<u8>> {
+        self.input.retired.take()
+    }
+
+    /// In batch mode, at the end of input: the live buffer (holding the frames delivered since
+    /// the last retirement). The reader stays usable and reads into a new buffer if called again.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        let input = &mut self.input;
+        input.base += input.end as u64;
+        input.start = 0;
+        input.end = 0;
+        std::mem::take(&mut input.buf)
+    }
+
+    /// Hands back a buffer from [`Reader::take_retired`] for reuse (its contents are dropped).
+    pub fn give_spare(&mut self, buf: Vec<u8>) {
+        if self.input.spare.len() < 4 {
+            self.input.spare.push(buf);
+        }
+    }
+
+    /// Where the current frame's bytes start in the reader's buffer.
+    pub fn current_offset(&self) -> usize {
+        self.cur.data_start
+    }
+
     /// Timestamp of the current frame.
     pub fn current_ts(&self) -> i64 {
         self.cur.ts
@@ -445,5 +517,54 @@ pub(crate) mod testutil {
             f.extend_from_slice(data);
         }
         f
+    }
+}
+
+#[cfg(test)]
+mod batching {
+    use super::{testutil, Reader};
+
+    /// In batch mode every frame stays readable, at its offset, in the buffer that is retired
+    /// after it (or the last one), across many refills and records of very different sizes.
+    #[test]
+    fn retired_buffers_keep_delivered_frames_in_place() {
+        let records: Vec<(u64, Vec<u8>)> = (0..3000u64)
+            .map(|i| {
+                let len = match i % 7 {
+                    0 => 200_000,
+                    1 => 1,
+                    _ => (i as usize * 37) % 1500 + 1,
+                };
+                (i, (0..len).map(|k| (k as u64 * 31 + i) as u8).collect())
+            })
+            .collect();
+        let refs: Vec<(u64, &[u8])> = records.iter().map(|(t, d)| (*t, d.as_slice())).collect();
+        let file = testutil::pcap(1, &refs);
+        let mut r = Reader::from_read("t".into(), Box::new(std::io::Cursor::new(file)), false).unwrap();
+        r.set_batching(true);
+        let (mut pending, mut seen, mut batches) = (Vec::new(), 0usize, 0);
+        let mut check = |buf: &[u8], pending: &mut Vec<(usize, usize, u64)>| {
+            for (at, len, ts) in pending.drain(..) {
+                assert_eq!(&buf[at..at + len], records[ts as usize].1.as_slice(), "frame {ts}");
+                seen += 1;
+            }
+        };
+        loop {
+            let more = r.advance().unwrap();
+            if let Some(buf) = r.take_retired() {
+                batches += 1;
+                check(&buf, &mut pending);
+                r.give_spare(buf);
+            }
+            if !more {
+                break;
+            }
+            let f = r.current();
+            pending.push((r.current_offset(), f.data.len(), f.ts as u64 / 1000));
+        }
+        let last = r.take_buffer();
+        check(&last, &mut pending);
+        assert_eq!(seen, records.len());
+        assert!(batches > 100, "{batches} buffers retired");
     }
 }
