@@ -709,15 +709,149 @@ impl Shard {
     }
 }
 
-fn worker(
-    mut shard: Shard,
-    rx: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
-    tx: crossbeam_channel::Sender<WorkerMsg>,
-    recycle: crossbeam_channel::Sender<std::sync::Arc<Batch>>,
-) {
+/// The batches the workers share. There is no reader thread: whichever worker first needs a
+/// batch nobody has read yet reads it (on two cores a third busy thread only competes with the
+/// workers, and whichever worker is ahead has time to spare). Every worker processes every
+/// batch; a batch is recycled once all have passed it, and no worker runs more than [`AHEAD`]
+/// batches ahead of the slowest, so memory stays bounded.
+struct Shared {
+    feed: std::sync::Mutex<Feed>,
+    queue: std::sync::Mutex<Queue>,
+    /// Signalled whenever a worker moves on or a batch is added.
+    moved: std::sync::Condvar,
+    bytes_read: std::sync::atomic::AtomicU64,
+}
+
+struct Queue {
+    batches: std::collections::VecDeque<std::sync::Arc<Batch>>,
+    /// Sequence number of `batches[0]`.
+    base: u64,
+    /// Per worker: the batch it is on (`u64::MAX` once it left).
+    cursor: Vec<u64>,
+    /// The input ended after the last batch in `batches`.
+    end: bool,
+    spare: Vec<Batch>,
+}
+
+/// How many batches (of ~512 KiB) a worker may be ahead of the slowest one.
+const AHEAD: u64 = 24;
+
+/// How many batches past its own a worker keeps read when it can.
+const READ_AHEAD: u64 = 4;
+
+impl Shared {
+    fn new(feed: Feed, workers: usize) -> Shared {
+        Shared {
+            feed: std::sync::Mutex::new(feed),
+            queue: std::sync::Mutex::new(Queue {
+                batches: Default::default(),
+                base: 0,
+                cursor: vec![0; workers],
+                end: false,
+                spare: Vec::new(),
+            }),
+            moved: std::sync::Condvar::new(),
+            bytes_read: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A worker that panicked poisons the lock; the scope re-raises its panic anyway.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Worker `me` moves to batch `k` (having dropped the previous one): returns it, reading it
+    /// if nobody has yet; `None` after the last batch.
+    fn get(&self, me: usize, k: u64) -> Option<std::sync::Arc<Batch>> {
+        let mut q = self.lock();
+        q.cursor[me] = k;
+        let slowest = q.cursor.iter().copied().min().unwrap_or(k);
+        while q.base < slowest && !q.batches.is_empty() {
+            let b = q.batches.pop_front().expect("not empty");
+            q.base += 1;
+            // Every worker is past it, so this is the last reference.
+            if let Ok(b) = std::sync::Arc::try_unwrap(b) {
+                q.spare.push(b);
+            }
+        }
+        self.moved.notify_all();
+        loop {
+            let produced = q.base + q.batches.len() as u64;
+            if k < produced {
+                let batch = q.batches[(k - q.base) as usize].clone();
+                // Keep a few batches read ahead so the other workers rarely wait for a read;
+                // only if nobody is reading right now (this worker then reads one).
+                let slowest = q.cursor.iter().copied().min().unwrap_or(k);
+                if !q.end && produced < k + READ_AHEAD && produced < slowest.saturating_add(AHEAD) {
+                    if let Ok(mut feed) = self.feed.try_lock() {
+                        let spare = q.spare.pop();
+                        drop(q);
+                        self.read(&mut feed, spare);
+                    }
+                }
+                return Some(batch);
+            }
+            if q.end {
+                return None;
+            }
+            let slowest = q.cursor.iter().copied().min().unwrap_or(k);
+            if k >= slowest.saturating_add(AHEAD) {
+                q = self.moved.wait(q).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Read batch `k`, with the queue unlocked so the others keep taking batches.
+            let spare = q.spare.pop();
+            drop(q);
+            let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
+            q = self.lock();
+            if k < q.base + q.batches.len() as u64 || q.end {
+                // Another worker read it while this one waited for the feed.
+                q.spare.extend(spare);
+                continue;
+            }
+            drop(q);
+            self.read(&mut feed, spare);
+            drop(feed);
+            q = self.lock();
+        }
+    }
+
+    /// Reads the next batch into the queue (the caller holds the feed, not the queue).
+    fn read(&self, feed: &mut Feed, spare: Option<Batch>) {
+        let got = feed.next(spare);
+        let mut q = self.lock();
+        match got {
+            Some(b) => {
+                self.bytes_read.fetch_add(b.captured(), std::sync::atomic::Ordering::Relaxed);
+                q.batches.push_back(std::sync::Arc::new(b));
+            }
+            None => q.end = true,
+        }
+        self.moved.notify_all();
+    }
+
+    /// Worker `me` is finished (or stopped): nobody waits for it any more.
+    fn leave(&self, me: usize) {
+        self.lock().cursor[me] = u64::MAX;
+        self.moved.notify_all();
+    }
+}
+
+/// Calls [`Shared::leave`] however the worker ends.
+struct Leave<'a>(&'a Shared, usize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
+    }
+}
+
+fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<WorkerMsg>) {
     let me = shard.me as usize;
+    let _leave = Leave(shared, me);
     let mut recs: Vec<(u64, Output)> = Vec::new();
-    for batch in rx.iter() {
+    let mut k = 0u64;
+    while let Some(batch) = shared.get(me, k) {
         let go = run_batch(&mut shard, &batch, &mut recs, |decided, _| match decided {
             Some(addrs) if me == 0 => tx.send(WorkerMsg::Decision(addrs)).is_ok(),
             _ => true,
@@ -726,11 +860,11 @@ fn worker(
             return;
         }
         let upto = batch.first + batch.frames.len() as u64;
-        // Hand the batch back so its memory is reused instead of faulted in afresh.
-        let _ = recycle.try_send(batch);
+        drop(batch);
         if tx.send(WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }).is_err() {
             return;
         }
+        k += 1;
     }
     let (decided, counters, table, expired_frags) = shard.finish(&mut recs);
     if let (Some(addrs), 0) = (decided, me) {
@@ -740,32 +874,6 @@ fn worker(
     }
     let _ = tx.send(WorkerMsg::Records { worker: me, upto: u64::MAX, recs });
     let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
-}
-
-/// Reads every file of the sensor, in time order, into batches for the workers.
-fn reader(
-    mut feed: Feed,
-    txs: Vec<crossbeam_channel::Sender<std::sync::Arc<Batch>>>,
-    returned: crossbeam_channel::Receiver<std::sync::Arc<Batch>>,
-    bytes_read: &std::sync::atomic::AtomicU64,
-) -> (Merger, Vec<CaptureError>) {
-    // A batch comes back once per worker; the last one back can be unwrapped and reused.
-    let spare = || {
-        while let Ok(b) = returned.try_recv() {
-            if let Ok(b) = std::sync::Arc::try_unwrap(b) {
-                return Some(b);
-            }
-        }
-        None
-    };
-    while let Some(batch) = feed.next(spare()) {
-        bytes_read.fetch_add(batch.captured(), std::sync::atomic::Ordering::Relaxed);
-        let batch = std::sync::Arc::new(batch);
-        if !txs.iter().all(|t| t.send(batch.clone()).is_ok()) {
-            break;
-        }
-    }
-    (feed.merger, feed.errors)
 }
 
 /// Distinct addresses, sorted.
@@ -902,7 +1010,7 @@ fn run_serial(
     (feed.merger, feed.errors, result)
 }
 
-/// A reader thread, `n` workers sharing the flows by a symmetric flow hash, and this thread
+/// `n` workers sharing the flows (and the reading, see [`Shared`]) by a symmetric flow hash, and this thread
 /// merging their records into the order a single thread would produce.
 fn run_threaded(
     merger: Merger,
@@ -911,29 +1019,22 @@ fn run_threaded(
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
-    let bytes_read = std::sync::atomic::AtomicU64::new(0);
     let configured = col.decided;
+    let shared = Shared::new(Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), n as u32), n);
+    let mut result: std::io::Result<()> = Ok(());
     std::thread::scope(|scope| {
         let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(32 * n);
-        let (rtx, rrx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(64 * n);
-        let mut btxs = Vec::new();
         for me in 0..n {
-            let (btx, brx) = crossbeam_channel::bounded::<std::sync::Arc<Batch>>(32);
-            btxs.push(btx);
-            let (wtx, rtx) = (wtx.clone(), rtx.clone());
+            let (wtx, shared) = (wtx.clone(), &shared);
             let shard = Shard::new(me, n, opts, configured);
-            scope.spawn(move || worker(shard, brx, wtx, rtx));
+            scope.spawn(move || worker(shard, shared, wtx));
         }
-        drop((wtx, rtx));
-        let bytes_ref = &bytes_read;
-        let feed = Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), n as u32);
-        let reader_thread = scope.spawn(move || reader(feed, btxs, rrx, bytes_ref));
+        drop(wtx);
 
         // Emit a record once every worker has processed past the frame that ended it.
         let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> = (0..n).map(|_| Default::default()).collect();
         let mut upto = vec![0u64; n];
         let mut reported = 0u64;
-        let mut result: std::io::Result<()> = Ok(());
         for msg in wrx.iter() {
             match msg {
                 WorkerMsg::Records { worker, upto: u, recs } => {
@@ -958,20 +1059,19 @@ fn run_threaded(
             if result.is_err() {
                 break;
             }
-            let now = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+            let now = shared.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
             if now > reported {
                 progress(now - reported);
                 reported = now;
             }
         }
-        drop(wrx);
-        let (merger, errors) = reader_thread.join().expect("reader thread panicked");
-        (merger, errors, result)
-    })
+    });
+    let feed = shared.feed.into_inner().unwrap_or_else(|e| e.into_inner());
+    (feed.merger, feed.errors, result)
 }
 
 /// Runs one sensor through the engine. With `opts.threads` ≤ 1 everything runs on this
-/// thread; otherwise a reader thread feeds workers that share the flows. The output is the same
+/// thread; otherwise workers share the reading and the flows. The output is the same
 /// either way. Capture damage is recorded in the summary (and `damaged`), never aborts:
 /// everything read before it is still reported.
 pub fn run_sensor(
