@@ -15,12 +15,23 @@ use wire::{ethernet, ethertype, icmp, ipproto, ipv4, ipv6, link, link::linktype,
 pub const MAX_IP_DEPTH: u8 = 4;
 
 /// An IP address as 16 bytes plus its version; IPv4 sits in the first four bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Addr {
     /// 4 or 6.
     pub version: u8,
     /// The address bytes (IPv4: first four, rest zero).
     pub bytes: [u8; 16],
+}
+
+/// One 128-bit write instead of the derived byte-slice walk (a length prefix, the bytes, then
+/// the version): addresses are hashed for every packet (flow keys, sensor inference).
+impl std::hash::Hash for Addr {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The version only needs to tell apart addresses with equal bytes; any such pair that
+        // still hashes alike is a collision, never a false match (`Eq` compares both fields).
+        state.write_u128(u128::from_le_bytes(self.bytes) ^ u128::from(self.version));
+    }
 }
 
 impl Addr {
