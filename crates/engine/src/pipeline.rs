@@ -700,6 +700,7 @@ impl Shard {
         let decided = self.deciding.then(|| self.inference.decide());
         self.table.finish(&mut self.out);
         self.table.drain_events(&mut self.events);
+        emitted.reserve(self.out.len() + self.events.len());
         let start = emitted.len();
         emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));

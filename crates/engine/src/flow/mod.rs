@@ -660,6 +660,9 @@ impl<A: Attachment> FlowTable<A> {
             let f = &self.slab[i];
             (f.first_ts, f.key.lo, f.key.lo_port, f.key.hi, f.key.hi_port, f.key.proto)
         });
+        // Every live flow at once (most of them, on a capture shorter than the idle timeouts):
+        // growing the vector record by record copied it over and over.
+        out.reserve(live.len());
         for i in live {
             let rec = self.slab[i].record(EndReason::End, &mut self.events);
             out.push(rec);
