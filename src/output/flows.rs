@@ -49,6 +49,8 @@ pub struct Writer<W: Write> {
     header_done: bool,
     /// One JSON line, reused (no allocation per flow).
     line: Vec<u8>,
+    /// The last sensor name and its JSON string form (escaped once, not once per flow).
+    sensor: (String, Vec<u8>),
 }
 
 /// Seconds with microseconds, as Zeek writes `ts` in JSON.
@@ -88,7 +90,7 @@ fn csv_field(s: &str) -> String {
 impl<W: Write> Writer<W> {
     /// A writer for `format`.
     pub fn new(w: W, format: FlowFormat) -> Self {
-        Writer { w, format, header_done: false, line: Vec::with_capacity(1024) }
+        Writer { w, format, header_done: false, line: Vec::with_capacity(1024), sensor: Default::default() }
     }
 
     /// Flushes.
@@ -159,7 +161,11 @@ impl<W: Write> Writer<W> {
         ];
         fast::fields(b, &fields);
         b.extend_from_slice(b",\"sensor\":");
-        serde_json::to_writer(&mut *b, sensor)?;
+        if self.sensor.0 != sensor {
+            self.sensor.0 = sensor.to_string();
+            self.sensor.1 = serde_json::to_vec(sensor)?;
+        }
+        b.extend_from_slice(&self.sensor.1);
         b.extend_from_slice(b",\"role\":\"");
         b.extend_from_slice(r.role.name().as_bytes());
         b.extend_from_slice(b"\",\"ip_version\":");

@@ -583,9 +583,9 @@ impl FrameCounters {
 
 /// What a worker tells the merging thread.
 enum WorkerMsg {
-    /// Records emitted while processing frames `..upto` (exclusive), tagged with the index of
-    /// the frame that ended them.
-    Records { worker: usize, upto: u64, recs: Vec<(u64, Output)> },
+    /// Records emitted up to `upto`, tagged with the index of the frame that ended them
+    /// (`u64::MAX`: the end of input), in canonical order.
+    Records { worker: usize, upto: Upto, recs: Vec<(u64, Output)> },
     /// The sensor addresses (worker 0 only; every worker computes the same).
     Decision(Vec<SensorAddr>),
     /// The worker finished; its counters.
@@ -696,19 +696,62 @@ impl Shard {
 
     /// Ends input: flushes every live flow (tagged `u64::MAX`, after all frames).
     fn finish(mut self, emitted: &mut Vec<(u64, Output)>) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
+        let order = self.table.finish_order();
+        self.finish_flows(&order, emitted);
+        self.finish_rest(emitted)
+    }
+
+    /// End of input: the records of the live flows at `slots`, in canonical order (see
+    /// [`FlowTable::finish_order`]).
+    fn finish_flows(&mut self, slots: &[u32], emitted: &mut Vec<(u64, Output)>) {
+        self.table.finish_some(slots, &mut self.out);
+        emitted.reserve(self.out.len());
+        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
+    }
+
+    /// End of input, after every flow was written: the events their ends produced, the sensor
+    /// decision if still open, and the counters.
+    fn finish_rest(
+        mut self,
+        emitted: &mut Vec<(u64, Output)>,
+    ) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
         let decided = self.deciding.then(|| self.inference.decide());
-        self.table.finish(&mut self.out);
+        self.table.clear();
         self.table.drain_events(&mut self.events);
-        emitted.reserve(self.out.len() + self.events.len());
         let start = emitted.len();
-        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };
         (decided, self.counters, self.table.stats(), expired)
     }
 }
+
+/// How far a worker's records go: everything before it has been sent to the merging thread.
+#[derive(Debug, Clone, PartialEq)]
+enum Upto {
+    /// The records of every frame before this index.
+    Frame(u64),
+    /// Every frame's records, and the end-of-input flow records up to this (start time, uid).
+    EndFlows(i64, String),
+    /// Everything.
+    All,
+}
+
+impl Upto {
+    /// Whether a record with this frame index and key may still come after what was sent.
+    fn may_precede(&self, index: u64, key: (u8, i64, &str)) -> bool {
+        match self {
+            Upto::Frame(u) => *u <= index,
+            Upto::EndFlows(ts, uid) => index == u64::MAX && (key.0 > 0 || (key.1, key.2) > (*ts, uid.as_str())),
+            Upto::All => false,
+        }
+    }
+}
+
+/// End-of-input records go to the merging thread in chunks this size, so it writes the first
+/// ones while the workers still make the rest.
+const END_CHUNK: usize = 2048;
 
 /// The batches the workers share. There is no reader thread: whichever worker first needs a
 /// batch nobody has read yet reads it (on two cores a third busy thread only competes with the
@@ -860,20 +903,31 @@ fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<Worke
         if !go {
             return;
         }
-        let upto = batch.first + batch.frames.len() as u64;
+        let upto = Upto::Frame(batch.first + batch.frames.len() as u64);
         drop(batch);
         if tx.send(WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }).is_err() {
             return;
         }
         k += 1;
     }
-    let (decided, counters, table, expired_frags) = shard.finish(&mut recs);
+    let order = shard.table.finish_order();
+    for chunk in order.chunks(END_CHUNK) {
+        shard.finish_flows(chunk, &mut recs);
+        let upto = match recs.last() {
+            Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, r.uid.clone()),
+            _ => continue,
+        };
+        if tx.send(WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }).is_err() {
+            return;
+        }
+    }
+    let (decided, counters, table, expired_frags) = shard.finish_rest(&mut recs);
     if let (Some(addrs), 0) = (decided, me) {
         if tx.send(WorkerMsg::Decision(addrs)).is_err() {
             return;
         }
     }
-    let _ = tx.send(WorkerMsg::Records { worker: me, upto: u64::MAX, recs });
+    let _ = tx.send(WorkerMsg::Records { worker: me, upto: Upto::All, recs });
     let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
 }
 
@@ -1034,7 +1088,7 @@ fn run_threaded(
 
         // Emit a record once every worker has processed past the frame that ended it.
         let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> = (0..n).map(|_| Default::default()).collect();
-        let mut upto = vec![0u64; n];
+        let mut upto = vec![Upto::Frame(0); n];
         let mut reported = 0u64;
         for msg in wrx.iter() {
             match msg {
@@ -1051,7 +1105,8 @@ fn run_threaded(
                     .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.2.key().cmp(&b.2.key())))
                     .map(|(w, i, _)| (w, i));
                 let Some((w, idx)) = best else { break };
-                if (0..n).any(|o| queues[o].is_empty() && upto[o] <= idx && upto[o] != u64::MAX) {
+                let key = queues[w].front().map(|(_, r)| r.key()).expect("front exists");
+                if (0..n).any(|o| queues[o].is_empty() && upto[o].may_precede(idx, key)) {
                     break;
                 }
                 let (_, rec) = queues[w].pop_front().expect("front exists");

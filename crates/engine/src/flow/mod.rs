@@ -652,21 +652,42 @@ impl<A: Attachment> FlowTable<A> {
         }
     }
 
-    /// Writes out every live flow (end of input), ordered by start time and key.
+    /// Writes out every live flow (end of input), ordered by start time and uid.
     pub fn finish(&mut self, out: &mut Vec<FlowRecord>) {
+        let order = self.finish_order();
+        self.finish_some(&order, out);
+        self.clear();
+    }
+
+    /// End of input, step 1: the live flows' slots in the order their records are written (start
+    /// time, then uid: the order the pipeline merges records in, so each chunk written with
+    /// [`FlowTable::finish_some`] can be merged as soon as it is made).
+    pub fn finish_order(&mut self) -> Vec<u32> {
         let _ = self.wheel.drain_all();
-        let mut live: Vec<usize> = (0..self.slab.len()).filter(|&i| self.slab[i].live).collect();
-        live.sort_by_key(|&i| {
-            let f = &self.slab[i];
-            (f.first_ts, f.key.lo, f.key.lo_port, f.key.hi, f.key.hi_port, f.key.proto)
-        });
-        // Every live flow at once (most of them, on a capture shorter than the idle timeouts):
-        // growing the vector record by record copied it over and over.
-        out.reserve(live.len());
-        for i in live {
-            let rec = self.slab[i].record(EndReason::End, &mut self.events);
-            out.push(rec);
+        let mut live: Vec<(i64, String, u32)> = (0..self.slab.len())
+            .filter(|&i| self.slab[i].live)
+            .map(|i| (self.slab[i].first_ts, uid_string(self.slab[i].uid), i as u32))
+            .collect();
+        live.sort_unstable();
+        live.into_iter().map(|(_, _, i)| i).collect()
+    }
+
+    /// End of input, step 2: writes out the flows at `slots` (from [`FlowTable::finish_order`]).
+    pub fn finish_some(&mut self, slots: &[u32], out: &mut Vec<FlowRecord>) {
+        // Reserved at once: growing the vector record by record copied it over and over.
+        out.reserve(slots.len());
+        for &i in slots {
+            let f = &mut self.slab[i as usize];
+            if f.live {
+                out.push(f.record(EndReason::End, &mut self.events));
+                f.live = false;
+            }
         }
+    }
+
+    /// End of input, step 3: forgets every flow.
+    pub fn clear(&mut self) {
+        let _ = self.wheel.drain_all();
         self.slab.clear();
         self.index.clear();
         self.free.clear();
