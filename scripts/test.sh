@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command:package pairs: tshark for the differential tests, iproute2 to curl for the
-# network-namespace test (tests/netns.rs), chromium for the report's browser test.
+# command:package pairs: make for building jemalloc, tshark for the differential tests,
+# iproute2 to curl for the network-namespace test (tests/netns.rs), chromium for the report's
+# browser test.
 need=()
-for pair in tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium; do
+for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
