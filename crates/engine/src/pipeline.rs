@@ -694,13 +694,6 @@ impl Shard {
         decided
     }
 
-    /// Ends input: flushes every live flow (tagged `u64::MAX`, after all frames).
-    fn finish(mut self, emitted: &mut Vec<(u64, Output)>) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
-        let order = self.table.finish_order();
-        self.finish_flows(&order, emitted);
-        self.finish_rest(emitted)
-    }
-
     /// End of input: the records of the live flows at `slots`, in canonical order (see
     /// [`FlowTable::finish_order`]).
     fn finish_flows(&mut self, slots: &[u32], emitted: &mut Vec<(u64, Output)>) {
@@ -749,8 +742,8 @@ impl Upto {
     }
 }
 
-/// End-of-input records go to the merging thread in chunks this size, so it writes the first
-/// ones while the workers still make the rest.
+/// End-of-input records are made in chunks this size: the merging thread writes the first ones
+/// while the workers still make the rest, and they are never all in memory at once.
 const END_CHUNK: usize = 2048;
 
 /// The batches the workers share. There is no reader thread: whichever worker first needs a
@@ -1052,7 +1045,17 @@ fn run_serial(
         progress(batch.captured());
         spare = Some(batch);
     }
-    let (decided, c, t, x) = shard.finish(&mut emitted);
+    // The live flows' records a chunk at a time, so they are never all in memory at once.
+    let order = shard.table.finish_order();
+    for chunk in order.chunks(END_CHUNK) {
+        shard.finish_flows(chunk, &mut emitted);
+        for (_, r) in emitted.drain(..) {
+            if result.is_ok() {
+                result = col.output(r);
+            }
+        }
+    }
+    let (decided, c, t, x) = shard.finish_rest(&mut emitted);
     if let Some(addrs) = decided {
         result = col.decision(addrs);
     }
