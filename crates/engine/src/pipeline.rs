@@ -205,9 +205,10 @@ fn sorted<K: Ord + Copy>(m: &HashMap<K, u64>) -> Vec<(K, u64)> {
     v
 }
 
-/// Frames per batch handed from the reader to the workers, and the byte budget of one batch.
+/// With several input files (frames copied out of the merge): frames per batch, and the byte
+/// budget of one batch (the size of one reader buffer, so a batch still sits in L2 when decoded).
 const BATCH_FRAMES: usize = 2048;
-const BATCH_BYTES: usize = 2 << 20;
+const BATCH_BYTES: usize = 512 << 10;
 
 /// One captured frame inside a [`Batch`].
 #[derive(Debug, Clone, Copy)]
