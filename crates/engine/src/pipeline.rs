@@ -1270,3 +1270,30 @@ pub fn run_sensor(
         damaged,
     })
 }
+
+#[cfg(test)]
+mod test {
+    use super::Upto;
+
+    /// The merging thread may write a record only when no worker can still send one that sorts
+    /// before it; the watermark says what each worker may still send.
+    #[test]
+    fn watermarks_hold_back_only_what_may_still_come_first() {
+        let end = u64::MAX;
+        // Frame watermark: records of frames at or after it may still come.
+        assert!(Upto::Frame(10).may_precede(10, (0, 5, "Ca")));
+        assert!(Upto::Frame(10).may_precede(end, (0, 5, "Ca")));
+        assert!(!Upto::Frame(11).may_precede(10, (1, 5, "Ca")));
+        // End-of-input flows sent up to (ts 5, uid "Cm"): later end flows and all end events
+        // may still come, nothing of a frame.
+        let w = Upto::EndFlows(5, "Cm".into());
+        assert!(!w.may_precede(10, (1, 9, "Cz")));
+        assert!(!w.may_precede(end, (0, 5, "Ca")), "sorts before what was sent");
+        assert!(!w.may_precede(end, (0, 4, "Cz")));
+        assert!(w.may_precede(end, (0, 5, "Cz")), "a later flow of this worker may sort first");
+        assert!(w.may_precede(end, (0, 6, "Ca")));
+        assert!(w.may_precede(end, (1, 0, "Ca")), "end events follow every end flow");
+        // Everything sent.
+        assert!(!Upto::All.may_precede(end, (1, i64::MAX, "Cz")));
+    }
+}
