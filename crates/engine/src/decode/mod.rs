@@ -301,7 +301,10 @@ impl Decoder {
         self.defrag.take_expired()
     }
 
-    /// Decodes one frame captured at `ts` (ns) on a `linktype` interface.
+    /// Decodes one frame captured at `ts` (ns) on a `linktype` interface. Inlined so the
+    /// `Decoded` (a few hundred bytes) is built where the caller keeps it instead of copied out
+    /// once per packet (that memcpy was 1.5 % of the profile).
+    #[inline]
     pub fn decode<'a>(&'a mut self, ts: i64, lt: u32, data: &'a [u8]) -> Decoded<'a> {
         let mut d = Decoded::default();
         let next = link_layer(lt, data, &mut d);
