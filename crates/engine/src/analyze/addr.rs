@@ -29,159 +29,51 @@ pub struct Registry {
     pub reserved: char,
 }
 
-/// One row as written: prefix bytes, length, block, name, RFC, flags "SDFGR".
-type Row = ([u8; 16], u8, &'static str, &'static str, &'static str, &'static str);
+/// One row as written: block (CIDR), name, RFC, flags "SDFGR".
+type Row = (&'static str, &'static str, &'static str, &'static str);
 
 /// The registry (DOMAIN.md §1.2, a 2025 copy of IANA's CSV).
 const REGISTRY: &[Row] = &[
-    (ip6(&[0; 15], 1), 128, "::1/128", "Loopback Address", "4291", "FFFFT"),
-    (ip6(&[0; 15], 0), 128, "::/128", "Unspecified Address", "4291", "TFFFT"),
-    (
-        ip6(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0], 0),
-        96,
-        "::ffff:0:0/96",
-        "IPv4-mapped Address",
-        "4291",
-        "FFFFT",
-    ),
-    (
-        ip6(&[0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        96,
-        "64:ff9b::/96",
-        "IPv4-IPv6 Translat.",
-        "6052",
-        "TTTTF",
-    ),
-    (
-        ip6(&[0, 0x64, 0xff, 0x9b, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        48,
-        "64:ff9b:1::/48",
-        "IPv4-IPv6 Translat. (local use)",
-        "8215",
-        "TTTFF",
-    ),
-    (
-        ip6(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        64,
-        "100::/64",
-        "Discard-Only Address Block",
-        "6666",
-        "TTTFF",
-    ),
-    (
-        ip6(&[0x01, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], 0),
-        64,
-        "100:0:0:1::/64",
-        "Dummy IPv6 Prefix",
-        "9780",
-        "TFFFF",
-    ),
-    (
-        ip6(&[0x20, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 1),
-        128,
-        "2001:1::1/128",
-        "Port Control Protocol Anycast",
-        "7723",
-        "TTTTF",
-    ),
-    (
-        ip6(&[0x20, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2),
-        128,
-        "2001:1::2/128",
-        "TURN Anycast",
-        "8155",
-        "TTTTF",
-    ),
-    (
-        ip6(&[0x20, 0x01, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 3),
-        128,
-        "2001:1::3/128",
-        "DNS-SD SRP Anycast",
-        "9665",
-        "TTTTF",
-    ),
-    (ip6(&[0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 48, "2001:2::/48", "Benchmarking", "5180", "TTTFF"),
-    (ip6(&[0x20, 0x01, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 32, "2001:3::/32", "AMT", "7450", "TTTTF"),
-    (
-        ip6(&[0x20, 0x01, 0, 4, 0x01, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        48,
-        "2001:4:112::/48",
-        "AS112-v6",
-        "7535",
-        "TTTTF",
-    ),
-    (
-        ip6(&[0x20, 0x01, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        28,
-        "2001:10::/28",
-        "Deprecated (previously ORCHID)",
-        "4843",
-        "NNNNN",
-    ),
-    (ip6(&[0x20, 0x01, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 28, "2001:20::/28", "ORCHIDv2", "7343", "TTTTF"),
-    (
-        ip6(&[0x20, 0x01, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        28,
-        "2001:30::/28",
-        "Drone Remote ID Protocol Entity Tags (DETs) Prefix",
-        "9374",
-        "TTTTF",
-    ),
-    (ip6(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 32, "2001::/32", "TEREDO", "4380, 8190", "TTTNF"),
-    (
-        ip6(&[0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        23,
-        "2001::/23",
-        "IETF Protocol Assignments",
-        "2928",
-        "FFFFF",
-    ),
-    (
-        ip6(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        32,
-        "2001:db8::/32",
-        "Documentation",
-        "3849",
-        "FFFFF",
-    ),
-    (ip6(&[0x20, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 16, "2002::/16", "6to4", "3056", "TTTNF"),
-    (
-        ip6(&[0x26, 0x20, 0, 0x4f, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        48,
-        "2620:4f:8000::/48",
-        "Direct Delegation AS112 Service",
-        "7534",
-        "TTTTF",
-    ),
-    (ip6(&[0x3f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 20, "3fff::/20", "Documentation", "9637", "FFFFF"),
-    (
-        ip6(&[0x5f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        16,
-        "5f00::/16",
-        "Segment Routing (SRv6) SIDs",
-        "9602",
-        "TTTFF",
-    ),
-    (ip6(&[0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), 7, "fc00::/7", "Unique-Local", "4193, 8190", "TTTFF"),
-    (
-        ip6(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0),
-        10,
-        "fe80::/10",
-        "Link-Local Unicast",
-        "4291",
-        "TTFFT",
-    ),
+    ("::1/128", "Loopback Address", "4291", "FFFFT"),
+    ("::/128", "Unspecified Address", "4291", "TFFFT"),
+    ("::ffff:0:0/96", "IPv4-mapped Address", "4291", "FFFFT"),
+    ("64:ff9b::/96", "IPv4-IPv6 Translat.", "6052", "TTTTF"),
+    ("64:ff9b:1::/48", "IPv4-IPv6 Translat. (local use)", "8215", "TTTFF"),
+    ("100::/64", "Discard-Only Address Block", "6666", "TTTFF"),
+    ("100:0:0:1::/64", "Dummy IPv6 Prefix", "9780", "TFFFF"),
+    ("2001:1::1/128", "Port Control Protocol Anycast", "7723", "TTTTF"),
+    ("2001:1::2/128", "TURN Anycast", "8155", "TTTTF"),
+    ("2001:1::3/128", "DNS-SD SRP Anycast", "9665", "TTTTF"),
+    ("2001:2::/48", "Benchmarking", "5180", "TTTFF"),
+    ("2001:3::/32", "AMT", "7450", "TTTTF"),
+    ("2001:4:112::/48", "AS112-v6", "7535", "TTTTF"),
+    ("2001:10::/28", "Deprecated (previously ORCHID)", "4843", "NNNNN"),
+    ("2001:20::/28", "ORCHIDv2", "7343", "TTTTF"),
+    ("2001:30::/28", "Drone Remote ID Protocol Entity Tags (DETs) Prefix", "9374", "TTTTF"),
+    ("2001::/32", "TEREDO", "4380, 8190", "TTTNF"),
+    ("2001::/23", "IETF Protocol Assignments", "2928", "FFFFF"),
+    ("2001:db8::/32", "Documentation", "3849", "FFFFF"),
+    ("2002::/16", "6to4", "3056", "TTTNF"),
+    ("2620:4f:8000::/48", "Direct Delegation AS112 Service", "7534", "TTTTF"),
+    ("3fff::/20", "Documentation", "9637", "FFFFF"),
+    ("5f00::/16", "Segment Routing (SRv6) SIDs", "9602", "TTTFF"),
+    ("fc00::/7", "Unique-Local", "4193, 8190", "TTTFF"),
+    ("fe80::/10", "Link-Local Unicast", "4291", "TTFFT"),
 ];
 
-const fn ip6(first: &[u8; 15], last: u8) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    let mut i = 0;
-    while i < 15 {
-        b[i] = first[i];
-        i += 1;
-    }
-    b[15] = last;
-    b
+/// The registry's prefixes (bytes, length), parsed once from the blocks, in `REGISTRY` order.
+fn registry_prefixes() -> &'static [([u8; 16], u8)] {
+    static PREFIXES: std::sync::OnceLock<Vec<([u8; 16], u8)>> = std::sync::OnceLock::new();
+    PREFIXES.get_or_init(|| {
+        REGISTRY
+            .iter()
+            .map(|r| {
+                let (ip, len) = r.0.split_once('/').expect("registry block is a CIDR");
+                let ip: std::net::Ipv6Addr = ip.parse().expect("registry block address");
+                (ip.octets(), len.parse().expect("registry block length"))
+            })
+            .collect()
+    })
 }
 
 fn in_prefix(a: &[u8; 16], p: &[u8; 16], len: u8) -> bool {
@@ -193,18 +85,21 @@ pub fn registry(a: &Addr) -> Option<Registry> {
     if a.version != 6 {
         return None;
     }
-    REGISTRY.iter().filter(|r| in_prefix(&a.bytes, &r.0, r.1)).max_by_key(|r| r.1).map(|r| {
-        let f: Vec<char> = r.5.chars().collect();
-        Registry {
-            block: r.2,
-            name: r.3,
-            rfc: r.4,
-            source: f[0],
-            destination: f[1],
-            forwardable: f[2],
-            global: f[3],
-            reserved: f[4],
-        }
+    let (_, r) = registry_prefixes()
+        .iter()
+        .zip(REGISTRY)
+        .filter(|((p, len), _)| in_prefix(&a.bytes, p, *len))
+        .max_by_key(|((_, len), _)| *len)?;
+    let f: Vec<char> = r.3.chars().collect();
+    Some(Registry {
+        block: r.0,
+        name: r.1,
+        rfc: r.2,
+        source: f[0],
+        destination: f[1],
+        forwardable: f[2],
+        global: f[3],
+        reserved: f[4],
     })
 }
 
@@ -522,6 +417,17 @@ mod test {
             assert_eq!((i.class.as_str(), i.wordy), (class, wordy), "{a}");
             assert_eq!((i.kind, i.scope, i.block), ("unicast", "global", "global unicast"), "{a}");
             assert!(i.registry.is_none(), "{a} is in no special-purpose block");
+        }
+    }
+
+    #[test]
+    fn registry_blocks_parse_to_their_prefixes() {
+        let prefixes = registry_prefixes();
+        assert_eq!(prefixes.len(), REGISTRY.len());
+        for ((bytes, len), row) in prefixes.iter().zip(REGISTRY) {
+            // A block names a prefix: no bit set past its length.
+            let host = u128::from_be_bytes(*bytes) & u128::MAX.checked_shr(u32::from(*len)).unwrap_or(0);
+            assert_eq!(host, 0, "{} has bits past /{len}", row.0);
         }
     }
 
