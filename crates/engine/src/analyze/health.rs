@@ -1444,72 +1444,41 @@ fn findings(
     for b in &r.pmtu {
         let svc = format!("{}:{}", b.service, b.port);
         let v4_healthy = v4_ok_names.contains(&(b.sensor.as_str(), b.service.as_str()));
-        match b.state {
+        // Every PMTU finding names the same service, family and connection; the state picks
+        // the note and the message.
+        let (severity, note, alert) = match b.state {
             PmtuState::Suspected | PmtuState::Stalled => {
                 let sev = if v4_healthy && b.confidence == "high" { Severity::Warning } else { Severity::Info };
-                n.raise(sev, "V6Mon::PMTU_Blackhole", "PMTUBlackhole", &b.sensor, Some(svc.clone()), Some(6), None, b.ts, &b.uid, || {
-                    if b.side == "sender" {
-                        format!("{svc}: {}-byte IPv6 packets retransmitted with no progress and no Packet Too Big: Path-MTU black hole", b.size)
-                    } else {
-                        format!(
-                            "{svc}: over IPv6 the request went through, then no full-size packet arrived for {:.0} s (server MSS {}){}: Path-MTU black hole",
-                            b.stall_ns as f64 / 1e9,
-                            b.size,
-                            if v4_healthy { " while IPv4 transfers worked" } else { "" }
-                        )
-                    }
-                });
+                (sev, "V6Mon::PMTU_Blackhole", "PMTUBlackhole")
             }
-            PmtuState::Recovered => n.raise(
-                Severity::Info,
-                "V6Mon::PMTU_Blackhole_Recovered",
-                "PMTUBlackholeRecovered",
-                &b.sensor,
-                Some(svc.clone()),
-                Some(6),
-                None,
-                b.ts,
-                &b.uid,
-                || {
-                    format!(
-                        "{svc}: black hole for {}-byte packets, recovered with smaller segments after {:.1} s",
-                        b.size,
-                        b.stall_ns as f64 / 1e9
-                    )
-                },
+            PmtuState::Recovered => (Severity::Info, "V6Mon::PMTU_Blackhole_Recovered", "PMTUBlackholeRecovered"),
+            PmtuState::PtbIgnored => (Severity::Info, "V6Mon::PTB_Ignored", "PTBIgnored"),
+            PmtuState::InvalidPtb => (Severity::Warning, "V6Mon::Invalid_PTB", "InvalidPTB"),
+            PmtuState::PmtudOk => continue,
+        };
+        n.raise(severity, note, alert, &b.sensor, Some(svc.clone()), Some(6), None, b.ts, &b.uid, || match b.state {
+            PmtuState::Recovered => format!(
+                "{svc}: black hole for {}-byte packets, recovered with smaller segments after {:.1} s",
+                b.size,
+                b.stall_ns as f64 / 1e9
             ),
-            PmtuState::PtbIgnored => n.raise(
-                Severity::Info,
-                "V6Mon::PTB_Ignored",
-                "PTBIgnored",
-                &b.sensor,
-                Some(svc.clone()),
-                Some(6),
-                None,
-                b.ts,
-                &b.uid,
-                || {
-                    format!(
-                        "{svc}: Packet Too Big (MTU {}) ignored, {}-byte packets still sent",
-                        b.ptb_mtu.unwrap_or(0),
-                        b.size
-                    )
-                },
+            PmtuState::PtbIgnored => format!(
+                "{svc}: Packet Too Big (MTU {}) ignored, {}-byte packets still sent",
+                b.ptb_mtu.unwrap_or(0),
+                b.size
             ),
-            PmtuState::InvalidPtb => n.raise(
-                Severity::Warning,
-                "V6Mon::Invalid_PTB",
-                "InvalidPTB",
-                &b.sensor,
-                Some(svc.clone()),
-                Some(6),
-                None,
-                b.ts,
-                &b.uid,
-                || format!("{svc}: Packet Too Big announced MTU {} < 1280 (RFC 8201)", b.size),
+            PmtuState::InvalidPtb => format!("{svc}: Packet Too Big announced MTU {} < 1280 (RFC 8201)", b.size),
+            _ if b.side == "sender" => format!(
+                "{svc}: {}-byte IPv6 packets retransmitted with no progress and no Packet Too Big: Path-MTU black hole",
+                b.size
             ),
-            PmtuState::PmtudOk => {}
-        }
+            _ => format!(
+                "{svc}: over IPv6 the request went through, then no full-size packet arrived for {:.0} s (server MSS {}){}: Path-MTU black hole",
+                b.stall_ns as f64 / 1e9,
+                b.size,
+                if v4_healthy { " while IPv4 transfers worked" } else { "" }
+            ),
+        });
     }
     // Bogus_AAAA per name; AAAA_Unused per host when most of its AAAA answers went unused
     // (transition-only hosts are expected to prefer IPv4, RFC 6724).
