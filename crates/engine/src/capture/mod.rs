@@ -436,7 +436,9 @@ impl Reader {
 
     /// Hands back a buffer from [`Reader::take_retired`] for reuse (its contents are dropped).
     pub fn give_spare(&mut self, buf: Vec<u8>) {
-        if self.input.spare.len() < 4 {
+        // Only full-size buffers: a new batch hands back an empty one, which would take a slot
+        // and then be dropped by the refill anyway.
+        if buf.len() >= READ_CHUNK && self.input.spare.len() < 4 {
             self.input.spare.push(buf);
         }
     }
