@@ -704,20 +704,20 @@ impl Shard {
     }
 
     /// End of input, after every flow was written: the events their ends produced, the sensor
-    /// decision if still open, and the counters.
+    /// decision if still open, and the counters. The flow table is left to be dropped with the
+    /// shard (after the results are sent: freeing every flow takes a while).
     fn finish_rest(
-        mut self,
+        &mut self,
         emitted: &mut Vec<(u64, Output)>,
     ) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
         let decided = self.deciding.then(|| self.inference.decide());
-        self.table.clear();
         self.table.drain_events(&mut self.events);
         let start = emitted.len();
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };
-        (decided, self.counters, self.table.stats(), expired)
+        (decided, std::mem::take(&mut self.counters), self.table.stats(), expired)
     }
 }
 

@@ -126,6 +126,17 @@ impl Attachment for App {
             s.apply(rec);
         }
     }
+
+    fn warm(&self) -> u64 {
+        let state = match self.state.as_deref() {
+            Some(State::Dns(_)) => 1,
+            Some(State::Http(_)) => 2,
+            Some(State::Tls(_)) => 3,
+            Some(State::Quic(_)) => 4,
+            None => 0,
+        };
+        state ^ self.summary.as_ref().map_or(0, |s| s.service.len() as u64)
+    }
 }
 
 impl App {
