@@ -16,7 +16,7 @@
 
 /// Asks the CPU to load the cache line holding `p` (no effect on correctness).
 #[inline(always)]
-pub(crate) fn line(p: *const u8) {
+fn line(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: see the module documentation: a prefetch cannot fault or change memory, and SSE is
     // always present on x86_64.

@@ -127,15 +127,10 @@ impl Attachment for App {
         }
     }
 
-    fn warm(&self) -> u64 {
-        let state = match self.state.as_deref() {
-            Some(State::Dns(_)) => 1,
-            Some(State::Http(_)) => 2,
-            Some(State::Tls(_)) => 3,
-            Some(State::Quic(_)) => 4,
-            None => 0,
-        };
-        state ^ self.summary.as_ref().map_or(0, |s| s.service.len() as u64)
+    fn warm(&self) {
+        if let Some(state) = self.state.as_deref() {
+            crate::prefetch::bytes((state as *const State).cast(), std::mem::size_of::<State>().min(128));
+        }
     }
 }
 

@@ -47,11 +47,9 @@ pub trait Attachment: Default {
     fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<Self::Event>);
     /// The flow ended: fill in the record (service, names) and flush pending events.
     fn end(&mut self, rec: &mut FlowRecord, events: &mut Vec<Self::Event>);
-    /// Loads (does not change) what [`Attachment::end`] will read first; see
-    /// [`FlowTable::finish_some`]. Returns a value to feed `std::hint::black_box`.
-    fn warm(&self) -> u64 {
-        0
-    }
+    /// Prefetches what [`Attachment::end`] will read first (its boxed state); see
+    /// [`FlowTable::finish_some`].
+    fn warm(&self) {}
 }
 
 impl Attachment for () {
@@ -679,16 +677,21 @@ impl<A: Attachment> FlowTable<A> {
         // Reserved at once: growing the vector record by record copied it over and over.
         out.reserve(slots.len());
         // Slots come in start-time order, so each is a cold spot in the slab, with its cold box
-        // and extractor state behind two more pointers: load a group's first, so the misses
-        // overlap (the end of input was waiting on them one flow at a time).
+        // and extractor state behind two more pointers: prefetch a group's slots, then what they
+        // point to, so the misses overlap (the end of input was waiting on them one flow at a
+        // time).
         for group in slots.chunks(16) {
-            let mut acc = 0u64;
+            for &i in group {
+                crate::prefetch::bytes(
+                    self.slab.as_ptr().wrapping_add(i as usize).cast(),
+                    std::mem::size_of::<Flow<A>>(),
+                );
+            }
             for &i in group {
                 let f = &self.slab[i as usize];
-                acc ^= f.o.c.pkts ^ f.r.c.pkts ^ f.last_ts as u64 ^ u64::from(f.cold.vlan.unwrap_or(0));
-                acc ^= f.syn_ts.unwrap_or(0) as u64 ^ f.uid ^ f.history.as_str().len() as u64 ^ f.app.warm();
+                crate::prefetch::bytes((&*f.cold as *const Cold).cast(), std::mem::size_of::<Cold>());
+                f.app.warm();
             }
-            std::hint::black_box(acc);
             for &i in group {
                 let f = &mut self.slab[i as usize];
                 if f.live {
