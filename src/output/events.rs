@@ -113,7 +113,7 @@ impl<W: Write> Writer<W> {
     }
 
     fn dns(&mut self, sensor: &str, d: &DnsEvent) -> io::Result<()> {
-        let rtt = d.rtt_ns.map(|r| format!("{:.3}", r as f64 / 1e6)).unwrap_or_default();
+        let rtt = d.rtt_ns.map(|r| super::flows::micros(r, 3)).unwrap_or_default();
         let qtype = wire::dns::rtype::name(d.qtype);
         match self.format {
             FlowFormat::Table => writeln!(

@@ -58,8 +58,12 @@ pub fn epoch(ns: i64) -> String {
     format!("{}.{:06}", ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) / 1000)
 }
 
-fn secs(ns: i64) -> String {
-    format!("{:.6}", ns as f64 / 1e9)
+/// Nanoseconds as seconds (`places` 6) or milliseconds (`places` 3) with microsecond digits,
+/// as `{:.6}`/`{:.3}` of the float would write them (see `fast::micros`).
+pub fn micros(ns: i64, places: u32) -> String {
+    let mut b = Vec::with_capacity(24);
+    fast::micros(&mut b, ns, places);
+    String::from_utf8(b).unwrap_or_default()
 }
 
 fn endpoint(r: &FlowRecord, orig: bool) -> String {
@@ -238,7 +242,7 @@ impl<W: Write> Writer<W> {
             r.resp_h.to_string(),
             r.resp_p.to_string(),
             r.proto_name().into(),
-            secs(r.duration_ns()),
+            micros(r.duration_ns(), 6),
             r.orig.bytes.to_string(),
             r.resp.bytes.to_string(),
             r.conn_state.into(),
@@ -255,7 +259,7 @@ impl<W: Write> Writer<W> {
             r.tunnel.map(|t| t.name().to_string()).unwrap_or_default(),
             r.tunnel_outer.map(|(a, b)| format!("{a}>{b}")).unwrap_or_default(),
             r.vlan.map(|v| v.to_string()).unwrap_or_default(),
-            r.rtt_synack_ns.map(|v| format!("{:.3}", v as f64 / 1e6)).unwrap_or_default(),
+            r.rtt_synack_ns.map(|v| micros(v, 3)).unwrap_or_default(),
             r.orig.retransmits.to_string(),
             r.resp.retransmits.to_string(),
             csv_field(&icmp_errors(r)),
