@@ -239,6 +239,70 @@ fn output_is_identical_for_any_thread_count() {
     assert_eq!(one, run("3"));
 }
 
+/// Sensor inference looks at the first 200,000 frames; with several workers each counts the
+/// frames it owns and the shares are merged. The decision (addresses, percentages, siblings by
+/// MAC) must be the same for any thread count, and nothing after the window may count.
+#[test]
+fn sensor_inference_is_the_same_for_any_thread_count() {
+    use synth::{Builder, Encap, PcapWriter, L4};
+    let d = tmpdir("infer");
+    let f = d.join("big.pcap");
+    let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(&f).unwrap())).unwrap();
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    let (v4, v6, ll) = (ip("192.0.2.10"), ip("2001:db8::10"), ip("fe80::10"));
+    let mut host = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut router = Builder::new([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
+    let mut rng = synth::Rng::new(7);
+    let mut t = 1_000_000_000_000_000i64;
+    for i in 0..230_000u32 {
+        t += 1000;
+        let sport = 1024 + (i % 50_000) as u16;
+        let l4 = L4::Udp { sport, dport: 53, payload: b"x" };
+        let r = rng.below(100);
+        let frame = if i >= 200_000 {
+            // Past the window: a new address in every frame; it must not count.
+            host.frame(ip("192.0.2.99"), ip("198.51.100.1"), &l4, Encap::None, 1).to_vec()
+        } else if r < 55 {
+            // The sensor's IPv4 address in 55 % of the window, to remote hosts (many flows,
+            // spread over the workers).
+            let remote = ip(&format!("198.51.{}.{}", rng.below(200), rng.below(250) + 1));
+            host.frame(v4, remote, &l4, Encap::None, 1).to_vec()
+        } else if r < 75 {
+            host.frame(v6, ip(&format!("2001:db8:1::{:x}", rng.below(5000) + 1)), &l4, Encap::None, 1).to_vec()
+        } else if r < 76 {
+            host.frame(ll, ip("fe80::1"), &l4, Encap::None, 1).to_vec()
+        } else {
+            // A router forwarding traffic from many sources: never a sibling.
+            let src = ip(&format!("203.0.113.{}", rng.below(200) + 1));
+            router.frame(src, ip("192.0.2.200"), &l4, Encap::None, 1).to_vec()
+        };
+        w.write(t, &frame).unwrap();
+    }
+    w.finish().unwrap();
+    let addrs = |t: &str| {
+        let o = v6watch(&["summary", "--format", "json", "--threads", t, f.to_str().unwrap()]);
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["sensors"][0]["sensor_addrs"].clone()
+    };
+    let one = addrs("1");
+    let list: Vec<(String, String)> = one
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["addr"].as_str().unwrap().to_string(), a["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[0].0, "192.0.2.10");
+    assert!(list[0].1.ends_with("% of the first 200000 IP packets"), "{list:?}");
+    let siblings: Vec<&str> = list[1..].iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(siblings, ["2001:db8::10", "fe80::10"]);
+    assert!(list[1].1.contains("02:00:00:00:00:01"), "{list:?}");
+    for t in ["2", "3"] {
+        assert_eq!(one, addrs(t), "{t} threads");
+    }
+}
+
 /// The reader routes plain TCP/UDP frames to the one worker owning their flow and everything
 /// else (tunnels, fragments, ICMP, VLANs...) to all: on every corpus capture the flows, the
 /// application events and the summary must not depend on the thread count.

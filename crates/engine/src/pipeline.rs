@@ -389,13 +389,14 @@ impl Feed {
 }
 
 /// Runs `shard` over one batch: flow state for a group of frames is loaded first (see
-/// [`FlowTable::warm`]), then the group is processed. `after` gets each frame's sensor-address
-/// decision and the records emitted so far; it returns false to stop.
+/// [`FlowTable::warm`]), then the group is processed. `after` gets the shard's sensor-address
+/// evidence (after the window's last frame) and the records emitted so far; it returns false
+/// to stop.
 fn run_batch(
     shard: &mut Shard,
     batch: &Batch,
     emitted: &mut Vec<(u64, Output)>,
-    mut after: impl FnMut(Option<Vec<SensorAddr>>, &mut Vec<(u64, Output)>) -> bool,
+    mut after: impl FnMut(Option<Box<Inference>>, &mut Vec<(u64, Output)>) -> bool,
 ) -> bool {
     let me = shard.me as u8;
     for g in (0..batch.frames.len()).step_by(WARM_GROUP) {
@@ -422,16 +423,6 @@ fn run_batch(
         }
     }
     true
-}
-
-/// Feeds the sensor-address inference; the addresses once it has seen enough.
-fn observe(inference: &mut Inference, deciding: &mut bool, d: &crate::decode::Decoded<'_>) -> Option<Vec<SensorAddr>> {
-    inference.observe(d);
-    if inference.is_done() {
-        *deciding = false;
-        return Some(inference.decide());
-    }
-    None
 }
 
 /// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
@@ -585,8 +576,8 @@ enum WorkerMsg {
     /// Records emitted up to `upto`, tagged with the index of the frame that ended them
     /// (`u64::MAX`: the end of input), in canonical order.
     Records { worker: usize, upto: Upto, recs: Vec<(u64, Output)> },
-    /// The sensor addresses (worker 0 only; every worker computes the same).
-    Decision(Vec<SensorAddr>),
+    /// The worker's share of the sensor-address evidence (once it passed the window).
+    Evidence(Box<Inference>),
     /// The worker finished; its counters.
     Done { counters: Box<FrameCounters>, table: TableStats, expired_frags: u64 },
 }
@@ -627,8 +618,9 @@ struct Shard {
     table: FlowTable<App>,
     decoder: Decoder,
     events: Vec<AppEvent>,
-    inference: Inference,
-    deciding: bool,
+    /// Sensor-address evidence from the frames this shard counts, until the window ends
+    /// (`None` once handed over, or when the addresses are configured).
+    inference: Option<Box<Inference>>,
     counters: FrameCounters,
     out: Vec<FlowRecord>,
 }
@@ -645,16 +637,14 @@ impl Shard {
             table: FlowTable::new(flow_cfg),
             decoder: Decoder::default(),
             events: Vec::new(),
-            inference: Inference::default(),
-            // One shard infers the sensor's addresses (it looks at every frame while doing so).
-            deciding: !configured && me == 0,
+            inference: (!configured).then(Box::default),
             counters: FrameCounters::default(),
             out: Vec::new(),
         }
     }
 
-    /// Processes frame `index`; ended flows go to `emitted` in canonical order. Returns the
-    /// sensor addresses when this frame completed the inference.
+    /// Processes frame `index`; ended flows go to `emitted` in canonical order. Returns this
+    /// shard's sensor-address evidence when `index` is the window's last frame.
     fn frame(
         &mut self,
         index: u64,
@@ -662,27 +652,24 @@ impl Shard {
         data: &[u8],
         route: u8,
         emitted: &mut Vec<(u64, Output)>,
-    ) -> Option<Vec<SensorAddr>> {
-        let mut decided = None;
+    ) -> Option<Box<Inference>> {
         if route != ALL && u64::from(route) != self.me {
             // Another worker owns this frame's flow. The clock still moves here, so flows expire
             // at the same frame as with one worker (output order does not depend on threads).
-            if self.deciding {
-                let d = self.decoder.decode(f.ts, f.linktype, data);
-                decided = observe(&mut self.inference, &mut self.deciding, &d);
-            }
             self.table.tick(f.ts, &mut self.out);
         } else {
             let d = self.decoder.decode(f.ts, f.linktype, data);
+            // Each frame is counted (statistics, sensor evidence) by exactly one shard.
             if route != ALL || index % self.n == self.me {
                 self.counters.count(f, &d);
-            }
-            if self.deciding {
-                decided = observe(&mut self.inference, &mut self.deciding, &d);
+                if let (Some(inf), true) = (&mut self.inference, index < sensor::INFER_FRAMES) {
+                    inf.observe(&d);
+                }
             }
             self.table.tick(f.ts, &mut self.out);
             self.table.process(f.ts, &d, &mut self.out);
         }
+        let evidence = if index + 1 == sensor::INFER_FRAMES { self.inference.take() } else { None };
         self.table.drain_events(&mut self.events);
         if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
@@ -690,7 +677,7 @@ impl Shard {
             emitted.extend(self.events.drain(..).map(|e| (index, Output::Event(e))));
             canonical(&mut emitted[start..]);
         }
-        decided
+        evidence
     }
 
     /// End of input: the records of the live flows at `slots`, in canonical order (see
@@ -707,15 +694,15 @@ impl Shard {
     fn finish_rest(
         &mut self,
         emitted: &mut Vec<(u64, Output)>,
-    ) -> (Option<Vec<SensorAddr>>, FrameCounters, TableStats, u64) {
+    ) -> (Option<Box<Inference>>, FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
-        let decided = self.deciding.then(|| self.inference.decide());
+        let evidence = self.inference.take();
         self.table.drain_events(&mut self.events);
         let start = emitted.len();
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };
-        (decided, std::mem::take(&mut self.counters), self.table.stats(), expired)
+        (evidence, std::mem::take(&mut self.counters), self.table.stats(), expired)
     }
 }
 
@@ -888,9 +875,9 @@ fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<Worke
     let mut recs: Vec<(u64, Output)> = Vec::new();
     let mut k = 0u64;
     while let Some(batch) = shared.get(me, k) {
-        let go = run_batch(&mut shard, &batch, &mut recs, |decided, _| match decided {
-            Some(addrs) if me == 0 => tx.send(WorkerMsg::Decision(addrs)).is_ok(),
-            _ => true,
+        let go = run_batch(&mut shard, &batch, &mut recs, |evidence, _| match evidence {
+            Some(e) => tx.send(WorkerMsg::Evidence(e)).is_ok(),
+            None => true,
         });
         if !go {
             return;
@@ -913,9 +900,9 @@ fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<Worke
             return;
         }
     }
-    let (decided, counters, table, expired_frags) = shard.finish_rest(&mut recs);
-    if let (Some(addrs), 0) = (decided, me) {
-        if tx.send(WorkerMsg::Decision(addrs)).is_err() {
+    let (evidence, counters, table, expired_frags) = shard.finish_rest(&mut recs);
+    if let Some(e) = evidence {
+        if tx.send(WorkerMsg::Evidence(e)).is_err() {
             return;
         }
     }
@@ -939,6 +926,10 @@ struct Collector<'s> {
     /// The sensor's addresses in address order, for naming lookups (kept, not rebuilt per flow).
     sensor_sorted: Vec<Addr>,
     decided: bool,
+    /// Sensor-address evidence merged so far, and how many shares (one per worker) are still
+    /// to come.
+    evidence: Option<Box<Inference>>,
+    shares_due: usize,
     pending: Vec<Output>,
     acc: Accumulator,
     names: crate::names::NameTable,
@@ -949,6 +940,22 @@ struct Collector<'s> {
 }
 
 impl Collector<'_> {
+    /// One worker's share of the evidence; the last share decides the sensor's addresses.
+    fn evidence(&mut self, share: Box<Inference>) -> std::io::Result<()> {
+        match &mut self.evidence {
+            Some(e) => e.merge(*share),
+            None => self.evidence = Some(share),
+        }
+        self.shares_due = self.shares_due.saturating_sub(1);
+        match (self.shares_due, self.evidence.take()) {
+            (0, Some(e)) => self.decision(e.decide()),
+            (_, e) => {
+                self.evidence = e;
+                Ok(())
+            }
+        }
+    }
+
     /// Sensor addresses are known: assign roles to the records that waited for them.
     fn decision(&mut self, addrs: Vec<SensorAddr>) -> std::io::Result<()> {
         if self.decided {
@@ -1027,9 +1034,9 @@ fn run_serial(
     let mut result = Ok(());
     let mut spare = None;
     while let Some(batch) = feed.next(spare.take()) {
-        let go = run_batch(&mut shard, &batch, &mut emitted, |decided, emitted| {
-            if let Some(addrs) = decided {
-                result = col.decision(addrs);
+        let go = run_batch(&mut shard, &batch, &mut emitted, |evidence, emitted| {
+            if let Some(e) = evidence {
+                result = col.evidence(e);
             }
             for (_, r) in emitted.drain(..) {
                 if result.is_ok() {
@@ -1054,9 +1061,9 @@ fn run_serial(
             }
         }
     }
-    let (decided, c, t, x) = shard.finish_rest(&mut emitted);
-    if let Some(addrs) = decided {
-        result = col.decision(addrs);
+    let (evidence, c, t, x) = shard.finish_rest(&mut emitted);
+    if let Some(e) = evidence {
+        result = col.evidence(e);
     }
     for (_, r) in emitted.drain(..) {
         if result.is_ok() {
@@ -1098,7 +1105,7 @@ fn run_threaded(
                     queues[worker].extend(recs);
                     upto[worker] = u;
                 }
-                WorkerMsg::Decision(addrs) => result = col.decision(addrs),
+                WorkerMsg::Evidence(e) => result = col.evidence(e),
                 WorkerMsg::Done { counters, table, expired_frags } => col.done(*counters, table, expired_frags),
             }
             while result.is_ok() {
@@ -1171,6 +1178,8 @@ pub fn run_sensor(
         sensor_sorted: sorted_addrs(&sensor_addrs),
         sensor_addrs,
         decided: configured,
+        evidence: None,
+        shares_due: opts.threads.max(1),
         pending: Vec::new(),
         names: crate::names::NameTable::default(),
         hosts: opts.hosts.clone(),

@@ -10,10 +10,10 @@ use crate::model::{FlowRecord, Role};
 use hashbrown::{HashMap, HashSet};
 use wire::ipproto;
 
-/// Packets looked at before deciding.
-pub const INFER_PACKETS: u64 = 200_000;
-/// Distinct addresses counted at most (a scan must not grow memory).
-const MAX_TRACKED: usize = 65_536;
+/// Frames looked at before deciding; the IP packets among them are the evidence. A frame count,
+/// not an IP-packet count, so that workers which each see a share of the frames know without
+/// talking to each other where the window ends (see [`Inference::merge`]).
+pub const INFER_FRAMES: u64 = 200_000;
 /// A MAC that sourced more addresses than this is a router or a NAT, not the sensor.
 const MAX_HOST_ADDRS: usize = 16;
 
@@ -27,13 +27,19 @@ pub struct SensorAddr {
     pub reason: String,
 }
 
-/// Collects evidence, then decides.
+/// Collects evidence, then decides. Memory is bounded by the window, not by caps: a window of
+/// [`INFER_FRAMES`] frames names at most two addresses and one MAC per frame. (Caps on distinct
+/// addresses would make the result depend on which packets came first, so on how frames were
+/// shared among workers; without them the evidence of several workers merges exactly.)
 #[derive(Default)]
 pub struct Inference {
     packets: u64,
+    /// Per address: the IP packets it was in.
     per_addr: HashMap<Addr, u64>,
-    mac_addrs: HashMap<[u8; 6], HashSet<Addr>>,
-    done: bool,
+    /// (MAC, source address) pairs: per MAC its first `MAX_HOST_ADDRS + 1` addresses.
+    mac_pairs: HashSet<([u8; 6], Addr)>,
+    /// Per MAC: its addresses in `mac_pairs`.
+    per_mac: HashMap<[u8; 6], u8>,
 }
 
 fn countable(a: &Addr) -> bool {
@@ -45,37 +51,46 @@ fn mac_str(m: &[u8; 6]) -> String {
 }
 
 impl Inference {
-    /// Whether enough packets have been seen.
-    pub fn is_done(&self) -> bool {
-        self.done || self.packets >= INFER_PACKETS
-    }
-
     /// Looks at one decoded packet.
     pub fn observe(&mut self, d: &Decoded<'_>) {
         let Some(net) = d.net else { return };
         self.packets += 1;
         for a in [net.src, net.dst] {
             if countable(&a) {
-                if let Some(n) = self.per_addr.get_mut(&a) {
-                    *n += 1;
-                } else if self.per_addr.len() < MAX_TRACKED {
-                    self.per_addr.insert(a, 1);
-                }
+                *self.per_addr.entry(a).or_insert(0) += 1;
             }
         }
         if let (Some(mac), true) = (d.src_mac, d.tunnel.is_none() && countable(&net.src)) {
-            if self.mac_addrs.len() < MAX_TRACKED {
-                let set = self.mac_addrs.entry(mac).or_default();
-                if set.len() <= MAX_HOST_ADDRS {
-                    set.insert(net.src);
-                }
-            }
+            self.mac_source(mac, net.src);
+        }
+    }
+
+    fn mac_source(&mut self, mac: [u8; 6], addr: Addr) {
+        let n = self.per_mac.entry(mac).or_insert(0);
+        // One past the limit is enough to know the MAC is not a host's.
+        if usize::from(*n) <= MAX_HOST_ADDRS && self.mac_pairs.insert((mac, addr)) {
+            *n += 1;
+        }
+    }
+
+    /// Adds another share of the same window's evidence. Exact: packet counts add up, and a
+    /// MAC's address set is the union of the shares' (a share that stopped at the limit makes
+    /// the union reach it too).
+    pub fn merge(&mut self, other: Inference) {
+        self.packets += other.packets;
+        for (a, n) in other.per_addr {
+            *self.per_addr.entry(a).or_insert(0) += n;
+        }
+        let mut pairs: Vec<([u8; 6], Addr)> = other.mac_pairs.into_iter().collect();
+        // Sorted so the union does not depend on the other share's hash order.
+        pairs.sort_unstable();
+        for (mac, addr) in pairs {
+            self.mac_source(mac, addr);
         }
     }
 
     /// Decides the sensor's addresses.
-    pub fn decide(&mut self) -> Vec<SensorAddr> {
-        self.done = true;
+    pub fn decide(&self) -> Vec<SensorAddr> {
         if self.packets == 0 {
             return vec![];
         }
@@ -93,17 +108,26 @@ impl Inference {
                 ),
             })
             .collect();
-        let mut macs: Vec<(&[u8; 6], &HashSet<Addr>)> = self
-            .mac_addrs
+        // The host MACs (few addresses) that sourced a primary address; their other addresses.
+        let host = |mac: &[u8; 6]| self.per_mac.get(mac).is_some_and(|n| usize::from(*n) <= MAX_HOST_ADDRS);
+        let mut macs: Vec<[u8; 6]> = self
+            .mac_pairs
             .iter()
-            .filter(|(_, set)| set.len() <= MAX_HOST_ADDRS && primary.iter().any(|(p, _)| set.contains(p)))
+            .filter(|(mac, a)| host(mac) && primary.iter().any(|(p, _)| p == a))
+            .map(|(mac, _)| *mac)
             .collect();
-        macs.sort_by_key(|(m, _)| **m);
-        for (mac, set) in macs {
-            let mut sib: Vec<&Addr> = set.iter().filter(|a| !out.iter().any(|s| s.addr == **a)).collect();
+        macs.sort();
+        macs.dedup();
+        for mac in macs {
+            let mut sib: Vec<Addr> = self
+                .mac_pairs
+                .iter()
+                .filter(|(m, a)| *m == mac && !out.iter().any(|s| s.addr == *a))
+                .map(|(_, a)| *a)
+                .collect();
             sib.sort();
             for a in sib {
-                out.push(SensorAddr { addr: *a, reason: format!("sent from the sensor's MAC {}", mac_str(mac)) });
+                out.push(SensorAddr { addr: a, reason: format!("sent from the sensor's MAC {}", mac_str(&mac)) });
             }
         }
         out
