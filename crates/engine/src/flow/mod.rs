@@ -326,7 +326,11 @@ impl<A: Attachment> FlowTable<A> {
             cfg,
             index: HashTable::new(),
             hasher: KeyHasher::new(cfg.hash_seed),
-            slab: Vec::new(),
+            // Reserved up front, not grown: growing copies every live flow into fresh pages
+            // (a third of the run's page faults on the benchmark). Reserving touches no page;
+            // only slots in use become resident. Capped so a huge `--max-flows` reserves no
+            // more than ~640 MB of address space.
+            slab: Vec::with_capacity(cfg.max_flows.min(1 << 20)),
             free: Vec::new(),
             wheel: Wheel::new(),
             stats: TableStats::default(),
