@@ -1021,6 +1021,40 @@ impl Collector<'_> {
     }
 }
 
+/// One worker's records waiting to be merged: the chunks it sent, consumed in place (appending
+/// them to one queue copied every record and grew the queue into fresh pages, on the thread
+/// that is the end of input's bottleneck).
+#[derive(Default)]
+struct Received {
+    /// Never holds an empty chunk.
+    chunks: std::collections::VecDeque<std::vec::IntoIter<(u64, Output)>>,
+}
+
+impl Received {
+    fn push(&mut self, recs: Vec<(u64, Output)>) {
+        if !recs.is_empty() {
+            self.chunks.push_back(recs.into_iter());
+        }
+    }
+
+    fn front(&self) -> Option<&(u64, Output)> {
+        self.chunks.front().and_then(|c| c.as_slice().first())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn pop_front(&mut self) -> Option<(u64, Output)> {
+        let chunk = self.chunks.front_mut()?;
+        let rec = chunk.next();
+        if chunk.as_slice().is_empty() {
+            self.chunks.pop_front();
+        }
+        rec
+    }
+}
+
 /// One thread does everything, in order: the fastest path on one core.
 fn run_serial(
     merger: Merger,
@@ -1096,13 +1130,13 @@ fn run_threaded(
         drop(wtx);
 
         // Emit a record once every worker has processed past the frame that ended it.
-        let mut queues: Vec<std::collections::VecDeque<(u64, Output)>> = (0..n).map(|_| Default::default()).collect();
+        let mut queues: Vec<Received> = (0..n).map(|_| Received::default()).collect();
         let mut upto = vec![Upto::Frame(0); n];
         let mut reported = 0u64;
         for msg in wrx.iter() {
             match msg {
                 WorkerMsg::Records { worker, upto: u, recs } => {
-                    queues[worker].extend(recs);
+                    queues[worker].push(recs);
                     upto[worker] = u;
                 }
                 WorkerMsg::Evidence(e) => result = col.evidence(e),
