@@ -15,11 +15,15 @@ pub(crate) struct Wheel {
     buckets: Vec<Vec<Entry>>,
     /// The next second whose bucket has not been processed, or None before the first tick.
     next_s: Option<i64>,
+    /// The first nanosecond of `next_s` (`i64::MIN` before the first tick): every frame moves
+    /// the clock, on every worker, and nearly always within the same second; comparing with
+    /// this skips the division.
+    next_ns: i64,
 }
 
 impl Wheel {
     pub fn new() -> Self {
-        Wheel { buckets: (0..SLOTS).map(|_| Vec::new()).collect(), next_s: None }
+        Wheel { buckets: (0..SLOTS).map(|_| Vec::new()).collect(), next_s: None, next_ns: i64::MIN }
     }
 
     fn bucket(sec: i64) -> usize {
@@ -39,10 +43,17 @@ impl Wheel {
     /// Moves time to `now_ns`, handing every entry of every second up to and including the
     /// current one to `due`, which returns `Some(deadline)` to keep the entry (it may be early:
     /// a bucket holds a whole second, and deadlines move while flows see packets).
-    pub fn advance(&mut self, now_ns: i64, mut due: impl FnMut(Entry) -> Option<i64>) {
+    #[inline]
+    pub fn advance(&mut self, now_ns: i64, due: impl FnMut(Entry) -> Option<i64>) {
+        if now_ns >= self.next_ns {
+            self.advance_to(now_ns, due);
+        }
+    }
+
+    fn advance_to(&mut self, now_ns: i64, mut due: impl FnMut(Entry) -> Option<i64>) {
         let target = now_ns.div_euclid(1_000_000_000);
         let Some(mut cur) = self.next_s else {
-            self.next_s = Some(target);
+            self.set_next(target);
             return;
         };
         if target < cur {
@@ -56,13 +67,18 @@ impl Wheel {
         while cur <= target {
             std::mem::swap(&mut pending, &mut self.buckets[Self::bucket(cur)]);
             cur += 1;
-            self.next_s = Some(cur);
+            self.set_next(cur);
             for e in pending.drain(..) {
                 if let Some(d) = due(e) {
                     self.schedule(e, d);
                 }
             }
         }
+    }
+
+    fn set_next(&mut self, sec: i64) {
+        self.next_s = Some(sec);
+        self.next_ns = sec.saturating_mul(1_000_000_000);
     }
 
     /// The entries in the bucket that comes up next, for eviction under pressure.
