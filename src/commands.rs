@@ -41,7 +41,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Flows { input, format } => {
             let stdout = std::io::stdout().lock();
             let mut sink = flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
-            let (_, code) = analyse(&input, &mut sink)?;
+            let (_, code) = analyse_with(&input, &mut sink, false)?;
             sink.finish()?;
             Ok(code)
         }
@@ -271,15 +271,22 @@ pub fn write_report(
 fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: events::Kind) -> Result<ExitCode> {
     let stdout = std::io::stdout().lock();
     let mut sink = events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind);
-    let (_, code) = analyse(input, &mut sink)?;
+    let (_, code) = analyse_with(input, &mut sink, false)?;
     sink.finish()?;
     Ok(code)
 }
 
 /// Runs every sensor; returns summaries and the exit code (2 when any input was damaged).
 pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<SensorSummary>, ExitCode)> {
+    analyse_with(input, sink, true)
+}
+
+/// [`analyse`] for commands that only stream records (`tally` false: the summaries' flow
+/// tallies stay empty, see `Options::no_tally`).
+pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> Result<(Vec<SensorSummary>, ExitCode)> {
     let sensors = sensors(input)?;
-    let mut opts = Options { keep_going: input.keep_going, threads: input.threads.max(1), ..Options::default() };
+    let mut opts =
+        Options { keep_going: input.keep_going, threads: input.threads.max(1), no_tally: !tally, ..Options::default() };
     if !input.hosts.is_empty() {
         let mut all = hashbrown::HashMap::new();
         for p in &input.hosts {

@@ -35,6 +35,9 @@ pub struct Options {
     /// Names from hosts-format files: used (provenance `hosts`) for flows the capture itself
     /// does not name.
     pub hosts: std::sync::Arc<HashMap<Addr, String>>,
+    /// The caller only streams records and never reads the summary's flow tallies (flows by
+    /// role, protocol and state, top talkers): they are left empty instead of counted.
+    pub no_tally: bool,
 }
 
 /// Receives flow records as they end.
@@ -173,15 +176,20 @@ struct Accumulator {
     talkers: HashMap<Addr, (u64, u64, u64)>,
     flows: u64,
     sensor: HashSet<Addr>,
+    /// See [`Options::no_tally`].
+    no_tally: bool,
 }
 
 impl Accumulator {
     fn add(&mut self, rec: &mut FlowRecord) {
         rec.role = sensor::role(rec, &self.sensor);
+        self.flows += 1;
+        if self.no_tally {
+            return;
+        }
         *self.roles.entry(rec.role).or_default() += 1;
         *self.protos.entry(rec.proto_name()).or_default() += 1;
         *self.states.entry(rec.conn_state).or_default() += 1;
-        self.flows += 1;
         let pk = rec.orig.pkts + rec.resp.pkts;
         let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
         for a in [rec.orig_h, rec.resp_h] {
@@ -1224,6 +1232,7 @@ pub fn run_sensor(
             talkers: HashMap::new(),
             flows: 0,
             sensor: input.addrs.iter().copied().collect(),
+            no_tally: opts.no_tally,
         },
         counters: FrameCounters::default(),
         table: TableStats::default(),
