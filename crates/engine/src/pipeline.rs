@@ -1133,7 +1133,12 @@ fn run_threaded(
         for me in 0..n {
             let (wtx, shared) = (wtx.clone(), &shared);
             let shard = Shard::new(me, n, opts, configured);
-            scope.spawn(move || worker(shard, shared, wtx));
+            // Named, so `top -H` and profilers tell the workers from the merging thread.
+            // (Failing to spawn panics, as `Scope::spawn` does.)
+            std::thread::Builder::new()
+                .name(format!("v6watch-w{me}"))
+                .spawn_scoped(scope, move || worker(shard, shared, wtx))
+                .expect("spawn a worker thread");
         }
         drop(wtx);
 
