@@ -116,7 +116,7 @@ impl Dns {
     ) -> DnsEvent {
         DnsEvent {
             ts: ctx.ts,
-            uid: uid_string(ctx.uid),
+            uid: uid_string(ctx.uid()),
             client,
             server,
             server_port: port,

@@ -55,7 +55,7 @@ impl Http {
             if ctx.from_orig { (ctx.orig.0, ctx.resp.0, ctx.resp.1) } else { (ctx.resp.0, ctx.orig.0, ctx.orig.1) };
         HttpEvent {
             ts: ctx.ts,
-            uid: uid_string(ctx.uid),
+            uid: uid_string(ctx.uid()),
             client,
             server,
             server_port: port,

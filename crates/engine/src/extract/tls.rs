@@ -125,7 +125,7 @@ pub(crate) fn hello_event(ctx: &PacketCtx<'_>, h: tls::ClientHello, transport: &
     let versions = if h.versions.is_empty() { vec![h.legacy_version] } else { h.versions };
     TlsEvent {
         ts: ctx.ts,
-        uid: uid_string(ctx.uid),
+        uid: uid_string(ctx.uid()),
         client: ctx.orig.0,
         server: ctx.resp.0,
         server_port: ctx.resp.1,

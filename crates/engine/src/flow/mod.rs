@@ -21,8 +21,9 @@ use wire::{icmp, ipproto, tcp as wtcp};
 pub struct PacketCtx<'a> {
     /// Capture time, ns.
     pub ts: i64,
-    /// The flow's uid (as in its record).
-    pub uid: u64,
+    /// The flow's key and start, from which [`PacketCtx::uid`] derives its uid.
+    key: &'a FlowKey,
+    first_ts: i64,
     /// Sent by the originator.
     pub from_orig: bool,
     /// IP protocol.
@@ -35,6 +36,14 @@ pub struct PacketCtx<'a> {
     pub tcp: Option<crate::decode::TcpInfo>,
     /// Transport payload as captured.
     pub payload: &'a [u8],
+}
+
+impl PacketCtx<'_> {
+    /// The flow's uid (as in its record). Derived, not stored: the slot stays smaller, and
+    /// only events need it.
+    pub fn uid(&self) -> u64 {
+        flow_uid(self.key, self.first_ts, self.orig)
+    }
 }
 
 /// Per-flow state the table stores but never inspects (application extractors): it sees every
@@ -226,6 +235,54 @@ const ONCE_D: u8 = 2;
 const ONCE_I: u8 = 4;
 const ONCE_Q: u8 = 8;
 
+/// An optional value kept as bytes beside a presence flag: alignment 1, so `Maybe<4>` takes 5
+/// bytes where `Option<u32>` takes 8 (its tag is padded to the value's alignment). The flow
+/// slot is fetched on every packet, so its size is cache lines per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Maybe<const N: usize> {
+    set: bool,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Default for Maybe<N> {
+    fn default() -> Self {
+        Maybe { set: false, bytes: [0; N] }
+    }
+}
+
+impl Maybe<4> {
+    fn some(v: u32) -> Self {
+        Maybe { set: true, bytes: v.to_ne_bytes() }
+    }
+    fn get(self) -> Option<u32> {
+        self.set.then(|| u32::from_ne_bytes(self.bytes))
+    }
+}
+
+impl Maybe<2> {
+    fn of(v: Option<u16>) -> Self {
+        Maybe { set: v.is_some(), bytes: v.unwrap_or(0).to_ne_bytes() }
+    }
+    fn get(self) -> Option<u16> {
+        self.set.then(|| u16::from_ne_bytes(self.bytes))
+    }
+}
+
+impl Maybe<8> {
+    fn of(v: Option<(u32, u32)>) -> Self {
+        let (a, b) = v.unwrap_or((0, 0));
+        let mut bytes = [0; 8];
+        bytes[..4].copy_from_slice(&a.to_ne_bytes());
+        bytes[4..].copy_from_slice(&b.to_ne_bytes());
+        Maybe { set: v.is_some(), bytes }
+    }
+    fn get(self) -> Option<(u32, u32)> {
+        let half =
+            |i: usize| u32::from_ne_bytes([self.bytes[i], self.bytes[i + 1], self.bytes[i + 2], self.bytes[i + 3]]);
+        self.set.then(|| (half(0), half(4)))
+    }
+}
+
 /// A capture time that may be unset, in 8 bytes where `Option<i64>` takes 16: the flow slot is
 /// fetched on every packet, so its size is cache lines per packet. `i64::MIN` (the year 1677)
 /// stands for "unset".
@@ -254,16 +311,17 @@ impl Default for Ts {
 struct Side {
     c: SideCounters,
     state: EndpointState,
-    next_seq: Option<u32>,
+    next_seq: Maybe<4>,
     /// One outstanding sequence hole (start, end), so late or reordered data fills it instead of
     /// counting as a retransmission.
-    hole: Option<(u32, u32)>,
-    last_syn: Option<u32>,
-    last_fin: Option<u32>,
-    last_rst: Option<u32>,
+    hole: Maybe<8>,
+    last_syn: Maybe<4>,
+    last_fin: Maybe<4>,
+    last_rst: Maybe<4>,
     once: u8,
-    gaps: u64,
-    mss: Option<u16>,
+    /// Sequence gaps (saturating: only compared with powers of ten for history letters).
+    gaps: u32,
+    mss: Maybe<2>,
     /// The retransmission run in progress: (seq, len, sends), and when it began (apart: a
     /// tuple with the time would carry 4 bytes of padding).
     rtx_run: (u32, u32, u32),
@@ -288,16 +346,16 @@ struct Cold {
     icmp_errors: Vec<IcmpError>,
 }
 
-/// Aligned to cache lines: a 512-byte slot is then exactly eight lines, where an unaligned one
-/// straddles nine (the warm pass fetches all of them for every packet). Shrinking it from 608
-/// bytes (sentinel times instead of `Option`s, endpoints from the key) cut one-thread CPU time
-/// on the benchmark by 5-9 % (best and median of 10 alternating runs).
+/// Aligned to cache lines: a 448-byte slot is then exactly seven lines, where an unaligned one
+/// straddles eight (the warm pass fetches all of them for every packet). Shrinking it from 608
+/// bytes cut one-thread CPU time on the benchmark by 5-9 % (sentinel times instead of
+/// `Option`s, endpoints from the key: 512 bytes), then 3-5 % more (byte-packed optional
+/// sequence numbers, uid and key hash derived instead of stored: 448; best and median of 10
+/// alternating runs each).
 #[repr(align(64))]
 struct Flow<A> {
     app: A,
-    uid: u64,
     key: FlowKey,
-    hash: u64,
     /// The originator's address is the key's `lo` (else `hi`); with the ports below, the
     /// endpoints without a second copy of both addresses in the slot.
     orig_lo: bool,
@@ -390,7 +448,7 @@ impl<A: Attachment> FlowTable<A> {
             return;
         }
         self.now = ts;
-        let FlowTable { wheel, slab, index, free, cfg, events, .. } = self;
+        let FlowTable { wheel, slab, index, free, cfg, events, hasher, .. } = self;
         wheel.advance(ts, |e| {
             let f = &mut slab[e.slot as usize];
             if !f.live || f.gen != e.gen {
@@ -401,7 +459,7 @@ impl<A: Attachment> FlowTable<A> {
                 return Some(deadline);
             }
             out.push(f.record(EndReason::Timeout, events));
-            unindex(index, f.hash, e.slot);
+            unindex(index, hasher.hash(&f.key), e.slot);
             f.live = false;
             free.push(e.slot);
             None
@@ -520,7 +578,8 @@ impl<A: Attachment> FlowTable<A> {
         if self.cfg.attach && (!d.payload.is_empty() || tcp_info.is_some_and(|t| t.flags & wtcp::SYN != 0)) {
             let ctx = PacketCtx {
                 ts,
-                uid: f.uid,
+                key: &f.key,
+                first_ts: f.first_ts,
                 from_orig: dir_orig,
                 ip_proto: key.proto,
                 orig: f.orig(),
@@ -596,9 +655,7 @@ impl<A: Attachment> FlowTable<A> {
         }
         let flow = Flow {
             app: A::default(),
-            uid: flow_uid(&key, ts, orig),
             key,
-            hash,
             orig_lo: orig.0 == key.lo && (orig.1 == key.lo_port || key.lo != key.hi),
             orig_p: orig.1,
             resp_p: resp.1,
@@ -630,7 +687,8 @@ impl<A: Attachment> FlowTable<A> {
             }
         };
         let slab = &self.slab;
-        self.index.insert_unique(hash, slot, |&s| slab[s as usize].hash);
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, slot, |&s| hasher.hash(&slab[s as usize].key));
         self.stats.created += 1;
         self.stats.peak_live = self.stats.peak_live.max(self.index.len() as u64);
         let f = &self.slab[slot as usize];
@@ -648,7 +706,7 @@ impl<A: Attachment> FlowTable<A> {
             f.anomalies.add(Anomaly::FlowEvicted);
             out.push(f.record(EndReason::Evicted, &mut self.events));
             f.live = false;
-            unindex(&mut self.index, f.hash, e.slot);
+            unindex(&mut self.index, self.hasher.hash(&f.key), e.slot);
             self.free.push(e.slot);
             self.stats.evicted += 1;
         }
@@ -706,7 +764,7 @@ impl<A: Attachment> FlowTable<A> {
         let _ = self.wheel.drain_all();
         let mut live: Vec<(i64, [u8; 11], u32)> = (0..self.slab.len())
             .filter(|&i| self.slab[i].live)
-            .map(|i| (self.slab[i].first_ts, uid_digits(self.slab[i].uid), i as u32))
+            .map(|i| (self.slab[i].first_ts, uid_digits(self.slab[i].uid()), i as u32))
             .collect();
         live.sort_unstable();
         live.into_iter().map(|(_, _, i)| i).collect()
@@ -770,11 +828,16 @@ fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-// Eight cache lines with the application state the engine runs with: a field that grows the
+// Seven cache lines with the application state the engine runs with: a field that grows the
 // slot costs a line per packet, so it should be a decision, not an accident.
-const _: () = assert!(std::mem::size_of::<Flow<crate::extract::App>>() == 512);
+const _: () = assert!(std::mem::size_of::<Flow<crate::extract::App>>() == 448);
 
 impl<A: Attachment> Flow<A> {
+    /// The uid: derived from what identifies the flow (key, start, originator), not stored.
+    fn uid(&self) -> u64 {
+        flow_uid(&self.key, self.first_ts, self.orig())
+    }
+
     /// The originator's address and port.
     #[inline]
     fn orig(&self) -> (Addr, u16) {
@@ -813,7 +876,7 @@ impl<A: Attachment> Flow<A> {
             return true;
         }
         let unanswered = self.r.state == Inactive && self.o.state == SynSent;
-        unanswered && from_orig && self.o.last_syn.is_some_and(|s| s != seq)
+        unanswered && from_orig && self.o.last_syn.get().is_some_and(|s| s != seq)
     }
 
     fn letter(&mut self, from_orig: bool, c: u8) {
@@ -844,22 +907,22 @@ impl<A: Attachment> Flow<A> {
             let mut letters: [u8; 3] = [0; 3];
             let mut n = 0;
             if syn {
-                if side.last_syn != Some(t.seq) {
-                    side.last_syn = Some(t.seq);
+                if side.last_syn.get() != Some(t.seq) {
+                    side.last_syn = Maybe::<4>::some(t.seq);
                     letters[n] = if ack { b'h' } else { b's' };
                     n += 1;
                 }
                 if let Some(o) = t.options {
-                    side.mss = side.mss.or(o.mss);
+                    side.mss = Maybe::<2>::of(side.mss.get().or(o.mss));
                 }
             }
-            if fin && side.last_fin != Some(t.seq) {
-                side.last_fin = Some(t.seq);
+            if fin && side.last_fin.get() != Some(t.seq) {
+                side.last_fin = Maybe::<4>::some(t.seq);
                 letters[n] = b'f';
                 n += 1;
             }
-            if rst && side.last_rst != Some(t.seq) {
-                side.last_rst = Some(t.seq);
+            if rst && side.last_rst.get() != Some(t.seq) {
+                side.last_rst = Maybe::<4>::some(t.seq);
                 letters[n] = b'r';
                 n += 1;
             }
@@ -895,9 +958,9 @@ impl<A: Attachment> Flow<A> {
             if t.window == 0 && !rst && !syn {
                 side.c.zero_windows += 1;
             }
-            match side.next_seq {
+            match side.next_seq.get() {
                 None => {
-                    side.next_seq = Some(t.seq.wrapping_add(seg));
+                    side.next_seq = Maybe::<4>::some(t.seq.wrapping_add(seg));
                     side.c.bytes += u64::from(len);
                 }
                 Some(next) => {
@@ -905,11 +968,11 @@ impl<A: Attachment> Flow<A> {
                     if ahead > 0 && len > 0 {
                         if ahead < 1 << 30 {
                             side.c.missed_bytes += ahead as u64;
-                            side.hole = Some((next, t.seq));
-                            side.gaps += 1;
+                            side.hole = Maybe::<8>::of(Some((next, t.seq)));
+                            side.gaps = side.gaps.saturating_add(1);
                             gap = true;
                         }
-                        side.next_seq = Some(t.seq.wrapping_add(seg));
+                        side.next_seq = Maybe::<4>::some(t.seq.wrapping_add(seg));
                         side.c.bytes += u64::from(len);
                     } else if len > 0 {
                         let end = t.seq.wrapping_add(len);
@@ -926,14 +989,14 @@ impl<A: Attachment> Flow<A> {
                                 };
                                 stall.recovered_ts.get_or_insert(ts);
                             }
-                            side.next_seq = Some(end.wrapping_add(u32::from(fin)));
+                            side.next_seq = Maybe::<4>::some(end.wrapping_add(u32::from(fin)));
                         } else if let Some((hs, he)) =
-                            side.hole.filter(|&(hs, he)| !seq_after(hs, t.seq) && !seq_after(end, he))
+                            side.hole.get().filter(|&(hs, he)| !seq_after(hs, t.seq) && !seq_after(end, he))
                         {
                             // Late data filling a hole we counted as missed.
                             side.c.missed_bytes = side.c.missed_bytes.saturating_sub(u64::from(len));
                             side.c.bytes += u64::from(len);
-                            side.hole = if hs == t.seq { Some((end, he)) } else { Some((hs, t.seq)) };
+                            side.hole = Maybe::<8>::of(if hs == t.seq { Some((end, he)) } else { Some((hs, t.seq)) });
                         } else {
                             side.c.retransmits += 1;
                             retrans = true;
@@ -966,7 +1029,7 @@ impl<A: Attachment> Flow<A> {
                             side.stalled = stall.sends >= 3 && stall.recovered_ts.is_none();
                         }
                     } else if seq_after(t.seq.wrapping_add(seg), next) {
-                        side.next_seq = Some(t.seq.wrapping_add(seg));
+                        side.next_seq = Maybe::<4>::some(t.seq.wrapping_add(seg));
                     }
                 }
             }
@@ -974,13 +1037,13 @@ impl<A: Attachment> Flow<A> {
         // An ACK beyond what the peer was seen sending means the capture missed the peer's data.
         if ack && !syn {
             let peer = if from_orig { &mut self.r } else { &mut self.o };
-            if let Some(pn) = peer.next_seq {
+            if let Some(pn) = peer.next_seq.get() {
                 let beyond = t.ack.wrapping_sub(pn) as i32;
                 if beyond > 0 && beyond < 1 << 30 && matches!(peer.state, Established | Partial | Closed | SynAckSent) {
                     peer.c.missed_bytes += beyond as u64;
-                    peer.next_seq = Some(t.ack);
-                    peer.gaps += 1;
-                    let n = peer.gaps;
+                    peer.next_seq = Maybe::<4>::some(t.ack);
+                    peer.gaps = peer.gaps.saturating_add(1);
+                    let n = u64::from(peer.gaps);
                     if tcp::log_threshold_reached(n) {
                         self.letter(!from_orig, b'g');
                     }
@@ -989,7 +1052,7 @@ impl<A: Attachment> Flow<A> {
         }
         {
             let side = if from_orig { &self.o } else { &self.r };
-            let (g, rt, zw) = (side.gaps, side.c.retransmits, side.c.zero_windows);
+            let (g, rt, zw) = (u64::from(side.gaps), side.c.retransmits, side.c.zero_windows);
             if gap && tcp::log_threshold_reached(g) {
                 self.letter(from_orig, b'g');
             }
@@ -1115,7 +1178,7 @@ impl<A: Attachment> Flow<A> {
             h
         };
         let mut rec = FlowRecord {
-            uid: uid_string(self.uid),
+            uid: uid_string(self.uid()),
             ts: self.first_ts,
             last_ts: self.last_ts,
             orig_h: self.orig().0,
@@ -1130,8 +1193,8 @@ impl<A: Attachment> Flow<A> {
             flipped: self.flipped,
             rtt_synack_ns: self.rtt_synack.get(),
             rtt_ack_ns: self.rtt_ack.get(),
-            orig_mss: self.o.mss,
-            resp_mss: self.r.mss,
+            orig_mss: self.o.mss.get(),
+            resp_mss: self.r.mss.get(),
             tunnel: self.cold.tunnel.map(|t| t.kind),
             tunnel_outer: self.cold.tunnel.map(|t| (t.outer_src, t.outer_dst)),
             vlan: self.cold.vlan,
