@@ -959,12 +959,12 @@ impl Collector<'_> {
             None => self.evidence = Some(share),
         }
         self.shares_due = self.shares_due.saturating_sub(1);
-        match (self.shares_due, self.evidence.take()) {
-            (0, Some(e)) => self.decision(e.decide()),
-            (_, e) => {
-                self.evidence = e;
-                Ok(())
-            }
+        if self.shares_due > 0 {
+            return Ok(());
+        }
+        match self.evidence.take() {
+            Some(e) => self.decision(e.decide()),
+            None => Ok(()),
         }
     }
 

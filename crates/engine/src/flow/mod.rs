@@ -269,12 +269,11 @@ impl Maybe<2> {
 }
 
 impl Maybe<8> {
-    fn of(v: Option<(u32, u32)>) -> Self {
-        let (a, b) = v.unwrap_or((0, 0));
+    fn some((a, b): (u32, u32)) -> Self {
         let mut bytes = [0; 8];
         bytes[..4].copy_from_slice(&a.to_ne_bytes());
         bytes[4..].copy_from_slice(&b.to_ne_bytes());
-        Maybe { set: v.is_some(), bytes }
+        Maybe { set: true, bytes }
     }
     fn get(self) -> Option<(u32, u32)> {
         let half =
@@ -968,7 +967,7 @@ impl<A: Attachment> Flow<A> {
                     if ahead > 0 && len > 0 {
                         if ahead < 1 << 30 {
                             side.c.missed_bytes += ahead as u64;
-                            side.hole = Maybe::<8>::of(Some((next, t.seq)));
+                            side.hole = Maybe::<8>::some((next, t.seq));
                             side.gaps = side.gaps.saturating_add(1);
                             gap = true;
                         }
@@ -996,34 +995,36 @@ impl<A: Attachment> Flow<A> {
                             // Late data filling a hole we counted as missed.
                             side.c.missed_bytes = side.c.missed_bytes.saturating_sub(u64::from(len));
                             side.c.bytes += u64::from(len);
-                            side.hole = Maybe::<8>::of(if hs == t.seq { Some((end, he)) } else { Some((hs, t.seq)) });
+                            side.hole = Maybe::<8>::some(if hs == t.seq { (end, he) } else { (hs, t.seq) });
                         } else {
                             side.c.retransmits += 1;
                             retrans = true;
-                            let ((rs, rl, n), first) = (side.rtx_run, side.rtx_first);
-                            let run = if (rs, rl) == (t.seq, len) && n > 0 {
-                                (rs, rl, n + 1, first)
+                            let (rs, rl, n) = side.rtx_run;
+                            if (rs, rl) == (t.seq, len) && n > 0 {
+                                side.rtx_run.2 = n + 1;
                             } else {
                                 // The first transmission is not a retransmission: count it.
-                                (t.seq, len, 2, ts)
-                            };
-                            (side.rtx_run, side.rtx_first) = ((run.0, run.1, run.2), run.3);
+                                side.rtx_run = (t.seq, len, 2);
+                                side.rtx_first = ts;
+                            }
+                            // The run is now this segment's.
+                            let (sends, first) = (side.rtx_run.2, side.rtx_first);
                             let stall = if from_orig {
                                 &mut self.cold.facts.orig_stall
                             } else {
                                 &mut self.cold.facts.resp_stall
                             };
-                            if run.2 > stall.sends || (run.2 == stall.sends && len > stall.len) {
+                            if sends > stall.sends || (sends == stall.sends && len > stall.len) {
                                 *stall = Stall {
                                     seq: t.seq,
                                     len,
                                     ip_len,
-                                    sends: run.2,
-                                    first_ts: run.3,
+                                    sends,
+                                    first_ts: first,
                                     last_ts: ts,
                                     recovered_ts: None,
                                 };
-                            } else if (run.0, run.1) == (t.seq, len) && stall.len == len {
+                            } else if stall.len == len {
                                 stall.last_ts = ts;
                             }
                             side.stalled = stall.sends >= 3 && stall.recovered_ts.is_none();
@@ -1107,7 +1108,7 @@ impl<A: Attachment> Flow<A> {
             side.data_last = ts;
         }
         side.max_ip_len = side.max_ip_len.max(ip_len);
-        if from_orig && ack && !syn && !rst && !self.synack_ts.is_none() && self.ack_ts.is_none() {
+        if from_orig && ack && !syn && !rst && self.synack_ts.get().is_some() && self.ack_ts.is_none() {
             self.ack_ts = Ts(ts);
         }
         // The rest is rare: the cold box is only touched on SYNs, RSTs, the responder's first
