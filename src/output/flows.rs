@@ -3,7 +3,7 @@
 use super::term;
 use crate::cli::FlowFormat;
 use engine::model::FlowRecord;
-use engine::pipeline::FlowSink;
+use engine::pipeline::{FlowSink, RecordFormat};
 use std::io::{self, Write};
 
 /// Columns of the CSV form, in order (Zeek conn.log names first, then v6watch's).
@@ -47,10 +47,10 @@ pub struct Writer<W: Write> {
     w: W,
     format: FlowFormat,
     header_done: bool,
-    /// One JSON line, reused (no allocation per flow).
+    /// One line, reused (no allocation per flow).
     line: Vec<u8>,
-    /// The last sensor name and its JSON string form (escaped once, not once per flow).
-    sensor: (String, Vec<u8>),
+    /// How the last sensor's records are written (its name escaped once, not once per flow).
+    form: Option<Form>,
 }
 
 /// Seconds with microseconds, as Zeek writes `ts` in JSON.
@@ -94,7 +94,7 @@ fn csv_field(s: &str) -> String {
 impl<W: Write> Writer<W> {
     /// A writer for `format`.
     pub fn new(w: W, format: FlowFormat) -> Self {
-        Writer { w, format, header_done: false, line: Vec::with_capacity(1024), sensor: Default::default() }
+        Writer { w, format, header_done: false, line: Vec::with_capacity(1024), form: None }
     }
 
     /// Flushes.
@@ -125,176 +125,202 @@ impl<W: Write> Writer<W> {
             FlowFormat::Jsonl => Ok(()),
         }
     }
+}
 
-    fn jsonl(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
-        // Written by hand into one reused buffer (not through a serde map or `write!`): this
-        // runs once per flow and dominated the profile. Field order follows Zeek's conn.log.
-        // Strings that can hold arbitrary text go through serde_json.
-        let b = &mut self.line;
-        b.clear();
-        b.extend_from_slice(b"{\"ts\":");
-        fast::epoch(b, r.ts);
-        b.extend_from_slice(b",\"uid\":\"");
-        b.extend_from_slice(r.uid.as_bytes());
-        b.extend_from_slice(b"\",\"id.orig_h\":\"");
-        fast::addr(b, &r.orig_h);
-        b.extend_from_slice(b"\",\"id.orig_p\":");
-        fast::uint(b, u64::from(r.orig_p));
-        b.extend_from_slice(b",\"id.resp_h\":\"");
-        fast::addr(b, &r.resp_h);
-        b.extend_from_slice(b"\",\"id.resp_p\":");
-        fast::uint(b, u64::from(r.resp_p));
-        b.extend_from_slice(b",\"proto\":\"");
-        b.extend_from_slice(r.proto_name().as_bytes());
-        b.extend_from_slice(b"\",\"duration\":");
-        fast::micros(b, r.duration_ns(), 6);
-        let fields: [(&[u8], u64); 2] = [(b",\"orig_bytes\":", r.orig.bytes), (b",\"resp_bytes\":", r.resp.bytes)];
-        fast::fields(b, &fields);
-        b.extend_from_slice(b",\"conn_state\":\"");
-        b.extend_from_slice(r.conn_state.as_bytes());
-        b.extend_from_slice(b"\",\"missed_bytes\":");
-        fast::uint(b, r.orig.missed_bytes + r.resp.missed_bytes);
-        b.extend_from_slice(b",\"history\":\"");
-        b.extend_from_slice(r.history.as_bytes());
+/// How a record is written: the format and the sensor's name, escaped once for it.
+struct Form {
+    format: FlowFormat,
+    sensor: String,
+    /// The sensor's name as a JSON string.
+    sensor_json: Vec<u8>,
+}
+
+impl Form {
+    fn new(format: FlowFormat, sensor: &str) -> Form {
+        // A string always serialises.
+        let sensor_json = serde_json::to_vec(sensor).unwrap_or_default();
+        Form { format, sensor: sensor.to_string(), sensor_json }
+    }
+
+    /// Appends one record's line to `b` (writing to a vector cannot fail).
+    fn write(&self, r: &FlowRecord, b: &mut Vec<u8>) {
+        match self.format {
+            FlowFormat::Jsonl => jsonl(b, &self.sensor_json, r),
+            FlowFormat::Csv => csv(b, &self.sensor, r),
+            FlowFormat::Table => table(b, &self.sensor, r),
+        }
+    }
+}
+
+impl RecordFormat for Form {
+    fn format(&self, rec: &FlowRecord, out: &mut Vec<u8>) {
+        self.write(rec, out);
+    }
+}
+
+fn jsonl(b: &mut Vec<u8>, sensor_json: &[u8], r: &FlowRecord) {
+    // Written by hand into one reused buffer (not through a serde map or `write!`): this
+    // runs once per flow and dominated the profile. Field order follows Zeek's conn.log.
+    // Strings that can hold arbitrary text go through serde_json (into a vector it cannot
+    // fail).
+    b.extend_from_slice(b"{\"ts\":");
+    fast::epoch(b, r.ts);
+    b.extend_from_slice(b",\"uid\":\"");
+    b.extend_from_slice(r.uid.as_bytes());
+    b.extend_from_slice(b"\",\"id.orig_h\":\"");
+    fast::addr(b, &r.orig_h);
+    b.extend_from_slice(b"\",\"id.orig_p\":");
+    fast::uint(b, u64::from(r.orig_p));
+    b.extend_from_slice(b",\"id.resp_h\":\"");
+    fast::addr(b, &r.resp_h);
+    b.extend_from_slice(b"\",\"id.resp_p\":");
+    fast::uint(b, u64::from(r.resp_p));
+    b.extend_from_slice(b",\"proto\":\"");
+    b.extend_from_slice(r.proto_name().as_bytes());
+    b.extend_from_slice(b"\",\"duration\":");
+    fast::micros(b, r.duration_ns(), 6);
+    let fields: [(&[u8], u64); 2] = [(b",\"orig_bytes\":", r.orig.bytes), (b",\"resp_bytes\":", r.resp.bytes)];
+    fast::fields(b, &fields);
+    b.extend_from_slice(b",\"conn_state\":\"");
+    b.extend_from_slice(r.conn_state.as_bytes());
+    b.extend_from_slice(b"\",\"missed_bytes\":");
+    fast::uint(b, r.orig.missed_bytes + r.resp.missed_bytes);
+    b.extend_from_slice(b",\"history\":\"");
+    b.extend_from_slice(r.history.as_bytes());
+    b.push(b'"');
+    let fields: [(&[u8], u64); 4] = [
+        (b",\"orig_pkts\":", r.orig.pkts),
+        (b",\"orig_ip_bytes\":", r.orig.ip_bytes),
+        (b",\"resp_pkts\":", r.resp.pkts),
+        (b",\"resp_ip_bytes\":", r.resp.ip_bytes),
+    ];
+    fast::fields(b, &fields);
+    b.extend_from_slice(b",\"sensor\":");
+    b.extend_from_slice(sensor_json);
+    b.extend_from_slice(b",\"role\":\"");
+    b.extend_from_slice(r.role.name().as_bytes());
+    b.extend_from_slice(b"\",\"ip_version\":");
+    fast::uint(b, u64::from(r.ip_version()));
+    b.extend_from_slice(b",\"ip_proto\":");
+    fast::uint(b, u64::from(r.ip_proto));
+    if let Some(svc) = r.service {
+        b.extend_from_slice(b",\"service\":\"");
+        b.extend_from_slice(svc.as_bytes());
         b.push(b'"');
-        let fields: [(&[u8], u64); 4] = [
-            (b",\"orig_pkts\":", r.orig.pkts),
-            (b",\"orig_ip_bytes\":", r.orig.ip_bytes),
-            (b",\"resp_pkts\":", r.resp.pkts),
-            (b",\"resp_ip_bytes\":", r.resp.ip_bytes),
-        ];
+    }
+    if let Some(n) = &r.server_name {
+        b.extend_from_slice(b",\"server_name\":");
+        let _ = serde_json::to_writer(&mut *b, n);
+        b.extend_from_slice(b",\"name_source\":\"");
+        b.extend_from_slice(r.name_source.unwrap_or("").as_bytes());
+        b.push(b'"');
+    }
+    if let Some(t) = r.tunnel {
+        b.extend_from_slice(b",\"tunnel\":\"");
+        b.extend_from_slice(t.name().as_bytes());
+        b.push(b'"');
+    }
+    if let Some((x, y)) = r.tunnel_outer {
+        b.extend_from_slice(b",\"tunnel_outer\":[\"");
+        fast::addr(b, &x);
+        b.extend_from_slice(b"\",\"");
+        fast::addr(b, &y);
+        b.extend_from_slice(b"\"]");
+    }
+    if let Some(v) = r.vlan {
+        b.extend_from_slice(b",\"vlan\":");
+        fast::uint(b, u64::from(v));
+    }
+    if let Some(rtt) = r.rtt_synack_ns {
+        b.extend_from_slice(b",\"rtt_ms\":");
+        fast::micros(b, rtt, 3);
+    }
+    if r.orig.retransmits + r.resp.retransmits > 0 {
+        let fields: [(&[u8], u64); 2] =
+            [(b",\"orig_retransmits\":", r.orig.retransmits), (b",\"resp_retransmits\":", r.resp.retransmits)];
         fast::fields(b, &fields);
-        b.extend_from_slice(b",\"sensor\":");
-        if self.sensor.0 != sensor {
-            self.sensor.0 = sensor.to_string();
-            self.sensor.1 = serde_json::to_vec(sensor)?;
-        }
-        b.extend_from_slice(&self.sensor.1);
-        b.extend_from_slice(b",\"role\":\"");
-        b.extend_from_slice(r.role.name().as_bytes());
-        b.extend_from_slice(b"\",\"ip_version\":");
-        fast::uint(b, u64::from(r.ip_version()));
-        b.extend_from_slice(b",\"ip_proto\":");
-        fast::uint(b, u64::from(r.ip_proto));
-        if let Some(svc) = r.service {
-            b.extend_from_slice(b",\"service\":\"");
-            b.extend_from_slice(svc.as_bytes());
-            b.push(b'"');
-        }
-        if let Some(n) = &r.server_name {
-            b.extend_from_slice(b",\"server_name\":");
-            serde_json::to_writer(&mut *b, n)?;
-            b.extend_from_slice(b",\"name_source\":\"");
-            b.extend_from_slice(r.name_source.unwrap_or("").as_bytes());
-            b.push(b'"');
-        }
-        if let Some(t) = r.tunnel {
-            b.extend_from_slice(b",\"tunnel\":\"");
-            b.extend_from_slice(t.name().as_bytes());
-            b.push(b'"');
-        }
-        if let Some((x, y)) = r.tunnel_outer {
-            b.extend_from_slice(b",\"tunnel_outer\":[\"");
-            fast::addr(b, &x);
-            b.extend_from_slice(b"\",\"");
-            fast::addr(b, &y);
-            b.extend_from_slice(b"\"]");
-        }
-        if let Some(v) = r.vlan {
-            b.extend_from_slice(b",\"vlan\":");
-            fast::uint(b, u64::from(v));
-        }
-        if let Some(rtt) = r.rtt_synack_ns {
-            b.extend_from_slice(b",\"rtt_ms\":");
-            fast::micros(b, rtt, 3);
-        }
-        if r.orig.retransmits + r.resp.retransmits > 0 {
-            let fields: [(&[u8], u64); 2] =
-                [(b",\"orig_retransmits\":", r.orig.retransmits), (b",\"resp_retransmits\":", r.resp.retransmits)];
-            fast::fields(b, &fields);
-        }
-        if let Some(m) = r.orig_mss {
-            b.extend_from_slice(b",\"orig_mss\":");
-            fast::uint(b, u64::from(m));
-        }
-        if let Some(m) = r.resp_mss {
-            b.extend_from_slice(b",\"resp_mss\":");
-            fast::uint(b, u64::from(m));
-        }
-        if !r.icmp_errors.is_empty() {
-            b.extend_from_slice(b",\"icmp_errors\":");
-            serde_json::to_writer(&mut *b, &r.icmp_errors)?;
-        }
-        if !r.anomalies.is_empty() {
-            b.extend_from_slice(b",\"anomalies\":");
-            serde_json::to_writer(&mut *b, &r.anomalies)?;
-        }
-        b.extend_from_slice(b"}\n");
-        self.w.write_all(&self.line)
     }
+    if let Some(m) = r.orig_mss {
+        b.extend_from_slice(b",\"orig_mss\":");
+        fast::uint(b, u64::from(m));
+    }
+    if let Some(m) = r.resp_mss {
+        b.extend_from_slice(b",\"resp_mss\":");
+        fast::uint(b, u64::from(m));
+    }
+    if !r.icmp_errors.is_empty() {
+        b.extend_from_slice(b",\"icmp_errors\":");
+        let _ = serde_json::to_writer(&mut *b, &r.icmp_errors);
+    }
+    if !r.anomalies.is_empty() {
+        b.extend_from_slice(b",\"anomalies\":");
+        let _ = serde_json::to_writer(&mut *b, &r.anomalies);
+    }
+    b.extend_from_slice(b"}\n");
+}
 
-    fn csv(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
-        let fields: [String; 32] = [
-            epoch(r.ts),
-            r.uid.clone(),
-            r.orig_h.to_string(),
-            r.orig_p.to_string(),
-            r.resp_h.to_string(),
-            r.resp_p.to_string(),
-            r.proto_name().into(),
-            micros(r.duration_ns(), 6),
-            r.orig.bytes.to_string(),
-            r.resp.bytes.to_string(),
-            r.conn_state.into(),
-            (r.orig.missed_bytes + r.resp.missed_bytes).to_string(),
-            r.history.clone(),
-            r.orig.pkts.to_string(),
-            r.orig.ip_bytes.to_string(),
-            r.resp.pkts.to_string(),
-            r.resp.ip_bytes.to_string(),
-            csv_field(sensor),
-            r.role.name().into(),
-            r.ip_version().to_string(),
-            r.ip_proto.to_string(),
-            r.tunnel.map(|t| t.name().to_string()).unwrap_or_default(),
-            r.tunnel_outer.map(|(a, b)| format!("{a}>{b}")).unwrap_or_default(),
-            r.vlan.map(|v| v.to_string()).unwrap_or_default(),
-            r.rtt_synack_ns.map(|v| micros(v, 3)).unwrap_or_default(),
-            r.orig.retransmits.to_string(),
-            r.resp.retransmits.to_string(),
-            csv_field(&icmp_errors(r)),
-            csv_field(&r.anomalies.join(";")),
-            r.service.unwrap_or("").to_string(),
-            csv_field(r.server_name.as_deref().unwrap_or("")),
-            r.name_source.unwrap_or("").to_string(),
-        ];
-        writeln!(self.w, "{}", fields.join(","))
-    }
+fn csv(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
+    let fields: [String; 32] = [
+        epoch(r.ts),
+        r.uid.clone(),
+        r.orig_h.to_string(),
+        r.orig_p.to_string(),
+        r.resp_h.to_string(),
+        r.resp_p.to_string(),
+        r.proto_name().into(),
+        micros(r.duration_ns(), 6),
+        r.orig.bytes.to_string(),
+        r.resp.bytes.to_string(),
+        r.conn_state.into(),
+        (r.orig.missed_bytes + r.resp.missed_bytes).to_string(),
+        r.history.clone(),
+        r.orig.pkts.to_string(),
+        r.orig.ip_bytes.to_string(),
+        r.resp.pkts.to_string(),
+        r.resp.ip_bytes.to_string(),
+        csv_field(sensor),
+        r.role.name().into(),
+        r.ip_version().to_string(),
+        r.ip_proto.to_string(),
+        r.tunnel.map(|t| t.name().to_string()).unwrap_or_default(),
+        r.tunnel_outer.map(|(a, b)| format!("{a}>{b}")).unwrap_or_default(),
+        r.vlan.map(|v| v.to_string()).unwrap_or_default(),
+        r.rtt_synack_ns.map(|v| micros(v, 3)).unwrap_or_default(),
+        r.orig.retransmits.to_string(),
+        r.resp.retransmits.to_string(),
+        csv_field(&icmp_errors(r)),
+        csv_field(&r.anomalies.join(";")),
+        r.service.unwrap_or("").to_string(),
+        csv_field(r.server_name.as_deref().unwrap_or("")),
+        r.name_source.unwrap_or("").to_string(),
+    ];
+    b.extend_from_slice(fields.join(",").as_bytes());
+    b.push(b'\n');
+}
 
-    fn table(&mut self, sensor: &str, r: &FlowRecord) -> io::Result<()> {
-        let proto =
-            format!("{}{}", r.proto_name().trim_end_matches("_transport"), if r.ip_version() == 6 { "6" } else { "" });
-        let mut tunnel = r.tunnel.map(|t| format!(" via {}", t.name())).unwrap_or_default();
-        if let Some(n) = &r.server_name {
-            tunnel = format!(" ({}){tunnel}", term::clean(n));
-        }
-        writeln!(
-            self.w,
-            "{} {} {} {} {} {} {} {} {} {} -> {}{}",
-            term::pad(&term::utc_short(r.ts), 20),
-            term::pad(&term::clean(sensor), 10),
-            term::pad(r.role.name(), 8),
-            term::pad(&proto, 6),
-            term::pad(r.conn_state, 6),
-            term::pad(&r.history, 10),
-            term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 11),
-            term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 17),
-            term::rpad(&term::duration(r.duration_ns()), 7),
-            endpoint(r, true),
-            endpoint(r, false),
-            tunnel
-        )
+fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
+    let proto =
+        format!("{}{}", r.proto_name().trim_end_matches("_transport"), if r.ip_version() == 6 { "6" } else { "" });
+    let mut tunnel = r.tunnel.map(|t| format!(" via {}", t.name())).unwrap_or_default();
+    if let Some(n) = &r.server_name {
+        tunnel = format!(" ({}){tunnel}", term::clean(n));
     }
+    let _ = writeln!(
+        b,
+        "{} {} {} {} {} {} {} {} {} {} -> {}{}",
+        term::pad(&term::utc_short(r.ts), 20),
+        term::pad(&term::clean(sensor), 10),
+        term::pad(r.role.name(), 8),
+        term::pad(&proto, 6),
+        term::pad(r.conn_state, 6),
+        term::pad(&r.history, 10),
+        term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 11),
+        term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 17),
+        term::rpad(&term::duration(r.duration_ns()), 7),
+        endpoint(r, true),
+        endpoint(r, false),
+        tunnel
+    );
 }
 
 impl<W: Write> FlowSink for Writer<W> {
@@ -302,11 +328,25 @@ impl<W: Write> FlowSink for Writer<W> {
         if !self.header_done {
             self.header()?;
         }
-        match self.format {
-            FlowFormat::Jsonl => self.jsonl(sensor, r),
-            FlowFormat::Csv => self.csv(sensor, r),
-            FlowFormat::Table => self.table(sensor, r),
+        if self.form.as_ref().is_none_or(|f| f.sensor != sensor) {
+            self.form = Some(Form::new(self.format, sensor));
         }
+        self.line.clear();
+        if let Some(f) = &self.form {
+            f.write(r, &mut self.line);
+        }
+        self.w.write_all(&self.line)
+    }
+
+    fn formatter(&self, sensor: &str) -> Option<Box<dyn RecordFormat>> {
+        Some(Box::new(Form::new(self.format, sensor)))
+    }
+
+    fn formatted(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.header_done {
+            self.header()?;
+        }
+        self.w.write_all(bytes)
     }
 }
 

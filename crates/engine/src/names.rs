@@ -23,7 +23,7 @@ struct Binding {
 }
 
 /// Bindings of (client, server address) → names over time.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct NameTable {
     map: HashMap<(Addr, Addr), Vec<Binding>>,
     /// Answers not learned because the table was full.

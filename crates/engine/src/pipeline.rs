@@ -48,6 +48,23 @@ pub trait FlowSink {
     fn event(&mut self, _sensor: &str, _ev: &AppEvent) -> std::io::Result<()> {
         Ok(())
     }
+    /// A sink that only writes each record out may say how, so that records can be written
+    /// on the threads that make them: the end of input makes most records at once, and one
+    /// thread writing them all was the end's bottleneck. `None` (the default): every record
+    /// comes through [`FlowSink::flow`].
+    fn formatter(&self, _sensor: &str) -> Option<Box<dyn RecordFormat>> {
+        None
+    }
+    /// Whole records made by [`FlowSink::formatter`], in output order.
+    fn formatted(&mut self, _bytes: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("this sink has no formatter"))
+    }
+}
+
+/// Writes a flow record of one sensor as bytes, on any thread.
+pub trait RecordFormat: Send + Sync {
+    /// Appends exactly what [`FlowSink::flow`] would write for `rec`.
+    fn format(&self, rec: &FlowRecord, out: &mut Vec<u8>);
 }
 
 /// A sink that drops records (summary only).
@@ -175,14 +192,13 @@ struct Accumulator {
     states: HashMap<&'static str, u64>,
     talkers: HashMap<Addr, (u64, u64, u64)>,
     flows: u64,
-    sensor: HashSet<Addr>,
     /// See [`Options::no_tally`].
     no_tally: bool,
 }
 
 impl Accumulator {
-    fn add(&mut self, rec: &mut FlowRecord) {
-        rec.role = sensor::role(rec, &self.sensor);
+    /// Counts a record (its role already assigned); `sensor`: the sensor's addresses.
+    fn add(&mut self, rec: &FlowRecord, sensor: &HashSet<Addr>) {
         self.flows += 1;
         if self.no_tally {
             return;
@@ -193,7 +209,7 @@ impl Accumulator {
         let pk = rec.orig.pkts + rec.resp.pkts;
         let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
         for a in [rec.orig_h, rec.resp_h] {
-            if self.sensor.contains(&a) || a.is_multicast_or_broadcast() {
+            if sensor.contains(&a) || a.is_multicast_or_broadcast() {
                 continue;
             }
             if let Some(t) = self.talkers.get_mut(&a) {
@@ -584,8 +600,14 @@ enum WorkerMsg {
     /// Records emitted up to `upto`, tagged with the index of the frame that ended them
     /// (`u64::MAX`: the end of input), in canonical order.
     Records { worker: usize, upto: Upto, recs: Vec<(u64, Output)> },
+    /// End-of-input flow records the worker completed and formatted itself (see [`EndPlan`]).
+    Lines { worker: usize, upto: Upto, lines: Lines },
     /// The worker's share of the sensor-address evidence (once it passed the window).
     Evidence(Box<Inference>),
+    /// The worker passed the last frame and sent everything before it (its evidence
+    /// included); it waits for an [`EndPlan`]. Also sent by a worker that stops early, so the
+    /// merging thread never waits for one that is gone.
+    AtEnd,
     /// The worker finished; its counters.
     Done { counters: Box<FrameCounters>, table: TableStats, expired_frags: u64 },
 }
@@ -600,13 +622,58 @@ pub enum Output {
 
 impl Output {
     /// Sort key within one frame: flows before events, then start time, then uid.
-    fn key(&self) -> (u8, i64, &str) {
+    fn key(&self) -> RecKey<'_> {
         match self {
-            Output::Flow(r) => (0, r.ts, r.uid.as_str()),
-            Output::Event(AppEvent::Dns(e)) => (1, e.ts, e.uid.as_str()),
-            Output::Event(AppEvent::Http(e)) => (1, e.ts, e.uid.as_str()),
-            Output::Event(AppEvent::Tls(e)) => (1, e.ts, e.uid.as_str()),
+            Output::Flow(r) => (0, r.ts, r.uid.as_bytes()),
+            Output::Event(AppEvent::Dns(e)) => (1, e.ts, e.uid.as_bytes()),
+            Output::Event(AppEvent::Http(e)) => (1, e.ts, e.uid.as_bytes()),
+            Output::Event(AppEvent::Tls(e)) => (1, e.ts, e.uid.as_bytes()),
         }
+    }
+}
+
+/// Sort key of a record among those ending at the same frame (see [`Output::key`]).
+type RecKey<'a> = (u8, i64, &'a [u8]);
+
+/// Where a record goes in the output: the index of the frame that ended it, then its key.
+type Place<'a> = (u64, RecKey<'a>);
+
+/// A flow's uid as the merge compares it (uids are `C` and 11 base-62 digits).
+type UidKey = [u8; 12];
+
+fn uid_key(uid: &str) -> UidKey {
+    let mut k = [0; 12];
+    let n = uid.len().min(12);
+    k[..n].copy_from_slice(&uid.as_bytes()[..n]);
+    k
+}
+
+/// End-of-input flow records a worker completed and formatted, in canonical order: one buffer
+/// per chunk instead of a boxed record each (the merging thread only copies bytes out).
+#[derive(Default)]
+struct Lines {
+    /// Per record: start time and uid (the merge key), and where its bytes end.
+    keys: Vec<(i64, UidKey, usize)>,
+    bytes: Vec<u8>,
+    /// Records already written.
+    next: usize,
+}
+
+impl Lines {
+    fn front_key(&self) -> Option<Place<'_>> {
+        self.keys.get(self.next).map(|(ts, uid, _)| (u64::MAX, (0, *ts, &uid[..])))
+    }
+
+    /// The next record's bytes.
+    fn pop(&mut self) -> Option<&[u8]> {
+        let (_, _, end) = *self.keys.get(self.next)?;
+        let start = if self.next == 0 { 0 } else { self.keys[self.next - 1].2 };
+        self.next += 1;
+        self.bytes.get(start..end)
+    }
+
+    fn is_done(&self) -> bool {
+        self.next >= self.keys.len()
     }
 }
 
@@ -696,6 +763,18 @@ impl Shard {
         emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
     }
 
+    /// End of input, following `plan`: the records of the live flows at `slots`, completed and
+    /// formatted, in canonical order.
+    fn finish_lines(&mut self, slots: &[u32], plan: &EndPlan, lines: &mut Lines) {
+        self.table.finish_some(slots, &mut self.out);
+        lines.keys.reserve(self.out.len());
+        for mut rec in self.out.drain(..) {
+            plan.naming.complete(&mut rec);
+            plan.format.format(&rec, &mut lines.bytes);
+            lines.keys.push((rec.ts, uid_key(&rec.uid), lines.bytes.len()));
+        }
+    }
+
     /// End of input, after every flow was written: the events their ends produced, the sensor
     /// decision if still open, and the counters. The flow table is left to be dropped with the
     /// shard (after the results are sent: freeing every flow takes a while).
@@ -727,10 +806,10 @@ enum Upto {
 
 impl Upto {
     /// Whether a record with this frame index and key may still come after what was sent.
-    fn may_precede(&self, index: u64, key: (u8, i64, &str)) -> bool {
+    fn may_precede(&self, index: u64, key: RecKey<'_>) -> bool {
         match self {
             Upto::Frame(u) => *u <= index,
-            Upto::EndFlows(ts, uid) => index == u64::MAX && (key.0 > 0 || (key.1, key.2) > (*ts, uid.as_str())),
+            Upto::EndFlows(ts, uid) => index == u64::MAX && (key.0 > 0 || (key.1, key.2) > (*ts, uid.as_bytes())),
             Upto::All => false,
         }
     }
@@ -877,9 +956,36 @@ impl Drop for Leave<'_> {
     }
 }
 
-fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<WorkerMsg>) {
+/// Sends [`WorkerMsg::AtEnd`] once, however the worker ends.
+struct AtEnd<'a> {
+    tx: &'a crossbeam_channel::Sender<WorkerMsg>,
+    sent: bool,
+}
+
+impl AtEnd<'_> {
+    fn send(&mut self) -> bool {
+        self.sent = true;
+        self.tx.send(WorkerMsg::AtEnd).is_ok()
+    }
+}
+
+impl Drop for AtEnd<'_> {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.tx.send(WorkerMsg::AtEnd);
+        }
+    }
+}
+
+fn worker(
+    mut shard: Shard,
+    shared: &Shared,
+    tx: crossbeam_channel::Sender<WorkerMsg>,
+    plan: crossbeam_channel::Receiver<Option<EndPlan>>,
+) {
     let me = shard.me as usize;
     let _leave = Leave(shared, me);
+    let mut at_end = AtEnd { tx: &tx, sent: false };
     let mut recs: Vec<(u64, Output)> = Vec::new();
     let mut k = 0u64;
     while let Some(batch) = shared.get(me, k) {
@@ -901,17 +1007,41 @@ fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<Worke
         }
         k += 1;
     }
-    let order = shard.table.finish_order();
-    for chunk in order.chunks(END_CHUNK) {
-        shard.finish_flows(chunk, &mut recs);
-        let upto = match recs.last() {
-            Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, r.uid.clone()),
-            _ => continue,
-        };
-        if tx.send(WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }).is_err() {
+    // Every frame is in, so this worker's share of the evidence is complete: sent now rather
+    // than with the rest, so the sensor's addresses are known before the end's flows.
+    if let Some(e) = shard.inference.take() {
+        if tx.send(WorkerMsg::Evidence(e)).is_err() {
             return;
         }
     }
+    if !at_end.send() {
+        return;
+    }
+    let plan = plan.recv().ok().flatten();
+    let order = shard.table.finish_order();
+    let mut room = 0;
+    for chunk in order.chunks(END_CHUNK) {
+        let msg = if let Some(plan) = &plan {
+            let mut lines = Lines { bytes: Vec::with_capacity(room), ..Lines::default() };
+            shard.finish_lines(chunk, plan, &mut lines);
+            let Some((ts, uid, _)) = lines.keys.last() else { continue };
+            let upto = Upto::EndFlows(*ts, String::from_utf8_lossy(uid).into_owned());
+            room = lines.bytes.len() + lines.bytes.len() / 8;
+            WorkerMsg::Lines { worker: me, upto, lines }
+        } else {
+            shard.finish_flows(chunk, &mut recs);
+            let upto = match recs.last() {
+                Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, r.uid.clone()),
+                _ => continue,
+            };
+            WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+    // The naming state is the merging thread's again (it learns from the events that follow).
+    drop(plan);
     let (evidence, counters, table, expired_frags) = shard.finish_rest(&mut recs);
     if let Some(e) = evidence {
         if tx.send(WorkerMsg::Evidence(e)).is_err() {
@@ -922,6 +1052,10 @@ fn worker(mut shard: Shard, shared: &Shared, tx: crossbeam_channel::Sender<Worke
     let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
 }
 
+fn addrs_set(list: &[SensorAddr]) -> HashSet<Addr> {
+    list.iter().map(|s| s.addr).collect()
+}
+
 /// Distinct addresses, sorted.
 fn sorted_addrs(list: &[SensorAddr]) -> Vec<Addr> {
     let mut v: Vec<Addr> = list.iter().map(|s| s.addr).collect();
@@ -930,13 +1064,57 @@ fn sorted_addrs(list: &[SensorAddr]) -> Vec<Addr> {
     v
 }
 
+/// What completes a finished flow's record: the sensor's addresses (its role) and the names
+/// learned from DNS so far or given in hosts files (its server name). Shared read-only with the
+/// workers while they write the end of input's records (see [`EndPlan`]).
+#[derive(Clone)]
+struct Naming {
+    names: crate::names::NameTable,
+    hosts: std::sync::Arc<HashMap<Addr, String>>,
+    sensor: HashSet<Addr>,
+    /// The sensor's addresses in address order, for naming lookups (kept, not rebuilt per flow).
+    sensor_sorted: Vec<Addr>,
+}
+
+impl Naming {
+    /// Gives `rec` its server name (unless the flow named itself) and its role.
+    fn complete(&self, rec: &mut FlowRecord) {
+        if rec.server_name.is_none() {
+            // The client's own answers first; then, when the client is the sensor, the
+            // answers any of the sensor's addresses received (one host, several addresses:
+            // DNS over IPv4 naming an IPv6 connection is the common case).
+            let own = self.names.lookup(rec.orig_h, rec.resp_h, rec.ts);
+            let name = own.or_else(|| {
+                if !self.sensor.contains(&rec.orig_h) {
+                    return None;
+                }
+                self.sensor_sorted.iter().find_map(|c| self.names.lookup(*c, rec.resp_h, rec.ts))
+            });
+            if let Some(n) = name {
+                rec.server_name = Some(n.to_string());
+                rec.name_source = Some("dns");
+            } else if let Some(n) = self.hosts.get(&rec.resp_h) {
+                rec.server_name = Some(n.clone());
+                rec.name_source = Some("hosts");
+            }
+        }
+        rec.role = sensor::role(rec, &self.sensor);
+    }
+}
+
+/// How a worker writes its end-of-input flow records itself: completed with the naming state
+/// as it stands once every earlier record was written (no later record can change it: events
+/// sort after the end's flows), and formatted for the sink.
+struct EndPlan {
+    naming: std::sync::Arc<Naming>,
+    format: std::sync::Arc<dyn RecordFormat>,
+}
+
 /// The merging side's state: sensor addresses, records waiting for them, and the totals.
 struct Collector<'s> {
     sink: &'s mut dyn FlowSink,
     sensor: &'s str,
     sensor_addrs: Vec<SensorAddr>,
-    /// The sensor's addresses in address order, for naming lookups (kept, not rebuilt per flow).
-    sensor_sorted: Vec<Addr>,
     decided: bool,
     /// Sensor-address evidence merged so far, and how many shares (one per worker) are still
     /// to come.
@@ -944,8 +1122,7 @@ struct Collector<'s> {
     shares_due: usize,
     pending: Vec<Output>,
     acc: Accumulator,
-    names: crate::names::NameTable,
-    hosts: std::sync::Arc<HashMap<Addr, String>>,
+    naming: std::sync::Arc<Naming>,
     counters: FrameCounters,
     table: TableStats,
     expired_frags: u64,
@@ -974,8 +1151,10 @@ impl Collector<'_> {
             return Ok(());
         }
         self.sensor_addrs = addrs;
-        self.acc.sensor = self.sensor_addrs.iter().map(|s| s.addr).collect();
-        self.sensor_sorted = sorted_addrs(&self.sensor_addrs);
+        let (set, sorted) = (addrs_set(&self.sensor_addrs), sorted_addrs(&self.sensor_addrs));
+        let naming = self.naming_mut();
+        naming.sensor = set;
+        naming.sensor_sorted = sorted;
         self.decided = true;
         for r in std::mem::take(&mut self.pending) {
             self.output(r)?;
@@ -991,35 +1170,40 @@ impl Collector<'_> {
         }
         match o {
             Output::Flow(mut rec) => {
-                if rec.server_name.is_none() {
-                    // The client's own answers first; then, when the client is the sensor, the
-                    // answers any of the sensor's addresses received (one host, several
-                    // addresses: DNS over IPv4 naming an IPv6 connection is the common case).
-                    let own = self.names.lookup(rec.orig_h, rec.resp_h, rec.ts);
-                    let name = own.or_else(|| {
-                        if !self.acc.sensor.contains(&rec.orig_h) {
-                            return None;
-                        }
-                        self.sensor_sorted.iter().find_map(|c| self.names.lookup(*c, rec.resp_h, rec.ts))
-                    });
-                    if let Some(n) = name {
-                        rec.server_name = Some(n.to_string());
-                        rec.name_source = Some("dns");
-                    } else if let Some(n) = self.hosts.get(&rec.resp_h) {
-                        rec.server_name = Some(n.clone());
-                        rec.name_source = Some("hosts");
-                    }
-                }
-                self.acc.add(&mut rec);
+                self.naming.complete(&mut rec);
+                self.acc.add(&rec, &self.naming.sensor);
                 self.sink.flow(self.sensor, &rec)
             }
             Output::Event(ev) => {
                 if let AppEvent::Dns(d) = &ev {
-                    self.names.learn(d);
+                    self.naming_mut().names.learn(d);
                 }
                 self.sink.event(self.sensor, &ev)
             }
         }
+    }
+
+    /// A flow record a worker completed and formatted (see [`EndPlan`]), in final order.
+    fn line(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.acc.flows += 1;
+        self.sink.formatted(bytes)
+    }
+
+    /// The naming state, to change it. Shared only while workers write the end of input's
+    /// flows, and nothing changes it then (the events that teach names come after those
+    /// flows), so this never copies; if it ever had to, the copy keeps it correct.
+    fn naming_mut(&mut self) -> &mut Naming {
+        std::sync::Arc::make_mut(&mut self.naming)
+    }
+
+    /// The workers may write their end-of-input flows themselves when the sink can format
+    /// records, nothing but the records is asked of it, and roles are known.
+    fn end_plan(&self) -> Option<EndPlan> {
+        if !self.decided || !self.acc.no_tally {
+            return None;
+        }
+        let format = self.sink.formatter(self.sensor)?;
+        Some(EndPlan { naming: self.naming.clone(), format: std::sync::Arc::from(format) })
     }
 
     fn done(&mut self, c: FrameCounters, t: TableStats, expired: u64) {
@@ -1039,31 +1223,56 @@ impl Collector<'_> {
 #[derive(Default)]
 struct Received {
     /// Never holds an empty chunk.
-    chunks: std::collections::VecDeque<std::vec::IntoIter<(u64, Output)>>,
+    chunks: std::collections::VecDeque<Chunk>,
+}
+
+enum Chunk {
+    Records(std::vec::IntoIter<(u64, Output)>),
+    Lines(Lines),
 }
 
 impl Received {
     fn push(&mut self, recs: Vec<(u64, Output)>) {
         if !recs.is_empty() {
-            self.chunks.push_back(recs.into_iter());
+            self.chunks.push_back(Chunk::Records(recs.into_iter()));
         }
     }
 
-    fn front(&self) -> Option<&(u64, Output)> {
-        self.chunks.front().and_then(|c| c.as_slice().first())
+    fn push_lines(&mut self, lines: Lines) {
+        if !lines.is_done() {
+            self.chunks.push_back(Chunk::Lines(lines));
+        }
+    }
+
+    /// The next record's place: the index of the frame that ended it, and [`Output::key`].
+    fn front_key(&self) -> Option<Place<'_>> {
+        match self.chunks.front()? {
+            Chunk::Records(c) => c.as_slice().first().map(|(i, r)| (*i, r.key())),
+            Chunk::Lines(l) => l.front_key(),
+        }
     }
 
     fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
 
-    fn pop_front(&mut self) -> Option<(u64, Output)> {
-        let chunk = self.chunks.front_mut()?;
-        let rec = chunk.next();
-        if chunk.as_slice().is_empty() {
+    /// Hands the next record to `col`.
+    fn write_front(&mut self, col: &mut Collector<'_>) -> std::io::Result<()> {
+        let Some(chunk) = self.chunks.front_mut() else { return Ok(()) };
+        let (result, done) = match chunk {
+            Chunk::Records(c) => {
+                let result = c.next().map_or(Ok(()), |(_, r)| col.output(r));
+                (result, c.as_slice().is_empty())
+            }
+            Chunk::Lines(l) => {
+                let result = l.pop().map_or(Ok(()), |b| col.line(b));
+                (result, l.is_done())
+            }
+        };
+        if done {
             self.chunks.pop_front();
         }
-        rec
+        result
     }
 }
 
@@ -1134,17 +1343,21 @@ fn run_threaded(
     let mut result: std::io::Result<()> = Ok(());
     std::thread::scope(|scope| {
         let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(32 * n);
+        let mut plans = Vec::with_capacity(n);
         for me in 0..n {
             let (wtx, shared) = (wtx.clone(), &shared);
+            let (plan_tx, plan_rx) = crossbeam_channel::bounded::<Option<EndPlan>>(1);
+            plans.push(plan_tx);
             let shard = Shard::new(me, n, opts, configured);
             // Named, so `top -H` and profilers tell the workers from the merging thread.
             // (Failing to spawn panics, as `Scope::spawn` does.)
             std::thread::Builder::new()
                 .name(format!("v6watch-w{me}"))
-                .spawn_scoped(scope, move || worker(shard, shared, wtx))
+                .spawn_scoped(scope, move || worker(shard, shared, wtx, plan_rx))
                 .expect("spawn a worker thread");
         }
         drop(wtx);
+        let mut at_end = 0;
 
         // Emit a record once every worker has processed past the frame that ended it.
         let mut queues: Vec<Received> = (0..n).map(|_| Received::default()).collect();
@@ -1156,24 +1369,34 @@ fn run_threaded(
                     queues[worker].push(recs);
                     upto[worker] = u;
                 }
+                WorkerMsg::Lines { worker, upto: u, lines } => {
+                    queues[worker].push_lines(lines);
+                    upto[worker] = u;
+                }
                 WorkerMsg::Evidence(e) => result = col.evidence(e),
+                WorkerMsg::AtEnd => at_end += 1,
                 WorkerMsg::Done { counters, table, expired_frags } => col.done(*counters, table, expired_frags),
             }
             while result.is_ok() {
-                let best = (0..n)
-                    .filter_map(|w| queues[w].front().map(|(i, r)| (w, *i, r)))
-                    .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.2.key().cmp(&b.2.key())))
-                    .map(|(w, i, _)| (w, i));
-                let Some((w, idx)) = best else { break };
-                let key = queues[w].front().map(|(_, r)| r.key()).expect("front exists");
+                let best = (0..n).filter_map(|w| queues[w].front_key().map(|k| (w, k))).min_by(|a, b| a.1.cmp(&b.1));
+                let Some((w, (idx, key))) = best else { break };
                 if (0..n).any(|o| queues[o].is_empty() && upto[o].may_precede(idx, key)) {
                     break;
                 }
-                let (_, rec) = queues[w].pop_front().expect("front exists");
-                result = col.output(rec);
+                result = queues[w].write_front(col);
             }
             if result.is_err() {
                 break;
+            }
+            if at_end == n {
+                // Every record before the end is written (all workers are past every frame),
+                // so the names are final for the end's flows: the workers may write them.
+                at_end += 1;
+                let plan = col.end_plan();
+                for p in &plans {
+                    let _ =
+                        p.send(plan.as_ref().map(|p| EndPlan { naming: p.naming.clone(), format: p.format.clone() }));
+                }
             }
             let now = shared.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
             if now > reported {
@@ -1223,24 +1446,27 @@ pub fn run_sensor(
     let configured = !input.addrs.is_empty();
     let sensor_addrs: Vec<SensorAddr> =
         input.addrs.iter().map(|a| SensorAddr { addr: *a, reason: "configured".into() }).collect();
+    let naming = Naming {
+        names: crate::names::NameTable::default(),
+        hosts: opts.hosts.clone(),
+        sensor: addrs_set(&sensor_addrs),
+        sensor_sorted: sorted_addrs(&sensor_addrs),
+    };
     let mut col = Collector {
         sink,
         sensor: &input.name,
-        sensor_sorted: sorted_addrs(&sensor_addrs),
         sensor_addrs,
         decided: configured,
         evidence: None,
         shares_due: opts.threads.max(1),
         pending: Vec::new(),
-        names: crate::names::NameTable::default(),
-        hosts: opts.hosts.clone(),
+        naming: std::sync::Arc::new(naming),
         acc: Accumulator {
             roles: HashMap::new(),
             protos: HashMap::new(),
             states: HashMap::new(),
             talkers: HashMap::new(),
             flows: 0,
-            sensor: input.addrs.iter().copied().collect(),
             no_tally: opts.no_tally,
         },
         counters: FrameCounters::default(),
@@ -1340,19 +1566,19 @@ mod test {
     fn watermarks_hold_back_only_what_may_still_come_first() {
         let end = u64::MAX;
         // Frame watermark: records of frames at or after it may still come.
-        assert!(Upto::Frame(10).may_precede(10, (0, 5, "Ca")));
-        assert!(Upto::Frame(10).may_precede(end, (0, 5, "Ca")));
-        assert!(!Upto::Frame(11).may_precede(10, (1, 5, "Ca")));
+        assert!(Upto::Frame(10).may_precede(10, (0, 5, b"Ca")));
+        assert!(Upto::Frame(10).may_precede(end, (0, 5, b"Ca")));
+        assert!(!Upto::Frame(11).may_precede(10, (1, 5, b"Ca")));
         // End-of-input flows sent up to (ts 5, uid "Cm"): later end flows and all end events
         // may still come, nothing of a frame.
         let w = Upto::EndFlows(5, "Cm".into());
-        assert!(!w.may_precede(10, (1, 9, "Cz")));
-        assert!(!w.may_precede(end, (0, 5, "Ca")), "sorts before what was sent");
-        assert!(!w.may_precede(end, (0, 4, "Cz")));
-        assert!(w.may_precede(end, (0, 5, "Cz")), "a later flow of this worker may sort first");
-        assert!(w.may_precede(end, (0, 6, "Ca")));
-        assert!(w.may_precede(end, (1, 0, "Ca")), "end events follow every end flow");
+        assert!(!w.may_precede(10, (1, 9, b"Cz")));
+        assert!(!w.may_precede(end, (0, 5, b"Ca")), "sorts before what was sent");
+        assert!(!w.may_precede(end, (0, 4, b"Cz")));
+        assert!(w.may_precede(end, (0, 5, b"Cz")), "a later flow of this worker may sort first");
+        assert!(w.may_precede(end, (0, 6, b"Ca")));
+        assert!(w.may_precede(end, (1, 0, b"Ca")), "end events follow every end flow");
         // Everything sent.
-        assert!(!Upto::All.may_precede(end, (1, i64::MAX, "Cz")));
+        assert!(!Upto::All.may_precede(end, (1, i64::MAX, b"Cz")));
     }
 }
