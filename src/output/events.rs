@@ -3,7 +3,7 @@
 
 use super::term;
 use crate::cli::FlowFormat;
-use engine::model::{AppEvent, DnsEvent, FlowRecord, HttpEvent, TlsEvent};
+use engine::model::{AppEvent, DnsEvent, EventKind, FlowRecord, HttpEvent, TlsEvent};
 use engine::pipeline::FlowSink;
 use std::io::{self, Write};
 
@@ -231,6 +231,13 @@ impl<W: Write> Writer<W> {
 impl<W: Write> FlowSink for Writer<W> {
     fn flow(&mut self, _: &str, _: &FlowRecord) -> io::Result<()> {
         Ok(())
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        matches!(
+            (self.kind, kind),
+            (Kind::Dns, EventKind::Dns) | (Kind::Http, EventKind::Http) | (Kind::Tls, EventKind::Tls)
+        )
     }
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {

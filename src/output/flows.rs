@@ -2,7 +2,7 @@
 
 use super::term;
 use crate::cli::FlowFormat;
-use engine::model::FlowRecord;
+use engine::model::{EventKind, FlowRecord};
 use engine::pipeline::{FlowSink, RecordFormat};
 use std::io::{self, Write};
 
@@ -336,6 +336,10 @@ impl<W: Write> FlowSink for Writer<W> {
             f.write(r, &mut self.line);
         }
         self.w.write_all(&self.line)
+    }
+
+    fn wants(&self, _: EventKind) -> bool {
+        false
     }
 
     fn formatter(&self, sensor: &str) -> Option<Box<dyn RecordFormat>> {

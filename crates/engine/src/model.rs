@@ -372,3 +372,25 @@ pub enum AppEvent {
     /// TLS handshake.
     Tls(TlsEvent),
 }
+
+/// The kinds of [`AppEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// [`AppEvent::Dns`].
+    Dns,
+    /// [`AppEvent::Http`].
+    Http,
+    /// [`AppEvent::Tls`].
+    Tls,
+}
+
+impl AppEvent {
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            AppEvent::Dns(_) => EventKind::Dns,
+            AppEvent::Http(_) => EventKind::Http,
+            AppEvent::Tls(_) => EventKind::Tls,
+        }
+    }
+}

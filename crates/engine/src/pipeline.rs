@@ -5,7 +5,7 @@ use crate::capture::{CaptureError, Compression, Format, Merger, Reader};
 use crate::decode::{Addr, Anomaly, AnomalyCounts, Decoder, TunnelKind};
 use crate::extract::App;
 use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, KeyHasher, TableStats};
-use crate::model::{AppEvent, FlowRecord, Role};
+use crate::model::{AppEvent, EventKind, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
 use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
@@ -47,6 +47,12 @@ pub trait FlowSink {
     /// One application event of `sensor` (DNS transaction, HTTP request, TLS handshake).
     fn event(&mut self, _sensor: &str, _ev: &AppEvent) -> std::io::Result<()> {
         Ok(())
+    }
+    /// Whether [`FlowSink::event`] reads events of `kind`. Those it does not are dropped where
+    /// they are made instead of being sent, ordered and handed over (DNS events are kept
+    /// whatever the answer: their answers name flows). Default: every kind.
+    fn wants(&self, _kind: EventKind) -> bool {
+        true
     }
     /// A sink that only writes each record out may say how, so that records can be written
     /// on the threads that make them: the end of input makes most records at once, and one
@@ -698,10 +704,12 @@ struct Shard {
     inference: Option<Box<Inference>>,
     counters: FrameCounters,
     out: Vec<FlowRecord>,
+    /// HTTP and TLS events are passed on (see [`FlowSink::wants`]).
+    keep: [bool; 2],
 }
 
 impl Shard {
-    fn new(me: usize, n: usize, opts: &Options, configured: bool) -> Shard {
+    fn new(me: usize, n: usize, opts: &Options, configured: bool, keep: [bool; 2]) -> Shard {
         let mut flow_cfg = opts.flow;
         flow_cfg.shard = me as u32;
         flow_cfg.shards = n as u32;
@@ -715,6 +723,20 @@ impl Shard {
             inference: (!configured).then(Box::default),
             counters: FrameCounters::default(),
             out: Vec::new(),
+            keep,
+        }
+    }
+
+    /// Moves the events the flow table made to `self.events`, less those nobody reads.
+    fn drain_events(&mut self) {
+        self.table.drain_events(&mut self.events);
+        if self.keep != [true, true] && !self.events.is_empty() {
+            let keep = self.keep;
+            self.events.retain(|e| match e.kind() {
+                EventKind::Dns => true,
+                EventKind::Http => keep[0],
+                EventKind::Tls => keep[1],
+            });
         }
     }
 
@@ -745,7 +767,7 @@ impl Shard {
             self.table.process(f.ts, &d, &mut self.out);
         }
         let evidence = if index + 1 == sensor::INFER_FRAMES { self.inference.take() } else { None };
-        self.table.drain_events(&mut self.events);
+        self.drain_events();
         if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
             emitted.extend(self.out.drain(..).map(|r| (index, Output::Flow(Box::new(r)))));
@@ -784,7 +806,7 @@ impl Shard {
     ) -> (Option<Box<Inference>>, FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
         let evidence = self.inference.take();
-        self.table.drain_events(&mut self.events);
+        self.drain_events();
         let start = emitted.len();
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
@@ -1183,6 +1205,11 @@ impl Collector<'_> {
         }
     }
 
+    /// Whether HTTP and TLS events are passed on (see [`FlowSink::wants`]).
+    fn keep(&self) -> [bool; 2] {
+        [self.sink.wants(EventKind::Http), self.sink.wants(EventKind::Tls)]
+    }
+
     /// A flow record a worker completed and formatted (see [`EndPlan`]), in final order.
     fn line(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.acc.flows += 1;
@@ -1283,7 +1310,7 @@ fn run_serial(
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
-    let mut shard = Shard::new(0, 1, opts, col.decided);
+    let mut shard = Shard::new(0, 1, opts, col.decided, col.keep());
     let mut feed = Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), 1);
     let mut emitted: Vec<(u64, Output)> = Vec::new();
     let mut result = Ok(());
@@ -1338,7 +1365,7 @@ fn run_threaded(
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
-    let configured = col.decided;
+    let (configured, keep) = (col.decided, col.keep());
     let shared = Shared::new(Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), n as u32), n);
     let mut result: std::io::Result<()> = Ok(());
     std::thread::scope(|scope| {
@@ -1348,7 +1375,7 @@ fn run_threaded(
             let (wtx, shared) = (wtx.clone(), &shared);
             let (plan_tx, plan_rx) = crossbeam_channel::bounded::<Option<EndPlan>>(1);
             plans.push(plan_tx);
-            let shard = Shard::new(me, n, opts, configured);
+            let shard = Shard::new(me, n, opts, configured, keep);
             // Named, so `top -H` and profilers tell the workers from the merging thread.
             // (Failing to spawn panics, as `Scope::spawn` does.)
             std::thread::Builder::new()
