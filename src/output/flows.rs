@@ -141,20 +141,16 @@ impl Form {
         let sensor_json = serde_json::to_vec(sensor).unwrap_or_default();
         Form { format, sensor: sensor.to_string(), sensor_json }
     }
+}
 
-    /// Appends one record's line to `b` (writing to a vector cannot fail).
-    fn write(&self, r: &FlowRecord, b: &mut Vec<u8>) {
+impl RecordFormat for Form {
+    /// Appends one record's line (writing to a vector cannot fail).
+    fn format(&self, r: &FlowRecord, b: &mut Vec<u8>) {
         match self.format {
             FlowFormat::Jsonl => jsonl(b, &self.sensor_json, r),
             FlowFormat::Csv => csv(b, &self.sensor, r),
             FlowFormat::Table => table(b, &self.sensor, r),
         }
-    }
-}
-
-impl RecordFormat for Form {
-    fn format(&self, rec: &FlowRecord, out: &mut Vec<u8>) {
-        self.write(rec, out);
     }
 }
 
@@ -333,7 +329,7 @@ impl<W: Write> FlowSink for Writer<W> {
         }
         self.line.clear();
         if let Some(f) = &self.form {
-            f.write(r, &mut self.line);
+            f.format(r, &mut self.line);
         }
         self.w.write_all(&self.line)
     }

@@ -821,7 +821,7 @@ enum Upto {
     /// The records of every frame before this index.
     Frame(u64),
     /// Every frame's records, and the end-of-input flow records up to this (start time, uid).
-    EndFlows(i64, String),
+    EndFlows(i64, UidKey),
     /// Everything.
     All,
 }
@@ -831,7 +831,7 @@ impl Upto {
     fn may_precede(&self, index: u64, key: RecKey<'_>) -> bool {
         match self {
             Upto::Frame(u) => *u <= index,
-            Upto::EndFlows(ts, uid) => index == u64::MAX && (key.0 > 0 || (key.1, key.2) > (*ts, uid.as_bytes())),
+            Upto::EndFlows(ts, uid) => index == u64::MAX && (key.0 > 0 || (key.1, key.2) > (*ts, &uid[..])),
             Upto::All => false,
         }
     }
@@ -1047,13 +1047,13 @@ fn worker(
             let mut lines = Lines { bytes: Vec::with_capacity(room), ..Lines::default() };
             shard.finish_lines(chunk, plan, &mut lines);
             let Some((ts, uid, _)) = lines.keys.last() else { continue };
-            let upto = Upto::EndFlows(*ts, String::from_utf8_lossy(uid).into_owned());
+            let upto = Upto::EndFlows(*ts, *uid);
             room = lines.bytes.len() + lines.bytes.len() / 8;
             WorkerMsg::Lines { worker: me, upto, lines }
         } else {
             shard.finish_flows(chunk, &mut recs);
             let upto = match recs.last() {
-                Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, r.uid.clone()),
+                Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, uid_key(&r.uid)),
                 _ => continue,
             };
             WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }
@@ -1074,6 +1074,7 @@ fn worker(
     let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
 }
 
+/// The addresses, as a set.
 fn addrs_set(list: &[SensorAddr]) -> HashSet<Addr> {
     list.iter().map(|s| s.addr).collect()
 }
@@ -1127,6 +1128,7 @@ impl Naming {
 /// How a worker writes its end-of-input flow records itself: completed with the naming state
 /// as it stands once every earlier record was written (no later record can change it: events
 /// sort after the end's flows), and formatted for the sink.
+#[derive(Clone)]
 struct EndPlan {
     naming: std::sync::Arc<Naming>,
     format: std::sync::Arc<dyn RecordFormat>,
@@ -1421,8 +1423,7 @@ fn run_threaded(
                 at_end += 1;
                 let plan = col.end_plan();
                 for p in &plans {
-                    let _ =
-                        p.send(plan.as_ref().map(|p| EndPlan { naming: p.naming.clone(), format: p.format.clone() }));
+                    let _ = p.send(plan.clone());
                 }
             }
             let now = shared.bytes_read.load(std::sync::atomic::Ordering::Relaxed);
@@ -1598,7 +1599,7 @@ mod test {
         assert!(!Upto::Frame(11).may_precede(10, (1, 5, b"Ca")));
         // End-of-input flows sent up to (ts 5, uid "Cm"): later end flows and all end events
         // may still come, nothing of a frame.
-        let w = Upto::EndFlows(5, "Cm".into());
+        let w = Upto::EndFlows(5, super::uid_key("Cm"));
         assert!(!w.may_precede(10, (1, 9, b"Cz")));
         assert!(!w.may_precede(end, (0, 5, b"Ca")), "sorts before what was sent");
         assert!(!w.may_precede(end, (0, 4, b"Cz")));
@@ -1607,5 +1608,28 @@ mod test {
         assert!(w.may_precede(end, (1, 0, b"Ca")), "end events follow every end flow");
         // Everything sent.
         assert!(!Upto::All.may_precede(end, (1, i64::MAX, b"Cz")));
+    }
+
+    /// A worker's formatted end-of-input records come out one whole record at a time, each
+    /// under its own merge key, and an empty chunk is never queued.
+    #[test]
+    fn lines_give_back_each_record_under_its_key() {
+        use super::{uid_key, Lines, Received};
+        let mut l = Lines::default();
+        for (ts, uid, text) in [(5, "CaaaaaaaaaaA", "one\n"), (5, "CaaaaaaaaaaB", "two\n"), (7, "C0", "three\n")] {
+            l.bytes.extend_from_slice(text.as_bytes());
+            l.keys.push((ts, uid_key(uid), l.bytes.len()));
+        }
+        assert_eq!(l.front_key(), Some((u64::MAX, (0, 5, &b"CaaaaaaaaaaA"[..]))));
+        assert_eq!(l.pop(), Some(&b"one\n"[..]));
+        assert_eq!(l.front_key().map(|k| k.1 .2.to_vec()), Some(b"CaaaaaaaaaaB".to_vec()));
+        assert_eq!(l.pop(), Some(&b"two\n"[..]));
+        assert_eq!(l.front_key().map(|k| k.1 .1), Some(7));
+        assert_eq!(l.pop(), Some(&b"three\n"[..]));
+        assert!(l.is_done());
+        assert_eq!(l.pop(), None);
+        let mut q = Received::default();
+        q.push_lines(Lines::default());
+        assert!(q.is_empty(), "an empty chunk is not queued");
     }
 }
