@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 
 # command:package pairs: make for building jemalloc, tshark for the differential tests,
 # iproute2 to curl for the network-namespace test (tests/netns.rs), chromium for the report's
-# browser test.
+# browser test, GNU time for the peak-memory test (tests/memory.rs).
 need=()
-for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium; do
+for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
