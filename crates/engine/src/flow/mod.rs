@@ -336,13 +336,23 @@ struct Side {
 }
 
 /// What a flow keeps but few packets touch (handshake facts, stalls, tunnel, ICMP errors):
-/// boxed, so the slab entries that every packet visits stay small.
+/// boxed, so the slab entries that every packet visits stay small, and made only when
+/// something is written to it (most UDP and ICMP flows never need it: a flood of one-packet
+/// flows then costs a slot each, not a slot and a box).
 #[derive(Default)]
 struct Cold {
     facts: TcpFacts,
     tunnel: Option<Tunnel>,
     vlan: Option<u16>,
     icmp_errors: Vec<IcmpError>,
+}
+
+impl Cold {
+    /// A flow's cold box, made on first use (a function of the field, not of the flow, so the
+    /// flow's other fields stay borrowable).
+    fn of(cold: &mut Option<Box<Cold>>) -> &mut Cold {
+        cold.get_or_insert_with(Box::default)
+    }
 }
 
 /// Aligned to cache lines: a 448-byte slot is then exactly seven lines, where an unaligned one
@@ -372,7 +382,8 @@ struct Flow<A> {
     rtt_ack: Ts,
     /// The originator's ACK completing the handshake.
     ack_ts: Ts,
-    cold: Box<Cold>,
+    /// See [`Cold`]; `None` until something is written to it.
+    cold: Option<Box<Cold>>,
     anomalies: AnomalySet,
     gen: u32,
     live: bool,
@@ -669,7 +680,8 @@ impl<A: Attachment> FlowTable<A> {
             rtt_synack: Ts::NONE,
             rtt_ack: Ts::NONE,
             ack_ts: Ts::NONE,
-            cold: Box::new(Cold { facts: TcpFacts::default(), tunnel, vlan: d.vlan, icmp_errors: Vec::new() }),
+            cold: (tunnel.is_some() || d.vlan.is_some())
+                .then(|| Box::new(Cold { facts: TcpFacts::default(), tunnel, vlan: d.vlan, icmp_errors: Vec::new() })),
             anomalies: AnomalySet::default(),
             gen: 0,
             live: true,
@@ -741,11 +753,12 @@ impl<A: Attachment> FlowTable<A> {
             (false, icmp::v4::DEST_UNREACH) if code == 4 => rest & 0xffff,
             _ => 0,
         };
-        if let Some(e) = f.cold.icmp_errors.iter_mut().find(|e| e.icmp_type == t && e.code == code) {
+        let errors = &mut Cold::of(&mut f.cold).icmp_errors;
+        if let Some(e) = errors.iter_mut().find(|e| e.icmp_type == t && e.code == code) {
             e.count = e.count.saturating_add(1);
-        } else if f.cold.icmp_errors.len() < 8 {
+        } else if errors.len() < 8 {
             let version = if v6 { 6 } else { 4 };
-            f.cold.icmp_errors.push(IcmpError { ts, version, icmp_type: t, code, from, mtu, count: 1 });
+            errors.push(IcmpError { ts, version, icmp_type: t, code, from, mtu, count: 1 });
         }
     }
 
@@ -786,7 +799,9 @@ impl<A: Attachment> FlowTable<A> {
             }
             for &i in group {
                 let f = &self.slab[i as usize];
-                crate::prefetch::bytes((&*f.cold as *const Cold).cast(), std::mem::size_of::<Cold>());
+                if let Some(c) = f.cold.as_deref() {
+                    crate::prefetch::bytes((c as *const Cold).cast(), std::mem::size_of::<Cold>());
+                }
                 f.app.warm();
             }
             for &i in group {
@@ -981,11 +996,8 @@ impl<A: Attachment> Flow<A> {
                             if side.stalled {
                                 // New data went through: the stall is over.
                                 side.stalled = false;
-                                let stall = if from_orig {
-                                    &mut self.cold.facts.orig_stall
-                                } else {
-                                    &mut self.cold.facts.resp_stall
-                                };
+                                let facts = &mut Cold::of(&mut self.cold).facts;
+                                let stall = if from_orig { &mut facts.orig_stall } else { &mut facts.resp_stall };
                                 stall.recovered_ts.get_or_insert(ts);
                             }
                             side.next_seq = Maybe::<4>::some(end.wrapping_add(u32::from(fin)));
@@ -1009,11 +1021,8 @@ impl<A: Attachment> Flow<A> {
                             }
                             // The run is now this segment's.
                             let (sends, first) = (side.rtx_run.2, side.rtx_first);
-                            let stall = if from_orig {
-                                &mut self.cold.facts.orig_stall
-                            } else {
-                                &mut self.cold.facts.resp_stall
-                            };
+                            let facts = &mut Cold::of(&mut self.cold).facts;
+                            let stall = if from_orig { &mut facts.orig_stall } else { &mut facts.resp_stall };
                             if sends > stall.sends || (sends == stall.sends && len > stall.len) {
                                 *stall = Stall {
                                     seq: t.seq,
@@ -1118,7 +1127,7 @@ impl<A: Attachment> Flow<A> {
         if !(syn || rst || first_resp || peer_stalled) {
             return;
         }
-        let f = &mut self.cold.facts;
+        let f = &mut Cold::of(&mut self.cold).facts;
         if peer_stalled {
             // An acknowledgment covering the peer's stuck segment ends its stall.
             let stall = if from_orig { &mut f.resp_stall } else { &mut f.orig_stall };
@@ -1154,6 +1163,8 @@ impl<A: Attachment> Flow<A> {
     }
 
     fn record(&mut self, end: EndReason, events: &mut Vec<A::Event>) -> FlowRecord {
+        let none = Cold::default();
+        let cold = self.cold.as_deref().unwrap_or(&none);
         let conn_state = match self.key.proto {
             ipproto::TCP => tcp::conn_state(self.o.state, self.r.state, self.o.c.bytes, self.r.c.bytes, &self.history),
             ipproto::ICMP | ipproto::ICMPV6 => "OTH",
@@ -1196,9 +1207,9 @@ impl<A: Attachment> Flow<A> {
             rtt_ack_ns: self.rtt_ack.get(),
             orig_mss: self.o.mss.get(),
             resp_mss: self.r.mss.get(),
-            tunnel: self.cold.tunnel.map(|t| t.kind),
-            tunnel_outer: self.cold.tunnel.map(|t| (t.outer_src, t.outer_dst)),
-            vlan: self.cold.vlan,
+            tunnel: cold.tunnel.map(|t| t.kind),
+            tunnel_outer: cold.tunnel.map(|t| (t.outer_src, t.outer_dst)),
+            vlan: cold.vlan,
             tcp: (self.key.proto == ipproto::TCP).then_some(TcpFacts {
                 syn_ts: self.syn_ts.get(),
                 synack_ts: self.synack_ts.get(),
@@ -1207,9 +1218,9 @@ impl<A: Attachment> Flow<A> {
                 resp_data: self.r.data_first.get().map(|f| (f, self.r.data_last)),
                 orig_max_ip_len: self.o.max_ip_len,
                 resp_max_ip_len: self.r.max_ip_len,
-                ..self.cold.facts
+                ..cold.facts
             }),
-            icmp_errors: self.cold.icmp_errors.clone(),
+            icmp_errors: cold.icmp_errors.clone(),
             anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
             end,
             role: crate::model::Role::Transit,
