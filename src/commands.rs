@@ -7,6 +7,7 @@ use crate::output::{events, flows, health, summary};
 use anyhow::{bail, Context, Result};
 use engine::analyze::health::Severity;
 use engine::decode::Addr;
+use engine::model::EventKind;
 use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,9 +46,9 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             sink.finish()?;
             Ok(code)
         }
-        Command::Dns { input, format } => events(&input, format, events::Kind::Dns),
-        Command::Http { input, format } => events(&input, format, events::Kind::Http),
-        Command::Tls { input, format } => events(&input, format, events::Kind::Tls),
+        Command::Dns { input, format } => events(&input, format, EventKind::Dns),
+        Command::Http { input, format } => events(&input, format, EventKind::Http),
+        Command::Tls { input, format } => events(&input, format, EventKind::Tls),
         Command::Health { mut input, analysis, format, fail_on, prometheus, top_services } => {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
@@ -268,7 +269,7 @@ pub fn write_report(
     Ok(())
 }
 
-fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: events::Kind) -> Result<ExitCode> {
+fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: EventKind) -> Result<ExitCode> {
     let stdout = std::io::stdout().lock();
     let mut sink = events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind);
     let (_, code) = analyse_with(input, &mut sink, false)?;

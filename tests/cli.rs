@@ -3,18 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::tmpdir;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn v6watch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn tshark() -> bool {

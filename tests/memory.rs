@@ -2,20 +2,16 @@
 //! bounded, and flat as the capture grows once its flows can expire — with one worker and two.
 //! Memory, not time: the numbers hardly move between runs, so a leak or an unbounded table shows.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tmpdir;
+use std::path::Path;
 use std::process::Command;
 
 const TIME: &str = "/usr/bin/time";
 
 /// The bound for `flows` on any capture.
 const LIMIT_KIB: u64 = 256 << 10;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// GNU time is there (scripts/test.sh installs it); without it the test cannot measure, which
 /// under CI is a failure.

@@ -7,19 +7,12 @@ use engine::model::{AppEvent, DnsEvent, EventKind, FlowRecord, HttpEvent, TlsEve
 use engine::pipeline::FlowSink;
 use std::io::{self, Write};
 
-/// Which events to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Dns,
-    Http,
-    Tls,
-}
-
 /// Writes one kind of event.
 pub struct Writer<W: Write> {
     w: W,
     format: FlowFormat,
-    kind: Kind,
+    /// Which events to print.
+    kind: EventKind,
     header_done: bool,
 }
 
@@ -56,7 +49,7 @@ fn rcode(d: &DnsEvent) -> String {
 }
 
 impl<W: Write> Writer<W> {
-    pub fn new(w: W, format: FlowFormat, kind: Kind) -> Self {
+    pub fn new(w: W, format: FlowFormat, kind: EventKind) -> Self {
         Writer { w, format, kind, header_done: false }
     }
 
@@ -70,7 +63,7 @@ impl<W: Write> Writer<W> {
     fn header(&mut self) -> io::Result<()> {
         self.header_done = true;
         let (csv_h, table_h) = match self.kind {
-            Kind::Dns => (
+            EventKind::Dns => (
                 "ts,uid,sensor,client,server,server_port,transport,kind,trans_id,query,qtype,rcode,rtt_ms,answers",
                 format!(
                     "{} {} {} {} {} {} ANSWERS",
@@ -82,7 +75,7 @@ impl<W: Write> Writer<W> {
                     term::rpad("RTT", 8)
                 ),
             ),
-            Kind::Http => (
+            EventKind::Http => (
                 "ts,uid,sensor,client,server,server_port,method,host,uri,version,user_agent,status",
                 format!(
                     "{} {} {} {} REQUEST",
@@ -92,7 +85,7 @@ impl<W: Write> Writer<W> {
                     term::pad("HOST", 34)
                 ),
             ),
-            Kind::Tls => (
+            EventKind::Tls => (
                 "ts,uid,sensor,client,server,server_port,sni,alpn,versions,ech,server_version,cipher,transport",
                 format!(
                     "{} {} {} {} {} {} SNI",
@@ -234,10 +227,7 @@ impl<W: Write> FlowSink for Writer<W> {
     }
 
     fn wants(&self, kind: EventKind) -> bool {
-        matches!(
-            (self.kind, kind),
-            (Kind::Dns, EventKind::Dns) | (Kind::Http, EventKind::Http) | (Kind::Tls, EventKind::Tls)
-        )
+        kind == self.kind
     }
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
@@ -245,9 +235,9 @@ impl<W: Write> FlowSink for Writer<W> {
             self.header()?;
         }
         match (self.kind, ev) {
-            (Kind::Dns, AppEvent::Dns(d)) => self.dns(sensor, d),
-            (Kind::Http, AppEvent::Http(h)) => self.http(sensor, h),
-            (Kind::Tls, AppEvent::Tls(t)) => self.tls(sensor, t),
+            (EventKind::Dns, AppEvent::Dns(d)) => self.dns(sensor, d),
+            (EventKind::Http, AppEvent::Http(h)) => self.http(sensor, h),
+            (EventKind::Tls, AppEvent::Tls(t)) => self.tls(sensor, t),
             _ => Ok(()),
         }
     }

@@ -4,6 +4,14 @@
 
 use std::path::PathBuf;
 
+/// A fresh, empty directory `name` under cargo's temporary directory for tests.
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 /// The shared corpus (`../shared/corpus` from the repository root, or `V6WATCH_CORPUS`).
 /// Under `CI=true` a missing corpus is a failure, never a skip.
 pub fn corpus() -> Option<PathBuf> {

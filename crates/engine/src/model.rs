@@ -373,15 +373,15 @@ pub enum AppEvent {
     Tls(TlsEvent),
 }
 
-/// The kinds of [`AppEvent`].
+/// The kinds of [`AppEvent`] (numbered, to index per-kind tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// [`AppEvent::Dns`].
-    Dns,
+    Dns = 0,
     /// [`AppEvent::Http`].
-    Http,
+    Http = 1,
     /// [`AppEvent::Tls`].
-    Tls,
+    Tls = 2,
 }
 
 impl AppEvent {

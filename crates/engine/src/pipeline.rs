@@ -704,12 +704,12 @@ struct Shard {
     inference: Option<Box<Inference>>,
     counters: FrameCounters,
     out: Vec<FlowRecord>,
-    /// HTTP and TLS events are passed on (see [`FlowSink::wants`]).
-    keep: [bool; 2],
+    /// Per [`EventKind`]: events of that kind are passed on (see [`Collector::keep`]).
+    keep: [bool; 3],
 }
 
 impl Shard {
-    fn new(me: usize, n: usize, opts: &Options, configured: bool, keep: [bool; 2]) -> Shard {
+    fn new(me: usize, n: usize, opts: &Options, configured: bool, keep: [bool; 3]) -> Shard {
         let mut flow_cfg = opts.flow;
         flow_cfg.shard = me as u32;
         flow_cfg.shards = n as u32;
@@ -730,13 +730,9 @@ impl Shard {
     /// Moves the events the flow table made to `self.events`, less those nobody reads.
     fn drain_events(&mut self) {
         self.table.drain_events(&mut self.events);
-        if self.keep != [true, true] && !self.events.is_empty() {
+        if self.keep != [true; 3] && !self.events.is_empty() {
             let keep = self.keep;
-            self.events.retain(|e| match e.kind() {
-                EventKind::Dns => true,
-                EventKind::Http => keep[0],
-                EventKind::Tls => keep[1],
-            });
+            self.events.retain(|e| keep[e.kind() as usize]);
         }
     }
 
@@ -797,21 +793,24 @@ impl Shard {
         }
     }
 
-    /// End of input, after every flow was written: the events their ends produced, the sensor
-    /// decision if still open, and the counters. The flow table is left to be dropped with the
-    /// shard (after the results are sent: freeing every flow takes a while).
-    fn finish_rest(
-        &mut self,
-        emitted: &mut Vec<(u64, Output)>,
-    ) -> (Option<Box<Inference>>, FrameCounters, TableStats, u64) {
+    /// Every frame is in: this shard's share of the sensor evidence if the window did not end
+    /// before (taken before the live flows are written, so their roles are known and they need
+    /// not wait for the decision).
+    fn evidence_at_end(&mut self) -> Option<Box<Inference>> {
+        self.inference.take()
+    }
+
+    /// End of input, after every flow was written: the events their ends produced and the
+    /// counters. The flow table is left to be dropped with the shard (after the results are
+    /// sent: freeing every flow takes a while).
+    fn finish_rest(&mut self, emitted: &mut Vec<(u64, Output)>) -> (FrameCounters, TableStats, u64) {
         let expired = self.decoder.finish();
-        let evidence = self.inference.take();
         self.drain_events();
         let start = emitted.len();
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };
-        (evidence, std::mem::take(&mut self.counters), self.table.stats(), expired)
+        (std::mem::take(&mut self.counters), self.table.stats(), expired)
     }
 }
 
@@ -1029,9 +1028,7 @@ fn worker(
         }
         k += 1;
     }
-    // Every frame is in, so this worker's share of the evidence is complete: sent now rather
-    // than with the rest, so the sensor's addresses are known before the end's flows.
-    if let Some(e) = shard.inference.take() {
+    if let Some(e) = shard.evidence_at_end() {
         if tx.send(WorkerMsg::Evidence(e)).is_err() {
             return;
         }
@@ -1064,12 +1061,7 @@ fn worker(
     }
     // The naming state is the merging thread's again (it learns from the events that follow).
     drop(plan);
-    let (evidence, counters, table, expired_frags) = shard.finish_rest(&mut recs);
-    if let Some(e) = evidence {
-        if tx.send(WorkerMsg::Evidence(e)).is_err() {
-            return;
-        }
-    }
+    let (counters, table, expired_frags) = shard.finish_rest(&mut recs);
     let _ = tx.send(WorkerMsg::Records { worker: me, upto: Upto::All, recs });
     let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
 }
@@ -1207,9 +1199,12 @@ impl Collector<'_> {
         }
     }
 
-    /// Whether HTTP and TLS events are passed on (see [`FlowSink::wants`]).
-    fn keep(&self) -> [bool; 2] {
-        [self.sink.wants(EventKind::Http), self.sink.wants(EventKind::Tls)]
+    /// Per [`EventKind`]: whether events of that kind are passed on — those the sink reads
+    /// (see [`FlowSink::wants`]), and DNS always: its answers name flows.
+    fn keep(&self) -> [bool; 3] {
+        let mut keep = [EventKind::Dns, EventKind::Http, EventKind::Tls].map(|k| self.sink.wants(k));
+        keep[EventKind::Dns as usize] = true;
+        keep
     }
 
     /// A flow record a worker completed and formatted (see [`EndPlan`]), in final order.
@@ -1335,6 +1330,9 @@ fn run_serial(
         progress(batch.captured());
         spare = Some(batch);
     }
+    if let (Some(e), true) = (shard.evidence_at_end(), result.is_ok()) {
+        result = col.evidence(e);
+    }
     // The live flows' records a chunk at a time, so they are never all in memory at once.
     let order = shard.table.finish_order();
     for chunk in order.chunks(END_CHUNK) {
@@ -1345,10 +1343,7 @@ fn run_serial(
             }
         }
     }
-    let (evidence, c, t, x) = shard.finish_rest(&mut emitted);
-    if let Some(e) = evidence {
-        result = col.evidence(e);
-    }
+    let (c, t, x) = shard.finish_rest(&mut emitted);
     for (_, r) in emitted.drain(..) {
         if result.is_ok() {
             result = col.output(r);

@@ -555,10 +555,11 @@ impl<A: Attachment> FlowTable<A> {
             None => self.create(ts, key, hash, d, src, sport, dst, dport, out),
         };
         let f = &mut self.slab[slot as usize];
+        let orig = f.orig();
         let dir_orig = if key.proto == ipproto::ICMP || key.proto == ipproto::ICMPV6 {
-            src == f.orig().0
+            src == orig.0
         } else {
-            (src, sport) == f.orig()
+            (src, sport) == orig
         };
         f.last_ts = f.last_ts.max(ts);
         f.anomalies.0 |= d.anomalies.0;
@@ -592,7 +593,7 @@ impl<A: Attachment> FlowTable<A> {
                 first_ts: f.first_ts,
                 from_orig: dir_orig,
                 ip_proto: key.proto,
-                orig: f.orig(),
+                orig,
                 resp: f.resp(),
                 tcp: tcp_info,
                 payload: d.payload,
@@ -1162,9 +1163,11 @@ impl<A: Attachment> Flow<A> {
         }
     }
 
+    /// The flow's record; the flow is over (every caller marks it dead), so its cold box is
+    /// taken, not copied.
     fn record(&mut self, end: EndReason, events: &mut Vec<A::Event>) -> FlowRecord {
-        let none = Cold::default();
-        let cold = self.cold.as_deref().unwrap_or(&none);
+        let cold = self.cold.take().map_or_else(Cold::default, |b| *b);
+        let ((orig_h, orig_p), (resp_h, resp_p)) = (self.orig(), self.resp());
         let conn_state = match self.key.proto {
             ipproto::TCP => tcp::conn_state(self.o.state, self.r.state, self.o.c.bytes, self.r.c.bytes, &self.history),
             ipproto::ICMP | ipproto::ICMPV6 => "OTH",
@@ -1193,10 +1196,10 @@ impl<A: Attachment> Flow<A> {
             uid: uid_string(self.uid()),
             ts: self.first_ts,
             last_ts: self.last_ts,
-            orig_h: self.orig().0,
-            orig_p: self.orig_p,
-            resp_h: self.resp().0,
-            resp_p: self.resp_p,
+            orig_h,
+            orig_p,
+            resp_h,
+            resp_p,
             ip_proto: self.key.proto,
             conn_state,
             history,
@@ -1220,7 +1223,7 @@ impl<A: Attachment> Flow<A> {
                 resp_max_ip_len: self.r.max_ip_len,
                 ..cold.facts
             }),
-            icmp_errors: cold.icmp_errors.clone(),
+            icmp_errors: cold.icmp_errors,
             anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
             end,
             role: crate::model::Role::Transit,
