@@ -10,6 +10,11 @@ pub fn looks_like_request(b: &[u8]) -> bool {
     METHODS.iter().any(|m| b.starts_with(m) || (b.len() < m.len() && m.starts_with(b) && !b.is_empty()))
 }
 
+/// Whether `b` starts with a whole method and its space (not a prefix of one).
+pub fn starts_request(b: &[u8]) -> bool {
+    METHODS.iter().any(|m| b.starts_with(m))
+}
+
 /// Whether `b` starts like an HTTP response.
 pub fn looks_like_response(b: &[u8]) -> bool {
     b.starts_with(b"HTTP/1.") || (b.len() < 7 && b"HTTP/1.".starts_with(b) && !b.is_empty())

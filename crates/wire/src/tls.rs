@@ -25,6 +25,16 @@ pub fn looks_like_handshake(b: &[u8]) -> bool {
     b.len() >= 6 && b[0] == HANDSHAKE && b[1] == 3 && b[2] <= 4 && matches!(b[5], 1 | 2)
 }
 
+/// Whether `b` may be the start of a TLS handshake record: [`looks_like_handshake`] once six
+/// bytes are there, else whether the bytes there agree with one (a stream's first segment can
+/// be a single byte).
+pub fn may_start_handshake(b: &[u8]) -> bool {
+    if b.len() >= 6 {
+        return looks_like_handshake(b);
+    }
+    b.first() == Some(&HANDSHAKE) && b.get(1).is_none_or(|&v| v == 3) && b.get(2).is_none_or(|&v| v <= 4)
+}
+
 /// Facts from a ClientHello.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientHello {

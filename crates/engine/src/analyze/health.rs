@@ -217,9 +217,28 @@ impl Attempt {
     fn ok(&self) -> bool {
         self.outcome == Outcome::Established
     }
-    fn service_key(&self) -> Option<(String, u16)> {
-        self.name.clone().map(|n| (n, self.port))
+    /// The service's one key: its name, or its address when it has none.
+    fn service_key(&self) -> (String, u16) {
+        (self.name.clone().unwrap_or_else(|| service_label(None, &self.server)), self.port)
     }
+}
+
+/// How a service is written: its name when it has one that is not an address literal, else
+/// its address, bracketed only for IPv6 (`192.0.2.1`, `[2001:db8::1]`), so `name:port` reads
+/// as a host and port whichever way the flow learned it (an IP in a Host header or an SNI is
+/// the same service as the unnamed address).
+pub fn service_label(name: Option<&str>, server: &Addr) -> String {
+    match name.filter(|n| !is_ip_literal(n)) {
+        Some(n) => n.to_string(),
+        None if server.version == 6 => format!("[{server}]"),
+        None => server.to_string(),
+    }
+}
+
+/// `192.0.2.1`, `2001:db8::1` or `[2001:db8::1]`.
+fn is_ip_literal(n: &str) -> bool {
+    let inner = n.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(n);
+    inner.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Rule (a): an IPv6 attempt that failed and the IPv4 attempt that replaced it.
@@ -655,7 +674,7 @@ pub fn attempt_of(rec: &FlowRecord) -> Option<Attempt> {
         server: rec.resp_h,
         port: rec.resp_p,
         family: rec.ip_version(),
-        name: rec.server_name.as_ref().map(|n| n.to_ascii_lowercase()),
+        name: rec.server_name.as_deref().filter(|n| !is_ip_literal(n)).map(|n| n.to_ascii_lowercase()),
         outcome,
         error_ts,
         synack_ts,
@@ -812,10 +831,8 @@ impl Health {
         // Attempts per (sensor, service) in time order.
         let mut by_service: HashMap<(u16, String, u16), Vec<usize>> = HashMap::new();
         for (i, (si, a)) in attempts.iter().enumerate() {
-            let key = match a.service_key() {
-                Some((n, p)) => (*si, n, p),
-                None => (*si, format!("[{}]", a.server), a.port),
-            };
+            let (n, p) = a.service_key();
+            let key = (*si, n, p);
             by_service.entry(key).or_default().push(i);
         }
         let mut keys: Vec<_> = by_service.keys().cloned().collect();
@@ -906,7 +923,7 @@ impl Health {
         }
 
         // (c) Path MTU.
-        let service_of = |rec: &FlowRecord| rec.server_name.clone().unwrap_or_else(|| format!("[{}]", rec.resp_h));
+        let service_of = |rec: &FlowRecord| service_label(rec.server_name.as_deref(), &rec.resp_h);
         for (si, rec) in &self.pmtu_flows {
             let t = rec.tcp.unwrap_or_default();
             let ptb = rec.icmp_errors.iter().find(|e| e.version == 6 && e.icmp_type == 2);

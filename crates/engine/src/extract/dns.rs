@@ -16,7 +16,7 @@ pub(super) fn plausible(p: &[u8]) -> bool {
 pub(crate) struct Dns {
     tcp: bool,
     kind: &'static str,
-    streams: [Stream; 2],
+    pub(super) streams: [Stream; 2],
     pending: Vec<DnsEvent>,
     emitted: usize,
     name: String,
@@ -75,11 +75,12 @@ impl Dns {
                 _ => {}
             }
         }
-        let (client, server, sport) =
-            if ctx.from_orig { (ctx.orig.0, ctx.resp.0, ctx.resp.1) } else { (ctx.resp.0, ctx.orig.0, ctx.orig.1) };
+        // The server is the side that answers: a query's receiver, a response's sender (a flow
+        // seen from its response alone has the server as its originator).
+        let (sender, receiver) = if ctx.from_orig { (ctx.orig, ctx.resp) } else { (ctx.resp, ctx.orig) };
         if !m.is_response() {
             if self.pending.len() < MAX_PENDING {
-                self.pending.push(self.event(ctx, m.id(), query, qtype, client, server, sport));
+                self.pending.push(self.event(ctx, m.id(), query, qtype, sender.0, receiver.0, receiver.1));
             }
             return;
         }
@@ -89,7 +90,7 @@ impl Dns {
         let pos = self.pending.iter().position(|q| q.trans_id == m.id() && q.query == query && !query.is_empty());
         let mut ev = match pos {
             Some(p) => self.pending.remove(p),
-            None => self.event(ctx, m.id(), query, qtype, server, client, sport),
+            None => self.event(ctx, m.id(), query, qtype, receiver.0, sender.0, sender.1),
         };
         if pos.is_some() {
             ev.rtt_ns = Some(ctx.ts - ev.ts);

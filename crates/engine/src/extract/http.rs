@@ -24,7 +24,7 @@ fn host_name(h: &str) -> String {
 
 #[derive(Default)]
 pub(crate) struct Http {
-    streams: [Stream; 2],
+    pub(super) streams: [Stream; 2],
     /// Body bytes still to skip, per direction; `None` = cannot skip (chunked), stop.
     skip: [Option<u64>; 2],
     pending: VecDeque<HttpEvent>,

@@ -3,8 +3,8 @@
 //! help, but the bytes decide) and then feeds one extractor, which emits [`AppEvent`]s and, when
 //! the flow ends, sets the record's `service` and `server_name`.
 //!
-//! Bounds: at most [`STREAM_CAP`] bytes buffered per direction, [`MAX_OOO`] out-of-order
-//! segments held, [`MAX_EVENTS`] events per flow; past them the extractor stops (the flow is
+//! Bounds: at most [`STREAM_CAP`] bytes buffered per direction, [`MAX_OOO_BYTES`] out-of-order
+//! bytes held, [`MAX_EVENTS`] events per flow; past them the extractor stops (the flow is
 //! still counted).
 
 mod dns;
@@ -18,13 +18,22 @@ use wire::{ipproto, tcp as wtcp};
 
 /// Bytes buffered per direction while waiting for a complete message.
 pub const STREAM_CAP: usize = 64 << 10;
-/// Out-of-order segments held per direction.
-pub const MAX_OOO: usize = 8;
+/// Out-of-order bytes held per direction (a byte bound, as Zeek's reassembly has, so that how
+/// the sender cut its segments does not decide what is followed).
+pub const MAX_OOO_BYTES: usize = 32 << 10;
+/// Out-of-order segments held per direction (bounds the per-segment overhead of tiny ones).
+pub const MAX_OOO: usize = 512;
 /// Events one flow may emit.
 pub const MAX_EVENTS: usize = 64;
-/// Payload packets inspected before giving up on recognising a protocol. Generous enough for
-/// TLS behind a SOCKS handshake or after SMTP/IMAP/POP3 STARTTLS.
+/// UDP datagrams inspected before giving up on recognising a protocol.
 const PROBE_PACKETS: u8 = 12;
+/// Bytes of a TCP originator's stream searched for a TLS handshake before giving up: generous
+/// for TLS behind a SOCKS handshake or after SMTP/IMAP/POP3 STARTTLS. A byte count, not a
+/// packet count, so the decision does not depend on how the stream was segmented.
+const PROBE_BYTES: u64 = 16 << 10;
+/// Bytes from the responder after which a TCP flow not yet recognised is given up (a server
+/// speaking first and long is not a protocol extracted here).
+const PROBE_RESP_BYTES: u64 = 64 << 10;
 
 /// Per-flow extractor state. The status byte lives inline so that flows with nothing (more)
 /// to extract cost no pointer chase per packet; the boxed state exists only for flows whose
@@ -35,6 +44,9 @@ pub struct App {
     seen: u8,
     /// Directions (orig, resp) the extractor still reads; the other's packets skip the box.
     wants: [bool; 2],
+    /// Directions (orig, resp) that carried payload while probing: a silent one's stream
+    /// starts after its SYN, one that spoke starts where the extractor joins it.
+    spoke: [bool; 2],
     state: Option<Box<State>>,
     /// What a finished extractor learned, kept after its state is dropped.
     summary: Option<Box<Summary>>,
@@ -70,6 +82,37 @@ enum State {
     Http(http::Http),
     Tls(tls::Tls),
     Quic(quic::Quic),
+    /// Probing a TCP flow the first payload did not decide: see [`Probe`].
+    Probe(Probe),
+}
+
+/// A TCP flow being probed past its first payload: the originator's stream reassembled
+/// (from its start when the SYN was seen, so segments ahead of it wait for it) and searched
+/// for a TLS handshake at any offset; only what could still begin one is kept.
+struct Probe {
+    streams: [Stream; 2],
+    /// The originator's stream start has been probed (as a prefix).
+    start_probed: bool,
+    /// Bytes of the originator's stream searched, and bytes the responder sent.
+    searched: u64,
+    /// The byte before the stream's first held byte ends a line (or nothing came before).
+    line_start: bool,
+    /// The stream's first byte is probably a keep-alive's (see [`App::probe_tcp`]).
+    keepalive: bool,
+    resp_bytes: u64,
+}
+
+impl State {
+    /// The byte streams of a stream extractor.
+    fn streams(&mut self) -> Option<&mut [Stream; 2]> {
+        match self {
+            State::Dns(x) => Some(&mut x.streams),
+            State::Http(x) => Some(&mut x.streams),
+            State::Tls(x) => Some(&mut x.streams),
+            State::Probe(p) => Some(&mut p.streams),
+            State::Quic(_) => None,
+        }
+    }
 }
 
 impl Attachment for App {
@@ -82,18 +125,25 @@ impl Attachment for App {
                 if ctx.payload.is_empty() {
                     return;
                 }
-                self.seen += 1;
-                match probe(ctx) {
-                    Some(s) => {
+                self.seen = self.seen.saturating_add(1);
+                let found = if ctx.tcp.is_some() {
+                    self.probe_tcp(ctx)
+                } else {
+                    Ok(probe(ctx, ctx.payload, ctx.from_orig, true))
+                };
+                self.spoke[usize::from(!ctx.from_orig)] = true;
+                match found {
+                    Ok(Some(s)) => {
                         self.state = Some(Box::new(s));
                         self.status = Status::Active;
                         self.wants = [true, true];
                     }
-                    None if self.seen >= PROBE_PACKETS => {
+                    Ok(None) if ctx.tcp.is_some() || self.seen < PROBE_PACKETS => return,
+                    Ok(None) | Err(()) => {
                         self.status = Status::Done;
+                        self.state = None;
                         return;
                     }
-                    None => return,
                 }
             }
             Status::Active => {
@@ -110,7 +160,7 @@ impl Attachment for App {
             Some(State::Http(x)) => x.packet(ctx, events),
             Some(State::Tls(x)) => x.packet(ctx, events),
             Some(State::Quic(x)) => x.packet(ctx, events),
-            None => [false, false],
+            Some(State::Probe(_)) | None => [false, false],
         };
         if self.wants == [false, false] {
             // Nothing more to read: keep the conclusion, free the state now (a flow can live
@@ -142,13 +192,141 @@ impl App {
             State::Http(x) => Some(x.finish(events)),
             State::Tls(x) => x.finish(events),
             State::Quic(x) => x.finish(events),
+            State::Probe(_) => None,
         }
+    }
+
+    /// One TCP payload packet while probing: the extractor it starts (`Ok(None)`: not yet,
+    /// `Err`: give up). Decisions do not depend on how the stream was cut into segments: its
+    /// start is probed as a prefix (a one-byte first segment is enough to commit), segments
+    /// ahead of the start wait for it, a TLS handshake is found at any offset of the
+    /// originator's first [`PROBE_BYTES`], and an extractor starts with the streams of the
+    /// directions that were silent so far positioned at their starts.
+    fn probe_tcp(&mut self, ctx: &PacketCtx<'_>) -> Result<Option<State>, ()> {
+        let dir = usize::from(!ctx.from_orig);
+        if !matches!(self.state.as_deref(), Some(State::Probe(_))) {
+            // The first payload packet: the common case decides here, without buffering.
+            let (seq, start) = (ctx.tcp.map(|t| t.seq), ctx.starts[dir]);
+            let ahead = seq.zip(start).is_some_and(|(q, s)| after(q, s));
+            if !self.spoke[dir] && !ahead {
+                if let Some(mut found) = probe(ctx, ctx.payload, ctx.from_orig, true) {
+                    let fresh = self.fresh_streams(ctx);
+                    if let Some(s) = found.streams() {
+                        *s = fresh;
+                    }
+                    return Ok(Some(found));
+                }
+            }
+            let streams = self.fresh_streams(ctx);
+            let start_probed = self.spoke[0] || (dir == 0 && !ahead);
+            // A capture that begins mid-connection often begins with a keep-alive: one byte
+            // below the sender's next sequence number. What follows it is a message start.
+            let keepalive = dir == 0 && start.is_none() && ctx.payload.len() == 1;
+            let probe = Probe { streams, start_probed, searched: 0, line_start: true, keepalive, resp_bytes: 0 };
+            self.state = Some(Box::new(State::Probe(probe)));
+        }
+        let Some(State::Probe(p)) = self.state.as_deref_mut() else { return Err(()) };
+        p.streams[dir].push(ctx);
+        if dir == 1 {
+            p.resp_bytes += ctx.payload.len() as u64;
+            let n = p.streams[1].buf.len();
+            p.streams[1].consume(n); // only its position matters
+            return if p.resp_bytes > PROBE_RESP_BYTES { Err(()) } else { Ok(None) };
+        }
+        let found = p.search(ctx);
+        if let Some(mut found) = found {
+            let Some(State::Probe(p)) = self.state.take().map(|b| *b) else { return Err(()) };
+            if let Some(s) = found.streams() {
+                // The originator's stream from where the message starts; the responder's at
+                // its position (its start if it was silent).
+                *s = p.streams;
+            }
+            return Ok(Some(found));
+        }
+        let p = match self.state.as_deref() {
+            Some(State::Probe(p)) => p,
+            _ => return Err(()),
+        };
+        if p.streams[0].broken || p.searched > PROBE_BYTES {
+            return Err(());
+        }
+        Ok(None)
+    }
+
+    /// Streams for a new extractor: a direction that has not spoken yet starts after its SYN
+    /// (when seen), so its first segments are placed even when they come out of order.
+    fn fresh_streams(&self, ctx: &PacketCtx<'_>) -> [Stream; 2] {
+        std::array::from_fn(|d| match ctx.starts[d] {
+            Some(s) if !self.spoke[d] => Stream::at(s),
+            _ => Stream::default(),
+        })
     }
 }
 
-/// Decides what a flow carries from its first payload.
-fn probe(ctx: &PacketCtx<'_>) -> Option<State> {
-    let p = ctx.payload;
+impl Probe {
+    /// Probes what the originator's stream now holds: its start as a prefix (once), then every
+    /// offset where a TLS handshake record or, at a line start, an HTTP request could begin.
+    /// Drops the bytes that can no longer begin one; when one is found, the stream is left
+    /// starting at it.
+    fn search(&mut self, ctx: &PacketCtx<'_>) -> Option<State> {
+        let s = &mut self.streams[0];
+        if s.buf.is_empty() {
+            return None;
+        }
+        if !self.start_probed {
+            self.start_probed = true;
+            if let Some(found) = probe(ctx, &s.buf, true, true) {
+                return Some(found);
+            }
+        }
+        if self.keepalive {
+            if s.buf.len() == 1 {
+                return None; // wait for what follows it
+            }
+            self.keepalive = false;
+            s.consume(1);
+            self.searched += 1;
+            if let Some(found) = probe(ctx, &s.buf, true, true) {
+                return Some(found);
+            }
+        }
+        let mut keep_from = s.buf.len();
+        let mut found = None;
+        for at in 0..s.buf.len() {
+            let rest = &s.buf[at..];
+            let line_start = if at == 0 { self.line_start } else { s.buf[at - 1] == b'\n' };
+            if rest[0] == wire::tls::HANDSHAKE {
+                if rest.len() >= 6 && wire::tls::looks_like_handshake(rest) {
+                    found = Some((at, State::Tls(tls::Tls::default())));
+                    break;
+                }
+                if rest.len() < 6 && wire::tls::may_start_handshake(rest) {
+                    keep_from = at;
+                    break;
+                }
+            } else if line_start && wire::http::looks_like_request(rest) {
+                if wire::http::starts_request(rest) {
+                    found = Some((at, State::Http(http::Http::default())));
+                    break;
+                }
+                keep_from = at; // a method's first letters: wait for the rest
+                break;
+            }
+        }
+        let cut = found.as_ref().map_or(keep_from, |f| f.0);
+        if cut > 0 {
+            self.line_start = s.buf[cut - 1] == b'\n';
+        }
+        self.searched += cut as u64;
+        s.consume(cut);
+        found.map(|f| f.1)
+    }
+}
+
+/// Decides what a flow carries from payload `p` (a packet's, or the start of the
+/// originator's stream) sent by the originator or not; `at_start` when `p` begins its
+/// direction's stream, where a prefix of a signature is enough.
+fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, at_start: bool) -> Option<State> {
     let ports = [ctx.orig.1, ctx.resp.1];
     let dns_port = |x: u16| matches!(x, 53 | 5353 | 5355);
     match ctx.ip_proto {
@@ -156,7 +334,12 @@ fn probe(ctx: &PacketCtx<'_>) -> Option<State> {
             Some(State::Dns(dns::Dns::new(ctx, false)))
         }
         ipproto::TCP if ports.contains(&53) => Some(State::Dns(dns::Dns::new(ctx, true))),
-        ipproto::TCP if ctx.from_orig && wire::http::looks_like_request(p) => Some(State::Http(http::Http::default())),
+        ipproto::TCP
+            if from_orig
+                && (if at_start { wire::http::looks_like_request(p) } else { wire::http::starts_request(p) }) =>
+        {
+            Some(State::Http(http::Http::default()))
+        }
         // HTTP over UDP: SSDP (UPnP discovery), one message per datagram.
         ipproto::UDP
             if ports.contains(&1900)
@@ -164,9 +347,14 @@ fn probe(ctx: &PacketCtx<'_>) -> Option<State> {
         {
             Some(State::Http(http::Http::datagrams()))
         }
-        ipproto::TCP if ctx.from_orig && wire::tls::looks_like_handshake(p) => Some(State::Tls(tls::Tls::default())),
+        ipproto::TCP
+            if from_orig
+                && (if at_start { wire::tls::may_start_handshake(p) } else { wire::tls::looks_like_handshake(p) }) =>
+        {
+            Some(State::Tls(tls::Tls::default()))
+        }
         // QUIC on any port: the Initial's long header says so.
-        ipproto::UDP if ctx.from_orig && quic::looks_like_initial(p) => Some(State::Quic(quic::Quic::default())),
+        ipproto::UDP if from_orig && quic::looks_like_initial(p) => Some(State::Quic(quic::Quic::default())),
         _ => None,
     }
 }
@@ -187,6 +375,11 @@ fn after(a: u32, b: u32) -> bool {
 }
 
 impl Stream {
+    /// A stream whose first byte has sequence number `seq`.
+    fn at(seq: u32) -> Stream {
+        Stream { next: Some(seq), ..Stream::default() }
+    }
+
     /// Adds one segment.
     pub fn push(&mut self, ctx: &PacketCtx<'_>) {
         let Some(t) = ctx.tcp else {
@@ -209,7 +402,8 @@ impl Stream {
         }
         let next = *self.next.get_or_insert(seq);
         if after(seq, next) {
-            if self.ooo.len() >= MAX_OOO {
+            let held: usize = self.ooo.iter().map(|(_, d)| d.len()).sum();
+            if self.ooo.len() >= MAX_OOO || held + data.len() > MAX_OOO_BYTES {
                 self.broken = true;
                 return;
             }

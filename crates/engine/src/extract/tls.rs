@@ -10,7 +10,7 @@ const MAX_HANDSHAKE: usize = 32 << 10;
 
 #[derive(Default)]
 pub(crate) struct Tls {
-    streams: [Stream; 2],
+    pub(super) streams: [Stream; 2],
     /// Handshake-layer bytes (record headers removed), per direction.
     hs: [Vec<u8>; 2],
     done: [bool; 2],

@@ -34,6 +34,10 @@ pub struct PacketCtx<'a> {
     pub resp: (Addr, u16),
     /// TCP header fields, for TCP.
     pub tcp: Option<crate::decode::TcpInfo>,
+    /// Where each side's byte stream begins (the sequence number after its SYN), for TCP
+    /// sides whose SYN was seen: (originator, responder). Lets a reassembler place the first
+    /// segments it is handed even when they arrive out of order.
+    pub starts: [Option<u32>; 2],
     /// Transport payload as captured.
     pub payload: &'a [u8],
 }
@@ -596,6 +600,7 @@ impl<A: Attachment> FlowTable<A> {
                 orig,
                 resp: f.resp(),
                 tcp: tcp_info,
+                starts: [f.o.last_syn.get().map(|s| s.wrapping_add(1)), f.r.last_syn.get().map(|s| s.wrapping_add(1))],
                 payload: d.payload,
             };
             f.app.packet(&ctx, &mut self.events);
