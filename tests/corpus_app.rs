@@ -4,22 +4,10 @@
 
 mod common;
 
-use engine::model::{AppEvent, FlowRecord};
-use engine::pipeline::{run_sensor, FlowSink, Options, SensorInput};
+use common::Events;
+use engine::model::AppEvent;
+use engine::pipeline::{run_sensor, Options, SensorInput};
 use std::collections::BTreeMap;
-
-#[derive(Default)]
-struct Events(Vec<AppEvent>);
-
-impl FlowSink for Events {
-    fn flow(&mut self, _: &str, _: &FlowRecord) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn event(&mut self, _: &str, ev: &AppEvent) -> std::io::Result<()> {
-        self.0.push(ev.clone());
-        Ok(())
-    }
-}
 
 fn events(path: &std::path::Path) -> Vec<AppEvent> {
     let input = SensorInput { name: "t".into(), paths: vec![path.to_path_buf()], addrs: vec![] };

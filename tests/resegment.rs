@@ -7,24 +7,11 @@
 
 mod common;
 
+use common::Events;
 use engine::capture::Reader;
-use engine::model::{AppEvent, FlowRecord};
-use engine::pipeline::{run_sensor, FlowSink, Options, SensorInput};
+use engine::pipeline::{run_sensor, Options, SensorInput};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-
-#[derive(Default)]
-struct Events(Vec<AppEvent>);
-
-impl FlowSink for Events {
-    fn flow(&mut self, _: &str, _: &FlowRecord) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn event(&mut self, _: &str, ev: &AppEvent) -> std::io::Result<()> {
-        self.0.push(ev.clone());
-        Ok(())
-    }
-}
 
 fn events(path: &Path) -> Vec<String> {
     let input = SensorInput { name: "t".into(), paths: vec![path.to_path_buf()], addrs: vec![] };

@@ -103,3 +103,17 @@ pub fn hostile_capture(path: &std::path::Path) {
     seg(&mut b, &mut w, c, s, tcp(4001, 443, 2, 0, ACK | PSH, &hello));
     w.finish().unwrap();
 }
+
+/// A sink that keeps every application event (and drops the flow records).
+#[derive(Default)]
+pub struct Events(pub Vec<engine::model::AppEvent>);
+
+impl engine::pipeline::FlowSink for Events {
+    fn flow(&mut self, _: &str, _: &engine::model::FlowRecord) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn event(&mut self, _: &str, ev: &engine::model::AppEvent) -> std::io::Result<()> {
+        self.0.push(ev.clone());
+        Ok(())
+    }
+}
