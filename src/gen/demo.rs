@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use std::io::BufWriter;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use synth::{flags, Builder, Encap, PcapngWriter, Rng, L4};
+use synth::{dns_message, flags, Builder, Encap, PcapngWriter, Rng, L4};
 
 const HOUR: i64 = 3_600_000_000_000;
 const SEC: i64 = 1_000_000_000;
@@ -292,36 +292,6 @@ impl Trace {
         self.push(t, c, srv, tcp(cport, 80, cs, ss, flags::RST | flags::ACK, &[][..]), Encap::None);
         t
     }
-}
-
-/// A DNS query or response for `name`/`qtype` with the given address answers.
-fn dns_message(id: u16, name: &str, qtype: u16, answers: &[IpAddr], response: bool) -> Vec<u8> {
-    let mut m = id.to_be_bytes().to_vec();
-    m.extend_from_slice(if response { &[0x81, 0x80] } else { &[0x01, 0x00] });
-    m.extend_from_slice(&[0, 1]);
-    m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
-    m.extend_from_slice(&[0, 0, 0, 0]);
-    for l in name.split('.') {
-        m.push(l.len() as u8);
-        m.extend_from_slice(l.as_bytes());
-    }
-    m.push(0);
-    m.extend_from_slice(&qtype.to_be_bytes());
-    m.extend_from_slice(&[0, 1]);
-    for a in answers {
-        m.extend_from_slice(&[0xc0, 12]);
-        match a {
-            IpAddr::V4(v) => {
-                m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
-                m.extend_from_slice(&v.octets());
-            }
-            IpAddr::V6(v) => {
-                m.extend_from_slice(&[0, 28, 0, 1, 0, 0, 1, 0x2c, 0, 16]);
-                m.extend_from_slice(&v.octets());
-            }
-        }
-    }
-    m
 }
 
 fn during(ts: i64) -> bool {

@@ -463,7 +463,7 @@ const ALL: u8 = u8::MAX;
 /// the one worker owning its flow. Everything else is `None` and goes to every worker, which
 /// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
 /// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
-/// Teredo on UDP 3544, AYIYA on UDP 5072) or reassembles is excluded here.
+/// and the UDP tunnels: Teredo, AYIYA, GTP-U) or reassembles is excluded here.
 fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
     use wire::link::linktype as lt;
     let ip = match linktype {
@@ -506,7 +506,7 @@ fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
         return None;
     }
     let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
-    if proto == 17 && [sport, dport].iter().any(|p| matches!(p, 3544 | 5072)) {
+    if proto == 17 && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
         return None;
     }
     Some(hasher.hash(&FlowKey::new(proto, src, sport, dst, dport)))

@@ -194,6 +194,12 @@ pub enum Encap {
     SixInFour(IpAddr, IpAddr),
     /// IPv6 inside UDP/IPv4 port 3544 (Teredo) between (addr, port) endpoints.
     Teredo((IpAddr, u16), (IpAddr, u16)),
+    /// An IP packet in a GTPv1-U G-PDU over UDP port 2152 between two addresses, with a tunnel
+    /// endpoint id; `ext` adds the optional fields and a PDU-session-container extension
+    /// header (as 5G user planes send).
+    Gtpu { outer: (IpAddr, IpAddr), teid: u32, ext: bool },
+    /// Like `Teredo`, then `n` more bytes after the inner IPv6 packet inside the UDP payload.
+    TeredoTrailing((IpAddr, u16), (IpAddr, u16), usize),
 }
 
 /// A reusable frame builder.
@@ -233,6 +239,31 @@ impl Builder {
                 self.ip = inner;
                 (0x0800, &self.outer)
             }
+            Encap::TeredoTrailing((a, ap), (b, bp), n) => {
+                let mut inner = std::mem::take(&mut self.ip);
+                inner.resize(inner.len() + n, 0xa5);
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: ap, dport: bp, payload: &inner }, ident, 64);
+                self.ip = inner;
+                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+            }
+            Encap::Gtpu { outer: (a, b), teid, ext } => {
+                let mut g = Vec::with_capacity(self.ip.len() + 20);
+                g.push(if ext { 0x34 } else { 0x30 }); // version 1, protocol type GTP, E flag
+                g.push(0xff); // G-PDU
+                let opt: &[u8] = if ext {
+                    // Sequence number, N-PDU number, next type 0x85 (PDU session container):
+                    // one 4-byte unit holding PDU type/QFI, then next type 0.
+                    &[0, 0, 0, 0x85, 1, 0x00, 0x09, 0]
+                } else {
+                    &[]
+                };
+                g.extend_from_slice(&((opt.len() + self.ip.len()) as u16).to_be_bytes());
+                g.extend_from_slice(&teid.to_be_bytes());
+                g.extend_from_slice(opt);
+                g.extend_from_slice(&self.ip);
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 2152, dport: 2152, payload: &g }, ident, 64);
+                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+            }
         };
         self.frame.clear();
         self.frame.extend_from_slice(&self.dst_mac);
@@ -243,7 +274,50 @@ impl Builder {
     }
 }
 
-/// Writes classic pcap (microseconds, little-endian, Ethernet).
+/// A DNS query or response for `name`/`qtype` with the given address answers.
+pub fn dns_message(id: u16, name: &str, qtype: u16, answers: &[IpAddr], response: bool) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(if response { &[0x81, 0x80] } else { &[0x01, 0x00] });
+    m.extend_from_slice(&[0, 1]);
+    m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    for l in name.split('.') {
+        m.push(l.len() as u8);
+        m.extend_from_slice(l.as_bytes());
+    }
+    m.push(0);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    for a in answers {
+        m.extend_from_slice(&[0xc0, 12]);
+        match a {
+            IpAddr::V4(v) => {
+                m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4]);
+                m.extend_from_slice(&v.octets());
+            }
+            IpAddr::V6(v) => {
+                m.extend_from_slice(&[0, 28, 0, 1, 0, 0, 1, 0x2c, 0, 16]);
+                m.extend_from_slice(&v.octets());
+            }
+        }
+    }
+    m
+}
+
+/// The Linux cooked-capture (SLL, link type 113) form of an Ethernet frame, as `tcpdump -i any`
+/// writes it: packet type, ARPHRD_ETHER, the source MAC, then the EtherType and payload.
+pub fn sll_from_ethernet(frame: &[u8], outgoing: bool) -> Vec<u8> {
+    let mut v = Vec::with_capacity(frame.len() + 2);
+    v.extend_from_slice(&(if outgoing { 4u16 } else { 0 }).to_be_bytes());
+    v.extend_from_slice(&1u16.to_be_bytes());
+    v.extend_from_slice(&6u16.to_be_bytes());
+    v.extend_from_slice(&frame[6..12]);
+    v.extend_from_slice(&[0, 0]);
+    v.extend_from_slice(&frame[12..]);
+    v
+}
+
+/// Writes classic pcap (microseconds, little-endian, Ethernet unless told).
 pub struct PcapWriter<W: Write> {
     w: W,
     pub bytes: u64,
@@ -251,14 +325,17 @@ pub struct PcapWriter<W: Write> {
 }
 
 impl<W: Write> PcapWriter<W> {
-    pub fn new(mut w: W) -> io::Result<Self> {
+    pub fn new(w: W) -> io::Result<Self> {
+        Self::with_linktype(w, 1)
+    }
+    pub fn with_linktype(mut w: W, linktype: u32) -> io::Result<Self> {
         let mut h = Vec::with_capacity(24);
         h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         h.extend_from_slice(&2u16.to_le_bytes());
         h.extend_from_slice(&4u16.to_le_bytes());
         h.extend_from_slice(&[0; 8]);
         h.extend_from_slice(&262_144u32.to_le_bytes());
-        h.extend_from_slice(&1u32.to_le_bytes());
+        h.extend_from_slice(&linktype.to_le_bytes());
         w.write_all(&h)?;
         Ok(PcapWriter { w, bytes: 24, packets: 0 })
     }

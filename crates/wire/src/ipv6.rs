@@ -55,10 +55,11 @@ impl<'a> Packet<'a> {
         a
     }
     /// The datagram length to account: 40 + Payload Length, or the captured length when
-    /// Payload Length is 0 (jumbogram or segmentation offload).
+    /// Payload Length is 0 (jumbogram or segmentation offload) and something follows. With no
+    /// next header (a Teredo bubble) 0 means 0: bytes after it are not part of it.
     pub fn datagram_len(&self) -> usize {
         match self.payload_len() {
-            0 => self.buf.len(),
+            0 if self.next_header() != 59 => self.buf.len(),
             n => Self::LEN + usize::from(n),
         }
     }

@@ -60,11 +60,14 @@ pub enum Anomaly {
     SameSrcDst,
     /// IPv6 source address is multicast (RFC 4291 forbids it).
     MulticastSource,
+    /// A tunnel's payload (Teredo, GTP-U) went on past the inner packet's own length; the bytes
+    /// after it were ignored (Zeek decodes such packets too).
+    TunnelTrailingBytes,
 }
 
 impl Anomaly {
     /// Every anomaly, in discriminant order.
-    pub const ALL: [Anomaly; 27] = [
+    pub const ALL: [Anomaly; 28] = [
         Anomaly::LinkTruncated,
         Anomaly::UnknownLinktype,
         Anomaly::Ipv4BadHeader,
@@ -92,6 +95,7 @@ impl Anomaly {
         Anomaly::TunnelBadHeader,
         Anomaly::SameSrcDst,
         Anomaly::MulticastSource,
+        Anomaly::TunnelTrailingBytes,
     ];
 
     /// A stable snake_case name, used in JSON and tables.
@@ -124,6 +128,7 @@ impl Anomaly {
             Anomaly::TunnelBadHeader => "tunnel_bad_header",
             Anomaly::SameSrcDst => "same_src_dst",
             Anomaly::MulticastSource => "multicast_source",
+            Anomaly::TunnelTrailingBytes => "tunnel_trailing_bytes",
         }
     }
 }

@@ -130,6 +130,8 @@ pub enum TunnelKind {
     Teredo,
     /// AYIYA (anything in anything), UDP 5072.
     Ayiya,
+    /// GTPv1-U user-plane G-PDUs (3GPP TS 29.281), UDP 2152: mobile-network traffic.
+    Gtp,
 }
 
 impl TunnelKind {
@@ -144,6 +146,7 @@ impl TunnelKind {
             TunnelKind::Gre => "gre",
             TunnelKind::Teredo => "teredo",
             TunnelKind::Ayiya => "ayiya",
+            TunnelKind::Gtp => "gtp",
         }
     }
 }
@@ -615,15 +618,26 @@ fn ip_layers<'a>(
         transport(proto, payload, declared, &net, d);
         // UDP-borne tunnels: only when the payload really is what the port promises.
         if let Transport::Udp { sport, dport } = d.transport {
-            if depth < MAX_IP_DEPTH && net.src.version == 4 && (sport == 3544 || dport == 3544) {
+            if depth < MAX_IP_DEPTH && net.src.version == 4 && (sport == TEREDO_PORT || dport == TEREDO_PORT) {
                 if let Some((inner, origin, auth)) = teredo(d.payload) {
                     set_tunnel(d, TunnelKind::Teredo, &net, origin, auth);
+                    if inner_has_trailing(inner) {
+                        d.anomalies.add(Anomaly::TunnelTrailingBytes);
+                    }
                     reset_inner(d);
                     next = Next::Ip6(inner);
                     continue;
                 }
             }
-            if depth < MAX_IP_DEPTH && (sport == 5072 || dport == 5072) {
+            if depth < MAX_IP_DEPTH && (sport == GTPU_PORT || dport == GTPU_PORT) {
+                if let Some(n) = gtpu(d.payload, d) {
+                    set_tunnel(d, TunnelKind::Gtp, &net, false, false);
+                    reset_inner(d);
+                    next = n;
+                    continue;
+                }
+            }
+            if depth < MAX_IP_DEPTH && (sport == AYIYA_PORT || dport == AYIYA_PORT) {
                 if let Some(n) = ayiya(d.payload) {
                     set_tunnel(d, TunnelKind::Ayiya, &net, false, false);
                     reset_inner(d);
@@ -722,12 +736,72 @@ fn teredo(mut b: &[u8]) -> Option<(&[u8], bool, bool)> {
         b = &b[8..];
         origin = true;
     }
-    // The payload must be a plausible IPv6 packet: version 6 and a length that fits.
-    let p = ipv6::Packet::parse(b).ok()?;
-    if usize::from(p.payload_len()) + 40 != b.len() && !p.is_truncated() {
+    // The payload must be a plausible IPv6 packet: version 6 and a length that fits. Bytes after
+    // it are allowed (a bubble may carry some; Zeek decodes those too) and counted by the caller.
+    ipv6::Packet::parse(b).ok()?;
+    Some((b, origin, auth))
+}
+
+/// Whether a tunnelled IPv6 packet is shorter than the bytes that carry it.
+fn inner_has_trailing(b: &[u8]) -> bool {
+    ipv6::Packet::parse(b).is_ok_and(|p| usize::from(p.payload_len()) + 40 < b.len())
+}
+
+/// Teredo's UDP port (RFC 4380).
+const TEREDO_PORT: u16 = 3544;
+/// AYIYA's UDP port.
+const AYIYA_PORT: u16 = 5072;
+/// GTPv1-U's registered UDP port (3GPP TS 29.281 §4.4.2.3).
+const GTPU_PORT: u16 = 2152;
+/// UDP ports whose payload the decoder may decapsulate: a frame to or from one of them has a
+/// flow key only full decoding can tell.
+pub const UDP_TUNNEL_PORTS: [u16; 3] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT];
+/// GTPv1 message type of a G-PDU, the only one that carries a user packet.
+const GTP_G_PDU: u8 = 0xff;
+
+/// GTPv1-U (3GPP TS 29.281 §5): the user packet of a G-PDU, after the optional sequence number,
+/// N-PDU number and chain of extension headers. Echo, error indication and end-marker messages
+/// carry none and stay UDP. A G-PDU whose header is damaged counts `tunnel_bad_header`; bytes
+/// after the length the header declares count `tunnel_trailing_bytes`.
+fn gtpu<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    // Version 1 and protocol type GTP (not GTP').
+    if b.len() < 8 || b[0] >> 5 != 1 || b[0] & 0x10 == 0 || b[1] != GTP_G_PDU {
         return None;
     }
-    Some((b, origin, auth))
+    let end = 8 + usize::from(u16::from_be_bytes([b[2], b[3]]));
+    let trailing = end < b.len();
+    // Cut by the snapshot length: decode what was captured.
+    let end = end.min(b.len());
+    let mut off = 8;
+    // Any of the E, S and PN flags makes all three optional fields present.
+    if b[0] & 0x07 != 0 {
+        if end < 12 {
+            d.anomalies.add(Anomaly::TunnelBadHeader);
+            return None;
+        }
+        let mut next_type = if b[0] & 0x04 != 0 { b[11] } else { 0 };
+        off = 12;
+        // Each extension header: length in 4-byte units (≥ 1), content, next type last. The
+        // loop advances by at least 4 bytes each time, so it ends within the packet.
+        while next_type != 0 {
+            let len = usize::from(b.get(off).copied().unwrap_or(0)) * 4;
+            if len == 0 || off + len > end {
+                d.anomalies.add(Anomaly::TunnelBadHeader);
+                return None;
+            }
+            next_type = b[off + len - 1];
+            off += len;
+        }
+    }
+    match by_version(&b[off..end]) {
+        Next::Done => None,
+        n => {
+            if trailing {
+                d.anomalies.add(Anomaly::TunnelTrailingBytes);
+            }
+            Some(n)
+        }
+    }
 }
 
 /// AYIYA: 8-byte header + identity + signature, then the inner packet (next header 41 or 4).

@@ -1,0 +1,239 @@
+//! Tunnels on generated captures, checked against tshark: GTPv1-U (mobile user plane, on a
+//! Linux cooked capture as `tcpdump -i any` writes it) and Teredo packets that carry bytes after
+//! the inner IPv6 packet.
+
+mod common;
+
+use common::tmpdir;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+use synth::{dns_message, flags::*, Builder, Encap, PcapWriter, L4};
+
+fn v6watch(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch");
+    assert!(o.status.success(), "v6watch {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn jsonl(args: &[&str]) -> Vec<Value> {
+    v6watch(args).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+}
+
+fn tshark_count(path: &Path, filter: &str) -> Option<usize> {
+    let o = match Command::new("tshark").arg("-n").arg("-r").arg(path).args(["-Y", filter]).output() {
+        Ok(o) if o.status.success() => o,
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but tshark is not installed (scripts/test.sh installs it)")
+        }
+        _ => return None,
+    };
+    Some(String::from_utf8_lossy(&o.stdout).lines().count())
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A phone's traffic seen on the core network: four TCP connections (three over IPv6, one over
+/// IPv4, two of them in G-PDUs with an extension header) and three DNS exchanges over IPv6,
+/// every user packet inside GTP-U between the eNodeB and the gateway. `sll`: on a cooked capture,
+/// with the downlink from the uplink's gateway address; otherwise on Ethernet, with the downlink
+/// from a second gateway address (so only the inner packets tell which flow a frame is).
+fn gtp_capture(path: &Path, sll: bool) {
+    let lt = if sll { 113 } else { 1 };
+    let mut w = PcapWriter::with_linktype(std::fs::File::create(path).unwrap(), lt).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (enb, gw) = (ip("10.20.0.1"), ip("10.20.0.2"));
+    let gw_down = if sll { gw } else { ip("10.20.0.3") };
+    let (ue6, ue4) = (ip("2001:db8:4::1"), ip("100.64.0.7"));
+    let mut t = 1_600_000_000_000_000_000i64;
+    let mut push = |b: &mut Builder, src, dst, l4: L4<'_>, up: bool, ext: bool| {
+        t += 2_000_000;
+        let outer = if up { (enb, gw) } else { (gw_down, enb) };
+        let f = b.frame(src, dst, &l4, Encap::Gtpu { outer, teid: if up { 0x1001 } else { 0x2002 }, ext }, 1);
+        let f = if sll { synth::sll_from_ethernet(f, up) } else { f.to_vec() };
+        w.write(t, &f).unwrap();
+    };
+    let resolver = ip("2001:db8:53::53");
+    for (i, name) in ["www.example.com", "api.example.net", "cdn.example.org"].iter().enumerate() {
+        let q = dns_message(100 + i as u16, name, 28, &[], false);
+        let r = dns_message(100 + i as u16, name, 28, &[ip("2001:db8:80::1")], true);
+        let sport = 40_000 + i as u16;
+        push(&mut b, ue6, resolver, L4::Udp { sport, dport: 53, payload: &q }, true, i == 1);
+        push(&mut b, resolver, ue6, L4::Udp { sport: 53, dport: sport, payload: &r }, false, i == 1);
+    }
+    let servers = [ip("2001:db8:80::1"), ip("2001:db8:80::2"), ip("2001:db8:80::3"), ip("198.51.100.80")];
+    for (i, srv) in servers.into_iter().enumerate() {
+        let ue = if srv.is_ipv4() { ue4 } else { ue6 };
+        let ext = i % 2 == 0;
+        let cp = 50_000 + i as u16;
+        let req = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let tcp = |sp, dp, seq, ack, fl, p| L4::tcp(sp, dp, seq, ack, fl, 1400, p);
+        push(&mut b, ue, srv, tcp(cp, 80, 1, 0, SYN, &[][..]), true, ext);
+        push(&mut b, srv, ue, tcp(80, cp, 9, 2, SYN | ACK, &[][..]), false, ext);
+        push(&mut b, ue, srv, tcp(cp, 80, 2, 10, ACK | PSH, &req[..]), true, ext);
+        push(&mut b, srv, ue, tcp(80, cp, 10, 2 + req.len() as u32, ACK | FIN, &[][..]), false, ext);
+        push(&mut b, ue, srv, tcp(cp, 80, 2 + req.len() as u32, 11, ACK | FIN, &[][..]), true, ext);
+        push(&mut b, srv, ue, tcp(80, cp, 11, 3 + req.len() as u32, ACK, &[][..]), false, ext);
+    }
+    // Signalling on the same port (an echo request) is not a user packet and stays UDP.
+    let echo = [0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0];
+    t += 1_000_000;
+    let f = b.frame(enb, gw, &L4::Udp { sport: 2152, dport: 2152, payload: &echo }, Encap::None, 1);
+    let f = if sll { synth::sll_from_ethernet(f, true) } else { f.to_vec() };
+    w.write(t, &f).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn gtp_user_plane_is_decapsulated() {
+    let d = tmpdir("tunnels-gtp");
+    let cap = d.join("gtp.pcap");
+    gtp_capture(&cap, true);
+    let p = cap.to_str().unwrap();
+    let flows = jsonl(&["flows", p, "--format", "jsonl"]);
+    let tcp: Vec<&Value> = flows.iter().filter(|f| f["proto"] == "tcp").collect();
+    assert_eq!(tcp.len(), 4, "{flows:#?}");
+    for f in &tcp {
+        assert_eq!(f["tunnel"], "gtp", "{f}");
+        assert_eq!(f["conn_state"], "SF", "{f}");
+        assert_eq!(f["id.resp_p"], 80, "{f}");
+        assert_eq!(f["orig_pkts"], 3, "{f}");
+        let outer = f["tunnel_outer"].as_array().unwrap();
+        assert!(outer.contains(&Value::from("10.20.0.1")) && outer.contains(&Value::from("10.20.0.2")), "{f}");
+    }
+    assert_eq!(tcp.iter().filter(|f| f["ip_version"] == 6).count(), 3);
+    let dns = jsonl(&["dns", p, "--format", "jsonl"]);
+    assert_eq!(dns.len(), 3, "{dns:#?}");
+    assert!(dns
+        .iter()
+        .all(|e| e["rcode"] == 0 && e["server_port"] == 53 && e["answers"][0]["data"] == "2001:db8:80::1"));
+    let http = jsonl(&["http", p, "--format", "jsonl"]);
+    assert_eq!(http.len(), 4);
+    // The echo request stays a UDP flow between the tunnel endpoints.
+    assert!(flows.iter().any(|f| f["proto"] == "udp" && f["id.resp_p"] == 2152 && f.get("tunnel").is_none()));
+    let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
+    let s = &summary["sensors"][0];
+    assert_eq!(s["tunnels"][0][0], "gtp", "{s}");
+    assert_eq!(s["tunnels"][0][1], 30, "{s}");
+    assert_eq!(s["inner_ipv6"], 24, "{s}");
+    assert!(s["anomalies"].as_array().unwrap().is_empty(), "{s}");
+    // tshark decodes GTP-U on port 2152 by default: the same connections and responses.
+    if let Some(syns) = tshark_count(&cap, "gtp && tcp.flags.syn == 1 && tcp.flags.ack == 0") {
+        assert_eq!(syns, 4);
+        assert_eq!(tshark_count(&cap, "gtp && dns.flags.response == 1"), Some(3));
+        assert_eq!(tshark_count(&cap, "gtp && ipv6"), Some(24));
+    }
+}
+
+#[test]
+fn gtp_flows_are_the_same_for_any_thread_count() {
+    let d = tmpdir("tunnels-gtp-threads");
+    let cap = d.join("gtp-eth.pcap");
+    gtp_capture(&cap, false);
+    let p = cap.to_str().unwrap();
+    let one = v6watch(&["flows", p, "--format", "jsonl", "--threads", "1"]);
+    let tcp = one.lines().filter(|l| l.contains("\"proto\":\"tcp\"")).count();
+    assert_eq!(tcp, 4, "{one}");
+    for threads in ["2", "3"] {
+        assert_eq!(v6watch(&["flows", p, "--format", "jsonl", "--threads", threads]), one, "--threads {threads}");
+    }
+}
+
+#[test]
+fn gtp_damaged_headers_stay_udp_and_are_counted() {
+    let d = tmpdir("tunnels-gtp-bad");
+    let cap = d.join("bad.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let inner = {
+        let mut v = vec![];
+        synth::ip_packet(
+            &mut v,
+            ip("2001:db8::1"),
+            ip("2001:db8::2"),
+            &L4::Udp { sport: 1, dport: 2, payload: b"x" },
+            1,
+            64,
+        );
+        v
+    };
+    let mut cases: Vec<Vec<u8>> = vec![];
+    // An extension header of length 0 (would never advance).
+    let mut g = vec![0x34, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85, 0, 0, 0, 0];
+    g.extend_from_slice(&inner);
+    cases.push(g);
+    // An extension header that runs past the declared length.
+    let mut g = vec![0x34, 0xff, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0x85, 9, 0, 0, 0];
+    g.extend_from_slice(&inner);
+    cases.push(g);
+    // Optional fields announced, but the packet ends before them.
+    cases.push(vec![0x32, 0xff, 0, 2, 0, 0, 0, 1, 0, 0]);
+    // A declared length shorter than the user packet's bytes, then trailing bytes.
+    let mut g = vec![0x30, 0xff];
+    g.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    g.extend_from_slice(&[0, 0, 0, 1]);
+    g.extend_from_slice(&inner);
+    g.extend_from_slice(b"trailer");
+    cases.push(g);
+    for (i, g) in cases.iter().enumerate() {
+        let f =
+            b.frame(ip("10.0.0.1"), ip("10.0.0.2"), &L4::Udp { sport: 2152, dport: 2152, payload: g }, Encap::None, 1);
+        w.write(1_000_000_000 * (i as i64 + 1), f).unwrap();
+    }
+    w.finish().unwrap();
+    let summary: Value =
+        serde_json::from_str(&v6watch(&["summary", cap.to_str().unwrap(), "--format", "json"])).unwrap();
+    let s = &summary["sensors"][0];
+    let anomalies = s["anomalies"].to_string();
+    assert!(anomalies.contains("[\"tunnel_bad_header\",3]"), "{s}");
+    assert!(anomalies.contains("[\"tunnel_trailing_bytes\",1]"), "{s}");
+    assert_eq!(s["tunnels"][0], serde_json::json!(["gtp", 1]), "{s}");
+}
+
+#[test]
+fn teredo_with_bytes_after_the_inner_packet_is_decoded() {
+    let d = tmpdir("tunnels-teredo");
+    let cap = d.join("teredo.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (client, server) = ((ip("192.0.2.10"), 40_001), (ip("192.0.2.200"), 3544));
+    let (c6, s6) = (ip("2001:0:4136:e378:8000:63bf:3fff:fdd2"), ip("2001:db8::80"));
+    // An echo request with 8 bytes after it, and a bubble (no next header) carrying 12.
+    let echo = L4::Icmp { icmp_type: 128, code: 0, rest: [0, 7, 0, 1], body: b"ping" };
+    let f = b.frame(c6, s6, &echo, Encap::TeredoTrailing(client, server, 8), 1).to_vec();
+    w.write(1_000_000_000, &f).unwrap();
+    let mut bubble = vec![0x60, 0, 0, 0, 0, 0, 59, 255];
+    bubble.extend_from_slice(&match c6 {
+        IpAddr::V6(a) => a.octets(),
+        _ => unreachable!(),
+    });
+    bubble.extend_from_slice(&match s6 {
+        IpAddr::V6(a) => a.octets(),
+        _ => unreachable!(),
+    });
+    bubble.extend_from_slice(b"bubble-bytes");
+    let f =
+        b.frame(client.0, server.0, &L4::Udp { sport: client.1, dport: server.1, payload: &bubble }, Encap::None, 1);
+    w.write(2_000_000_000, f).unwrap();
+    w.finish().unwrap();
+    let p = cap.to_str().unwrap();
+    let flows = jsonl(&["flows", p, "--format", "jsonl"]);
+    assert_eq!(flows.len(), 2, "{flows:#?}");
+    for f in &flows {
+        assert_eq!(f["tunnel"], "teredo", "{f}");
+        assert_eq!(f["ip_version"], 6, "{f}");
+        assert_eq!(f["id.orig_h"], c6.to_string(), "{f}");
+    }
+    assert!(flows.iter().any(|f| f["proto"] == "icmp" && f["orig_bytes"] == 4), "{flows:#?}");
+    // The bubble is its 40-byte header: what follows it is not part of it.
+    assert!(flows.iter().any(|f| f["ip_proto"] == 59 && f["orig_ip_bytes"] == 40), "{flows:#?}");
+    let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
+    let s = &summary["sensors"][0];
+    assert!(s["anomalies"].to_string().contains("[\"tunnel_trailing_bytes\",2]"), "{s}");
+    if let Some(n) = tshark_count(&cap, "teredo && ipv6") {
+        assert_eq!(n, 2);
+    }
+}
