@@ -160,12 +160,12 @@ pub struct FlowRecord {
     /// Originator address.
     #[serde(serialize_with = "ser_addr")]
     pub orig_h: Addr,
-    /// Originator port (ICMP: type).
+    /// Originator port (ICMP: the type the originator sent).
     pub orig_p: u16,
     /// Responder address.
     #[serde(serialize_with = "ser_addr")]
     pub resp_h: Addr,
-    /// Responder port (ICMP: code).
+    /// Responder port (ICMP: the counterpart type, or the code for messages without one).
     pub resp_p: u16,
     /// IP protocol number.
     pub ip_proto: u8,

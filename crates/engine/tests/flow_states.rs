@@ -298,3 +298,42 @@ fn multicast_never_originates() {
     assert_eq!(f.orig_h.to_string(), "fe80::1");
     assert!(!f.flipped);
 }
+
+/// ICMP "ports" as Zeek's conn.log writes them: the type the originator sent and its counterpart
+/// (or the code for messages without one); the first sender originates, even of a reply.
+#[test]
+fn icmp_ports_follow_zeek() {
+    let mut r = Run::new(Config::default());
+    let icmp = |icmp_type, code| L4::Icmp { icmp_type, code, rest: [0, 9, 0, 1], body: b"abcd" };
+    // Echo request and reply: one flow, 128 → 129.
+    r.pkt(0, C, S, icmp(128, 0), Encap::None);
+    r.pkt(1, S, C, icmp(129, 0), Encap::None);
+    // A solicited router advertisement to a unicast address, its solicitation (to ff02::2) unseen.
+    r.pkt(
+        2,
+        "fe80::1",
+        "fe80::99",
+        L4::Icmp { icmp_type: 134, code: 0, rest: [64, 0, 7, 8], body: &[0; 8] },
+        Encap::None,
+    );
+    // An echo reply whose request was not captured.
+    r.pkt(3, "2001:db8::7", C, icmp(129, 0), Encap::None);
+    // A one-way message: destination unreachable, code 1 (administratively prohibited).
+    r.pkt(4, "2001:db8::1", C, icmp(1, 1), Encap::None);
+    let v = r.finish();
+    let ports: Vec<(String, u16, String, u16, u64, u64)> = v
+        .iter()
+        .map(|f| (f.orig_h.to_string(), f.orig_p, f.resp_h.to_string(), f.resp_p, f.orig.pkts, f.resp.pkts))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![
+            (C.to_string(), 128, S.to_string(), 129, 1, 1),
+            ("fe80::1".into(), 134, "fe80::99".into(), 133, 1, 0),
+            ("2001:db8::7".into(), 129, C.to_string(), 128, 1, 0),
+            ("2001:db8::1".into(), 1, C.to_string(), 1, 1, 0),
+        ],
+        "{v:#?}"
+    );
+    assert!(v.iter().all(|f| !f.flipped && f.history.is_empty()));
+}

@@ -62,7 +62,8 @@ pub mod v4 {
     pub fn is_error(t: u8) -> bool {
         matches!(t, DEST_UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROBLEM)
     }
-    /// The reply type paired with a request type, for keying request/reply into one flow.
+    /// The type paired with this one (request and reply), as Zeek's `ICMP4_counterpart`: it keys
+    /// both into one flow and is the flow's responder "port".
     pub fn counterpart(t: u8) -> Option<u8> {
         Some(match t {
             0 => 8,
@@ -121,7 +122,8 @@ pub mod v6 {
     pub fn is_infrastructure(t: u8) -> bool {
         matches!(t, 130..=137 | 143 | 151..=153)
     }
-    /// The reply type paired with a request type.
+    /// The type paired with this one, as Zeek's `ICMP6_counterpart` (echo, router and neighbor
+    /// discovery, MLD query/report, node information, home-agent discovery).
     pub fn counterpart(t: u8) -> Option<u8> {
         Some(match t {
             128 => 129,
@@ -130,8 +132,12 @@ pub mod v6 {
             134 => 133,
             135 => 136,
             136 => 135,
+            130 => 131,
+            131 => 130,
             139 => 140,
             140 => 139,
+            144 => 145,
+            145 => 144,
             _ => return None,
         })
     }

@@ -515,7 +515,10 @@ impl<A: Attachment> FlowTable<A> {
                     Some(c) => u16::from(icmp_type.min(c)),
                     None => u16::from(icmp_type) << 8 | u16::from(code),
                 };
-                (FlowKey::icmp(net.proto, src, dst, class, ident), u16::from(icmp_type), u16::from(code))
+                // Zeek's "ports": the type the sender sent and its counterpart, or the code for
+                // messages that have none (errors, redirects, MLDv2 reports).
+                let resp_p = pair.unwrap_or(code);
+                (FlowKey::icmp(net.proto, src, dst, class, ident), u16::from(icmp_type), u16::from(resp_p))
             }
             // A TCP or UDP header too damaged to read has no ports: counted as an anomaly, no flow.
             Transport::Other | Transport::None if matches!(net.proto, ipproto::TCP | ipproto::UDP) => return,
@@ -649,13 +652,9 @@ impl<A: Attachment> FlowTable<A> {
                 (syn && ack) || (!syn && likely_server(sport) && !likely_server(dport))
             }
             Transport::Udp { .. } => likely_server(sport) && !likely_server(dport),
-            Transport::Icmp { v6, icmp_type, .. } => {
-                if v6 {
-                    matches!(icmp_type, 129 | 134 | 136)
-                } else {
-                    matches!(icmp_type, 0 | 14 | 16 | 18)
-                }
-            }
+            // As Zeek: the sender of the first ICMP message originates, even a reply. Router
+            // and neighbor advertisements are often sent unsolicited; flipping them made
+            // flows whose originator sent nothing.
             _ => false,
         };
         // A multicast or broadcast address never originates anything.
