@@ -288,6 +288,25 @@ fn real_clients_real_failures() {
     assert_eq!(kinds, ["error_triggered"; 5], "{v:#?}");
     assert!(severities(&v).contains(&"critical V6Mon::IPv6_Service_Down".to_string()));
 
+    // (2b, 3b) One fetch each: would you notice? A single silent drop is a visible `info`
+    // fallback (exit 0 at the default --fail-on warning); a single rejection is a warning.
+    lab.router_rules(DROP);
+    let f = lab.capture("dropped-once", |lab| curl(lab, "", URL_SMALL));
+    let (code, v) = health(&f);
+    assert_eq!(of(&v, "fallback").count(), 1, "{v:#?}");
+    let s = severities(&v);
+    assert!(s.contains(&"info V6Mon::IPv6_Fallback".to_string()), "{s:?}");
+    assert!(!s.iter().any(|x| x.starts_with("warning") || x.starts_with("critical")), "{s:?}");
+    assert_eq!(code, 0);
+    lab.router_rules(REJECT);
+    let f = lab.capture("rejected-once", |lab| curl(lab, "", URL_SMALL));
+    let (code, v) = health(&f);
+    assert_eq!(outcome(&v, 6, "icmp_unreach"), 1, "{v:#?}");
+    let s = severities(&v);
+    assert!(s.contains(&"warning V6Mon::IPv6_Rejected".to_string()), "{s:?}");
+    assert!(s.contains(&"info V6Mon::IPv6_Fallback".to_string()), "{s:?}");
+    assert_eq!(code, 1);
+
     // (4) A 1280-byte link towards the client, Packet Too Big dropped: the handshake and the
     // request pass, the full-size response never does. IPv4 (whose ICMP passes) then works.
     lab.router_rules(NO_PTB);

@@ -214,6 +214,41 @@ fn icmp_administratively_prohibited_is_error_triggered() {
     assert_eq!(r.fallbacks.len(), 1);
     assert_eq!(r.fallbacks[0].kind, FallbackKind::ErrorTriggered);
     assert_eq!(r.fallbacks[0].v6_outcome, Outcome::IcmpUnreach);
+    // Once is enough: a router said no, and IPv4 to the same service works.
+    let f = r.findings.iter().find(|f| f.note == "V6Mon::IPv6_Rejected").expect("IPv6_Rejected");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.msg.contains("administratively prohibited") && f.msg.contains(ROUTER), "{}", f.msg);
+    // The single fallback is shown too, below warning.
+    let fb = r.findings.iter().find(|f| f.note == "V6Mon::IPv6_Fallback").expect("IPv6_Fallback");
+    assert_eq!(fb.severity, Severity::Info);
+    assert_eq!(worst(&r), Some(Severity::Warning));
+}
+
+#[test]
+fn icmp_unreachable_without_working_ipv4_is_not_a_rejection_finding() {
+    let mut l = Lab::new();
+    let p = l.unanswered(0, C6, S6, &[0]);
+    let mut quoted = Vec::new();
+    let syn = L4::tcp(p, 443, 5000, 0, SYN, 1440, &[]);
+    synth::ip_packet(&mut quoted, C6.parse().unwrap(), S6.parse().unwrap(), &syn, 0, 64);
+    l.pkt(30, ROUTER, C6, L4::Icmp { icmp_type: 1, code: 0, rest: [0; 4], body: &quoted });
+    let r = l.health();
+    assert_eq!(outcomes(&r, 6), vec![("icmp_unreach", 1)]);
+    assert!(!notes(&r).contains(&"V6Mon::IPv6_Rejected"), "{:#?}", r.findings);
+}
+
+#[test]
+fn one_happy_eyeballs_fallback_is_an_info_finding() {
+    let mut l = Lab::new();
+    let p = l.unanswered(0, C6, S6, &[0]);
+    l.ok(200, C4, S4, 1);
+    l.pkt(400, C6, S6, L4::tcp(p, 443, 5001, 0, RST, 1440, &[]));
+    let r = l.health();
+    assert_eq!(r.fallbacks.len(), 1);
+    let f = r.findings.iter().find(|f| f.note == "V6Mon::IPv6_Fallback").expect("a finding a person sees");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.msg.contains("1 of 1 IPv6 attempt fell back") && f.msg.contains("he_fast 1"), "{}", f.msg);
+    assert_eq!(worst(&r), Some(Severity::Info));
 }
 
 #[test]

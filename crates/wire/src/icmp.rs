@@ -57,6 +57,21 @@ pub mod v4 {
     pub const TIME_EXCEEDED: u8 = 11;
     /// Parameter problem.
     pub const PARAM_PROBLEM: u8 = 12;
+    /// Destination unreachable code: fragmentation needed and DF set (Path MTU discovery).
+    pub const FRAG_NEEDED: u8 = 4;
+
+    /// What a destination-unreachable code says (RFC 792, RFC 1812).
+    pub fn unreach_reason(code: u8) -> &'static str {
+        match code {
+            0 => "network unreachable",
+            1 => "host unreachable",
+            2 => "protocol unreachable",
+            3 => "port unreachable",
+            4 => "fragmentation needed",
+            9 | 10 | 13 => "administratively prohibited",
+            _ => "unreachable",
+        }
+    }
 
     /// Whether the type is an error that quotes the offending datagram.
     pub fn is_error(t: u8) -> bool {
@@ -91,6 +106,20 @@ pub mod v6 {
     pub const TIME_EXCEEDED: u8 = 3;
     /// Parameter problem.
     pub const PARAM_PROBLEM: u8 = 4;
+
+    /// What a destination-unreachable code says (RFC 4443 §3.1).
+    pub fn unreach_reason(code: u8) -> &'static str {
+        match code {
+            0 => "no route to destination",
+            1 => "administratively prohibited",
+            2 => "beyond scope of source address",
+            3 => "address unreachable",
+            4 => "port unreachable",
+            5 => "source address failed ingress/egress policy",
+            6 => "reject route to destination",
+            _ => "unreachable",
+        }
+    }
     /// Echo request.
     pub const ECHO_REQUEST: u8 = 128;
     /// Echo reply.

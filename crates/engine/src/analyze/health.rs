@@ -14,9 +14,10 @@
 
 use super::stats::{quantile, wilson};
 use crate::decode::Addr;
-use crate::model::{AppEvent, DnsEvent, FlowRecord, Role};
+use crate::model::{AppEvent, DnsEvent, FlowRecord, IcmpError, Role};
 use hashbrown::HashMap;
 use serde::Serialize;
+use wire::icmp;
 
 /// Attempts kept at most (about 100 bytes each).
 const MAX_ATTEMPTS: usize = 2_000_000;
@@ -199,6 +200,8 @@ pub struct Attempt {
     pub outcome: Outcome,
     /// Time of the RST or ICMP error that ended it, ns.
     pub error_ts: Option<i64>,
+    /// The ICMP error that ended it: type, code and who sent it.
+    pub icmp: Option<(u8, u8, Addr)>,
     /// SYN-ACK time, ns.
     pub synack_ts: Option<i64>,
     /// SYNs sent (more than one: retransmitted).
@@ -615,26 +618,28 @@ fn client_class(a: &Addr) -> &'static str {
     "native"
 }
 
-fn icmp_outcome(rec: &FlowRecord) -> Option<(Outcome, u8, u8, i64)> {
+/// The outcome an ICMP error quoting the attempt gives it, with the error.
+fn icmp_outcome(rec: &FlowRecord) -> Option<(Outcome, &IcmpError)> {
     rec.icmp_errors.iter().find_map(|e| {
         let o = match (e.version, e.icmp_type) {
-            (6, 1) => Outcome::IcmpUnreach,
-            (4, 3) if e.code != 4 => Outcome::IcmpUnreach,
-            (6, 3) | (6, 4) | (4, 11) | (4, 12) => Outcome::IcmpOther,
+            (6, icmp::v6::DEST_UNREACH) => Outcome::IcmpUnreach,
+            (4, icmp::v4::DEST_UNREACH) if e.code != icmp::v4::FRAG_NEEDED => Outcome::IcmpUnreach,
+            (6, icmp::v6::TIME_EXCEEDED | icmp::v6::PARAM_PROBLEM)
+            | (4, icmp::v4::TIME_EXCEEDED | icmp::v4::PARAM_PROBLEM) => Outcome::IcmpOther,
             _ => return None,
         };
-        Some((o, e.icmp_type, e.code, e.ts))
+        Some((o, e))
     })
 }
 
 /// The P4 outcome of a flow, when it is a connection attempt.
 pub fn attempt_of(rec: &FlowRecord) -> Option<Attempt> {
-    let (ts, outcome, error_ts, synack_ts, syns) = match (rec.ip_proto, rec.tcp) {
+    let (ts, outcome, error_ts, synack_ts, syns, icmp) = match (rec.ip_proto, rec.tcp) {
         (6, Some(t)) => {
             let syn_ts = t.syn_ts?;
             let icmp = icmp_outcome(rec).filter(|_| t.synack_ts.is_none());
-            let (outcome, err) = if let Some((o, _, _, ets)) = icmp {
-                (o, Some(ets))
+            let (outcome, err) = if let Some((o, e)) = icmp {
+                (o, Some(e.ts))
             } else if t.synack_ts.is_some() {
                 if t.ack_ts.is_some() || t.orig_data.is_some() || rec.resp.bytes > 0 {
                     (Outcome::Established, None)
@@ -652,16 +657,16 @@ pub fn attempt_of(rec: &FlowRecord) -> Option<Attempt> {
                 // Unanswered: a timeout, however soon after the SYN the capture ends.
                 (Outcome::Timeout, None)
             };
-            (syn_ts, outcome, err, t.synack_ts, t.syns)
+            (syn_ts, outcome, err, t.synack_ts, t.syns, icmp)
         }
         (17, _) if rec.resp_p == 443 => {
             let icmp = icmp_outcome(rec).filter(|_| rec.resp.pkts == 0);
             let outcome = match icmp {
-                Some((o, ..)) => o,
+                Some((o, _)) => o,
                 None if rec.resp.pkts > 0 => Outcome::Established,
                 None => Outcome::Timeout,
             };
-            (rec.ts, outcome, icmp.map(|x| x.3), None, 1)
+            (rec.ts, outcome, icmp.map(|x| x.1.ts), None, 1, icmp)
         }
         _ => return None,
     };
@@ -677,6 +682,7 @@ pub fn attempt_of(rec: &FlowRecord) -> Option<Attempt> {
         name: rec.server_name.as_deref().filter(|n| !is_ip_literal(n)).map(|n| n.to_ascii_lowercase()),
         outcome,
         error_ts,
+        icmp: icmp.map(|(_, e)| (e.icmp_type, e.code, e.from)),
         synack_ts,
         syns,
         resp_bytes: rec.resp.bytes,
@@ -1309,6 +1315,48 @@ impl Notices {
     }
 }
 
+/// The `info` form of IPv6_Fallback: fallbacks too few (or too close to IPv6 successes) for
+/// the warning, each still counted and shown with what it cost.
+fn fallback_info(n: &mut Notices, sensor: &str, svc: &str, all: &[&Fallback], n6: u64, p: &Params) {
+    let kinds: Vec<String> = FallbackKind::ALL
+        .iter()
+        .filter_map(|k| {
+            let c = all.iter().filter(|f| f.kind == *k).count();
+            (c > 0).then(|| format!("{} {c}", k.name()))
+        })
+        .collect();
+    let longest = all.iter().map(|f| f.delay_ns).max().unwrap_or(0);
+    let nearby = all.iter().all(|f| f.v6_worked_nearby);
+    for f in all {
+        n.raise(
+            Severity::Info,
+            "V6Mon::IPv6_Fallback",
+            "IPv6Fallback",
+            sensor,
+            Some(svc.to_string()),
+            Some(6),
+            None,
+            f.v6_ts,
+            &f.v6_uid,
+            || {
+                let k = all.len();
+                let mut m = format!(
+                    "{svc}: {k} of {n6} IPv6 attempt{} fell back to IPv4 ({}; longest wait {} ms)",
+                    if n6 == 1 { "" } else { "s" },
+                    kinds.join(", "),
+                    longest / MS
+                );
+                if nearby {
+                    m.push_str("; IPv6 also worked nearby");
+                } else {
+                    m.push_str(&format!("; a warning from {} fallbacks", p.fallback_min));
+                }
+                m
+            },
+        );
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
@@ -1325,9 +1373,11 @@ fn findings(
     p: &Params,
 ) -> Vec<Finding> {
     let mut n = Notices::default();
-    let mut fb_by_service: HashMap<(&str, &str, u16), Vec<&Fallback>> = HashMap::new();
-    for f in r.fallbacks.iter().filter(|f| !f.v6_worked_nearby) {
-        fb_by_service.entry((f.sensor.as_str(), f.service.as_str(), f.port)).or_default().push(f);
+    // Every fallback per service, and those where IPv6 did not work nearby (the warning's
+    // evidence: a fallback next to IPv6 successes is more likely a lost packet).
+    let mut fb_all: HashMap<(&str, &str, u16), Vec<&Fallback>> = HashMap::new();
+    for f in &r.fallbacks {
+        fb_all.entry((f.sensor.as_str(), f.service.as_str(), f.port)).or_default().push(f);
     }
     let refused: hashbrown::HashSet<&str> = r.refused_v6.iter().map(String::as_str).collect();
     let mut v4_ok_names: hashbrown::HashSet<(&str, &str)> = hashbrown::HashSet::new();
@@ -1401,8 +1451,8 @@ fn findings(
             }
         }
         // IPv6_Fallback and IPv6_Slow_Fallback.
-        let fbs: Vec<&Fallback> =
-            fb_by_service.get(&(sensor.as_str(), key.1.as_str(), key.2)).cloned().unwrap_or_default();
+        let all: &[&Fallback] = fb_all.get(&(sensor.as_str(), key.1.as_str(), key.2)).map_or(&[], Vec::as_slice);
+        let fbs: Vec<&Fallback> = all.iter().copied().filter(|f| !f.v6_worked_nearby).collect();
         let real = fbs.iter().filter(|f| f.kind != FallbackKind::RaceLost).count() as u64;
         if real >= p.fallback_min && n6 > 0 && real as f64 / n6 as f64 > p.fallback_ratio {
             let delays: Vec<i64> = {
@@ -1425,6 +1475,9 @@ fn findings(
                     || format!("{svc}: {real} of {n6} IPv6 attempts fell back to IPv4 (median wait {} ms)", med / MS),
                 );
             }
+        } else if !all.is_empty() {
+            // Below the warning's evidence, still seen: one fallback is one user who waited.
+            fallback_info(&mut n, sensor, &svc, all, n6, p);
         }
         for f in fbs.iter().filter(|f| f.kind == FallbackKind::TimeoutSlow) {
             let worst =
@@ -1441,6 +1494,28 @@ fn findings(
                 &f.v6_uid,
                 || format!("{svc}: users waited up to {:.1} s for IPv6 to time out before IPv4", worst as f64 / 1e9),
             );
+        }
+        // Rejected over IPv6 (ICMP destination unreachable) while IPv4 to the service works:
+        // a router or firewall said no, which does not go away by retrying. A warning even once.
+        if ok4 > 0 {
+            for a in v6.iter().filter(|a| a.outcome == Outcome::IcmpUnreach) {
+                let Some((_, code, from)) = a.icmp else { continue };
+                n.raise(
+                    Severity::Warning,
+                    "V6Mon::IPv6_Rejected",
+                    "IPv6Rejected",
+                    sensor,
+                    Some(svc.clone()),
+                    Some(6),
+                    None,
+                    a.ts,
+                    &a.uid,
+                    || {
+                        let why = icmp::v6::unreach_reason(code);
+                        format!("{svc}: IPv6 rejected by {from} (ICMPv6 {why}) while IPv4 works")
+                    },
+                );
+            }
         }
         // Refused over IPv6 while IPv4 works: AAAA published, service not listening on IPv6.
         for a in v6.iter().filter(|a| refused.contains(a.uid.as_str())) {
