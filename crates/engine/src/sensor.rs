@@ -1,9 +1,15 @@
 //! Sensor addresses (configured or inferred from the traffic) and flow roles.
 //!
 //! Inference: over the first packets of a sensor, the addresses present in at least half of the
-//! IP packets are the sensor's; then every address sourced from the same MAC as one of those
-//! (when that MAC sourced only a few addresses, i.e. it is a host, not a router) is a sibling:
-//! typically the IPv4 address, the link-local address and SLAAC/temporary IPv6 addresses.
+//! IP packets are candidates. A sensor talks to many peers; a busy peer (a feed server the
+//! sensor polls, a backup target) can fill half the packets too but talks to the sensor alone.
+//! So when one candidate is a hub (at least [`HUB_PEERS`] distinct peers), a candidate with
+//! fewer than a quarter of its peers is a peer, not the sensor, and so is one that only ever
+//! arrived through a router's MAC while the hub was sent from a host's (loopback, which talks to
+//! itself, always is the sensor's). Then every address sourced from
+//! the same MAC as a sensor address (when that MAC sourced only a few addresses, i.e. it is a
+//! host, not a router) is a sibling: typically the IPv4 address, the link-local address and
+//! SLAAC/temporary IPv6 addresses.
 
 use crate::decode::{Addr, Decoded};
 use crate::model::{FlowRecord, Role};
@@ -20,6 +26,12 @@ use wire::ipproto;
 pub const INFER_FRAMES: u64 = 50_000;
 /// A MAC that sourced more addresses than this is a router or a NAT, not the sensor.
 const MAX_HOST_ADDRS: usize = 16;
+/// Distinct peers that make a candidate a hub, against which the other candidates are weighed.
+/// Below it (a capture of one or two conversations) every candidate is kept: nothing tells the
+/// sensor from its peer.
+pub const HUB_PEERS: usize = 3;
+/// Distinct peers counted per candidate, at most (enough to compare; bounds the work).
+const PEER_CAP: usize = 4096;
 
 /// One sensor address and why it is one.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,10 +50,11 @@ pub struct SensorAddr {
 #[derive(Default)]
 pub struct Inference {
     packets: u64,
-    /// The countable addresses of the window's IP packets (two per packet at most), counted
-    /// only when deciding: appending is sequential, while a map keyed by address missed the
-    /// cache on nearly every packet of a busy or scanned network (3 % of all CPU time).
-    addrs: Vec<Addr>,
+    /// The (source, destination) of the window's IP packets, an address that cannot be the
+    /// sensor's (multicast, broadcast, unspecified) written as `Addr::default()`; counted only
+    /// when deciding: appending is sequential, while a map keyed by address missed the cache
+    /// on nearly every packet of a busy or scanned network (3 % of all CPU time).
+    pairs: Vec<[Addr; 2]>,
     /// (MAC, source address) pairs: per MAC its first `MAX_HOST_ADDRS + 1` addresses.
     mac_pairs: HashSet<([u8; 6], Addr)>,
     /// Per MAC: its addresses in `mac_pairs`.
@@ -61,11 +74,8 @@ impl Inference {
     pub fn observe(&mut self, d: &Decoded<'_>) {
         let Some(net) = d.net else { return };
         self.packets += 1;
-        for a in [net.src, net.dst] {
-            if countable(&a) {
-                self.addrs.push(a);
-            }
-        }
+        let keep = |a: Addr| if countable(&a) { a } else { Addr::default() };
+        self.pairs.push([keep(net.src), keep(net.dst)]);
         if let (Some(mac), true) = (d.src_mac, d.tunnel.is_none() && countable(&net.src)) {
             self.mac_source(mac, net.src);
         }
@@ -84,7 +94,7 @@ impl Inference {
     /// the union reach it too).
     pub fn merge(&mut self, other: Inference) {
         self.packets += other.packets;
-        self.addrs.extend_from_slice(&other.addrs);
+        self.pairs.extend_from_slice(&other.pairs);
         let mut pairs: Vec<([u8; 6], Addr)> = other.mac_pairs.into_iter().collect();
         // Sorted so the union does not depend on the other share's hash order.
         pairs.sort_unstable();
@@ -97,9 +107,32 @@ impl Inference {
     /// the addresses: Misra–Gries with four counters keeps every address making up more than
     /// a fifth of them, which includes every address in half of the packets (a packet names at
     /// most two); then the candidates are counted exactly. Neither depends on the order.
+    fn addrs(&self) -> impl Iterator<Item = &Addr> {
+        self.pairs.iter().flatten().filter(|a| a.version != 0)
+    }
+
+    /// Distinct addresses `a` exchanged packets with (at most [`PEER_CAP`]; the count does not
+    /// depend on the order either: the cap applies to a set).
+    fn distinct_peers(&self, a: &Addr) -> usize {
+        let mut peers: HashSet<Addr> = HashSet::new();
+        for [s, d] in &self.pairs {
+            let peer = if s == a {
+                d
+            } else if d == a {
+                s
+            } else {
+                continue;
+            };
+            if peer.version != 0 && peer != a && peers.len() < PEER_CAP {
+                peers.insert(*peer);
+            }
+        }
+        peers.len()
+    }
+
     fn heavy(&self) -> Vec<(Addr, u64)> {
         let mut cand: Vec<(Addr, u64)> = Vec::with_capacity(4);
-        for a in &self.addrs {
+        for a in self.addrs() {
             if let Some(c) = cand.iter_mut().find(|c| c.0 == *a) {
                 c.1 += 1;
             } else if cand.len() < 4 {
@@ -110,7 +143,7 @@ impl Inference {
             }
         }
         cand.iter_mut().for_each(|c| c.1 = 0);
-        for a in &self.addrs {
+        for a in self.addrs() {
             if let Some(c) = cand.iter_mut().find(|c| c.0 == *a) {
                 c.1 += 1;
             }
@@ -125,24 +158,44 @@ impl Inference {
         if self.packets == 0 {
             return vec![];
         }
-        let primary = self.heavy();
+        let heavy: Vec<(Addr, u64, usize)> =
+            self.heavy().into_iter().map(|(a, n)| (a, n, self.distinct_peers(&a))).collect();
+        let host = |mac: &[u8; 6]| self.per_mac.get(mac).is_some_and(|n| usize::from(*n) <= MAX_HOST_ADDRS);
+        let from_host = |a: &Addr| self.mac_pairs.iter().any(|(m, b)| b == a && host(m));
+        let any_from_host = heavy.iter().any(|c| from_host(&c.0));
+        // The hub: most peers, then sent from a host's MAC, then most packets.
+        let hub_addr = heavy.iter().max_by_key(|c| (c.2, from_host(&c.0), c.1, c.0)).map(|c| c.0);
+        let hub = heavy.iter().map(|c| c.2).max().unwrap_or(0);
+        // Kept: loopback; everything when no candidate is a hub; else a candidate with at least
+        // a quarter of the hub's peers that was sent from a host's MAC (or that is the hub,
+        // or when no candidate was: captures without MACs, or behind a router).
+        let primary: Vec<(Addr, u64, usize)> = heavy
+            .into_iter()
+            .filter(|c| {
+                c.0.is_loopback()
+                    || hub < HUB_PEERS
+                    || Some(c.0) == hub_addr
+                    || (c.2 * 4 >= hub && (!any_from_host || from_host(&c.0)))
+            })
+            .collect();
         let mut out: Vec<SensorAddr> = primary
             .iter()
-            .map(|(a, n)| SensorAddr {
+            .map(|(a, n, peers)| SensorAddr {
                 addr: *a,
                 reason: format!(
-                    "in {:.0}% of the first {} IP packets",
+                    "in {:.0}% of the first {} IP packets, with {}{} distinct peers",
                     *n as f64 * 100.0 / self.packets as f64,
-                    self.packets
+                    self.packets,
+                    if *peers >= PEER_CAP { "≥ " } else { "" },
+                    peers
                 ),
             })
             .collect();
         // The host MACs (few addresses) that sourced a primary address; their other addresses.
-        let host = |mac: &[u8; 6]| self.per_mac.get(mac).is_some_and(|n| usize::from(*n) <= MAX_HOST_ADDRS);
         let mut macs: Vec<[u8; 6]> = self
             .mac_pairs
             .iter()
-            .filter(|(mac, a)| host(mac) && primary.iter().any(|(p, _)| p == a))
+            .filter(|(mac, a)| host(mac) && primary.iter().any(|(p, ..)| p == a))
             .map(|(mac, _)| *mac)
             .collect();
         macs.sort();
@@ -207,32 +260,76 @@ mod tests {
             let shares = [next() % 101, next() % 101, if round % 3 == 0 { 50 } else { next() % 60 }];
             let mut inf = Inference { packets, ..Inference::default() };
             for _ in 0..packets {
+                let mut pair = [Addr::default(); 2];
                 let mut named = 0;
                 for (k, share) in shares.iter().enumerate() {
                     if named < 2 && next() % 100 < *share {
-                        inf.addrs.push(Addr::v4([10, 0, 0, k as u8]));
+                        pair[named] = Addr::v4([10, 0, 0, k as u8]);
                         named += 1;
                     }
                 }
                 while named < 2 && next() % 4 != 0 {
-                    inf.addrs.push(Addr::v4([192, 168, (next() % 4) as u8, (next() % 256) as u8]));
+                    pair[named] = Addr::v4([192, 168, (next() % 4) as u8, (next() % 256) as u8]);
                     named += 1;
                 }
+                inf.pairs.push(pair);
             }
             let mut full: HashMap<Addr, u64> = HashMap::new();
-            for a in &inf.addrs {
+            for a in inf.addrs() {
                 *full.entry(*a).or_default() += 1;
             }
             let mut want: Vec<(Addr, u64)> = full.into_iter().filter(|(_, n)| n * 2 >= packets).collect();
             want.sort();
             assert_eq!(inf.heavy(), want, "round {round}");
             // Split in two shares (as two workers would) and merged: the same.
-            let cut = (next() as usize) % (inf.addrs.len() + 1);
-            let mut a = Inference { packets: packets / 2, addrs: inf.addrs[..cut].to_vec(), ..Inference::default() };
+            let cut = (next() as usize) % (inf.pairs.len() + 1);
+            let mut a = Inference { packets: packets / 2, pairs: inf.pairs[..cut].to_vec(), ..Inference::default() };
             let b =
-                Inference { packets: packets - packets / 2, addrs: inf.addrs[cut..].to_vec(), ..Inference::default() };
+                Inference { packets: packets - packets / 2, pairs: inf.pairs[cut..].to_vec(), ..Inference::default() };
             a.merge(b);
             assert_eq!(a.heavy(), want, "round {round}, merged");
         }
+    }
+
+    /// A feed server the sensor polls can fill half the packets; it talks to the sensor alone,
+    /// the sensor to many: only the sensor is kept. In a capture of one conversation both are.
+    #[test]
+    fn a_busy_peer_is_not_the_sensor() {
+        let sensor = Addr::v4([192, 0, 2, 11]);
+        let feed = Addr::v4([198, 51, 100, 70]);
+        let mut inf = Inference::default();
+        for k in 0..1000u32 {
+            let pair = if k % 2 == 0 { [sensor, feed] } else { [Addr::v4([203, 0, 113, (k % 200) as u8]), sensor] };
+            inf.pairs.push(pair);
+            inf.packets += 1;
+        }
+        let got: Vec<Addr> = inf.decide().into_iter().map(|s| s.addr).collect();
+        assert_eq!(got, vec![sensor]);
+        // Busy on both sides with many peers too, but only ever arriving through the router
+        // (a MAC that sourced many addresses), while the sensor sends from its own MAC.
+        let (me, router) = ([2, 0, 0, 0, 0, 11], [2, 0, 0, 0, 0, 1]);
+        let mut inf = Inference::default();
+        for k in 0..1200u32 {
+            let other = Addr::v4([203, 0, 113, (k % 100) as u8]);
+            let pair = match k % 3 {
+                0 => [sensor, feed],
+                1 => [feed, other],
+                _ => [sensor, other],
+            };
+            inf.mac_source(if pair[0] == sensor { me } else { router }, pair[0]);
+            inf.mac_source(router, other);
+            inf.pairs.push(pair);
+            inf.packets += 1;
+        }
+        let got: Vec<Addr> = inf.decide().into_iter().map(|s| s.addr).collect();
+        assert_eq!(got, vec![sensor]);
+        let mut two = Inference::default();
+        for _ in 0..10 {
+            two.pairs.push([sensor, feed]);
+            two.packets += 1;
+        }
+        let mut got: Vec<Addr> = two.decide().into_iter().map(|s| s.addr).collect();
+        got.sort();
+        assert_eq!(got, vec![sensor, feed]);
     }
 }

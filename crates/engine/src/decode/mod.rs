@@ -78,6 +78,13 @@ impl Addr {
     pub fn is_unspecified(&self) -> bool {
         self.bytes == [0; 16]
     }
+    /// Loopback: 127/8 or ::1.
+    pub fn is_loopback(&self) -> bool {
+        match self.version {
+            4 => self.bytes[0] == 127,
+            _ => self.bytes[..15] == [0; 15] && self.bytes[15] == 1,
+        }
+    }
 }
 
 impl std::fmt::Display for Addr {
