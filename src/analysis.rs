@@ -179,6 +179,9 @@ pub struct Report {
     pub timeline: Timeline,
     /// Remote peers.
     pub peers: Vec<Peer>,
+    /// Peers beyond the analysis bound (mostly one-flow peers of a scan or flood), counted per
+    /// sensor; empty when every peer is listed.
+    pub peers_folded: Vec<peers::Folded>,
     /// Peers by /64 (IPv6) and /24 (IPv4).
     pub prefixes_64: Vec<PeerGroup>,
     /// Peers by /48 (IPv6).
@@ -261,6 +264,7 @@ impl Analysis {
         let origin = self.origin();
         let health = std::mem::take(&mut self.health).finish(&params);
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
+        let peers_folded = self.peers.folded();
         let mut peers = self.peers.finish();
         if let Some((server, timeout)) = self.settings.ptr {
             let mut unnamed: Vec<std::net::IpAddr> =
@@ -332,6 +336,7 @@ impl Analysis {
             sensors: sums,
             timeline,
             peers,
+            peers_folded,
             prefixes_64,
             prefixes_48,
             domains,

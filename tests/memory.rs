@@ -97,3 +97,68 @@ fn flows_memory_is_bounded_on_a_flood_of_one_packet_flows() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Peak resident set of `v6watch report` on `capture`, in KiB.
+fn report_peak_kib(capture: &Path, threads: &str, out: &Path) -> u64 {
+    let o = Command::new(TIME)
+        .args(["-f", "%M", env!("CARGO_BIN_EXE_v6watch"), "report", "--no-progress", "--threads", threads, "-o"])
+        .arg(out)
+        .arg(capture)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("run GNU time");
+    assert!(o.status.success(), "report failed on {capture:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    err.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no peak in {err:?}"))
+}
+
+/// 300,000 SYNs from distinct IPv6 sources, to one address (the inferred sensor: every peer is
+/// inbound) and to 5,000 (no sensor: every attempt is transit). The analyses fold what is
+/// beyond their bounds (peers seen in one flow, attempts beyond `MAX_ATTEMPTS` by outcome) and
+/// `report` must stay within the bound with one worker. Two workers hold more records between
+/// the workers and the merge (measured ~290-300 MiB): bounded, checked here against a looser
+/// limit so it cannot grow unnoticed.
+#[test]
+fn report_memory_is_bounded_on_a_syn_flood_from_distinct_sources() {
+    use synth::{flags::SYN, Builder, Encap, PcapWriter, L4};
+    if !have_time() {
+        return;
+    }
+    let d = tmpdir("memory-synflood");
+    for (name, targets) in [("inbound", 1u32), ("transit", 5000)] {
+        let f = d.join(format!("{name}.pcap"));
+        let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(&f).unwrap())).unwrap();
+        let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let mut t = 1_300_000_000_000_000_000i64;
+        for i in 0..300_000u32 {
+            let src = std::net::IpAddr::from([0x2001, 0xdb8, 0xffff, 0, 0, 0, (i >> 16) as u16, i as u16]);
+            let k = i % targets;
+            let dst = std::net::IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, (k >> 16) as u16, 0x80 + k as u16]);
+            let l4 = L4::Tcp {
+                sport: 1024 + (i % 60_000) as u16,
+                dport: 80,
+                seq: i,
+                ack: 0,
+                flags: SYN,
+                window: 65_535,
+                mss: None,
+                full: false,
+                payload: &[],
+            };
+            t += 10_000;
+            w.write(t, b.frame(src, dst, &l4, Encap::None, 1)).unwrap();
+        }
+        w.finish().unwrap();
+        let html = d.join(format!("{name}.html"));
+        let one = report_peak_kib(&f, "1", &html);
+        let two = report_peak_kib(&f, "2", &html);
+        eprintln!("{name}: report peak {one} KiB (1 thread), {two} KiB (2 threads)");
+        assert!(one <= LIMIT_KIB, "{name}, 1 thread: {one} KiB");
+        assert!(two <= LIMIT_KIB + (64 << 10), "{name}, 2 threads: {two} KiB");
+        let text = std::fs::read_to_string(&html).unwrap();
+        if name == "inbound" {
+            assert!(text.contains("more peers, seen in one flow each"), "the folded peers are reported");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -31,7 +31,7 @@ pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io
     writeln!(w, "  IPv4: {}", fam(4))?;
     writeln!(w, "  IPv6: {}", fam(6))?;
     if r.dropped > 0 {
-        writeln!(w, "  ({} attempts or answers beyond the analysis bounds were not analysed)", count(r.dropped))?;
+        writeln!(w, "  ({} attempts, answers or records beyond the analysis bounds: attempts are in the outcome counts, no rule saw them)", count(r.dropped))?;
     }
     writeln!(w)?;
     writeln!(w, "FINDINGS")?;

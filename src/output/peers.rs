@@ -101,5 +101,15 @@ pub fn write(
             clean(&name)
         )?;
     }
+    for f in &r.peers_folded {
+        writeln!(
+            w,
+            "  ({}: {} more peers with one flow each folded beyond the analysis bound: {} flows, {})",
+            clean(&f.sensor),
+            count(f.peers),
+            count(f.flows),
+            bytes(f.bytes)
+        )?;
+    }
     Ok(())
 }

@@ -520,6 +520,17 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
     if r.peers.len() > 2000 {
         h.text(&format!("… {} more peers in the JSON (--json).", r.peers.len() - 2000));
     }
+    for f in &r.peers_folded {
+        h.raw("<p class=\"muted\">");
+        h.text(&format!(
+            "{}: {} more peers, seen in one flow each (a scan or a flood), were counted but not listed: {} flows, {}.",
+            f.sensor,
+            count(f.peers),
+            count(f.flows),
+            bytes(f.bytes)
+        ));
+        h.raw("</p>");
+    }
     h.raw("<h3>By IPv6 /64 (IPv4 /24)</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Prefix</th><th class=\"n\">Addresses</th><th class=\"n\">Flows</th><th class=\"n\">Bytes</th><th>Names</th></tr></thead><tbody>");
     for g in r.prefixes_64.iter().take(500) {
         h.raw("<tr><td>");

@@ -838,7 +838,7 @@ impl Upto {
 
 /// End-of-input records are made in chunks this size: the merging thread writes the first ones
 /// while the workers still make the rest, and they are never all in memory at once.
-const END_CHUNK: usize = 2048;
+const END_CHUNK: usize = 512;
 
 /// The batches the workers share. There is no reader thread: whichever worker first needs a
 /// batch nobody has read yet reads it (on two cores a third busy thread only competes with the

@@ -9,8 +9,10 @@
 //! that moved between families; then the per-service table and the deduplicated findings.
 //!
 //! Memory: one small record per outbound or transit TCP/QUIC attempt and per DNS answer that
-//! carries A/AAAA data, capped (`MAX_ATTEMPTS`, `MAX_ANSWERS`); what is dropped is counted
-//! and reported, never silently lost.
+//! carries A/AAAA data, and whole records only for Path-MTU and return-path candidates, each
+//! capped (`MAX_ATTEMPTS`, `MAX_ANSWERS`, `MAX_RECORDS`, `MAX_NOTABLE`) so a flood of SYNs
+//! cannot grow it; what is beyond a cap is counted and reported (attempts still by outcome),
+//! never silently lost.
 
 use super::stats::{quantile, wilson};
 use crate::decode::Addr;
@@ -19,10 +21,16 @@ use hashbrown::HashMap;
 use serde::Serialize;
 use wire::icmp;
 
-/// Attempts kept at most (about 100 bytes each).
-const MAX_ATTEMPTS: usize = 2_000_000;
+/// Attempts kept at most (about 150 bytes each); beyond, an attempt still counts in the outcome
+/// table (by family and outcome) but no rule sees it.
+pub const MAX_ATTEMPTS: usize = 200_000;
 /// DNS answers kept at most.
-const MAX_ANSWERS: usize = 1_000_000;
+const MAX_ANSWERS: usize = 200_000;
+/// Whole flow records kept at most per rule that needs them (Path MTU, broken return paths):
+/// a record is ~700 bytes, and a flood of half-open handshakes must not fill memory with them.
+const MAX_RECORDS: usize = 20_000;
+/// EUI-64 and transition peers remembered at most.
+const MAX_NOTABLE: usize = 50_000;
 const MS: i64 = 1_000_000;
 const SEC: i64 = 1_000_000_000;
 
@@ -554,6 +562,8 @@ pub struct Health {
     /// First sighting of remote IPv6 peers whose address is EUI-64 derived or a transition
     /// address (6to4, Teredo, ISATAP): (sensor, addr) → (ts, uid).
     notable_peers: HashMap<(u16, Addr), (i64, String)>,
+    /// Attempts beyond `MAX_ATTEMPTS`, by family and outcome.
+    folded: HashMap<(u8, Outcome), u64>,
     ptb: u64,
     dropped: u64,
 }
@@ -715,17 +725,24 @@ impl Health {
                 let ptb = rec.icmp_errors.iter().any(|e| e.icmp_type == 2);
                 let stuck = t.orig_stall.sends >= 3 || t.resp_stall.sends >= 3;
                 let silent = t.ack_ts.is_some() && t.orig_data.is_some() && rec.resp.bytes < 1220;
-                if (ptb || stuck || silent) && self.pmtu_flows.len() < MAX_ANSWERS {
-                    self.pmtu_flows.push((si, rec.clone()));
+                if ptb || stuck || silent {
+                    if self.pmtu_flows.len() < MAX_RECORDS {
+                        self.pmtu_flows.push((si, rec.clone()));
+                    } else {
+                        self.dropped += 1;
+                    }
                 }
                 if rec.role == Role::Inbound
                     && t.synack_ts.is_some()
                     && t.ack_ts.is_none()
                     && t.syns >= 2
                     && t.syn_full_options
-                    && self.inbound.len() < MAX_ANSWERS
                 {
-                    self.inbound.push((si, rec.clone()));
+                    if self.inbound.len() < MAX_RECORDS {
+                        self.inbound.push((si, rec.clone()));
+                    } else {
+                        self.dropped += 1;
+                    }
                 }
             }
         }
@@ -737,11 +754,13 @@ impl Health {
         if let Some(r) = remote
             .filter(|r| r.version == 6 && (is_eui64(r) || transition_class(r).is_some() || client_class(r) == "isatap"))
         {
-            if self.notable_peers.len() < MAX_ANSWERS {
+            if self.notable_peers.len() < MAX_NOTABLE || self.notable_peers.contains_key(&(si, r)) {
                 let e = self.notable_peers.entry((si, r)).or_insert_with(|| (rec.ts, rec.uid.clone()));
                 if rec.ts < e.0 {
                     *e = (rec.ts, rec.uid.clone());
                 }
+            } else {
+                self.dropped += 1;
             }
         }
         if !matches!(rec.role, Role::Outbound | Role::Transit) {
@@ -750,6 +769,7 @@ impl Health {
         let Some(a) = attempt_of(rec) else { return };
         if self.attempts.len() >= MAX_ATTEMPTS {
             self.dropped += 1;
+            *self.folded.entry((a.family, a.outcome)).or_default() += 1;
             return;
         }
         self.attempts.push((si, a));
@@ -815,7 +835,7 @@ impl Health {
         self.answers.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
         let attempts = &self.attempts;
         r.attempts = attempts.len() as u64;
-        let mut outcome_counts: HashMap<(u8, Outcome), u64> = HashMap::new();
+        let mut outcome_counts: HashMap<(u8, Outcome), u64> = std::mem::take(&mut self.folded);
         for (_, a) in attempts {
             *outcome_counts.entry((a.family, a.outcome)).or_default() += 1;
             if let Some(c) = a.connect_ns().filter(|_| a.ok()) {

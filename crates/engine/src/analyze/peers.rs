@@ -3,15 +3,21 @@
 //! role, first and last sight, and the time windows it was seen in; plus groupings by prefix
 //! (/64 and /48 for IPv6, /24 for IPv4) and by registrable domain.
 //!
-//! Memory: one entry per distinct peer, capped at `MAX_PEERS` (the rest are counted).
+//! Memory: one entry per distinct peer, at most `MAX_PEERS`. When the table is full, the peers
+//! seen in a single flow (what a scan or a spoofed flood leaves) are folded into per-sensor
+//! totals to make room, so a flood that came first does not push out the peers that matter;
+//! once folding frees too little, new peers are folded as they come. Folded peers, their flows
+//! and bytes are counted ([`Folded`]), never silently lost.
 
 use crate::decode::Addr;
 use crate::model::{FlowRecord, Role};
 use hashbrown::HashMap;
 use serde::Serialize;
 
-/// Peers kept at most.
-const MAX_PEERS: usize = 1_000_000;
+/// Peers kept at most (~250 bytes each with the table).
+pub const MAX_PEERS: usize = 20_000;
+/// A fold must free at least this share of the table to be tried again.
+const MIN_FOLD_SHARE: usize = 8;
 /// Names kept per peer.
 const MAX_NAMES: usize = 8;
 
@@ -74,12 +80,30 @@ impl Peer {
     }
 }
 
+/// Peers of one sensor not kept individually because the table was full.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Folded {
+    /// Sensor.
+    pub sensor: String,
+    /// Distinct peers folded (a peer folded, then seen again and folded again, counts twice).
+    pub peers: u64,
+    /// Their flows.
+    pub flows: u64,
+    /// Their IP bytes, both directions.
+    pub bytes: u64,
+}
+
 /// Accumulates peers.
 pub struct PeersAcc {
-    map: HashMap<(String, Addr), Peer>,
+    /// Keyed by sensor index (into `sensors`) and address; a peer's `sensor` is filled in by
+    /// `finish` (one string per sensor, not two per peer).
+    map: HashMap<(u16, Addr), Peer>,
+    sensors: Vec<String>,
     windows: Vec<(i64, i64)>,
-    /// Peers not kept because the bound was reached.
-    pub dropped: u64,
+    /// Per sensor (same index): what was folded.
+    folded: Vec<Folded>,
+    /// Folding no longer frees room: new peers are folded directly.
+    saturated: bool,
 }
 
 fn rank(source: &str) -> u8 {
@@ -95,7 +119,47 @@ fn rank(source: &str) -> u8 {
 impl PeersAcc {
     /// `windows`: time ranges (start, end) whose presence is recorded per peer (at most 64).
     pub fn new(windows: Vec<(i64, i64)>) -> PeersAcc {
-        PeersAcc { map: HashMap::new(), windows: windows.into_iter().take(64).collect(), dropped: 0 }
+        PeersAcc {
+            map: HashMap::new(),
+            sensors: vec![],
+            windows: windows.into_iter().take(64).collect(),
+            folded: vec![],
+            saturated: false,
+        }
+    }
+
+    /// Peers folded so far, per sensor that had any.
+    pub fn folded(&self) -> Vec<Folded> {
+        self.folded.iter().filter(|f| f.peers > 0).cloned().collect()
+    }
+
+    fn sensor_index(&mut self, sensor: &str) -> u16 {
+        if let Some(i) = self.sensors.iter().position(|s| s == sensor) {
+            return i as u16;
+        }
+        self.sensors.push(sensor.to_string());
+        self.folded.push(Folded { sensor: sensor.to_string(), ..Folded::default() });
+        (self.sensors.len() - 1) as u16
+    }
+
+    /// Folds the peers seen in one flow into their sensor's totals; stops trying when that
+    /// frees less than 1/`MIN_FOLD_SHARE` of the table.
+    fn fold_single_flow_peers(&mut self) {
+        let before = self.map.len();
+        let folded = &mut self.folded;
+        self.map.retain(|(si, _), p| {
+            if p.flows_in + p.flows_out > 1 {
+                return true;
+            }
+            let f = &mut folded[usize::from(*si)];
+            f.peers += 1;
+            f.flows += p.flows_in + p.flows_out;
+            f.bytes += p.bytes_in + p.bytes_out;
+            false
+        });
+        if (before - self.map.len()) * MIN_FOLD_SHARE < MAX_PEERS {
+            self.saturated = true;
+        }
     }
 
     /// Adds one flow (outbound and inbound only: local and transit traffic has no sensor peer).
@@ -105,10 +169,19 @@ impl PeersAcc {
             Role::Inbound => (rec.orig_h, false),
             _ => return,
         };
-        let key = (sensor.to_string(), remote);
+        let si = self.sensor_index(sensor);
+        let key = (si, remote);
         if !self.map.contains_key(&key) && self.map.len() >= MAX_PEERS {
-            self.dropped += 1;
-            return;
+            if !self.saturated {
+                self.fold_single_flow_peers();
+            }
+            if self.map.len() >= MAX_PEERS {
+                let f = &mut self.folded[usize::from(si)];
+                f.peers += 1;
+                f.flows += 1;
+                f.bytes += rec.orig.ip_bytes + rec.resp.ip_bytes;
+                return;
+            }
         }
         let windows = self
             .windows
@@ -117,7 +190,7 @@ impl PeersAcc {
             .filter(|(_, (s, e))| rec.ts < *e && rec.last_ts >= *s)
             .fold(0u64, |m, (i, _)| m | 1 << i);
         let p = self.map.entry(key).or_insert_with(|| Peer {
-            sensor: sensor.to_string(),
+            sensor: String::new(),
             addr: remote,
             names: vec![],
             ambiguous: false,
@@ -169,7 +242,15 @@ impl PeersAcc {
 
     /// Every peer, ordered by sensor, then bytes exchanged (largest first).
     pub fn finish(self) -> Vec<Peer> {
-        let mut v: Vec<Peer> = self.map.into_values().collect();
+        let sensors = self.sensors;
+        let mut v: Vec<Peer> = self
+            .map
+            .into_iter()
+            .map(|((si, _), mut p)| {
+                p.sensor = sensors[usize::from(si)].clone();
+                p
+            })
+            .collect();
         for p in &mut v {
             p.names.sort_by(|a, b| {
                 (rank(a.source), std::cmp::Reverse(a.flows), &a.name).cmp(&(
