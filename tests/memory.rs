@@ -24,18 +24,24 @@ fn have_time() -> bool {
     ok
 }
 
-/// Peak resident set of `v6watch flows` on `capture`, in KiB.
-fn flows_peak_kib(capture: &Path, threads: &str) -> u64 {
+/// Peak resident set of `v6watch ARGS... CAPTURE`, in KiB.
+fn peak_kib(args: &[&str], capture: &Path) -> u64 {
     let out = Command::new(TIME)
-        .args(["-f", "%M", env!("CARGO_BIN_EXE_v6watch"), "flows", "--format", "jsonl", "--threads", threads])
+        .args(["-f", "%M", env!("CARGO_BIN_EXE_v6watch")])
+        .args(args)
         .arg(capture)
         .stdout(std::process::Stdio::null())
         .output()
         .expect("run GNU time");
-    assert!(out.status.success(), "flows failed on {capture:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?} failed on {capture:?}: {}", String::from_utf8_lossy(&out.stderr));
     // GNU time's line is the last one on stderr.
     let err = String::from_utf8_lossy(&out.stderr);
     err.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no peak in {err:?}"))
+}
+
+/// Peak resident set of `v6watch flows` on `capture`, in KiB.
+fn flows_peak_kib(capture: &Path, threads: &str) -> u64 {
+    peak_kib(&["flows", "--format", "jsonl", "--threads", threads], capture)
 }
 
 #[test]
@@ -98,20 +104,6 @@ fn flows_memory_is_bounded_on_a_flood_of_one_packet_flows() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// Peak resident set of `v6watch report` on `capture`, in KiB.
-fn report_peak_kib(capture: &Path, threads: &str, out: &Path) -> u64 {
-    let o = Command::new(TIME)
-        .args(["-f", "%M", env!("CARGO_BIN_EXE_v6watch"), "report", "--no-progress", "--threads", threads, "-o"])
-        .arg(out)
-        .arg(capture)
-        .stdout(std::process::Stdio::null())
-        .output()
-        .expect("run GNU time");
-    assert!(o.status.success(), "report failed on {capture:?}: {}", String::from_utf8_lossy(&o.stderr));
-    let err = String::from_utf8_lossy(&o.stderr);
-    err.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no peak in {err:?}"))
-}
-
 /// 300,000 SYNs from distinct IPv6 sources, to one address (the inferred sensor: every peer is
 /// inbound) and to 5,000 (no sensor: every attempt is transit). The analyses fold what is
 /// beyond their bounds (peers seen in one flow, attempts beyond `MAX_ATTEMPTS` by outcome) and
@@ -150,8 +142,9 @@ fn report_memory_is_bounded_on_a_syn_flood_from_distinct_sources() {
         }
         w.finish().unwrap();
         let html = d.join(format!("{name}.html"));
-        let one = report_peak_kib(&f, "1", &html);
-        let two = report_peak_kib(&f, "2", &html);
+        let report =
+            |threads| peak_kib(&["report", "--no-progress", "--threads", threads, "-o", html.to_str().unwrap()], &f);
+        let (one, two) = (report("1"), report("2"));
         eprintln!("{name}: report peak {one} KiB (1 thread), {two} KiB (2 threads)");
         assert!(one <= LIMIT_KIB, "{name}, 1 thread: {one} KiB");
         assert!(two <= LIMIT_KIB + (64 << 10), "{name}, 2 threads: {two} KiB");
