@@ -120,6 +120,11 @@ fn gtp_user_plane_is_decapsulated() {
     assert_eq!(s["tunnels"][0][1], 30, "{s}");
     assert_eq!(s["inner_ipv6"], 24, "{s}");
     assert!(s["anomalies"].as_array().unwrap().is_empty(), "{s}");
+    // The report counts the user packets' family, not the tunnel's.
+    let (html, json) = (d.join("gtp.html"), d.join("gtp.json"));
+    v6watch(&["report", p, "--no-progress", "-o", html.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["sensors"][0]["by_family"][1]["packets"], 24, "{}", r["sensors"][0]["by_family"]);
     // tshark decodes GTP-U on port 2152 by default: the same connections and responses.
     if let Some(syns) = tshark_count(&cap, "gtp && tcp.flags.syn == 1 && tcp.flags.ack == 0") {
         assert_eq!(syns, 4);
