@@ -103,10 +103,7 @@ impl Inference {
         }
     }
 
-    /// The addresses in at least half of the packets, with their exact counts. Two passes over
-    /// the addresses: Misra–Gries with four counters keeps every address making up more than
-    /// a fifth of them, which includes every address in half of the packets (a packet names at
-    /// most two); then the candidates are counted exactly. Neither depends on the order.
+    /// The window's countable addresses, two per packet at most.
     fn addrs(&self) -> impl Iterator<Item = &Addr> {
         self.pairs.iter().flatten().filter(|a| a.version != 0)
     }
@@ -130,6 +127,10 @@ impl Inference {
         peers.len()
     }
 
+    /// The addresses in at least half of the packets, with their exact counts. Two passes over
+    /// the addresses: Misra–Gries with four counters keeps every address making up more than
+    /// a fifth of them, which includes every address in half of the packets (a packet names at
+    /// most two); then the candidates are counted exactly. Neither depends on the order.
     fn heavy(&self) -> Vec<(Addr, u64)> {
         let mut cand: Vec<(Addr, u64)> = Vec::with_capacity(4);
         for a in self.addrs() {
