@@ -286,6 +286,7 @@ pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<Sensor
 /// tallies stay empty, see `Options::no_tally`).
 pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> Result<(Vec<SensorSummary>, ExitCode)> {
     let sensors = sensors(input)?;
+    preflight(&sensors, input.keep_going)?;
     let mut opts =
         Options { keep_going: input.keep_going, threads: input.threads.max(1), no_tally: !tally, ..Options::default() };
     if !input.hosts.is_empty() {
@@ -343,6 +344,36 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
         b.finish_and_clear();
     }
     Ok((sums, if damaged { ExitCode::from(2) } else { ExitCode::SUCCESS }))
+}
+
+/// Opens every input before anything is read or written, so that a mistyped path, a directory
+/// or a file that is not a capture gives one clear line and exit status 2 instead of empty
+/// tables or an empty report written over a good one. With `--keep-going` unreadable inputs are
+/// skipped (the summary names them) as long as one is readable. Standard input is not opened
+/// twice: it is checked as it is read.
+fn preflight(sensors: &[SensorInput], keep_going: bool) -> Result<()> {
+    let mut bad = Vec::new();
+    let mut good = 0;
+    for p in sensors.iter().flat_map(|s| &s.paths) {
+        if p.as_os_str() == "-" {
+            good += 1;
+            continue;
+        }
+        let why = if p.is_dir() {
+            Some("is a directory, not a capture file".to_string())
+        } else {
+            engine::capture::Reader::open(p, false).err().map(|e| e.what)
+        };
+        match why {
+            Some(why) => bad.push(format!("{}: {why}", p.display())),
+            None => good += 1,
+        }
+    }
+    if bad.is_empty() || (keep_going && good > 0) {
+        // With --keep-going the reader reports each skipped input as it comes to it.
+        return Ok(());
+    }
+    anyhow::bail!("{}{}", bad.join("\nv6watch: "), if keep_going { "" } else { "\n(nothing was read or written)" })
 }
 
 /// The sensor a file belongs to by default: its name without capture/compression extensions.
