@@ -434,12 +434,66 @@ fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
         Some(s) => s.paths.push(path),
         None => out.push(SensorInput { name, paths: vec![path], addrs: vec![] }),
     };
+    // The same file given twice (by any path) is read once.
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut captures: Vec<&PathBuf> = Vec::new();
     for p in &input.captures {
-        let full = p.display().to_string();
-        let base = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let name =
-            patterns.iter().find(|(_, pat)| glob_match(pat, &full) || glob_match(pat, &base)).map(|(n, _)| n.clone());
-        add(name.unwrap_or_else(|| stem(p)), p.clone());
+        let canon =
+            if p.as_os_str() == "-" { p.clone() } else { std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()) };
+        if seen.contains(&canon) {
+            eprintln!("v6watch: {} is given more than once; read once", p.display());
+            continue;
+        }
+        seen.push(canon);
+        captures.push(p);
+    }
+    // Files no --sensor pattern names are one sensor per file stem, unless files of one stem come
+    // from different folders (`a/cap.pcap`, `b/cap.pcap`: two captures, not one sensor): those
+    // are named by folder and stem (`a/cap`, `b/cap`).
+    let folder = |p: &Path| {
+        let parent = std::fs::canonicalize(p).ok().and_then(|c| c.parent().map(Path::to_path_buf));
+        parent.unwrap_or_else(|| p.parent().map(Path::to_path_buf).unwrap_or_default())
+    };
+    let mut folders_of: hashbrown::HashMap<String, Vec<PathBuf>> = hashbrown::HashMap::new();
+    let named: Vec<Option<String>> = captures
+        .iter()
+        .map(|p| {
+            let full = p.display().to_string();
+            let base = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = patterns
+                .iter()
+                .find(|(_, pat)| glob_match(pat, &full) || glob_match(pat, &base))
+                .map(|(n, _)| n.clone());
+            if name.is_none() {
+                let dirs = folders_of.entry(stem(p)).or_default();
+                let f = folder(p);
+                if !dirs.contains(&f) {
+                    dirs.push(f);
+                }
+            }
+            name
+        })
+        .collect();
+    let mut split: Vec<&String> = folders_of.iter().filter(|(_, d)| d.len() > 1).map(|(st, _)| st).collect();
+    split.sort();
+    for st in split {
+        eprintln!(
+            "v6watch: files named {st} come from different folders: one sensor per folder \
+             (--sensor {st}='*/{st}.*' makes them one)"
+        );
+    }
+    for (p, name) in captures.into_iter().zip(named) {
+        let name = name.unwrap_or_else(|| {
+            let st = stem(p);
+            if folders_of.get(&st).is_some_and(|d| d.len() > 1) {
+                let f = folder(p);
+                let dir = f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned());
+                format!("{dir}/{st}")
+            } else {
+                st
+            }
+        });
+        add(name, p.clone());
     }
     for a in &input.sensor_addrs {
         let (name, addr) = match a.split_once('=') {

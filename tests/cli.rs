@@ -268,6 +268,39 @@ fn output_is_identical_for_any_thread_count() {
     }
 }
 
+/// Default sensor names: files of one stem from different folders are different sensors; the
+/// same file given twice is read once.
+#[test]
+fn files_are_not_one_sensor_by_file_name_alone() {
+    let d = tmpdir("sensor-names");
+    assert!(v6watch(&["demo", "-o", d.to_str().unwrap()]).status.success());
+    for (dir, src) in [("a", "honeypot1"), ("b", "honeypot2")] {
+        std::fs::create_dir_all(d.join(dir)).unwrap();
+        std::fs::copy(d.join(format!("{src}.pcapng")), d.join(dir).join("cap.pcapng")).unwrap();
+    }
+    let sensors = |args: &[&str]| -> Vec<(String, u64)> {
+        let mut all = vec!["summary", "--format", "json"];
+        all.extend(args);
+        let o = v6watch(&all);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["sensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["sensor"].as_str().unwrap().to_string(), s["frames"].as_u64().unwrap()))
+            .collect()
+    };
+    let (a, b) = (d.join("a/cap.pcapng"), d.join("b/cap.pcapng"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let two = sensors(&[a, b]);
+    assert_eq!(two.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["a/cap", "b/cap"]);
+    let once = sensors(&[a, a]);
+    assert_eq!(once, vec![("cap".to_string(), two[0].1)], "read once");
+    let joined = sensors(&["--sensor", "cap=*/cap.*", a, b]);
+    assert_eq!(joined, vec![("cap".to_string(), two[0].1 + two[1].1)]);
+}
+
 /// honeypot1 polls its feed server 198.51.100.70 every hour: that server is in 55 % of the
 /// packets, but it talks to the honeypot alone and arrives through the router. It is a peer
 /// (the busiest), not the sensor.
