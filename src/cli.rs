@@ -126,8 +126,8 @@ pub enum Command {
         /// Only peers seen inside this event window (its name from --event or the config).
         #[arg(long, value_name = "EVENT")]
         during: Option<String>,
-        /// Only IPv4 or IPv6 peers.
-        #[arg(long, value_parser = clap::value_parser!(u8).range(4..=6))]
+        /// Only IPv4 or IPv6 peers: 4, 6, ipv4 or ipv6.
+        #[arg(long, value_parser = parse_family)]
         family: Option<u8>,
     },
     /// Address intelligence, like addr6: special-purpose block, scope, embedded IPv4 (mapped,
@@ -210,7 +210,7 @@ pub struct InputArgs {
     pub keep_going: bool,
     /// Live flows kept at most; beyond it the flow closest to expiry is written out early
     /// (counted as an eviction).
-    #[arg(long, default_value_t = 250_000)]
+    #[arg(long, default_value_t = 250_000, value_parser = parse_positive)]
     pub max_flows: usize,
     /// Worker threads sharing the flows (default: the number of CPUs). Output is identical
     /// for any number.
@@ -378,6 +378,23 @@ pub fn parse() -> Result<Command, ExitCode> {
             let _ = e.print();
             Err(ExitCode::from(code))
         }
+    }
+}
+
+/// `--family`: 4, 6, ipv4 or ipv6 (any case).
+fn parse_family(s: &str) -> Result<u8, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "4" | "ipv4" | "v4" => Ok(4),
+        "6" | "ipv6" | "v6" => Ok(6),
+        _ => Err("expected 4, 6, ipv4 or ipv6".into()),
+    }
+}
+
+/// A count of at least 1.
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1".into()),
     }
 }
 

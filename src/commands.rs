@@ -77,6 +77,9 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Report { mut input, analysis, out, json } => {
+            if json.as_deref().is_some_and(|j| same_file(j, &out)) {
+                bail!("-o and --json name the same file ({}): give them different paths", out.display());
+            }
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
             let (sums, code) = analyse(&input, &mut a)?;
@@ -374,6 +377,11 @@ fn preflight(sensors: &[SensorInput], keep_going: bool) -> Result<()> {
         return Ok(());
     }
     anyhow::bail!("{}{}", bad.join("\nv6watch: "), if keep_going { "" } else { "\n(nothing was read or written)" })
+}
+
+/// Whether two output paths are one file (the same path, or the same existing file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// The sensor a file belongs to by default: its name without capture/compression extensions.

@@ -268,6 +268,30 @@ fn output_is_identical_for_any_thread_count() {
     }
 }
 
+/// Options are validated, with the valid values in the error.
+#[test]
+fn options_are_validated() {
+    let d = tmpdir("options");
+    assert!(v6watch(&["demo", "-o", d.to_str().unwrap()]).status.success());
+    let h = d.join("honeypot2.pcapng");
+    let h = h.to_str().unwrap();
+    for (args, want) in [
+        (vec!["peers", "--family", "5", h], "expected 4, 6, ipv4 or ipv6"),
+        (vec!["flows", "--max-flows", "0", h], "at least 1"),
+        (vec!["report", h, "-o", "/tmp/v6w-same.html", "--json", "/tmp/v6w-same.html"], "the same file"),
+    ] {
+        let o = v6watch(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    let six = v6watch(&["peers", "--family", "ipv6", "--format", "json", h]);
+    assert!(six.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&six.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    assert!(!list.is_empty() && list.iter().all(|p| p["addr"].as_str().unwrap().contains(':')));
+}
+
 /// Default sensor names: files of one stem from different folders are different sensors; the
 /// same file given twice is read once.
 #[test]
