@@ -32,6 +32,9 @@ pub enum Command {
     Flows {
         #[command(flatten)]
         input: InputArgs,
+        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
@@ -40,6 +43,9 @@ pub enum Command {
     Dns {
         #[command(flatten)]
         input: InputArgs,
+        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
@@ -48,6 +54,9 @@ pub enum Command {
     Http {
         #[command(flatten)]
         input: InputArgs,
+        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
@@ -57,6 +66,9 @@ pub enum Command {
     Tls {
         #[command(flatten)]
         input: InputArgs,
+        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,

@@ -39,16 +39,19 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Flows { input, format } => {
+        Command::Flows { mut input, config, format } => {
+            if let Some(c) = &config {
+                config_sensors(&mut input, &config::load(c)?);
+            }
             let stdout = std::io::stdout().lock();
             let mut sink = flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
             let (_, code) = analyse_with(&input, &mut sink, false)?;
             sink.finish()?;
             Ok(code)
         }
-        Command::Dns { input, format } => events(&input, format, EventKind::Dns),
-        Command::Http { input, format } => events(&input, format, EventKind::Http),
-        Command::Tls { input, format } => events(&input, format, EventKind::Tls),
+        Command::Dns { input, config, format } => events(input, config, format, EventKind::Dns),
+        Command::Http { input, config, format } => events(input, config, format, EventKind::Http),
+        Command::Tls { input, config, format } => events(input, config, format, EventKind::Tls),
         Command::Health { mut input, analysis, format, fail_on, prometheus, top_services } => {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
@@ -178,14 +181,7 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
         None => config::File::default(),
     };
     address_data(&a.intel)?;
-    for s in &file.sensor {
-        if let Some(g) = &s.files {
-            input.sensors.push(format!("{}={g}", s.name));
-        }
-        for addr in &s.addresses {
-            input.sensor_addrs.push(format!("{}={addr}", s.name));
-        }
-    }
+    config_sensors(input, &file);
     let tz_name = a.tz.clone().or(file.tz.clone()).unwrap_or_else(|| "UTC".into());
     let tz = jiff::tz::TimeZone::get(&tz_name)
         .with_context(|| format!("--tz {tz_name:?}: not an IANA time zone name (e.g. Asia/Tokyo, UTC)"))?;
@@ -232,6 +228,18 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr })
 }
 
+/// The sensors a configuration declares join the command line's.
+fn config_sensors(input: &mut InputArgs, file: &config::File) {
+    for s in &file.sensor {
+        if let Some(g) = &s.files {
+            input.sensors.push(format!("{}={g}", s.name));
+        }
+        for addr in &s.addresses {
+            input.sensor_addrs.push(format!("{}={addr}", s.name));
+        }
+    }
+}
+
 /// Installs the address-intelligence data given on the command line (`--oui-db`,
 /// `--nat64-prefix`).
 fn address_data(a: &crate::cli::AddrArgs) -> Result<()> {
@@ -272,10 +280,18 @@ pub fn write_report(
     Ok(())
 }
 
-fn events(input: &InputArgs, format: crate::cli::FlowFormat, kind: EventKind) -> Result<ExitCode> {
+fn events(
+    mut input: InputArgs,
+    config: Option<PathBuf>,
+    format: crate::cli::FlowFormat,
+    kind: EventKind,
+) -> Result<ExitCode> {
+    if let Some(c) = &config {
+        config_sensors(&mut input, &config::load(c)?);
+    }
     let stdout = std::io::stdout().lock();
     let mut sink = events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind);
-    let (_, code) = analyse_with(input, &mut sink, false)?;
+    let (_, code) = analyse_with(&input, &mut sink, false)?;
     sink.finish()?;
     Ok(code)
 }

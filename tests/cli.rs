@@ -285,6 +285,16 @@ fn options_are_validated() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         assert!(o.stdout.is_empty(), "{args:?}");
     }
+    // The record commands take --config too: its sensors name the files.
+    let conf = d.join("c.toml");
+    std::fs::write(&conf, "[[sensor]]\nname = \"hp\"\nfiles = \"*honeypot2*\"\naddresses = [\"192.0.2.12\"]\n")
+        .unwrap();
+    for cmd in ["flows", "dns", "http", "tls"] {
+        let o = v6watch(&[cmd, "--config", conf.to_str().unwrap(), "--format", "jsonl", h]);
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.lines().count() > 0 && text.lines().all(|l| l.contains("\"sensor\":\"hp\"")), "{cmd}");
+    }
     let six = v6watch(&["peers", "--family", "ipv6", "--format", "json", h]);
     assert!(six.status.success());
     let v: serde_json::Value = serde_json::from_slice(&six.stdout).unwrap();
