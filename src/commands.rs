@@ -40,9 +40,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             }
         }
         Command::Flows { mut input, config, format } => {
-            if let Some(c) = &config {
-                config_sensors(&mut input, &config::load(c)?);
-            }
+            config_file_sensors(&mut input, config.as_deref())?;
             let stdout = std::io::stdout().lock();
             let mut sink = flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
             let (_, code) = analyse_with(&input, &mut sink, false)?;
@@ -240,6 +238,14 @@ fn config_sensors(input: &mut InputArgs, file: &config::File) {
     }
 }
 
+/// `--config` of the record commands: only the configuration's sensors apply.
+fn config_file_sensors(input: &mut InputArgs, config: Option<&Path>) -> Result<()> {
+    if let Some(c) = config {
+        config_sensors(input, &config::load(c)?);
+    }
+    Ok(())
+}
+
 /// Installs the address-intelligence data given on the command line (`--oui-db`,
 /// `--nat64-prefix`).
 fn address_data(a: &crate::cli::AddrArgs) -> Result<()> {
@@ -286,9 +292,7 @@ fn events(
     format: crate::cli::FlowFormat,
     kind: EventKind,
 ) -> Result<ExitCode> {
-    if let Some(c) = &config {
-        config_sensors(&mut input, &config::load(c)?);
-    }
+    config_file_sensors(&mut input, config.as_deref())?;
     let stdout = std::io::stdout().lock();
     let mut sink = events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind);
     let (_, code) = analyse_with(&input, &mut sink, false)?;

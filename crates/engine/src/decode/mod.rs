@@ -626,9 +626,9 @@ fn ip_layers<'a>(
         // UDP-borne tunnels: only when the payload really is what the port promises.
         if let Transport::Udp { sport, dport } = d.transport {
             if depth < MAX_IP_DEPTH && net.src.version == 4 && (sport == TEREDO_PORT || dport == TEREDO_PORT) {
-                if let Some((inner, origin, auth)) = teredo(d.payload) {
+                if let Some((inner, origin, auth, trailing)) = teredo(d.payload) {
                     set_tunnel(d, TunnelKind::Teredo, &net, origin, auth);
-                    if inner_has_trailing(inner) {
+                    if trailing {
                         d.anomalies.add(Anomaly::TunnelTrailingBytes);
                     }
                     reset_inner(d);
@@ -728,8 +728,9 @@ fn gre<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
 }
 
 /// Teredo (RFC 4380 §5.1.1): optional authentication and origin indications, then IPv6.
-/// Returns the IPv6 bytes and whether origin / authentication indications were present.
-fn teredo(mut b: &[u8]) -> Option<(&[u8], bool, bool)> {
+/// Returns the IPv6 bytes, whether origin / authentication indications were present, and
+/// whether bytes follow the IPv6 packet.
+fn teredo(mut b: &[u8]) -> Option<(&[u8], bool, bool, bool)> {
     let mut auth = false;
     let mut origin = false;
     if b.len() >= 4 && b[0] == 0 && b[1] == 1 {
@@ -743,15 +744,11 @@ fn teredo(mut b: &[u8]) -> Option<(&[u8], bool, bool)> {
         b = &b[8..];
         origin = true;
     }
-    // The payload must be a plausible IPv6 packet: version 6 and a length that fits. Bytes after
-    // it are allowed (a bubble may carry some; Zeek decodes those too) and counted by the caller.
-    ipv6::Packet::parse(b).ok()?;
-    Some((b, origin, auth))
-}
-
-/// Whether a tunnelled IPv6 packet is shorter than the bytes that carry it.
-fn inner_has_trailing(b: &[u8]) -> bool {
-    ipv6::Packet::parse(b).is_ok_and(|p| usize::from(p.payload_len()) + 40 < b.len())
+    // The payload must be an IPv6 header. Bytes after the packet are allowed (a bubble may
+    // carry some; Zeek decodes those too) and counted by the caller.
+    let p = ipv6::Packet::parse(b).ok()?;
+    let trailing = usize::from(p.payload_len()) + ipv6::Packet::LEN < b.len();
+    Some((b, origin, auth, trailing))
 }
 
 /// Teredo's UDP port (RFC 4380).
