@@ -14,3 +14,4 @@ pub mod names;
 pub mod pipeline;
 mod prefetch;
 pub mod sensor;
+pub mod source;

@@ -1,12 +1,13 @@
 //! The only module that sees every stage: reader → decoder → sensor inference → flow table →
 //! sink, for one sensor at a time. It accumulates the capture statistics `summary` shows.
 
-use crate::capture::{CaptureError, Compression, Format, Merger, Reader};
 use crate::decode::{Addr, Anomaly, AnomalyCounts, Decoder, TunnelKind};
 use crate::extract::App;
 use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, KeyHasher, TableStats};
 use crate::model::{AppEvent, EventKind, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
+pub use crate::source::FileSummary;
+use crate::source::{FileSource, FrameBatch, FrameMeta, FrameSource, BATCH_FRAMES};
 use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -80,29 +81,6 @@ impl FlowSink for NullSink {
     fn flow(&mut self, _: &str, _: &FlowRecord) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// Per-file facts.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileSummary {
-    /// Path as given.
-    pub path: String,
-    /// Container.
-    pub format: Option<Format>,
-    /// Compression.
-    pub compression: Option<Compression>,
-    /// Frames read.
-    pub frames: u64,
-    /// Container bytes consumed.
-    pub bytes: u64,
-    /// pcapng sections.
-    pub sections: u32,
-    /// Interfaces declared.
-    pub interfaces: u32,
-    /// Frames whose timestamp went backwards.
-    pub out_of_order: u64,
-    /// Damage, if any.
-    pub error: Option<String>,
 }
 
 /// Counters of one family or direction bucket.
@@ -235,28 +213,11 @@ fn sorted<K: Ord + Copy>(m: &HashMap<K, u64>) -> Vec<(K, u64)> {
     v
 }
 
-/// With several input files (frames copied out of the merge): frames per batch, and the byte
-/// budget of one batch (the size of one reader buffer, so a batch still sits in L2 when decoded).
-const BATCH_FRAMES: usize = 2048;
-const BATCH_BYTES: usize = 512 << 10;
-
-/// One captured frame inside a [`Batch`].
-#[derive(Debug, Clone, Copy)]
-struct FrameMeta {
-    start: usize,
-    len: usize,
-    ts: i64,
-    linktype: u32,
-    orig_len: u32,
-}
-
-/// A run of frames, shared read-only by every worker: with one input file, the reader's own
-/// buffer (no copy); with several, frames copied out of the merge.
+/// A [`FrameBatch`] as the workers share it, read-only: numbered, and each frame routed.
 struct Batch {
     /// Global index of the first frame.
     first: u64,
-    data: Vec<u8>,
-    frames: Vec<FrameMeta>,
+    input: FrameBatch,
     /// Per frame: the worker that owns its flow, or [`ALL`].
     routes: Vec<u8>,
     /// Per frame: the flow-key hash when routed (for [`FlowTable::warm`]), else 0.
@@ -267,58 +228,46 @@ struct Batch {
 const WARM_GROUP: usize = 16;
 
 impl Batch {
-    fn new(first: u64) -> Batch {
+    fn new() -> Batch {
         Batch {
-            first,
-            data: Vec::new(),
-            frames: Vec::with_capacity(BATCH_FRAMES),
+            first: 0,
+            input: FrameBatch::new(),
             routes: Vec::with_capacity(BATCH_FRAMES),
             hashes: Vec::with_capacity(BATCH_FRAMES),
         }
     }
 
-    /// Empties the batch for reuse; returns its data buffer.
-    fn reset(&mut self, first: u64) -> Vec<u8> {
-        self.first = first;
-        self.frames.clear();
-        self.routes.clear();
-        self.hashes.clear();
-        std::mem::take(&mut self.data)
-    }
-
     /// Captured bytes of its frames.
     fn captured(&self) -> u64 {
-        self.frames.iter().map(|f| f.len as u64).sum()
+        self.input.captured()
     }
 
-    fn push(&mut self, meta: FrameMeta, data: &[u8], hasher: &KeyHasher, shards: u32) {
-        let hash = route_hash(hasher, meta.linktype, data);
-        self.frames.push(meta);
-        self.routes.push(hash.map_or(ALL, |h| KeyHasher::shard(h, shards) as u8));
-        self.hashes.push(hash.unwrap_or(0));
+    /// Computes every frame's route.
+    fn route(&mut self, hasher: &KeyHasher, shards: u32) {
+        self.routes.clear();
+        self.hashes.clear();
+        for f in &self.input.frames {
+            let hash = route_hash(hasher, f.linktype, &self.input.data[f.start..f.start + f.len]);
+            self.routes.push(hash.map_or(ALL, |h| KeyHasher::shard(h, shards) as u8));
+            self.hashes.push(hash.unwrap_or(0));
+        }
     }
 }
 
-/// Cuts the input into [`Batch`]es, numbering frames, computing each frame's route and
-/// collecting capture errors (they never stop the input: the reader resynchronises or ends).
-struct Feed {
-    merger: Merger,
+/// Cuts the input into [`Batch`]es: fills them from the source, numbers the frames and
+/// computes each frame's route.
+struct Feed<'s> {
+    source: &'s mut dyn FrameSource,
     hasher: KeyHasher,
     shards: u32,
     /// Index of the next frame.
     next: u64,
-    /// One file: frames delivered from the reader's live buffer, waiting for it to be retired.
-    pending: Batch,
     done: bool,
-    errors: Vec<CaptureError>,
 }
 
-impl Feed {
-    fn new(mut merger: Merger, hasher: KeyHasher, shards: u32) -> Feed {
-        if let [one] = merger.readers_mut() {
-            one.set_batching(true);
-        }
-        Feed { merger, hasher, shards, next: 0, pending: Batch::new(0), done: false, errors: Vec::new() }
+impl<'s> Feed<'s> {
+    fn new(source: &'s mut dyn FrameSource, hasher: KeyHasher, shards: u32) -> Feed<'s> {
+        Feed { source, hasher, shards, next: 0, done: false }
     }
 
     /// The next batch (filled into `spare`, a used batch or a new one), or `None` at the end.
@@ -326,95 +275,15 @@ impl Feed {
         if self.done {
             return None;
         }
-        let mut batch = spare.unwrap_or_else(|| Batch::new(0));
-        let old = batch.reset(self.next);
-        if self.merger.readers().len() == 1 {
-            self.merger.readers_mut()[0].give_spare(old);
-            self.next_single(batch)
-        } else {
-            self.next_merged(batch, old)
+        let mut batch = spare.unwrap_or_else(Batch::new);
+        if !self.source.fill(&mut batch.input) {
+            self.done = true;
+            return None;
         }
-    }
-
-    /// One file: a batch is the frames of one reader buffer, handed over whole when the reader
-    /// retires it (no copy).
-    fn next_single(&mut self, mut fresh: Batch) -> Option<Batch> {
-        loop {
-            let r = &mut self.merger.readers_mut()[0];
-            let got = r.advance();
-            if let Some(buf) = r.take_retired() {
-                // Every frame pending so far lives in the retired buffer.
-                if !self.pending.frames.is_empty() {
-                    fresh.first = self.next;
-                    let mut full = std::mem::replace(&mut self.pending, fresh);
-                    full.data = buf;
-                    self.pending.first = full.first + full.frames.len() as u64;
-                    match got {
-                        Ok(true) => self.push_current(),
-                        // The end: the next call finds the reader empty and returns `None`.
-                        Ok(false) => {}
-                        Err(e) => self.errors.push(e),
-                    }
-                    return Some(full);
-                }
-                r.give_spare(buf);
-            }
-            match got {
-                Ok(true) => self.push_current(),
-                Ok(false) => {
-                    self.done = true;
-                    if self.pending.frames.is_empty() {
-                        return None;
-                    }
-                    let buf = self.merger.readers_mut()[0].take_buffer();
-                    let mut last = std::mem::replace(&mut self.pending, fresh);
-                    last.data = buf;
-                    return Some(last);
-                }
-                Err(e) => self.errors.push(e),
-            }
-        }
-    }
-
-    fn push_current(&mut self) {
-        let r = &self.merger.readers()[0];
-        let f = r.current();
-        let meta = FrameMeta {
-            start: r.current_offset(),
-            len: f.data.len(),
-            ts: f.ts,
-            linktype: f.linktype,
-            orig_len: f.orig_len,
-        };
-        self.pending.push(meta, f.data, &self.hasher, self.shards);
-        self.next += 1;
-    }
-
-    /// Several files: frames come from the merge in time order and are copied into the batch.
-    fn next_merged(&mut self, mut batch: Batch, mut data: Vec<u8>) -> Option<Batch> {
-        data.clear();
-        loop {
-            match self.merger.next_frame() {
-                Ok(Some((_, f))) => {
-                    let start = data.len();
-                    data.extend_from_slice(f.data);
-                    let meta =
-                        FrameMeta { start, len: f.data.len(), ts: f.ts, linktype: f.linktype, orig_len: f.orig_len };
-                    batch.push(meta, f.data, &self.hasher, self.shards);
-                    self.next += 1;
-                    if batch.frames.len() >= BATCH_FRAMES || data.len() >= BATCH_BYTES {
-                        break;
-                    }
-                }
-                Ok(None) => {
-                    self.done = true;
-                    break;
-                }
-                Err(e) => self.errors.push(e),
-            }
-        }
-        batch.data = data;
-        (!batch.frames.is_empty()).then_some(batch)
+        batch.first = self.next;
+        self.next += batch.input.len() as u64;
+        batch.route(&self.hasher, self.shards);
+        Some(batch)
     }
 }
 
@@ -429,23 +298,23 @@ fn run_batch(
     mut after: impl FnMut(Option<Box<Inference>>, &mut Vec<(u64, Output)>) -> bool,
 ) -> bool {
     let me = shard.me as u8;
-    for g in (0..batch.frames.len()).step_by(WARM_GROUP) {
-        let end = (g + WARM_GROUP).min(batch.frames.len());
-        for i in g..end {
-            let (route, f) = (batch.routes[i], &batch.frames[i]);
+    let (frames, data) = (&batch.input.frames, &batch.input.data);
+    for g in (0..frames.len()).step_by(WARM_GROUP) {
+        let end = (g + WARM_GROUP).min(frames.len());
+        for (i, f) in frames.iter().enumerate().take(end).skip(g) {
+            let route = batch.routes[i];
             if route == me || route == ALL {
                 // The headers (first two lines): with several workers another core's read put
                 // them in memory, so they are not in this core's cache yet.
-                let head = &batch.data[f.start..f.start + f.len];
+                let head = &data[f.start..f.start + f.len];
                 crate::prefetch::bytes(head.as_ptr(), head.len().min(128));
             }
             if route == me {
                 shard.table.warm(batch.hashes[i]);
             }
         }
-        for i in g..end {
-            let f = &batch.frames[i];
-            let data = &batch.data[f.start..f.start + f.len];
+        for (i, f) in frames.iter().enumerate().take(end).skip(g) {
+            let data = &data[f.start..f.start + f.len];
             let decided = shard.frame(batch.first + i as u64, f, data, batch.routes[i], emitted);
             if !after(decided, emitted) {
                 return false;
@@ -845,8 +714,8 @@ const END_CHUNK: usize = 512;
 /// workers, and whichever worker is ahead has time to spare). Every worker processes every
 /// batch; a batch is recycled once all have passed it, and no worker runs more than [`AHEAD`]
 /// batches ahead of the slowest, so memory stays bounded.
-struct Shared {
-    feed: std::sync::Mutex<Feed>,
+struct Shared<'s> {
+    feed: std::sync::Mutex<Feed<'s>>,
     queue: std::sync::Mutex<Queue>,
     /// Signalled whenever a worker moves on or a batch is added.
     moved: std::sync::Condvar,
@@ -870,8 +739,8 @@ const AHEAD: u64 = 24;
 /// How many batches past its own a worker keeps read when it can.
 const READ_AHEAD: u64 = 4;
 
-impl Shared {
-    fn new(feed: Feed, workers: usize) -> Shared {
+impl<'s> Shared<'s> {
+    fn new(feed: Feed<'s>, workers: usize) -> Shared<'s> {
         Shared {
             feed: std::sync::Mutex::new(feed),
             queue: std::sync::Mutex::new(Queue {
@@ -948,7 +817,7 @@ impl Shared {
     }
 
     /// Reads the next batch into the queue (the caller holds the feed, not the queue).
-    fn read(&self, feed: &mut Feed, spare: Option<Batch>) {
+    fn read(&self, feed: &mut Feed<'_>, spare: Option<Batch>) {
         let got = feed.next(spare);
         let mut q = self.lock();
         match got {
@@ -969,9 +838,9 @@ impl Shared {
 }
 
 /// Calls [`Shared::leave`] however the worker ends.
-struct Leave<'a>(&'a Shared, usize);
+struct Leave<'a, 's>(&'a Shared<'s>, usize);
 
-impl Drop for Leave<'_> {
+impl Drop for Leave<'_, '_> {
     fn drop(&mut self) {
         self.0.leave(self.1);
     }
@@ -1000,7 +869,7 @@ impl Drop for AtEnd<'_> {
 
 fn worker(
     mut shard: Shard,
-    shared: &Shared,
+    shared: &Shared<'_>,
     tx: crossbeam_channel::Sender<WorkerMsg>,
     plan: crossbeam_channel::Receiver<Option<EndPlan>>,
 ) {
@@ -1017,7 +886,7 @@ fn worker(
         if !go {
             return;
         }
-        let upto = Upto::Frame(batch.first + batch.frames.len() as u64);
+        let upto = Upto::Frame(batch.first + batch.input.len() as u64);
         drop(batch);
         // The next batch's records start with room for as many as this one had: growing from
         // empty copied them several times (batches end similar numbers of flows and events).
@@ -1302,13 +1171,13 @@ impl Received {
 
 /// One thread does everything, in order: the fastest path on one core.
 fn run_serial(
-    merger: Merger,
+    source: &mut dyn FrameSource,
     opts: &Options,
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
-) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
+) -> std::io::Result<()> {
     let mut shard = Shard::new(0, 1, opts, col.decided, col.keep());
-    let mut feed = Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), 1);
+    let mut feed = Feed::new(source, KeyHasher::new(opts.flow.hash_seed), 1);
     let mut emitted: Vec<(u64, Output)> = Vec::new();
     let mut result = Ok(());
     let mut spare = None;
@@ -1325,7 +1194,7 @@ fn run_serial(
             result.is_ok()
         });
         if !go {
-            return (feed.merger, feed.errors, result);
+            return result;
         }
         progress(batch.captured());
         spare = Some(batch);
@@ -1350,20 +1219,20 @@ fn run_serial(
         }
     }
     col.done(c, t, x);
-    (feed.merger, feed.errors, result)
+    result
 }
 
 /// `n` workers sharing the flows (and the reading, see [`Shared`]) by a symmetric flow hash, and this thread
 /// merging their records into the order a single thread would produce.
 fn run_threaded(
-    merger: Merger,
+    source: &mut dyn FrameSource,
     n: usize,
     opts: &Options,
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
-) -> (Merger, Vec<CaptureError>, std::io::Result<()>) {
+) -> std::io::Result<()> {
     let (configured, keep) = (col.decided, col.keep());
-    let shared = Shared::new(Feed::new(merger, KeyHasher::new(opts.flow.hash_seed), n as u32), n);
+    let shared = Shared::new(Feed::new(source, KeyHasher::new(opts.flow.hash_seed), n as u32), n);
     let mut result: std::io::Result<()> = Ok(());
     std::thread::scope(|scope| {
         let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(32 * n);
@@ -1428,47 +1297,37 @@ fn run_threaded(
             }
         }
     });
-    let feed = shared.feed.into_inner().unwrap_or_else(|e| e.into_inner());
-    (feed.merger, feed.errors, result)
+    result
 }
 
-/// Runs one sensor through the engine. With `opts.threads` ≤ 1 everything runs on this
-/// thread; otherwise workers share the reading and the flows. The output is the same
-/// either way. Capture damage is recorded in the summary (and `damaged`), never aborts:
-/// everything read before it is still reported.
+/// Runs one sensor's capture files through the engine (see [`run_source`]). Capture damage is
+/// recorded in the summary (and `damaged`), never aborts: everything read before it is still
+/// reported.
 pub fn run_sensor(
     input: &SensorInput,
     opts: &Options,
     sink: &mut dyn FlowSink,
     progress: &mut dyn FnMut(u64),
 ) -> std::io::Result<SensorSummary> {
-    let mut files: Vec<FileSummary> = Vec::new();
-    let mut readers = Vec::new();
-    let mut file_index = Vec::new();
-    for p in &input.paths {
-        let (r, error) = match Reader::open(p, opts.keep_going) {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        files.push(FileSummary {
-            path: p.display().to_string(),
-            format: r.as_ref().map(|r| r.format()),
-            compression: r.as_ref().map(|r| r.compression()),
-            frames: 0,
-            bytes: 0,
-            sections: 0,
-            interfaces: 0,
-            out_of_order: 0,
-            error,
-        });
-        if let Some(r) = r {
-            file_index.push(files.len() - 1);
-            readers.push(r);
-        }
-    }
-    let configured = !input.addrs.is_empty();
+    let mut source = FileSource::open(&input.paths, opts.keep_going);
+    run_source(&input.name, &input.addrs, &mut source, opts, sink, progress)
+}
+
+/// Runs one sensor's frames through the engine: `name`, its configured addresses (empty: they
+/// are inferred), and where its frames come from. With `opts.threads` ≤ 1 everything runs on
+/// this thread; otherwise workers share the reading and the flows. The output is the same
+/// either way. `progress` gets the captured bytes of each batch as it is read.
+pub fn run_source(
+    name: &str,
+    addrs: &[Addr],
+    source: &mut dyn FrameSource,
+    opts: &Options,
+    sink: &mut dyn FlowSink,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<SensorSummary> {
+    let configured = !addrs.is_empty();
     let sensor_addrs: Vec<SensorAddr> =
-        input.addrs.iter().map(|a| SensorAddr { addr: *a, reason: "configured".into() }).collect();
+        addrs.iter().map(|a| SensorAddr { addr: *a, reason: "configured".into() }).collect();
     let naming = Naming {
         names: crate::names::NameTable::default(),
         hosts: opts.hosts.clone(),
@@ -1477,7 +1336,7 @@ pub fn run_sensor(
     };
     let mut col = Collector {
         sink,
-        sensor: &input.name,
+        sensor: name,
         sensor_addrs,
         decided: configured,
         evidence: None,
@@ -1496,10 +1355,9 @@ pub fn run_sensor(
         table: TableStats::default(),
         expired_frags: 0,
     };
-    let merger = Merger::new(readers);
-    let (merger, errors, result) = match opts.threads {
-        0 | 1 => run_serial(merger, opts, &mut col, progress),
-        n => run_threaded(merger, n, opts, &mut col, progress),
+    let result = match opts.threads {
+        0 | 1 => run_serial(source, opts, &mut col, progress),
+        n => run_threaded(source, n, opts, &mut col, progress),
     };
     result?;
     if !col.decided {
@@ -1510,32 +1368,7 @@ pub fn run_sensor(
     let mut anomalies = counters.anomalies.clone();
     anomalies.add(Anomaly::FragIncomplete, expired_frags);
     anomalies.add(Anomaly::FlowEvicted, table.evicted);
-
-    let mut linktypes: HashMap<u32, u64> = HashMap::new();
-    for (k, r) in merger.readers().iter().enumerate() {
-        let st = r.stats();
-        let f = &mut files[file_index[k]];
-        f.frames = st.frames;
-        f.bytes = st.bytes;
-        f.sections = st.sections;
-        f.interfaces = st.interfaces;
-        f.out_of_order = st.out_of_order;
-        for (lt, n) in &st.linktypes {
-            *linktypes.entry(*lt).or_default() += n;
-        }
-    }
-    for e in errors {
-        let k = merger.readers().iter().position(|r| r.name() == e.file).unwrap_or(0);
-        if let Some(f) = file_index.get(k).and_then(|fi| files.get_mut(*fi)) {
-            match &mut f.error {
-                Some(s) => {
-                    s.push_str("; ");
-                    s.push_str(&e.to_string());
-                }
-                None => f.error = Some(e.to_string()),
-            }
-        }
-    }
+    let crate::source::SourceSummary { files, linktypes } = source.summary();
     let mut lts: Vec<(String, u32, u64)> =
         linktypes.into_iter().map(|(l, n)| (wire::link::linktype::name(l).to_string(), l, n)).collect();
     lts.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
@@ -1548,7 +1381,7 @@ pub fn run_sensor(
     let damaged = files.iter().any(|f| f.error.is_some());
     let c = counters;
     Ok(SensorSummary {
-        sensor: input.name.clone(),
+        sensor: name.to_string(),
         files,
         frames: c.frames,
         captured_bytes: c.captured,
