@@ -7,7 +7,7 @@ use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, KeyHasher, TableStat
 use crate::model::{AppEvent, EventKind, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
 pub use crate::source::FileSummary;
-use crate::source::{FileSource, FrameBatch, FrameMeta, FrameSource, BATCH_FRAMES};
+use crate::source::{FileSource, FrameBatch, FrameMeta, FrameSource, BATCH_FRAMES, TICK};
 use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -559,6 +559,16 @@ fn canonical(recs: &mut [(u64, Output)]) {
     recs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key().cmp(&b.1.key())));
 }
 
+/// What every shard is told before the first frame.
+struct StartPlan {
+    /// The sensor's addresses are configured (nothing to infer).
+    configured: bool,
+    /// See [`Shard::keep`].
+    keep: [bool; 3],
+    /// See [`Shard::window_span`].
+    window_span: i64,
+}
+
 /// One worker's share of the engine: decoder, inference and the flow table for the flows it
 /// owns. Every shard sees every frame (so tunnels, fragments and ICMP quotes need no traffic
 /// between shards); it counts frame statistics only for the frames whose index it owns.
@@ -571,6 +581,13 @@ struct Shard {
     /// Sensor-address evidence from the frames this shard counts, until the window ends
     /// (`None` once handed over, or when the addresses are configured).
     inference: Option<Box<Inference>>,
+    /// The window is still open, and where it ends in capture time once its first frame came
+    /// (see [`sensor::INFER_SPAN`]). Every shard sees every frame's time and index, so all close
+    /// it at the same frame.
+    window_open: bool,
+    window_end: Option<i64>,
+    /// The window's span in capture time (`i64::MAX`: frames only).
+    window_span: i64,
     counters: FrameCounters,
     out: Vec<FlowRecord>,
     /// Per [`EventKind`]: events of that kind are passed on (see [`Collector::keep`]).
@@ -578,7 +595,7 @@ struct Shard {
 }
 
 impl Shard {
-    fn new(me: usize, n: usize, opts: &Options, configured: bool, keep: [bool; 3]) -> Shard {
+    fn new(me: usize, n: usize, opts: &Options, plan: &StartPlan) -> Shard {
         let mut flow_cfg = opts.flow;
         flow_cfg.shard = me as u32;
         flow_cfg.shards = n as u32;
@@ -589,10 +606,13 @@ impl Shard {
             table: FlowTable::new(flow_cfg),
             decoder: Decoder::default(),
             events: Vec::new(),
-            inference: (!configured).then(Box::default),
+            inference: (!plan.configured).then(Box::default),
+            window_open: true,
+            window_end: None,
+            window_span: plan.window_span,
             counters: FrameCounters::default(),
             out: Vec::new(),
-            keep,
+            keep: plan.keep,
         }
     }
 
@@ -615,7 +635,22 @@ impl Shard {
         route: u8,
         emitted: &mut Vec<(u64, Output)>,
     ) -> Option<Box<Inference>> {
-        if route != ALL && u64::from(route) != self.me {
+        let tick = f.linktype == TICK;
+        let mut closed = false;
+        if self.window_open {
+            let end = match self.window_end {
+                Some(e) => e,
+                None if tick => i64::MAX,
+                None => *self.window_end.insert(f.ts.saturating_add(self.window_span)),
+            };
+            if f.ts >= end {
+                self.window_open = false;
+                closed = true;
+            }
+        }
+        if tick {
+            self.table.idle(f.ts, &mut self.out);
+        } else if route != ALL && u64::from(route) != self.me {
             // Another worker owns this frame's flow. The clock still moves here, so flows expire
             // at the same frame as with one worker (output order does not depend on threads).
             self.table.tick(f.ts, &mut self.out);
@@ -624,14 +659,18 @@ impl Shard {
             // Each frame is counted (statistics, sensor evidence) by exactly one shard.
             if route != ALL || index % self.n == self.me {
                 self.counters.count(f, &d);
-                if let (Some(inf), true) = (&mut self.inference, index < sensor::INFER_FRAMES) {
+                if let (Some(inf), true) = (&mut self.inference, self.window_open) {
                     inf.observe(&d);
                 }
             }
             self.table.tick(f.ts, &mut self.out);
             self.table.process(f.ts, &d, &mut self.out);
         }
-        let evidence = if index + 1 == sensor::INFER_FRAMES { self.inference.take() } else { None };
+        if self.window_open && index + 1 >= sensor::INFER_FRAMES {
+            self.window_open = false;
+            closed = true;
+        }
+        let evidence = if closed { self.inference.take() } else { None };
         self.drain_events();
         if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
@@ -720,6 +759,10 @@ struct Shared<'s> {
     /// Signalled whenever a worker moves on or a batch is added.
     moved: std::sync::Condvar,
     bytes_read: std::sync::atomic::AtomicU64,
+    /// The source is a stream: reading may wait for frames that have not arrived, so nobody
+    /// reads ahead of its own next batch (a worker would sit in the read holding a batch it
+    /// has not processed, and the records it ends would wait for the next frames).
+    stream: bool,
 }
 
 struct Queue {
@@ -740,7 +783,7 @@ const AHEAD: u64 = 24;
 const READ_AHEAD: u64 = 4;
 
 impl<'s> Shared<'s> {
-    fn new(feed: Feed<'s>, workers: usize) -> Shared<'s> {
+    fn new(feed: Feed<'s>, workers: usize, stream: bool) -> Shared<'s> {
         Shared {
             feed: std::sync::Mutex::new(feed),
             queue: std::sync::Mutex::new(Queue {
@@ -752,6 +795,7 @@ impl<'s> Shared<'s> {
             }),
             moved: std::sync::Condvar::new(),
             bytes_read: std::sync::atomic::AtomicU64::new(0),
+            stream,
         }
     }
 
@@ -782,7 +826,7 @@ impl<'s> Shared<'s> {
                 // Keep a few batches read ahead so the other workers rarely wait for a read;
                 // only if nobody is reading right now (this worker then reads one).
                 let slowest = q.cursor.iter().copied().min().unwrap_or(k);
-                if !q.end && produced < k + READ_AHEAD && produced < slowest.saturating_add(AHEAD) {
+                if !q.end && !self.stream && produced < k + READ_AHEAD && produced < slowest.saturating_add(AHEAD) {
                     if let Ok(mut feed) = self.feed.try_lock() {
                         let spare = q.spare.pop();
                         drop(q);
@@ -1076,6 +1120,12 @@ impl Collector<'_> {
         keep
     }
 
+    /// What the shards start with; `stream`: see [`FrameSource::is_stream`].
+    fn start_plan(&self, stream: bool) -> StartPlan {
+        let window_span = if stream { sensor::INFER_SPAN } else { i64::MAX };
+        StartPlan { configured: self.decided, keep: self.keep(), window_span }
+    }
+
     /// A flow record a worker completed and formatted (see [`EndPlan`]), in final order.
     fn line(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.acc.flows += 1;
@@ -1176,7 +1226,7 @@ fn run_serial(
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> std::io::Result<()> {
-    let mut shard = Shard::new(0, 1, opts, col.decided, col.keep());
+    let mut shard = Shard::new(0, 1, opts, &col.start_plan(source.is_stream()));
     let mut feed = Feed::new(source, KeyHasher::new(opts.flow.hash_seed), 1);
     let mut emitted: Vec<(u64, Output)> = Vec::new();
     let mut result = Ok(());
@@ -1231,8 +1281,9 @@ fn run_threaded(
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> std::io::Result<()> {
-    let (configured, keep) = (col.decided, col.keep());
-    let shared = Shared::new(Feed::new(source, KeyHasher::new(opts.flow.hash_seed), n as u32), n);
+    let stream = source.is_stream();
+    let plan = col.start_plan(stream);
+    let shared = Shared::new(Feed::new(source, KeyHasher::new(opts.flow.hash_seed), n as u32), n, stream);
     let mut result: std::io::Result<()> = Ok(());
     std::thread::scope(|scope| {
         let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(32 * n);
@@ -1241,7 +1292,7 @@ fn run_threaded(
             let (wtx, shared) = (wtx.clone(), &shared);
             let (plan_tx, plan_rx) = crossbeam_channel::bounded::<Option<EndPlan>>(1);
             plans.push(plan_tx);
-            let shard = Shard::new(me, n, opts, configured, keep);
+            let shard = Shard::new(me, n, opts, &plan);
             // Named, so `top -H` and profilers tell the workers from the merging thread.
             // (Failing to spawn panics, as `Scope::spawn` does.)
             std::thread::Builder::new()

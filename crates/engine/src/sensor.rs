@@ -24,6 +24,12 @@ use wire::ipproto;
 /// file of one-packet flows); 50,000 frames are still far more than a sensor's address needs
 /// to stand out.
 pub const INFER_FRAMES: u64 = 50_000;
+/// Capture time the window spans at most, from its first frame (ns): records wait for the
+/// decision, so this is how long a stream (standard input, a live interface) stays silent
+/// before its first records; a sensor's own addresses fill half its packets within seconds.
+/// Frames at or after it are not evidence, whatever their number; a quiet source's ticks close
+/// the window too.
+pub const INFER_SPAN: i64 = 5_000_000_000;
 /// A MAC that sourced more addresses than this is a router or a NAT, not the sensor.
 const MAX_HOST_ADDRS: usize = 16;
 /// Distinct peers that make a candidate a hub, against which the other candidates are weighed.

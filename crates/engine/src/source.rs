@@ -19,6 +19,9 @@ pub const BATCH_FRAMES: usize = 2048;
 /// See [`BATCH_FRAMES`].
 pub const BATCH_BYTES: usize = 512 << 10;
 
+/// The link type of a tick (see [`FrameBatch::tick`]): no LINKTYPE_* is this large.
+pub(crate) const TICK: u32 = u32::MAX;
+
 /// One captured frame inside a [`FrameBatch`]: where its bytes are and what the capture said.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FrameMeta {
@@ -50,7 +53,15 @@ impl FrameBatch {
         self.frames.push(FrameMeta { start, len: data.len(), ts, linktype, orig_len });
     }
 
-    /// Frames in the batch.
+    /// The input is quiet and capture time is now `ts` (ns since the epoch): idle flows that
+    /// are due end, as if a frame had arrived, and the sensor-address window closes when its
+    /// span has passed. A live source says so when nothing arrived for a while; the tick goes in
+    /// capture order among the frames and ends the batch (the source should hand it over).
+    pub fn tick(&mut self, ts: i64) {
+        self.frames.push(FrameMeta { start: self.data.len(), len: 0, ts, linktype: TICK, orig_len: 0 });
+    }
+
+    /// Entries in the batch (frames and ticks).
     pub fn len(&self) -> usize {
         self.frames.len()
     }
@@ -118,6 +129,13 @@ pub trait FrameSource: Send {
 
     /// Its statistics so far.
     fn summary(&self) -> SourceSummary;
+
+    /// Whether its frames arrive over time (a pipe, an interface) rather than being read from
+    /// storage as fast as the engine takes them. A stream's records must start flowing soon, so
+    /// its sensor-address window also ends after [`crate::sensor::INFER_SPAN`] of capture time.
+    fn is_stream(&self) -> bool {
+        false
+    }
 }
 
 impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
@@ -126,6 +144,9 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
     }
     fn summary(&self) -> SourceSummary {
         (**self).summary()
+    }
+    fn is_stream(&self) -> bool {
+        (**self).is_stream()
     }
 }
 
@@ -139,6 +160,7 @@ pub struct FileSource {
     pending: FrameBatch,
     done: bool,
     errors: Vec<CaptureError>,
+    stream: bool,
 }
 
 impl FileSource {
@@ -172,6 +194,9 @@ impl FileSource {
         if let [one] = readers.as_mut_slice() {
             one.set_batching(true);
         }
+        // Standard input is a stream unless the shell redirected a file into it.
+        let stream =
+            paths.iter().any(|p| p.as_os_str() == "-") && !std::fs::metadata("/dev/stdin").is_ok_and(|m| m.is_file());
         FileSource {
             files,
             file_index,
@@ -179,6 +204,7 @@ impl FileSource {
             pending: FrameBatch::new(),
             done: false,
             errors: Vec::new(),
+            stream,
         }
     }
 
@@ -304,6 +330,10 @@ impl FrameSource for FileSource {
         }
         SourceSummary { files, linktypes }
     }
+
+    fn is_stream(&self) -> bool {
+        self.stream
+    }
 }
 
 /// Frames held in memory, handed over a few at a time: for tests of the engine that need no
@@ -313,13 +343,30 @@ pub struct MemorySource {
     frames: std::collections::VecDeque<(i64, u32, Vec<u8>)>,
     per_batch: usize,
     linktypes: Vec<(u32, u64)>,
+    stream: bool,
 }
 
 impl MemorySource {
     /// Frames as (capture time in ns since the epoch, LINKTYPE_*, bytes), each captured whole,
     /// handed over `per_batch` at a time (at least one).
     pub fn new(frames: impl IntoIterator<Item = (i64, u32, Vec<u8>)>, per_batch: usize) -> MemorySource {
-        MemorySource { frames: frames.into_iter().collect(), per_batch: per_batch.max(1), linktypes: Vec::new() }
+        MemorySource {
+            frames: frames.into_iter().collect(),
+            per_batch: per_batch.max(1),
+            linktypes: Vec::new(),
+            stream: false,
+        }
+    }
+
+    /// The same frames, presented as a stream (see [`FrameSource::is_stream`]).
+    pub fn as_stream(mut self) -> MemorySource {
+        self.stream = true;
+        self
+    }
+
+    /// Adds a tick at capture time `ts` after the frames given so far (see [`FrameBatch::tick`]).
+    pub fn tick(&mut self, ts: i64) {
+        self.frames.push_back((ts, TICK, Vec::new()));
     }
 }
 
@@ -328,6 +375,10 @@ impl FrameSource for MemorySource {
         batch.clear();
         while batch.len() < self.per_batch && !batch.is_full() {
             let Some((ts, lt, data)) = self.frames.pop_front() else { break };
+            if lt == TICK {
+                batch.tick(ts);
+                break;
+            }
             let orig = u32::try_from(data.len()).unwrap_or(u32::MAX);
             batch.push(ts, lt, orig, &data);
             match self.linktypes.iter_mut().find(|(l, _)| *l == lt) {
@@ -340,5 +391,9 @@ impl FrameSource for MemorySource {
 
     fn summary(&self) -> SourceSummary {
         SourceSummary { files: Vec::new(), linktypes: self.linktypes.clone() }
+    }
+
+    fn is_stream(&self) -> bool {
+        self.stream
     }
 }

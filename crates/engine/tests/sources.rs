@@ -3,10 +3,12 @@
 //! goes quiet advances capture time so idle flows end while the input is still open.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use synth::{flags::*, Builder, Encap, PcapWriter, Rng, L4};
 use v6watch_engine::model::{AppEvent, FlowRecord};
 use v6watch_engine::pipeline::{run_sensor, run_source, FlowSink, Options, SensorInput, SensorSummary};
-use v6watch_engine::source::MemorySource;
+use v6watch_engine::source::{FrameBatch, FrameSource, MemorySource, SourceSummary};
 
 const T0: i64 = 1_307_000_000_000_000_000;
 
@@ -118,4 +120,107 @@ fn an_empty_source_gives_an_empty_summary() {
     assert!(recs.is_empty());
     assert_eq!(sum.frames, 0);
     assert_eq!(sum.first_ts, None);
+}
+
+/// A stream handing over one step per batch (frames, or a tick); before step `gate` it waits
+/// (ten seconds at most) for the sink to have seen `want` flow records, as a live source waits
+/// for traffic: records must flow while the source is quiet.
+struct Waiting {
+    steps: std::collections::VecDeque<Step>,
+    filled: usize,
+    gate: usize,
+    want: usize,
+    seen: Arc<AtomicUsize>,
+    /// Whether the sink had them when the gated step was asked for.
+    in_time: Arc<AtomicBool>,
+}
+
+enum Step {
+    Frames(Vec<(i64, u32, Vec<u8>)>),
+    Tick(i64),
+}
+
+impl FrameSource for Waiting {
+    fn fill(&mut self, batch: &mut FrameBatch) -> bool {
+        batch.clear();
+        if self.filled == self.gate {
+            let t = std::time::Instant::now();
+            while self.seen.load(SeqCst) < self.want && t.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            self.in_time.store(self.seen.load(SeqCst) >= self.want, SeqCst);
+        }
+        self.filled += 1;
+        match self.steps.pop_front() {
+            None => false,
+            Some(Step::Tick(ts)) => {
+                batch.tick(ts);
+                true
+            }
+            Some(Step::Frames(f)) => {
+                for (ts, lt, data) in f {
+                    batch.push(ts, lt, data.len() as u32, &data);
+                }
+                true
+            }
+        }
+    }
+    fn summary(&self) -> SourceSummary {
+        SourceSummary::default()
+    }
+    fn is_stream(&self) -> bool {
+        true
+    }
+}
+
+/// Counts the flow records it is given, and keeps their state and port.
+struct Count(Arc<AtomicUsize>, Vec<String>);
+
+impl FlowSink for Count {
+    fn flow(&mut self, _: &str, rec: &FlowRecord) -> std::io::Result<()> {
+        self.0.fetch_add(1, SeqCst);
+        self.1.push(format!("{} {}", rec.conn_state, rec.resp_p));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_quiet_stream_ticks_idle_flows_out_and_its_sensor_window_closes_on_time() {
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (c, s): (IpAddr, IpAddr) = ("2001:db8::10".parse().unwrap(), "2001:db8:1::1".parse().unwrap());
+    let mut frame = |l4: L4<'_>| b.frame(c, s, &l4, Encap::None, 1).to_vec();
+    let first = vec![
+        (T0, 1, frame(L4::tcp(40000, 443, 1, 0, SYN, 1440, &[]))),
+        (T0 + 1_000_000, 1, frame(L4::Udp { sport: 5000, dport: 5001, payload: b"x" })),
+    ];
+    let later = vec![(T0 + 63_000_000_000, 1, frame(L4::tcp(40001, 80, 1, 0, SYN, 1440, &[])))];
+    for threads in [1, 2] {
+        let (seen, in_time) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        // Then quiet: a tick past the sensor window (5 s), one past UDP's idle timeout (60 s,
+        // short of TCP's 300 s); the next frames only come once the UDP flow was written.
+        let steps = [
+            Step::Frames(first.clone()),
+            Step::Tick(T0 + 6_000_000_000),
+            Step::Tick(T0 + 62_000_000_000),
+            Step::Frames(later.clone()),
+        ];
+        let mut src = Waiting {
+            steps: steps.into_iter().collect(),
+            filled: 0,
+            gate: 3,
+            want: 1,
+            seen: seen.clone(),
+            in_time: in_time.clone(),
+        };
+        let mut sink = Count(seen, Vec::new());
+        let opts = Options { threads, ..Options::default() };
+        let sum = run_source("s", &[], &mut src, &opts, &mut sink, &mut |_| {}).expect("run");
+        assert!(in_time.load(SeqCst), "{threads} threads: the idle UDP flow was written while the source waited");
+        assert_eq!(sink.1, ["S0 5001", "S0 443", "S0 80"], "{threads} threads");
+        assert_eq!(sum.frames, 3, "ticks are not frames");
+        // One conversation: nothing tells the sensor from its peer, both are kept.
+        let addrs: Vec<String> = sum.sensor_addrs.iter().map(|a| a.addr.to_string()).collect();
+        assert_eq!(addrs, ["2001:db8::10", "2001:db8:1::1"]);
+        assert!(sum.sensor_addrs[0].reason.contains("first 2 IP packets"), "{}", sum.sensor_addrs[0].reason);
+    }
 }

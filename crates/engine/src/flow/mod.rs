@@ -491,6 +491,14 @@ impl<A: Attachment> FlowTable<A> {
         self.advance(clock, out);
     }
 
+    /// The input is quiet and its source says capture time is now `ts`: moves the clock there
+    /// at once (the source's clock is trusted, unlike one frame's timestamp, see
+    /// [`FlowTable::tick`]), writing out flows whose timeout passed.
+    pub fn idle(&mut self, ts: i64, out: &mut Vec<FlowRecord>) {
+        self.prev_ts = self.prev_ts.max(ts);
+        self.advance(ts, out);
+    }
+
     fn owns(&self, hash: u64) -> bool {
         self.cfg.shards <= 1 || KeyHasher::shard(hash, self.cfg.shards) == self.cfg.shard
     }
