@@ -9,6 +9,7 @@ use engine::analyze::health::Severity;
 use engine::decode::Addr;
 use engine::model::EventKind;
 use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
+use engine::source::FrameSource;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -309,7 +310,7 @@ pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<Sensor
 /// tallies stay empty, see `Options::no_tally`).
 pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> Result<(Vec<SensorSummary>, ExitCode)> {
     let sensors = sensors(input)?;
-    preflight(&sensors, input.keep_going)?;
+    let mut opened = preflight(&sensors, input.keep_going)?;
     let mut opts =
         Options { keep_going: input.keep_going, threads: input.threads.max(1), no_tally: !tally, ..Options::default() };
     if !input.hosts.is_empty() {
@@ -344,13 +345,17 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
     };
     let mut sums = Vec::new();
     let mut damaged = false;
-    for s in &sensors {
+    for (s, source) in sensors.iter().zip(opened.iter_mut()) {
         let mut progress = |n: u64| {
             if let Some(b) = &bar {
                 b.inc(n);
             }
         };
-        let sum = pipeline::run_sensor(s, &opts, sink, &mut progress).with_context(|| format!("sensor {}", s.name))?;
+        let sum = match source {
+            Some(source) => pipeline::run_source(&s.name, &s.addrs, &mut **source, &opts, sink, &mut progress),
+            None => pipeline::run_sensor(s, &opts, sink, &mut progress),
+        }
+        .with_context(|| format!("sensor {}", s.name))?;
         for f in &sum.files {
             if let Some(e) = &f.error {
                 if let Some(b) = &bar {
@@ -372,14 +377,29 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
 /// Opens every input before anything is read or written, so that a mistyped path, a directory
 /// or a file that is not a capture gives one clear line and exit status 2 instead of empty
 /// tables or an empty report written over a good one. With `--keep-going` unreadable inputs are
-/// skipped (the summary names them) as long as one is readable. Standard input is not opened
-/// twice: it is checked as it is read.
-fn preflight(sensors: &[SensorInput], keep_going: bool) -> Result<()> {
+/// skipped (the summary names them) as long as one is readable. Standard input can be read
+/// only once, so the sensor reading it is opened here (waiting for a pipe's capture header)
+/// and its source returned to be run; the others (`None`) are opened when their turn comes.
+fn preflight(sensors: &[SensorInput], keep_going: bool) -> Result<Vec<Option<Box<dyn FrameSource>>>> {
     let mut bad = Vec::new();
     let mut good = 0;
+    let mut opened = Vec::with_capacity(sensors.len());
+    for s in sensors {
+        if !s.paths.iter().any(|p| p.as_os_str() == "-") {
+            opened.push(None);
+            continue;
+        }
+        let source = engine::source::open_paths(&s.paths, keep_going);
+        for f in source.summary().files {
+            match (f.format, f.error) {
+                (None, Some(why)) => bad.push(why),
+                _ => good += 1,
+            }
+        }
+        opened.push(Some(source));
+    }
     for p in sensors.iter().flat_map(|s| &s.paths) {
         if p.as_os_str() == "-" {
-            good += 1;
             continue;
         }
         let why = if p.is_dir() {
@@ -394,7 +414,7 @@ fn preflight(sensors: &[SensorInput], keep_going: bool) -> Result<()> {
     }
     if bad.is_empty() || (keep_going && good > 0) {
         // With --keep-going the reader reports each skipped input as it comes to it.
-        return Ok(());
+        return Ok(opened);
     }
     anyhow::bail!("{}{}", bad.join("\nv6watch: "), if keep_going { "" } else { "\n(nothing was read or written)" })
 }

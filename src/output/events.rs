@@ -226,6 +226,10 @@ impl<W: Write> FlowSink for Writer<W> {
         Ok(())
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
     fn wants(&self, kind: EventKind) -> bool {
         kind == self.kind
     }

@@ -334,6 +334,10 @@ impl<W: Write> FlowSink for Writer<W> {
         self.w.write_all(&self.line)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
     fn wants(&self, _: EventKind) -> bool {
         false
     }

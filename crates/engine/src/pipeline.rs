@@ -7,7 +7,7 @@ use crate::flow::{Config as FlowConfig, FlowKey, FlowTable, KeyHasher, TableStat
 use crate::model::{AppEvent, EventKind, FlowRecord, Role};
 use crate::sensor::{self, Inference, SensorAddr};
 pub use crate::source::FileSummary;
-use crate::source::{FileSource, FrameBatch, FrameMeta, FrameSource, BATCH_FRAMES, TICK};
+use crate::source::{FrameBatch, FrameMeta, FrameSource, BATCH_FRAMES, TICK};
 use hashbrown::{HashMap, HashSet};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -47,6 +47,11 @@ pub trait FlowSink {
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()>;
     /// One application event of `sensor` (DNS transaction, HTTP request, TLS handshake).
     fn event(&mut self, _sensor: &str, _ev: &AppEvent) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The input paused (a stream waits for frames): write out what is buffered, so records
+    /// reach their reader as they happen. Default: nothing to do.
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
     /// Whether [`FlowSink::event`] reads events of `kind`. Those it does not are dropped where
@@ -843,16 +848,20 @@ impl<'s> Shared<'s> {
                 q = self.moved.wait(q).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            // Read batch `k`, with the queue unlocked so the others keep taking batches.
+            // Read batch `k`, with the queue unlocked so the others keep taking batches. If
+            // another worker is reading, it is reading batch `k`: wait for it here rather than
+            // queue for the feed (whoever reads next could take the feed again before this
+            // worker woke, and on a stream every read waits for frames: this worker would
+            // fall further behind with each).
+            let mut feed = match self.feed.try_lock() {
+                Ok(feed) => feed,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    q = self.moved.wait(q).unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+            };
             let spare = q.spare.pop();
-            drop(q);
-            let mut feed = self.feed.lock().unwrap_or_else(|e| e.into_inner());
-            q = self.lock();
-            if k < q.base + q.batches.len() as u64 || q.end {
-                // Another worker read it while this one waited for the feed.
-                q.spare.extend(spare);
-                continue;
-            }
             drop(q);
             self.read(&mut feed, spare);
             drop(feed);
@@ -1226,7 +1235,8 @@ fn run_serial(
     col: &mut Collector<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> std::io::Result<()> {
-    let mut shard = Shard::new(0, 1, opts, &col.start_plan(source.is_stream()));
+    let stream = source.is_stream();
+    let mut shard = Shard::new(0, 1, opts, &col.start_plan(stream));
     let mut feed = Feed::new(source, KeyHasher::new(opts.flow.hash_seed), 1);
     let mut emitted: Vec<(u64, Output)> = Vec::new();
     let mut result = Ok(());
@@ -1245,6 +1255,9 @@ fn run_serial(
         });
         if !go {
             return result;
+        }
+        if stream && result.is_ok() {
+            result = col.sink.flush();
         }
         progress(batch.captured());
         spare = Some(batch);
@@ -1329,6 +1342,9 @@ fn run_threaded(
                 }
                 result = queues[w].write_front(col);
             }
+            if stream && result.is_ok() && wrx.is_empty() {
+                result = col.sink.flush();
+            }
             if result.is_err() {
                 break;
             }
@@ -1360,8 +1376,8 @@ pub fn run_sensor(
     sink: &mut dyn FlowSink,
     progress: &mut dyn FnMut(u64),
 ) -> std::io::Result<SensorSummary> {
-    let mut source = FileSource::open(&input.paths, opts.keep_going);
-    run_source(&input.name, &input.addrs, &mut source, opts, sink, progress)
+    let mut source = crate::source::open_paths(&input.paths, opts.keep_going);
+    run_source(&input.name, &input.addrs, &mut *source, opts, sink, progress)
 }
 
 /// Runs one sensor's frames through the engine: `name`, its configured addresses (empty: they

@@ -163,7 +163,40 @@ pub struct FileSource {
     stream: bool,
 }
 
+/// The source for a sensor's capture paths: standard input alone, when it is a pipe (not a
+/// file the shell redirected), is a [`StreamSource`]; anything else a [`FileSource`].
+pub fn open_paths(paths: &[PathBuf], keep_going: bool) -> Box<dyn FrameSource> {
+    let stdin_pipe = || !std::fs::metadata("/dev/stdin").is_ok_and(|m| m.is_file());
+    if let [one] = paths {
+        if one.as_os_str() == "-" && stdin_pipe() {
+            return match StreamSource::open("-", Box::new(std::io::stdin()), keep_going) {
+                Ok(s) => Box::new(s),
+                Err(e) => Box::new(FileSource::unreadable(one, e)),
+            };
+        }
+    }
+    Box::new(FileSource::open(paths, keep_going))
+}
+
 impl FileSource {
+    /// A source of one file that could not be opened: it yields nothing, and its summary
+    /// says why.
+    fn unreadable(path: &std::path::Path, e: CaptureError) -> FileSource {
+        let mut s = FileSource::open(&[], false);
+        s.files.push(FileSummary {
+            path: path.display().to_string(),
+            format: None,
+            compression: None,
+            frames: 0,
+            bytes: 0,
+            sections: 0,
+            interfaces: 0,
+            out_of_order: 0,
+            error: Some(e.to_string()),
+        });
+        s
+    }
+
     /// Opens every file; one that cannot be opened is recorded (its error in the summary) and
     /// the others are still read.
     pub fn open(paths: &[PathBuf], keep_going: bool) -> FileSource {
@@ -302,30 +335,12 @@ impl FrameSource for FileSource {
         let mut files = self.files.clone();
         let mut linktypes: Vec<(u32, u64)> = Vec::new();
         for (k, r) in self.merger.readers().iter().enumerate() {
-            let st = r.stats();
-            let f = &mut files[self.file_index[k]];
-            f.frames = st.frames;
-            f.bytes = st.bytes;
-            f.sections = st.sections;
-            f.interfaces = st.interfaces;
-            f.out_of_order = st.out_of_order;
-            for (lt, n) in &st.linktypes {
-                match linktypes.iter_mut().find(|(l, _)| l == lt) {
-                    Some((_, m)) => *m += n,
-                    None => linktypes.push((*lt, *n)),
-                }
-            }
+            reader_facts(r, &mut files[self.file_index[k]], &mut linktypes);
         }
         for e in &self.errors {
             let k = self.merger.readers().iter().position(|r| r.name() == e.file).unwrap_or(0);
             if let Some(f) = self.file_index.get(k).and_then(|fi| files.get_mut(*fi)) {
-                match &mut f.error {
-                    Some(s) => {
-                        s.push_str("; ");
-                        s.push_str(&e.to_string());
-                    }
-                    None => f.error = Some(e.to_string()),
-                }
+                add_error(f, e);
             }
         }
         SourceSummary { files, linktypes }
@@ -333,6 +348,200 @@ impl FrameSource for FileSource {
 
     fn is_stream(&self) -> bool {
         self.stream
+    }
+}
+
+/// Copies a reader's statistics into its file's facts and adds its link types to `linktypes`.
+fn reader_facts(r: &Reader, f: &mut FileSummary, linktypes: &mut Vec<(u32, u64)>) {
+    let st = r.stats();
+    f.frames = st.frames;
+    f.bytes = st.bytes;
+    f.sections = st.sections;
+    f.interfaces = st.interfaces;
+    f.out_of_order = st.out_of_order;
+    for (lt, n) in &st.linktypes {
+        match linktypes.iter_mut().find(|(l, _)| l == lt) {
+            Some((_, m)) => *m += n,
+            None => linktypes.push((*lt, *n)),
+        }
+    }
+}
+
+/// Records damage against its file (several are joined by `; `).
+fn add_error(f: &mut FileSummary, e: &CaptureError) {
+    match &mut f.error {
+        Some(s) => {
+            s.push_str("; ");
+            s.push_str(&e.to_string());
+        }
+        None => f.error = Some(e.to_string()),
+    }
+}
+
+/// How long a stream's byte source waits for data before saying it has none yet.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// A stream's batch is handed over once its first frame waited this long, however few frames
+/// it holds, so a slow link's records are not held for a full batch.
+const STREAM_BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(200);
+/// After this long without a frame, a stream ticks capture time forward by the wall-clock time
+/// that passed (as a live capture's clock would), and again each time as long again passes.
+/// Long enough that a producer's short stall (`cat` of a file on a slow disk) moves nothing.
+const STREAM_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+/// Chunks of bytes read ahead of the parser at most (64 KiB each): memory stays bounded and a
+/// fast producer is slowed down, not buffered without end.
+const STREAM_CHUNKS: usize = 64;
+
+/// The byte side of a [`StreamSource`]: a thread reads the stream into chunks; `read` waits
+/// for one at most [`STREAM_WAIT`] (once `patient` is off) and then says `WouldBlock`.
+struct ChunkRead {
+    rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    patient: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::io::Read for ChunkRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use crossbeam_channel::RecvTimeoutError;
+        while self.pos >= self.chunk.len() {
+            let got = if self.patient.load(std::sync::atomic::Ordering::Relaxed) {
+                self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                self.rx.recv_timeout(STREAM_WAIT)
+            };
+            match got {
+                Ok(chunk) => {
+                    self.chunk = chunk?;
+                    self.pos = 0;
+                }
+                Err(RecvTimeoutError::Timeout) => return Err(std::io::ErrorKind::WouldBlock.into()),
+                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A capture arriving over time on a pipe (`tcpdump -U -w - | v6watch flows -`): frames are
+/// handed over as they come (a batch is cut when full, or [`STREAM_BATCH_AGE`] after its first
+/// frame), and when the stream is quiet for [`STREAM_QUIET`] capture time moves on with the
+/// wall clock, so idle flows end and are written while the stream stays open. Compressed
+/// streams are read as they come but never tick (their decoders cannot be asked to wait).
+pub struct StreamSource {
+    reader: Reader,
+    file: FileSummary,
+    errors: Vec<CaptureError>,
+    done: bool,
+    /// The last frame's capture time and when it arrived (or the last tick's).
+    clock: Option<(i64, std::time::Instant)>,
+    ticks: bool,
+}
+
+impl StreamSource {
+    /// Starts reading `src` (named `name` in errors) on its own thread and opens the capture
+    /// in it (waiting for its header as long as it takes).
+    pub fn open(
+        name: &str,
+        src: Box<dyn std::io::Read + Send>,
+        keep_going: bool,
+    ) -> Result<StreamSource, CaptureError> {
+        let (tx, rx) = crossbeam_channel::bounded(STREAM_CHUNKS);
+        std::thread::Builder::new()
+            .name("v6watch-stdin".into())
+            .spawn(move || {
+                let mut src = src;
+                loop {
+                    let mut chunk = vec![0; 64 << 10];
+                    let sent = match src.read(&mut chunk) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            chunk.truncate(n);
+                            tx.send(Ok(chunk))
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| CaptureError { file: name.into(), offset: 0, what: format!("cannot start reading: {e}") })?;
+        let patient = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let read = ChunkRead { rx, chunk: Vec::new(), pos: 0, patient: patient.clone() };
+        let reader = Reader::from_read(name.into(), Box::new(read), keep_going)?;
+        let ticks = reader.compression() == Compression::None;
+        patient.store(!ticks, std::sync::atomic::Ordering::Relaxed);
+        let file = FileSummary {
+            path: name.into(),
+            format: Some(reader.format()),
+            compression: Some(reader.compression()),
+            frames: 0,
+            bytes: 0,
+            sections: 0,
+            interfaces: 0,
+            out_of_order: 0,
+            error: None,
+        };
+        Ok(StreamSource { reader, file, errors: Vec::new(), done: false, clock: None, ticks })
+    }
+}
+
+impl FrameSource for StreamSource {
+    fn fill(&mut self, batch: &mut FrameBatch) -> bool {
+        batch.clear();
+        let mut first_at: Option<std::time::Instant> = None;
+        while !self.done {
+            match self.reader.advance() {
+                Ok(true) => {
+                    let f = self.reader.current();
+                    batch.push(f.ts, f.linktype, f.orig_len, f.data);
+                    let now = std::time::Instant::now();
+                    self.clock = Some((f.ts, now));
+                    let first = *first_at.get_or_insert(now);
+                    if batch.is_full() || now.duration_since(first) >= STREAM_BATCH_AGE {
+                        return true;
+                    }
+                }
+                Ok(false) if self.reader.stalled() => {
+                    if !batch.is_empty() {
+                        return true;
+                    }
+                    if let (Some((ts, at)), true) = (self.clock, self.ticks) {
+                        let quiet = at.elapsed();
+                        if quiet >= STREAM_QUIET {
+                            let now = ts.saturating_add(i64::try_from(quiet.as_nanos()).unwrap_or(i64::MAX));
+                            self.clock = Some((now, std::time::Instant::now()));
+                            batch.tick(now);
+                            return true;
+                        }
+                    }
+                }
+                Ok(false) => self.done = true,
+                Err(e) => self.errors.push(e),
+            }
+        }
+        !batch.is_empty()
+    }
+
+    fn summary(&self) -> SourceSummary {
+        let mut file = self.file.clone();
+        let mut linktypes = Vec::new();
+        reader_facts(&self.reader, &mut file, &mut linktypes);
+        for e in &self.errors {
+            add_error(&mut file, e);
+        }
+        SourceSummary { files: vec![file], linktypes }
+    }
+
+    fn is_stream(&self) -> bool {
+        true
     }
 }
 

@@ -124,6 +124,8 @@ struct Input {
     retired: Option<Vec<u8>>,
     /// Buffers handed back for reuse ([`Reader::give_spare`]).
     spare: Vec<Vec<u8>>,
+    /// The source said it has nothing yet (`WouldBlock`): see [`Reader::stalled`].
+    stalled: bool,
 }
 
 impl Input {
@@ -138,6 +140,7 @@ impl Input {
             retiring: false,
             retired: None,
             spare: Vec::new(),
+            stalled: false,
         }
     }
 
@@ -185,7 +188,10 @@ impl Input {
                 match self.src.read(&mut self.buf[self.end..]) {
                     Ok(g) => break g,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        self.stalled = e.kind() == io::ErrorKind::WouldBlock;
+                        return Err(e);
+                    }
                 }
             };
             if got == 0 {
@@ -360,12 +366,20 @@ impl Reader {
         self.error(self.input.offset(), format!("read error: {e}"))
     }
 
+    /// Whether the last [`Reader::advance`] returned `Ok(false)` because the byte source had
+    /// nothing yet (its `read` said `WouldBlock`) rather than because the input ended: call it
+    /// again later.
+    pub fn stalled(&self) -> bool {
+        self.input.stalled
+    }
+
     /// Moves to the next frame. `Ok(false)` at the end of input (or after an error without
-    /// `keep_going`). After `Err`, calling again resynchronises when `keep_going` is set.
+    /// `keep_going`, or when [`Reader::stalled`]). After `Err`, calling again resynchronises when `keep_going` is set.
     pub fn advance(&mut self) -> Result<bool, CaptureError> {
         if self.failed && !self.keep_going {
             return Ok(false);
         }
+        self.input.stalled = false;
         let r = match self.container {
             Container::Pcap(_) => self.next_pcap(),
             Container::Pcapng(_) => self.next_pcapng(),
@@ -381,6 +395,8 @@ impl Reader {
                 Ok(true)
             }
             Ok(false) => Ok(false),
+            // Nothing was consumed: the record is read whole when its bytes have come.
+            Err(_) if self.input.stalled => Ok(false),
             Err(e) => {
                 if self.keep_going && !self.failed_fatally(&e) {
                     self.resync(e.offset);
