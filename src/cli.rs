@@ -95,6 +95,11 @@ pub enum Command {
         /// Services labelled by name in the metrics; the rest are summed as service="other".
         #[arg(long, default_value_t = 10)]
         top_services: usize,
+        /// In the same pass, write the records to DIR (created if needed): flows.jsonl,
+        /// dns.jsonl, http.jsonl and tls.jsonl, as `flows`, `dns`, `http` and `tls` write
+        /// them with --format jsonl. Files appear only when the run succeeds.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
     },
     /// The whole analysis as one self-contained HTML file: timeline per sensor (event windows
     /// shaded), peers, services that moved to IPv6, application events, IPv6 health, capture
@@ -110,6 +115,11 @@ pub enum Command {
         /// Also write the analysis as JSON (schema v6watch.report/1, see README).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// In the same pass, write the records to DIR (created if needed): flows.jsonl,
+        /// dns.jsonl, http.jsonl and tls.jsonl, as `flows`, `dns`, `http` and `tls` write
+        /// them with --format jsonl. Files appear only when the run succeeds.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
     },
     /// Bytes and packets per time bucket, per sensor, IP version, direction, role and class.
     Timeline {

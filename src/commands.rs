@@ -51,10 +51,10 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Dns { input, config, format } => events(input, config, format, EventKind::Dns),
         Command::Http { input, config, format } => events(input, config, format, EventKind::Http),
         Command::Tls { input, config, format } => events(input, config, format, EventKind::Tls),
-        Command::Health { mut input, analysis, format, fail_on, prometheus, top_services } => {
+        Command::Health { mut input, analysis, format, fail_on, prometheus, top_services, export } => {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
-            let (sums, code) = analyse(&input, &mut a)?;
+            let (sums, code) = analyse_exporting(&input, &mut a, export.as_deref())?;
             let report = a.finish(sums).health;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
@@ -78,13 +78,13 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let failed = matches!((level, report.worst()), (Some(l), Some(w)) if w >= l);
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Report { mut input, analysis, out, json } => {
+        Command::Report { mut input, analysis, out, json, export } => {
             if json.as_deref().is_some_and(|j| same_file(j, &out)) {
                 bail!("-o and --json name the same file ({}): give them different paths", out.display());
             }
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
-            let (sums, code) = analyse(&input, &mut a)?;
+            let (sums, code) = analyse_exporting(&input, &mut a, export.as_deref())?;
             let report = a.finish(sums);
             write_report(&report, &settings, &out, json.as_deref())?;
             eprintln!("wrote {}", out.display());
@@ -304,6 +304,20 @@ fn events(
 /// Runs every sensor; returns summaries and the exit code (2 when any input was damaged).
 pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<SensorSummary>, ExitCode)> {
     analyse_with(input, sink, true)
+}
+
+/// [`analyse`] into `analysis`, and with `export` the records into that folder too, in the
+/// same pass (see [`crate::output::export`]).
+fn analyse_exporting(
+    input: &InputArgs,
+    analysis: &mut Analysis,
+    export: Option<&Path>,
+) -> Result<(Vec<SensorSummary>, ExitCode)> {
+    let Some(dir) = export else { return analyse(input, analysis) };
+    let mut tee = pipeline::Tee(analysis, crate::output::export::Export::new(dir));
+    let done = analyse(input, &mut tee)?;
+    tee.finish()?;
+    Ok(done)
 }
 
 /// [`analyse`] for commands that only stream records (`tally` false: the summaries' flow

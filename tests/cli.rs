@@ -605,3 +605,69 @@ fn reverse_dns_only_when_asked() {
     let _ = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"stop", ("127.0.0.1", port));
     server.join().unwrap();
 }
+
+/// `report --export DIR` writes, in the same pass, exactly what the record commands write; a
+/// run that fails leaves no file in the folder, and an input refused up front not even the
+/// folder.
+#[test]
+fn report_exports_the_records_in_the_same_pass() {
+    let Some(corpus) = common::corpus() else { return };
+    let caps: Vec<String> = ["zeek/ipv6-fragmented-dns.pcap", "arkime/v6-http.pcap", "arkime/curl-enabled-tls13.pcap"]
+        .iter()
+        .map(|c| corpus.join(c).display().to_string())
+        .collect();
+    let dir = tmpdir("export");
+    let (html, data) = (dir.join("r.html"), dir.join("data"));
+    let mut args = vec!["report", "--no-progress", "-o", html.to_str().unwrap(), "--export", data.to_str().unwrap()];
+    args.extend(caps.iter().map(String::as_str));
+    let o = v6watch(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for kind in ["flows", "dns", "http", "tls"] {
+        let mut args = vec![kind, "--format", "jsonl", "--no-progress"];
+        args.extend(caps.iter().map(String::as_str));
+        let alone = v6watch(&args);
+        let exported = std::fs::read(data.join(format!("{kind}.jsonl"))).unwrap();
+        assert!(!exported.is_empty(), "{kind}: records expected");
+        assert!(exported == alone.stdout, "{kind}.jsonl differs from `v6watch {kind} --format jsonl`");
+    }
+    let names = |d: &Path| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&data), ["dns.jsonl", "flows.jsonl", "http.jsonl", "tls.jsonl"], "no temporary files left");
+
+    // health exports too.
+    let health_data = dir.join("health-data");
+    let mut args = vec!["health", "--no-progress", "--fail-on", "never", "--export", health_data.to_str().unwrap()];
+    args.extend(caps.iter().map(String::as_str));
+    assert!(v6watch(&args).status.success());
+    assert_eq!(
+        std::fs::read(health_data.join("flows.jsonl")).unwrap(),
+        std::fs::read(data.join("flows.jsonl")).unwrap()
+    );
+
+    // The files cannot be put in place (flows.jsonl is a folder there): the run fails, names
+    // the file, and leaves no temporary file behind. An input refused before the run creates
+    // nothing.
+    let blocked = dir.join("blocked");
+    std::fs::create_dir_all(blocked.join("flows.jsonl")).unwrap();
+    let o = v6watch(&[
+        "report",
+        "--no-progress",
+        "-o",
+        html.to_str().unwrap(),
+        "--export",
+        blocked.to_str().unwrap(),
+        &caps[0],
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("flows.jsonl"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(names(&blocked), ["flows.jsonl"]);
+    let fresh = dir.join("fresh");
+    let o = v6watch(&["report", "-o", html.to_str().unwrap(), "--export", fresh.to_str().unwrap(), "no-such.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!fresh.exists(), "nothing created for a refused input");
+    std::fs::remove_dir_all(&dir).ok();
+}

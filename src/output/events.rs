@@ -53,13 +53,6 @@ impl<W: Write> Writer<W> {
         Writer { w, format, kind, header_done: false }
     }
 
-    pub fn finish(&mut self) -> io::Result<()> {
-        if !self.header_done {
-            self.header()?;
-        }
-        self.w.flush()
-    }
-
     fn header(&mut self) -> io::Result<()> {
         self.header_done = true;
         let (csv_h, table_h) = match self.kind {
@@ -227,6 +220,14 @@ impl<W: Write> FlowSink for Writer<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
+    /// The header even when no record came (tables and CSV), then flush.
+    fn finish(&mut self) -> io::Result<()> {
+        if !self.header_done {
+            self.header()?;
+        }
         self.w.flush()
     }
 

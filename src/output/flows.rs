@@ -97,14 +97,6 @@ impl<W: Write> Writer<W> {
         Writer { w, format, header_done: false, line: Vec::with_capacity(1024), form: None }
     }
 
-    /// Flushes.
-    pub fn finish(&mut self) -> io::Result<()> {
-        if !self.header_done && self.format != FlowFormat::Jsonl {
-            self.header()?;
-        }
-        self.w.flush()
-    }
-
     fn header(&mut self) -> io::Result<()> {
         self.header_done = true;
         match self.format {
@@ -335,6 +327,14 @@ impl<W: Write> FlowSink for Writer<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
+    /// The header even when no record came (tables and CSV), then flush.
+    fn finish(&mut self) -> io::Result<()> {
+        if !self.header_done && self.format != FlowFormat::Jsonl {
+            self.header()?;
+        }
         self.w.flush()
     }
 

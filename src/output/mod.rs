@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod answers;
 pub mod events;
+pub mod export;
 pub mod flows;
 pub mod health;
 pub mod peers;

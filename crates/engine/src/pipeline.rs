@@ -41,8 +41,28 @@ pub struct Options {
     pub no_tally: bool,
 }
 
-/// Receives flow records as they end.
+/// Receives the records of one run, as their flows end. Its life: for each sensor
+/// [`FlowSink::begin`], its records ([`FlowSink::flow`], [`FlowSink::event`], with
+/// [`FlowSink::flush`] whenever the input pauses), [`FlowSink::end`] with the sensor's
+/// summary; after the last sensor the caller calls [`FlowSink::finish`] once. Several sinks
+/// are fed by one pass through [`Tee`]; `&mut S` and `Box<S>` are sinks too.
+///
+/// Errors are `std::io::Error` for every sink: a sink whose storage has its own error type
+/// wraps it (`io::Error::other`), and the first error stops the run.
 pub trait FlowSink {
+    /// The records of `sensor` start.
+    fn begin(&mut self, _sensor: &str) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The input of `summary.sensor` ended and all its records were given.
+    fn end(&mut self, _summary: &SensorSummary) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The run is over: write out what is buffered and close (a file sink moves its files into
+    /// place here, so a failed run leaves none half-written). Default: [`FlowSink::flush`].
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
     /// One finished flow of `sensor`.
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()>;
     /// One application event of `sensor` (DNS transaction, HTTP request, TLS handshake).
@@ -85,6 +105,90 @@ pub struct NullSink;
 impl FlowSink for NullSink {
     fn flow(&mut self, _: &str, _: &FlowRecord) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Forwards every call, so a sink can be lent (`&mut S`) or boxed and still be a sink.
+macro_rules! forward_sink {
+    () => {
+        fn begin(&mut self, sensor: &str) -> std::io::Result<()> {
+            (**self).begin(sensor)
+        }
+        fn end(&mut self, summary: &SensorSummary) -> std::io::Result<()> {
+            (**self).end(summary)
+        }
+        fn finish(&mut self) -> std::io::Result<()> {
+            (**self).finish()
+        }
+        fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
+            (**self).flow(sensor, rec)
+        }
+        fn event(&mut self, sensor: &str, ev: &AppEvent) -> std::io::Result<()> {
+            (**self).event(sensor, ev)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            (**self).flush()
+        }
+        fn wants(&self, kind: EventKind) -> bool {
+            (**self).wants(kind)
+        }
+        fn formatter(&self, sensor: &str) -> Option<Box<dyn RecordFormat>> {
+            (**self).formatter(sensor)
+        }
+        fn formatted(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            (**self).formatted(bytes)
+        }
+    };
+}
+
+impl<S: FlowSink + ?Sized> FlowSink for &mut S {
+    forward_sink!();
+}
+
+impl<S: FlowSink + ?Sized> FlowSink for Box<S> {
+    forward_sink!();
+}
+
+/// Two sinks fed by one pass (`Tee(analysis, export)`: a report and a dataset from one read of
+/// the captures). Each call goes to the first, then the second; the first error stops the run.
+/// Events go to both if either wants their kind (each sink still sees only what it asked
+/// for, as the writers filter by kind). Records are formatted on the workers only when a
+/// single sink asks for it, so a tee has no formatter.
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: FlowSink, B: FlowSink> FlowSink for Tee<A, B> {
+    fn begin(&mut self, sensor: &str) -> std::io::Result<()> {
+        self.0.begin(sensor)?;
+        self.1.begin(sensor)
+    }
+    fn end(&mut self, summary: &SensorSummary) -> std::io::Result<()> {
+        self.0.end(summary)?;
+        self.1.end(summary)
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.finish()?;
+        self.1.finish()
+    }
+    fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
+        self.0.flow(sensor, rec)?;
+        self.1.flow(sensor, rec)
+    }
+    fn event(&mut self, sensor: &str, ev: &AppEvent) -> std::io::Result<()> {
+        let kind = ev.kind();
+        if self.0.wants(kind) {
+            self.0.event(sensor, ev)?;
+        }
+        if self.1.wants(kind) {
+            self.1.event(sensor, ev)?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+    fn wants(&self, kind: EventKind) -> bool {
+        self.0.wants(kind) || self.1.wants(kind)
     }
 }
 
@@ -1422,6 +1526,7 @@ pub fn run_source(
         table: TableStats::default(),
         expired_frags: 0,
     };
+    col.sink.begin(name)?;
     let result = match opts.threads {
         0 | 1 => run_serial(source, opts, &mut col, progress),
         n => run_threaded(source, n, opts, &mut col, progress),
@@ -1431,7 +1536,7 @@ pub fn run_source(
         // Only if a worker died early; flush with inferred-nothing roles.
         col.decision(Vec::new())?;
     }
-    let Collector { sensor_addrs, acc, counters, table, expired_frags, .. } = col;
+    let Collector { sink, sensor_addrs, acc, counters, table, expired_frags, .. } = col;
     let mut anomalies = counters.anomalies.clone();
     anomalies.add(Anomaly::FragIncomplete, expired_frags);
     anomalies.add(Anomaly::FlowEvicted, table.evicted);
@@ -1447,7 +1552,7 @@ pub fn run_source(
     tun.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.name()));
     let damaged = files.iter().any(|f| f.error.is_some());
     let c = counters;
-    Ok(SensorSummary {
+    let summary = SensorSummary {
         sensor: name.to_string(),
         files,
         frames: c.frames,
@@ -1476,7 +1581,9 @@ pub fn run_source(
         table,
         top_talkers: talkers,
         damaged,
-    })
+    };
+    sink.end(&summary)?;
+    Ok(summary)
 }
 
 #[cfg(test)]

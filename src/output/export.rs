@@ -1,0 +1,121 @@
+//! The record dataset written beside an analysis in the same pass (`report --export DIR`):
+//! `flows.jsonl`, `dns.jsonl`, `http.jsonl` and `tls.jsonl`, line for line what `v6watch flows`,
+//! `dns`, `http` and `tls` write with `--format jsonl`. The files are written under temporary
+//! names and moved into place only when the run succeeds, so a run that fails (a full disk, an
+//! unreadable input) never leaves a half-written file where an earlier complete one was. A
+//! capture damaged part-way is not such a failure: what was read before the damage is
+//! written, as the analysis reports it.
+
+use super::{events, flows};
+use crate::cli::FlowFormat;
+use engine::model::{AppEvent, EventKind, FlowRecord};
+use engine::pipeline::FlowSink;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+/// The names of the dataset's files, in the order they are opened.
+pub const FILES: [&str; 4] = ["flows.jsonl", "dns.jsonl", "http.jsonl", "tls.jsonl"];
+
+type Out = BufWriter<File>;
+
+/// A sink writing the dataset (see the module docs). Nothing is created until the first
+/// sensor begins, so inputs refused before the run leave no trace in the folder.
+pub struct Export {
+    dir: PathBuf,
+    open: Option<Files>,
+    /// Per file of [`FILES`]: where it is written, and where it goes at the end.
+    paths: Vec<(PathBuf, PathBuf)>,
+    finished: bool,
+}
+
+struct Files {
+    flows: flows::Writer<Out>,
+    /// DNS, HTTP, TLS, as [`EventKind`] numbers them.
+    events: Vec<events::Writer<Out>>,
+}
+
+impl Export {
+    /// A dataset to be written into `dir` (created if needed).
+    pub fn new(dir: &Path) -> Export {
+        Export { dir: dir.to_path_buf(), open: None, paths: Vec::new(), finished: false }
+    }
+
+    /// Opens the files (under temporary names), once.
+    fn files(&mut self) -> io::Result<&mut Files> {
+        if self.open.is_none() {
+            let dir = &self.dir;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io::Error::new(e.kind(), format!("--export {}: {e}", dir.display())))?;
+            let paths = &mut self.paths;
+            let mut open = |name: &str| -> io::Result<Out> {
+                let (tmp, done) = (dir.join(format!(".{name}.v6watch-tmp")), dir.join(name));
+                let f = File::create(&tmp)
+                    .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", tmp.display())))?;
+                paths.push((tmp, done));
+                Ok(BufWriter::with_capacity(1 << 16, f))
+            };
+            let flows = flows::Writer::new(open(FILES[0])?, FlowFormat::Jsonl);
+            let mut events = Vec::with_capacity(3);
+            for k in [EventKind::Dns, EventKind::Http, EventKind::Tls] {
+                events.push(events::Writer::new(open(FILES[1 + k as usize])?, FlowFormat::Jsonl, k));
+            }
+            self.open = Some(Files { flows, events });
+        }
+        Ok(self.open.as_mut().expect("opened above"))
+    }
+
+    /// Runs `f` on the open files, naming file `i` of [`FILES`] in its error.
+    fn with(&mut self, i: usize, f: impl FnOnce(&mut Files) -> io::Result<()>) -> io::Result<()> {
+        let r = f(self.files()?);
+        r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.dir.join(FILES[i]).display())))
+    }
+}
+
+impl FlowSink for Export {
+    fn begin(&mut self, _sensor: &str) -> io::Result<()> {
+        self.files().map(|_| ())
+    }
+
+    fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> io::Result<()> {
+        self.with(0, |f| f.flows.flow(sensor, rec))
+    }
+
+    fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
+        let i = ev.kind() as usize;
+        self.with(1 + i, |f| f.events[i].event(sensor, ev))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.with(0, |f| f.flows.flush())?;
+        for i in 0..3 {
+            self.with(1 + i, |f| f.events[i].flush())?;
+        }
+        Ok(())
+    }
+
+    /// Everything written: each file is moved over its final name.
+    fn finish(&mut self) -> io::Result<()> {
+        self.with(0, |f| f.flows.finish())?;
+        for i in 0..3 {
+            self.with(1 + i, |f| f.events[i].finish())?;
+        }
+        for (tmp, done) in &self.paths {
+            std::fs::rename(tmp, done)
+                .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", done.display())))?;
+        }
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Export {
+    /// A run that did not finish leaves no temporary files behind.
+    fn drop(&mut self) {
+        if !self.finished {
+            for (tmp, _) in &self.paths {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
+}
