@@ -76,8 +76,10 @@ pub struct HttpAgg {
     /// Requests.
     pub count: u64,
     /// First and last, ns.
+    #[serde(serialize_with = "engine::model::epoch")]
     pub first_ts: i64,
     /// Last, ns.
+    #[serde(serialize_with = "engine::model::epoch")]
     pub last_ts: i64,
     /// Requests per comparison window (before, during, after per event).
     pub windows: Vec<u64>,
@@ -97,8 +99,10 @@ pub struct TlsAgg {
     /// Handshakes.
     pub count: u64,
     /// First, ns.
+    #[serde(serialize_with = "engine::model::epoch")]
     pub first_ts: i64,
     /// Last, ns.
+    #[serde(serialize_with = "engine::model::epoch")]
     pub last_ts: i64,
     /// Handshakes per comparison window.
     pub windows: Vec<u64>,
@@ -129,10 +133,13 @@ pub struct FamilyChange {
     /// Services involved.
     pub services: Vec<String>,
     /// First AAAA answer (or first IPv6 success), ns.
+    #[serde(serialize_with = "engine::model::epoch_opt")]
     pub to_v6: Option<i64>,
     /// First IPv6 connection that succeeded, ns (None: IPv6 never worked).
+    #[serde(serialize_with = "engine::model::epoch_opt")]
     pub v6_ok: Option<i64>,
     /// AAAA gone (or back to IPv4), ns.
+    #[serde(serialize_with = "engine::model::epoch_opt")]
     pub back_to_v4: Option<i64>,
 }
 
@@ -142,6 +149,7 @@ pub struct Comparison {
     /// The event.
     pub event: Event,
     /// The three windows (start, end), ns.
+    #[serde(serialize_with = "engine::model::epoch_pairs")]
     pub windows: [(i64, i64); 3],
     /// Volumes by sensor, family, direction.
     pub volumes: Vec<Volume>,

@@ -218,8 +218,10 @@ pub struct Event {
     /// Name.
     pub name: String,
     /// Start, ns since the epoch.
+    #[serde(serialize_with = "engine::model::epoch")]
     pub start: i64,
     /// End (exclusive), ns.
+    #[serde(serialize_with = "engine::model::epoch")]
     pub end: i64,
 }
 

@@ -671,3 +671,91 @@ fn report_exports_the_records_in_the_same_pass() {
     assert!(!fresh.exists(), "nothing created for a refused input");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// One rule for times in every JSON and JSONL output: points in time are seconds since the
+/// epoch with microsecond precision (Zeek's `ts`); only fields named `*_ns` hold nanoseconds.
+/// A DNS transaction's `ts` is its flow's `ts` (the query starts the flow).
+#[test]
+fn every_json_output_writes_times_in_seconds() {
+    let Some(corpus) = common::corpus() else { return };
+    let caps: Vec<String> = ["zeek/ipv6-fragmented-dns.pcap", "arkime/v6-http.pcap", "arkime/curl-enabled-tls13.pcap"]
+        .iter()
+        .map(|c| corpus.join(c).display().to_string())
+        .collect();
+    let dir = tmpdir("json-times");
+    let json = dir.join("r.json");
+    let html = dir.join("r.html");
+    let event = "--event=w=2007-08-05T19:00Z/2007-08-05T20:00Z";
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["dns", "--format", "jsonl"],
+        vec!["http", "--format", "jsonl"],
+        vec!["tls", "--format", "jsonl"],
+        vec!["health", "--format", "jsonl", "--fail-on", "never"],
+        vec!["summary", "--format", "json"],
+        vec!["peers", "--format", "json"],
+        vec!["timeline", "--format", "json", event],
+        vec!["report", "-o", html.to_str().unwrap(), "--json", json.to_str().unwrap(), event],
+    ];
+    fn walk(v: &serde_json::Value, key: &str, what: &str, seen: &mut usize) {
+        match v {
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| walk(v, k, what, seen)),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, key, what, seen)),
+            serde_json::Value::Number(n) => {
+                let x = n.as_f64().unwrap();
+                if key.ends_with("_ns") {
+                    assert!(n.is_i64() || n.is_u64(), "{what}: {key} = {n} is not an integer");
+                } else if x.abs() > 1e11 {
+                    panic!("{what}: {key} = {n} looks like nanoseconds (only *_ns fields may)");
+                }
+                if key == "ts" || key.ends_with("_ts") || key == "start" || key == "end" {
+                    assert!(x > 1e8, "{what}: {key} = {n} is not seconds since the epoch");
+                    *seen += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for args in &runs {
+        let mut all: Vec<&str> = args.clone();
+        all.push("--no-progress");
+        all.extend(caps.iter().map(String::as_str));
+        let o = v6watch(&all);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let text = if args[0] == "report" {
+            std::fs::read_to_string(&json).unwrap()
+        } else {
+            String::from_utf8(o.stdout).unwrap()
+        };
+        let values: Vec<serde_json::Value> = if args[2] == "jsonl" {
+            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        } else {
+            vec![serde_json::from_str(&text).unwrap()]
+        };
+        let mut seen = 0;
+        for v in &values {
+            walk(v, "", args[0], &mut seen);
+        }
+        assert!(seen > 0, "{args:?}: no time found");
+    }
+    // A DNS event and its flow agree on when it happened.
+    let mut flows_args = vec!["flows", "--format", "jsonl", "--no-progress"];
+    flows_args.extend(caps.iter().map(String::as_str));
+    let flows: std::collections::HashMap<String, f64> = String::from_utf8(v6watch(&flows_args).stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| (v["uid"].as_str().unwrap().to_string(), v["ts"].as_f64().unwrap()))
+        .collect();
+    let mut dns_args = vec!["dns", "--format", "jsonl", "--no-progress"];
+    dns_args.extend(caps.iter().map(String::as_str));
+    let mut matched = 0;
+    for l in String::from_utf8(v6watch(&dns_args).stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let flow_ts = flows[v["uid"].as_str().unwrap()];
+        let ts = v["ts"].as_f64().unwrap();
+        assert!(ts >= flow_ts - 1e-6, "a DNS event before its flow: {l}");
+        matched += usize::from((ts - flow_ts).abs() < 1e-6);
+    }
+    assert!(matched > 0, "no DNS event at its flow's start");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -60,6 +60,7 @@ pub struct SideCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IcmpError {
     /// Capture time (ns) of the first such error.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// 4 or 6 (ICMPv4 / ICMPv6).
     pub version: u8,
@@ -89,11 +90,14 @@ pub struct Stall {
     /// Times it was sent (first transmission included).
     pub sends: u32,
     /// Capture time of the first retransmission, ns (the original send is not remembered).
+    #[serde(serialize_with = "crate::model::epoch")]
     pub first_ts: i64,
     /// Capture time of the last retransmission, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub last_ts: i64,
     /// The peer acknowledged the segment, or new data went through, afterwards (the sender
     /// recovered, e.g. by resending it in smaller segments).
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub recovered_ts: Option<i64>,
 }
 
@@ -102,6 +106,7 @@ pub struct Stall {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TcpFacts {
     /// First SYN from the originator.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub syn_ts: Option<i64>,
     /// SYNs the originator sent with the same ISN (more than one: retransmitted).
     pub syns: u32,
@@ -109,12 +114,16 @@ pub struct TcpFacts {
     /// stack, not a stateless scanner).
     pub syn_full_options: bool,
     /// First SYN-ACK from the responder.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub synack_ts: Option<i64>,
     /// The originator's ACK completing the handshake.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub ack_ts: Option<i64>,
     /// First RST from the originator.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub orig_rst_ts: Option<i64>,
     /// First RST from the responder.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub resp_rst_ts: Option<i64>,
     /// First and last payload from the originator.
     pub orig_data: Option<(i64, i64)>,
@@ -154,8 +163,10 @@ pub struct FlowRecord {
     /// Deterministic unique id (same input → same uid).
     pub uid: String,
     /// First packet, ns since the epoch.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// Last packet, ns since the epoch.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub last_ts: i64,
     /// Originator address.
     #[serde(serialize_with = "ser_addr")]
@@ -237,6 +248,52 @@ pub fn proto_name(p: u8) -> &'static str {
     }
 }
 
+/// A point in time (ns since the epoch) as JSON writes every one: seconds since the epoch with
+/// microsecond precision, as Zeek writes `ts` (and as the flow records' `ts` is written).
+pub fn epoch<S: serde::Serializer>(ns: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(epoch_secs(*ns))
+}
+
+/// [`epoch`] of a time that may be missing (`null`).
+pub fn epoch_opt<S: serde::Serializer>(ns: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ns {
+        Some(ns) => epoch(ns, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`epoch`] of a (first, last) pair that may be missing.
+pub fn epoch_opt_pair<S: serde::Serializer>(v: &Option<(i64, i64)>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some((a, b)) => [epoch_secs(*a), epoch_secs(*b)].serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`epoch`] of (start, end) pairs, each as a two-element array.
+pub fn epoch_pairs<S: serde::Serializer>(v: &[(i64, i64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for (a, b) in v {
+        seq.serialize_element(&[epoch_secs(*a), epoch_secs(*b)])?;
+    }
+    seq.end()
+}
+
+/// Nanoseconds as seconds, rounded to the microsecond. The quotient of the exact microsecond
+/// count is the double nearest the six-decimal value, so JSON's shortest form of it is that
+/// value (`1307000000.123456`, or shorter when it ends in zeros).
+pub fn epoch_secs(ns: i64) -> f64 {
+    let us = ns.saturating_add(500).div_euclid(1000);
+    us as f64 / 1e6
+}
+
+/// Seconds since the epoch (as [`epoch`] writes them) back to ns.
+pub fn epoch_ns(secs: f64) -> Option<i64> {
+    let us = (secs * 1e6).round();
+    (us.is_finite() && us.abs() < 9.2e15).then(|| us as i64 * 1000)
+}
+
 pub(crate) fn ser_addr<S: serde::Serializer>(a: &Addr, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(a)
 }
@@ -267,6 +324,7 @@ pub struct DnsAnswer {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnsEvent {
     /// Time of the query (or of the response when no query was seen), ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// The flow's uid.
     pub uid: String,
@@ -296,6 +354,7 @@ pub struct DnsEvent {
     /// records (EDNS OPT excluded), 64 at most.
     pub answers: Vec<DnsAnswer>,
     /// Time of the response, ns.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub response_ts: Option<i64>,
 }
 
@@ -303,6 +362,7 @@ pub struct DnsEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HttpEvent {
     /// Time of the request, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// The flow's uid.
     pub uid: String,
@@ -334,6 +394,7 @@ pub struct HttpEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TlsEvent {
     /// Time of the ClientHello, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// The flow's uid.
     pub uid: String,

@@ -229,8 +229,10 @@ pub struct SensorSummary {
     /// Bytes on the wire (original lengths).
     pub wire_bytes: u64,
     /// First frame (ns since epoch).
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub first_ts: Option<i64>,
     /// Last frame.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub last_ts: Option<i64>,
     /// Link types as (name, number, frames).
     pub linktypes: Vec<(String, u32, u64)>,

@@ -264,8 +264,10 @@ pub struct Fallback {
     /// Kind.
     pub kind: FallbackKind,
     /// The IPv6 attempt's start, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub v6_ts: i64,
     /// The IPv4 attempt's start, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub v4_ts: i64,
     /// What the user waited: IPv4 start − IPv6 start, ns.
     pub delay_ns: i64,
@@ -327,6 +329,7 @@ pub struct Pmtu {
     /// `sender` or `receiver`: which end the capture saw the stall from.
     pub side: &'static str,
     /// When the stall began, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// How long progress stopped, ns.
     pub stall_ns: i64,
@@ -346,6 +349,7 @@ pub struct AaaaUnused {
     /// Name.
     pub name: String,
     /// Answer time, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// Client.
     #[serde(serialize_with = "crate::model::ser_addr")]
@@ -364,6 +368,7 @@ pub struct ReturnPath {
     /// The flow's uid.
     pub uid: String,
     /// First SYN, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// Client.
     #[serde(serialize_with = "crate::model::ser_addr")]
@@ -386,6 +391,7 @@ pub struct ServiceEvent {
     /// Port (0 for DNS-only events).
     pub port: u16,
     /// When, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub ts: i64,
     /// The flow or DNS transaction that showed it.
     pub uid: String,
@@ -423,13 +429,25 @@ pub struct ServiceRow {
     /// AAAA answers not used.
     pub aaaa_unused: u64,
     /// First and last AAAA answer for the name, ns.
+    #[serde(serialize_with = "crate::model::epoch_opt_pair")]
     pub aaaa: Option<(i64, i64)>,
     /// First IPv6 attempt, ns.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub first_v6_attempt: Option<i64>,
     /// First IPv6 success, ns.
+    #[serde(serialize_with = "crate::model::epoch_opt")]
     pub first_v6_ok: Option<i64>,
     /// The last failure's outcome and time.
+    #[serde(serialize_with = "ser_failure")]
     pub last_failure: Option<(&'static str, i64)>,
+}
+
+/// `[outcome, time]` with the time in seconds (see [`crate::model::epoch`]).
+fn ser_failure<S: serde::Serializer>(v: &Option<(&'static str, i64)>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some((what, ns)) => (what, crate::model::epoch_secs(*ns)).serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Severity of a finding.
@@ -478,8 +496,10 @@ pub struct Finding {
     /// Occurrences folded into this finding.
     pub n: u64,
     /// First occurrence, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub first_ts: i64,
     /// Last occurrence, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub last_ts: i64,
     /// Dedupe key: note + service + family (+ client).
     pub identifier: String,

@@ -62,8 +62,10 @@ pub struct Peer {
     /// IP bytes the sensor received from it.
     pub bytes_in: u64,
     /// First packet, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub first_ts: i64,
     /// Last packet, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
     pub last_ts: i64,
     /// Server ports of the flows the sensor initiated (up to 8).
     pub ports: Vec<u16>,

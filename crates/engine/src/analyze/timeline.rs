@@ -52,7 +52,8 @@ pub struct Series {
 pub struct Timeline {
     /// Bucket width, ns.
     pub bucket_ns: i64,
-    /// Start of the first bucket, ns since the epoch.
+    /// Start of the first bucket, ns since the epoch (`start` in JSON, in seconds).
+    #[serde(rename = "start", serialize_with = "crate::model::epoch")]
     pub start_ns: i64,
     /// Number of buckets.
     pub buckets: usize,
