@@ -199,11 +199,20 @@ pub enum Command {
         /// flows expire as on a real link (use it to check that memory stays flat).
         #[arg(long, default_value_t = 6.0)]
         gap_us: f64,
+        /// Instead of made-up traffic, replay the frames of these captures (files, or folders
+        /// searched for .pcap/.pcapng/.cap/.gz/.zst) round after round until --size: each
+        /// round later in time with every address moved (checksums stay valid), so its flows
+        /// are new. E.g. `--replay ../shared/corpus` for a real-traffic benchmark capture.
+        #[arg(long, value_name = "CAPTURE", num_args = 1..)]
+        replay: Vec<PathBuf>,
     },
-    /// Measure `flows` throughput on a capture (MB/s, packets/s), and tshark's in the same run.
+    /// Measure `flows` and `report` throughput on captures (MB/s, packets/s), and tshark's in
+    /// the same run.
     Bench {
-        /// Capture to measure (run `v6watch generate` to make one).
-        capture: PathBuf,
+        /// Captures to measure, each on its own (`v6watch generate` makes one of made-up
+        /// traffic, `v6watch generate --replay DIR` one of real traffic replayed).
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
         /// Also time `tshark -q -z conv,tcp -z conv,udp` on the same file.
         #[arg(long)]
         tshark: bool,

@@ -160,7 +160,18 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             writeln!(o, "\nOpen {} in a browser for the whole report.", html.display())?;
             Ok(code)
         }
-        Command::Generate { out, size, seed, concurrent, gap_us } => {
+        Command::Generate { out, size, seed, concurrent, gap_us, replay } => {
+            if !replay.is_empty() {
+                let (stats, files) = crate::gen::replay::write(&out, &replay, size)?;
+                eprintln!(
+                    "wrote {}: {} packets, {} bytes (frames of {files} captures, {:.0} bytes per packet)",
+                    out.display(),
+                    stats.packets,
+                    stats.bytes,
+                    stats.bytes as f64 / stats.packets.max(1) as f64
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if !(gap_us.is_finite() && gap_us > 0.0) {
                 anyhow::bail!("--gap-us must be positive");
             }
@@ -168,7 +179,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             eprintln!("wrote {}: {} packets, {} bytes", out.display(), stats.packets, stats.bytes);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { capture, tshark, runs } => crate::gen::bench::measure(&capture, tshark, runs),
+        Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
     }
 }
 

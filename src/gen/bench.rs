@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use std::io::BufWriter;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 use synth::{flags, Builder, Encap, PcapWriter, Rng, L4};
@@ -289,8 +289,19 @@ fn time_command(cmd: &mut Command) -> Result<f64> {
     Ok(secs)
 }
 
-/// Runs `v6watch flows` (and optionally tshark) on `capture` and prints throughput.
-pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
+/// Runs `v6watch flows` and `v6watch report` (and optionally tshark) on each capture and
+/// prints throughput.
+pub fn measure(captures: &[PathBuf], tshark: bool, runs: u32) -> Result<ExitCode> {
+    for (i, c) in captures.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        measure_one(c, tshark, runs)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
     let size = std::fs::metadata(capture).with_context(|| format!("{}", capture.display()))?.len();
     // Count packets once with the engine itself.
     let mut packets = 0u64;
@@ -301,45 +312,58 @@ pub fn measure(capture: &Path, tshark: bool, runs: u32) -> Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let runs = runs.max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let flows = |extra: &[&str]| -> Result<f64> {
-        time_command(Command::new(&exe).args(["flows", "--format", "jsonl", "--no-progress"]).args(extra).arg(capture))
+    let html = std::env::temp_dir().join(format!("v6watch-bench-{}.html", std::process::id()));
+    let run = |cmd: &str, extra: &[&str]| -> Result<f64> {
+        let mut c = Command::new(&exe);
+        c.arg(cmd).arg("--no-progress");
+        match cmd {
+            "report" => c.arg("-o").arg(&html),
+            _ => c.args(["--format", "jsonl"]),
+        };
+        time_command(c.args(extra).arg(capture))
     };
-    // The three configurations take turns, run after run, so a slow spell of a shared machine
-    // hits them alike; the best of each is reported.
-    let (mut best, mut one, mut bare) = (f64::MAX, f64::MAX, f64::MAX);
+    // The configurations take turns, run after run, so a slow spell of a shared machine hits
+    // them alike; the best of each is reported.
+    let mut best = [f64::MAX; 5];
     for _ in 0..runs {
-        best = best.min(flows(&[])?);
-        one = one.min(flows(&["--threads", "1"])?);
-        // The engine alone (no application extractors), for the extractors' share of the cost.
-        bare = bare.min(flows(&["--no-apps"])?);
+        let times = [
+            run("flows", &[])?,
+            run("flows", &["--threads", "1"])?,
+            // The engine alone (no application extractors), for the extractors' share.
+            run("flows", &["--no-apps"])?,
+            // The full analysis: what users run.
+            run("report", &[])?,
+            run("report", &["--threads", "1"])?,
+        ];
+        for (b, t) in best.iter_mut().zip(times) {
+            *b = b.min(t);
+        }
     }
+    let _ = std::fs::remove_file(&html);
+    let [flows, one, bare, report, report_one] = best;
     let rss = children_max_rss_kib();
     let mb = size as f64 / 1e6;
-    println!("capture        {} ({:.1} MB, {} packets)", capture.display(), mb, packets);
+    let rate = |t: f64| format!("{t:.3} s  {:.0} MB/s  {:.2} Mpkt/s", mb / t, packets as f64 / t / 1e6);
     println!(
-        "v6watch flows  best of {runs}: {best:.3} s  {:.0} MB/s  {:.2} Mpkt/s  ({cores} threads; peak RSS {:.1} MiB)",
-        mb / best,
-        packets as f64 / best / 1e6,
-        rss as f64 / 1024.0
+        "capture          {} ({:.1} MB, {} packets, {:.0} bytes per packet)",
+        capture.display(),
+        mb,
+        packets,
+        size as f64 / packets.max(1) as f64
     );
-    println!(
-        "  --threads 1  best of {runs}: {one:.3} s  {:.0} MB/s  {:.2} Mpkt/s  ({cores} threads are {:.2}x faster)",
-        mb / one,
-        packets as f64 / one / 1e6,
-        one / best
-    );
-    println!(
-        "  --no-apps    best of {runs}: {bare:.3} s  {:.0} MB/s (with extractors: {:.0}% of the engine alone)",
-        mb / bare,
-        100.0 * bare / best
-    );
+    println!("best of {runs} runs; {cores} threads unless told; peak RSS of any run {:.1} MiB", rss as f64 / 1024.0);
+    println!("flows            {}", rate(flows));
+    println!("  --threads 1    {}  ({cores} threads are {:.2}x faster)", rate(one), one / flows);
+    println!("  --no-apps      {}  (with extractors: {:.0}% of the engine alone)", rate(bare), 100.0 * bare / flows);
+    println!("report           {}  ({:.0}% of flows' throughput)", rate(report), 100.0 * flows / report);
+    println!("  --threads 1    {}  ({cores} threads are {:.2}x faster)", rate(report_one), report_one / report);
     if tshark {
         let t = time_command(
             Command::new("tshark").args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"]).arg(capture),
         )
         .context("tshark (install it with apt-get install tshark)")?;
-        println!("tshark conv    {t:.3} s  {:.0} MB/s  {:.2} Mpkt/s", mb / t, packets as f64 / t / 1e6);
-        println!("ratio          v6watch is {:.1}x tshark", t / best);
+        println!("tshark conv      {}", rate(t));
+        println!("ratio            v6watch flows is {:.1}x tshark, report {:.1}x", t / flows, t / report);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

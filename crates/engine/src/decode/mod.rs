@@ -829,6 +829,18 @@ fn ayiya(b: &[u8]) -> Option<Next<'_>> {
 }
 
 /// Decodes the transport layer of `net` into `d`.
+/// The identifier that pairs an ICMP request with its reply (echo, timestamp, information:
+/// part of the flow key), 0 for other messages.
+pub(crate) fn icmp_ident(v6: bool, m: &icmp::Packet<'_>) -> u16 {
+    let t = m.msg_type();
+    let echo = if v6 { matches!(t, 128 | 129) } else { matches!(t, 0 | 8 | 13 | 14 | 15 | 16) };
+    if echo {
+        m.echo_ident()
+    } else {
+        0
+    }
+}
+
 fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Decoded<'a>) {
     match proto {
         ipproto::TCP => match tcp::Packet::parse(b) {
@@ -896,12 +908,11 @@ fn transport<'a>(proto: u8, b: &'a [u8], declared: usize, net: &Net, d: &mut Dec
                     } else {
                         None
                     };
-                    let echo = if v6 { matches!(t, 128 | 129) } else { matches!(t, 0 | 8 | 13 | 14 | 15 | 16) };
                     d.transport = Transport::Icmp {
                         v6,
                         icmp_type: t,
                         code: m.code(),
-                        ident: if echo { m.echo_ident() } else { 0 },
+                        ident: icmp_ident(v6, &m),
                         rest: m.rest(),
                         quoted,
                     };

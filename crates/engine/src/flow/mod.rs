@@ -8,7 +8,7 @@
 pub mod tcp;
 mod wheel;
 
-use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Transport, Tunnel};
+use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Net, Transport, Tunnel};
 use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters, Stall, TcpFacts};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -174,6 +174,41 @@ impl FlowKey {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         FlowKey { proto, lo, hi, lo_port: class, hi_port: ident }
     }
+}
+
+/// The flow a decoded packet belongs to, and its ports as Zeek writes them (for ICMP: the type
+/// the sender sent and its counterpart, or the code for messages that have none: errors,
+/// redirects, MLDv2 reports). `None`: no flow (a TCP or UDP header too damaged to have ports,
+/// counted as an anomaly). The one definition of a flow key: the flow table and the router
+/// that hands frames to their flow's worker (`pipeline::route_hash`) both use it.
+pub(crate) fn key_of(net: &Net, transport: &Transport) -> Option<(FlowKey, u16, u16)> {
+    let (src, dst) = (net.src, net.dst);
+    Some(match *transport {
+        Transport::Tcp(t) => (FlowKey::new(ipproto::TCP, src, t.sport, dst, t.dport), t.sport, t.dport),
+        Transport::Udp { sport, dport } => (FlowKey::new(ipproto::UDP, src, sport, dst, dport), sport, dport),
+        Transport::Icmp { v6, icmp_type, code, ident, .. } => icmp_key(net.proto, v6, src, dst, icmp_type, code, ident),
+        Transport::Other | Transport::None if matches!(net.proto, ipproto::TCP | ipproto::UDP) => return None,
+        Transport::Other | Transport::None => (FlowKey::new(net.proto, src, 0, dst, 0), 0, 0),
+    })
+}
+
+/// [`key_of`] for an ICMP message (`v6`: ICMPv6 numbering) of `proto` from `src` to `dst`.
+pub(crate) fn icmp_key(
+    proto: u8,
+    v6: bool,
+    src: Addr,
+    dst: Addr,
+    icmp_type: u8,
+    code: u8,
+    ident: u16,
+) -> (FlowKey, u16, u16) {
+    let pair = if v6 { icmp::v6::counterpart(icmp_type) } else { icmp::v4::counterpart(icmp_type) };
+    let class = match pair {
+        Some(c) => u16::from(icmp_type.min(c)),
+        None => u16::from(icmp_type) << 8 | u16::from(code),
+    };
+    let resp_p = pair.unwrap_or(code);
+    (FlowKey::icmp(proto, src, dst, class, ident), u16::from(icmp_type), u16::from(resp_p))
 }
 
 /// The one hash of a flow key per packet. Keys are canonical, so both directions hash alike.
@@ -511,27 +546,10 @@ impl<A: Attachment> FlowTable<A> {
         }
         let Some(net) = d.net else { return };
         let (src, dst) = (net.src, net.dst);
-        let (key, sport, dport) = match d.transport {
-            Transport::Tcp(t) => (FlowKey::new(ipproto::TCP, src, t.sport, dst, t.dport), t.sport, t.dport),
-            Transport::Udp { sport, dport } => (FlowKey::new(ipproto::UDP, src, sport, dst, dport), sport, dport),
-            Transport::Icmp { v6, icmp_type, code, ident, rest, quoted } => {
-                if let Some(q) = quoted {
-                    self.attribute_icmp_error(ts, v6, icmp_type, code, rest, src, q);
-                }
-                let pair = if v6 { icmp::v6::counterpart(icmp_type) } else { icmp::v4::counterpart(icmp_type) };
-                let class = match pair {
-                    Some(c) => u16::from(icmp_type.min(c)),
-                    None => u16::from(icmp_type) << 8 | u16::from(code),
-                };
-                // Zeek's "ports": the type the sender sent and its counterpart, or the code for
-                // messages that have none (errors, redirects, MLDv2 reports).
-                let resp_p = pair.unwrap_or(code);
-                (FlowKey::icmp(net.proto, src, dst, class, ident), u16::from(icmp_type), u16::from(resp_p))
-            }
-            // A TCP or UDP header too damaged to read has no ports: counted as an anomaly, no flow.
-            Transport::Other | Transport::None if matches!(net.proto, ipproto::TCP | ipproto::UDP) => return,
-            Transport::Other | Transport::None => (FlowKey::new(net.proto, src, 0, dst, 0), 0, 0),
-        };
+        if let Transport::Icmp { v6, icmp_type, code, rest, quoted: Some(q), .. } = d.transport {
+            self.attribute_icmp_error(ts, v6, icmp_type, code, rest, src, q);
+        }
+        let Some((key, sport, dport)) = key_of(&net, &d.transport) else { return };
         let hash = self.hasher.hash(&key);
         if !self.owns(hash) {
             return;
