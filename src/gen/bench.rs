@@ -292,11 +292,26 @@ fn time_command(cmd: &mut Command) -> Result<f64> {
 /// Runs `v6watch flows` and `v6watch report` (and optionally tshark) on each capture and
 /// prints throughput.
 pub fn measure(captures: &[PathBuf], tshark: bool, runs: u32) -> Result<ExitCode> {
+    if let [one] = captures {
+        measure_one(one, tshark, runs)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Each capture in a `bench` of its own: peak RSS is the maximum over a process's waited-for
+    // children, so one process would report an earlier capture's (or tshark's) peak.
+    let exe = std::env::current_exe()?;
     for (i, c) in captures.iter().enumerate() {
         if i > 0 {
             println!();
         }
-        measure_one(c, tshark, runs)?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["bench", "--runs", &runs.to_string()]);
+        if tshark {
+            cmd.arg("--tshark");
+        }
+        let st = cmd.arg(c).status().context("running bench")?;
+        if !st.success() {
+            bail!("bench {} failed: {st}", c.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -351,7 +366,10 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         packets,
         size as f64 / packets.max(1) as f64
     );
-    println!("best of {runs} runs; {cores} threads unless told; peak RSS of any run {:.1} MiB", rss as f64 / 1024.0);
+    println!(
+        "best of {runs} runs; {cores} threads unless told; peak RSS of any v6watch run {:.1} MiB",
+        rss as f64 / 1024.0
+    );
     println!("flows            {}", rate(flows));
     println!("  --threads 1    {}  ({cores} threads are {:.2}x faster)", rate(one), one / flows);
     println!("  --no-apps      {}  (with extractors: {:.0}% of the engine alone)", rate(bare), 100.0 * bare / flows);
