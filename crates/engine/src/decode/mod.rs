@@ -970,3 +970,6 @@ fn quote(b: &[u8], d: &mut Decoded<'_>) -> Option<Quoted> {
     };
     Some(Quoted { src, dst, proto, sport, dport })
 }
+
+#[cfg(test)]
+mod tests;

@@ -207,3 +207,122 @@ fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<
     };
     Some(DnsAnswer { section, name, rtype: rtype::name(r.rtype).into_owned(), ttl: r.ttl, data })
 }
+
+#[cfg(test)]
+mod test {
+    use super::super::fixture::{hex, Conn};
+    use crate::model::{AppEvent, DnsEvent};
+    use wire::ipproto;
+
+    /// Query for example.com A, id 0x1234.
+    const Q: &str = "123401000001000000000000076578616d706c6503636f6d0000010001";
+    /// Its response: example.com A 93.184.216.34, TTL 300.
+    const R: &str = "123481800001000100000000076578616d706c6503636f6d0000010001c00c000100010000012c00045db8d822";
+    /// Query for www.example.com A, id 0xbeef.
+    const CQ: &str = "beef0100000100000000000003777777076578616d706c6503636f6d0000010001";
+    /// Its response: a CNAME to example.com (a pointer into the question) and that name's A
+    /// record 192.0.2.80, both owner names compressed.
+    const CR: &str = "beef8180000100020000000003777777076578616d706c6503636f6d0000010001c00c000500010000\
+                      003c0002c010c010000100010000012c0004c0000250";
+    /// A response whose answer's owner name is a pointer to itself.
+    const LOOP: &str = "beef8180000100010000000003777777076578616d706c6503636f6d0000010001c021000100010000\
+                        012c0004c0000251";
+
+    fn dns(events: &[AppEvent]) -> Vec<&DnsEvent> {
+        events.iter().filter_map(|e| if let AppEvent::Dns(d) = e { Some(d) } else { None }).collect()
+    }
+
+    #[test]
+    fn a_udp_query_and_its_response_are_one_transaction() {
+        let mut c = Conn::new(ipproto::UDP, 53);
+        c.send(true, &hex(Q));
+        assert!(c.events.is_empty(), "a query waits for its response");
+        c.send(false, &hex(R));
+        let ev = dns(&c.events);
+        assert_eq!(ev.len(), 1);
+        let e = ev[0];
+        assert_eq!((e.query.as_str(), e.qtype, e.trans_id, e.rcode), ("example.com", 1, 0x1234, Some(0)));
+        assert_eq!((e.transport, e.kind, e.server_port), ("udp", "dns", 53));
+        assert_eq!(e.client.to_string(), "2001:db8::1");
+        assert_eq!(e.server.to_string(), "2001:db8::2");
+        assert_eq!(e.rtt_ns, Some(1_000_000));
+        assert_eq!(e.response_ts, Some(e.ts + 1_000_000));
+        assert_eq!(e.answers.len(), 1);
+        let a = &e.answers[0];
+        assert_eq!(
+            (a.section, a.name.as_str(), a.rtype.as_str(), a.ttl, a.data.as_str()),
+            ("answer", "example.com", "A", 300, "93.184.216.34")
+        );
+        assert_eq!(c.finish().map(|s| s.0), Some("dns"));
+    }
+
+    #[test]
+    fn tcp_messages_are_framed_by_their_length_prefix_however_they_are_cut() {
+        for cut in [1, 2, 3, 7, 1000] {
+            let mut c = Conn::new(ipproto::TCP, 53);
+            let framed = |m: &str| {
+                let m = hex(m);
+                let mut v = (m.len() as u16).to_be_bytes().to_vec();
+                v.extend_from_slice(&m);
+                v
+            };
+            c.send_cut(true, &framed(Q), cut);
+            c.send_cut(true, &framed(CQ), cut);
+            // Both responses in one segment (or cut across the boundary).
+            let mut both = framed(R);
+            both.extend(framed(CR));
+            c.send_cut(false, &both, cut);
+            let ev = dns(&c.events);
+            assert_eq!(ev.len(), 2, "cut {cut}");
+            assert!(ev.iter().all(|e| e.transport == "tcp" && e.rcode == Some(0)), "cut {cut}");
+            assert_eq!(ev[0].query, "example.com");
+            assert_eq!(ev[1].query, "www.example.com");
+            let cname: Vec<_> =
+                ev[1].answers.iter().map(|a| (a.name.as_str(), a.rtype.as_str(), a.data.as_str())).collect();
+            assert_eq!(cname, [("www.example.com", "CNAME", "example.com"), ("example.com", "A", "192.0.2.80")]);
+        }
+    }
+
+    #[test]
+    fn an_unanswered_query_is_reported_when_the_flow_ends() {
+        let mut c = Conn::new(ipproto::UDP, 53);
+        c.send(true, &hex(Q));
+        c.finish();
+        let ev = dns(&c.events);
+        assert_eq!(ev.len(), 1);
+        assert_eq!((ev[0].rcode, ev[0].rtt_ns, ev[0].response_ts), (None, None, None));
+    }
+
+    #[test]
+    fn a_response_without_its_query_still_names_client_and_server() {
+        let mut c = Conn::new(ipproto::UDP, 53);
+        // The capture began after the query: the server's response is the flow's first packet
+        // (its sender is the originator here).
+        c.send(true, &hex(R));
+        let ev = dns(&c.events);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].server.to_string(), "2001:db8::1");
+        assert_eq!(ev[0].rtt_ns, None);
+    }
+
+    #[test]
+    fn a_compression_loop_loses_the_record_not_the_transaction() {
+        let mut c = Conn::new(ipproto::UDP, 53);
+        c.send(true, &hex(CQ));
+        c.send(false, &hex(LOOP));
+        let ev = dns(&c.events);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].query, "www.example.com");
+        assert!(ev[0].answers.is_empty());
+    }
+
+    #[test]
+    fn mdns_and_llmnr_are_named_by_port() {
+        for (port, kind) in [(5353, "mdns"), (5355, "llmnr")] {
+            let mut c = Conn::new(ipproto::UDP, port);
+            c.send(true, &hex(Q));
+            c.send(false, &hex(R));
+            assert_eq!(dns(&c.events)[0].kind, kind);
+        }
+    }
+}

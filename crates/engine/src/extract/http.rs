@@ -191,6 +191,81 @@ impl Http {
 
 #[cfg(test)]
 mod test {
+    use super::super::fixture::Conn;
+    use crate::model::{AppEvent, HttpEvent};
+    use wire::ipproto;
+
+    /// Two pipelined requests, the first with a body (the seed's Firefox update check).
+    const REQUESTS: &[u8] = b"POST /safebrowsing/downloads?client=navclient-auto-ffox HTTP/1.1\r\n\
+        Host: SafeBrowsing.Clients.Google.com\r\nUser-Agent: Mozilla/5.0 Firefox/4.0.1\r\n\
+        Content-Length: 5\r\n\r\nhello\
+        GET /favicon.ico HTTP/1.1\r\nHost: safebrowsing.clients.google.com\r\n\r\n";
+    /// Their responses: a body of 3 bytes, then a 404 without one.
+    const RESPONSES: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc\
+        HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+    fn http(events: &[AppEvent]) -> Vec<&HttpEvent> {
+        events.iter().filter_map(|e| if let AppEvent::Http(h) = e { Some(h) } else { None }).collect()
+    }
+
+    #[test]
+    fn pipelined_requests_get_their_statuses_however_the_streams_are_cut() {
+        for cut in [1, 2, 5, 17, 64, 4096] {
+            let mut c = Conn::new(ipproto::TCP, 80);
+            c.send_cut(true, REQUESTS, cut);
+            c.send_cut(false, RESPONSES, cut);
+            let summary = c.finish();
+            let ev = http(&c.events);
+            assert_eq!(ev.len(), 2, "cut {cut}");
+            let (a, b) = (ev[0], ev[1]);
+            assert_eq!(
+                (a.method.as_str(), a.uri.as_str(), a.version.as_str()),
+                ("POST", "/safebrowsing/downloads?client=navclient-auto-ffox", "HTTP/1.1"),
+                "cut {cut}"
+            );
+            assert_eq!(a.host.as_deref(), Some("SafeBrowsing.Clients.Google.com"));
+            assert_eq!(a.user_agent.as_deref(), Some("Mozilla/5.0 Firefox/4.0.1"));
+            assert_eq!((a.request_body_len, a.status, a.server_port), (Some(5), Some(200), 80));
+            assert_eq!((b.method.as_str(), b.uri.as_str(), b.status), ("GET", "/favicon.ico", Some(404)), "cut {cut}");
+            // The record is named by the first Host, lower-cased.
+            assert_eq!(summary, Some(("http", Some(("safebrowsing.clients.google.com".into(), "http-host")))));
+        }
+    }
+
+    #[test]
+    fn a_chunked_response_ends_status_matching_but_not_request_parsing() {
+        let mut c = Conn::new(ipproto::TCP, 80);
+        c.send(true, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(false, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        c.send(true, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        c.finish();
+        let ev = http(&c.events);
+        let got: Vec<_> = ev.iter().map(|e| (e.uri.as_str(), e.status)).collect();
+        assert_eq!(got, [("/a", Some(200)), ("/b", None)]);
+    }
+
+    #[test]
+    fn a_stream_that_stops_looking_like_http_is_dropped() {
+        let mut c = Conn::new(ipproto::TCP, 80);
+        c.send(true, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(true, &[0u8; 3000]);
+        c.send(true, b"GET /later HTTP/1.1\r\n\r\n");
+        c.finish();
+        let uris: Vec<_> = http(&c.events).iter().map(|e| e.uri.clone()).collect();
+        assert_eq!(uris, ["/"]);
+    }
+
+    #[test]
+    fn ssdp_datagrams_are_requests_over_udp() {
+        let mut c = Conn::new(ipproto::UDP, 1900);
+        c.send(true, b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n\r\n");
+        let ev = http(&c.events);
+        assert_eq!(ev.len(), 1);
+        assert_eq!((ev[0].method.as_str(), ev[0].uri.as_str()), ("M-SEARCH", "*"));
+        assert_eq!(c.finish().map(|s| s.0), Some("ssdp"));
+    }
+
     #[test]
     fn host_names() {
         assert_eq!(super::host_name("WWW.Example.org:8080"), "www.example.org");

@@ -8,6 +8,8 @@
 //! still counted).
 
 mod dns;
+#[cfg(test)]
+mod fixture;
 mod http;
 mod quic;
 mod tls;
@@ -449,4 +451,90 @@ impl Stream {
 /// Text from a packet, kept as (lossy) UTF-8; escaping happens at output.
 pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::decode::{Addr, TcpInfo};
+    use crate::flow::FlowKey;
+
+    fn key() -> FlowKey {
+        FlowKey::new(ipproto::TCP, Addr::v4([192, 0, 2, 1]), 50000, Addr::v4([192, 0, 2, 2]), 80)
+    }
+
+    fn seg(s: &mut Stream, seq: u32, flags: u8, data: &[u8]) {
+        let key = key();
+        let tcp = TcpInfo { seq, flags, payload_len: data.len() as u32, ..TcpInfo::default() };
+        let (o, r) = ((Addr::v4([192, 0, 2, 1]), 50000), (Addr::v4([192, 0, 2, 2]), 80));
+        s.push(&PacketCtx::fixture(&key, 0, true, o, r, Some(tcp), [None; 2], data));
+    }
+
+    #[test]
+    fn in_order_segments_across_the_sequence_wrap() {
+        let mut s = Stream::default();
+        seg(&mut s, u32::MAX - 2, wtcp::SYN, b"");
+        seg(&mut s, u32::MAX - 1, wtcp::ACK, b"GET ");
+        seg(&mut s, 2, wtcp::ACK, b"/ HTTP/1.1");
+        assert_eq!(s.buf, b"GET / HTTP/1.1");
+        assert!(!s.broken);
+    }
+
+    #[test]
+    fn segments_ahead_wait_for_the_hole_and_retransmissions_add_only_new_bytes() {
+        let mut s = Stream::at(100);
+        seg(&mut s, 108, wtcp::ACK, b"89");
+        seg(&mut s, 104, wtcp::ACK, b"4567");
+        assert!(s.buf.is_empty(), "nothing before the hole is known");
+        seg(&mut s, 100, wtcp::ACK, b"0123");
+        assert_eq!(s.buf, b"0123456789");
+        // A retransmission overlapping the end: only its new bytes count (the first copy of
+        // a byte wins, as in Zeek's reassembler).
+        seg(&mut s, 108, wtcp::ACK, b"XYab");
+        assert_eq!(s.buf, b"0123456789ab");
+        // A pure retransmission adds nothing.
+        seg(&mut s, 100, wtcp::ACK, b"0123");
+        assert_eq!(s.buf, b"0123456789ab");
+        s.consume(4);
+        assert_eq!(s.buf, b"456789ab");
+        s.consume(100);
+        assert!(s.buf.is_empty() && s.buf.capacity() == 0, "an empty stream holds no buffer");
+    }
+
+    #[test]
+    fn the_syn_places_the_first_segment_even_when_a_later_one_comes_first() {
+        let mut s = Stream::default();
+        seg(&mut s, 999, wtcp::SYN, b"");
+        seg(&mut s, 1003, wtcp::ACK, b"tail");
+        seg(&mut s, 1000, wtcp::ACK, b"abc");
+        assert_eq!(s.buf, b"abctail");
+    }
+
+    #[test]
+    fn out_of_order_bytes_are_bounded() {
+        let mut s = Stream::at(0);
+        let chunk = vec![b'x'; 1024];
+        for i in 0..(MAX_OOO_BYTES / 1024) as u32 {
+            seg(&mut s, 10 + i * 1024, wtcp::ACK, &chunk);
+            assert!(!s.broken, "{i} KiB held");
+        }
+        seg(&mut s, 10 + (MAX_OOO_BYTES as u32), wtcp::ACK, b"y");
+        assert!(s.broken);
+        // A broken stream takes nothing more, even the missing bytes.
+        seg(&mut s, 0, wtcp::ACK, b"0123456789");
+        assert!(s.buf.is_empty());
+    }
+
+    #[test]
+    fn buffered_bytes_are_bounded() {
+        let mut s = Stream::at(0);
+        let chunk = vec![b'x'; 4096];
+        let mut seq = 0u32;
+        while !s.broken {
+            seg(&mut s, seq, wtcp::ACK, &chunk);
+            seq += 4096;
+            assert!(s.buf.len() <= STREAM_CAP);
+        }
+        assert_eq!(seq as usize, STREAM_CAP + 4096);
+    }
 }

@@ -138,3 +138,103 @@ pub(crate) fn hello_event(ctx: &PacketCtx<'_>, h: tls::ClientHello, transport: &
         transport,
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::super::fixture::{hex, Conn};
+    use crate::model::{AppEvent, TlsEvent};
+    use wire::ipproto;
+
+    /// ClientHello in one TLS 1.0-versioned record: SNI example.com, ALPN h2 and http/1.1,
+    /// supported_versions TLS 1.3 and 1.2, ciphers 0x1301 0x1302.
+    const CLIENT_HELLO: &str = "16030100600100005c03030000000000000000000000000000000000000000000000000000000000\
+                                000000000004130113020100002f00000010000e00000b6578616d706c652e636f6d0010000e000c\
+                                02683208687474702f312e31002b00050403040303";
+    /// ServerHello choosing TLS 1.3 (supported_versions) and TLS_AES_128_GCM_SHA256.
+    const SERVER_HELLO: &str = "16030300320200002e03030000000000000000000000000000000000000000000000000000000000\
+                                000000001301000006002b00020304";
+
+    fn tls(events: &[AppEvent]) -> Vec<&TlsEvent> {
+        events.iter().filter_map(|e| if let AppEvent::Tls(t) = e { Some(t) } else { None }).collect()
+    }
+
+    fn check(c: &mut Conn, what: &str) {
+        let ev = tls(&c.events);
+        assert_eq!(ev.len(), 1, "{what}");
+        let e = ev[0];
+        assert_eq!(e.sni.as_deref(), Some("example.com"), "{what}");
+        assert_eq!(e.alpn, ["h2", "http/1.1"], "{what}");
+        assert_eq!(e.versions, ["TLSv1.3", "TLSv1.2"], "{what}");
+        assert_eq!(
+            (e.server_version.as_deref(), e.cipher, e.ech, e.transport),
+            (Some("TLSv1.3"), Some(0x1301), false, "tls"),
+            "{what}"
+        );
+        assert_eq!(e.server_port, 443);
+        assert_eq!(c.finish(), Some(("ssl", Some(("example.com".into(), "sni")))), "{what}");
+    }
+
+    #[test]
+    fn a_handshake_cut_into_segments_of_any_size() {
+        let (ch, sh) = (hex(CLIENT_HELLO), hex(SERVER_HELLO));
+        for cut in 1..=ch.len() {
+            let mut c = Conn::new(ipproto::TCP, 443);
+            c.send_cut(true, &ch, cut);
+            c.send_cut(false, &sh, cut);
+            check(&mut c, &format!("cut {cut}"));
+        }
+    }
+
+    #[test]
+    fn a_hello_split_over_two_records_and_reordered_segments() {
+        let ch = hex(CLIENT_HELLO);
+        let hs = &ch[5..];
+        let (a, b) = hs.split_at(30);
+        let mut two = Vec::new();
+        for part in [a, b] {
+            two.extend_from_slice(&[0x16, 0x03, 0x01]);
+            two.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            two.extend_from_slice(part);
+        }
+        let mut c = Conn::new(ipproto::TCP, 443);
+        // The second half arrives first; the stream waits for the hole before the first.
+        c.send_at(true, 40, &two[40..]);
+        c.send_at(true, 0, &two[..40]);
+        c.send(false, &hex(SERVER_HELLO));
+        check(&mut c, "two records, reordered");
+    }
+
+    #[test]
+    fn a_hello_after_a_plaintext_preamble_is_found() {
+        // STARTTLS-like: text first, the handshake later in the same stream.
+        let mut c = Conn::new(ipproto::TCP, 443);
+        c.send(true, b"STARTTLS\r\n");
+        c.send(false, b"220 go ahead\r\n");
+        c.send(true, &hex(CLIENT_HELLO));
+        c.send(false, &hex(SERVER_HELLO));
+        check(&mut c, "after a preamble");
+    }
+
+    #[test]
+    fn without_a_server_hello_the_client_hello_is_reported_at_the_end() {
+        let mut c = Conn::new(ipproto::TCP, 443);
+        c.send(true, &hex(CLIENT_HELLO));
+        c.send(false, b"\x15\x03\x03\x00\x02\x02\x28"); // a fatal alert instead
+        let ev = tls(&c.events);
+        assert_eq!(ev.len(), 1, "an alert ends the server's handshake: reported at once");
+        assert_eq!(ev[0].server_version, None);
+        c.finish();
+        assert_eq!(tls(&c.events).len(), 1, "not twice");
+    }
+
+    #[test]
+    fn a_damaged_hello_yields_no_event() {
+        let mut ch = hex(CLIENT_HELLO);
+        ch[8] = 0xff; // the handshake body claims more bytes than its record holds
+        let mut c = Conn::new(ipproto::TCP, 443);
+        c.send(true, &ch);
+        c.send(false, &hex(SERVER_HELLO));
+        c.finish();
+        assert!(tls(&c.events).is_empty());
+    }
+}

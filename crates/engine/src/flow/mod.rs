@@ -50,6 +50,25 @@ impl PacketCtx<'_> {
     }
 }
 
+#[cfg(test)]
+impl<'a> PacketCtx<'a> {
+    /// A packet as the table would hand it to an attachment, for extractor tests (the flow
+    /// starts at this packet's time).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fixture(
+        key: &'a FlowKey,
+        ts: i64,
+        from_orig: bool,
+        orig: (Addr, u16),
+        resp: (Addr, u16),
+        tcp: Option<crate::decode::TcpInfo>,
+        starts: [Option<u32>; 2],
+        payload: &'a [u8],
+    ) -> Self {
+        PacketCtx { ts, key, first_ts: 0, from_orig, ip_proto: key.proto, orig, resp, tcp, starts, payload }
+    }
+}
+
 /// Per-flow state the table stores but never inspects (application extractors): it sees every
 /// packet of its flow and completes the record when the flow ends. Keeping it a parameter keeps
 /// `flow` independent of `extract`.
