@@ -307,17 +307,14 @@ impl Analysis {
         let prefixes_48 = peers::group(&peers, |p| (p.addr.version == 6).then(|| peers::prefix(&p.addr, 48)));
         let domains = peers::group(&peers, |p| p.name().map(peers::registrable_domain));
         let mut http: Vec<HttpAgg> = self.http.into_values().collect();
-        http.sort_by(|a, b| {
-            (&a.sensor, std::cmp::Reverse(a.count), &a.host, &a.path).cmp(&(
-                &b.sensor,
-                std::cmp::Reverse(b.count),
-                &b.host,
-                &b.path,
-            ))
+        // Every part of the aggregation key takes part, so the order never depends on the
+        // maps' (per-process random) iteration order.
+        http.sort_by_cached_key(|x: &HttpAgg| {
+            (x.sensor.clone(), std::cmp::Reverse(x.count), x.host.clone(), x.path.clone(), x.family, x.method.clone())
         });
         let mut tls: Vec<TlsAgg> = self.tls.into_values().collect();
-        tls.sort_by(|a, b| {
-            (&a.sensor, std::cmp::Reverse(a.count), &a.sni).cmp(&(&b.sensor, std::cmp::Reverse(b.count), &b.sni))
+        tls.sort_by_cached_key(|x: &TlsAgg| {
+            (x.sensor.clone(), std::cmp::Reverse(x.count), x.sni.clone(), x.family, x.transport)
         });
         let comparisons = self
             .settings

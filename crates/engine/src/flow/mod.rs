@@ -454,7 +454,8 @@ pub struct TableStats {
     pub created: u64,
     /// Flows written out early because the table was full.
     pub evicted: u64,
-    /// Highest number of live flows (with several workers: the sum of each worker's peak).
+    /// Highest number of live flows in this table (a run reports the peak of its tables' sampled
+    /// sum instead, the same for any number of workers).
     pub peak_live: u64,
     /// Packets attributed to flows.
     pub packets: u64,

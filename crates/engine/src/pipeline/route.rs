@@ -1,0 +1,175 @@
+//! The routing hash: which worker owns a frame's flow, computed from the frame's bytes with
+//! `wire` views before decoding (it must equal the hash of the key the decoder finds).
+
+use crate::decode::Addr;
+use crate::flow::{FlowKey, KeyHasher};
+
+/// [`route_hash`] of an IP packet carrying ICMP or ICMPv6 directly (no fragment, no extension
+/// header): read with the decoder's own views (ICMP's flow key depends on the message, which
+/// the IP header's declared length bounds), keyed by [`crate::flow::icmp_key`]. Errors quote
+/// another flow's packet and are attributed to it: every worker sees them (`None`).
+pub(super) fn icmp_route(hasher: &KeyHasher, ip: &[u8]) -> Option<u64> {
+    use wire::{icmp, ipproto, ipv4, ipv6};
+    let (proto, src, dst, payload) = match ip.first()? >> 4 {
+        4 => {
+            let p = ipv4::Packet::parse(ip).ok()?;
+            if p.is_fragment() {
+                return None;
+            }
+            (p.protocol(), Addr::v4(p.src()), Addr::v4(p.dst()), p.payload())
+        }
+        6 => {
+            let p = ipv6::Packet::parse(ip).ok()?;
+            (p.next_header(), Addr::v6(p.src()), Addr::v6(p.dst()), p.payload())
+        }
+        _ => return None,
+    };
+    // As the decoder: the protocol number, not the IP version, says which ICMP it is.
+    let v6 = match proto {
+        ipproto::ICMP => false,
+        ipproto::ICMPV6 => true,
+        _ => return None,
+    };
+    let m = icmp::Packet::parse(payload).ok()?;
+    let t = m.msg_type();
+    if if v6 { icmp::v6::is_error(t) } else { icmp::v4::is_error(t) } {
+        return None;
+    }
+    let ident = crate::decode::icmp_ident(v6, &m);
+    let (key, _, _) = crate::flow::icmp_key(proto, v6, src, dst, t, m.code(), ident);
+    Some(hasher.hash(&key))
+}
+
+/// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
+pub(super) const ALL: u8 = u8::MAX;
+
+/// The flow-key hash of a frame that is plain TCP or UDP over IPv4/IPv6 (Ethernet or raw IP) with
+/// no tunnel, fragment or extension header — the bulk of traffic — so the reader can hand it to
+/// the one worker owning its flow. Everything else is `None` and goes to every worker, which
+/// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
+/// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
+/// and the UDP tunnels: Teredo, AYIYA, GTP-U) or reassembles is excluded here.
+pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
+    use wire::link::linktype as lt;
+    let ip = match linktype {
+        lt::ETHERNET => {
+            let et = u16::from_be_bytes([*data.get(12)?, *data.get(13)?]);
+            if et != 0x0800 && et != 0x86dd {
+                return None;
+            }
+            &data[14..]
+        }
+        lt::RAW | lt::RAW_12 | lt::RAW_14 | lt::IPV4 | lt::IPV6 => data,
+        _ => return None,
+    };
+    let (proto, src, dst, l4) = match ip.first()? >> 4 {
+        4 if ip.len() >= 20 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            // More-fragments or a fragment offset: reassembly decides the key.
+            if ihl < 20 || ip.len() < ihl || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+                return None;
+            }
+            let a = |i: usize| Addr::v4([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
+            (ip[9], a(12), a(16), &ip[ihl..])
+        }
+        6 if ip.len() >= 40 => {
+            let a = |i: usize| {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&ip[i..i + 16]);
+                Addr::v6(b)
+            };
+            (ip[6], a(8), a(24), &ip[40..])
+        }
+        _ => return None,
+    };
+    let min = match proto {
+        6 => 20,
+        17 => 8,
+        wire::ipproto::ICMP | wire::ipproto::ICMPV6 => return icmp_route(hasher, ip),
+        _ => return None,
+    };
+    if l4.len() < min {
+        return None;
+    }
+    let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
+    if proto == 17 && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
+        return None;
+    }
+    Some(hasher.hash(&FlowKey::new(proto, src, sport, dst, dport)))
+}
+
+#[cfg(test)]
+mod test {
+    /// Every frame the router hands to one worker belongs to the flow the decoder finds for it:
+    /// on every frame of the corpus and on damaged copies of them (bytes of the headers
+    /// changed at random), the route's hash is the hash of the decoder's flow key, and the
+    /// decoder has not decapsulated or held it for reassembly. (A frame the decoder finds no
+    /// flow for may go anywhere: nobody makes a flow of it.)
+    #[test]
+    fn a_routed_frame_is_keyed_as_the_decoder_keys_it() {
+        use crate::decode::Decoder;
+        use crate::flow::KeyHasher;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+        if !dir.join("INVENTORY.tsv").is_file() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no corpus at {}", dir.display());
+            return;
+        }
+        let mut files = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() && !p.ends_with("reference") {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                    files.push(p);
+                }
+            }
+        }
+        let hasher = KeyHasher::new(7);
+        let (mut routed, mut checked) = (0u64, 0u64);
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut check = |dec: &mut Decoder, lt: u32, data: &[u8]| {
+            let Some(h) = super::route_hash(&hasher, lt, data) else { return };
+            routed += 1;
+            let d = dec.decode(0, lt, data);
+            let key = d.net.and_then(|net| crate::flow::key_of(&net, &d.transport));
+            if let Some((k, _, _)) = key {
+                assert!(d.tunnel.is_none() && !d.fragment_pending, "routed frame decapsulated: {data:02x?}");
+                assert_eq!(hasher.hash(&k), h, "route and decoder disagree on {data:02x?}");
+                checked += 1;
+            }
+        };
+        let mut dec = Decoder::default();
+        for f in &files {
+            let Ok(mut r) = crate::capture::Reader::open(f, false) else { continue };
+            while let Ok(true) = r.advance() {
+                let fr = r.current();
+                let (lt, data) = (fr.linktype, fr.data.to_vec());
+                check(&mut dec, lt, &data);
+                for _ in 0..8 {
+                    let mut m = data.clone();
+                    let span = m.len().min(96);
+                    if span == 0 {
+                        break;
+                    }
+                    for _ in 0..1 + next() % 3 {
+                        let i = (next() % span as u64) as usize;
+                        m[i] = next() as u8;
+                    }
+                    if next() % 4 == 0 {
+                        m.truncate((next() % (m.len() as u64 + 1)) as usize);
+                    }
+                    check(&mut dec, lt, &m);
+                }
+            }
+        }
+        assert!(checked > 100_000, "routed {routed}, checked {checked}");
+    }
+}
