@@ -1,0 +1,89 @@
+//! The per-service table: attempts, successes (with a Wilson lower bound), connect-time
+//! quantiles, failures, fallbacks, black holes and unused AAAA answers per service and family.
+
+use super::index::Index;
+use super::*;
+
+/// The table's rows, from per-service counts gathered once.
+pub(super) fn rows(
+    h: &Health,
+    ix: &Index<'_>,
+    r: &HealthReport,
+    aaaa_span: &HashMap<(u16, String), (i64, i64)>,
+) -> Vec<ServiceRow> {
+    let attempts = ix.attempts;
+    let (by_service, keys) = (&ix.by_service, &ix.keys);
+    let mut fb_count: HashMap<(&str, &str, u16, FallbackKind), u64> = HashMap::new();
+    for f in &r.fallbacks {
+        *fb_count.entry((f.sensor.as_str(), f.service.as_str(), f.port, f.kind)).or_default() += 1;
+    }
+    let mut bh_count: HashMap<(&str, &str, u16), u64> = HashMap::new();
+    for b in r.pmtu.iter().filter(|b| matches!(b.state, PmtuState::Suspected | PmtuState::Stalled)) {
+        *bh_count.entry((b.sensor.as_str(), b.service.as_str(), b.port)).or_default() += 1;
+    }
+    let mut unused_count: HashMap<(&str, &str), u64> = HashMap::new();
+    for u in &r.aaaa_unused {
+        *unused_count.entry((u.sensor.as_str(), u.name.as_str())).or_default() += 1;
+    }
+    let mut rows = Vec::new();
+    for key in keys {
+        let idx = &by_service[key];
+        let sensor = &h.sensors[usize::from(key.0)];
+        for fam in [4u8, 6] {
+            let list: Vec<&Attempt> = idx.iter().map(|&j| &attempts[j].1).filter(|a| a.family == fam).collect();
+            if list.is_empty() {
+                continue;
+            }
+            let n = list.len() as u64;
+            let ok = list.iter().filter(|a| a.ok()).count() as u64;
+            let mut ct: Vec<i64> = list.iter().filter(|a| a.ok()).filter_map(|a| a.connect_ns()).collect();
+            ct.sort_unstable();
+            let mut failures: Vec<(&'static str, u64)> = Vec::new();
+            for o in Outcome::ALL.iter().filter(|o| **o != Outcome::Established) {
+                let c = list.iter().filter(|a| a.outcome == *o).count() as u64;
+                if c > 0 {
+                    failures.push((o.name(), c));
+                }
+            }
+            let mut fallbacks = Vec::new();
+            if fam == 6 {
+                for k in FallbackKind::ALL {
+                    let c = fb_count.get(&(sensor.as_str(), key.1.as_str(), key.2, k)).copied().unwrap_or(0);
+                    if c > 0 {
+                        fallbacks.push((k.name(), c));
+                    }
+                }
+            }
+            let blackholes = if fam == 6 {
+                bh_count.get(&(sensor.as_str(), key.1.as_str(), key.2)).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let aaaa_unused =
+                if fam == 4 { unused_count.get(&(sensor.as_str(), key.1.as_str())).copied().unwrap_or(0) } else { 0 };
+            let v6: Vec<&&Attempt> = list.iter().filter(|a| a.family == 6).collect();
+            let (lo, _) = wilson(ok, n);
+            rows.push(ServiceRow {
+                sensor: sensor.clone(),
+                service: key.1.clone(),
+                port: key.2,
+                family: fam,
+                attempts: n,
+                successes: ok,
+                success_rate: ok as f64 / n as f64,
+                success_lower: lo,
+                connect_p50_ns: quantile(&ct, 0.5),
+                connect_p90_ns: quantile(&ct, 0.9),
+                failures,
+                fallbacks,
+                blackholes,
+                aaaa_unused,
+                aaaa: aaaa_span.get(&(key.0, key.1.clone())).copied(),
+                first_v6_attempt: v6.first().map(|a| a.ts),
+                first_v6_ok: v6.iter().find(|a| a.ok()).map(|a| a.ts),
+                last_failure: list.iter().rev().find(|a| !a.ok()).map(|a| (a.outcome.name(), a.ts)),
+            });
+        }
+    }
+    rows
+}
