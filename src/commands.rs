@@ -2,7 +2,7 @@
 
 use crate::analysis::{Analysis, Settings};
 use crate::cli::{AnalysisArgs, Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
-use crate::config;
+use crate::config::{self, glob_match};
 use crate::output::{events, flows, health, summary};
 use anyhow::{bail, Context, Result};
 use engine::analyze::health::Severity;
@@ -467,32 +467,6 @@ fn stem(p: &Path) -> String {
     }
 }
 
-/// Shell-style glob with `*` and `?`, on bytes.
-pub fn glob_match(pat: &str, s: &str) -> bool {
-    let (p, t) = (pat.as_bytes(), s.as_bytes());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
     let mut patterns: Vec<(String, String)> = Vec::new();
     for s in &input.sensors {
@@ -590,15 +564,6 @@ fn sensors(input: &InputArgs) -> Result<Vec<SensorInput>> {
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("hp1-*.pcapng", "hp1-0001.pcapng"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a?c*", "abcdef"));
-        assert!(!glob_match("hp1-*.pcapng", "hp2-0001.pcapng"));
-        assert!(glob_match("*/x/*.pcap", "/tmp/x/a.pcap"));
-    }
 
     #[test]
     fn stems() {

@@ -22,7 +22,6 @@
 //! end = "2011-06-09T00:00:00Z"
 //! ```
 
-use crate::commands::glob_match;
 use anyhow::{bail, Context, Result};
 use engine::decode::Addr;
 use engine::model::FlowRecord;
@@ -410,8 +409,43 @@ impl Rule {
     }
 }
 
+/// Shell-style glob with `*` and `?`, on bytes.
+pub fn glob_match(pat: &str, s: &str) -> bool {
+    let (p, t) = (pat.as_bytes(), s.as_bytes());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
 #[cfg(test)]
 mod test {
+    #[test]
+    fn globs() {
+        assert!(glob_match("hp1-*.pcapng", "hp1-0001.pcapng"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a?c*", "abcdef"));
+        assert!(!glob_match("hp1-*.pcapng", "hp2-0001.pcapng"));
+        assert!(glob_match("*/x/*.pcap", "/tmp/x/a.pcap"));
+    }
+
     use super::*;
 
     #[test]

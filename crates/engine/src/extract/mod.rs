@@ -37,6 +37,10 @@ const PROBE_BYTES: u64 = 16 << 10;
 /// speaking first and long is not a protocol extracted here).
 const PROBE_RESP_BYTES: u64 = 64 << 10;
 
+// Seven cache lines per flow slot with the extractors' state: a field that grows the slot costs
+// a line per packet, so it should be a decision, not an accident.
+const _: () = assert!(crate::flow::slot_size::<App>() == 448);
+
 /// Per-flow extractor state. The status byte lives inline so that flows with nothing (more)
 /// to extract cost no pointer chase per packet; the boxed state exists only for flows whose
 /// payload was recognised.

@@ -893,9 +893,11 @@ fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-// Seven cache lines with the application state the engine runs with: a field that grows the
-// slot costs a line per packet, so it should be a decision, not an accident.
-const _: () = assert!(std::mem::size_of::<Flow<crate::extract::App>>() == 448);
+/// Bytes of one flow slot with attachment `A` (the extractors hold their slot size to a
+/// budget with it).
+pub const fn slot_size<A: Attachment>() -> usize {
+    std::mem::size_of::<Flow<A>>()
+}
 
 impl<A: Attachment> Flow<A> {
     /// The uid: derived from what identifies the flow (key, start, originator), not stored.
