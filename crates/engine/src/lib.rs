@@ -13,5 +13,6 @@ pub mod model;
 pub mod names;
 pub mod pipeline;
 mod prefetch;
+pub mod schema;
 pub mod sensor;
 pub mod source;

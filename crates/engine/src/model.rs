@@ -28,6 +28,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Outbound, Role::Inbound, Role::Local, Role::Transit];
+
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {

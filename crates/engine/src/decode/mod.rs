@@ -142,6 +142,19 @@ pub enum TunnelKind {
 }
 
 impl TunnelKind {
+    /// Every kind.
+    pub const ALL: [TunnelKind; 9] = [
+        TunnelKind::SixInFour,
+        TunnelKind::SixToFour,
+        TunnelKind::IpInIp,
+        TunnelKind::FourInSix,
+        TunnelKind::SixInSix,
+        TunnelKind::Gre,
+        TunnelKind::Teredo,
+        TunnelKind::Ayiya,
+        TunnelKind::Gtp,
+    ];
+
     /// Short name.
     pub fn name(self) -> &'static str {
         match self {
