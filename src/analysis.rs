@@ -212,7 +212,9 @@ pub struct Report {
     pub app_dropped: u64,
 }
 
-/// The sink every capture is run through.
+/// The sink every capture is run through. Cloning it is how a report of everything so far is
+/// made while the input goes on ([`Analysis::snapshot`]).
+#[derive(Clone)]
 pub struct Analysis {
     settings: Settings,
     windows: Vec<(i64, i64)>,
@@ -224,6 +226,8 @@ pub struct Analysis {
     excluded: HashMap<String, Excluded>,
     classes: HashMap<String, u64>,
     app_dropped: u64,
+    /// Summaries of the sensors whose input ended (see [`FlowSink::end`]).
+    ended: Vec<SensorSummary>,
 }
 
 fn windows_of(events: &[Event]) -> Vec<(i64, i64)> {
@@ -251,7 +255,14 @@ impl Analysis {
             excluded: HashMap::new(),
             classes: HashMap::new(),
             app_dropped: 0,
+            ended: Vec::new(),
         }
+    }
+
+    /// The report of everything so far, the input going on: the sensors whose input ended
+    /// with their capture statistics, a sensor still being read with its records only.
+    pub fn snapshot(&self) -> Report {
+        self.clone().finish(self.ended.clone())
     }
 
     fn class_of(&self, t: &Target<'_>) -> &str {
@@ -372,6 +383,11 @@ impl Analysis {
 }
 
 impl FlowSink for Analysis {
+    fn end(&mut self, summary: &SensorSummary) -> std::io::Result<()> {
+        self.ended.push(summary.clone());
+        Ok(())
+    }
+
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
         let class = self.class_of(&Target::of_flow(sensor, rec)).to_string();
         if !class.is_empty() {

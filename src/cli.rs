@@ -109,7 +109,7 @@ pub enum Command {
         input: InputArgs,
         #[command(flatten)]
         analysis: AnalysisArgs,
-        /// HTML file to write.
+        /// HTML file to write (`-`: standard output).
         #[arg(short, long, default_value = "report.html")]
         out: PathBuf,
         /// Also write the analysis as JSON (schema v6watch.report/1, see README).
@@ -120,6 +120,12 @@ pub enum Command {
         /// them with --format jsonl. Files appear only when the run succeeds.
         #[arg(long, value_name = "DIR")]
         export: Option<PathBuf>,
+        /// While a pipe (`-`) is being read, rewrite the report (and --json) every SECONDS with
+        /// everything so far, without ending the input; each file is replaced whole (written
+        /// under a temporary name, then renamed), so a reader never sees half of one. Sensors
+        /// still being read appear with their records but without capture statistics.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        snapshot_every: Option<u64>,
     },
     /// Bytes and packets per time bucket, per sensor, IP version, direction, role and class.
     Timeline {

@@ -78,13 +78,21 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let failed = matches!((level, report.worst()), (Some(l), Some(w)) if w >= l);
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Report { mut input, analysis, out, json, export } => {
+        Command::Report { mut input, analysis, out, json, export, snapshot_every } => {
             if json.as_deref().is_some_and(|j| same_file(j, &out)) {
                 bail!("-o and --json name the same file ({}): give them different paths", out.display());
             }
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
-            let (sums, code) = analyse_exporting(&input, &mut a, export.as_deref())?;
+            let (sums, code) = match snapshot_every {
+                Some(secs) => {
+                    let every = std::time::Duration::from_secs(secs);
+                    let mut s =
+                        crate::output::snapshot::Snapshots::new(&mut a, every, &settings, &out, json.as_deref());
+                    analyse_exporting(&input, &mut s, export.as_deref())?
+                }
+                None => analyse_exporting(&input, &mut a, export.as_deref())?,
+            };
             let report = a.finish(sums);
             write_report(&report, &settings, &out, json.as_deref())?;
             eprintln!("wrote {}", out.display());
@@ -289,11 +297,29 @@ pub fn write_report(
     json: Option<&Path>,
 ) -> Result<()> {
     let text = crate::output::report::html(report, settings);
-    std::fs::write(html, text).with_context(|| format!("writing {}", html.display()))?;
+    replace_whole(html, text.as_bytes())?;
     if let Some(j) = json {
-        let f = std::fs::File::create(j).with_context(|| format!("writing {}", j.display()))?;
-        serde_json::to_writer(std::io::BufWriter::new(f), report)
-            .with_context(|| format!("writing {}", j.display()))?;
+        let bytes = serde_json::to_vec(report).with_context(|| format!("writing {}", j.display()))?;
+        replace_whole(j, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Writes `path` whole: under a temporary name beside it, then renamed over it, so a reader
+/// (a browser reloading a live report) sees the old file or the new one, never half of one,
+/// and a full disk leaves the old file in place. `-` is standard output.
+fn replace_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|_| out.flush()).context("writing standard output");
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.v6watch-tmp"));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_data()));
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
     }
     Ok(())
 }
@@ -321,7 +347,7 @@ pub fn analyse(input: &InputArgs, sink: &mut dyn FlowSink) -> Result<(Vec<Sensor
 /// same pass (see [`crate::output::export`]).
 fn analyse_exporting(
     input: &InputArgs,
-    analysis: &mut Analysis,
+    analysis: &mut dyn FlowSink,
     export: Option<&Path>,
 ) -> Result<(Vec<SensorSummary>, ExitCode)> {
     let Some(dir) = export else { return analyse(input, analysis) };

@@ -124,3 +124,53 @@ fn a_pipe_that_is_not_a_capture_writes_nothing() {
         assert!(err.contains("not a pcap or pcapng file") && err.contains("nothing was read or written"), "{err}");
     }
 }
+
+/// `report --snapshot-every` on a pipe: the report files appear, whole, while the pipe is still
+/// open, with the records so far; when the pipe closes the final report has the capture
+/// statistics too, and no temporary file is left.
+#[test]
+fn report_snapshots_come_while_the_pipe_is_open() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let dir = std::env::temp_dir().join(format!("v6watch-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (html, json) = (dir.join("r.html"), dir.join("r.json"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_v6watch"))
+        .args(["report", "--snapshot-every", "1", "--no-progress", "-o"])
+        .arg(&html)
+        .arg("--json")
+        .arg(&json)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run v6watch");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&capture(now)).unwrap();
+    stdin.flush().unwrap();
+    let started = Instant::now();
+    // The TCP flow ends after its close delay (5 s of the quiet pipe's clock): a snapshot
+    // after that has its peer.
+    let snapshot = loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "no snapshot with the closed connection");
+        assert!(child.try_wait().unwrap().is_none(), "v6watch ended with the pipe open");
+        if let Ok(text) = std::fs::read_to_string(&json) {
+            let v: serde_json::Value = serde_json::from_str(&text).expect("a snapshot is whole JSON");
+            if v["peers"].as_array().is_some_and(|p| !p.is_empty()) {
+                break v;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(html.is_file(), "the HTML is written with the JSON");
+    assert_eq!(snapshot["sensors"].as_array().map(Vec::len), Some(0), "the sensor is still being read");
+    assert_eq!(snapshot["health"]["attempts"], 1);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(last["sensors"].as_array().map(Vec::len), Some(1));
+    assert_eq!(last["sensors"][0]["frames"], 8);
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -9,6 +9,7 @@ pub mod flows;
 pub mod health;
 pub mod peers;
 pub mod report;
+pub mod snapshot;
 pub mod summary;
 pub mod term;
 pub mod timeline;

@@ -96,6 +96,7 @@ pub struct Folded {
 }
 
 /// Accumulates peers.
+#[derive(Clone)]
 pub struct PeersAcc {
     /// Keyed by sensor index (into `sensors`) and address; a peer's `sensor` is filled in by
     /// `finish` (one string per sensor, not two per peer).

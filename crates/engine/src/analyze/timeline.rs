@@ -69,6 +69,7 @@ impl Timeline {
 }
 
 /// Accumulates flows.
+#[derive(Clone)]
 pub struct TimelineAcc {
     base_ns: i64,
     cells: HashMap<(u32, i64), (f64, f64)>,

@@ -579,7 +579,7 @@ struct SensorFacts {
 }
 
 /// The accumulator: feed it flows and events, then call [`Health::finish`].
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Health {
     sensors: Vec<String>,
     facts: Vec<SensorFacts>,
