@@ -506,25 +506,7 @@ mod roundtrip {
     }
 
     fn corpus_files() -> Vec<std::path::PathBuf> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-        if !dir.join("INVENTORY.tsv").is_file() {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no corpus at {}", dir.display());
-            return Vec::new();
-        }
-        let mut files = Vec::new();
-        let mut stack = vec![dir];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() && !p.ends_with("reference") {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap") {
-                    files.push(p);
-                }
-            }
-        }
-        files.sort();
-        files
+        synth::corpus_captures(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
     }
 
     /// Every flow record of the corpus, written as a JSON line and read back, writes the same

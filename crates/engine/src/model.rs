@@ -227,6 +227,42 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// A record with nothing in it (no addresses, no counters, state OTH, role transit):
+    /// what a reader fills, or a test sets a few fields of.
+    pub fn empty() -> FlowRecord {
+        let zero = Addr::default();
+        FlowRecord {
+            uid: String::new(),
+            ts: 0,
+            last_ts: 0,
+            orig_h: zero,
+            orig_p: 0,
+            resp_h: zero,
+            resp_p: 0,
+            ip_proto: 0,
+            conn_state: "OTH",
+            history: String::new(),
+            orig: SideCounters::default(),
+            resp: SideCounters::default(),
+            flipped: false,
+            rtt_synack_ns: None,
+            rtt_ack_ns: None,
+            orig_mss: None,
+            resp_mss: None,
+            tunnel: None,
+            tunnel_outer: None,
+            vlan: None,
+            tcp: None,
+            icmp_errors: Vec::new(),
+            anomalies: Vec::new(),
+            end: EndReason::End,
+            role: Role::Transit,
+            service: None,
+            server_name: None,
+            name_source: None,
+        }
+    }
+
     /// 4 or 6.
     pub fn ip_version(&self) -> u8 {
         self.orig_h.version

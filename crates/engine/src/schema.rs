@@ -8,7 +8,7 @@
 //! handshake facts, the end reason, the SYN-ACK → ACK time) comes back empty.
 
 use crate::decode::{Addr, Anomaly, TunnelKind};
-use crate::model::{EndReason, FlowRecord, IcmpError, Role, SideCounters};
+use crate::model::{FlowRecord, IcmpError, Role};
 use serde_json::Value as Json;
 
 /// One field of a record, typed: how each format writes it is the writer's business.
@@ -455,41 +455,6 @@ fn set_name_source(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// An empty record for the reader to fill.
-fn blank() -> FlowRecord {
-    let zero = Addr::default();
-    FlowRecord {
-        uid: String::new(),
-        ts: 0,
-        last_ts: 0,
-        orig_h: zero,
-        orig_p: 0,
-        resp_h: zero,
-        resp_p: 0,
-        ip_proto: 0,
-        conn_state: "OTH",
-        history: String::new(),
-        orig: SideCounters::default(),
-        resp: SideCounters::default(),
-        flipped: false,
-        rtt_synack_ns: None,
-        rtt_ack_ns: None,
-        orig_mss: None,
-        resp_mss: None,
-        tunnel: None,
-        tunnel_outer: None,
-        vlan: None,
-        tcp: None,
-        icmp_errors: Vec::new(),
-        anomalies: Vec::new(),
-        end: EndReason::End,
-        role: Role::Transit,
-        service: None,
-        server_name: None,
-        name_source: None,
-    }
-}
-
 /// Why a JSON line is not a flow record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
@@ -530,7 +495,7 @@ pub fn read_flow(line: &str) -> Result<(String, FlowRecord), ReadError> {
             return Err(err(FLOW_COLUMNS.iter().find(|c| c.name == required).map_or("", |c| c.name), "missing"));
         }
     }
-    let mut r = blank();
+    let mut r = FlowRecord::empty();
     for c in FLOW_COLUMNS {
         if let (Some(set), Some(val)) = (c.set, obj.get(c.name)) {
             set(&mut r, val).map_err(|reason| err(c.name, reason))?;

@@ -1,7 +1,8 @@
 //! Synthetic traffic for v6watch's demo, benchmark and tests: a deterministic RNG, a frame
 //! builder (Ethernet + IPv4/IPv6 (optionally inside 6in4 or Teredo) + TCP/UDP/ICMP with
 //! correct lengths and checksums, and pcap / pcapng writers. Nothing here reads
-//! captures; the engine never depends on it except in tests.
+//! captures (it only lists the corpus's, [`corpus_captures`]); the engine never depends on it
+//! except in tests.
 #![forbid(unsafe_code)]
 
 pub mod mmdb;
@@ -473,6 +474,30 @@ impl Rng {
     pub fn chance(&mut self, p: f64) -> bool {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
+}
+
+/// The shared corpus's capture files (`*.pcap`, `*.pcapng`, `*.cap`; tshark's reference outputs
+/// left out), sorted, for tests that run over all of it; empty when there is no corpus at
+/// `dir`, which under `CI=true` is a failure, not a skip.
+pub fn corpus_captures(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if !dir.join("INVENTORY.tsv").is_file() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no corpus at {}", dir.display());
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("corpus folder") {
+            let p = e.expect("corpus entry").path();
+            if p.is_dir() && !p.ends_with("reference") {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ pub fn auto_bucket(span_ns: i64) -> i64 {
 mod test {
     use super::*;
     use crate::decode::Addr;
-    use crate::model::{EndReason, SideCounters};
+    use crate::model::SideCounters;
 
     fn rec(ts: i64, last: i64, role: Role, orig_bytes: u64, resp_bytes: u64) -> FlowRecord {
         FlowRecord {
@@ -234,25 +234,10 @@ mod test {
             resp_p: 80,
             ip_proto: 6,
             conn_state: "SF",
-            history: String::new(),
             orig: SideCounters { pkts: 10, ip_bytes: orig_bytes, ..Default::default() },
             resp: SideCounters { pkts: 20, ip_bytes: resp_bytes, ..Default::default() },
-            flipped: false,
-            rtt_synack_ns: None,
-            rtt_ack_ns: None,
-            orig_mss: None,
-            resp_mss: None,
-            tunnel: None,
-            tunnel_outer: None,
-            vlan: None,
-            tcp: None,
-            icmp_errors: vec![],
-            anomalies: vec![],
-            end: EndReason::End,
             role,
-            service: None,
-            server_name: None,
-            name_source: None,
+            ..FlowRecord::empty()
         }
     }
 
