@@ -251,27 +251,13 @@ pub(super) fn family_changes(
                 let e = aaaa_span.entry((key.0, key.1.to_string())).or_insert((a.ts, a.ts));
                 e.1 = a.ts;
                 if !have_aaaa && a_only_since.is_some_and(|s| a.ts.saturating_sub(s) >= p.gained_after_ns) {
-                    r.service_events.push(ServiceEvent {
-                        sensor: sensor.clone(),
-                        kind: "service_gained_aaaa",
-                        service: key.1.to_string(),
-                        port: 0,
-                        ts: a.ts,
-                        uid: a.uid.clone(),
-                    });
+                    r.service_events.push(service_event(sensor, "service_gained_aaaa", key.1, 0, a.ts, &a.uid));
                 }
                 have_aaaa = true;
                 a_only_since = None;
             } else if empty_aaaa {
                 if have_aaaa {
-                    r.service_events.push(ServiceEvent {
-                        sensor: sensor.clone(),
-                        kind: "service_lost_aaaa",
-                        service: key.1.to_string(),
-                        port: 0,
-                        ts: a.ts,
-                        uid: a.uid.clone(),
-                    });
+                    r.service_events.push(service_event(sensor, "service_lost_aaaa", key.1, 0, a.ts, &a.uid));
                     have_aaaa = false;
                 }
                 a_only_since.get_or_insert(a.ts);
@@ -295,14 +281,7 @@ pub(super) fn family_changes(
             }
             if a.family == 6 && had_v4_ok && !switched {
                 switched = true;
-                r.service_events.push(ServiceEvent {
-                    sensor: sensor.clone(),
-                    kind: "service_switched_to_v6",
-                    service: key.1.clone(),
-                    port: key.2,
-                    ts: a.ts,
-                    uid: a.uid.clone(),
-                });
+                r.service_events.push(service_event(sensor, "service_switched_to_v6", &key.1, key.2, a.ts, &a.uid));
             }
             had_v4_ok |= a.family == 4;
             recent.push_back((a.ts, a.family == 6));
@@ -317,17 +296,14 @@ pub(super) fn family_changes(
             } else if high && share < 0.1 {
                 high = false;
                 switched = false;
-                r.service_events.push(ServiceEvent {
-                    sensor: sensor.clone(),
-                    kind: "service_fell_back_to_v4",
-                    service: key.1.clone(),
-                    port: key.2,
-                    ts: a.ts,
-                    uid: a.uid.clone(),
-                });
+                r.service_events.push(service_event(sensor, "service_fell_back_to_v4", &key.1, key.2, a.ts, &a.uid));
             }
         }
     }
     r.service_events.sort_by(|a, b| (a.ts, a.kind, &a.service).cmp(&(b.ts, b.kind, &b.service)));
     aaaa_span
+}
+
+fn service_event(sensor: &str, kind: &'static str, service: &str, port: u16, ts: i64, uid: &str) -> ServiceEvent {
+    ServiceEvent { sensor: sensor.to_string(), kind, service: service.to_string(), port, ts, uid: uid.to_string() }
 }
