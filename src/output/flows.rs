@@ -47,14 +47,6 @@ fn icmp_errors(list: &[engine::model::IcmpError]) -> String {
         .join(";")
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 impl<W: Write> Writer<W> {
     /// A writer for `format`.
     pub fn new(w: W, format: FlowFormat) -> Self {
@@ -190,11 +182,11 @@ fn csv(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
             Value::Millis(ns) => micros(ns, 3),
             Value::UInt(n) => n.to_string(),
             Value::Word(w) => w.to_string(),
-            Value::Text(t) => csv_field(t),
+            Value::Text(t) => term::csv_cell(t),
             Value::Addr(a) => a.to_string(),
             Value::AddrPair(x, y) => format!("{x}>{y}"),
-            Value::IcmpErrors(list) => csv_field(&icmp_errors(list)),
-            Value::Names(list) => csv_field(&list.join(";")),
+            Value::IcmpErrors(list) => term::csv_cell(&icmp_errors(list)),
+            Value::Names(list) => term::csv_cell(&list.join(";")),
             Value::Absent => String::new(),
         };
         b.extend_from_slice(cell.as_bytes());

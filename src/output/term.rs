@@ -16,6 +16,19 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A CSV cell: quoted when it holds a separator, quote or line break, and a cell a spreadsheet
+/// would run as a formula (`=`, `+`, `-`, `@` first: text from packets can be anything) is
+/// quoted with a leading `'`.
+pub fn csv_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@']) {
+        format!("\"'{}\"", s.replace('"', "\"\""))
+    } else if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// RFC 3339 UTC with microseconds: `2011-06-08T00:00:00.000000Z`.
 pub fn utc(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
@@ -177,5 +190,20 @@ mod test {
         assert_eq!(clean("a\x1b[31mb\r\n"), "a\\x1b[31mb\\x0d\\x0a");
         assert_eq!(clean("\u{9b}x\u{202e}"), "\\u{9b}x\\u{202e}");
         assert_eq!(clean("ok ü 日本"), "ok ü 日本");
+    }
+}
+
+#[cfg(test)]
+mod csv_test {
+    /// Every CSV form (flows, events, timeline) quotes the same way and defuses formulas.
+    #[test]
+    fn csv_cells_quote_and_defuse() {
+        use super::csv_cell;
+        assert_eq!(csv_cell("www.example.com"), "www.example.com");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
     }
 }

@@ -44,12 +44,7 @@ pub fn write(w: &mut dyn Write, tl: &Timeline, format: TimelineFormat, s: &Setti
 }
 
 fn csv(s: &str) -> String {
-    let s = clean(s);
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    super::term::csv_cell(&clean(s))
 }
 
 fn table(w: &mut dyn Write, tl: &Timeline, s: &Settings) -> io::Result<()> {

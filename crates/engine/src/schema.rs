@@ -8,7 +8,7 @@
 //! handshake facts, the end reason, the SYN-ACK → ACK time) comes back empty.
 
 use crate::decode::{Addr, Anomaly, TunnelKind};
-use crate::model::{FlowRecord, IcmpError, Role};
+use crate::model::{AppEvent, DnsAnswer, DnsEvent, FlowRecord, HttpEvent, IcmpError, Role, TlsEvent};
 use serde_json::Value as Json;
 
 /// One field of a record, typed: how each format writes it is the writer's business.
@@ -506,4 +506,140 @@ pub fn read_flow(line: &str) -> Result<(String, FlowRecord), ReadError> {
         return Err(err("id.resp_h", "not the originator's IP version"));
     }
     Ok((sensor, r))
+}
+
+/// DNS answer sections.
+const DNS_SECTIONS: [&str; 3] = ["answer", "authority", "additional"];
+/// Transports of DNS transactions (`udp`, `tcp`) and TLS handshakes (`tls`, `quic`).
+const DNS_TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+const TLS_TRANSPORTS: [&str; 2] = ["tls", "quic"];
+/// DNS-format protocols.
+const DNS_KINDS: [&str; 3] = ["dns", "mdns", "llmnr"];
+
+/// The fields of one event line, each read once and checked.
+struct Fields<'a>(&'a serde_json::Map<String, Json>);
+
+impl Fields<'_> {
+    fn get(&self, k: &'static str) -> Result<&Json, ReadError> {
+        self.0.get(k).ok_or(ReadError { column: k, reason: "missing" })
+    }
+    fn at<T>(&self, k: &'static str, f: impl FnOnce(&Json) -> Result<T, &'static str>) -> Result<T, ReadError> {
+        f(self.get(k)?).map_err(|reason| ReadError { column: k, reason })
+    }
+    /// A field that may be `null` or missing.
+    fn opt<T>(
+        &self,
+        k: &'static str,
+        f: impl FnOnce(&Json) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, ReadError> {
+        match self.0.get(k) {
+            None | Some(Json::Null) => Ok(None),
+            Some(v) => f(v).map(Some).map_err(|reason| ReadError { column: k, reason }),
+        }
+    }
+    fn word(&self, k: &'static str, known: &[&'static str]) -> Result<&'static str, ReadError> {
+        self.at(k, |v| intern(known, v.as_str().ok_or("not a string")?).ok_or("not a known value"))
+    }
+    fn strings(&self, k: &'static str) -> Result<Vec<String>, ReadError> {
+        self.at(k, |v| v.as_array().ok_or("not a list")?.iter().map(string).collect())
+    }
+}
+
+fn uid(v: &Json) -> Result<String, &'static str> {
+    let mut r = FlowRecord::empty();
+    set_uid(&mut r, v)?;
+    Ok(r.uid)
+}
+
+/// Reads one line written by `dns`, `http` or `tls` with `--format jsonl` (or `--export`) back:
+/// the sensor's name and the event. Unknown keys are refused.
+pub fn read_event(line: &str) -> Result<(String, AppEvent), ReadError> {
+    let err = |column, reason| ReadError { column, reason };
+    let v: Json = serde_json::from_str(line).map_err(|_| err("", "not a JSON object"))?;
+    let obj = v.as_object().ok_or_else(|| err("", "not a JSON object"))?;
+    let f = Fields(obj);
+    let kind = obj.get("type").and_then(Json::as_str).ok_or_else(|| err("type", "missing or not a string"))?;
+    let common = ["type", "sensor", "ts", "uid", "client", "server", "server_port"];
+    let own: &[&str] = match kind {
+        "dns" => &["transport", "kind", "trans_id", "query", "qtype", "rcode", "rtt_ns", "answers", "response_ts"],
+        "http" => &["method", "host", "uri", "version", "user_agent", "request_body_len", "status"],
+        "tls" => &["sni", "alpn", "versions", "ech", "server_version", "cipher", "transport"],
+        _ => return Err(err("type", "not dns, http or tls")),
+    };
+    if obj.keys().any(|k| !common.contains(&k.as_str()) && !own.contains(&k.as_str())) {
+        return Err(err("", "a key that is not a field of this event"));
+    }
+    let sensor = f.at("sensor", string)?;
+    let (ts, uid, client, server, server_port) = (
+        f.at("ts", secs_ns)?,
+        f.at("uid", uid)?,
+        f.at("client", addr)?,
+        f.at("server", addr)?,
+        f.at("server_port", int)?,
+    );
+    let ev = match kind {
+        "dns" => {
+            let answers = f.at("answers", |v| {
+                v.as_array()
+                    .ok_or("not a list")?
+                    .iter()
+                    .map(|a| {
+                        Ok(DnsAnswer {
+                            section: intern(&DNS_SECTIONS, a["section"].as_str().ok_or("not a string")?)
+                                .ok_or("not a DNS section")?,
+                            name: string(&a["name"])?,
+                            rtype: string(&a["rtype"])?,
+                            ttl: int(&a["ttl"])?,
+                            data: string(&a["data"])?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, &'static str>>()
+            })?;
+            AppEvent::Dns(DnsEvent {
+                ts,
+                uid,
+                client,
+                server,
+                server_port,
+                transport: f.word("transport", &DNS_TRANSPORTS)?,
+                kind: f.word("kind", &DNS_KINDS)?,
+                trans_id: f.at("trans_id", int)?,
+                query: f.at("query", string)?,
+                qtype: f.at("qtype", int)?,
+                rcode: f.opt("rcode", int)?,
+                rtt_ns: f.opt("rtt_ns", |v| v.as_i64().ok_or("not an integer"))?,
+                answers,
+                response_ts: f.opt("response_ts", secs_ns)?,
+            })
+        }
+        "http" => AppEvent::Http(HttpEvent {
+            ts,
+            uid,
+            client,
+            server,
+            server_port,
+            method: f.at("method", string)?,
+            host: f.opt("host", string)?,
+            uri: f.at("uri", string)?,
+            version: f.at("version", string)?,
+            user_agent: f.opt("user_agent", string)?,
+            request_body_len: f.opt("request_body_len", int)?,
+            status: f.opt("status", int)?,
+        }),
+        _ => AppEvent::Tls(TlsEvent {
+            ts,
+            uid,
+            client,
+            server,
+            server_port,
+            sni: f.opt("sni", string)?,
+            alpn: f.strings("alpn")?,
+            versions: f.strings("versions")?,
+            ech: f.at("ech", |v| v.as_bool().ok_or("not true or false"))?,
+            server_version: f.opt("server_version", string)?,
+            cipher: f.opt("cipher", int)?,
+            transport: f.word("transport", &TLS_TRANSPORTS)?,
+        }),
+    };
+    Ok((sensor, ev))
 }
