@@ -232,8 +232,14 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct InputArgs {
     /// Capture files (pcap or pcapng, optionally .gz or .zst); `-` reads standard input.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "records")]
     pub captures: Vec<PathBuf>,
+    /// Stored records instead of captures: the JSON Lines files `flows`, `dns`, `http` and
+    /// `tls` write with --format jsonl, and the `facts.jsonl` that --export writes beside
+    /// them (without it, the IPv6-health rules have no TCP handshake facts). Each file's kind
+    /// is told by its lines; several folders' files may be given.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "captures")]
+    pub records: Vec<PathBuf>,
     /// Group files into a sensor: NAME=GLOB matched against the capture paths (repeatable).
     /// Files matching no pattern form one sensor per file stem.
     #[arg(long = "sensor", value_name = "NAME=GLOB")]

@@ -143,6 +143,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             std::fs::write(&conf, crate::gen::demo::CONFIG).with_context(|| format!("writing {}", conf.display()))?;
             let mut input = InputArgs {
                 captures: files.clone(),
+                records: vec![],
                 sensors: vec![],
                 sensor_addrs: vec![],
                 keep_going: false,
@@ -360,6 +361,11 @@ fn analyse_exporting(
 /// [`analyse`] for commands that only stream records (`tally` false: the summaries' flow
 /// tallies stay empty, see `Options::no_tally`).
 pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> Result<(Vec<SensorSummary>, ExitCode)> {
+    if !input.records.is_empty() {
+        // Records carry no capture statistics: there are no sensor summaries.
+        crate::records::run(&input.records, sink)?;
+        return Ok((Vec::new(), ExitCode::SUCCESS));
+    }
     let sensors = sensors(input)?;
     let mut opened = preflight(&sensors, input.keep_going)?;
     let mut opts =

@@ -19,6 +19,7 @@ mod config;
 mod gen;
 mod output;
 mod ptr;
+mod records;
 
 use std::process::ExitCode;
 

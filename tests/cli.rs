@@ -646,7 +646,11 @@ fn report_exports_the_records_in_the_same_pass() {
         v.sort();
         v
     };
-    assert_eq!(names(&data), ["dns.jsonl", "flows.jsonl", "http.jsonl", "tls.jsonl"], "no temporary files left");
+    assert_eq!(
+        names(&data),
+        ["dns.jsonl", "facts.jsonl", "flows.jsonl", "http.jsonl", "tls.jsonl"],
+        "no temporary files left"
+    );
 
     // health exports too.
     let health_data = dir.join("health-data");

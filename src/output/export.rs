@@ -1,6 +1,8 @@
 //! The record dataset written beside an analysis in the same pass (`report --export DIR`):
 //! `flows.jsonl`, `dns.jsonl`, `http.jsonl` and `tls.jsonl`, line for line what `v6watch flows`,
-//! `dns`, `http` and `tls` write with `--format jsonl`. The files are written under temporary
+//! `dns`, `http` and `tls` write with `--format jsonl`, and `facts.jsonl`, what the analyses
+//! need of each flow beyond its line (`engine::schema::FlowFacts`), so that `--records` on the
+//! folder gives the same analysis. The files are written under temporary
 //! names and moved into place only when the run succeeds, so a run that fails (a full disk, an
 //! unreadable input) never leaves a half-written file where an earlier complete one was. A
 //! capture damaged part-way is not such a failure: what was read before the damage is
@@ -11,11 +13,11 @@ use crate::cli::FlowFormat;
 use engine::model::{AppEvent, EventKind, FlowRecord};
 use engine::pipeline::FlowSink;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The names of the dataset's files, in the order they are opened.
-pub const FILES: [&str; 4] = ["flows.jsonl", "dns.jsonl", "http.jsonl", "tls.jsonl"];
+pub const FILES: [&str; 5] = ["flows.jsonl", "dns.jsonl", "http.jsonl", "tls.jsonl", "facts.jsonl"];
 
 type Out = BufWriter<File>;
 
@@ -33,6 +35,8 @@ struct Files {
     flows: flows::Writer<Out>,
     /// DNS, HTTP, TLS, as [`EventKind`] numbers them.
     events: Vec<events::Writer<Out>>,
+    /// One line per flow, in the flows' order (see `engine::schema::FlowFacts`).
+    facts: Out,
 }
 
 impl Export {
@@ -60,7 +64,8 @@ impl Export {
             for k in [EventKind::Dns, EventKind::Http, EventKind::Tls] {
                 events.push(events::Writer::new(open(FILES[1 + k as usize])?, FlowFormat::Jsonl, k));
             }
-            self.open = Some(Files { flows, events });
+            let facts = open(FILES[4])?;
+            self.open = Some(Files { flows, events, facts });
         }
         Ok(self.open.as_mut().expect("opened above"))
     }
@@ -78,7 +83,11 @@ impl FlowSink for Export {
     }
 
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> io::Result<()> {
-        self.with(0, |f| f.flows.flow(sensor, rec))
+        self.with(0, |f| f.flows.flow(sensor, rec))?;
+        self.with(4, |f| {
+            serde_json::to_writer(&mut f.facts, &engine::schema::FlowFacts::of(sensor, rec))?;
+            f.facts.write_all(b"\n")
+        })
     }
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
@@ -88,6 +97,7 @@ impl FlowSink for Export {
 
     fn flush(&mut self) -> io::Result<()> {
         self.with(0, |f| f.flows.flush())?;
+        self.with(4, |f| f.facts.flush())?;
         for i in 0..3 {
             self.with(1 + i, |f| f.events[i].flush())?;
         }
@@ -97,6 +107,7 @@ impl FlowSink for Export {
     /// Everything written: each file is moved over its final name.
     fn finish(&mut self) -> io::Result<()> {
         self.with(0, |f| f.flows.finish())?;
+        self.with(4, |f| f.facts.flush())?;
         for i in 0..3 {
             self.with(1 + i, |f| f.events[i].finish())?;
         }

@@ -2,7 +2,7 @@
 //! Nothing here borrows packet bytes, so records outlive the buffers they came from.
 
 use crate::decode::{Addr, TunnelKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Direction of a packet relative to its flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +82,7 @@ pub struct IcmpError {
 
 /// The segment a TCP side retransmitted most often without progress (same sequence number and
 /// length): the footprint of a Path-MTU black hole seen from the sender.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stall {
     /// Sequence number of the segment.
     pub seq: u32,
@@ -93,23 +93,23 @@ pub struct Stall {
     /// Times it was sent (first transmission included).
     pub sends: u32,
     /// Capture time of the first retransmission, ns (the original send is not remembered).
-    #[serde(serialize_with = "crate::model::epoch")]
+    #[serde(rename = "first_ts_ns")]
     pub first_ts: i64,
     /// Capture time of the last retransmission, ns.
-    #[serde(serialize_with = "crate::model::epoch")]
+    #[serde(rename = "last_ts_ns")]
     pub last_ts: i64,
     /// The peer acknowledged the segment, or new data went through, afterwards (the sender
     /// recovered, e.g. by resending it in smaller segments).
-    #[serde(serialize_with = "crate::model::epoch_opt")]
+    #[serde(rename = "recovered_ts_ns")]
     pub recovered_ts: Option<i64>,
 }
 
 /// Handshake and progress facts of a TCP flow that IPv6-health rules need (DOMAIN.md §3.2 P4,
 /// §3.3 b, c, e). Times are capture times in ns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpFacts {
     /// First SYN from the originator.
-    #[serde(serialize_with = "crate::model::epoch_opt")]
+    #[serde(rename = "syn_ts_ns")]
     pub syn_ts: Option<i64>,
     /// SYNs the originator sent with the same ISN (more than one: retransmitted).
     pub syns: u32,
@@ -117,20 +117,22 @@ pub struct TcpFacts {
     /// stack, not a stateless scanner).
     pub syn_full_options: bool,
     /// First SYN-ACK from the responder.
-    #[serde(serialize_with = "crate::model::epoch_opt")]
+    #[serde(rename = "synack_ts_ns")]
     pub synack_ts: Option<i64>,
     /// The originator's ACK completing the handshake.
-    #[serde(serialize_with = "crate::model::epoch_opt")]
+    #[serde(rename = "ack_ts_ns")]
     pub ack_ts: Option<i64>,
     /// First RST from the originator.
-    #[serde(serialize_with = "crate::model::epoch_opt")]
+    #[serde(rename = "orig_rst_ts_ns")]
     pub orig_rst_ts: Option<i64>,
     /// First RST from the responder.
-    #[serde(serialize_with = "crate::model::epoch_opt")]
+    #[serde(rename = "resp_rst_ts_ns")]
     pub resp_rst_ts: Option<i64>,
     /// First and last payload from the originator.
+    #[serde(rename = "orig_data_ns")]
     pub orig_data: Option<(i64, i64)>,
     /// First and last payload from the responder.
+    #[serde(rename = "resp_data_ns")]
     pub resp_data: Option<(i64, i64)>,
     /// Largest IP length the originator sent.
     pub orig_max_ip_len: u32,

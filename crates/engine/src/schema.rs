@@ -643,3 +643,97 @@ pub fn read_event(line: &str) -> Result<(String, AppEvent), ReadError> {
     };
     Ok((sensor, ev))
 }
+
+/// What the analyses need of a flow beyond its JSON line (`facts.jsonl`, written by
+/// `report --export` and `health --export` beside `flows.jsonl`, one line per flow): its times
+/// to the nanosecond (the flow line has microseconds), both SYN-ACK times, missed bytes per
+/// side and the TCP handshake and progress facts the IPv6-health rules read. Every time is
+/// integer ns since the epoch, named `*_ns`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowFacts {
+    /// Marks the line as facts (a flow line has `conn_state`, an event line `type`).
+    pub facts: u8,
+    /// The sensor.
+    pub sensor: String,
+    /// The flow's uid (its flow line has the same).
+    pub uid: String,
+    /// First packet.
+    pub ts_ns: i64,
+    /// Last packet.
+    pub last_ts_ns: i64,
+    /// SYN → SYN-ACK.
+    pub rtt_synack_ns: Option<i64>,
+    /// SYN-ACK → ACK.
+    pub rtt_ack_ns: Option<i64>,
+    /// Payload bytes never seen, per side.
+    pub missed_bytes: [u64; 2],
+    /// TCP only.
+    pub tcp: Option<crate::model::TcpFacts>,
+}
+
+impl FlowFacts {
+    /// The facts of `rec`, a flow of `sensor`.
+    pub fn of(sensor: &str, rec: &FlowRecord) -> FlowFacts {
+        FlowFacts {
+            facts: 1,
+            sensor: sensor.to_string(),
+            uid: rec.uid.clone(),
+            ts_ns: rec.ts,
+            last_ts_ns: rec.last_ts,
+            rtt_synack_ns: rec.rtt_synack_ns,
+            rtt_ack_ns: rec.rtt_ack_ns,
+            missed_bytes: [rec.orig.missed_bytes, rec.resp.missed_bytes],
+            tcp: rec.tcp,
+        }
+    }
+
+    /// Completes a record read from its flow line. Refused when the facts are not that flow's
+    /// (another uid, or times more than the line's rounding from its).
+    pub fn apply(&self, rec: &mut FlowRecord) -> Result<(), ReadError> {
+        let err = |reason| ReadError { column: "facts", reason };
+        if self.uid != rec.uid {
+            return Err(err("not this flow's facts"));
+        }
+        // The line holds microseconds (ts cut, duration rounded): 2 µs apart at most.
+        if (self.ts_ns - rec.ts).abs() > 2000 || (self.last_ts_ns - rec.last_ts).abs() > 2000 {
+            return Err(err("times that are not the flow line's"));
+        }
+        if self.last_ts_ns < self.ts_ns {
+            return Err(err("a last packet before the first"));
+        }
+        rec.ts = self.ts_ns;
+        rec.last_ts = self.last_ts_ns;
+        rec.rtt_synack_ns = self.rtt_synack_ns;
+        rec.rtt_ack_ns = self.rtt_ack_ns;
+        [rec.orig.missed_bytes, rec.resp.missed_bytes] = self.missed_bytes;
+        rec.tcp = self.tcp;
+        Ok(())
+    }
+}
+
+/// One stored line of any kind, as [`read_line`] tells them apart.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// A flow line (`flows.jsonl`), with its sensor.
+    Flow(String, Box<FlowRecord>),
+    /// An event line (`dns.jsonl`, `http.jsonl`, `tls.jsonl`), with its sensor.
+    Event(String, AppEvent),
+    /// A facts line (`facts.jsonl`).
+    Facts(FlowFacts),
+}
+
+/// Reads a line of any stored record file: facts have `facts`, events `type`, flows neither.
+pub fn read_line(line: &str) -> Result<Stored, ReadError> {
+    let v: Json = serde_json::from_str(line).map_err(|_| ReadError { column: "", reason: "not a JSON object" })?;
+    let obj = v.as_object().ok_or(ReadError { column: "", reason: "not a JSON object" })?;
+    if obj.contains_key("facts") {
+        let f: FlowFacts =
+            serde_json::from_value(v).map_err(|_| ReadError { column: "facts", reason: "not a facts line" })?;
+        return Ok(Stored::Facts(f));
+    }
+    if obj.contains_key("type") {
+        return read_event(line).map(|(s, e)| Stored::Event(s, e));
+    }
+    read_flow(line).map(|(s, r)| Stored::Flow(s, Box::new(r)))
+}
