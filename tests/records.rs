@@ -23,6 +23,12 @@ fn records(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Writes the demo's captures into `d` (`d/v6watch-demo/`).
+fn demo(d: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_v6watch")).args(["demo"]).current_dir(d).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// The report JSON without `sensors`.
 fn analysis(path: &Path) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -69,8 +75,7 @@ fn same_from_records(d: &Path, extra: &[&str], inputs: &[&str]) -> bool {
 #[test]
 fn the_demo_from_its_records_is_the_same_analysis() {
     let d = tmpdir("records-demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_v6watch")).args(["demo"]).current_dir(&d).output().unwrap();
-    assert!(out.status.success());
+    demo(&d);
     let demo = d.join("v6watch-demo");
     let (conf, h1, h2) = (demo.join("v6watch.toml"), demo.join("honeypot1.pcapng"), demo.join("honeypot2.pcapng"));
     assert!(same_from_records(&d, &["--config", s(&conf)], &[s(&h1), s(&h2)]));
@@ -97,8 +102,7 @@ fn every_corpus_capture_from_its_records_is_the_same_analysis() {
 #[test]
 fn records_that_do_not_belong_together_are_refused() {
     let d = tmpdir("records-bad");
-    let out = Command::new(env!("CARGO_BIN_EXE_v6watch")).args(["demo"]).current_dir(&d).output().unwrap();
-    assert!(out.status.success());
+    demo(&d);
     let ex = d.join("ex");
     let h1 = d.join("v6watch-demo/honeypot1.pcapng");
     let r = v6watch(&["report", "--no-progress", "-o", s(&d.join("x.html")), "--export", s(&ex), s(&h1)]);
@@ -135,8 +139,7 @@ fn records_that_do_not_belong_together_are_refused() {
 #[test]
 fn flows_from_records_print_the_same_lines() {
     let d = tmpdir("records-flows");
-    let out = Command::new(env!("CARGO_BIN_EXE_v6watch")).args(["demo"]).current_dir(&d).output().unwrap();
-    assert!(out.status.success());
+    demo(&d);
     let h1 = d.join("v6watch-demo/honeypot1.pcapng");
     let first = v6watch(&["flows", "--format", "jsonl", s(&h1)]).stdout;
     let stored = d.join("f.jsonl");
