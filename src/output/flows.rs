@@ -110,9 +110,14 @@ fn jsonl(b: &mut Vec<u8>, sensor_json: &[u8], r: &FlowRecord) {
     // Written straight into one reused buffer (not through a serde map or `write!`): this runs
     // once per flow and dominated the profile. Text goes through serde_json's escaping (into a
     // vector it cannot fail); the sensor's name was escaped once for all its records.
+    // Each column's `,"name":` made once; the first column's comma is skipped.
+    static KEYS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    let keys =
+        KEYS.get_or_init(|| schema::FLOW_COLUMNS.iter().map(|c| format!(",\"{}\":", c.name).into_bytes()).collect());
+    b.reserve(640);
     b.push(b'{');
-    let mut first = true;
-    for c in schema::FLOW_COLUMNS {
+    let start = b.len();
+    for (c, key) in schema::FLOW_COLUMNS.iter().zip(keys) {
         match c.json {
             InJson::Never => continue,
             InJson::When(has) if !has(r) => continue,
@@ -122,13 +127,7 @@ fn jsonl(b: &mut Vec<u8>, sensor_json: &[u8], r: &FlowRecord) {
         if v == Value::Absent {
             continue;
         }
-        if !first {
-            b.push(b',');
-        }
-        first = false;
-        b.push(b'"');
-        b.extend_from_slice(c.name.as_bytes());
-        b.extend_from_slice(b"\":");
+        b.extend_from_slice(if b.len() == start { &key[1..] } else { key });
         match v {
             Value::Time(ns) => fast::epoch(b, ns),
             Value::Seconds(ns) => fast::micros(b, ns, 6),
