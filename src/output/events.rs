@@ -309,11 +309,7 @@ mod roundtrip {
         }
         let mut rng = synth::Rng::new(5);
         for _ in 0..20_000 {
-            let mut b = good.as_bytes().to_vec();
-            for _ in 0..1 + rng.below(3) {
-                let i = rng.below(b.len() as u64) as usize;
-                b[i] = b"0123456789\"{}[],:.-eE\\anu"[rng.below(25) as usize];
-            }
+            let b = rng.mutate(good.as_bytes(), b"0123456789\"{}[],:.-eE\\anu");
             if let Ok(text) = std::str::from_utf8(&b) {
                 let _ = read_event(text);
             }

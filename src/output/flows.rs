@@ -138,8 +138,7 @@ fn jsonl(b: &mut Vec<u8>, sensor_json: &[u8], r: &FlowRecord) {
                 b.extend_from_slice(w.as_bytes());
                 b.push(b'"');
             }
-            // The only text column without a record field is the sensor's name.
-            Value::Text("") if c.name == "sensor" => b.extend_from_slice(sensor_json),
+            Value::Sensor(_) => b.extend_from_slice(sensor_json),
             Value::Text(t) => {
                 let _ = serde_json::to_writer(&mut *b, t);
             }
@@ -181,7 +180,7 @@ fn csv(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
             Value::Millis(ns) => micros(ns, 3),
             Value::UInt(n) => n.to_string(),
             Value::Word(w) => w.to_string(),
-            Value::Text(t) => term::csv_cell(t),
+            Value::Text(t) | Value::Sensor(t) => term::csv_cell(t),
             Value::Addr(a) => a.to_string(),
             Value::AddrPair(x, y) => format!("{x}>{y}"),
             Value::IcmpErrors(list) => term::csv_cell(&icmp_errors(list)),
@@ -556,11 +555,7 @@ mod roundtrip {
         }
         let mut rng = synth::Rng::new(11);
         for _ in 0..20_000 {
-            let mut b = good.as_bytes().to_vec();
-            for _ in 0..1 + rng.below(3) {
-                let i = rng.below(b.len() as u64) as usize;
-                b[i] = b"0123456789\"{}[],:.-eE\\ax"[rng.below(24) as usize];
-            }
+            let b = rng.mutate(good.as_bytes(), b"0123456789\"{}[],:.-eE\\ax");
             let Ok(text) = std::str::from_utf8(&b) else { continue };
             if let Ok((s, rec)) = read_flow(text) {
                 let form = Form::new(crate::cli::FlowFormat::Jsonl, &s);

@@ -26,6 +26,9 @@ pub enum Value<'a> {
     Word(&'a str),
     /// Text that may hold anything (from packets or the user): escaped by every writer.
     Text(&'a str),
+    /// The sensor's name: text, the same for all of a sensor's records (a writer may escape
+    /// it once for them all).
+    Sensor(&'a str),
     /// An address.
     Addr(Addr),
     /// A pair of addresses (a tunnel's outer endpoints).
@@ -201,7 +204,7 @@ pub const FLOW_COLUMNS: &[Column] = &[
             Ok(())
         })
     ),
-    col!("sensor", |_, s| Value::Text(s), InJson::Always, true, None),
+    col!("sensor", |_, s| Value::Sensor(s), InJson::Always, true, None),
     col!("role", |r, _| Value::Word(r.role.name()), InJson::Always, true, Some(set_role)),
     col!("ip_version", |r, _| Value::UInt(r.ip_version().into()), InJson::Always, true, None),
     col!(

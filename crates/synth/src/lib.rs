@@ -454,6 +454,17 @@ pub fn client_hello(name: &str) -> Vec<u8> {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A copy of `good` with one to three bytes replaced by bytes of `alphabet` (for tests
+    /// that damage text formats: JSON lines, headers).
+    pub fn mutate(&mut self, good: &[u8], alphabet: &[u8]) -> Vec<u8> {
+        let mut b = good.to_vec();
+        for _ in 0..1 + self.below(3) {
+            let i = self.below(b.len() as u64) as usize;
+            b[i] = alphabet[self.below(alphabet.len() as u64) as usize];
+        }
+        b
+    }
+
     /// Seeded generator.
     pub fn new(seed: u64) -> Self {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
