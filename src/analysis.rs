@@ -39,6 +39,8 @@ pub struct Settings {
     pub geo: Option<std::sync::Arc<std::sync::Mutex<engine::analyze::geo::GeoDb>>>,
     /// Reverse DNS for unnamed peers (resolver, timeout), only when the user asked.
     pub ptr: Option<(std::net::SocketAddr, std::time::Duration)>,
+    /// NIC vendors and NAT64 prefixes for describing addresses.
+    pub intel: engine::analyze::addr::Intel,
 }
 
 /// Settings echoed into the report.
@@ -281,10 +283,10 @@ impl Analysis {
         }
         let params = self.settings.health.clone();
         let origin = self.origin();
-        let health = std::mem::take(&mut self.health).finish(&params);
+        let health = std::mem::take(&mut self.health).finish(&params, &self.settings.intel);
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
         let peers_folded = self.peers.folded();
-        let mut peers = self.peers.finish();
+        let mut peers = self.peers.finish(&self.settings.intel);
         if let Some((server, timeout)) = self.settings.ptr {
             let mut unnamed: Vec<std::net::IpAddr> =
                 peers.iter().filter(|p| p.names.is_empty()).map(|p| p.addr.to_ip()).collect();

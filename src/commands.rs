@@ -125,12 +125,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Addr { addresses, format, intel } => {
-            address_data(&intel)?;
+            let intel = address_data(&intel)?;
             let mut list = Vec::new();
             for a in &addresses {
                 let ip: std::net::IpAddr =
                     a.trim().parse().with_context(|| format!("{a:?} is not an IPv4 or IPv6 address"))?;
-                list.push((ip, engine::analyze::addr::describe(&Addr::from_ip(ip))));
+                list.push((ip, intel.describe(&Addr::from_ip(ip))));
             }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             crate::output::addr::write(&mut out, &list, format)?;
@@ -199,7 +199,7 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
         Some(p) => config::load(p)?,
         None => config::File::default(),
     };
-    address_data(&a.intel)?;
+    let intel = address_data(&a.intel)?;
     config_sensors(input, &file);
     let tz_name = a.tz.clone().or(file.tz.clone()).unwrap_or_else(|| "UTC".into());
     let tz = jiff::tz::TimeZone::get(&tz_name)
@@ -244,7 +244,7 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     } else {
         None
     };
-    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr })
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr, intel })
 }
 
 /// The sensors a configuration declares join the command line's.
@@ -267,15 +267,15 @@ fn config_file_sensors(input: &mut InputArgs, config: Option<&Path>) -> Result<(
     Ok(())
 }
 
-/// Installs the address-intelligence data given on the command line (`--oui-db`,
-/// `--nat64-prefix`).
-fn address_data(a: &crate::cli::AddrArgs) -> Result<()> {
+/// The address-intelligence data given on the command line (`--oui-db`, `--nat64-prefix`).
+fn address_data(a: &crate::cli::AddrArgs) -> Result<engine::analyze::addr::Intel> {
+    let mut intel = engine::analyze::addr::Intel::builtin();
     if !a.oui_db.is_empty() {
-        engine::analyze::oui::use_files(&a.oui_db).context("--oui-db")?;
+        intel = intel.with_oui(engine::analyze::oui::from_files(&a.oui_db).context("--oui-db")?);
     }
     let list = &a.nat64;
     if list.is_empty() {
-        return Ok(());
+        return Ok(intel);
     }
     let mut v = Vec::new();
     for p in list {
@@ -284,10 +284,7 @@ fn address_data(a: &crate::cli::AddrArgs) -> Result<()> {
         let len: u8 = l.parse().with_context(|| format!("--nat64-prefix {p:?}: bad length"))?;
         v.push((Addr::from_ip(ip), len));
     }
-    if !engine::analyze::addr::set_nat64_prefixes(v) {
-        bail!("--nat64-prefix: RFC 6052 allows IPv6 prefixes of length 32, 40, 48, 56, 64 or 96");
-    }
-    Ok(())
+    intel.with_nat64(v).context("--nat64-prefix: RFC 6052 allows IPv6 prefixes of length 32, 40, 48, 56, 64 or 96")
 }
 
 /// Writes the HTML report (and the JSON when asked).

@@ -131,7 +131,7 @@ pub fn html(r: &Report, st: &Settings) -> String {
     peers(&mut h, r, st);
     apps(&mut h, r, st);
     services(&mut h, r);
-    addresses(&mut h, r);
+    addresses(&mut h, r, &st.intel);
     capture(&mut h, r, st);
     settings(&mut h, r, st);
     h.raw("</main><script>");
@@ -618,11 +618,11 @@ fn services(h: &mut Html, r: &Report) {
     h.raw("</tbody></table></div></section>");
 }
 
-fn addresses(h: &mut Html, r: &Report) {
+fn addresses(h: &mut Html, r: &Report, intel: &engine::analyze::addr::Intel) {
     h.raw("<section id=\"addresses\"><h2>Address intelligence</h2><p class=\"muted\">IPv6 peers by interface-identifier class and transition mechanism (RFC 7707: how guessable an address is).</p>");
     h.raw("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th>Class</th><th>Details</th></tr></thead><tbody>");
     for p in r.peers.iter().filter(|p| p.addr.version == 6).take(1000) {
-        let info = engine::analyze::addr::describe(&p.addr);
+        let info = intel.describe(&p.addr);
         h.raw("<tr><td>");
         h.text(&p.sensor);
         h.raw("</td><td class=\"mono\">");

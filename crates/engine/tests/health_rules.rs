@@ -121,7 +121,7 @@ impl Lab {
         for d in self.dns {
             h.event("lab", &AppEvent::Dns(d));
         }
-        h.finish(&Params::default())
+        h.finish(&Params::default(), &v6watch_engine::analyze::addr::Intel::builtin())
     }
 }
 

@@ -61,19 +61,86 @@ const REGISTRY: &[Row] = &[
     ("fe80::/10", "Link-Local Unicast", "4291", "TTFFT"),
 ];
 
-/// The registry's prefixes (bytes, length), parsed once from the blocks, in `REGISTRY` order.
-fn registry_prefixes() -> &'static [([u8; 16], u8)] {
-    static PREFIXES: std::sync::OnceLock<Vec<([u8; 16], u8)>> = std::sync::OnceLock::new();
-    PREFIXES.get_or_init(|| {
-        REGISTRY
-            .iter()
-            .map(|r| {
-                let (ip, len) = r.0.split_once('/').expect("registry block is a CIDR");
-                let ip: std::net::Ipv6Addr = ip.parse().expect("registry block address");
-                (ip.octets(), len.parse().expect("registry block length"))
-            })
-            .collect()
-    })
+/// The registry's prefixes (bytes, length) in `REGISTRY` order, parsed at compile time (a
+/// malformed block fails the build).
+const PREFIXES: [([u8; 16], u8); REGISTRY.len()] = {
+    let mut out = [([0u8; 16], 0u8); REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        out[i] = cidr(REGISTRY[i].0.as_bytes());
+        i += 1;
+    }
+    out
+};
+
+/// An IPv6 CIDR block (`hex:groups::/len`) at compile time.
+const fn cidr(s: &[u8]) -> ([u8; 16], u8) {
+    // Groups before and after "::", and the length after '/'.
+    let mut head = [0u16; 8];
+    let mut tail = [0u16; 8];
+    let (mut nh, mut nt, mut gap, mut cur, mut digits) = (0, 0, false, 0u16, 0);
+    let mut i = 0;
+    while i < s.len() && s[i] != b'/' {
+        let c = s[i];
+        if c == b':' {
+            if digits > 0 {
+                if gap {
+                    tail[nt] = cur;
+                    nt += 1;
+                } else {
+                    head[nh] = cur;
+                    nh += 1;
+                }
+            }
+            if i + 1 < s.len() && s[i + 1] == b':' {
+                assert!(!gap, "two '::' in a block");
+                gap = true;
+                i += 1;
+            }
+            cur = 0;
+            digits = 0;
+        } else {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => panic!("not a hex digit in a block"),
+            };
+            cur = cur * 16 + d as u16;
+            digits += 1;
+        }
+        i += 1;
+    }
+    if digits > 0 {
+        if gap {
+            tail[nt] = cur;
+            nt += 1;
+        } else {
+            head[nh] = cur;
+            nh += 1;
+        }
+    }
+    assert!(i < s.len() && (gap || nh == 8), "a block is ADDRESS/LEN");
+    let mut len = 0u8;
+    i += 1;
+    while i < s.len() {
+        len = len * 10 + (s[i] - b'0');
+        i += 1;
+    }
+    let mut bytes = [0u8; 16];
+    let mut g = 0;
+    while g < 8 {
+        let v = if g < nh {
+            head[g]
+        } else if g >= 8 - nt {
+            tail[g - (8 - nt)]
+        } else {
+            0
+        };
+        bytes[2 * g] = (v >> 8) as u8;
+        bytes[2 * g + 1] = v as u8;
+        g += 1;
+    }
+    (bytes, len)
 }
 
 fn in_prefix(a: &[u8; 16], p: &[u8; 16], len: u8) -> bool {
@@ -85,7 +152,7 @@ pub fn registry(a: &Addr) -> Option<Registry> {
     if a.version != 6 {
         return None;
     }
-    let (_, r) = registry_prefixes()
+    let (_, r) = PREFIXES
         .iter()
         .zip(REGISTRY)
         .filter(|((p, len), _)| in_prefix(&a.bytes, p, *len))
@@ -103,16 +170,52 @@ pub fn registry(a: &Addr) -> Option<Registry> {
     })
 }
 
-static NAT64: std::sync::OnceLock<Vec<(Addr, u8)>> = std::sync::OnceLock::new();
+/// What describing an address needs beyond the address itself: the NIC-vendor registry and
+/// the operator's network-specific NAT64 prefixes. A value passed to whoever describes
+/// addresses (cloning shares the registry), so two analyses in one process may use different
+/// data. The built-in vendor snapshot is decompressed on the first lookup only.
+#[derive(Debug, Clone, Default)]
+pub struct Intel {
+    oui: std::sync::Arc<std::sync::OnceLock<super::oui::OuiDb>>,
+    nat64: std::sync::Arc<[(Addr, u8)]>,
+}
 
-/// Network-specific NAT64 prefixes in use (RFC 6052 lengths 32, 40, 48, 56, 64, 96); call
-/// before the first [`describe`]. Returns false for a length RFC 6052 does not allow.
-pub fn set_nat64_prefixes(list: Vec<(Addr, u8)>) -> bool {
-    if list.iter().any(|(a, l)| a.version != 6 || ![32, 40, 48, 56, 64, 96].contains(l)) {
-        return false;
+impl Intel {
+    /// The built-in vendor snapshot, no NAT64 prefix.
+    pub fn builtin() -> Intel {
+        Intel::default()
     }
-    let _ = NAT64.set(list);
-    true
+
+    /// Uses `db` as the vendor registry instead of the built-in snapshot.
+    pub fn with_oui(mut self, db: super::oui::OuiDb) -> Intel {
+        self.oui = std::sync::Arc::new(std::sync::OnceLock::from(db));
+        self
+    }
+
+    /// Adds network-specific NAT64 prefixes; `None` for a length RFC 6052 does not allow
+    /// (32, 40, 48, 56, 64, 96) or a prefix that is not IPv6.
+    pub fn with_nat64(mut self, list: Vec<(Addr, u8)>) -> Option<Intel> {
+        if list.iter().any(|(a, l)| a.version != 6 || ![32, 40, 48, 56, 64, 96].contains(l)) {
+            return None;
+        }
+        self.nat64 = list.into();
+        Some(self)
+    }
+
+    /// The vendor registry in use.
+    pub fn oui(&self) -> &super::oui::OuiDb {
+        self.oui.get_or_init(super::oui::OuiDb::builtin)
+    }
+
+    /// The vendor of a MAC address.
+    pub fn vendor(&self, mac: [u8; 6]) -> Option<&str> {
+        self.oui().lookup(mac)
+    }
+
+    /// Describes an address (IPv4 addresses get only the basics).
+    pub fn describe(&self, a: &Addr) -> AddrInfo {
+        describe_with(a, self)
+    }
 }
 
 /// The IPv4 address embedded in `a` under an RFC 6052 prefix of length `len` (the "u" octet,
@@ -176,8 +279,7 @@ fn v4(b: &[u8]) -> String {
     format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
 }
 
-/// Describes an address (IPv4 addresses get only the basics).
-pub fn describe(a: &Addr) -> AddrInfo {
+fn describe_with(a: &Addr, intel: &Intel) -> AddrInfo {
     let b = a.bytes;
     let mut info = AddrInfo {
         kind: "unicast",
@@ -239,7 +341,7 @@ pub fn describe(a: &Addr) -> AddrInfo {
         return info;
     }
     // Network-specific NAT64 prefixes the user configured.
-    if let Some((p, len)) = NAT64.get().and_then(|l| l.iter().find(|(p, len)| in_prefix(&b, &p.bytes, *len))) {
+    if let Some((p, len)) = intel.nat64.iter().find(|(p, len)| in_prefix(&b, &p.bytes, *len)) {
         info.details.push(format!("NAT64 ({p}/{len}) for {}", v4(&nat64_embedded(a, *len))));
     }
     // Special-purpose blocks, most specific first.
@@ -310,7 +412,7 @@ pub fn describe(a: &Addr) -> AddrInfo {
             let oui = [mac[0], mac[1], mac[2]];
             info.details.push(format!(
                 "EUI-64 from MAC {macs}{}",
-                super::oui::vendor(mac).map_or(String::new(), |v| format!(" ({v})"))
+                intel.vendor(mac).map_or(String::new(), |v| format!(" ({v})"))
             ));
             format!("ieee-derived {:02x}-{:02x}-{:02x}", oui[0], oui[1], oui[2])
         } else {
@@ -364,7 +466,7 @@ mod test {
     use super::*;
 
     fn d(s: &str) -> AddrInfo {
-        describe(&Addr::from_ip(s.parse().unwrap()))
+        Intel::builtin().describe(&Addr::from_ip(s.parse().unwrap()))
     }
 
     #[test]
@@ -422,9 +524,10 @@ mod test {
 
     #[test]
     fn registry_blocks_parse_to_their_prefixes() {
-        let prefixes = registry_prefixes();
-        assert_eq!(prefixes.len(), REGISTRY.len());
-        for ((bytes, len), row) in prefixes.iter().zip(REGISTRY) {
+        for ((bytes, len), row) in PREFIXES.iter().zip(REGISTRY) {
+            let (ip, l) = row.0.split_once('/').unwrap();
+            let ip: std::net::Ipv6Addr = ip.parse().unwrap();
+            assert_eq!((*bytes, *len), (ip.octets(), l.parse().unwrap()), "{}", row.0);
             // A block names a prefix: no bit set past its length.
             let host = u128::from_be_bytes(*bytes) & u128::MAX.checked_shr(u32::from(*len)).unwrap_or(0);
             assert_eq!(host, 0, "{} has bits past /{len}", row.0);
@@ -452,7 +555,7 @@ mod test {
         for (s, len) in cases {
             assert_eq!(nat64_embedded(&Addr::from_ip(s.parse().unwrap()), len), [192, 0, 2, 33], "{s} /{len}");
         }
-        assert!(!set_nat64_prefixes(vec![(Addr::from_ip("2001:db8::".parse().unwrap()), 33)]));
+        assert!(Intel::builtin().with_nat64(vec![(Addr::from_ip("2001:db8::".parse().unwrap()), 33)]).is_none());
     }
 
     #[test]

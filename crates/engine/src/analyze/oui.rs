@@ -4,14 +4,12 @@
 //! A dated snapshot ships inside the binary (`data/oui.tsv.gz`, built by
 //! `scripts/oui-snapshot.py` from Debian's ieee-data 20220827: 41,946 assignments); a newer
 //! registry can be given as the IEEE's own CSV files (`--oui-db FILE`, repeatable). The table is
-//! decompressed on first use only.
+//! decompressed on first use only (see `addr::Intel`).
 
 use hashbrown::HashMap;
 use std::io::Read;
-use std::sync::OnceLock;
 
 static BUILTIN: &[u8] = include_bytes!("../../data/oui.tsv.gz");
-static DB: OnceLock<OuiDb> = OnceLock::new();
 
 /// The registry: prefix (as an integer of `bits` bits) → organisation.
 #[derive(Debug, Default)]
@@ -127,26 +125,13 @@ fn csv_fields(line: &str) -> Vec<String> {
     out
 }
 
-/// Uses these IEEE CSV files instead of the built-in snapshot (call before the first lookup).
-/// Returns the assignments loaded.
-pub fn use_files(paths: &[std::path::PathBuf]) -> std::io::Result<usize> {
+/// A registry made of these IEEE CSV files (instead of the built-in snapshot).
+pub fn from_files(paths: &[std::path::PathBuf]) -> std::io::Result<OuiDb> {
     let mut db = OuiDb::default();
     for p in paths {
         db.add_csv(&std::fs::read_to_string(p)?);
     }
-    let n = db.len();
-    let _ = DB.set(db);
-    Ok(n)
-}
-
-/// The registry in use (the built-in snapshot unless [`use_files`] was called).
-pub fn db() -> &'static OuiDb {
-    DB.get_or_init(OuiDb::builtin)
-}
-
-/// The vendor of a MAC address.
-pub fn vendor(mac: [u8; 6]) -> Option<&'static str> {
-    db().lookup(mac)
+    Ok(db)
 }
 
 #[cfg(test)]

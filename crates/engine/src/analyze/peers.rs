@@ -244,7 +244,7 @@ impl PeersAcc {
     }
 
     /// Every peer, ordered by sensor, then bytes exchanged (largest first).
-    pub fn finish(self) -> Vec<Peer> {
+    pub fn finish(self, intel: &super::addr::Intel) -> Vec<Peer> {
         let sensors = self.sensors;
         let mut v: Vec<Peer> = self
             .map
@@ -264,7 +264,7 @@ impl PeersAcc {
             });
             p.ambiguous = p.names.len() > 1;
             p.org = p.names.iter().find_map(|n| org_of(&n.name)).map(str::to_string);
-            let info = super::addr::describe(&p.addr);
+            let info = intel.describe(&p.addr);
             p.addr_class = match info.block {
                 "global unicast" | "public" => format!("{}{}", info.class, if info.wordy { ", wordy" } else { "" }),
                 b => format!("{b}; {}", info.class),

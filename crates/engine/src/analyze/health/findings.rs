@@ -115,6 +115,7 @@ pub(super) fn findings(
     ix: &Index<'_>,
     sensors: &[String],
     p: &Params,
+    intel: &crate::analyze::addr::Intel,
 ) -> Vec<Finding> {
     let mut n = Notices::default();
     let attempts = ix.attempts;
@@ -127,7 +128,7 @@ pub(super) fn findings(
     per_service(&mut n, r, ix, sensors, p);
     pmtu(&mut n, r, &v4_ok_names);
     aaaa(&mut n, r, aaaa_answers, p);
-    changes_and_peers(&mut n, r, notable);
+    changes_and_peers(&mut n, r, notable, intel);
     let mut list = n.list;
     list.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then(a.first_ts.cmp(&b.first_ts)).then(a.identifier.cmp(&b.identifier))
@@ -403,7 +404,12 @@ fn aaaa(n: &mut Notices, r: &HealthReport, aaaa_answers: &[(String, Addr)], p: &
 
 /// Services that changed family (rule f), broken return paths (rule e), and first sightings of
 /// peers whose address gives something away.
-fn changes_and_peers(n: &mut Notices, r: &HealthReport, notable: &[(String, Addr, i64, String)]) {
+fn changes_and_peers(
+    n: &mut Notices,
+    r: &HealthReport,
+    notable: &[(String, Addr, i64, String)],
+    intel: &crate::analyze::addr::Intel,
+) {
     for e in &r.service_events {
         let (note, alert) = match e.kind {
             "service_switched_to_v6" => ("V6Mon::Service_Switched_To_IPv6", "ServiceSwitchedToIPv6"),
@@ -440,7 +446,7 @@ fn changes_and_peers(n: &mut Notices, r: &HealthReport, notable: &[(String, Addr
     }
     // First sighting of peers whose address gives something away (RFC 7721, DOMAIN.md §4.3).
     for (sensor, a, ts, uid) in notable {
-        let info = crate::analyze::addr::describe(a);
+        let info = intel.describe(a);
         let detail = info.details.first().cloned().unwrap_or_default();
         if is_eui64(a) {
             n.raise(

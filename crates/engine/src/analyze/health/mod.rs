@@ -855,8 +855,8 @@ impl Health {
         });
     }
 
-    /// Runs every rule.
-    pub fn finish(mut self, p: &Params) -> HealthReport {
+    /// Runs every rule; `intel` describes the peers a finding names.
+    pub fn finish(mut self, p: &Params, intel: &crate::analyze::addr::Intel) -> HealthReport {
         let mut r =
             HealthReport { params: p.clone(), dropped: self.dropped, ptb_received: self.ptb, ..Default::default() };
         self.attempts.sort_by(|a, b| (a.1.ts, &a.1.uid).cmp(&(b.1.ts, &b.1.uid)));
@@ -903,7 +903,7 @@ impl Health {
             .map(|a| (self.sensors[usize::from(a.sensor)].clone(), a.client))
             .collect();
         r.services = rows;
-        r.findings = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p);
+        r.findings = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel);
         r
     }
 }
