@@ -1,10 +1,10 @@
 //! One function per subcommand: turn validated arguments into engine calls and printers.
 
-use crate::analysis::{Analysis, Settings};
 use crate::cli::{AnalysisArgs, Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
 use crate::config::{self, glob_match};
 use crate::output::{events, flows, health, summary};
 use anyhow::{bail, Context, Result};
+use engine::analysis::{Analysis, Settings};
 use engine::analyze::health::Severity;
 use engine::decode::Addr;
 use engine::model::EventKind;
@@ -32,7 +32,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     let mut a = Analysis::new(settings.clone());
                     let (sums, code) = analyse(&input, &mut a)?;
                     summary::table(&mut out, &sums)?;
-                    let report = a.finish(sums);
+                    let report = finished(a, sums);
                     writeln!(out)?;
                     crate::output::answers::write(&mut out, &report, &settings)?;
                     out.flush()?;
@@ -55,7 +55,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
             let (sums, code) = analyse_exporting(&input, &mut a, export.as_deref())?;
-            let report = a.finish(sums).health;
+            let report = finished(a, sums).health;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
                 HealthFormat::Table => health::table(&mut out, &report, &settings.tz)?,
@@ -93,7 +93,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 }
                 None => analyse_exporting(&input, &mut a, export.as_deref())?,
             };
-            let report = a.finish(sums);
+            let report = finished(a, sums);
             write_report(&report, &settings, &out, json.as_deref())?;
             eprintln!("wrote {}", out.display());
             Ok(code)
@@ -118,7 +118,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             };
             let mut a = Analysis::new(settings.clone());
             let (sums, code) = analyse(&input, &mut a)?;
-            let report = a.finish(sums);
+            let report = finished(a, sums);
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             crate::output::peers::write(&mut out, &report, format, group, window, family, &settings)?;
             out.flush()?;
@@ -157,7 +157,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());
             let (sums, code) = analyse(&input, &mut a)?;
-            let report = a.finish(sums);
+            let report = finished(a, sums);
             let (html, json) = (out.join("report.html"), out.join("report.json"));
             write_report(&report, &settings, &html, Some(&json))?;
             let mut o = std::io::stdout().lock();
@@ -219,32 +219,42 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     for e in &a.events {
         events.push(config::parse_event(e)?);
     }
-    let rules = file.rule.iter().map(config::Rule::compile).collect::<Result<Vec<_>>>()?;
+    let rules = file.rule.iter().map(config::compile_rule).collect::<Result<Vec<_>>>()?;
     let mut exclude = file.exclude.clone();
     exclude.extend(a.exclude.iter().cloned());
     let health = file.health.params()?;
-    let geo = if a.asn_db.is_some() || a.geo_db.is_some() {
-        let db =
-            engine::analyze::geo::GeoDb::open(a.asn_db.as_deref(), a.geo_db.as_deref()).map_err(anyhow::Error::msg)?;
-        Some(std::sync::Arc::new(std::sync::Mutex::new(db)))
-    } else {
-        None
-    };
-    let ptr = if a.resolve_ptr {
+    // Enrichment of the peers, in order: names by reverse DNS first (a name gives an
+    // organisation), then the databases' organisation, ASN and country.
+    let mut enrichers: Vec<std::sync::Arc<dyn engine::enrich::PeerEnricher>> = Vec::new();
+    if a.resolve_ptr {
         let server = match &a.resolver {
             Some(r) => r
                 .parse::<std::net::SocketAddr>()
                 .or_else(|_| r.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
                 .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
-            None => crate::ptr::system_resolver()
+            None => engine::enrich::ptr::system_resolver()
                 .context("--resolve-ptr: no nameserver in /etc/resolv.conf (use --resolver)")?,
         };
         let timeout = config::parse_duration(&a.ptr_timeout).context("--ptr-timeout")?;
-        Some((server, std::time::Duration::from_nanos(timeout as u64)))
-    } else {
-        None
-    };
-    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, geo, ptr, intel })
+        let timeout = std::time::Duration::from_nanos(timeout as u64);
+        enrichers.push(std::sync::Arc::new(engine::enrich::Ptr { server, timeout }));
+    }
+    if a.asn_db.is_some() || a.geo_db.is_some() {
+        let db =
+            engine::enrich::geo::GeoDb::open(a.asn_db.as_deref(), a.geo_db.as_deref()).map_err(anyhow::Error::msg)?;
+        enrichers.push(std::sync::Arc::new(engine::enrich::Geo(std::sync::Mutex::new(db))));
+    }
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, enrichers, intel })
+}
+
+/// The report of an analysis, with the capture statistics; what an enrichment could not do
+/// is said on stderr.
+fn finished(a: Analysis, sums: Vec<engine::pipeline::SensorSummary>) -> engine::analysis::Report {
+    let report = a.finish().with_capture(sums);
+    for w in &report.warnings {
+        eprintln!("v6watch: {w}");
+    }
+    report
 }
 
 /// The sensors a configuration declares join the command line's.
@@ -289,7 +299,7 @@ fn address_data(a: &crate::cli::AddrArgs) -> Result<engine::analyze::addr::Intel
 
 /// Writes the HTML report (and the JSON when asked).
 pub fn write_report(
-    report: &crate::analysis::Report,
+    report: &engine::analysis::Report,
     settings: &Settings,
     html: &Path,
     json: Option<&Path>,

@@ -23,8 +23,8 @@
 //! ```
 
 use anyhow::{bail, Context, Result};
+pub use engine::classify::{glob_match, Event, Rule};
 use engine::decode::Addr;
-use engine::model::FlowRecord;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -211,19 +211,6 @@ pub fn load(path: &Path) -> Result<File> {
     toml::from_str(&text).with_context(|| format!("{}: not a valid v6watch configuration", path.display()))
 }
 
-/// A named time window, ns.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Event {
-    /// Name.
-    pub name: String,
-    /// Start, ns since the epoch.
-    #[serde(serialize_with = "engine::model::epoch")]
-    pub start: i64,
-    /// End (exclusive), ns.
-    #[serde(serialize_with = "engine::model::epoch")]
-    pub end: i64,
-}
-
 /// Parses an RFC 3339 time (`2011-06-08T00:00Z`, seconds optional) to ns since the epoch.
 pub fn parse_time(s: &str) -> Result<i64> {
     let s = s.trim();
@@ -272,45 +259,6 @@ pub fn parse_duration(s: &str) -> Result<i64> {
     n.checked_mul(mult).with_context(|| format!("duration too long: {s:?}"))
 }
 
-/// What a rule looks at: a flow, or an application event standing for its flow.
-pub struct Target<'a> {
-    /// Sensor.
-    pub sensor: &'a str,
-    /// Start time, ns.
-    pub ts: i64,
-    /// The remote end (the server for outbound traffic, the client for inbound).
-    pub remote: Addr,
-    /// Server port.
-    pub port: u16,
-    /// tcp, udp, icmp.
-    pub proto: &'a str,
-    /// Server name.
-    pub name: Option<&'a str>,
-}
-
-impl<'a> Target<'a> {
-    /// The target of a flow.
-    pub fn of_flow(sensor: &'a str, f: &'a FlowRecord) -> Target<'a> {
-        let remote = if f.role == engine::model::Role::Inbound { f.orig_h } else { f.resp_h };
-        Target { sensor, ts: f.ts, remote, port: f.resp_p, proto: f.proto_name(), name: f.server_name.as_deref() }
-    }
-}
-
-/// A compiled rule.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    /// Class.
-    pub class: String,
-    sensor: Option<String>,
-    name: Option<String>,
-    prefixes: Vec<(Addr, u8)>,
-    ports: Vec<u16>,
-    protocol: Option<String>,
-    /// Minutes of the day [from, to) in the display zone.
-    hours: Option<(u32, u32)>,
-    period: Option<(i64, i64)>,
-}
-
 fn parse_prefix(s: &str) -> Result<(Addr, u8)> {
     let (a, len) = s.split_once('/').unwrap_or((s, ""));
     let ip: std::net::IpAddr = a.parse().with_context(|| format!("rule prefix {s:?}: not an address"))?;
@@ -322,14 +270,6 @@ fn parse_prefix(s: &str) -> Result<(Addr, u8)> {
     Ok((Addr::from_ip(ip), len))
 }
 
-fn in_prefix(a: &Addr, p: &(Addr, u8)) -> bool {
-    if a.version != p.0.version {
-        return false;
-    }
-    let bits = usize::from(p.1);
-    (0..bits).all(|i| (a.bytes[i / 8] >> (7 - i % 8)) & 1 == (p.0.bytes[i / 8] >> (7 - i % 8)) & 1)
-}
-
 fn parse_hhmm(s: &str) -> Result<u32> {
     let (h, m) = s.trim().split_once(':').with_context(|| format!("not HH:MM: {s:?}"))?;
     let (h, m): (u32, u32) = (h.parse()?, m.parse()?);
@@ -339,113 +279,41 @@ fn parse_hhmm(s: &str) -> Result<u32> {
     Ok(h * 60 + m)
 }
 
-impl Rule {
-    /// Compiles a rule.
-    pub fn compile(r: &RuleConf) -> Result<Rule> {
-        let hours = match &r.hours {
-            Some(h) => {
-                let (a, b) = h.split_once('-').with_context(|| format!("rule hours {h:?}: want HH:MM-HH:MM"))?;
-                Some((parse_hhmm(a)?, parse_hhmm(b)?))
-            }
-            None => None,
-        };
-        let period = match &r.period {
-            Some(p) => {
-                let (a, b) = p.split_once('/').with_context(|| format!("rule period {p:?}: want START/END"))?;
-                Some((parse_time(a)?, parse_time(b)?))
-            }
-            None => None,
-        };
-        if let Some(p) = &r.protocol {
-            if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {
-                bail!("rule protocol {p:?}: want tcp, udp or icmp");
-            }
+/// Compiles a rule as written into the rule the analysis matches with.
+pub fn compile_rule(r: &RuleConf) -> Result<Rule> {
+    let hours = match &r.hours {
+        Some(h) => {
+            let (a, b) = h.split_once('-').with_context(|| format!("rule hours {h:?}: want HH:MM-HH:MM"))?;
+            Some((parse_hhmm(a)?, parse_hhmm(b)?))
         }
-        Ok(Rule {
-            class: r.class.clone(),
-            sensor: r.sensor.clone(),
-            name: r.name.as_ref().map(|n| n.to_ascii_lowercase()),
-            prefixes: r.prefix.iter().map(|p| parse_prefix(p)).collect::<Result<_>>()?,
-            ports: r.port.clone(),
-            protocol: r.protocol.clone(),
-            hours,
-            period,
-        })
-    }
-
-    /// Whether the target matches; `tz` gives the time of day.
-    pub fn matches(&self, t: &Target<'_>, tz: &jiff::tz::TimeZone) -> bool {
-        if self.sensor.as_ref().is_some_and(|g| !glob_match(g, t.sensor)) {
-            return false;
+        None => None,
+    };
+    let period = match &r.period {
+        Some(p) => {
+            let (a, b) = p.split_once('/').with_context(|| format!("rule period {p:?}: want START/END"))?;
+            Some((parse_time(a)?, parse_time(b)?))
         }
-        if let Some(g) = &self.name {
-            match t.name {
-                Some(n) if glob_match(g, &n.to_ascii_lowercase()) => {}
-                _ => return false,
-            }
-        }
-        if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| in_prefix(&t.remote, p)) {
-            return false;
-        }
-        if !self.ports.is_empty() && !self.ports.contains(&t.port) {
-            return false;
-        }
-        if self.protocol.as_deref().is_some_and(|p| p != t.proto) {
-            return false;
-        }
-        if self.period.is_some_and(|(a, b)| t.ts < a || t.ts >= b) {
-            return false;
-        }
-        if let Some((from, to)) = self.hours {
-            let Ok(ts) = jiff::Timestamp::from_nanosecond(i128::from(t.ts)) else { return false };
-            let z = ts.to_zoned_datetime(tz.clone());
-            let m = u32::from(z.hour() as u8) * 60 + u32::from(z.minute() as u8);
-            let inside = if from <= to { m >= from && m < to } else { m >= from || m < to };
-            if !inside {
-                return false;
-            }
-        }
-        true
-    }
-}
-
-/// Shell-style glob with `*` and `?`, on bytes.
-pub fn glob_match(pat: &str, s: &str) -> bool {
-    let (p, t) = (pat.as_bytes(), s.as_bytes());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
+        None => None,
+    };
+    if let Some(p) = &r.protocol {
+        if !matches!(p.as_str(), "tcp" | "udp" | "icmp") {
+            bail!("rule protocol {p:?}: want tcp, udp or icmp");
         }
     }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
+    Ok(Rule {
+        class: r.class.clone(),
+        sensor: r.sensor.clone(),
+        name: r.name.as_ref().map(|n| n.to_ascii_lowercase()),
+        prefixes: r.prefix.iter().map(|p| parse_prefix(p)).collect::<Result<_>>()?,
+        ports: r.port.clone(),
+        protocol: r.protocol.clone(),
+        hours,
+        period,
+    })
 }
 
 #[cfg(test)]
 mod test {
-    #[test]
-    fn globs() {
-        assert!(glob_match("hp1-*.pcapng", "hp1-0001.pcapng"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a?c*", "abcdef"));
-        assert!(!glob_match("hp1-*.pcapng", "hp2-0001.pcapng"));
-        assert!(glob_match("*/x/*.pcap", "/tmp/x/a.pcap"));
-    }
-
     use super::*;
 
     #[test]
@@ -463,11 +331,10 @@ mod test {
     }
 
     #[test]
-    fn prefixes_match_by_bits() {
+    fn prefixes_parse_with_their_lengths() {
         let p = parse_prefix("2001:200::/23").unwrap();
-        assert!(in_prefix(&Addr::from_ip("2001:200:141:feed::feed".parse().unwrap()), &p));
-        assert!(!in_prefix(&Addr::from_ip("2001:400::1".parse().unwrap()), &p));
-        assert!(!in_prefix(&Addr::from_ip("192.0.2.1".parse().unwrap()), &p));
+        assert_eq!(p, (Addr::from_ip("2001:200::".parse().unwrap()), 23));
+        assert_eq!(parse_prefix("192.0.2.1").unwrap().1, 32);
         assert!(parse_prefix("10.0.0.0/33").is_err());
     }
 

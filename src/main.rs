@@ -12,13 +12,11 @@
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-mod analysis;
 mod cli;
 mod commands;
 mod config;
 mod gen;
 mod output;
-mod ptr;
 mod records;
 
 use std::process::ExitCode;

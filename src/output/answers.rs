@@ -2,7 +2,7 @@
 //! IPv6 and when, what moved to IPv6, what the traffic was, and whether anything broke.
 
 use super::term::{bytes, clean, local};
-use crate::analysis::{Report, Settings};
+use engine::analysis::{Report, Settings};
 use engine::analyze::health::Severity;
 use std::io::{self, Write};
 

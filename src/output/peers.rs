@@ -2,8 +2,8 @@
 //! names and their provenance, organisation, volumes and first/last sight in the display zone.
 
 use super::term::{bytes, clean, count, local, pad, rpad};
-use crate::analysis::{Report, Settings};
 use crate::cli::{PeerGrouping, SummaryFormat};
+use engine::analysis::{Report, Settings};
 use engine::analyze::peers::{self, Peer};
 use std::io::{self, Write};
 

@@ -5,7 +5,7 @@
 //! Host, URI, SNI or User-Agent can neither add markup nor break out of an attribute.
 
 use super::term::{bytes, clean, count, duration, local, local_fmt};
-use crate::analysis::{Report, Settings};
+use engine::analysis::{Report, Settings};
 use engine::analyze::health::Severity;
 use engine::analyze::timeline::Timeline;
 use std::fmt::Write;
@@ -441,7 +441,7 @@ fn comparisons(h: &mut Html, r: &Report, st: &Settings) {
 
 /// One sentence for an organisation's move: "Google switched to IPv6 at … and back to IPv4
 /// at …", or, when no IPv6 connection ever worked, "published AAAA from … but IPv6 never worked".
-pub fn change_text(ch: &crate::analysis::FamilyChange, tz: &jiff::tz::TimeZone) -> String {
+pub fn change_text(ch: &engine::analysis::FamilyChange, tz: &jiff::tz::TimeZone) -> String {
     let mut line = ch.who.clone();
     match (ch.to_v6, ch.v6_ok) {
         (Some(a), Some(_)) => line.push_str(&format!(" switched to IPv6 at {}", local(a, tz))),
@@ -717,6 +717,6 @@ fn settings(h: &mut Html, r: &Report, st: &Settings) {
             p.fallback_min
         ),
     );
-    row("Schema", format!("{} (v6watch report --json)", crate::analysis::SCHEMA));
+    row("Schema", format!("{} (v6watch report --json)", engine::analysis::SCHEMA));
     h.raw("</tbody></table></section>");
 }

@@ -3,7 +3,7 @@
 //! sinks then) and the interval has passed on the wall clock, writes the analysis's snapshot
 //! to the report's files, each replaced whole.
 
-use crate::analysis::{Analysis, Settings};
+use engine::analysis::{Analysis, Settings};
 use engine::model::{AppEvent, EventKind, FlowRecord};
 use engine::pipeline::{FlowSink, SensorSummary};
 use std::path::Path;
@@ -16,6 +16,8 @@ pub struct Snapshots<'a> {
     settings: &'a Settings,
     html: &'a Path,
     json: Option<&'a Path>,
+    /// Capture statistics of the sensors whose input ended.
+    ended: Vec<SensorSummary>,
 }
 
 impl<'a> Snapshots<'a> {
@@ -27,7 +29,7 @@ impl<'a> Snapshots<'a> {
         html: &'a Path,
         json: Option<&'a Path>,
     ) -> Self {
-        Snapshots { analysis, every, last: Instant::now(), settings, html, json }
+        Snapshots { analysis, every, last: Instant::now(), settings, html, json, ended: Vec::new() }
     }
 }
 
@@ -37,6 +39,7 @@ impl FlowSink for Snapshots<'_> {
     }
 
     fn end(&mut self, summary: &SensorSummary) -> std::io::Result<()> {
+        self.ended.push(summary.clone());
         self.analysis.end(summary)
     }
 
@@ -57,7 +60,7 @@ impl FlowSink for Snapshots<'_> {
             return Ok(());
         }
         self.last = Instant::now();
-        let report = self.analysis.snapshot();
+        let report = self.analysis.snapshot().with_capture(self.ended.clone());
         crate::commands::write_report(&report, self.settings, self.html, self.json).map_err(std::io::Error::other)
     }
 

@@ -2,8 +2,8 @@
 //! in the display zone), CSV (one row per bucket and series) and JSON.
 
 use super::term::{bytes, clean, local, local_fmt, pad, rpad};
-use crate::analysis::Settings;
 use crate::cli::TimelineFormat;
+use engine::analysis::Settings;
 use engine::analyze::timeline::Timeline;
 use std::io::{self, Write};
 

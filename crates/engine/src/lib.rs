@@ -4,9 +4,12 @@
 // `deny`, not `forbid`: `prefetch` issues cache prefetch hints (why and why sound: there).
 #![deny(unsafe_code)]
 
+pub mod analysis;
 pub mod analyze;
 pub mod capture;
+pub mod classify;
 pub mod decode;
+pub mod enrich;
 pub mod extract;
 pub mod flow;
 pub mod model;

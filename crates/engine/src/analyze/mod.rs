@@ -2,7 +2,6 @@
 //! (flows and application events), testable without any capture. Nothing here sees packets.
 
 pub mod addr;
-pub mod geo;
 pub mod health;
 pub mod oui;
 pub mod peers;

@@ -1,10 +1,10 @@
 //! Putting the workers' outputs back in one order: records and events are placed by capture
 //! time and uid, so the output is identical for any number of threads.
 
-use super::naming::{addrs_set, sorted_addrs, Naming};
 use super::sink::{FlowSink, RecordFormat};
 use super::stats::{Accumulator, FrameCounters};
 use super::threads::StartPlan;
+use crate::enrich::records::{addrs_set, sorted_addrs, Naming};
 use crate::flow::TableStats;
 use crate::model::{AppEvent, EventKind, FlowRecord};
 use crate::sensor::{self, Inference, SensorAddr};

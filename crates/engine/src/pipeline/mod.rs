@@ -4,7 +4,8 @@
 //! Its parts: [`sink`] (what receives records), [`summary`] (what a sensor's run reports),
 //! `stats` (counting as frames pass), `batch` (frames in batches and the per-batch loop),
 //! `route` (which worker owns a frame), `threads` (one thread or several workers), `merge`
-//! (one output order for any number of workers), `naming` (roles and names of records).
+//! (one output order for any number of workers). Records are completed (names, roles) by
+//! `enrich::records`, applied in output order.
 
 use crate::decode::{Addr, Anomaly, TunnelKind};
 use crate::flow::{Config as FlowConfig, TableStats};
@@ -16,15 +17,14 @@ use std::path::PathBuf;
 
 mod batch;
 mod merge;
-mod naming;
 mod route;
 pub mod sink;
 mod stats;
 pub mod summary;
 mod threads;
 
+use crate::enrich::records::{addrs_set, sorted_addrs, Naming};
 use merge::Collector;
-use naming::{addrs_set, sorted_addrs, Naming};
 pub use sink::{FlowSink, NullSink, RecordFormat, Tee};
 use stats::{sorted, Accumulator, FrameCounters};
 pub use summary::{SensorSummary, Talker, Volume};

@@ -1,4 +1,4 @@
-//! Naming records: the sensor's addresses (given or inferred) decide each record's role and
+//! Naming records (the first enrichment): the sensor's addresses (given or inferred) decide each record's role and
 //! which names (hosts files, DNS seen) it gets.
 
 use crate::decode::Addr;
@@ -7,12 +7,12 @@ use crate::sensor::{self, SensorAddr};
 use hashbrown::{HashMap, HashSet};
 
 /// The addresses, as a set.
-pub(super) fn addrs_set(list: &[SensorAddr]) -> HashSet<Addr> {
+pub(crate) fn addrs_set(list: &[SensorAddr]) -> HashSet<Addr> {
     list.iter().map(|s| s.addr).collect()
 }
 
 /// Distinct addresses, sorted.
-pub(super) fn sorted_addrs(list: &[SensorAddr]) -> Vec<Addr> {
+pub(crate) fn sorted_addrs(list: &[SensorAddr]) -> Vec<Addr> {
     let mut v: Vec<Addr> = list.iter().map(|s| s.addr).collect();
     v.sort();
     v.dedup();
@@ -23,17 +23,17 @@ pub(super) fn sorted_addrs(list: &[SensorAddr]) -> Vec<Addr> {
 /// learned from DNS so far or given in hosts files (its server name). Shared read-only with the
 /// workers while they write the end of input's records (see [`EndPlan`]).
 #[derive(Clone)]
-pub(super) struct Naming {
-    pub(super) names: crate::names::NameTable,
-    pub(super) hosts: std::sync::Arc<HashMap<Addr, String>>,
-    pub(super) sensor: HashSet<Addr>,
+pub(crate) struct Naming {
+    pub(crate) names: crate::names::NameTable,
+    pub(crate) hosts: std::sync::Arc<HashMap<Addr, String>>,
+    pub(crate) sensor: HashSet<Addr>,
     /// The sensor's addresses in address order, for naming lookups (kept, not rebuilt per flow).
-    pub(super) sensor_sorted: Vec<Addr>,
+    pub(crate) sensor_sorted: Vec<Addr>,
 }
 
 impl Naming {
     /// Gives `rec` its server name (unless the flow named itself) and its role.
-    pub(super) fn complete(&self, rec: &mut FlowRecord) {
+    pub(crate) fn complete(&self, rec: &mut FlowRecord) {
         if rec.server_name.is_none() {
             // The client's own answers first; then, when the client is the sensor, the
             // answers any of the sensor's addresses received (one host, several addresses:

@@ -1,0 +1,319 @@
+//! The whole analysis behind `report`, `health`, `timeline`, `peers` and the demo, as a sink:
+//! records from any source (captures, a live interface, stored records) feed every
+//! accumulator (health, timeline, peers, application events), classes from the rules are
+//! applied on the way, and `finish` runs the peer enrichments and builds the [`Report`] — the
+//! documented, versioned JSON schema (`v6watch.report/1`, in `report`) whose terminal and HTML
+//! forms are the command line's printers. What it knows of a sensor beyond its records comes
+//! as [`SensorMeta`] (name, addresses), not as a capture reader's statistics.
+
+use crate::analyze::health::{Health, Params};
+use crate::analyze::peers::{self, PeersAcc};
+use crate::analyze::timeline::{Timeline, TimelineAcc};
+use crate::classify::{Event, Rule, Target};
+use crate::decode::Addr;
+use crate::enrich::PeerEnricher;
+use crate::model::{AppEvent, FlowRecord};
+use crate::pipeline::{FlowSink, SensorSummary};
+use crate::sensor::SensorAddr;
+use hashbrown::HashMap;
+
+mod report;
+pub use report::*;
+
+/// Schema identifier of the JSON document.
+pub const SCHEMA: &str = "v6watch.report/1";
+/// Distinct application-event keys kept (HTTP request lines, TLS names); beyond, counted only.
+const MAX_APP_KEYS: usize = 20_000;
+
+/// How the analysis runs and displays.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Display zone.
+    pub tz: jiff::tz::TimeZone,
+    /// Its name as given.
+    pub tz_name: String,
+    /// Timeline bucket (None: automatic).
+    pub bucket_ns: Option<i64>,
+    /// Event windows.
+    pub events: Vec<Event>,
+    /// Rules, first match wins.
+    pub rules: Vec<Rule>,
+    /// Classes left out.
+    pub exclude: Vec<String>,
+    /// IPv6-health thresholds.
+    pub health: Params,
+    /// Lookups that complete the peers, in order (reverse DNS, ASN and country databases):
+    /// only what the user asked for.
+    pub enrichers: Vec<std::sync::Arc<dyn PeerEnricher>>,
+    /// NIC vendors and NAT64 prefixes for describing addresses.
+    pub intel: crate::analyze::addr::Intel,
+}
+
+/// What an analysis knows of a sensor besides its records: its name and its addresses
+/// (configured, or inferred from its traffic). From a capture's summary, or given with
+/// stored records.
+#[derive(Debug, Clone, Default)]
+pub struct SensorMeta {
+    /// Sensor name.
+    pub name: String,
+    /// Its addresses.
+    pub addresses: Vec<SensorAddr>,
+    /// First and last capture time, ns, when known.
+    pub span: Option<(i64, i64)>,
+}
+
+impl From<&SensorSummary> for SensorMeta {
+    fn from(s: &SensorSummary) -> SensorMeta {
+        SensorMeta { name: s.sensor.clone(), addresses: s.sensor_addrs.clone(), span: s.first_ts.zip(s.last_ts) }
+    }
+}
+
+/// The sink every capture is run through. Cloning it is how a report of everything so far is
+/// made while the input goes on ([`Analysis::snapshot`]).
+#[derive(Clone)]
+pub struct Analysis {
+    settings: Settings,
+    windows: Vec<(i64, i64)>,
+    health: Health,
+    timeline: TimelineAcc,
+    peers: PeersAcc,
+    http: HashMap<(String, u8, String, String, String), HttpAgg>,
+    tls: HashMap<(String, u8, String, &'static str), TlsAgg>,
+    excluded: HashMap<String, Excluded>,
+    classes: HashMap<String, u64>,
+    app_dropped: u64,
+    /// What is known of the sensors besides their records.
+    sensors: Vec<SensorMeta>,
+}
+
+fn windows_of(events: &[Event]) -> Vec<(i64, i64)> {
+    events
+        .iter()
+        .flat_map(|e| {
+            let len = e.end - e.start;
+            [(e.start - len, e.start), (e.start, e.end), (e.end, e.end + len)]
+        })
+        .collect()
+}
+
+impl Analysis {
+    /// A fresh analysis.
+    pub fn new(settings: Settings) -> Analysis {
+        let windows = windows_of(&settings.events);
+        Analysis {
+            health: Health::default(),
+            timeline: TimelineAcc::new(settings.bucket_ns),
+            peers: PeersAcc::new(windows.clone()),
+            windows,
+            settings,
+            http: HashMap::new(),
+            tls: HashMap::new(),
+            excluded: HashMap::new(),
+            classes: HashMap::new(),
+            app_dropped: 0,
+            sensors: Vec::new(),
+        }
+    }
+
+    /// The report of everything so far, the input going on (a sensor still being read has
+    /// its records only: its addresses come when its input ends).
+    pub fn snapshot(&self) -> Report {
+        self.clone().finish()
+    }
+
+    /// Tells the analysis what is known of a sensor (its addresses); a sensor told twice keeps
+    /// the last.
+    pub fn sensor(&mut self, meta: SensorMeta) {
+        self.sensors.retain(|s| s.name != meta.name);
+        self.sensors.push(meta);
+    }
+
+    fn class_of(&self, t: &Target<'_>) -> &str {
+        self.settings.rules.iter().find(|r| r.matches(t, &self.settings.tz)).map_or("", |r| r.class.as_str())
+    }
+
+    fn window_counts(&self, ts: i64) -> Vec<u64> {
+        self.windows.iter().map(|(s, e)| u64::from(ts >= *s && ts < *e)).collect()
+    }
+
+    /// Builds the report, with no capture statistics: [`Report::with_capture`] adds the
+    /// pipeline's when the records came from captures.
+    pub fn finish(mut self) -> Report {
+        for s in &self.sensors {
+            let addrs: Vec<Addr> = s.addresses.iter().map(|a| a.addr).collect();
+            self.health.sensor_addrs(&s.name, &addrs);
+        }
+        let params = self.settings.health.clone();
+        let origin = self.origin();
+        let health = std::mem::take(&mut self.health).finish(&params, &self.settings.intel);
+        let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
+        let peers_folded = self.peers.folded();
+        let mut peers = self.peers.finish(&self.settings.intel);
+        let mut warnings = Vec::new();
+        for e in &self.settings.enrichers {
+            if let Err(e) = e.enrich(&mut peers) {
+                warnings.push(e);
+            }
+        }
+        let prefixes_64 = peers::group(&peers, |p| Some(peers::prefix(&p.addr, 64)));
+        let prefixes_48 = peers::group(&peers, |p| (p.addr.version == 6).then(|| peers::prefix(&p.addr, 48)));
+        let domains = peers::group(&peers, |p| p.name().map(peers::registrable_domain));
+        let mut http: Vec<HttpAgg> = self.http.into_values().collect();
+        // Every part of the aggregation key takes part, so the order never depends on the
+        // maps' (per-process random) iteration order.
+        http.sort_by_cached_key(|x: &HttpAgg| {
+            (x.sensor.clone(), std::cmp::Reverse(x.count), x.host.clone(), x.path.clone(), x.family, x.method.clone())
+        });
+        let mut tls: Vec<TlsAgg> = self.tls.into_values().collect();
+        tls.sort_by_cached_key(|x: &TlsAgg| {
+            (x.sensor.clone(), std::cmp::Reverse(x.count), x.sni.clone(), x.family, x.transport)
+        });
+        let comparisons = self
+            .settings
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| compare(i, e, &self.timeline, &peers, &health, &http))
+            .collect();
+        let mut excluded: Vec<Excluded> = self.excluded.into_values().collect();
+        excluded.sort_by(|a, b| a.class.cmp(&b.class));
+        let mut classes: Vec<(String, u64)> = self.classes.into_iter().collect();
+        classes.sort();
+        Report {
+            schema: SCHEMA,
+            generator: format!("v6watch {}", env!("CARGO_PKG_VERSION")),
+            settings: SettingsOut {
+                tz: self.settings.tz_name.clone(),
+                bucket_ns: timeline.bucket_ns,
+                events: self.settings.events.clone(),
+                rules: self.settings.rules.iter().map(|r| r.class.clone()).collect(),
+                exclude: self.settings.exclude.clone(),
+                health: params,
+            },
+            sensors: Vec::new(),
+            timeline,
+            peers,
+            peers_folded,
+            prefixes_64,
+            prefixes_48,
+            domains,
+            http,
+            tls,
+            health,
+            comparisons,
+            excluded,
+            classes,
+            app_dropped: self.app_dropped,
+            warnings,
+        }
+    }
+
+    /// A bucket boundary: midnight of the first day in the display zone.
+    fn origin(&self) -> i64 {
+        let Some((first, _)) = self.timeline.span() else { return 0 };
+        jiff::Timestamp::from_nanosecond(i128::from(first))
+            .ok()
+            .and_then(|t| t.to_zoned_datetime(self.settings.tz.clone()).start_of_day().ok())
+            .and_then(|z| i64::try_from(z.timestamp().as_nanosecond()).ok())
+            .unwrap_or(0)
+    }
+
+    /// Only the timeline (for `v6watch timeline`, which needs nothing else).
+    pub fn timeline(&self) -> Timeline {
+        self.timeline.finish(self.settings.bucket_ns, self.origin())
+    }
+}
+
+impl FlowSink for Analysis {
+    fn end(&mut self, summary: &SensorSummary) -> std::io::Result<()> {
+        self.sensor(SensorMeta::from(summary));
+        Ok(())
+    }
+
+    fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
+        let class = self.class_of(&Target::of_flow(sensor, rec)).to_string();
+        if !class.is_empty() {
+            *self.classes.entry(class.clone()).or_default() += 1;
+            if self.settings.exclude.contains(&class) {
+                let e = self.excluded.entry(class.clone()).or_insert_with(|| Excluded { class, ..Default::default() });
+                e.flows += 1;
+                e.bytes += rec.orig.ip_bytes + rec.resp.ip_bytes;
+                return Ok(());
+            }
+        }
+        self.health.flow(sensor, rec);
+        self.timeline.flow(sensor, rec, &class);
+        self.peers.flow(sensor, rec, &class);
+        Ok(())
+    }
+
+    fn event(&mut self, sensor: &str, ev: &AppEvent) -> std::io::Result<()> {
+        let (ts, server, port, name, proto) = match ev {
+            AppEvent::Http(h) => (h.ts, h.server, h.server_port, h.host.as_deref(), "tcp"),
+            AppEvent::Tls(t) => {
+                (t.ts, t.server, t.server_port, t.sni.as_deref(), if t.transport == "quic" { "udp" } else { "tcp" })
+            }
+            AppEvent::Dns(_) => {
+                self.health.event(sensor, ev);
+                return Ok(());
+            }
+        };
+        let class = self.class_of(&Target { sensor, ts, remote: server, port, proto, name });
+        if self.settings.exclude.iter().any(|c| c == class) {
+            return Ok(());
+        }
+        let windows = self.window_counts(ts);
+        let family = server.version;
+        match ev {
+            AppEvent::Http(h) => {
+                let host = h.host.clone().unwrap_or_else(|| h.server.to_string()).to_ascii_lowercase();
+                let path = h.uri.split('?').next().unwrap_or("").to_string();
+                let key = (sensor.to_string(), family, h.method.clone(), host.clone(), path.clone());
+                if !self.http.contains_key(&key) && self.http.len() >= MAX_APP_KEYS {
+                    self.app_dropped += 1;
+                    return Ok(());
+                }
+                let a = self.http.entry(key).or_insert_with(|| HttpAgg {
+                    sensor: sensor.to_string(),
+                    family,
+                    method: h.method.clone(),
+                    host,
+                    path,
+                    example_uri: h.uri.clone(),
+                    count: 0,
+                    first_ts: h.ts,
+                    last_ts: h.ts,
+                    windows: vec![0; windows.len()],
+                });
+                a.count += 1;
+                a.first_ts = a.first_ts.min(h.ts);
+                a.last_ts = a.last_ts.max(h.ts);
+                a.windows.iter_mut().zip(&windows).for_each(|(a, w)| *a += w);
+            }
+            AppEvent::Tls(t) => {
+                let sni = t.sni.clone().unwrap_or_default().to_ascii_lowercase();
+                let key = (sensor.to_string(), family, sni.clone(), t.transport);
+                if !self.tls.contains_key(&key) && self.tls.len() >= MAX_APP_KEYS {
+                    self.app_dropped += 1;
+                    return Ok(());
+                }
+                let a = self.tls.entry(key).or_insert_with(|| TlsAgg {
+                    sensor: sensor.to_string(),
+                    family,
+                    sni,
+                    transport: t.transport,
+                    count: 0,
+                    first_ts: t.ts,
+                    last_ts: t.ts,
+                    windows: vec![0; windows.len()],
+                });
+                a.count += 1;
+                a.first_ts = a.first_ts.min(t.ts);
+                a.last_ts = a.last_ts.max(t.ts);
+                a.windows.iter_mut().zip(&windows).for_each(|(a, w)| *a += w);
+            }
+            AppEvent::Dns(_) => {}
+        }
+        Ok(())
+    }
+}
