@@ -1,16 +1,45 @@
 //! DNS transactions over UDP and TCP (two-byte length prefix, RFC 1035 §4.2.2).
 
-use super::{Stream, MAX_EVENTS};
+use super::{Extractor, Stream, MAX_EVENTS};
 use crate::decode::Addr;
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, DnsAnswer, DnsEvent};
 use wire::dns::{self, rtype, Message};
+use wire::ipproto;
 
 /// Queries waiting for their response, per flow.
 const MAX_PENDING: usize = 32;
 
-pub(super) fn plausible(p: &[u8]) -> bool {
+fn plausible(p: &[u8]) -> bool {
     Message::parse(p).is_ok_and(|m| m.opcode() <= 5 && m.qdcount() <= 16)
+}
+
+/// Takes UDP flows on the DNS, mDNS and LLMNR ports whose payload parses as a message, and
+/// TCP flows on port 53.
+pub(super) fn probe(ctx: &PacketCtx<'_>, p: &[u8], _from_orig: bool, _at_start: bool) -> Option<Box<dyn Extractor>> {
+    let ports = [ctx.orig.1, ctx.resp.1];
+    match ctx.ip_proto {
+        ipproto::UDP if ports.iter().any(|x| matches!(x, 53 | 5353 | 5355)) && plausible(p) => {
+            Some(Box::new(Dns::new(ctx, false)))
+        }
+        ipproto::TCP if ports.contains(&53) => Some(Box::new(Dns::new(ctx, true))),
+        _ => None,
+    }
+}
+
+impl Extractor for Dns {
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+        self.read(ctx, events);
+        [true, true]
+    }
+
+    fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
+        Some(self.conclude(events))
+    }
+
+    fn streams(&mut self) -> Option<&mut [Stream; 2]> {
+        Some(&mut self.streams)
+    }
 }
 
 pub(crate) struct Dns {
@@ -32,7 +61,7 @@ impl Dns {
         Dns { tcp, kind, streams: Default::default(), pending: Vec::new(), emitted: 0, name: String::new() }
     }
 
-    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
+    fn read(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) {
         if !self.tcp {
             self.message(ctx, ctx.payload, events);
             return;
@@ -133,7 +162,7 @@ impl Dns {
         }
     }
 
-    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> super::Summary {
+    fn conclude(&mut self, events: &mut Vec<AppEvent>) -> super::Summary {
         for q in self.pending.drain(..) {
             if self.emitted < MAX_EVENTS {
                 self.emitted += 1;

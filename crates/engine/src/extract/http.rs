@@ -1,9 +1,10 @@
 //! HTTP/1.x requests and response statuses, across segments, with pipelining.
 
-use super::{text, Stream, MAX_EVENTS};
+use super::{text, Extractor, Stream, MAX_EVENTS};
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, HttpEvent};
 use std::collections::VecDeque;
+use wire::ipproto;
 
 /// Longest head accepted.
 const MAX_HEAD: usize = 16 << 10;
@@ -20,6 +21,40 @@ fn host_name(h: &str) -> String {
         }
     };
     name.to_ascii_lowercase()
+}
+
+/// Takes TCP flows whose originator sends a request line (its first letters are enough at a
+/// stream's start) and SSDP: HTTP over UDP on port 1900, one message per datagram.
+pub(super) fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, at_start: bool) -> Option<Box<dyn Extractor>> {
+    match ctx.ip_proto {
+        ipproto::TCP
+            if from_orig
+                && (if at_start { wire::http::looks_like_request(p) } else { wire::http::starts_request(p) }) =>
+        {
+            Some(Box::new(Http::default()))
+        }
+        ipproto::UDP
+            if [ctx.orig.1, ctx.resp.1].contains(&1900)
+                && (p.starts_with(b"M-SEARCH ") || p.starts_with(b"NOTIFY ") || p.starts_with(b"HTTP/1.")) =>
+        {
+            Some(Box::new(Http::datagrams()))
+        }
+        _ => None,
+    }
+}
+
+impl Extractor for Http {
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+        self.read(ctx, events)
+    }
+
+    fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
+        Some(self.conclude(events))
+    }
+
+    fn streams(&mut self) -> Option<&mut [Stream; 2]> {
+        Some(&mut self.streams)
+    }
 }
 
 #[derive(Default)]
@@ -70,7 +105,7 @@ impl Http {
     }
 
     /// One packet; returns which directions are still parsed.
-    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+    fn read(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
         if self.datagrams {
             self.datagram(ctx, events);
             return [true, true];
@@ -180,7 +215,7 @@ impl Http {
         }
     }
 
-    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> super::Summary {
+    fn conclude(&mut self, events: &mut Vec<AppEvent>) -> super::Summary {
         while let Some(ev) = self.pending.pop_front() {
             self.emit(ev, events);
         }

@@ -12,11 +12,12 @@ mod dns;
 mod fixture;
 mod http;
 mod quic;
+mod registry;
 mod tls;
 
 use crate::flow::{Attachment, PacketCtx};
 use crate::model::{AppEvent, FlowRecord};
-use wire::{ipproto, tcp as wtcp};
+use wire::tcp as wtcp;
 
 /// Bytes buffered per direction while waiting for a complete message.
 pub const STREAM_CAP: usize = 64 << 10;
@@ -83,13 +84,24 @@ enum Status {
     Done,
 }
 
+/// One application protocol's extractor: what a flow's [`App`] feeds once its payload was
+/// recognised (by the protocol's probe, listed in `registry`).
+pub(crate) trait Extractor: Send {
+    /// One packet of the flow; returns the directions (orig, resp) still read.
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2];
+    /// Flushes pending events and says what the extractor concluded.
+    fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<Summary>;
+    /// The byte streams of a stream extractor, to start it where probing left them.
+    fn streams(&mut self) -> Option<&mut [Stream; 2]> {
+        None
+    }
+}
+
+/// What a flow's attachment holds: a TCP flow still being probed, or its extractor.
 enum State {
-    Dns(dns::Dns),
-    Http(http::Http),
-    Tls(tls::Tls),
-    Quic(quic::Quic),
     /// Probing a TCP flow the first payload did not decide: see [`Probe`].
     Probe(Probe),
+    Active(Box<dyn Extractor>),
 }
 
 /// A TCP flow being probed past its first payload: the originator's stream reassembled
@@ -106,19 +118,6 @@ struct Probe {
     /// The stream's first byte is probably a keep-alive's (see [`App::probe_tcp`]).
     keepalive: bool,
     resp_bytes: u64,
-}
-
-impl State {
-    /// The byte streams of a stream extractor.
-    fn streams(&mut self) -> Option<&mut [Stream; 2]> {
-        match self {
-            State::Dns(x) => Some(&mut x.streams),
-            State::Http(x) => Some(&mut x.streams),
-            State::Tls(x) => Some(&mut x.streams),
-            State::Probe(p) => Some(&mut p.streams),
-            State::Quic(_) => None,
-        }
-    }
 }
 
 impl Attachment for App {
@@ -140,7 +139,7 @@ impl Attachment for App {
                 self.spoke[usize::from(!ctx.from_orig)] = true;
                 match found {
                     Ok(Some(s)) => {
-                        self.state = Some(Box::new(s));
+                        self.state = Some(Box::new(State::Active(s)));
                         self.status = Status::Active;
                         self.wants = [true, true];
                     }
@@ -159,13 +158,7 @@ impl Attachment for App {
             }
         }
         self.wants = match self.state.as_deref_mut() {
-            Some(State::Dns(x)) => {
-                x.packet(ctx, events);
-                [true, true]
-            }
-            Some(State::Http(x)) => x.packet(ctx, events),
-            Some(State::Tls(x)) => x.packet(ctx, events),
-            Some(State::Quic(x)) => x.packet(ctx, events),
+            Some(State::Active(x)) => x.packet(ctx, events),
             Some(State::Probe(_)) | None => [false, false],
         };
         if self.wants == [false, false] {
@@ -194,10 +187,7 @@ impl App {
     /// Flushes pending events and says what the extractor concluded.
     fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<Summary> {
         match self.state.as_deref_mut()? {
-            State::Dns(x) => Some(x.finish(events)),
-            State::Http(x) => Some(x.finish(events)),
-            State::Tls(x) => x.finish(events),
-            State::Quic(x) => x.finish(events),
+            State::Active(x) => x.finish(events),
             State::Probe(_) => None,
         }
     }
@@ -208,7 +198,7 @@ impl App {
     /// ahead of the start wait for it, a TLS handshake is found at any offset of the
     /// originator's first [`PROBE_BYTES`], and an extractor starts with the streams of the
     /// directions that were silent so far positioned at their starts.
-    fn probe_tcp(&mut self, ctx: &PacketCtx<'_>) -> Result<Option<State>, ()> {
+    fn probe_tcp(&mut self, ctx: &PacketCtx<'_>) -> Result<Option<Box<dyn Extractor>>, ()> {
         let dir = usize::from(!ctx.from_orig);
         if !matches!(self.state.as_deref(), Some(State::Probe(_))) {
             // The first payload packet: the common case decides here, without buffering.
@@ -274,7 +264,7 @@ impl Probe {
     /// offset where a TLS handshake record or, at a line start, an HTTP request could begin.
     /// Drops the bytes that can no longer begin one; when one is found, the stream is left
     /// starting at it.
-    fn search(&mut self, ctx: &PacketCtx<'_>) -> Option<State> {
+    fn search(&mut self, ctx: &PacketCtx<'_>) -> Option<Box<dyn Extractor>> {
         let s = &mut self.streams[0];
         if s.buf.is_empty() {
             return None;
@@ -303,7 +293,7 @@ impl Probe {
             let line_start = if at == 0 { self.line_start } else { s.buf[at - 1] == b'\n' };
             if rest[0] == wire::tls::HANDSHAKE {
                 if rest.len() >= 6 && wire::tls::looks_like_handshake(rest) {
-                    found = Some((at, State::Tls(tls::Tls::default())));
+                    found = Some((at, Box::new(tls::Tls::default()) as Box<dyn Extractor>));
                     break;
                 }
                 if rest.len() < 6 && wire::tls::may_start_handshake(rest) {
@@ -312,7 +302,7 @@ impl Probe {
                 }
             } else if line_start && wire::http::looks_like_request(rest) {
                 if wire::http::starts_request(rest) {
-                    found = Some((at, State::Http(http::Http::default())));
+                    found = Some((at, Box::new(http::Http::default()) as Box<dyn Extractor>));
                     break;
                 }
                 keep_from = at; // a method's first letters: wait for the rest
@@ -331,38 +321,10 @@ impl Probe {
 
 /// Decides what a flow carries from payload `p` (a packet's, or the start of the
 /// originator's stream) sent by the originator or not; `at_start` when `p` begins its
-/// direction's stream, where a prefix of a signature is enough.
-fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, at_start: bool) -> Option<State> {
-    let ports = [ctx.orig.1, ctx.resp.1];
-    let dns_port = |x: u16| matches!(x, 53 | 5353 | 5355);
-    match ctx.ip_proto {
-        ipproto::UDP if ports.iter().any(|x| dns_port(*x)) && dns::plausible(p) => {
-            Some(State::Dns(dns::Dns::new(ctx, false)))
-        }
-        ipproto::TCP if ports.contains(&53) => Some(State::Dns(dns::Dns::new(ctx, true))),
-        ipproto::TCP
-            if from_orig
-                && (if at_start { wire::http::looks_like_request(p) } else { wire::http::starts_request(p) }) =>
-        {
-            Some(State::Http(http::Http::default()))
-        }
-        // HTTP over UDP: SSDP (UPnP discovery), one message per datagram.
-        ipproto::UDP
-            if ports.contains(&1900)
-                && (p.starts_with(b"M-SEARCH ") || p.starts_with(b"NOTIFY ") || p.starts_with(b"HTTP/1.")) =>
-        {
-            Some(State::Http(http::Http::datagrams()))
-        }
-        ipproto::TCP
-            if from_orig
-                && (if at_start { wire::tls::may_start_handshake(p) } else { wire::tls::looks_like_handshake(p) }) =>
-        {
-            Some(State::Tls(tls::Tls::default()))
-        }
-        // QUIC on any port: the Initial's long header says so.
-        ipproto::UDP if from_orig && quic::looks_like_initial(p) => Some(State::Quic(quic::Quic::default())),
-        _ => None,
-    }
+/// direction's stream, where a prefix of a signature is enough. The protocols' probes are
+/// asked in the registry's order; the first that takes the flow extracts it.
+fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, at_start: bool) -> Option<Box<dyn Extractor>> {
+    registry::PROBES.iter().find_map(|probe| probe(ctx, p, from_orig, at_start))
 }
 
 /// One direction of a TCP byte stream, reassembled in order within fixed bounds.

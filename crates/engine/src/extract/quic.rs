@@ -7,6 +7,7 @@
 //! Bounds: [`MAX_CRYPTO`] bytes of CRYPTO stream, [`MAX_PACKETS`] client datagrams inspected;
 //! anything that does not decrypt is skipped, never an error.
 
+use super::Extractor;
 use crate::flow::PacketCtx;
 use crate::model::{AppEvent, TlsEvent};
 use ring::aead::{self, quic as hp, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -119,6 +120,23 @@ fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
     Some(v)
 }
 
+/// Takes UDP flows on any port whose originator's first datagram has a QUIC Initial's long
+/// header.
+pub(super) fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, _at_start: bool) -> Option<Box<dyn Extractor>> {
+    (ctx.ip_proto == wire::ipproto::UDP && from_orig && looks_like_initial(p))
+        .then(|| Box::new(Quic::default()) as Box<dyn Extractor>)
+}
+
+impl Extractor for Quic {
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+        self.read(ctx, events)
+    }
+
+    fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
+        self.conclude(events)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Quic {
     version: u32,
@@ -136,7 +154,7 @@ pub(crate) struct Quic {
 
 impl Quic {
     /// One datagram; returns which directions are still read.
-    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+    fn read(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
         if self.done || !ctx.from_orig {
             return [!self.done, false];
         }
@@ -308,7 +326,7 @@ impl Quic {
         self.event = Some(super::tls::hello_event(ctx, h, "quic"));
     }
 
-    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
+    fn conclude(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
         if !self.done {
             if let Some(ev) = &self.event {
                 events.push(AppEvent::Tls(ev.clone()));

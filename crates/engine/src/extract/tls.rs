@@ -1,12 +1,33 @@
 //! TLS ClientHello and ServerHello across records and segments.
 
-use super::{text, Stream};
+use super::{text, Extractor, Stream};
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, TlsEvent};
 use wire::tls;
 
 /// Handshake bytes gathered per direction at most (post-quantum ClientHellos exceed 1 MTU).
 const MAX_HANDSHAKE: usize = 32 << 10;
+
+/// Takes TCP flows whose originator starts a TLS handshake record (its first bytes are
+/// enough at a stream's start).
+pub(super) fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, at_start: bool) -> Option<Box<dyn Extractor>> {
+    let hello = if at_start { tls::may_start_handshake(p) } else { tls::looks_like_handshake(p) };
+    (ctx.ip_proto == wire::ipproto::TCP && from_orig && hello).then(|| Box::new(Tls::default()) as Box<dyn Extractor>)
+}
+
+impl Extractor for Tls {
+    fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+        self.read(ctx, events)
+    }
+
+    fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
+        self.conclude(events)
+    }
+
+    fn streams(&mut self) -> Option<&mut [Stream; 2]> {
+        Some(&mut self.streams)
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Tls {
@@ -22,7 +43,7 @@ pub(crate) struct Tls {
 
 impl Tls {
     /// One packet; returns which directions are still read.
-    pub fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
+    fn read(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2] {
         self.hello(ctx, events);
         if self.done[1] {
             // No ServerHello will come (or it came): report the handshake now.
@@ -113,7 +134,7 @@ impl Tls {
         }
     }
 
-    pub fn finish(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
+    fn conclude(&mut self, events: &mut Vec<AppEvent>) -> Option<super::Summary> {
         self.flush(events);
         let ev = self.event.take()?;
         Some(super::Summary { service: "ssl", name: ev.sni.map(|s| (s.to_ascii_lowercase(), "sni")) })
