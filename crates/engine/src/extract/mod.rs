@@ -426,7 +426,7 @@ mod test {
     use crate::flow::FlowKey;
 
     fn key() -> FlowKey {
-        FlowKey::new(ipproto::TCP, Addr::v4([192, 0, 2, 1]), 50000, Addr::v4([192, 0, 2, 2]), 80)
+        FlowKey::new(wire::ipproto::TCP, Addr::v4([192, 0, 2, 1]), 50000, Addr::v4([192, 0, 2, 2]), 80)
     }
 
     fn seg(s: &mut Stream, seq: u32, flags: u8, data: &[u8]) {
