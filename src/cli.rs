@@ -39,40 +39,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
     },
-    /// DNS, mDNS and LLMNR transactions: query, type, response code, answers, round-trip time.
-    Dns {
-        #[command(flatten)]
-        input: InputArgs,
-        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
-        format: FlowFormat,
-    },
-    /// HTTP/1.x requests (any port; SSDP over UDP too): method, Host, URI, User-Agent, status.
-    Http {
-        #[command(flatten)]
-        input: InputArgs,
-        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
-        format: FlowFormat,
-    },
-    /// TLS handshakes and decrypted QUIC Initials: server name (SNI), ALPN, offered and chosen
-    /// version, cipher, ECH.
-    Tls {
-        #[command(flatten)]
-        input: InputArgs,
-        /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
-        format: FlowFormat,
-    },
+    /// One command per application event type (`dns`, `http`, `tls`): see [`EventCommand`].
+    #[command(flatten)]
+    Events(EventCommand),
     /// IPv6 health: connection outcomes per family, Happy-Eyeballs fallbacks, Path-MTU black
     /// holes, AAAA answers not used, broken return paths, services that changed family; a
     /// per-service table and deduplicated findings. Exits 1 when a finding reaches --fail-on.
@@ -458,5 +427,62 @@ mod test {
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+}
+
+/// The event commands, one per event type the extractors emit (`engine::extract::EVENT_TYPES`):
+/// `v6watch dns`, `http`, `tls`, each with the same options. A protocol added to the registry
+/// gets its command here without a change to this file.
+#[derive(Debug)]
+pub struct EventCommand {
+    /// Which events.
+    pub kind: engine::model::EventKind,
+    /// The options.
+    pub args: EventArgs,
+}
+
+/// Options of an event command.
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// TOML configuration: its sensors (files and addresses) are used, as by the analyses.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
+    pub format: FlowFormat,
+}
+
+impl clap::FromArgMatches for EventCommand {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, sub)) = m.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let Some(i) = engine::extract::EVENT_TYPES.iter().position(|t| t.name == name) else {
+            return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand));
+        };
+        Ok(EventCommand { kind: engine::model::EventKind::ALL[i], args: EventArgs::from_arg_matches(sub)? })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for EventCommand {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        engine::extract::EVENT_TYPES
+            .iter()
+            .fold(cmd, |cmd, t| cmd.subcommand(EventArgs::augment_args(clap::Command::new(t.name)).about(t.about)))
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        engine::extract::EVENT_TYPES.iter().any(|t| t.name == name)
     }
 }

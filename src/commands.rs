@@ -48,9 +48,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             sink.finish()?;
             Ok(code)
         }
-        Command::Dns { input, config, format } => events(input, config, format, EventKind::Dns),
-        Command::Http { input, config, format } => events(input, config, format, EventKind::Http),
-        Command::Tls { input, config, format } => events(input, config, format, EventKind::Tls),
+        Command::Events(e) => events(e.args.input, e.args.config, e.args.format, e.kind),
         Command::Health { mut input, analysis, format, fail_on, prometheus, top_services, export } => {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());

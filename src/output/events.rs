@@ -1,9 +1,11 @@
 //! Application events (`v6watch dns|http|tls`) as a table, JSON Lines or CSV. Every string from a
 //! packet is escaped for the terminal in tables; JSON escapes by construction; CSV quotes.
 
-use super::term;
+use super::{flows, term};
 use crate::cli::FlowFormat;
-use engine::model::{AppEvent, DnsEvent, EventKind, FlowRecord, HttpEvent, TlsEvent};
+use engine::columns::{Csv, EventColumn, EventType, Value};
+use engine::extract::EVENT_TYPES;
+use engine::model::{AppEvent, EventKind, FlowRecord};
 use engine::pipeline::FlowSink;
 use std::io::{self, Write};
 
@@ -14,195 +16,180 @@ pub struct Writer<W: Write> {
     /// Which events to print.
     kind: EventKind,
     header_done: bool,
-}
-
-use super::term::csv_cell as csv;
-
-fn answers(d: &DnsEvent) -> String {
-    d.answers
-        .iter()
-        .filter(|a| a.section == "answer")
-        .map(|a| format!("{} {}", a.rtype, a.data))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn rcode(d: &DnsEvent) -> String {
-    match d.rcode {
-        None => "-".into(),
-        Some(0) => "NOERROR".into(),
-        Some(1) => "FORMERR".into(),
-        Some(2) => "SERVFAIL".into(),
-        Some(3) => "NXDOMAIN".into(),
-        Some(4) => "NOTIMP".into(),
-        Some(5) => "REFUSED".into(),
-        Some(n) => n.to_string(),
-    }
+    /// The last sensor's name, and escaped as JSON (escaped once for all its records).
+    sensor: (String, Vec<u8>),
+    buf: Vec<u8>,
 }
 
 impl<W: Write> Writer<W> {
     pub fn new(w: W, format: FlowFormat, kind: EventKind) -> Self {
-        Writer { w, format, kind, header_done: false }
+        Writer { w, format, kind, header_done: false, sensor: (String::new(), b"\"\"".to_vec()), buf: Vec::new() }
+    }
+
+    fn ty(&self) -> &'static EventType {
+        &EVENT_TYPES[self.kind as usize]
     }
 
     fn header(&mut self) -> io::Result<()> {
         self.header_done = true;
-        let (csv_h, table_h) = match self.kind {
-            EventKind::Dns => (
-                "ts,uid,sensor,client,server,server_port,transport,kind,trans_id,query,qtype,rcode,rtt_ms,answers",
-                format!(
-                    "{} {} {} {} {} {} ANSWERS",
-                    term::pad("TIME (UTC)", 20),
-                    term::pad("CLIENT", 26),
-                    term::pad("QUERY", 40),
-                    term::pad("TYPE", 5),
-                    term::pad("RCODE", 8),
-                    term::rpad("RTT", 8)
-                ),
-            ),
-            EventKind::Http => (
-                "ts,uid,sensor,client,server,server_port,method,host,uri,version,user_agent,status",
-                format!(
-                    "{} {} {} {} REQUEST",
-                    term::pad("TIME (UTC)", 20),
-                    term::pad("SERVER", 30),
-                    term::pad("STATUS", 6),
-                    term::pad("HOST", 34)
-                ),
-            ),
-            EventKind::Tls => (
-                "ts,uid,sensor,client,server,server_port,sni,alpn,versions,ech,server_version,cipher,transport",
-                format!(
-                    "{} {} {} {} {} {} SNI",
-                    term::pad("TIME (UTC)", 20),
-                    term::pad("SERVER", 30),
-                    term::pad("OVER", 4),
-                    term::pad("VERSION", 8),
-                    term::pad("ALPN", 12),
-                    term::pad("ECH", 3)
-                ),
-            ),
-        };
         match self.format {
-            FlowFormat::Csv => writeln!(self.w, "{csv_h}"),
-            FlowFormat::Table => writeln!(self.w, "{table_h}"),
+            FlowFormat::Csv => {
+                let names: Vec<&str> =
+                    self.ty().all_columns().filter(|c| !matches!(c.csv, Csv::No)).map(|c| c.name).collect();
+                writeln!(self.w, "{}", names.join(","))
+            }
+            FlowFormat::Table => writeln!(self.w, "{}", table_header(self.ty())),
             FlowFormat::Jsonl => Ok(()),
         }
     }
 
-    fn dns(&mut self, sensor: &str, d: &DnsEvent) -> io::Result<()> {
-        let rtt = d.rtt_ns.map(|r| super::flows::micros(r, 3)).unwrap_or_default();
-        let qtype = wire::dns::rtype::name(d.qtype);
-        match self.format {
-            FlowFormat::Table => writeln!(
-                self.w,
+    /// One JSON line: `type`, the type's JSON columns in order, then `sensor`.
+    fn json(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
+        if self.sensor.0 != sensor {
+            self.sensor = (sensor.to_string(), serde_json::to_vec(sensor)?);
+        }
+        let ty = self.ty();
+        let b = &mut self.buf;
+        b.clear();
+        b.extend_from_slice(b"{\"type\":\"");
+        b.extend_from_slice(ty.name.as_bytes());
+        b.push(b'"');
+        for c in ty.all_columns().filter(|c| c.json) {
+            b.extend_from_slice(b",\"");
+            b.extend_from_slice(c.name.as_bytes());
+            b.extend_from_slice(b"\":");
+            flows::json_value(b, (c.get)(ev, sensor), &self.sensor.1);
+        }
+        b.extend_from_slice(b",\"sensor\":");
+        b.extend_from_slice(&self.sensor.1);
+        b.extend_from_slice(b"}\n");
+        self.w.write_all(b)
+    }
+
+    /// One CSV row: the type's CSV columns in order.
+    fn csv(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
+        let cells: Vec<String> = self
+            .ty()
+            .all_columns()
+            .filter_map(|c| match c.csv {
+                Csv::No => None,
+                Csv::Value => Some(flows::csv_value((c.get)(ev, sensor))),
+                Csv::Cell(f) => Some(f(ev)),
+                Csv::Text(f) => Some(term::csv_cell(&f(ev))),
+            })
+            .collect();
+        writeln!(self.w, "{}", cells.join(","))
+    }
+}
+
+/// The table's heading line for events of `ty`.
+fn table_header(ty: &EventType) -> String {
+    match ty.name {
+        "dns" => format!(
+            "{} {} {} {} {} {} ANSWERS",
+            term::pad("TIME (UTC)", 20),
+            term::pad("CLIENT", 26),
+            term::pad("QUERY", 40),
+            term::pad("TYPE", 5),
+            term::pad("RCODE", 8),
+            term::rpad("RTT", 8)
+        ),
+        "http" => format!(
+            "{} {} {} {} REQUEST",
+            term::pad("TIME (UTC)", 20),
+            term::pad("SERVER", 30),
+            term::pad("STATUS", 6),
+            term::pad("HOST", 34)
+        ),
+        "tls" => format!(
+            "{} {} {} {} {} {} SNI",
+            term::pad("TIME (UTC)", 20),
+            term::pad("SERVER", 30),
+            term::pad("OVER", 4),
+            term::pad("VERSION", 8),
+            term::pad("ALPN", 12),
+            term::pad("ECH", 3)
+        ),
+        // Any other type: the time, the server, then its own columns' CSV cells.
+        _ => {
+            let mut h = format!("{} {}", term::pad("TIME (UTC)", 20), term::pad("SERVER", 30));
+            for c in ty.columns.iter().filter(|c| !matches!(c.csv, Csv::No)) {
+                h.push(' ');
+                h.push_str(&c.name.to_ascii_uppercase());
+            }
+            h
+        }
+    }
+}
+
+/// A column's CSV rendering before CSV quoting (text from packets is cleaned by the caller).
+fn raw_cell(c: &EventColumn, ev: &AppEvent) -> String {
+    match c.csv {
+        Csv::No => String::new(),
+        Csv::Value => match (c.get)(ev, "") {
+            Value::Text(t) => t.to_string(),
+            v => flows::csv_value(v),
+        },
+        Csv::Cell(f) | Csv::Text(f) => f(ev),
+    }
+}
+
+/// The rendering of column `name` of `ty`.
+fn cell(ty: &EventType, name: &str, ev: &AppEvent) -> String {
+    ty.all_columns().find(|c| c.name == name).map(|c| raw_cell(c, ev)).unwrap_or_default()
+}
+
+/// One table line: laid out for the types v6watch has always had, generic for the others.
+fn table_line(ty: &EventType, ev: &AppEvent) -> String {
+    #[allow(unreachable_patterns)]
+    match ev {
+        AppEvent::Dns(d) => {
+            let rtt = d.rtt_ns.map(|r| format!("{}ms", flows::micros(r, 3))).unwrap_or_else(|| "-".into());
+            format!(
                 "{} {} {} {} {} {} {}",
                 term::pad(&term::utc_short(d.ts), 20),
                 term::pad(&d.client.to_string(), 26),
                 term::pad(&term::clean(&d.query), 40),
-                term::pad(&qtype, 5),
-                term::pad(&rcode(d), 8),
-                term::rpad(&if rtt.is_empty() { "-".into() } else { format!("{rtt}ms") }, 8),
-                term::clean(&answers(d))
-            ),
-            FlowFormat::Csv => writeln!(
-                self.w,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                super::flows::epoch(d.ts),
-                d.uid,
-                csv(sensor),
-                d.client,
-                d.server,
-                d.server_port,
-                d.transport,
-                d.kind,
-                d.trans_id,
-                csv(&d.query),
-                qtype,
-                rcode(d),
-                rtt,
-                csv(&answers(d))
-            ),
-            FlowFormat::Jsonl => self.json(sensor, &AppEvent::Dns(d.clone())),
+                term::pad(&wire::dns::rtype::name(d.qtype), 5),
+                term::pad(&cell(ty, "rcode", ev), 8),
+                term::rpad(&rtt, 8),
+                term::clean(&cell(ty, "answers", ev))
+            )
         }
-    }
-
-    fn http(&mut self, sensor: &str, h: &HttpEvent) -> io::Result<()> {
-        let status = h.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-        match self.format {
-            FlowFormat::Table => writeln!(
-                self.w,
-                "{} {} {} {} {} {} {}",
-                term::pad(&term::utc_short(h.ts), 20),
-                term::pad(&term::endpoint(&h.server, h.server_port), 30),
-                term::pad(&status, 6),
-                term::pad(&term::clean(h.host.as_deref().unwrap_or("-")), 34),
-                term::clean(&h.method),
-                term::clean(&h.uri),
-                term::clean(&h.version)
-            ),
-            FlowFormat::Csv => writeln!(
-                self.w,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
-                super::flows::epoch(h.ts),
-                h.uid,
-                csv(sensor),
-                h.client,
-                h.server,
-                h.server_port,
-                csv(&h.method),
-                csv(h.host.as_deref().unwrap_or("")),
-                csv(&h.uri),
-                csv(&h.version),
-                csv(h.user_agent.as_deref().unwrap_or("")),
-                h.status.map(|s| s.to_string()).unwrap_or_default()
-            ),
-            FlowFormat::Jsonl => self.json(sensor, &AppEvent::Http(h.clone())),
+        AppEvent::Http(h) => format!(
+            "{} {} {} {} {} {} {}",
+            term::pad(&term::utc_short(h.ts), 20),
+            term::pad(&term::endpoint(&h.server, h.server_port), 30),
+            term::pad(&h.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()), 6),
+            term::pad(&term::clean(h.host.as_deref().unwrap_or("-")), 34),
+            term::clean(&h.method),
+            term::clean(&h.uri),
+            term::clean(&h.version)
+        ),
+        AppEvent::Tls(t) => format!(
+            "{} {} {} {} {} {} {}",
+            term::pad(&term::utc_short(t.ts), 20),
+            term::pad(&term::endpoint(&t.server, t.server_port), 30),
+            term::pad(t.transport, 4),
+            term::pad(t.server_version.as_deref().unwrap_or("-"), 8),
+            term::pad(&term::clean(&t.alpn.join(",")), 12),
+            term::pad(if t.ech { "yes" } else { "-" }, 3),
+            term::clean(t.sni.as_deref().unwrap_or("-"))
+        ),
+        _ => {
+            let head = ev.head();
+            let mut line = format!(
+                "{} {}",
+                term::pad(&term::utc_short(head.ts), 20),
+                term::pad(&term::endpoint(&head.server, head.server_port), 30)
+            );
+            for c in ty.columns.iter().filter(|c| !matches!(c.csv, Csv::No)) {
+                let cell = raw_cell(c, ev);
+                line.push(' ');
+                line.push_str(&term::clean(if cell.is_empty() { "-" } else { &cell }));
+            }
+            line
         }
-    }
-
-    fn tls(&mut self, sensor: &str, t: &TlsEvent) -> io::Result<()> {
-        let version = t.server_version.clone().unwrap_or_else(|| "-".into());
-        match self.format {
-            FlowFormat::Table => writeln!(
-                self.w,
-                "{} {} {} {} {} {} {}",
-                term::pad(&term::utc_short(t.ts), 20),
-                term::pad(&term::endpoint(&t.server, t.server_port), 30),
-                term::pad(t.transport, 4),
-                term::pad(&version, 8),
-                term::pad(&term::clean(&t.alpn.join(",")), 12),
-                term::pad(if t.ech { "yes" } else { "-" }, 3),
-                term::clean(t.sni.as_deref().unwrap_or("-"))
-            ),
-            FlowFormat::Csv => writeln!(
-                self.w,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                super::flows::epoch(t.ts),
-                t.uid,
-                csv(sensor),
-                t.client,
-                t.server,
-                t.server_port,
-                csv(t.sni.as_deref().unwrap_or("")),
-                csv(&t.alpn.join(" ")),
-                t.versions.join(" "),
-                t.ech,
-                t.server_version.clone().unwrap_or_default(),
-                t.cipher.map(|c| format!("0x{c:04x}")).unwrap_or_default(),
-                t.transport
-            ),
-            FlowFormat::Jsonl => self.json(sensor, &AppEvent::Tls(t.clone())),
-        }
-    }
-
-    fn json(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
-        let mut v = serde_json::to_value(ev)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("sensor".into(), sensor.into());
-        }
-        serde_json::to_writer(&mut self.w, &v)?;
-        self.w.write_all(b"\n")
     }
 }
 
@@ -228,14 +215,19 @@ impl<W: Write> FlowSink for Writer<W> {
     }
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
+        if ev.kind() != self.kind {
+            return Ok(());
+        }
         if !self.header_done {
             self.header()?;
         }
-        match (self.kind, ev) {
-            (EventKind::Dns, AppEvent::Dns(d)) => self.dns(sensor, d),
-            (EventKind::Http, AppEvent::Http(h)) => self.http(sensor, h),
-            (EventKind::Tls, AppEvent::Tls(t)) => self.tls(sensor, t),
-            _ => Ok(()),
+        match self.format {
+            FlowFormat::Jsonl => self.json(sensor, ev),
+            FlowFormat::Csv => self.csv(sensor, ev),
+            FlowFormat::Table => {
+                let line = table_line(self.ty(), ev);
+                writeln!(self.w, "{line}")
+            }
         }
     }
 }

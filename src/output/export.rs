@@ -10,14 +10,24 @@
 
 use super::{events, flows};
 use crate::cli::FlowFormat;
+use engine::extract::EVENT_TYPES;
 use engine::model::{AppEvent, EventKind, FlowRecord};
 use engine::pipeline::FlowSink;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// The names of the dataset's files, in the order they are opened.
-pub const FILES: [&str; 5] = ["flows.jsonl", "dns.jsonl", "http.jsonl", "tls.jsonl", "facts.jsonl"];
+/// The names of the dataset's files, in the order they are opened: flows, facts, then one
+/// per event type (`dns.jsonl`, ... in [`EventKind`] order).
+pub fn files() -> Vec<String> {
+    let mut v = vec!["flows.jsonl".to_string(), "facts.jsonl".to_string()];
+    v.extend(EVENT_TYPES.iter().map(|t| format!("{}.jsonl", t.name)));
+    v
+}
+
+/// Index in [`files`] of the facts file and of the first event file.
+const FACTS: usize = 1;
+const EVENTS: usize = 2;
 
 type Out = BufWriter<File>;
 
@@ -26,14 +36,14 @@ type Out = BufWriter<File>;
 pub struct Export {
     dir: PathBuf,
     open: Option<Files>,
-    /// Per file of [`FILES`]: where it is written, and where it goes at the end.
+    /// Per file of [`files`]: where it is written, and where it goes at the end.
     paths: Vec<(PathBuf, PathBuf)>,
     finished: bool,
 }
 
 struct Files {
     flows: flows::Writer<Out>,
-    /// DNS, HTTP, TLS, as [`EventKind`] numbers them.
+    /// One per event type, as [`EventKind`] numbers them.
     events: Vec<events::Writer<Out>>,
     /// One line per flow, in the flows' order (see `engine::schema::FlowFacts`).
     facts: Out,
@@ -59,21 +69,22 @@ impl Export {
                 paths.push((tmp, done));
                 Ok(BufWriter::with_capacity(1 << 16, f))
             };
-            let flows = flows::Writer::new(open(FILES[0])?, FlowFormat::Jsonl);
-            let mut events = Vec::with_capacity(3);
-            for k in [EventKind::Dns, EventKind::Http, EventKind::Tls] {
-                events.push(events::Writer::new(open(FILES[1 + k as usize])?, FlowFormat::Jsonl, k));
+            let names = files();
+            let flows = flows::Writer::new(open(&names[0])?, FlowFormat::Jsonl);
+            let facts = open(&names[FACTS])?;
+            let mut events = Vec::with_capacity(EventKind::ALL.len());
+            for k in EventKind::ALL {
+                events.push(events::Writer::new(open(&names[EVENTS + k as usize])?, FlowFormat::Jsonl, k));
             }
-            let facts = open(FILES[4])?;
             self.open = Some(Files { flows, events, facts });
         }
         Ok(self.open.as_mut().expect("opened above"))
     }
 
-    /// Runs `f` on the open files, naming file `i` of [`FILES`] in its error.
+    /// Runs `f` on the open files, naming file `i` of [`files`] in its error.
     fn with(&mut self, i: usize, f: impl FnOnce(&mut Files) -> io::Result<()>) -> io::Result<()> {
         let r = f(self.files()?);
-        r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.dir.join(FILES[i]).display())))
+        r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.dir.join(&files()[i]).display())))
     }
 }
 
@@ -84,7 +95,7 @@ impl FlowSink for Export {
 
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> io::Result<()> {
         self.with(0, |f| f.flows.flow(sensor, rec))?;
-        self.with(4, |f| {
+        self.with(FACTS, |f| {
             serde_json::to_writer(&mut f.facts, &engine::schema::FlowFacts::of(sensor, rec))?;
             f.facts.write_all(b"\n")
         })
@@ -92,14 +103,14 @@ impl FlowSink for Export {
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
         let i = ev.kind() as usize;
-        self.with(1 + i, |f| f.events[i].event(sensor, ev))
+        self.with(EVENTS + i, |f| f.events[i].event(sensor, ev))
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.with(0, |f| f.flows.flush())?;
-        self.with(4, |f| f.facts.flush())?;
-        for i in 0..3 {
-            self.with(1 + i, |f| f.events[i].flush())?;
+        self.with(FACTS, |f| f.facts.flush())?;
+        for i in 0..EventKind::ALL.len() {
+            self.with(EVENTS + i, |f| f.events[i].flush())?;
         }
         Ok(())
     }
@@ -107,9 +118,9 @@ impl FlowSink for Export {
     /// Everything written: each file is moved over its final name.
     fn finish(&mut self) -> io::Result<()> {
         self.with(0, |f| f.flows.finish())?;
-        self.with(4, |f| f.facts.flush())?;
-        for i in 0..3 {
-            self.with(1 + i, |f| f.events[i].finish())?;
+        self.with(FACTS, |f| f.facts.flush())?;
+        for i in 0..EventKind::ALL.len() {
+            self.with(EVENTS + i, |f| f.events[i].finish())?;
         }
         for (tmp, done) in &self.paths {
             std::fs::rename(tmp, done)

@@ -20,7 +20,10 @@ pub struct Writer<W: Write> {
 
 /// Seconds with microseconds, as Zeek writes `ts` in JSON.
 pub fn epoch(ns: i64) -> String {
-    format!("{}.{:06}", ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) / 1000)
+    // To the nearest microsecond, as every JSON time is (`model::epoch_secs`) and as Zeek's
+    // `%.6f` writes `ts`.
+    let us = ns.saturating_add(500).div_euclid(1000);
+    format!("{}.{:06}", us.div_euclid(1_000_000), us.rem_euclid(1_000_000))
 }
 
 /// Nanoseconds as seconds (`places` 6) or milliseconds (`places` 3) with microsecond digits,
@@ -128,42 +131,81 @@ fn jsonl(b: &mut Vec<u8>, sensor_json: &[u8], r: &FlowRecord) {
             continue;
         }
         b.extend_from_slice(if b.len() == start { &key[1..] } else { key });
-        match v {
-            Value::Time(ns) => fast::epoch(b, ns),
-            Value::Seconds(ns) => fast::micros(b, ns, 6),
-            Value::Millis(ns) => fast::micros(b, ns, 3),
-            Value::UInt(n) => fast::uint(b, n),
-            Value::Word(w) => {
-                b.push(b'"');
-                b.extend_from_slice(w.as_bytes());
-                b.push(b'"');
-            }
-            Value::Sensor(_) => b.extend_from_slice(sensor_json),
-            Value::Text(t) => {
-                let _ = serde_json::to_writer(&mut *b, t);
-            }
-            Value::Addr(a) => {
-                b.push(b'"');
-                fast::addr(b, &a);
-                b.push(b'"');
-            }
-            Value::AddrPair(x, y) => {
-                b.extend_from_slice(b"[\"");
-                fast::addr(b, &x);
-                b.extend_from_slice(b"\",\"");
-                fast::addr(b, &y);
-                b.extend_from_slice(b"\"]");
-            }
-            Value::IcmpErrors(list) => {
-                let _ = serde_json::to_writer(&mut *b, list);
-            }
-            Value::Names(list) => {
-                let _ = serde_json::to_writer(&mut *b, list);
-            }
-            Value::Absent => {}
-        }
+        json_value(b, v, sensor_json);
     }
     b.extend_from_slice(b"}\n");
+}
+
+/// Appends a value as JSON (`sensor_json`: the sensor's name, escaped once for its records).
+pub fn json_value(b: &mut Vec<u8>, v: Value<'_>, sensor_json: &[u8]) {
+    match v {
+        Value::Time(ns) => fast::epoch(b, ns),
+        Value::Seconds(ns) => fast::micros(b, ns, 6),
+        Value::Millis(ns) => fast::micros(b, ns, 3),
+        Value::UInt(n) => fast::uint(b, n),
+        Value::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
+        Value::Bool(x) => b.extend_from_slice(if x { b"true" } else { b"false" }),
+        Value::Word(w) => {
+            b.push(b'"');
+            b.extend_from_slice(w.as_bytes());
+            b.push(b'"');
+        }
+        Value::Sensor(_) => b.extend_from_slice(sensor_json),
+        Value::Text(t) => {
+            let _ = serde_json::to_writer(&mut *b, t);
+        }
+        Value::Addr(a) => {
+            b.push(b'"');
+            fast::addr(b, &a);
+            b.push(b'"');
+        }
+        Value::AddrPair(x, y) => {
+            b.extend_from_slice(b"[\"");
+            fast::addr(b, &x);
+            b.extend_from_slice(b"\",\"");
+            fast::addr(b, &y);
+            b.extend_from_slice(b"\"]");
+        }
+        // Into a vector these cannot fail.
+        Value::IcmpErrors(list) => {
+            let _ = serde_json::to_writer(&mut *b, list);
+        }
+        Value::Names(list) => {
+            let _ = serde_json::to_writer(&mut *b, list);
+        }
+        Value::Strings(list) => {
+            let _ = serde_json::to_writer(&mut *b, list);
+        }
+        Value::DnsAnswers(list) => {
+            let _ = serde_json::to_writer(&mut *b, list);
+        }
+        Value::Null => b.extend_from_slice(b"null"),
+        Value::Absent => {}
+    }
+}
+
+/// A value as a CSV cell: text escaped and formula-defused, empty where there is none.
+pub fn csv_value(v: Value<'_>) -> String {
+    match v {
+        Value::Time(ns) => epoch(ns),
+        Value::Seconds(ns) => micros(ns, 6),
+        Value::Millis(ns) => micros(ns, 3),
+        Value::UInt(n) => n.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Bool(x) => x.to_string(),
+        Value::Word(w) => w.to_string(),
+        Value::Text(t) | Value::Sensor(t) => term::csv_cell(t),
+        Value::Addr(a) => a.to_string(),
+        Value::AddrPair(x, y) => format!("{x}>{y}"),
+        Value::IcmpErrors(list) => term::csv_cell(&icmp_errors(list)),
+        Value::Names(list) => term::csv_cell(&list.join(";")),
+        Value::Strings(list) => term::csv_cell(&list.join(" ")),
+        Value::DnsAnswers(list) => {
+            let words: Vec<String> = list.iter().map(|a| format!("{} {}", a.rtype, a.data)).collect();
+            term::csv_cell(&words.join(" "))
+        }
+        Value::Null | Value::Absent => String::new(),
+    }
 }
 
 /// One CSV row: every CSV column, empty where the record has no value.
@@ -174,19 +216,7 @@ fn csv(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
             b.push(b',');
         }
         first = false;
-        let cell = match (c.get)(r, sensor) {
-            Value::Time(ns) => epoch(ns),
-            Value::Seconds(ns) => micros(ns, 6),
-            Value::Millis(ns) => micros(ns, 3),
-            Value::UInt(n) => n.to_string(),
-            Value::Word(w) => w.to_string(),
-            Value::Text(t) | Value::Sensor(t) => term::csv_cell(t),
-            Value::Addr(a) => a.to_string(),
-            Value::AddrPair(x, y) => format!("{x}>{y}"),
-            Value::IcmpErrors(list) => term::csv_cell(&icmp_errors(list)),
-            Value::Names(list) => term::csv_cell(&list.join(";")),
-            Value::Absent => String::new(),
-        };
+        let cell = csv_value((c.get)(r, sensor));
         b.extend_from_slice(cell.as_bytes());
     }
     b.push(b'\n');
@@ -333,9 +363,10 @@ mod fast {
             b.extend_from_slice(super::epoch(ns).as_bytes());
             return;
         }
-        uint(b, (ns / 1_000_000_000) as u64);
+        let us = ns.saturating_add(500) / 1000;
+        uint(b, (us / 1_000_000) as u64);
         b.push(b'.');
-        let micros = (ns % 1_000_000_000) / 1000;
+        let micros = us % 1_000_000;
         let mut tmp = [b'0'; 6];
         let mut m = micros as u64;
         for d in tmp.iter_mut().rev() {

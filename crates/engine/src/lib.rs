@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod analyze;
 pub mod capture;
 pub mod classify;
+pub mod columns;
 pub mod decode;
 pub mod enrich;
 pub mod extract;

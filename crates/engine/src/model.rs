@@ -362,7 +362,7 @@ pub struct DnsAnswer {
 }
 
 /// A DNS (or mDNS/LLMNR) transaction: a query and its response when one was seen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct DnsEvent {
     /// Time of the query (or of the response when no query was seen), ns.
     #[serde(serialize_with = "crate::model::epoch")]
@@ -400,7 +400,7 @@ pub struct DnsEvent {
 }
 
 /// One HTTP/1.x request, with its response status when seen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct HttpEvent {
     /// Time of the request, ns.
     #[serde(serialize_with = "crate::model::epoch")]
@@ -432,7 +432,7 @@ pub struct HttpEvent {
 }
 
 /// A TLS handshake's visible facts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct TlsEvent {
     /// Time of the ClientHello, ns.
     #[serde(serialize_with = "crate::model::epoch")]
@@ -475,6 +475,47 @@ pub enum AppEvent {
     Tls(TlsEvent),
 }
 
+/// The fields every event has, borrowed (see `columns::EVENT_HEAD`).
+#[derive(Debug, Clone, Copy)]
+pub struct EventHead<'a> {
+    /// Time, ns.
+    pub ts: i64,
+    /// The flow's uid.
+    pub uid: &'a str,
+    /// Client.
+    pub client: Addr,
+    /// Server.
+    pub server: Addr,
+    /// Server port.
+    pub server_port: u16,
+}
+
+/// The fields every event has, to set.
+pub struct EventHeadMut<'a> {
+    /// Time, ns.
+    pub ts: &'a mut i64,
+    /// The flow's uid.
+    pub uid: &'a mut String,
+    /// Client.
+    pub client: &'a mut Addr,
+    /// Server.
+    pub server: &'a mut Addr,
+    /// Server port.
+    pub server_port: &'a mut u16,
+}
+
+/// `$body` with `$e` bound to the event inside any variant (every event struct has the head's
+/// fields).
+macro_rules! each_event {
+    ($ev:expr, $e:ident => $body:expr) => {
+        match $ev {
+            AppEvent::Dns($e) => $body,
+            AppEvent::Http($e) => $body,
+            AppEvent::Tls($e) => $body,
+        }
+    };
+}
+
 /// The kinds of [`AppEvent`] (numbered, to index per-kind tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -486,7 +527,34 @@ pub enum EventKind {
     Tls = 2,
 }
 
+impl EventKind {
+    /// Every kind, in number order (the order of `extract::EVENT_TYPES`).
+    pub const ALL: [EventKind; 3] = [EventKind::Dns, EventKind::Http, EventKind::Tls];
+}
+
 impl AppEvent {
+    /// The fields every event has.
+    pub fn head(&self) -> EventHead<'_> {
+        each_event!(self, e => EventHead {
+            ts: e.ts,
+            uid: &e.uid,
+            client: e.client,
+            server: e.server,
+            server_port: e.server_port,
+        })
+    }
+
+    /// The fields every event has, to set.
+    pub fn head_mut(&mut self) -> EventHeadMut<'_> {
+        each_event!(self, e => EventHeadMut {
+            ts: &mut e.ts,
+            uid: &mut e.uid,
+            client: &mut e.client,
+            server: &mut e.server,
+            server_port: &mut e.server_port,
+        })
+    }
+
     /// Its kind.
     pub fn kind(&self) -> EventKind {
         match self {

@@ -7,39 +7,12 @@
 //! the microsecond, so they come back as whole microseconds); what a line does not carry (TCP
 //! handshake facts, the end reason, the SYN-ACK → ACK time) comes back empty.
 
-use crate::decode::{Addr, Anomaly, TunnelKind};
-use crate::model::{AppEvent, DnsAnswer, DnsEvent, FlowRecord, HttpEvent, IcmpError, Role, TlsEvent};
+use crate::decode::{Anomaly, TunnelKind};
+use crate::model::{AppEvent, FlowRecord, IcmpError, Role};
 use serde_json::Value as Json;
 
-/// One field of a record, typed: how each format writes it is the writer's business.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// A point in time, ns since the epoch (written as epoch seconds with microseconds).
-    Time(i64),
-    /// A duration in ns written in seconds (6 decimals).
-    Seconds(i64),
-    /// A duration in ns written in milliseconds (3 decimals).
-    Millis(i64),
-    /// A count or a number.
-    UInt(u64),
-    /// A word of a fixed vocabulary, or an id made of letters and digits: needs no escaping.
-    Word(&'a str),
-    /// Text that may hold anything (from packets or the user): escaped by every writer.
-    Text(&'a str),
-    /// The sensor's name: text, the same for all of a sensor's records (a writer may escape
-    /// it once for them all).
-    Sensor(&'a str),
-    /// An address.
-    Addr(Addr),
-    /// A pair of addresses (a tunnel's outer endpoints).
-    AddrPair(Addr, Addr),
-    /// The ICMP errors that quoted the flow.
-    IcmpErrors(&'a [IcmpError]),
-    /// Anomaly names.
-    Names(&'a [&'static str]),
-    /// Not set: JSON leaves the key out, CSV leaves the cell empty.
-    Absent,
-}
+pub use crate::columns::Value;
+use crate::columns::{addr, int, intern, secs_ns, string, uid};
 
 /// Which records' JSON lines carry a column (CSV always has every CSV column).
 #[derive(Debug, Clone, Copy)]
@@ -324,28 +297,6 @@ pub const SERVICES: [&str; 5] = ["dns", "http", "ssl", "quic", "ssdp"];
 /// Where a record's `server_name` came from.
 pub const NAME_SOURCES: [&str; 6] = ["sni", "quic-sni", "http-host", "dns", "hosts", "ptr"];
 
-fn intern(known: &[&'static str], s: &str) -> Option<&'static str> {
-    known.iter().copied().find(|k| *k == s)
-}
-
-fn string(v: &Json) -> Result<String, &'static str> {
-    v.as_str().map(str::to_string).ok_or("not a string")
-}
-
-fn int<T: TryFrom<u64>>(v: &Json) -> Result<T, &'static str> {
-    v.as_u64().and_then(|n| T::try_from(n).ok()).ok_or("not an unsigned integer in range")
-}
-
-fn addr(v: &Json) -> Result<Addr, &'static str> {
-    let s = v.as_str().ok_or("not a string")?;
-    s.parse::<std::net::IpAddr>().map(Addr::from_ip).map_err(|_| "not an IP address")
-}
-
-/// Seconds (as written: six decimals at most) to ns.
-fn secs_ns(v: &Json) -> Result<i64, &'static str> {
-    v.as_f64().and_then(crate::model::epoch_ns).ok_or("not a number of seconds")
-}
-
 fn set_ts(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
     let ts = secs_ns(v)?;
     // Duration is read after ts (column order) and moves last_ts from here.
@@ -374,13 +325,8 @@ fn set_conn_state(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A uid is written unescaped: only letters and digits are taken.
 fn set_uid(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
-    let s = string(v)?;
-    if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err("not a flow uid");
-    }
-    r.uid = s;
+    r.uid = uid(v)?;
     Ok(())
 }
 
@@ -511,139 +457,28 @@ pub fn read_flow(line: &str) -> Result<(String, FlowRecord), ReadError> {
     Ok((sensor, r))
 }
 
-/// DNS answer sections.
-const DNS_SECTIONS: [&str; 3] = ["answer", "authority", "additional"];
-/// Transports of DNS transactions (`udp`, `tcp`) and TLS handshakes (`tls`, `quic`).
-const DNS_TRANSPORTS: [&str; 2] = ["udp", "tcp"];
-const TLS_TRANSPORTS: [&str; 2] = ["tls", "quic"];
-/// DNS-format protocols.
-const DNS_KINDS: [&str; 3] = ["dns", "mdns", "llmnr"];
-
-/// The fields of one event line, each read once and checked.
-struct Fields<'a>(&'a serde_json::Map<String, Json>);
-
-impl Fields<'_> {
-    fn get(&self, k: &'static str) -> Result<&Json, ReadError> {
-        self.0.get(k).ok_or(ReadError { column: k, reason: "missing" })
-    }
-    fn at<T>(&self, k: &'static str, f: impl FnOnce(&Json) -> Result<T, &'static str>) -> Result<T, ReadError> {
-        f(self.get(k)?).map_err(|reason| ReadError { column: k, reason })
-    }
-    /// A field that may be `null` or missing.
-    fn opt<T>(
-        &self,
-        k: &'static str,
-        f: impl FnOnce(&Json) -> Result<T, &'static str>,
-    ) -> Result<Option<T>, ReadError> {
-        match self.0.get(k) {
-            None | Some(Json::Null) => Ok(None),
-            Some(v) => f(v).map(Some).map_err(|reason| ReadError { column: k, reason }),
-        }
-    }
-    fn word(&self, k: &'static str, known: &[&'static str]) -> Result<&'static str, ReadError> {
-        self.at(k, |v| intern(known, v.as_str().ok_or("not a string")?).ok_or("not a known value"))
-    }
-    fn strings(&self, k: &'static str) -> Result<Vec<String>, ReadError> {
-        self.at(k, |v| v.as_array().ok_or("not a list")?.iter().map(string).collect())
-    }
-}
-
-fn uid(v: &Json) -> Result<String, &'static str> {
-    let mut r = FlowRecord::empty();
-    set_uid(&mut r, v)?;
-    Ok(r.uid)
-}
-
-/// Reads one line written by `dns`, `http` or `tls` with `--format jsonl` (or `--export`) back:
-/// the sensor's name and the event. Unknown keys are refused.
+/// Reads one line written by an event command (`dns`, `http`, `tls`) with `--format jsonl` (or
+/// `--export`) back: the sensor's name and the event, following its type's columns
+/// ([`crate::extract::EVENT_TYPES`]). Every column must be there (`null` where the event had
+/// no value); unknown keys are refused.
 pub fn read_event(line: &str) -> Result<(String, AppEvent), ReadError> {
     let err = |column, reason| ReadError { column, reason };
     let v: Json = serde_json::from_str(line).map_err(|_| err("", "not a JSON object"))?;
     let obj = v.as_object().ok_or_else(|| err("", "not a JSON object"))?;
-    let f = Fields(obj);
-    let kind = obj.get("type").and_then(Json::as_str).ok_or_else(|| err("type", "missing or not a string"))?;
-    let common = ["type", "sensor", "ts", "uid", "client", "server", "server_port"];
-    let own: &[&str] = match kind {
-        "dns" => &["transport", "kind", "trans_id", "query", "qtype", "rcode", "rtt_ns", "answers", "response_ts"],
-        "http" => &["method", "host", "uri", "version", "user_agent", "request_body_len", "status"],
-        "tls" => &["sni", "alpn", "versions", "ech", "server_version", "cipher", "transport"],
-        _ => return Err(err("type", "not dns, http or tls")),
-    };
-    if obj.keys().any(|k| !common.contains(&k.as_str()) && !own.contains(&k.as_str())) {
+    let name = obj.get("type").and_then(Json::as_str).ok_or_else(|| err("type", "missing or not a string"))?;
+    let ty =
+        crate::extract::EVENT_TYPES.iter().find(|t| t.name == name).ok_or_else(|| err("type", "not an event type"))?;
+    if obj.keys().any(|k| k != "type" && k != "sensor" && !ty.all_columns().any(|c| c.json && c.name == k)) {
         return Err(err("", "a key that is not a field of this event"));
     }
-    let sensor = f.at("sensor", string)?;
-    let (ts, uid, client, server, server_port) = (
-        f.at("ts", secs_ns)?,
-        f.at("uid", uid)?,
-        f.at("client", addr)?,
-        f.at("server", addr)?,
-        f.at("server_port", int)?,
-    );
-    let ev = match kind {
-        "dns" => {
-            let answers = f.at("answers", |v| {
-                v.as_array()
-                    .ok_or("not a list")?
-                    .iter()
-                    .map(|a| {
-                        Ok(DnsAnswer {
-                            section: intern(&DNS_SECTIONS, a["section"].as_str().ok_or("not a string")?)
-                                .ok_or("not a DNS section")?,
-                            name: string(&a["name"])?,
-                            rtype: string(&a["rtype"])?,
-                            ttl: int(&a["ttl"])?,
-                            data: string(&a["data"])?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, &'static str>>()
-            })?;
-            AppEvent::Dns(DnsEvent {
-                ts,
-                uid,
-                client,
-                server,
-                server_port,
-                transport: f.word("transport", &DNS_TRANSPORTS)?,
-                kind: f.word("kind", &DNS_KINDS)?,
-                trans_id: f.at("trans_id", int)?,
-                query: f.at("query", string)?,
-                qtype: f.at("qtype", int)?,
-                rcode: f.opt("rcode", int)?,
-                rtt_ns: f.opt("rtt_ns", |v| v.as_i64().ok_or("not an integer"))?,
-                answers,
-                response_ts: f.opt("response_ts", secs_ns)?,
-            })
-        }
-        "http" => AppEvent::Http(HttpEvent {
-            ts,
-            uid,
-            client,
-            server,
-            server_port,
-            method: f.at("method", string)?,
-            host: f.opt("host", string)?,
-            uri: f.at("uri", string)?,
-            version: f.at("version", string)?,
-            user_agent: f.opt("user_agent", string)?,
-            request_body_len: f.opt("request_body_len", int)?,
-            status: f.opt("status", int)?,
-        }),
-        _ => AppEvent::Tls(TlsEvent {
-            ts,
-            uid,
-            client,
-            server,
-            server_port,
-            sni: f.opt("sni", string)?,
-            alpn: f.strings("alpn")?,
-            versions: f.strings("versions")?,
-            ech: f.at("ech", |v| v.as_bool().ok_or("not true or false"))?,
-            server_version: f.opt("server_version", string)?,
-            cipher: f.opt("cipher", int)?,
-            transport: f.word("transport", &TLS_TRANSPORTS)?,
-        }),
-    };
+    let sensor = obj.get("sensor").ok_or_else(|| err("sensor", "missing"))?;
+    let sensor = string(sensor).map_err(|reason| err("sensor", reason))?;
+    let mut ev = (ty.empty)();
+    for c in ty.all_columns().filter(|c| c.json) {
+        let Some(set) = c.set else { continue };
+        let (v, there) = obj.get(c.name).map_or((&Json::Null, false), |v| (v, true));
+        set(&mut ev, v).map_err(|reason| err(c.name, if there { reason } else { "missing" }))?;
+    }
     Ok((sensor, ev))
 }
 

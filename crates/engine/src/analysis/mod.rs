@@ -253,7 +253,8 @@ impl FlowSink for Analysis {
             AppEvent::Tls(t) => {
                 (t.ts, t.server, t.server_port, t.sni.as_deref(), if t.transport == "quic" { "udp" } else { "tcp" })
             }
-            AppEvent::Dns(_) => {
+            // DNS (and any other kind) feeds the health rules only.
+            _ => {
                 self.health.event(sensor, ev);
                 return Ok(());
             }
@@ -312,7 +313,7 @@ impl FlowSink for Analysis {
                 a.last_ts = a.last_ts.max(t.ts);
                 a.windows.iter_mut().zip(&windows).for_each(|(a, w)| *a += w);
             }
-            AppEvent::Dns(_) => {}
+            _ => {}
         }
         Ok(())
     }

@@ -1,9 +1,11 @@
 //! DNS transactions over UDP and TCP (two-byte length prefix, RFC 1035 §4.2.2).
 
 use super::{Extractor, Stream, MAX_EVENTS};
+use crate::columns::{int, intern, opt, secs_ns, string, word, Csv, EventColumn, EventType, Value, OTHER_TYPE};
 use crate::decode::Addr;
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, DnsAnswer, DnsEvent};
+use serde_json::Value as Json;
 use wire::dns::{self, rtype, Message};
 use wire::ipproto;
 
@@ -236,6 +238,177 @@ fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<
     };
     Some(DnsAnswer { section, name, rtype: rtype::name(r.rtype).into_owned(), ttl: r.ttl, data })
 }
+
+/// DNS answer sections.
+const SECTIONS: [&str; 3] = ["answer", "authority", "additional"];
+/// Transports of DNS transactions.
+const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
+/// DNS-format protocols.
+const KINDS: [&str; 3] = ["dns", "mdns", "llmnr"];
+
+fn on(e: &AppEvent) -> Option<&DnsEvent> {
+    match e {
+        AppEvent::Dns(d) => Some(d),
+        _ => None,
+    }
+}
+
+fn on_mut(e: &mut AppEvent) -> Result<&mut DnsEvent, &'static str> {
+    match e {
+        AppEvent::Dns(d) => Ok(d),
+        _ => Err(OTHER_TYPE),
+    }
+}
+
+/// `f` of the DNS event, or nothing.
+fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a DnsEvent) -> Value<'a>) -> Value<'a> {
+    on(e).map_or(Value::Absent, f)
+}
+
+/// The response code's name (RFC 1035, 6895), `-` without a response.
+fn rcode_name(d: &DnsEvent) -> String {
+    match d.rcode {
+        None => "-".into(),
+        Some(0) => "NOERROR".into(),
+        Some(1) => "FORMERR".into(),
+        Some(2) => "SERVFAIL".into(),
+        Some(3) => "NXDOMAIN".into(),
+        Some(4) => "NOTIMP".into(),
+        Some(5) => "REFUSED".into(),
+        Some(n) => n.to_string(),
+    }
+}
+
+/// The answer section as `TYPE DATA` words.
+fn answers_text(d: &DnsEvent) -> String {
+    let answers: Vec<String> =
+        d.answers.iter().filter(|a| a.section == "answer").map(|a| format!("{} {}", a.rtype, a.data)).collect();
+    answers.join(" ")
+}
+
+fn answers(v: &Json) -> Result<Vec<DnsAnswer>, &'static str> {
+    v.as_array()
+        .ok_or("not a list")?
+        .iter()
+        .map(|a| {
+            Ok(DnsAnswer {
+                section: intern(&SECTIONS, a["section"].as_str().ok_or("not a string")?).ok_or("not a DNS section")?,
+                name: string(&a["name"])?,
+                rtype: string(&a["rtype"])?,
+                ttl: int(&a["ttl"])?,
+                data: string(&a["data"])?,
+            })
+        })
+        .collect()
+}
+
+/// DNS transactions (`v6watch dns`, `dns.jsonl`).
+pub(super) const EVENTS: EventType = EventType {
+    name: "dns",
+    about: "DNS, mDNS and LLMNR transactions: query, type, response code, answers, round-trip time",
+    empty: || AppEvent::Dns(DnsEvent::default()),
+    columns: &[
+        EventColumn {
+            name: "transport",
+            get: |e, _| get(e, |d| Value::Word(d.transport)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.transport = word(v, &TRANSPORTS)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "kind",
+            get: |e, _| get(e, |d| Value::Word(d.kind)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.kind = word(v, &KINDS)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "trans_id",
+            get: |e, _| get(e, |d| Value::UInt(d.trans_id.into())),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.trans_id = int(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "query",
+            get: |e, _| get(e, |d| Value::Text(&d.query)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.query = string(v)?;
+                Ok(())
+            }),
+        },
+        // The type's number in JSON, its mnemonic in CSV.
+        EventColumn {
+            name: "qtype",
+            get: |e, _| get(e, |d| Value::UInt(d.qtype.into())),
+            json: true,
+            csv: Csv::Cell(|e| on(e).map_or(String::new(), |d| rtype::name(d.qtype).to_string())),
+            set: Some(|e, v| {
+                on_mut(e)?.qtype = int(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "rcode",
+            get: |e, _| get(e, |d| d.rcode.map_or(Value::Null, |r| Value::UInt(r.into()))),
+            json: true,
+            csv: Csv::Cell(|e| on(e).map_or(String::new(), rcode_name)),
+            set: Some(|e, v| {
+                on_mut(e)?.rcode = opt(v, int)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "rtt_ns",
+            get: |e, _| get(e, |d| d.rtt_ns.map_or(Value::Null, Value::Int)),
+            json: true,
+            csv: Csv::No,
+            set: Some(|e, v| {
+                on_mut(e)?.rtt_ns = opt(v, |v| v.as_i64().ok_or("not an integer"))?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "rtt_ms",
+            get: |e, _| get(e, |d| d.rtt_ns.map_or(Value::Null, Value::Millis)),
+            json: false,
+            csv: Csv::Value,
+            set: None,
+        },
+        // Every record in JSON; the answer section as words in CSV.
+        EventColumn {
+            name: "answers",
+            get: |e, _| get(e, |d| Value::DnsAnswers(&d.answers)),
+            json: true,
+            csv: Csv::Text(|e| on(e).map_or(String::new(), answers_text)),
+            set: Some(|e, v| {
+                on_mut(e)?.answers = answers(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "response_ts",
+            get: |e, _| get(e, |d| d.response_ts.map_or(Value::Null, Value::Time)),
+            json: true,
+            csv: Csv::No,
+            set: Some(|e, v| {
+                on_mut(e)?.response_ts = opt(v, secs_ns)?;
+                Ok(())
+            }),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod test {

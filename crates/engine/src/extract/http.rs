@@ -1,6 +1,7 @@
 //! HTTP/1.x requests and response statuses, across segments, with pipelining.
 
 use super::{text, Extractor, Stream, MAX_EVENTS};
+use crate::columns::{int, opt, string, Csv, EventColumn, EventType, Value, OTHER_TYPE};
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, HttpEvent};
 use std::collections::VecDeque;
@@ -223,6 +224,109 @@ impl Http {
         super::Summary { service: if self.datagrams { "ssdp" } else { "http" }, name }
     }
 }
+
+fn on(e: &AppEvent) -> Option<&HttpEvent> {
+    match e {
+        AppEvent::Http(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn on_mut(e: &mut AppEvent) -> Result<&mut HttpEvent, &'static str> {
+    match e {
+        AppEvent::Http(x) => Ok(x),
+        _ => Err(OTHER_TYPE),
+    }
+}
+
+/// `f` of the event, or nothing.
+fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a HttpEvent) -> Value<'a>) -> Value<'a> {
+    on(e).map_or(Value::Absent, f)
+}
+
+/// Text that may be missing.
+fn text_or_null(t: &Option<String>) -> Value<'_> {
+    t.as_deref().map_or(Value::Null, Value::Text)
+}
+
+/// HTTP requests (`v6watch http`, `http.jsonl`).
+pub(super) const EVENTS: EventType = EventType {
+    name: "http",
+    about: "HTTP/1.x requests (any port; SSDP over UDP too): method, Host, URI, User-Agent, status",
+    empty: || AppEvent::Http(HttpEvent::default()),
+    columns: &[
+        EventColumn {
+            name: "method",
+            get: |e, _| get(e, |x| Value::Text(&x.method)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.method = string(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "host",
+            get: |e, _| get(e, |x| text_or_null(&x.host)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.host = opt(v, string)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "uri",
+            get: |e, _| get(e, |x| Value::Text(&x.uri)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.uri = string(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "version",
+            get: |e, _| get(e, |x| Value::Text(&x.version)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.version = string(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "user_agent",
+            get: |e, _| get(e, |x| text_or_null(&x.user_agent)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.user_agent = opt(v, string)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "request_body_len",
+            get: |e, _| get(e, |x| x.request_body_len.map_or(Value::Null, Value::UInt)),
+            json: true,
+            csv: Csv::No,
+            set: Some(|e, v| {
+                on_mut(e)?.request_body_len = opt(v, int)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "status",
+            get: |e, _| get(e, |x| x.status.map_or(Value::Null, |s| Value::UInt(s.into()))),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.status = opt(v, int)?;
+                Ok(())
+            }),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod test {

@@ -1,7 +1,15 @@
 //! Application extractors: DNS (UDP and TCP; mDNS and LLMNR share the format), HTTP/1.x, TLS
-//! handshakes and QUIC Initials (decrypted: SNI, ALPN). Each flow gets an [`App`] attachment that probes the first payload (port hints
-//! help, but the bytes decide) and then feeds one extractor, which emits [`AppEvent`]s and, when
-//! the flow ends, sets the record's `service` and `server_name`.
+//! handshakes and QUIC Initials (decrypted: SNI, ALPN). Each flow gets an [`App`] attachment
+//! that probes the first payload (port hints help, but the bytes decide) and then feeds one
+//! [`Extractor`], which emits [`AppEvent`]s and, when the flow ends, sets the record's
+//! `service` and `server_name`.
+//!
+//! This file is also the registry of protocols, the one list a new protocol joins: a protocol
+//! is its own file beside this one (an [`Extractor`], its `probe`, its [`EventType`] with its
+//! columns), its `mod` line and its rows in `PROBES` and [`EVENT_TYPES`] here, and its event
+//! struct with its `AppEvent` variant in `model`. Every writer (JSON Lines, CSV, table), reader
+//! (`--records`), the dataset export and the command line (`v6watch NAME`) follow
+//! [`EVENT_TYPES`].
 //!
 //! Bounds: at most [`STREAM_CAP`] bytes buffered per direction, [`MAX_OOO_BYTES`] out-of-order
 //! bytes held, [`MAX_EVENTS`] events per flow; past them the extractor stops (the flow is
@@ -12,12 +20,25 @@ mod dns;
 mod fixture;
 mod http;
 mod quic;
-mod registry;
 mod tls;
 
+use crate::columns::EventType;
 use crate::flow::{Attachment, PacketCtx};
 use crate::model::{AppEvent, FlowRecord};
 use wire::tcp as wtcp;
+
+/// A protocol's probe: given a flow's payload `p` (sent by the originator or not; at the start
+/// of its direction's stream or not), the extractor that takes the flow, if it is this
+/// protocol's.
+type ProbeFn = fn(&PacketCtx<'_>, &[u8], bool, bool) -> Option<Box<dyn Extractor>>;
+
+/// First match wins: DNS before HTTP (TCP port 53 is DNS whatever it carries), QUIC last (it
+/// is recognised on any port).
+const PROBES: &[ProbeFn] = &[dns::probe, http::probe, tls::probe, quic::probe];
+
+/// The events the protocols emit, in [`EventKind`](crate::model::EventKind) number order
+/// (`EventKind::X as usize` indexes it).
+pub const EVENT_TYPES: [EventType; crate::model::EventKind::ALL.len()] = [dns::EVENTS, http::EVENTS, tls::EVENTS];
 
 /// Bytes buffered per direction while waiting for a complete message.
 pub const STREAM_CAP: usize = 64 << 10;
@@ -85,7 +106,7 @@ enum Status {
 }
 
 /// One application protocol's extractor: what a flow's [`App`] feeds once its payload was
-/// recognised (by the protocol's probe, listed in `registry`).
+/// recognised (by the protocol's probe, listed in `PROBES`).
 pub(crate) trait Extractor: Send {
     /// One packet of the flow; returns the directions (orig, resp) still read.
     fn packet(&mut self, ctx: &PacketCtx<'_>, events: &mut Vec<AppEvent>) -> [bool; 2];
@@ -322,9 +343,9 @@ impl Probe {
 /// Decides what a flow carries from payload `p` (a packet's, or the start of the
 /// originator's stream) sent by the originator or not; `at_start` when `p` begins its
 /// direction's stream, where a prefix of a signature is enough. The protocols' probes are
-/// asked in the registry's order; the first that takes the flow extracts it.
+/// asked in [`PROBES`] order; the first that takes the flow extracts it.
 fn probe(ctx: &PacketCtx<'_>, p: &[u8], from_orig: bool, at_start: bool) -> Option<Box<dyn Extractor>> {
-    registry::PROBES.iter().find_map(|probe| probe(ctx, p, from_orig, at_start))
+    PROBES.iter().find_map(|probe| probe(ctx, p, from_orig, at_start))
 }
 
 /// One direction of a TCP byte stream, reassembled in order within fixed bounds.
@@ -502,5 +523,29 @@ mod test {
             assert!(s.buf.len() <= STREAM_CAP);
         }
         assert_eq!(seq as usize, STREAM_CAP + 4096);
+    }
+}
+
+#[cfg(test)]
+mod registry_test {
+    use super::*;
+    use crate::model::EventKind;
+
+    /// Each event type sits at its kind's number, names are unique, and no column shadows the
+    /// keys every JSON line has (`type`, `sensor`).
+    #[test]
+    fn event_types_are_indexed_by_kind_and_their_columns_are_unique() {
+        assert_eq!(EVENT_TYPES.len(), EventKind::ALL.len());
+        for (i, t) in EVENT_TYPES.iter().enumerate() {
+            assert_eq!((t.empty)().kind(), EventKind::ALL[i], "{}", t.name);
+            assert!(EVENT_TYPES.iter().filter(|u| u.name == t.name).count() == 1, "{}", t.name);
+            let names: Vec<&str> = t.all_columns().map(|c| c.name).collect();
+            for (j, n) in names.iter().enumerate() {
+                assert!(!names[..j].contains(n), "{}: {n} twice", t.name);
+            }
+            assert!(t.columns.iter().all(|c| c.name != "type" && c.name != "sensor"), "{}", t.name);
+            // A column read back is written, and one written is read back.
+            assert!(t.all_columns().all(|c| c.json == c.set.is_some()), "{}", t.name);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! TLS ClientHello and ServerHello across records and segments.
 
 use super::{text, Extractor, Stream};
+use crate::columns::{int, opt, string, strings, word, Csv, EventColumn, EventType, Value, OTHER_TYPE};
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, TlsEvent};
 use wire::tls;
@@ -159,6 +160,113 @@ pub(crate) fn hello_event(ctx: &PacketCtx<'_>, h: tls::ClientHello, transport: &
         transport,
     }
 }
+
+/// Transports of TLS handshakes.
+const TRANSPORTS: [&str; 2] = ["tls", "quic"];
+
+fn on(e: &AppEvent) -> Option<&TlsEvent> {
+    match e {
+        AppEvent::Tls(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn on_mut(e: &mut AppEvent) -> Result<&mut TlsEvent, &'static str> {
+    match e {
+        AppEvent::Tls(x) => Ok(x),
+        _ => Err(OTHER_TYPE),
+    }
+}
+
+/// `f` of the event, or nothing.
+fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a TlsEvent) -> Value<'a>) -> Value<'a> {
+    on(e).map_or(Value::Absent, f)
+}
+
+/// Text that may be missing.
+fn text_or_null(t: &Option<String>) -> Value<'_> {
+    t.as_deref().map_or(Value::Null, Value::Text)
+}
+
+/// TLS handshakes and QUIC Initials (`v6watch tls`, `tls.jsonl`).
+pub(super) const EVENTS: EventType = EventType {
+    name: "tls",
+    about:
+        "TLS handshakes and decrypted QUIC Initials: server name (SNI), ALPN, offered and chosen version, cipher, ECH",
+    empty: || AppEvent::Tls(TlsEvent::default()),
+    columns: &[
+        EventColumn {
+            name: "sni",
+            get: |e, _| get(e, |x| text_or_null(&x.sni)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.sni = opt(v, string)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "alpn",
+            get: |e, _| get(e, |x| Value::Strings(&x.alpn)),
+            json: true,
+            csv: Csv::Text(|e| on(e).map_or(String::new(), |x| x.alpn.join(" "))),
+            set: Some(|e, v| {
+                on_mut(e)?.alpn = strings(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "versions",
+            get: |e, _| get(e, |x| Value::Strings(&x.versions)),
+            json: true,
+            csv: Csv::Text(|e| on(e).map_or(String::new(), |x| x.versions.join(" "))),
+            set: Some(|e, v| {
+                on_mut(e)?.versions = strings(v)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "ech",
+            get: |e, _| get(e, |x| Value::Bool(x.ech)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.ech = v.as_bool().ok_or("not true or false")?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "server_version",
+            get: |e, _| get(e, |x| text_or_null(&x.server_version)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.server_version = opt(v, string)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "cipher",
+            get: |e, _| get(e, |x| x.cipher.map_or(Value::Null, |c| Value::UInt(c.into()))),
+            json: true,
+            csv: Csv::Cell(|e| on(e).and_then(|x| x.cipher).map_or(String::new(), |c| format!("0x{c:04x}"))),
+            set: Some(|e, v| {
+                on_mut(e)?.cipher = opt(v, int)?;
+                Ok(())
+            }),
+        },
+        EventColumn {
+            name: "transport",
+            get: |e, _| get(e, |x| Value::Word(x.transport)),
+            json: true,
+            csv: Csv::Value,
+            set: Some(|e, v| {
+                on_mut(e)?.transport = word(v, &TRANSPORTS)?;
+                Ok(())
+            }),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod test {

@@ -22,9 +22,10 @@ impl Output {
     pub(super) fn key(&self) -> RecKey<'_> {
         match self {
             Output::Flow(r) => (0, r.ts, r.uid.as_bytes()),
-            Output::Event(AppEvent::Dns(e)) => (1, e.ts, e.uid.as_bytes()),
-            Output::Event(AppEvent::Http(e)) => (1, e.ts, e.uid.as_bytes()),
-            Output::Event(AppEvent::Tls(e)) => (1, e.ts, e.uid.as_bytes()),
+            Output::Event(e) => {
+                let h = e.head();
+                (1, h.ts, h.uid.as_bytes())
+            }
         }
     }
 }
@@ -165,8 +166,8 @@ impl Collector<'_> {
 
     /// Per [`EventKind`]: whether events of that kind are passed on — those the sink reads
     /// (see [`FlowSink::wants`]), and DNS always: its answers name flows.
-    pub(super) fn keep(&self) -> [bool; 3] {
-        let mut keep = [EventKind::Dns, EventKind::Http, EventKind::Tls].map(|k| self.sink.wants(k));
+    pub(super) fn keep(&self) -> [bool; EventKind::ALL.len()] {
+        let mut keep = EventKind::ALL.map(|k| self.sink.wants(k));
         keep[EventKind::Dns as usize] = true;
         keep
     }

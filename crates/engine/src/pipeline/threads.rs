@@ -9,7 +9,7 @@ use super::Options;
 use crate::decode::Decoder;
 use crate::extract::App;
 use crate::flow::{FlowTable, KeyHasher, TableStats};
-use crate::model::{AppEvent, FlowRecord};
+use crate::model::{AppEvent, EventKind, FlowRecord};
 use crate::sensor::{self, Inference};
 use crate::source::{FrameMeta, FrameSource, TICK};
 
@@ -35,7 +35,7 @@ pub(super) struct StartPlan {
     /// The sensor's addresses are configured (nothing to infer).
     pub(super) configured: bool,
     /// See [`Shard::keep`].
-    pub(super) keep: [bool; 3],
+    pub(super) keep: [bool; EventKind::ALL.len()],
     /// See [`Shard::window_span`].
     pub(super) window_span: i64,
 }
@@ -62,7 +62,7 @@ pub(super) struct Shard {
     pub(super) counters: FrameCounters,
     pub(super) out: Vec<FlowRecord>,
     /// Per [`EventKind`]: events of that kind are passed on (see [`Collector::keep`]).
-    pub(super) keep: [bool; 3],
+    pub(super) keep: [bool; EventKind::ALL.len()],
 }
 
 impl Shard {
