@@ -90,6 +90,8 @@ pub struct EventType {
     pub name: &'static str,
     /// One line for `--help`.
     pub about: &'static str,
+    /// The `service` names its extractors give flows (Zeek's names where Zeek has them).
+    pub services: &'static [&'static str],
     /// Its own columns, after [`EVENT_HEAD`]'s.
     pub columns: &'static [EventColumn],
     /// An event of this type with nothing set, for reading a line into.

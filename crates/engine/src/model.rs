@@ -463,9 +463,9 @@ pub struct TlsEvent {
     pub transport: &'static str,
 }
 
-/// An application-layer event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// An application-layer event (written and read through its type's columns:
+/// `extract::EVENT_TYPES`).
+#[derive(Debug, Clone, PartialEq)]
 pub enum AppEvent {
     /// DNS transaction.
     Dns(DnsEvent),

@@ -292,8 +292,6 @@ pub fn csv_columns() -> impl Iterator<Item = &'static Column> {
 /// Zeek's connection states, the vocabulary of `conn_state`.
 pub const CONN_STATES: [&str; 13] =
     ["S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"];
-/// The services the extractors confirm (Zeek's `service` names).
-pub const SERVICES: [&str; 5] = ["dns", "http", "ssl", "quic", "ssdp"];
 /// Where a record's `server_name` came from.
 pub const NAME_SOURCES: [&str; 6] = ["sni", "quic-sni", "http-host", "dns", "hosts", "ptr"];
 
@@ -395,7 +393,10 @@ fn set_anomalies(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
 }
 
 fn set_service(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
-    r.service = Some(intern(&SERVICES, v.as_str().ok_or("not a string")?).ok_or("not a known service")?);
+    let s = v.as_str().ok_or("not a string")?;
+    // The services the extractors confirm, as their event types list them.
+    let known = crate::extract::EVENT_TYPES.iter().flat_map(|t| t.services.iter().copied());
+    r.service = Some(known.into_iter().find(|k| *k == s).ok_or("not a known service")?);
     Ok(())
 }
 

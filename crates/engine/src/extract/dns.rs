@@ -306,6 +306,7 @@ fn answers(v: &Json) -> Result<Vec<DnsAnswer>, &'static str> {
 pub(super) const EVENTS: EventType = EventType {
     name: "dns",
     about: "DNS, mDNS and LLMNR transactions: query, type, response code, answers, round-trip time",
+    services: &["dns"],
     empty: || AppEvent::Dns(DnsEvent::default()),
     columns: &[
         EventColumn {

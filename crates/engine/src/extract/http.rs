@@ -253,6 +253,7 @@ fn text_or_null(t: &Option<String>) -> Value<'_> {
 pub(super) const EVENTS: EventType = EventType {
     name: "http",
     about: "HTTP/1.x requests (any port; SSDP over UDP too): method, Host, URI, User-Agent, status",
+    services: &["http", "ssdp"],
     empty: || AppEvent::Http(HttpEvent::default()),
     columns: &[
         EventColumn {

@@ -193,6 +193,8 @@ pub(super) const EVENTS: EventType = EventType {
     name: "tls",
     about:
         "TLS handshakes and decrypted QUIC Initials: server name (SNI), ALPN, offered and chosen version, cipher, ECH",
+    // QUIC Initials are TLS events too (extract/quic.rs).
+    services: &["ssl", "quic"],
     empty: || AppEvent::Tls(TlsEvent::default()),
     columns: &[
         EventColumn {

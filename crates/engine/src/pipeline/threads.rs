@@ -90,7 +90,7 @@ impl Shard {
     /// Moves the events the flow table made to `self.events`, less those nobody reads.
     pub(super) fn drain_events(&mut self) {
         self.table.drain_events(&mut self.events);
-        if self.keep != [true; 3] && !self.events.is_empty() {
+        if self.keep != [true; EventKind::ALL.len()] && !self.events.is_empty() {
             let keep = self.keep;
             self.events.retain(|e| keep[e.kind() as usize]);
         }
