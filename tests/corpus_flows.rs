@@ -90,7 +90,7 @@ fn tcp_connections_match_tshark_conversations() {
                 let timeout = if *closed { 5_000_000_000 } else { 300_000_000_000 };
                 r.ts - end > timeout
             }) && !r.history.starts_with('S');
-            let closed = matches!(r.conn_state, "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH");
+            let closed = matches!(r.conn_state.name(), "SF" | "REJ" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH");
             last_end.insert(k.clone(), (r.last_ts, closed));
             if !idle_split {
                 *got.entry(k).or_default() += 1;

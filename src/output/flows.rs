@@ -236,7 +236,7 @@ fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
         term::pad(&term::clean(sensor), 10),
         term::pad(r.role.name(), 8),
         term::pad(&proto, 6),
-        term::pad(r.conn_state, 6),
+        term::pad(r.conn_state.name(), 6),
         term::pad(&r.history, 10),
         term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 11),
         term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 17),
@@ -568,7 +568,7 @@ mod roundtrip {
     fn lines_that_are_not_records_are_refused() {
         let good = r#"{"ts":1.5,"uid":"Cabc","id.orig_h":"2001:db8::1","id.orig_p":1,"id.resp_h":"2001:db8::2","id.resp_p":2,"proto":"tcp","duration":0.25,"orig_bytes":0,"resp_bytes":0,"conn_state":"S0","missed_bytes":0,"history":"S","orig_pkts":1,"orig_ip_bytes":60,"resp_pkts":0,"resp_ip_bytes":0,"sensor":"hp","role":"inbound","ip_version":6,"ip_proto":6}"#;
         let (sensor, r) = read_flow(good).unwrap();
-        assert_eq!((sensor.as_str(), r.ts, r.last_ts, r.conn_state), ("hp", 1_500_000_000, 1_750_000_000, "S0"));
+        assert_eq!((sensor.as_str(), r.ts, r.last_ts, r.conn_state.name()), ("hp", 1_500_000_000, 1_750_000_000, "S0"));
         for (bad, column) in [
             (good.replace("\"S0\"", "\"XX\""), "conn_state"),
             (good.replace("\"Cabc\"", "\"C\\\"x\""), "uid"),

@@ -92,6 +92,8 @@ pub struct EventType {
     pub about: &'static str,
     /// The `service` names its extractors give flows (Zeek's names where Zeek has them).
     pub services: &'static [&'static str],
+    /// The `name_source` its extractors give the names they find.
+    pub name_sources: &'static [&'static str],
     /// Its own columns, after [`EVENT_HEAD`]'s.
     pub columns: &'static [EventColumn],
     /// An event of this type with nothing set, for reading a line into.

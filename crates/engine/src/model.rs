@@ -162,6 +162,94 @@ pub enum EndReason {
     End,
 }
 
+/// Zeek's connection states (conn.log's `conn_state`), written by their Zeek names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum ConnState {
+    /// Attempt seen, no reply.
+    S0,
+    /// Established, not terminated.
+    S1,
+    /// Normal establishment and termination.
+    SF,
+    /// Attempt rejected.
+    REJ,
+    /// Established, the originator closed, no reply from the responder.
+    S2,
+    /// Established, the responder closed, no reply from the originator.
+    S3,
+    /// Established, the originator aborted (RST).
+    RSTO,
+    /// Established, the responder aborted.
+    RSTR,
+    /// The originator sent a SYN then a RST, no SYN-ACK.
+    RSTOS0,
+    /// The responder sent a SYN-ACK then a RST, no SYN from the originator.
+    RSTRH,
+    /// The originator sent a SYN then a FIN, no SYN-ACK (half-open).
+    SH,
+    /// The responder sent a SYN-ACK then a FIN, no SYN from the originator.
+    SHR,
+    /// No SYN seen, just midstream traffic (or anything else).
+    #[default]
+    OTH,
+}
+
+impl ConnState {
+    /// Every state, in Zeek's documentation order.
+    pub const ALL: [ConnState; 13] = [
+        ConnState::S0,
+        ConnState::S1,
+        ConnState::SF,
+        ConnState::REJ,
+        ConnState::S2,
+        ConnState::S3,
+        ConnState::RSTO,
+        ConnState::RSTR,
+        ConnState::RSTOS0,
+        ConnState::RSTRH,
+        ConnState::SH,
+        ConnState::SHR,
+        ConnState::OTH,
+    ];
+
+    /// Its Zeek name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::S0 => "S0",
+            ConnState::S1 => "S1",
+            ConnState::SF => "SF",
+            ConnState::REJ => "REJ",
+            ConnState::S2 => "S2",
+            ConnState::S3 => "S3",
+            ConnState::RSTO => "RSTO",
+            ConnState::RSTR => "RSTR",
+            ConnState::RSTOS0 => "RSTOS0",
+            ConnState::RSTRH => "RSTRH",
+            ConnState::SH => "SH",
+            ConnState::SHR => "SHR",
+            ConnState::OTH => "OTH",
+        }
+    }
+
+    /// The state of a Zeek name.
+    pub fn from_name(s: &str) -> Option<ConnState> {
+        ConnState::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+impl std::fmt::Display for ConnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for ConnState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// One bidirectional conversation, with Zeek conn.log semantics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowRecord {
@@ -186,7 +274,7 @@ pub struct FlowRecord {
     /// IP protocol number.
     pub ip_proto: u8,
     /// Zeek conn_state.
-    pub conn_state: &'static str,
+    pub conn_state: ConnState,
     /// Zeek history letters.
     pub history: String,
     /// Originator counters.
@@ -242,7 +330,7 @@ impl FlowRecord {
             resp_h: zero,
             resp_p: 0,
             ip_proto: 0,
-            conn_state: "OTH",
+            conn_state: ConnState::OTH,
             history: String::new(),
             orig: SideCounters::default(),
             resp: SideCounters::default(),

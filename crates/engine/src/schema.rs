@@ -8,11 +8,11 @@
 //! handshake facts, the end reason, the SYN-ACK → ACK time) comes back empty.
 
 use crate::decode::{Anomaly, TunnelKind};
-use crate::model::{AppEvent, FlowRecord, IcmpError, Role};
+use crate::model::{AppEvent, ConnState, FlowRecord, IcmpError, Role};
 use serde_json::Value as Json;
 
 pub use crate::columns::Value;
-use crate::columns::{addr, int, intern, secs_ns, string, uid};
+use crate::columns::{addr, int, secs_ns, string, uid};
 
 /// Which records' JSON lines carry a column (CSV always has every CSV column).
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +123,7 @@ pub const FLOW_COLUMNS: &[Column] = &[
             Ok(())
         })
     ),
-    col!("conn_state", |r, _| Value::Word(r.conn_state), InJson::Always, true, Some(set_conn_state)),
+    col!("conn_state", |r, _| Value::Word(r.conn_state.name()), InJson::Always, true, Some(set_conn_state)),
     // Zeek's missed_bytes is one number; v6watch keeps it per side and reads it back as the
     // originator's.
     col!(
@@ -289,11 +289,9 @@ pub fn csv_columns() -> impl Iterator<Item = &'static Column> {
     FLOW_COLUMNS.iter().filter(|c| c.csv)
 }
 
-/// Zeek's connection states, the vocabulary of `conn_state`.
-pub const CONN_STATES: [&str; 13] =
-    ["S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"];
-/// Where a record's `server_name` came from.
-pub const NAME_SOURCES: [&str; 6] = ["sni", "quic-sni", "http-host", "dns", "hosts", "ptr"];
+/// Where a record's `server_name` came from besides its own extractor (whose sources its
+/// event type lists): the enrichment's DNS answers, hosts files and reverse DNS.
+pub const ENRICHED_NAME_SOURCES: [&str; 3] = ["dns", "hosts", "ptr"];
 
 fn set_ts(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
     let ts = secs_ns(v)?;
@@ -319,7 +317,7 @@ fn set_rtt(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
 }
 
 fn set_conn_state(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
-    r.conn_state = intern(&CONN_STATES, v.as_str().ok_or("not a string")?).ok_or("not a Zeek conn_state")?;
+    r.conn_state = ConnState::from_name(v.as_str().ok_or("not a string")?).ok_or("not a Zeek conn_state")?;
     Ok(())
 }
 
@@ -401,7 +399,10 @@ fn set_service(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
 }
 
 fn set_name_source(r: &mut FlowRecord, v: &Json) -> Result<(), &'static str> {
-    r.name_source = Some(intern(&NAME_SOURCES, v.as_str().ok_or("not a string")?).ok_or("not a name source")?);
+    let s = v.as_str().ok_or("not a string")?;
+    let extracted = crate::extract::EVENT_TYPES.iter().flat_map(|t| t.name_sources.iter().copied());
+    let mut known = ENRICHED_NAME_SOURCES.into_iter().chain(extracted);
+    r.name_source = Some(known.find(|k| *k == s).ok_or("not a name source")?);
     Ok(())
 }
 

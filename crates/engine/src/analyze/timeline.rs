@@ -233,7 +233,7 @@ mod test {
             resp_h: Addr::from_ip("2001:db8::2".parse().unwrap()),
             resp_p: 80,
             ip_proto: 6,
-            conn_state: "SF",
+            conn_state: crate::model::ConnState::SF,
             orig: SideCounters { pkts: 10, ip_bytes: orig_bytes, ..Default::default() },
             resp: SideCounters { pkts: 20, ip_bytes: resp_bytes, ..Default::default() },
             role,

@@ -307,6 +307,8 @@ pub(super) const EVENTS: EventType = EventType {
     name: "dns",
     about: "DNS, mDNS and LLMNR transactions: query, type, response code, answers, round-trip time",
     services: &["dns"],
+    // A DNS answer names other flows, by the enrichment ("dns"), not this one.
+    name_sources: &[],
     empty: || AppEvent::Dns(DnsEvent::default()),
     columns: &[
         EventColumn {

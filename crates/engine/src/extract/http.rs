@@ -254,6 +254,7 @@ pub(super) const EVENTS: EventType = EventType {
     name: "http",
     about: "HTTP/1.x requests (any port; SSDP over UDP too): method, Host, URI, User-Agent, status",
     services: &["http", "ssdp"],
+    name_sources: &["http-host"],
     empty: || AppEvent::Http(HttpEvent::default()),
     columns: &[
         EventColumn {

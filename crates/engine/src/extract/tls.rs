@@ -195,6 +195,7 @@ pub(super) const EVENTS: EventType = EventType {
         "TLS handshakes and decrypted QUIC Initials: server name (SNI), ALPN, offered and chosen version, cipher, ECH",
     // QUIC Initials are TLS events too (extract/quic.rs).
     services: &["ssl", "quic"],
+    name_sources: &["sni", "quic-sni"],
     empty: || AppEvent::Tls(TlsEvent::default()),
     columns: &[
         EventColumn {

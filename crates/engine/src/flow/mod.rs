@@ -9,7 +9,7 @@ pub mod tcp;
 mod wheel;
 
 use crate::decode::{Addr, Anomaly, AnomalySet, Decoded, Net, Transport, Tunnel};
-use crate::model::{EndReason, FlowRecord, IcmpError, SideCounters, Stall, TcpFacts};
+use crate::model::{ConnState, EndReason, FlowRecord, IcmpError, SideCounters, Stall, TcpFacts};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use tcp::{EndpointState, History};
@@ -1222,7 +1222,7 @@ impl<A: Attachment> Flow<A> {
         let ((orig_h, orig_p), (resp_h, resp_p)) = (self.orig(), self.resp());
         let conn_state = match self.key.proto {
             ipproto::TCP => tcp::conn_state(self.o.state, self.r.state, self.o.c.bytes, self.r.c.bytes, &self.history),
-            ipproto::ICMP | ipproto::ICMPV6 => "OTH",
+            ipproto::ICMP | ipproto::ICMPV6 => ConnState::OTH,
             _ => tcp::udp_conn_state(self.o.c.pkts, self.r.c.pkts),
         };
         let history = if self.key.proto == ipproto::TCP {

@@ -1,6 +1,8 @@
 //! Zeek's TCP endpoint states, `history` letters and `conn_state` classification
 //! (zeek `scripts/base/protocols/conn/main.zeek`, `src/analyzer/protocol/tcp/TCP.cc`).
 
+use crate::model::ConnState;
+
 /// One endpoint's TCP state, as Zeek's TCP analyzer tracks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EndpointState {
@@ -79,42 +81,42 @@ pub fn conn_state(
     orig_bytes: u64,
     resp_bytes: u64,
     history: &History,
-) -> &'static str {
+) -> ConnState {
     use EndpointState::*;
     if resp == Reset {
         if matches!(orig, SynSent | SynAckSent) || (orig == Reset && orig_bytes == 0 && resp_bytes == 0) {
-            return "REJ";
+            return ConnState::REJ;
         }
         if matches!(orig, Inactive | Partial) {
-            return "RSTRH";
+            return ConnState::RSTRH;
         }
-        return "RSTR";
+        return ConnState::RSTR;
     }
     if orig == Reset {
         if resp == Inactive {
-            return if history.is_syns_then_rst() { "RSTOS0" } else { "OTH" };
+            return if history.is_syns_then_rst() { ConnState::RSTOS0 } else { ConnState::OTH };
         }
-        return "RSTO";
+        return ConnState::RSTO;
     }
     match (orig, resp) {
-        (Closed, Closed) => "SF",
-        (Closed, Inactive) => "SH",
-        (Closed, _) => "S2",
-        (Inactive, Closed) => "SHR",
-        (_, Closed) => "S3",
-        (SynSent, Inactive) => "S0",
-        (Established, Established) => "S1",
-        _ => "OTH",
+        (Closed, Closed) => ConnState::SF,
+        (Closed, Inactive) => ConnState::SH,
+        (Closed, _) => ConnState::S2,
+        (Inactive, Closed) => ConnState::SHR,
+        (_, Closed) => ConnState::S3,
+        (SynSent, Inactive) => ConnState::S0,
+        (Established, Established) => ConnState::S1,
+        _ => ConnState::OTH,
     }
 }
 
 /// Zeek's conn_state for UDP (and other connectionless protocols except ICMP).
-pub fn udp_conn_state(orig_pkts: u64, resp_pkts: u64) -> &'static str {
+pub fn udp_conn_state(orig_pkts: u64, resp_pkts: u64) -> ConnState {
     match (orig_pkts > 0, resp_pkts > 0) {
-        (true, true) => "SF",
-        (true, false) => "S0",
-        (false, true) => "SHR",
-        (false, false) => "OTH",
+        (true, true) => ConnState::SF,
+        (true, false) => ConnState::S0,
+        (false, true) => ConnState::SHR,
+        (false, false) => ConnState::OTH,
     }
 }
 
@@ -132,21 +134,21 @@ mod test {
     #[test]
     fn states_follow_zeek() {
         let e = History::default();
-        assert_eq!(conn_state(SynSent, Inactive, 0, 0, &e), "S0");
-        assert_eq!(conn_state(SynSent, Reset, 0, 0, &e), "REJ");
-        assert_eq!(conn_state(Established, Established, 5, 5, &e), "S1");
-        assert_eq!(conn_state(Closed, Closed, 5, 5, &e), "SF");
-        assert_eq!(conn_state(Closed, Established, 5, 5, &e), "S2");
-        assert_eq!(conn_state(Established, Closed, 5, 5, &e), "S3");
-        assert_eq!(conn_state(Reset, Established, 5, 5, &e), "RSTO");
-        assert_eq!(conn_state(Established, Reset, 5, 5, &e), "RSTR");
-        assert_eq!(conn_state(Reset, Inactive, 0, 0, &h("SR")), "RSTOS0");
-        assert_eq!(conn_state(Reset, Inactive, 0, 0, &h("DR")), "OTH");
-        assert_eq!(conn_state(Inactive, Reset, 0, 0, &h("hr")), "RSTRH");
-        assert_eq!(conn_state(Closed, Inactive, 0, 0, &e), "SH");
-        assert_eq!(conn_state(Inactive, Closed, 0, 0, &e), "SHR");
-        assert_eq!(conn_state(Partial, Partial, 1, 1, &e), "OTH");
-        assert_eq!(conn_state(Reset, Reset, 0, 0, &e), "REJ");
+        assert_eq!(conn_state(SynSent, Inactive, 0, 0, &e).name(), "S0");
+        assert_eq!(conn_state(SynSent, Reset, 0, 0, &e).name(), "REJ");
+        assert_eq!(conn_state(Established, Established, 5, 5, &e).name(), "S1");
+        assert_eq!(conn_state(Closed, Closed, 5, 5, &e).name(), "SF");
+        assert_eq!(conn_state(Closed, Established, 5, 5, &e).name(), "S2");
+        assert_eq!(conn_state(Established, Closed, 5, 5, &e).name(), "S3");
+        assert_eq!(conn_state(Reset, Established, 5, 5, &e).name(), "RSTO");
+        assert_eq!(conn_state(Established, Reset, 5, 5, &e).name(), "RSTR");
+        assert_eq!(conn_state(Reset, Inactive, 0, 0, &h("SR")).name(), "RSTOS0");
+        assert_eq!(conn_state(Reset, Inactive, 0, 0, &h("DR")).name(), "OTH");
+        assert_eq!(conn_state(Inactive, Reset, 0, 0, &h("hr")).name(), "RSTRH");
+        assert_eq!(conn_state(Closed, Inactive, 0, 0, &e).name(), "SH");
+        assert_eq!(conn_state(Inactive, Closed, 0, 0, &e).name(), "SHR");
+        assert_eq!(conn_state(Partial, Partial, 1, 1, &e).name(), "OTH");
+        assert_eq!(conn_state(Reset, Reset, 0, 0, &e).name(), "REJ");
     }
 
     #[test]
@@ -160,6 +162,6 @@ mod test {
         assert_eq!(x.as_str().len(), History::CAP);
         assert!(h("SSSR").is_syns_then_rst());
         assert!(!h("R").is_syns_then_rst());
-        assert_eq!(udp_conn_state(1, 0), "S0");
+        assert_eq!(udp_conn_state(1, 0).name(), "S0");
     }
 }

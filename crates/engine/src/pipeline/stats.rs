@@ -29,7 +29,7 @@ impl Accumulator {
         }
         *self.roles.entry(rec.role).or_default() += 1;
         *self.protos.entry(rec.proto_name()).or_default() += 1;
-        *self.states.entry(rec.conn_state).or_default() += 1;
+        *self.states.entry(rec.conn_state.name()).or_default() += 1;
         let pk = rec.orig.pkts + rec.resp.pkts;
         let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
         for a in [rec.orig_h, rec.resp_h] {
