@@ -107,6 +107,39 @@ impl EventType {
     }
 }
 
+/// Text that may be missing: `null` in JSON.
+pub fn text_or_null(t: &Option<String>) -> Value<'_> {
+    t.as_deref().map_or(Value::Null, Value::Text)
+}
+
+/// The accessors an event type's columns are written with, for `AppEvent::$variant($ty)`:
+/// `on` (the event, if of this type), `on_mut` (to set, or [`OTHER_TYPE`]) and `get` (a
+/// value of the event, or `Value::Absent`).
+macro_rules! event_access {
+    ($variant:ident, $ty:ty) => {
+        fn on(e: &AppEvent) -> Option<&$ty> {
+            match e {
+                AppEvent::$variant(x) => Some(x),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        fn on_mut(e: &mut AppEvent) -> Result<&mut $ty, &'static str> {
+            match e {
+                AppEvent::$variant(x) => Ok(x),
+                #[allow(unreachable_patterns)]
+                _ => Err($crate::columns::OTHER_TYPE),
+            }
+        }
+
+        fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a $ty) -> Value<'a>) -> Value<'a> {
+            on(e).map_or(Value::Absent, f)
+        }
+    };
+}
+pub(crate) use event_access;
+
 /// The columns every event starts with (the sensor is CSV's third column; JSON lines end
 /// with it).
 pub const EVENT_HEAD: &[EventColumn] = &[

@@ -224,6 +224,15 @@ impl Analysis {
     }
 }
 
+/// Counts one more event at `ts` in an aggregate: its count, first and last time, and the
+/// comparison windows it falls in (`windows`, 0 or 1 each).
+fn tally(count: &mut u64, (first, last): (&mut i64, &mut i64), per: &mut [u64], ts: i64, windows: &[u64]) {
+    *count += 1;
+    *first = (*first).min(ts);
+    *last = (*last).max(ts);
+    per.iter_mut().zip(windows).for_each(|(a, w)| *a += w);
+}
+
 impl FlowSink for Analysis {
     fn end(&mut self, summary: &SensorSummary) -> std::io::Result<()> {
         self.sensor(SensorMeta::from(summary));
@@ -286,10 +295,7 @@ impl FlowSink for Analysis {
                     last_ts: h.ts,
                     windows: vec![0; windows.len()],
                 });
-                a.count += 1;
-                a.first_ts = a.first_ts.min(h.ts);
-                a.last_ts = a.last_ts.max(h.ts);
-                a.windows.iter_mut().zip(&windows).for_each(|(a, w)| *a += w);
+                tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, h.ts, &windows);
             }
             AppEvent::Tls(t) => {
                 let sni = t.sni.clone().unwrap_or_default().to_ascii_lowercase();
@@ -308,10 +314,7 @@ impl FlowSink for Analysis {
                     last_ts: t.ts,
                     windows: vec![0; windows.len()],
                 });
-                a.count += 1;
-                a.first_ts = a.first_ts.min(t.ts);
-                a.last_ts = a.last_ts.max(t.ts);
-                a.windows.iter_mut().zip(&windows).for_each(|(a, w)| *a += w);
+                tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, t.ts, &windows);
             }
             _ => {}
         }

@@ -73,6 +73,17 @@ const PREFIXES: [([u8; 16], u8); REGISTRY.len()] = {
     out
 };
 
+/// Stores a group read before (`head`) or after (`tail`) the "::".
+const fn group(v: u16, after_gap: bool, head: &mut [u16; 8], nh: &mut usize, tail: &mut [u16; 8], nt: &mut usize) {
+    if after_gap {
+        tail[*nt] = v;
+        *nt += 1;
+    } else {
+        head[*nh] = v;
+        *nh += 1;
+    }
+}
+
 /// An IPv6 CIDR block (`hex:groups::/len`) at compile time.
 const fn cidr(s: &[u8]) -> ([u8; 16], u8) {
     // Groups before and after "::", and the length after '/'.
@@ -84,13 +95,7 @@ const fn cidr(s: &[u8]) -> ([u8; 16], u8) {
         let c = s[i];
         if c == b':' {
             if digits > 0 {
-                if gap {
-                    tail[nt] = cur;
-                    nt += 1;
-                } else {
-                    head[nh] = cur;
-                    nh += 1;
-                }
+                group(cur, gap, &mut head, &mut nh, &mut tail, &mut nt);
             }
             if i + 1 < s.len() && s[i + 1] == b':' {
                 assert!(!gap, "two '::' in a block");
@@ -111,13 +116,7 @@ const fn cidr(s: &[u8]) -> ([u8; 16], u8) {
         i += 1;
     }
     if digits > 0 {
-        if gap {
-            tail[nt] = cur;
-            nt += 1;
-        } else {
-            head[nh] = cur;
-            nh += 1;
-        }
+        group(cur, gap, &mut head, &mut nh, &mut tail, &mut nt);
     }
     assert!(i < s.len() && (gap || nh == 8), "a block is ADDRESS/LEN");
     let mut len = 0u8;

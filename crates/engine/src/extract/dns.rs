@@ -1,7 +1,7 @@
 //! DNS transactions over UDP and TCP (two-byte length prefix, RFC 1035 §4.2.2).
 
 use super::{Extractor, Stream, MAX_EVENTS};
-use crate::columns::{int, intern, opt, secs_ns, string, word, Csv, EventColumn, EventType, Value, OTHER_TYPE};
+use crate::columns::{event_access, int, intern, opt, secs_ns, string, word, Csv, EventColumn, EventType, Value};
 use crate::decode::Addr;
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, DnsAnswer, DnsEvent};
@@ -246,24 +246,7 @@ const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 /// DNS-format protocols.
 const KINDS: [&str; 3] = ["dns", "mdns", "llmnr"];
 
-fn on(e: &AppEvent) -> Option<&DnsEvent> {
-    match e {
-        AppEvent::Dns(d) => Some(d),
-        _ => None,
-    }
-}
-
-fn on_mut(e: &mut AppEvent) -> Result<&mut DnsEvent, &'static str> {
-    match e {
-        AppEvent::Dns(d) => Ok(d),
-        _ => Err(OTHER_TYPE),
-    }
-}
-
-/// `f` of the DNS event, or nothing.
-fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a DnsEvent) -> Value<'a>) -> Value<'a> {
-    on(e).map_or(Value::Absent, f)
-}
+event_access!(Dns, DnsEvent);
 
 /// The response code's name (RFC 1035, 6895), `-` without a response.
 fn rcode_name(d: &DnsEvent) -> String {

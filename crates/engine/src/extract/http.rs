@@ -1,7 +1,7 @@
 //! HTTP/1.x requests and response statuses, across segments, with pipelining.
 
 use super::{text, Extractor, Stream, MAX_EVENTS};
-use crate::columns::{int, opt, string, Csv, EventColumn, EventType, Value, OTHER_TYPE};
+use crate::columns::{event_access, int, opt, string, text_or_null, Csv, EventColumn, EventType, Value};
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, HttpEvent};
 use std::collections::VecDeque;
@@ -225,29 +225,7 @@ impl Http {
     }
 }
 
-fn on(e: &AppEvent) -> Option<&HttpEvent> {
-    match e {
-        AppEvent::Http(x) => Some(x),
-        _ => None,
-    }
-}
-
-fn on_mut(e: &mut AppEvent) -> Result<&mut HttpEvent, &'static str> {
-    match e {
-        AppEvent::Http(x) => Ok(x),
-        _ => Err(OTHER_TYPE),
-    }
-}
-
-/// `f` of the event, or nothing.
-fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a HttpEvent) -> Value<'a>) -> Value<'a> {
-    on(e).map_or(Value::Absent, f)
-}
-
-/// Text that may be missing.
-fn text_or_null(t: &Option<String>) -> Value<'_> {
-    t.as_deref().map_or(Value::Null, Value::Text)
-}
+event_access!(Http, HttpEvent);
 
 /// HTTP requests (`v6watch http`, `http.jsonl`).
 pub(super) const EVENTS: EventType = EventType {

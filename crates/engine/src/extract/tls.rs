@@ -1,7 +1,7 @@
 //! TLS ClientHello and ServerHello across records and segments.
 
 use super::{text, Extractor, Stream};
-use crate::columns::{int, opt, string, strings, word, Csv, EventColumn, EventType, Value, OTHER_TYPE};
+use crate::columns::{event_access, int, opt, string, strings, text_or_null, word, Csv, EventColumn, EventType, Value};
 use crate::flow::{uid_string, PacketCtx};
 use crate::model::{AppEvent, TlsEvent};
 use wire::tls;
@@ -164,29 +164,7 @@ pub(crate) fn hello_event(ctx: &PacketCtx<'_>, h: tls::ClientHello, transport: &
 /// Transports of TLS handshakes.
 const TRANSPORTS: [&str; 2] = ["tls", "quic"];
 
-fn on(e: &AppEvent) -> Option<&TlsEvent> {
-    match e {
-        AppEvent::Tls(x) => Some(x),
-        _ => None,
-    }
-}
-
-fn on_mut(e: &mut AppEvent) -> Result<&mut TlsEvent, &'static str> {
-    match e {
-        AppEvent::Tls(x) => Ok(x),
-        _ => Err(OTHER_TYPE),
-    }
-}
-
-/// `f` of the event, or nothing.
-fn get<'a>(e: &'a AppEvent, f: impl FnOnce(&'a TlsEvent) -> Value<'a>) -> Value<'a> {
-    on(e).map_or(Value::Absent, f)
-}
-
-/// Text that may be missing.
-fn text_or_null(t: &Option<String>) -> Value<'_> {
-    t.as_deref().map_or(Value::Null, Value::Text)
-}
+event_access!(Tls, TlsEvent);
 
 /// TLS handshakes and QUIC Initials (`v6watch tls`, `tls.jsonl`).
 pub(super) const EVENTS: EventType = EventType {
