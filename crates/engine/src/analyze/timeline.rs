@@ -35,6 +35,27 @@ pub struct SeriesKey {
     pub class: String,
 }
 
+/// A [`SeriesKey`] borrowed: hashes as the key does (same fields, same order; `&str` hashes as
+/// `String`), so finding a flow's series allocates nothing.
+#[derive(Hash)]
+struct KeyRef<'a> {
+    sensor: &'a str,
+    family: u8,
+    direction: &'static str,
+    role: &'static str,
+    class: &'a str,
+}
+
+impl hashbrown::Equivalent<SeriesKey> for KeyRef<'_> {
+    fn equivalent(&self, k: &SeriesKey) -> bool {
+        self.family == k.family
+            && self.direction == k.direction
+            && self.role == k.role
+            && self.sensor == k.sensor
+            && self.class == k.class
+    }
+}
+
 /// One series over the timeline's buckets.
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
@@ -86,10 +107,17 @@ impl TimelineAcc {
         TimelineAcc { base_ns, cells: HashMap::new(), keys: vec![], index: HashMap::new(), first: None, last: None }
     }
 
-    fn series(&mut self, key: SeriesKey) -> u32 {
+    fn series(&mut self, key: KeyRef<'_>) -> u32 {
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
+        let key = SeriesKey {
+            sensor: key.sensor.to_string(),
+            family: key.family,
+            direction: key.direction,
+            role: key.role,
+            class: key.class.to_string(),
+        };
         let i = self.keys.len() as u32;
         self.keys.push(key.clone());
         self.index.insert(key, i);
@@ -106,13 +134,7 @@ impl TimelineAcc {
             Role::Local => ("local", "local"),
             Role::Transit => ("transit", "transit"),
         };
-        let key = |direction| SeriesKey {
-            sensor: sensor.to_string(),
-            family: rec.ip_version(),
-            direction,
-            role: rec.role.name(),
-            class: class.to_string(),
-        };
+        let key = |direction| KeyRef { sensor, family: rec.ip_version(), direction, role: rec.role.name(), class };
         for (dir, side) in [(orig_dir, &rec.orig), (resp_dir, &rec.resp)] {
             if side.pkts == 0 {
                 continue;
