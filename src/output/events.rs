@@ -54,7 +54,7 @@ impl<W: Write> Writer<W> {
         b.extend_from_slice(b"{\"type\":\"");
         b.extend_from_slice(ty.name.as_bytes());
         b.push(b'"');
-        for c in ty.all_columns().filter(|c| c.json) {
+        for c in ty.all_columns().filter(|c| c.in_json()) {
             b.extend_from_slice(b",\"");
             b.extend_from_slice(c.name.as_bytes());
             b.extend_from_slice(b"\":");
@@ -128,6 +128,7 @@ fn raw_cell(c: &EventColumn, ev: &AppEvent) -> String {
         Csv::No => String::new(),
         Csv::Value => match (c.get)(ev, "") {
             Value::Text(t) => t.to_string(),
+            Value::DnsAnswers(list) => engine::columns::answer_words(list),
             v => flows::csv_value(v),
         },
         Csv::Cell(f) | Csv::Text(f) => f(ev),

@@ -200,10 +200,7 @@ pub fn csv_value(v: Value<'_>) -> String {
         Value::IcmpErrors(list) => term::csv_cell(&icmp_errors(list)),
         Value::Names(list) => term::csv_cell(&list.join(";")),
         Value::Strings(list) => term::csv_cell(&list.join(" ")),
-        Value::DnsAnswers(list) => {
-            let words: Vec<String> = list.iter().map(|a| format!("{} {}", a.rtype, a.data)).collect();
-            term::csv_cell(&words.join(" "))
-        }
+        Value::DnsAnswers(list) => term::csv_cell(&engine::columns::answer_words(list)),
         Value::Null | Value::Absent => String::new(),
     }
 }

@@ -66,11 +66,7 @@ pub struct Rule {
 
 /// Whether `a` is inside the prefix `p` (same family, first `p.1` bits equal).
 pub fn in_prefix(a: &Addr, p: &(Addr, u8)) -> bool {
-    if a.version != p.0.version {
-        return false;
-    }
-    let bits = usize::from(p.1);
-    (0..bits).all(|i| (a.bytes[i / 8] >> (7 - i % 8)) & 1 == (p.0.bytes[i / 8] >> (7 - i % 8)) & 1)
+    a.version == p.0.version && crate::analyze::addr::in_prefix(&a.bytes, &p.0.bytes, p.1)
 }
 
 impl Rule {

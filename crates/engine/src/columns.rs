@@ -71,12 +71,18 @@ pub struct EventColumn {
     pub name: &'static str,
     /// Its value in an event of sensor `sensor`.
     pub get: for<'a> fn(&'a AppEvent, &'a str) -> Value<'a>,
-    /// JSON lines carry it (and it is read back from them).
-    pub json: bool,
     /// Its CSV form.
     pub csv: Csv,
-    /// How reading a JSON line sets it.
+    /// How reading a JSON line sets it; `None`: JSON lines do not carry it (a CSV rendering,
+    /// or the sensor, which every line ends with).
     pub set: Option<EventSetter>,
+}
+
+impl EventColumn {
+    /// JSON lines carry it (and it is read back from them).
+    pub fn in_json(&self) -> bool {
+        self.set.is_some()
+    }
 }
 
 /// What a setter says when given an event of another type (never, as readers make the event
@@ -105,6 +111,14 @@ impl EventType {
     pub fn all_columns(&self) -> impl Iterator<Item = &'static EventColumn> {
         EVENT_HEAD.iter().chain(self.columns)
     }
+}
+
+/// A DNS response's answer section as `TYPE DATA` words (how CSV and tables show
+/// [`Value::DnsAnswers`]; JSON has every record).
+pub fn answer_words(list: &[DnsAnswer]) -> String {
+    let words: Vec<String> =
+        list.iter().filter(|a| a.section == "answer").map(|a| format!("{} {}", a.rtype, a.data)).collect();
+    words.join(" ")
 }
 
 /// Text that may be missing: `null` in JSON.
@@ -146,7 +160,6 @@ pub const EVENT_HEAD: &[EventColumn] = &[
     EventColumn {
         name: "ts",
         get: |e, _| Value::Time(e.head().ts),
-        json: true,
         csv: Csv::Value,
         set: Some(|e, v| {
             *e.head_mut().ts = secs_ns(v)?;
@@ -155,7 +168,6 @@ pub const EVENT_HEAD: &[EventColumn] = &[
     },
     EventColumn {
         name: "uid",
-        json: true,
         get: |e, _| Value::Word(e.head().uid),
         csv: Csv::Value,
         set: Some(|e, v| {
@@ -163,10 +175,9 @@ pub const EVENT_HEAD: &[EventColumn] = &[
             Ok(())
         }),
     },
-    EventColumn { name: "sensor", get: |_, s| Value::Sensor(s), json: false, csv: Csv::Value, set: None },
+    EventColumn { name: "sensor", get: |_, s| Value::Sensor(s), csv: Csv::Value, set: None },
     EventColumn {
         name: "client",
-        json: true,
         get: |e, _| Value::Addr(e.head().client),
         csv: Csv::Value,
         set: Some(|e, v| {
@@ -176,7 +187,6 @@ pub const EVENT_HEAD: &[EventColumn] = &[
     },
     EventColumn {
         name: "server",
-        json: true,
         get: |e, _| Value::Addr(e.head().server),
         csv: Csv::Value,
         set: Some(|e, v| {
@@ -186,7 +196,6 @@ pub const EVENT_HEAD: &[EventColumn] = &[
     },
     EventColumn {
         name: "server_port",
-        json: true,
         get: |e, _| Value::UInt(e.head().server_port.into()),
         csv: Csv::Value,
         set: Some(|e, v| {

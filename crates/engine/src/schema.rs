@@ -470,14 +470,13 @@ pub fn read_event(line: &str) -> Result<(String, AppEvent), ReadError> {
     let name = obj.get("type").and_then(Json::as_str).ok_or_else(|| err("type", "missing or not a string"))?;
     let ty =
         crate::extract::EVENT_TYPES.iter().find(|t| t.name == name).ok_or_else(|| err("type", "not an event type"))?;
-    if obj.keys().any(|k| k != "type" && k != "sensor" && !ty.all_columns().any(|c| c.json && c.name == k)) {
+    if obj.keys().any(|k| k != "type" && k != "sensor" && !ty.all_columns().any(|c| c.in_json() && c.name == k)) {
         return Err(err("", "a key that is not a field of this event"));
     }
     let sensor = obj.get("sensor").ok_or_else(|| err("sensor", "missing"))?;
     let sensor = string(sensor).map_err(|reason| err("sensor", reason))?;
     let mut ev = (ty.empty)();
-    for c in ty.all_columns().filter(|c| c.json) {
-        let Some(set) = c.set else { continue };
+    for (c, set) in ty.all_columns().filter_map(|c| Some((c, c.set?))) {
         let (v, there) = obj.get(c.name).map_or((&Json::Null, false), |v| (v, true));
         set(&mut ev, v).map_err(|reason| err(c.name, if there { reason } else { "missing" }))?;
     }

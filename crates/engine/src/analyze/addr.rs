@@ -142,7 +142,8 @@ const fn cidr(s: &[u8]) -> ([u8; 16], u8) {
     (bytes, len)
 }
 
-fn in_prefix(a: &[u8; 16], p: &[u8; 16], len: u8) -> bool {
+/// Whether the first `len` bits of `a` and `p` are equal.
+pub fn in_prefix(a: &[u8; 16], p: &[u8; 16], len: u8) -> bool {
     (0..usize::from(len)).all(|i| (a[i / 8] >> (7 - i % 8)) & 1 == (p[i / 8] >> (7 - i % 8)) & 1)
 }
 

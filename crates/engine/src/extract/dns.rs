@@ -262,13 +262,6 @@ fn rcode_name(d: &DnsEvent) -> String {
     }
 }
 
-/// The answer section as `TYPE DATA` words.
-fn answers_text(d: &DnsEvent) -> String {
-    let answers: Vec<String> =
-        d.answers.iter().filter(|a| a.section == "answer").map(|a| format!("{} {}", a.rtype, a.data)).collect();
-    answers.join(" ")
-}
-
 fn answers(v: &Json) -> Result<Vec<DnsAnswer>, &'static str> {
     v.as_array()
         .ok_or("not a list")?
@@ -297,7 +290,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "transport",
             get: |e, _| get(e, |d| Value::Word(d.transport)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.transport = word(v, &TRANSPORTS)?;
@@ -307,7 +299,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "kind",
             get: |e, _| get(e, |d| Value::Word(d.kind)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.kind = word(v, &KINDS)?;
@@ -317,7 +308,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "trans_id",
             get: |e, _| get(e, |d| Value::UInt(d.trans_id.into())),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.trans_id = int(v)?;
@@ -327,7 +317,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "query",
             get: |e, _| get(e, |d| Value::Text(&d.query)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.query = string(v)?;
@@ -338,7 +327,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "qtype",
             get: |e, _| get(e, |d| Value::UInt(d.qtype.into())),
-            json: true,
             csv: Csv::Cell(|e| on(e).map_or(String::new(), |d| rtype::name(d.qtype).to_string())),
             set: Some(|e, v| {
                 on_mut(e)?.qtype = int(v)?;
@@ -348,7 +336,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "rcode",
             get: |e, _| get(e, |d| d.rcode.map_or(Value::Null, |r| Value::UInt(r.into()))),
-            json: true,
             csv: Csv::Cell(|e| on(e).map_or(String::new(), rcode_name)),
             set: Some(|e, v| {
                 on_mut(e)?.rcode = opt(v, int)?;
@@ -358,7 +345,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "rtt_ns",
             get: |e, _| get(e, |d| d.rtt_ns.map_or(Value::Null, Value::Int)),
-            json: true,
             csv: Csv::No,
             set: Some(|e, v| {
                 on_mut(e)?.rtt_ns = opt(v, |v| v.as_i64().ok_or("not an integer"))?;
@@ -368,7 +354,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "rtt_ms",
             get: |e, _| get(e, |d| d.rtt_ns.map_or(Value::Null, Value::Millis)),
-            json: false,
             csv: Csv::Value,
             set: None,
         },
@@ -376,8 +361,7 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "answers",
             get: |e, _| get(e, |d| Value::DnsAnswers(&d.answers)),
-            json: true,
-            csv: Csv::Text(|e| on(e).map_or(String::new(), answers_text)),
+            csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.answers = answers(v)?;
                 Ok(())
@@ -386,7 +370,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "response_ts",
             get: |e, _| get(e, |d| d.response_ts.map_or(Value::Null, Value::Time)),
-            json: true,
             csv: Csv::No,
             set: Some(|e, v| {
                 on_mut(e)?.response_ts = opt(v, secs_ns)?;

@@ -85,7 +85,7 @@ impl Conn {
 
     /// Ends the flow: what the extractor concluded, with every event it still held.
     pub fn finish(&mut self) -> Option<(&'static str, Option<(String, &'static str)>)> {
-        let s: Option<Summary> = self.app.finish(&mut self.events).or_else(|| self.app.summary.take().map(|b| *b));
+        let s: Option<Summary> = self.app.finish(&mut self.events);
         s.map(|s| (s.service, s.name))
     }
 }

@@ -238,7 +238,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "method",
             get: |e, _| get(e, |x| Value::Text(&x.method)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.method = string(v)?;
@@ -248,7 +247,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "host",
             get: |e, _| get(e, |x| text_or_null(&x.host)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.host = opt(v, string)?;
@@ -258,7 +256,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "uri",
             get: |e, _| get(e, |x| Value::Text(&x.uri)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.uri = string(v)?;
@@ -268,7 +265,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "version",
             get: |e, _| get(e, |x| Value::Text(&x.version)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.version = string(v)?;
@@ -278,7 +274,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "user_agent",
             get: |e, _| get(e, |x| text_or_null(&x.user_agent)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.user_agent = opt(v, string)?;
@@ -288,7 +283,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "request_body_len",
             get: |e, _| get(e, |x| x.request_body_len.map_or(Value::Null, Value::UInt)),
-            json: true,
             csv: Csv::No,
             set: Some(|e, v| {
                 on_mut(e)?.request_body_len = opt(v, int)?;
@@ -298,7 +292,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "status",
             get: |e, _| get(e, |x| x.status.map_or(Value::Null, |s| Value::UInt(s.into()))),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.status = opt(v, int)?;

@@ -179,7 +179,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "sni",
             get: |e, _| get(e, |x| text_or_null(&x.sni)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.sni = opt(v, string)?;
@@ -189,7 +188,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "alpn",
             get: |e, _| get(e, |x| Value::Strings(&x.alpn)),
-            json: true,
             csv: Csv::Text(|e| on(e).map_or(String::new(), |x| x.alpn.join(" "))),
             set: Some(|e, v| {
                 on_mut(e)?.alpn = strings(v)?;
@@ -199,7 +197,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "versions",
             get: |e, _| get(e, |x| Value::Strings(&x.versions)),
-            json: true,
             csv: Csv::Text(|e| on(e).map_or(String::new(), |x| x.versions.join(" "))),
             set: Some(|e, v| {
                 on_mut(e)?.versions = strings(v)?;
@@ -209,7 +206,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "ech",
             get: |e, _| get(e, |x| Value::Bool(x.ech)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.ech = v.as_bool().ok_or("not true or false")?;
@@ -219,7 +215,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "server_version",
             get: |e, _| get(e, |x| text_or_null(&x.server_version)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.server_version = opt(v, string)?;
@@ -229,7 +224,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "cipher",
             get: |e, _| get(e, |x| x.cipher.map_or(Value::Null, |c| Value::UInt(c.into()))),
-            json: true,
             csv: Csv::Cell(|e| on(e).and_then(|x| x.cipher).map_or(String::new(), |c| format!("0x{c:04x}"))),
             set: Some(|e, v| {
                 on_mut(e)?.cipher = opt(v, int)?;
@@ -239,7 +233,6 @@ pub(super) const EVENTS: EventType = EventType {
         EventColumn {
             name: "transport",
             get: |e, _| get(e, |x| Value::Word(x.transport)),
-            json: true,
             csv: Csv::Value,
             set: Some(|e, v| {
                 on_mut(e)?.transport = word(v, &TRANSPORTS)?;
