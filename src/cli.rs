@@ -181,6 +181,11 @@ pub enum Command {
         #[arg(long, value_name = "CAPTURE", num_args = 1..)]
         replay: Vec<PathBuf>,
     },
+    /// Capture live on the sensor's interfaces (libpcap; needs root or CAP_NET_RAW and
+    /// CAP_NET_ADMIN): keep the capture as a ring of pcapng files like dumpcap (-w DIR),
+    /// write flows and events as they end, raise findings as they happen, refresh Prometheus
+    /// metrics and the report; SIGINT/SIGTERM drains the capture and closes everything.
+    Live(LiveArgs),
     /// Measure `flows` and `report` throughput on captures (MB/s, packets/s), and tshark's in
     /// the same run.
     Bench {
@@ -195,6 +200,91 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+}
+
+/// Options of `v6watch live`.
+#[derive(Debug, Args, Clone)]
+pub struct LiveArgs {
+    /// Interface to capture on (repeatable: several interfaces of one sensor, each described
+    /// in the capture files).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    pub interfaces: Vec<String>,
+    /// Capture filter in tcpdump's syntax (BPF, compiled by libpcap and run in the kernel),
+    /// e.g. 'ip6 or port 53'.
+    #[arg(short = 'f', long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Snapshot length: bytes kept of each packet.
+    #[arg(short = 's', long, default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: u32,
+    /// Do not put the interfaces into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Kernel capture buffer per interface, e.g. 64M (libpcap's default is 2 MiB, which a
+    /// burst fills in milliseconds).
+    #[arg(short = 'B', long, default_value = "64M", value_parser = parse_size)]
+    pub buffer: u64,
+    /// How long the kernel holds a partly filled buffer block before handing it over: the
+    /// longest a packet waits before v6watch sees it on a quiet link.
+    #[arg(long, value_name = "DURATION", default_value = "50ms")]
+    pub block_timeout: String,
+    /// Sensor name in records, files and metrics. Default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// An address of the sensor besides its interfaces' own (repeatable).
+    #[arg(long = "sensor-addr", value_name = "ADDR")]
+    pub sensor_addrs: Vec<String>,
+    /// Keep the capture in DIR as pcapng files NAME_NNNNN_YYYYmmddHHMMSS.pcapng (NAME: the
+    /// sensor), each written as .partial and renamed when closed, ending with the interfaces'
+    /// statistics (received, dropped).
+    #[arg(short = 'w', long = "write", value_name = "DIR")]
+    pub write: Option<PathBuf>,
+    /// Start a new capture file (and new record files with --out) after this long, e.g. 1h, 10m.
+    #[arg(long, value_name = "DURATION")]
+    pub rotate: Option<String>,
+    /// Start a new capture file when the open one reaches this size, e.g. 1G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub rotate_size: Option<u64>,
+    /// Keep at most N capture files; the oldest is deleted when a new one is closed.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub files: Option<usize>,
+    /// Write the records into DIR as they end, rotated with the capture files:
+    /// flows_NNNNN_STAMP.jsonl, facts_..., dns_..., http_..., tls_... (what `--records`
+    /// reads), and findings.jsonl. Without it, flows go to standard output.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Format of the flows on standard output (without --out).
+    #[arg(long, value_enum, default_value_t = FlowFormat::Jsonl)]
+    pub format: FlowFormat,
+    /// Write Prometheus text-format metrics to FILE every --every (atomically): the IPv6-health
+    /// metrics of `health --prometheus` plus the capture's counters.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+    /// How often findings are checked and the metrics refreshed.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub every: String,
+    /// Services labelled by name in the metrics; the rest are summed as service="other".
+    #[arg(long, default_value_t = 10)]
+    pub top_services: usize,
+    /// Rewrite this HTML report at each rotation and at exit.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// With --report, also the analysis as JSON (schema v6watch.report/1).
+    #[arg(long, value_name = "FILE", requires = "report")]
+    pub json: Option<PathBuf>,
+    /// Stop after this long, as if SIGTERM had come (e.g. 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Worker threads sharing the flows.
+    #[arg(long, default_value_t = default_threads())]
+    pub threads: usize,
+    /// Live flows kept at most; beyond it the flow closest to expiry is written out early.
+    #[arg(long, default_value_t = 250_000, value_parser = parse_positive)]
+    pub max_flows: usize,
+    /// Skip the application extractors (DNS, HTTP, TLS, QUIC): flows only.
+    #[arg(long)]
+    pub no_apps: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 }
 
 /// Inputs and engine settings shared by the analysis commands.
@@ -239,6 +329,24 @@ pub struct InputArgs {
     /// names show with provenance `hosts` (repeatable).
     #[arg(long = "hosts", value_name = "FILE")]
     pub hosts: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    /// No inputs (for commands that read no capture files).
+    pub fn empty() -> InputArgs {
+        InputArgs {
+            captures: vec![],
+            records: vec![],
+            sensors: vec![],
+            sensor_addrs: vec![],
+            keep_going: false,
+            max_flows: 250_000,
+            threads: 1,
+            no_progress: true,
+            no_apps: false,
+            hosts: vec![],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

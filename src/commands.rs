@@ -186,6 +186,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             eprintln!("wrote {}: {} packets, {} bytes", out.display(), stats.packets, stats.bytes);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Live(args) => crate::live::run(args),
         Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
     }
 }

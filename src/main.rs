@@ -16,6 +16,7 @@ mod cli;
 mod commands;
 mod config;
 mod gen;
+mod live;
 mod output;
 mod records;
 

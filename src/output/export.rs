@@ -35,6 +35,8 @@ type Out = BufWriter<File>;
 /// sensor begins, so inputs refused before the run leave no trace in the folder.
 pub struct Export {
     dir: PathBuf,
+    /// Put between each file's name and `.jsonl` (a live run's rotation: `_00002_...`).
+    tag: String,
     open: Option<Files>,
     /// Per file of [`files`]: where it is written, and where it goes at the end.
     paths: Vec<(PathBuf, PathBuf)>,
@@ -52,7 +54,18 @@ struct Files {
 impl Export {
     /// A dataset to be written into `dir` (created if needed).
     pub fn new(dir: &Path) -> Export {
-        Export { dir: dir.to_path_buf(), open: None, paths: Vec::new(), finished: false }
+        Export::tagged(dir, "")
+    }
+
+    /// A dataset whose files are named `flows{tag}.jsonl`, ... (one part of a rotated series).
+    pub fn tagged(dir: &Path, tag: &str) -> Export {
+        Export { dir: dir.to_path_buf(), tag: tag.to_string(), open: None, paths: Vec::new(), finished: false }
+    }
+
+    /// The final name of file `i` of [`files`].
+    fn name(&self, i: usize) -> String {
+        let n = &files()[i];
+        format!("{}{}.jsonl", n.trim_end_matches(".jsonl"), self.tag)
     }
 
     /// Opens the files (under temporary names), once.
@@ -61,6 +74,7 @@ impl Export {
             let dir = &self.dir;
             std::fs::create_dir_all(dir)
                 .map_err(|e| io::Error::new(e.kind(), format!("--export {}: {e}", dir.display())))?;
+            let names: Vec<String> = (0..files().len()).map(|i| self.name(i)).collect();
             let paths = &mut self.paths;
             let mut open = |name: &str| -> io::Result<Out> {
                 let (tmp, done) = (dir.join(format!(".{name}.v6watch-tmp")), dir.join(name));
@@ -69,7 +83,6 @@ impl Export {
                 paths.push((tmp, done));
                 Ok(BufWriter::with_capacity(1 << 16, f))
             };
-            let names = files();
             let flows = flows::Writer::new(open(&names[0])?, FlowFormat::Jsonl);
             let facts = open(&names[FACTS])?;
             let mut events = Vec::with_capacity(EventKind::ALL.len());
@@ -84,7 +97,7 @@ impl Export {
     /// Runs `f` on the open files, naming file `i` of [`files`] in its error.
     fn with(&mut self, i: usize, f: impl FnOnce(&mut Files) -> io::Result<()>) -> io::Result<()> {
         let r = f(self.files()?);
-        r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.dir.join(&files()[i]).display())))
+        r.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.dir.join(self.name(i)).display())))
     }
 }
 
