@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test: formatting, lints, unit tests, the
 # end-to-end tests over ../shared/corpus, the generated-capture checks with tshark, and the
-# IPv6-health scenarios on real curl/dnsmasq in network namespaces (root).
+# IPv6-health scenarios on real curl/dnsmasq and live capture in network namespaces (root).
 # Usage: bash scripts/test.sh      (as root it installs missing Debian packages itself)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # command:package pairs: make for building jemalloc, tshark for the differential tests,
 # iproute2 to curl for the network-namespace test (tests/netns.rs), chromium for the report's
-# browser test, GNU time for the peak-memory test (tests/memory.rs).
+# browser test, GNU time for the peak-memory test (tests/memory.rs); libpcap-dev to build
+# (`v6watch live` links libpcap), tshark's capinfos for the live-capture test (tests/live.rs).
 need=()
-for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time; do
+[ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
+for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -487,8 +487,24 @@ fn same_file(a: &Path, b: &Path) -> bool {
     a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
-/// The sensor a file belongs to by default: its name without capture/compression extensions.
+/// The sensor a file belongs to by default: its name without capture/compression extensions,
+/// and without the `_NNNNN_YYYYmmddHHMMSS` a ring of files adds (`v6watch live -w`, dumpcap
+/// `-b`), so the files of one ring are one sensor.
 fn stem(p: &Path) -> String {
+    let name = base_stem(p);
+    let b = name.as_bytes();
+    let ring = b.len() > 21 && b[b.len() - 21] == b'_' && b[b.len() - 15] == b'_' && {
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        digits(b.len() - 20..b.len() - 15) && digits(b.len() - 14..b.len())
+    };
+    if ring {
+        name[..name.len() - 21].to_string()
+    } else {
+        name
+    }
+}
+
+fn base_stem(p: &Path) -> String {
     if p.as_os_str() == "-" {
         return "stdin".into();
     }
@@ -609,5 +625,9 @@ mod test {
         assert_eq!(stem(Path::new("x.pcap")), "x");
         assert_eq!(stem(Path::new(".pcap")), ".pcap");
         assert_eq!(stem(Path::new("-")), "stdin");
+        assert_eq!(stem(Path::new("ring/sb_00012_20261204154333.pcapng")), "sb");
+        assert_eq!(stem(Path::new("dumpcap_00001_20110608090000.pcap.gz")), "dumpcap");
+        assert_eq!(stem(Path::new("_00001_20110608090000.pcap")), "_00001_20110608090000");
+        assert_eq!(stem(Path::new("x_0001_20110608090000.pcap")), "x_0001_20110608090000");
     }
 }
