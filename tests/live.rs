@@ -141,8 +141,8 @@ impl Pair {
 
     /// `host`'s addresses on its link (global and link-local).
     fn addrs(&self, host: &str) -> Vec<String> {
-        let j: Value = serde_json::from_str(&sh(&format!("ip -j -n {} addr show dev {}", self.ns(host), self.dev(host))))
-            .unwrap();
+        let j: Value =
+            serde_json::from_str(&sh(&format!("ip -j -n {} addr show dev {}", self.ns(host), self.dev(host)))).unwrap();
         j[0]["addr_info"].as_array().unwrap().iter().map(|a| a["local"].as_str().unwrap().to_string()).collect()
     }
 }
@@ -491,4 +491,119 @@ fn an_interface_that_vanishes_is_an_error_and_its_file_stays_whole() {
     sh(&format!("capinfos {} >/dev/null", files[0].display()));
     assert_eq!(blocks(&files[0]).last().unwrap().0, 5, "closed with its statistics");
     assert_eq!(count_frames(&files, "udp.dstport == 9 && !icmp && !icmpv6"), 200);
+}
+
+/// Resident memory of a process, kB.
+fn rss_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn soak_steady_traffic_with_rotation_keeps_memory_flat_and_loses_nothing() {
+    if !usable() {
+        return;
+    }
+    const SECS: u64 = 150;
+    let mut p = Pair::new("s");
+    servers(&mut p);
+    let dev = p.dev("b");
+    let lv = p.spawn(
+        "b",
+        "live",
+        &[
+            v6watch(),
+            "live",
+            "-i",
+            &dev,
+            "-w",
+            "ring",
+            "--rotate",
+            "3s",
+            "--files",
+            "4",
+            "--out",
+            "out",
+            "--prometheus",
+            "metrics.prom",
+            "--every",
+            "2s",
+            "--sensor",
+            "sb",
+        ],
+    );
+    p.wait_for("live", "capturing on");
+    let pid = p.procs[lv].id();
+    // Steady traffic: 2,000 UDP datagrams a second, a new source port (a new flow) every
+    // second, alternating families, and an HTTP fetch every two seconds.
+    let sender = p.dir.join("soak.py");
+    std::fs::write(
+        &sender,
+        format!(
+            r#"
+import socket, time, json, urllib.request
+sent = 0; t0 = time.time(); k = 0
+while time.time() - t0 < {SECS}:
+    fam, dst = (socket.AF_INET6, "{B6}") if k % 2 else (socket.AF_INET, "{B4}")
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    start = time.time()
+    for burst in range(100):
+        for _ in range(20):
+            s.sendto(b"s" * 200, (dst, 9)); sent += 1
+        time.sleep(max(0, start + (burst + 1) * 0.01 - time.time()))
+    s.close()
+    if k % 2 == 0:
+        urllib.request.urlopen("http://[{B6}]:8080/big").read()
+    k += 1
+print(json.dumps({{"sent": sent}}))
+"#
+        ),
+    )
+    .unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", &p.ns("a"), "python3"])
+        .arg(&sender)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut samples = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(SECS) {
+        std::thread::sleep(Duration::from_secs(5));
+        samples.push((t.elapsed().as_secs(), rss_kb(pid)));
+    }
+    let out = child.wait_with_output().unwrap();
+    let sent = serde_json::from_slice::<Value>(&out.stdout).unwrap()["sent"].as_u64().unwrap();
+    // UDP flows end after a minute idle: stop after the last one has been written.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = p.stop(lv);
+    let err = p.log("live", "err");
+    assert!(status.success(), "{err}");
+    eprintln!("RSS samples (s, kB): {samples:?}");
+    // Flows expire after a minute: from then on memory must stay flat.
+    let steady: Vec<u64> = samples.iter().filter(|(s, _)| *s >= 75).map(|(_, r)| *r).collect();
+    let (lo, hi) = (*steady.iter().min().unwrap(), *steady.iter().max().unwrap());
+    assert!(hi <= lo + lo / 5 + 4096, "RSS grew from {lo} to {hi} kB under steady traffic: {samples:?}");
+    // No lost packet: every datagram is in a flow record (the ring keeps only the last files).
+    let mut got = 0;
+    for f in ring_files(&p.dir.join("out")) {
+        if !f.file_name().unwrap().to_string_lossy().starts_with("flows_") {
+            continue;
+        }
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            if v["proto"] == "udp" && v["id.resp_p"] == 9 {
+                got += v["orig_pkts"].as_u64().unwrap();
+            }
+        }
+    }
+    assert!(err.contains(" 0 dropped by kernel, 0 dropped by interface"), "{err}");
+    assert_eq!(got, sent, "datagrams sent and in flow records");
+    let files = ring_files(&p.dir.join("ring"));
+    assert_eq!(files.len(), 4, "--files 4 keeps the four newest: {files:?}");
+    let first: u32 = files[0].file_name().unwrap().to_string_lossy()[3..8].parse().unwrap();
+    assert!(first > 40, "about one file every 3 s: {files:?}");
 }

@@ -40,8 +40,6 @@ struct Chunk {
 /// Frames per chunk at most, and its byte budget.
 const CHUNK_FRAMES: usize = 512;
 const CHUNK_BYTES: usize = 256 << 10;
-/// A chunk is handed over once its first frame waited this long.
-const CHUNK_AGE: Duration = Duration::from_millis(20);
 /// Chunks waiting for the engine at most (per source): beyond, the capture thread waits and
 /// the kernel ring absorbs the burst (its drops are counted).
 const QUEUE: usize = 256;
@@ -173,6 +171,9 @@ pub struct LiveSource {
     /// Errors: a capture thread's (interface gone), or the files' (disk full).
     errors: Vec<String>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Wakes each capture thread out of libpcap's wait (once, when stopping).
+    breakers: Vec<pcap::BreakLoop>,
+    woken: bool,
     ended: bool,
 }
 
@@ -205,7 +206,9 @@ impl LiveSource {
             r.open_next(now_ns())?;
         }
         let mut threads = Vec::new();
-        for (i, o) in opened.into_iter().enumerate() {
+        let mut breakers = Vec::new();
+        for (i, mut o) in opened.into_iter().enumerate() {
+            breakers.push(o.cap.breakloop_handle());
             let (tx, stats, stop) = (tx.clone(), stats.clone(), stop.clone());
             let name = o.iface.name.clone();
             let h = std::thread::Builder::new()
@@ -229,6 +232,8 @@ impl LiveSource {
             rotation_timer: rotate_every.map(|d| (d, Instant::now())),
             errors: Vec::new(),
             threads,
+            breakers,
+            woken: false,
             ended: false,
         };
         Ok((source, handles))
@@ -308,6 +313,12 @@ impl FrameSource for LiveSource {
             return false;
         }
         loop {
+            if !self.woken && self.stop.load(Ordering::SeqCst) {
+                self.woken = true;
+                for b in &self.breakers {
+                    b.breakloop();
+                }
+            }
             if self.rotation_due() {
                 self.rotate();
             }
@@ -379,6 +390,12 @@ pub fn now_ns() -> i64 {
 }
 
 /// One interface's capture thread (see the module docs for how it stops).
+///
+/// It reads with `pcap_dispatch`: on Linux's TPACKET_V3 ring one call hands over every frame of
+/// the blocks the kernel has retired (a block is retired when full or when the block timeout
+/// passes with a frame in it), and the frames go to the engine right after, so a quiet link's
+/// frames wait at most one block timeout. On an idle link libpcap waits without a timeout, so
+/// stopping wakes it with `pcap_breakloop` ([`LiveSource`] does, when the stop flag is up).
 fn capture_loop(
     iface: usize,
     mut cap: pcap::Capture<pcap::Active>,
@@ -388,22 +405,10 @@ fn capture_loop(
     stop: &AtomicBool,
 ) {
     let mut wide = Wide::default();
-    let mut chunk = Chunk { iface, data: Vec::with_capacity(CHUNK_BYTES + 65536), frames: Vec::new() };
-    let mut first_at: Option<Instant> = None;
+    let mut chunk = Chunk::new(iface);
     let mut stats_at = Instant::now();
-    let mut stop_at: Option<Instant> = None;
     let mut error = None;
-    let send = |chunk: &mut Chunk, first_at: &mut Option<Instant>| -> bool {
-        *first_at = None;
-        if chunk.frames.is_empty() {
-            return true;
-        }
-        let full = std::mem::replace(
-            chunk,
-            Chunk { iface, data: Vec::with_capacity(CHUNK_BYTES + 65536), frames: Vec::with_capacity(CHUNK_FRAMES) },
-        );
-        tx.send(Msg::Frames(full)).is_ok()
-    };
+    let mut gone = false;
     let read_stats = |cap: &mut pcap::Capture<pcap::Active>, wide: &mut Wide| {
         if let Ok(s) = cap.stats() {
             let c = wide.add(s);
@@ -412,28 +417,21 @@ fn capture_loop(
             }
         }
     };
-    // Phase 1: blocking reads until the stop flag, then one block timeout more.
-    loop {
-        if stop_at.is_none() && stop.load(Ordering::Relaxed) {
-            stop_at = Some(Instant::now());
+    // Phase 1: blocking reads until the stop flag.
+    while !stop.load(Ordering::SeqCst) {
+        let got = cap.dispatch(None, |p| {
+            push(&mut chunk, p.header, p.data, stats, iface);
+            if chunk.is_full() && !chunk.send(&tx) {
+                gone = true;
+            }
+        });
+        if gone || !chunk.send(&tx) {
+            return;
         }
-        match cap.next_packet() {
-            Ok(p) => {
-                push(&mut chunk, p.header, p.data, stats, iface);
-                let first = *first_at.get_or_insert_with(Instant::now);
-                if (chunk.frames.len() >= CHUNK_FRAMES
-                    || chunk.data.len() >= CHUNK_BYTES
-                    || first.elapsed() >= CHUNK_AGE)
-                    && !send(&mut chunk, &mut first_at)
-                {
-                    return;
-                }
-            }
-            Err(pcap::Error::TimeoutExpired) => {
-                if !send(&mut chunk, &mut first_at) {
-                    return;
-                }
-            }
+        match got {
+            Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
+            // pcap_breakloop: the stop flag is up.
+            Err(_) if stop.load(Ordering::SeqCst) => break,
             Err(e) => {
                 error = Some(describe(&e));
                 break;
@@ -443,25 +441,34 @@ fn capture_loop(
             read_stats(&mut cap, &mut wide);
             stats_at = Instant::now();
         }
-        if stop_at.is_some_and(|t| t.elapsed() > block_timeout) {
-            break;
-        }
     }
-    // Phase 2: the final statistics, then whatever the ring still holds, without blocking.
+    // Phase 2: one block timeout (the kernel retires the block being filled), the final
+    // statistics, then whatever the ring holds, without blocking.
+    if error.is_none() {
+        std::thread::sleep(block_timeout + Duration::from_millis(10));
+    }
     read_stats(&mut cap, &mut wide);
     if error.is_none() {
         match cap.setnonblock() {
             Ok(mut nb) => {
                 let t = Instant::now();
+                // A pcap_breakloop that came after the last blocking read makes the next read
+                // return at once; that one is not an error.
+                let mut pending_break = true;
                 while t.elapsed() < DRAIN_MAX {
-                    match nb.next_packet() {
-                        Ok(p) => {
-                            push(&mut chunk, p.header, p.data, stats, iface);
-                            if chunk.frames.len() >= CHUNK_FRAMES && !send(&mut chunk, &mut first_at) {
-                                return;
-                            }
+                    let got = nb.dispatch(None, |p| {
+                        push(&mut chunk, p.header, p.data, stats, iface);
+                        if chunk.is_full() && !chunk.send(&tx) {
+                            gone = true;
                         }
-                        Err(pcap::Error::TimeoutExpired) => break,
+                    });
+                    if gone {
+                        return;
+                    }
+                    match got {
+                        Ok(0) | Err(pcap::Error::TimeoutExpired) => break,
+                        Ok(_) => {}
+                        Err(_) if std::mem::take(&mut pending_break) => {}
                         Err(e) => {
                             error = Some(describe(&e));
                             break;
@@ -472,8 +479,27 @@ fn capture_loop(
             Err(e) => error = Some(describe(&e)),
         }
     }
-    send(&mut chunk, &mut first_at);
+    chunk.send(&tx);
     let _ = tx.send(Msg::Done { iface, error });
+}
+
+impl Chunk {
+    fn new(iface: usize) -> Chunk {
+        Chunk { iface, data: Vec::with_capacity(CHUNK_BYTES + 65536), frames: Vec::with_capacity(CHUNK_FRAMES) }
+    }
+
+    fn is_full(&self) -> bool {
+        self.frames.len() >= CHUNK_FRAMES || self.data.len() >= CHUNK_BYTES
+    }
+
+    /// Hands the frames over (waiting while the engine is behind); false when nobody reads.
+    fn send(&mut self, tx: &Sender<Msg>) -> bool {
+        if self.frames.is_empty() {
+            return true;
+        }
+        let full = std::mem::replace(self, Chunk::new(self.iface));
+        tx.send(Msg::Frames(full)).is_ok()
+    }
 }
 
 fn push(chunk: &mut Chunk, h: &pcap::PacketHeader, data: &[u8], stats: &LiveStats, iface: usize) {
