@@ -8,6 +8,8 @@
 //! (scripts/test.sh installs them). Outside CI it skips when they are missing; under CI=true it
 //! fails instead.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,37 +20,11 @@ const B4: &str = "192.0.2.2";
 const A6: &str = "2001:db8:1::1";
 const B6: &str = "2001:db8:1::2";
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
-}
-
 fn usable() -> bool {
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let missing: Vec<&str> = ["ip", "tcpdump", "tshark", "capinfos", "dnsmasq", "curl", "python3"]
-        .into_iter()
-        .filter(|c| !have(c))
-        .collect();
-    if root && missing.is_empty() {
-        return true;
-    }
-    let why = format!("root: {root}, missing: {missing:?}");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the live-capture test cannot run ({why}); scripts/test.sh installs its tools");
-    }
-    eprintln!("skipping the live-capture test ({why})");
-    false
+    common::root_with(&["ip", "tcpdump", "tshark", "capinfos", "dnsmasq", "curl", "python3"], "live-capture test")
 }
 
-fn sh(cmd: &str) -> String {
-    let o = Command::new("sh").args(["-c", cmd]).output().expect("sh");
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::sh;
 
 /// Two hosts on one link; dropped at the end, which kills their processes and removes them.
 struct Pair {
@@ -161,6 +137,15 @@ impl Drop for Pair {
 
 fn v6watch() -> &'static str {
     env!("CARGO_BIN_EXE_v6watch")
+}
+
+/// `v6watch live` on `dev` as sensor `sb`, with the ring in `ring/`, the records in `out/`, the
+/// metrics in `metrics.prom`, and `extra`.
+fn live<'a>(dev: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![v6watch(), "live", "-i", dev, "-w", "ring", "--out", "out", "--prometheus", "metrics.prom"];
+    v.extend_from_slice(&["--sensor", "sb"]);
+    v.extend_from_slice(extra);
+    v
 }
 
 /// The traffic: TCP over both families (two HTTP transfers), a DNS query answered by dnsmasq,
@@ -302,28 +287,7 @@ fn live_keeps_every_packet_and_agrees_with_its_files() {
     let lv = p.spawn(
         "b",
         "live",
-        &[
-            v6watch(),
-            "live",
-            "-i",
-            &dev,
-            "-w",
-            "ring",
-            "--rotate",
-            "1s",
-            "--out",
-            "out",
-            "--prometheus",
-            "metrics.prom",
-            "--every",
-            "1s",
-            "--report",
-            "report.html",
-            "--sensor",
-            "sb",
-            "--threads",
-            "2",
-        ],
+        &live(&dev, &["--rotate", "1s", "--every", "1s", "--report", "report.html", "--threads", "2"]),
     );
     p.wait_for("tcpdump", "listening on");
     p.wait_for("live", "capturing on");
@@ -454,6 +418,18 @@ fn live_refuses_what_it_cannot_capture() {
     let (code, err) = run(&["-i", "lo", "--files", "3"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("give -w DIR"), "{err}");
+    // Without the capabilities: a user who may not capture is told what is needed.
+    let copy = std::env::temp_dir().join(format!("v6watch-nobody-{}", std::process::id()));
+    std::fs::copy(v6watch(), &copy).unwrap();
+    let o = Command::new("su")
+        .args(["nobody", "-s", "/bin/sh", "-c", &format!("{} live -i lo -w /tmp/v6watch-nobody-ring", copy.display())])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&copy);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("-i lo: ") && err.contains("needs root or the CAP_NET_RAW and CAP_NET_ADMIN"), "{err}");
+    assert!(!Path::new("/tmp/v6watch-nobody-ring").exists());
 }
 
 #[test]
@@ -511,30 +487,7 @@ fn soak_steady_traffic_with_rotation_keeps_memory_flat_and_loses_nothing() {
     let mut p = Pair::new("s");
     servers(&mut p);
     let dev = p.dev("b");
-    let lv = p.spawn(
-        "b",
-        "live",
-        &[
-            v6watch(),
-            "live",
-            "-i",
-            &dev,
-            "-w",
-            "ring",
-            "--rotate",
-            "3s",
-            "--files",
-            "4",
-            "--out",
-            "out",
-            "--prometheus",
-            "metrics.prom",
-            "--every",
-            "2s",
-            "--sensor",
-            "sb",
-        ],
-    );
+    let lv = p.spawn("b", "live", &live(&dev, &["--rotate", "3s", "--files", "4", "--every", "2s"]));
     p.wait_for("live", "capturing on");
     let pid = p.procs[lv].id();
     // Steady traffic: 2,000 UDP datagrams a second, a new source port (a new flow) every

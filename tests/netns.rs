@@ -13,6 +13,8 @@
 //! Needs root and iproute2, dnsmasq, nftables, tcpdump, curl, python3 (scripts/test.sh installs
 //! them). Outside CI it skips when they are missing; under CI=true it fails instead.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,33 +29,12 @@ const SERVER4: &str = "10.66.2.2";
 const URL_SMALL: &str = "http://svc.test:8080/small";
 const URL_BIG: &str = "http://svc.test:8080/big";
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
-}
-
 fn usable() -> bool {
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let missing: Vec<&str> =
-        ["ip", "dnsmasq", "nft", "tcpdump", "curl", "python3"].into_iter().filter(|c| !have(c)).collect();
-    if root && missing.is_empty() {
-        return true;
-    }
-    let why = format!("root: {root}, missing: {missing:?}");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the network-namespace test cannot run ({why}); scripts/test.sh installs its tools");
-    }
-    eprintln!("skipping the network-namespace test ({why})");
-    false
+    common::root_with(&["ip", "dnsmasq", "nft", "tcpdump", "curl", "python3"], "network-namespace test")
 }
 
 fn sh(cmd: &str) {
-    let o = Command::new("sh").args(["-c", cmd]).output().expect("sh");
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::sh(cmd);
 }
 
 /// The three hosts; dropped at the end of the test, which removes them and their processes.

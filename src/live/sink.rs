@@ -214,52 +214,50 @@ fn announce(f: &Finding) {
 /// (by the kernel and by the interface), and the capture loss inferred from TCP gaps.
 fn capture_metrics(sensor: &str, ifaces: &[String], counters: &[Counters], s: &LiveSink<'_>) -> String {
     let lv = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let sensor = lv(sensor);
     let mut t = String::new();
-    let fam = |t: &mut String, name: &str, help: &str| {
+    // One counter family: its help, then a sample per (labels, value).
+    let mut family = |name: &str, help: &str, samples: Vec<(String, u64)>| {
         t.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for (labels, n) in samples {
+            t.push_str(&format!("{name}{{sensor=\"{sensor}\"{labels}}} {n}\n"));
+        }
     };
-    fam(&mut t, "v6watch_capture_packets_total", "Packets captured (handed to v6watch and written).");
-    for (i, c) in ifaces.iter().zip(counters) {
-        t.push_str(&format!(
-            "v6watch_capture_packets_total{{sensor=\"{}\",interface=\"{}\"}} {}\n",
-            lv(sensor),
-            lv(i),
-            c.captured
-        ));
-    }
-    fam(&mut t, "v6watch_capture_bytes_total", "Bytes captured (as kept: at most the snapshot length of each packet).");
-    t.push_str(&format!("v6watch_capture_bytes_total{{sensor=\"{}\"}} {}\n", lv(sensor), s.handles.stats.bytes()));
-    fam(&mut t, "v6watch_capture_received_total", "Packets the kernel passed to the capture (libpcap ps_recv).");
-    for (i, c) in ifaces.iter().zip(counters) {
-        t.push_str(&format!(
-            "v6watch_capture_received_total{{sensor=\"{}\",interface=\"{}\"}} {}\n",
-            lv(sensor),
-            lv(i),
-            c.received
-        ));
-    }
-    fam(
-        &mut t,
+    let per_iface = |extra: &str, value: &dyn Fn(&Counters) -> u64| -> Vec<(String, u64)> {
+        ifaces.iter().zip(counters).map(|(i, c)| (format!(",interface=\"{}\"{extra}", lv(i)), value(c))).collect()
+    };
+    family(
+        "v6watch_capture_packets_total",
+        "Packets captured (handed to v6watch and written).",
+        per_iface("", &|c| c.captured),
+    );
+    family(
+        "v6watch_capture_bytes_total",
+        "Bytes captured (as kept: at most the snapshot length of each packet).",
+        vec![(String::new(), s.handles.stats.bytes())],
+    );
+    family(
+        "v6watch_capture_received_total",
+        "Packets the kernel passed to the capture (libpcap ps_recv).",
+        per_iface("", &|c| c.received),
+    );
+    let mut dropped = per_iface(",source=\"kernel\"", &|c| c.kernel_dropped);
+    dropped.extend(per_iface(",source=\"interface\"", &|c| c.if_dropped));
+    family(
         "v6watch_capture_dropped_total",
         "Packets dropped: source=kernel (capture buffer full), interface (driver).",
+        dropped,
     );
-    for (i, c) in ifaces.iter().zip(counters) {
-        for (src, n) in [("kernel", c.kernel_dropped), ("interface", c.if_dropped)] {
-            t.push_str(&format!(
-                "v6watch_capture_dropped_total{{sensor=\"{}\",interface=\"{}\",source=\"{src}\"}} {n}\n",
-                lv(sensor),
-                lv(i)
-            ));
-        }
-    }
-    fam(
-        &mut t,
+    family(
         "v6watch_capture_tcp_gap_bytes_total",
         "TCP payload bytes acknowledged but never seen (capture loss, as Zeek's).",
+        vec![(String::new(), s.missed)],
     );
-    t.push_str(&format!("v6watch_capture_tcp_gap_bytes_total{{sensor=\"{}\"}} {}\n", lv(sensor), s.missed));
-    fam(&mut t, "v6watch_capture_tcp_bytes_total", "TCP payload bytes of the flows written.");
-    t.push_str(&format!("v6watch_capture_tcp_bytes_total{{sensor=\"{}\"}} {}\n", lv(sensor), s.tcp_bytes));
+    family(
+        "v6watch_capture_tcp_bytes_total",
+        "TCP payload bytes of the flows written.",
+        vec![(String::new(), s.tcp_bytes)],
+    );
     t
 }
 

@@ -117,3 +117,42 @@ impl engine::pipeline::FlowSink for Events {
         Ok(())
     }
 }
+
+/// Whether `cmd` is on the PATH (or is an executable path).
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Whether a test that needs root and `tools` can run: outside CI it says why not and skips;
+/// under CI=true a missing prerequisite fails (scripts/test.sh installs them).
+pub fn root_with(tools: &[&str], what: &str) -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let missing: Vec<&str> = tools.iter().copied().filter(|c| !have(c)).collect();
+    if root && missing.is_empty() {
+        return true;
+    }
+    let why = format!("root: {root}, missing: {missing:?}");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but the {what} cannot run ({why}); scripts/test.sh installs its tools");
+    }
+    eprintln!("skipping the {what} ({why})");
+    false
+}
+
+/// Runs a shell command that must succeed; its standard output.
+pub fn sh(cmd: &str) -> String {
+    let o = std::process::Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    assert!(
+        o.status.success(),
+        "`{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
