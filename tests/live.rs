@@ -366,7 +366,13 @@ fn live_keeps_every_packet_and_agrees_with_its_files() {
     // One record file per type and per rotation, as many parts as capture files.
     let parts = out_files.iter().filter(|f| f.file_name().unwrap().to_string_lossy().starts_with("flows_")).count();
     assert_eq!(parts, files.len(), "records rotate with the ring");
-    assert!(!out_files.iter().any(|f| f.file_name().unwrap().to_string_lossy().contains("tmp")), "{out_files:?}");
+    assert!(
+        !out_files
+            .iter()
+            .any(|f| f.file_name().unwrap().to_string_lossy().contains("tmp")
+                || f.to_string_lossy().ends_with(".partial")),
+        "{out_files:?}"
+    );
 
     // What the traffic was: HTTP over both families, the DNS answer, the ICMPv6 echo.
     let flows: Vec<Value> = live_flows.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

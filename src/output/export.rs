@@ -75,9 +75,13 @@ impl Export {
             std::fs::create_dir_all(dir)
                 .map_err(|e| io::Error::new(e.kind(), format!("--export {}: {e}", dir.display())))?;
             let names: Vec<String> = (0..files().len()).map(|i| self.name(i)).collect();
+            // A part of a rotated series is being written while it is read (a live run):
+            // visible as NAME.partial, as the capture files are; a one-off export stays hidden.
+            let partial = !self.tag.is_empty();
             let paths = &mut self.paths;
             let mut open = |name: &str| -> io::Result<Out> {
-                let (tmp, done) = (dir.join(format!(".{name}.v6watch-tmp")), dir.join(name));
+                let tmp = if partial { format!("{name}.partial") } else { format!(".{name}.v6watch-tmp") };
+                let (tmp, done) = (dir.join(tmp), dir.join(name));
                 let f = File::create(&tmp)
                     .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", tmp.display())))?;
                 paths.push((tmp, done));
