@@ -43,6 +43,8 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// Chunks waiting for the engine at most (per source): beyond, the capture thread waits and
 /// the kernel ring absorbs the burst (its drops are counted).
 const QUEUE: usize = 256;
+/// Emptied chunks kept for reuse per interface.
+const SPARES: usize = 8;
 /// How often capture threads read libpcap's statistics.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 /// After this long without a frame, capture time moves on with the wall clock (a tick).
@@ -173,6 +175,8 @@ pub struct LiveSource {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Wakes each capture thread out of libpcap's wait (once, when stopping).
     breakers: Vec<pcap::BreakLoop>,
+    /// Per interface: where emptied chunks go back to its capture thread.
+    spares: Vec<Sender<Chunk>>,
     woken: bool,
     ended: bool,
 }
@@ -188,8 +192,8 @@ pub struct Handles {
 
 impl LiveSource {
     /// Starts one capture thread per interface. `ring`: where frames are also written (its
-    /// first file is opened here). `rotate_every`: rotation by time when there is no ring (the
-    /// records still rotate).
+    /// first file is opened here; its limits decide rotation). `rotate_every`: rotation by time
+    /// without a ring (the records still rotate).
     pub fn start(
         opened: Vec<Opened>,
         block_timeout: Duration,
@@ -207,13 +211,17 @@ impl LiveSource {
         }
         let mut threads = Vec::new();
         let mut breakers = Vec::new();
+        let mut spares = Vec::new();
         for (i, mut o) in opened.into_iter().enumerate() {
             breakers.push(o.cap.breakloop_handle());
+            let (spare_tx, spare) = crossbeam_channel::bounded(SPARES);
+            spares.push(spare_tx);
             let (tx, stats, stop) = (tx.clone(), stats.clone(), stop.clone());
             let name = o.iface.name.clone();
-            let h = std::thread::Builder::new()
-                .name(format!("v6watch-cap-{name}"))
-                .spawn(move || capture_loop(i, o.cap, block_timeout, tx, &stats, &stop))?;
+            let h = std::thread::Builder::new().name(format!("v6watch-cap-{name}")).spawn(move || {
+                let out = Outbox { iface: i, tx, spare, stats: &stats, chunk: Chunk::new(i) };
+                capture_loop(o.cap, block_timeout, out, &stop)
+            })?;
             threads.push(h);
         }
         let rotation = Arc::new(AtomicU64::new(0));
@@ -233,6 +241,7 @@ impl LiveSource {
             errors: Vec::new(),
             threads,
             breakers,
+            spares,
             woken: false,
             ended: false,
         };
@@ -288,7 +297,9 @@ impl LiveSource {
         }
     }
 
-    fn take(&mut self, c: Chunk, batch: &mut FrameBatch) {
+    /// Writes a chunk's frames to the ring and puts them in `batch`, then gives the chunk back
+    /// to its capture thread.
+    fn take(&mut self, mut c: Chunk, batch: &mut FrameBatch) {
         let lt = self.linktypes[c.iface];
         let mut off = 0usize;
         for &(ts, orig, len) in &c.frames {
@@ -300,9 +311,14 @@ impl LiveSource {
                 }
             }
             batch.push(ts, lt, orig, data);
+        }
+        if let Some(&(ts, _, _)) = c.frames.last() {
             self.clock = Some((ts, Instant::now()));
         }
         self.frames_by_link[c.iface] += c.frames.len() as u64;
+        c.data.clear();
+        c.frames.clear();
+        let _ = self.spares[c.iface].try_send(c);
     }
 }
 
@@ -368,10 +384,7 @@ impl FrameSource for LiveSource {
     fn summary(&self) -> SourceSummary {
         let mut linktypes: Vec<(u32, u64)> = Vec::new();
         for (lt, n) in self.linktypes.iter().zip(&self.frames_by_link) {
-            match linktypes.iter_mut().find(|(l, _)| l == lt) {
-                Some((_, m)) => *m += n,
-                None => linktypes.push((*lt, *n)),
-            }
+            engine::source::add_linktype(&mut linktypes, *lt, *n);
         }
         SourceSummary { files: Vec::new(), linktypes }
     }
@@ -396,19 +409,11 @@ pub fn now_ns() -> i64 {
 /// passes with a frame in it), and the frames go to the engine right after, so a quiet link's
 /// frames wait at most one block timeout. On an idle link libpcap waits without a timeout, so
 /// stopping wakes it with `pcap_breakloop` ([`LiveSource`] does, when the stop flag is up).
-fn capture_loop(
-    iface: usize,
-    mut cap: pcap::Capture<pcap::Active>,
-    block_timeout: Duration,
-    tx: Sender<Msg>,
-    stats: &LiveStats,
-    stop: &AtomicBool,
-) {
+fn capture_loop(mut cap: pcap::Capture<pcap::Active>, block_timeout: Duration, mut out: Outbox<'_>, stop: &AtomicBool) {
     let mut wide = Wide::default();
-    let mut chunk = Chunk::new(iface);
     let mut stats_at = Instant::now();
     let mut error = None;
-    let mut gone = false;
+    let (stats, iface) = (out.stats, out.iface);
     let read_stats = |cap: &mut pcap::Capture<pcap::Active>, wide: &mut Wide| {
         if let Ok(s) = cap.stats() {
             let c = wide.add(s);
@@ -419,15 +424,7 @@ fn capture_loop(
     };
     // Phase 1: blocking reads until the stop flag.
     while !stop.load(Ordering::SeqCst) {
-        let got = cap.dispatch(None, |p| {
-            push(&mut chunk, p.header, p.data, stats, iface);
-            if chunk.is_full() && !chunk.send(&tx) {
-                gone = true;
-            }
-        });
-        if gone || !chunk.send(&tx) {
-            return;
-        }
+        let Some(got) = out.read(&mut cap) else { return };
         match got {
             Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
             // pcap_breakloop: the stop flag is up.
@@ -456,15 +453,7 @@ fn capture_loop(
                 // return at once; that one is not an error.
                 let mut pending_break = true;
                 while t.elapsed() < DRAIN_MAX {
-                    let got = nb.dispatch(None, |p| {
-                        push(&mut chunk, p.header, p.data, stats, iface);
-                        if chunk.is_full() && !chunk.send(&tx) {
-                            gone = true;
-                        }
-                    });
-                    if gone {
-                        return;
-                    }
+                    let Some(got) = out.read(&mut nb) else { return };
                     match got {
                         Ok(0) | Err(pcap::Error::TimeoutExpired) => break,
                         Ok(_) => {}
@@ -479,8 +468,47 @@ fn capture_loop(
             Err(e) => error = Some(describe(&e)),
         }
     }
-    chunk.send(&tx);
-    let _ = tx.send(Msg::Done { iface, error });
+    out.send();
+    let _ = out.tx.send(Msg::Done { iface: out.iface, error });
+}
+
+/// Where a capture thread's frames go: gathered in a chunk, handed to the engine whole, and
+/// counted as they are handed over (not one atomic add per frame). Emptied chunks come back
+/// from the engine on `spare`, so their buffers are reused rather than allocated per chunk.
+struct Outbox<'a> {
+    iface: usize,
+    tx: Sender<Msg>,
+    spare: Receiver<Chunk>,
+    stats: &'a LiveStats,
+    chunk: Chunk,
+}
+
+impl Outbox<'_> {
+    /// One `pcap_dispatch` (whatever frames libpcap has ready), then a hand-over. `None` when
+    /// nobody reads the frames any more.
+    fn read(&mut self, cap: &mut pcap::Capture<pcap::Active>) -> Option<Result<usize, pcap::Error>> {
+        let mut alive = true;
+        let got = cap.dispatch(None, |p| {
+            self.chunk.push(p.header, p.data);
+            if self.chunk.is_full() {
+                alive &= self.send();
+            }
+        });
+        (alive && self.send()).then_some(got)
+    }
+
+    /// Hands the gathered frames over (waiting while the engine is behind); false when nobody
+    /// reads.
+    fn send(&mut self) -> bool {
+        if self.chunk.frames.is_empty() {
+            return true;
+        }
+        let next = self.spare.try_recv().unwrap_or_else(|_| Chunk::new(self.iface));
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.stats.captured[self.iface].fetch_add(full.frames.len() as u64, Ordering::Relaxed);
+        self.stats.bytes[self.iface].fetch_add(full.data.len() as u64, Ordering::Relaxed);
+        self.tx.send(Msg::Frames(full)).is_ok()
+    }
 }
 
 impl Chunk {
@@ -492,24 +520,13 @@ impl Chunk {
         self.frames.len() >= CHUNK_FRAMES || self.data.len() >= CHUNK_BYTES
     }
 
-    /// Hands the frames over (waiting while the engine is behind); false when nobody reads.
-    fn send(&mut self, tx: &Sender<Msg>) -> bool {
-        if self.frames.is_empty() {
-            return true;
-        }
-        let full = std::mem::replace(self, Chunk::new(self.iface));
-        tx.send(Msg::Frames(full)).is_ok()
+    fn push(&mut self, h: &pcap::PacketHeader, data: &[u8]) {
+        // Nanosecond precision was asked for, so `tv_usec` holds nanoseconds.
+        #[allow(clippy::useless_conversion)] // time_t is i32 on some targets
+        let ts = i64::from(h.ts.tv_sec).saturating_mul(1_000_000_000).saturating_add(i64::from(h.ts.tv_usec));
+        self.data.extend_from_slice(data);
+        self.frames.push((ts, h.len, data.len() as u32));
     }
-}
-
-fn push(chunk: &mut Chunk, h: &pcap::PacketHeader, data: &[u8], stats: &LiveStats, iface: usize) {
-    // Nanosecond precision was asked for, so `tv_usec` holds nanoseconds.
-    #[allow(clippy::useless_conversion)] // time_t is i32 on some targets
-    let ts = i64::from(h.ts.tv_sec).saturating_mul(1_000_000_000).saturating_add(i64::from(h.ts.tv_usec));
-    chunk.data.extend_from_slice(data);
-    chunk.frames.push((ts, h.len, data.len() as u32));
-    stats.captured[iface].fetch_add(1, Ordering::Relaxed);
-    stats.bytes[iface].fetch_add(data.len() as u64, Ordering::Relaxed);
 }
 
 /// libpcap's error in words a user acts on.

@@ -114,7 +114,9 @@ pub fn run(args: LiveArgs) -> Result<ExitCode> {
         })?;
     }
 
-    let (mut source, handles) = capture::LiveSource::start(opened, block_timeout, ring, rotate, stop.clone())?;
+    // With a ring, the ring's limits decide when to rotate; without, the records rotate by time.
+    let records_rotate = if ring.is_none() { rotate } else { None };
+    let (mut source, handles) = capture::LiveSource::start(opened, block_timeout, ring, records_rotate, stop.clone())?;
     eprintln!(
         "v6watch: capturing on {} as sensor {sensor}{}; stop with Ctrl-C or SIGTERM",
         iface_names.join(", "),
@@ -130,7 +132,8 @@ pub fn run(args: LiveArgs) -> Result<ExitCode> {
     let run = pipeline::run_source(&sensor, &configured, &mut source, &eopts, &mut out, &mut |_| {});
     // Whatever happened, the capture is stopped and its files closed before anything else.
     stop.store(true, Ordering::SeqCst);
-    while source.fill(&mut engine::source::FrameBatch::new()) {}
+    let mut rest = engine::source::FrameBatch::new();
+    while source.fill(&mut rest) {}
     let summary = match run {
         Ok(mut s) => {
             // The sensor's addresses with their reasons (the engine calls them "configured").

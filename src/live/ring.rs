@@ -206,7 +206,7 @@ fn named(p: &Path, e: io::Error) -> io::Error {
 
 /// `YYYYmmddHHMMSS` in UTC, as dumpcap stamps ring files (it uses local time; UTC sorts the
 /// same everywhere).
-fn stamp(ns: i64) -> String {
+pub fn stamp(ns: i64) -> String {
     jiff::Timestamp::from_nanosecond(ns as i128)
         .map(|t| t.strftime("%Y%m%d%H%M%S").to_string())
         .unwrap_or_else(|_| "00000000000000".into())

@@ -114,8 +114,7 @@ impl<'a> LiveSink<'a> {
             self.reported.insert(key, f.severity);
             announce(f);
             if let Some(w) = self.findings_file.as_mut() {
-                serde_json::to_writer(&mut *w, &FindingLine { kind: "finding", f })?;
-                w.write_all(b"\n")?;
+                health::finding_line(w, f)?;
                 w.flush()?;
             }
         }
@@ -130,8 +129,8 @@ impl<'a> LiveSink<'a> {
             .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
     }
 
-    /// The periodic work (see the module docs); `force` does it now.
-    fn periodic(&mut self, force: bool) -> io::Result<()> {
+    /// The periodic work (see the module docs).
+    fn periodic(&mut self) -> io::Result<()> {
         let rotated = self.handles.rotation.load(Ordering::SeqCst);
         let rotate = rotated != self.generation;
         if rotate {
@@ -143,7 +142,7 @@ impl<'a> LiveSink<'a> {
                 export.begin(&self.sensor)?;
             }
         }
-        if !(force || rotate || self.last.elapsed() >= self.every) {
+        if !(rotate || self.last.elapsed() >= self.every) {
             return Ok(());
         }
         self.last = Instant::now();
@@ -184,19 +183,7 @@ impl<'a> LiveSink<'a> {
 
 /// The records' file tag of part `n` (`flows_00002_20261204153000.jsonl`).
 fn part_tag(n: u32) -> String {
-    let ns = super::capture::now_ns();
-    let stamp = jiff::Timestamp::from_nanosecond(ns as i128)
-        .map(|t| t.strftime("%Y%m%d%H%M%S").to_string())
-        .unwrap_or_default();
-    format!("_{n:05}_{stamp}")
-}
-
-#[derive(serde::Serialize)]
-struct FindingLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(flatten)]
-    f: &'a Finding,
+    format!("_{n:05}_{}", super::ring::stamp(super::capture::now_ns()))
 }
 
 /// A finding as one line on stderr (strings from packets made safe for a terminal).
@@ -213,7 +200,7 @@ fn announce(f: &Finding) {
 /// Prometheus lines for the capture: per interface, packets captured, received and dropped
 /// (by the kernel and by the interface), and the capture loss inferred from TCP gaps.
 fn capture_metrics(sensor: &str, ifaces: &[String], counters: &[Counters], s: &LiveSink<'_>) -> String {
-    let lv = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let lv = health::lv;
     let sensor = lv(sensor);
     let mut t = String::new();
     // One counter family: its help, then a sample per (labels, value).
@@ -319,8 +306,10 @@ impl FlowSink for LiveSink<'_> {
         Ok(())
     }
 
-    fn wants(&self, _kind: EventKind) -> bool {
-        true
+    /// Events go to the records' files (all kinds) and to the analysis (the kinds it reads);
+    /// flows on standard output need none beyond those.
+    fn wants(&self, kind: EventKind) -> bool {
+        self.out.is_some() || self.analysis.wants(kind)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -330,7 +319,7 @@ impl FlowSink for LiveSink<'_> {
         if let Some((_, e)) = self.out.as_mut() {
             e.flush()?;
         }
-        self.periodic(false)
+        self.periodic()
     }
 
     /// The end is [`LiveSink::finish_all`]'s (it needs the capture's summary).

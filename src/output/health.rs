@@ -215,12 +215,19 @@ struct Line<'a, T: Serialize> {
     v: &'a T,
 }
 
+/// One JSON line: `v`'s fields and `"type": kind`.
+fn put<T: Serialize>(w: &mut dyn Write, kind: &str, v: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, &Line { kind, v })?;
+    w.write_all(b"\n")
+}
+
+/// One finding as the JSON line `jsonl` writes for it.
+pub fn finding_line(w: &mut dyn Write, f: &engine::analyze::health::Finding) -> io::Result<()> {
+    put(w, "finding", f)
+}
+
 /// One JSON object per line, each with a `type`.
 pub fn jsonl(w: &mut dyn Write, r: &HealthReport) -> io::Result<()> {
-    fn put<T: Serialize>(w: &mut dyn Write, kind: &str, v: &T) -> io::Result<()> {
-        serde_json::to_writer(&mut *w, &Line { kind, v })?;
-        w.write_all(b"\n")
-    }
     #[derive(Serialize)]
     struct OutcomeLine {
         family: u8,
@@ -263,7 +270,7 @@ fn counter3(out: &mut String, name: &str, help: &str, third: &str, rows: &BTreeM
 }
 
 /// Prometheus label value escaping (backslash, quote, newline).
-fn lv(s: &str) -> String {
+pub fn lv(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -360,10 +360,15 @@ fn reader_facts(r: &Reader, f: &mut FileSummary, linktypes: &mut Vec<(u32, u64)>
     f.interfaces = st.interfaces;
     f.out_of_order = st.out_of_order;
     for (lt, n) in &st.linktypes {
-        match linktypes.iter_mut().find(|(l, _)| l == lt) {
-            Some((_, m)) => *m += n,
-            None => linktypes.push((*lt, *n)),
-        }
+        add_linktype(linktypes, *lt, *n);
+    }
+}
+
+/// Adds `n` frames of LINKTYPE_* `lt` to a source's link-type counts.
+pub fn add_linktype(linktypes: &mut Vec<(u32, u64)>, lt: u32, n: u64) {
+    match linktypes.iter_mut().find(|(l, _)| *l == lt) {
+        Some((_, m)) => *m += n,
+        None => linktypes.push((lt, n)),
     }
 }
 
@@ -590,10 +595,7 @@ impl FrameSource for MemorySource {
             }
             let orig = u32::try_from(data.len()).unwrap_or(u32::MAX);
             batch.push(ts, lt, orig, &data);
-            match self.linktypes.iter_mut().find(|(l, _)| *l == lt) {
-                Some((_, n)) => *n += 1,
-                None => self.linktypes.push((lt, 1)),
-            }
+            add_linktype(&mut self.linktypes, lt, 1);
         }
         !batch.is_empty()
     }
