@@ -186,6 +186,12 @@ pub enum Command {
     /// write flows and events as they end, raise findings as they happen, refresh Prometheus
     /// metrics and the report; SIGINT/SIGTERM drains the capture and closes everything.
     Live(LiveArgs),
+    /// Check the services the sensor depends on over IPv4 and IPv6 separately, never falling
+    /// back: A and AAAA lookups, TCP connect to each address, TLS, HTTP, a large response
+    /// (Path MTU) and a Happy Eyeballs race. Sends packets: only this command (and
+    /// --resolve-ptr) ever does. Exit 0: no finding at --fail-on; 1: findings; 2: a target or
+    /// the setup could not be probed.
+    Probe(ProbeArgs),
     /// Measure `flows` and `report` throughput on captures (MB/s, packets/s), and tshark's in
     /// the same run.
     Bench {
@@ -285,6 +291,85 @@ pub struct LiveArgs {
     pub no_apps: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// Options of `v6watch probe`.
+#[derive(Debug, Args, Clone)]
+pub struct ProbeArgs {
+    /// Targets: a URL (http://, https://: kind http), HOST:PORT or [ADDR]:PORT (kind tcp), or a
+    /// host name (kind dns). Without any, the config's [[probe]] entries.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Run one round and exit (the default): 0 healthy, 1 findings at --fail-on, 2 a target
+    /// could not be probed.
+    #[arg(long, conflicts_with = "every")]
+    pub once: bool,
+    /// Keep probing, one round every DURATION (e.g. 5m), until SIGINT/SIGTERM.
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// What the command-line targets test: dns, tcp, tls or http (default: from the form).
+    #[arg(long, value_parser = ["dns", "tcp", "tls", "http"])]
+    pub kind: Option<String>,
+    /// A large response on the same server as the command-line URL targets (a URL or a path),
+    /// fetched over each family: a stall is a Path-MTU black hole.
+    #[arg(long, value_name = "URL")]
+    pub large: Option<String>,
+    /// Probe only this family: 4, 6, ipv4 or ipv6 (default both).
+    #[arg(long, value_parser = parse_family)]
+    pub family: Option<u8>,
+    /// Resolver for the A and AAAA lookups, ADDR or ADDR:PORT (default: /etc/resolv.conf's
+    /// first nameserver).
+    #[arg(long, value_name = "ADDR")]
+    pub resolver: Option<String>,
+    /// Longest wait for each lookup, connect, handshake and response.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub timeout: String,
+    /// A response that sends nothing for this long has stalled (the black-hole signature).
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub stall: String,
+    /// Happy Eyeballs head start of IPv6 over IPv4 in the race (RFC 8305 recommends 250 ms).
+    #[arg(long, value_name = "DURATION", default_value = "250ms")]
+    pub head_start: String,
+    /// Targets probed at the same time.
+    #[arg(long, default_value_t = 4, value_parser = parse_positive)]
+    pub concurrency: usize,
+    /// Also trust the CA certificates in this PEM file for TLS (repeatable); the system's
+    /// trust store is always used.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Output on standard output.
+    #[arg(long, value_enum, default_value_t = ProbeFormat::Table)]
+    pub format: ProbeFormat,
+    /// Append every round's results and findings to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write Prometheus text-format metrics to FILE after every round (atomically):
+    /// v6watch_probe_success, v6watch_probe_duration_seconds{target,family,phase},
+    /// v6watch_probe_he_winner{target}.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+    /// Sensor name in records and metrics. Default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// TOML configuration with [[probe]] targets and probe_ports.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Lowest severity that makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+    /// Source ports the probe's sockets are bound to, FIRST-LAST. The capture commands tag
+    /// the sensor's flows from these ports `autonomous`; keep the two in agreement (config
+    /// key probe_ports). Default 61000-61999, above Linux's ephemeral range.
+    #[arg(long, value_name = "FIRST-LAST")]
+    pub probe_ports: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ProbeFormat {
+    /// Aligned text, one block per target, then the findings.
+    Table,
+    /// One JSON object per check (`"type": "probe"`) and per finding (`"type": "finding"`).
+    Jsonl,
 }
 
 /// Inputs and engine settings shared by the analysis commands.
@@ -410,6 +495,11 @@ pub struct AnalysisArgs {
     /// How long --resolve-ptr waits for answers, e.g. 3s.
     #[arg(long, value_name = "DURATION", default_value = "3s")]
     pub ptr_timeout: String,
+    /// Source ports of `v6watch probe` (FIRST-LAST, or none): the sensor's own flows from
+    /// them are tagged with the class `autonomous`. Default: the config's probe_ports, else
+    /// 61000-61999.
+    #[arg(long, value_name = "FIRST-LAST")]
+    pub probe_ports: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

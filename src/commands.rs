@@ -187,6 +187,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Live(args) => crate::live::run(args),
+        Command::Probe(args) => crate::probe::run(args),
         Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
     }
 }
@@ -218,7 +219,16 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     for e in &a.events {
         events.push(config::parse_event(e)?);
     }
-    let rules = file.rule.iter().map(config::compile_rule).collect::<Result<Vec<_>>>()?;
+    let mut rules = file.rule.iter().map(config::compile_rule).collect::<Result<Vec<_>>>()?;
+    // The sensor's own probes come first: they are `autonomous` whatever else they match.
+    let ports = match a.probe_ports.as_ref().or(file.probe_ports.as_ref()) {
+        Some(p) => config::parse_ports(p).context("--probe-ports")?,
+        None => Some(config::PROBE_PORTS),
+    };
+    if ports.is_some() {
+        rules
+            .insert(0, engine::classify::Rule { class: "autonomous".into(), local_ports: ports, ..Default::default() });
+    }
     let mut exclude = file.exclude.clone();
     exclude.extend(a.exclude.iter().cloned());
     let health = file.health.params()?;

@@ -51,6 +51,26 @@ pub struct File {
     /// IPv6-health thresholds (DOMAIN.md §3.3, §4.3); unset ones keep their defaults.
     #[serde(default)]
     pub health: HealthConf,
+    /// The targets of `v6watch probe`.
+    #[serde(default)]
+    pub probe: Vec<ProbeConf>,
+    /// Source ports of `v6watch probe`, "FIRST-LAST" or "none" (flows from them are the
+    /// sensor's own, class `autonomous`).
+    pub probe_ports: Option<String>,
+}
+
+/// A `[[probe]]` entry.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConf {
+    /// URL, host:port or host name.
+    pub target: String,
+    /// dns, tcp, tls or http (default: from the target's form).
+    pub kind: Option<String>,
+    /// A large response on the same server (URL or path): the Path-MTU check.
+    pub large: Option<String>,
+    /// Families probed (default [4, 6]).
+    pub families: Option<Vec<u8>>,
 }
 
 /// Health thresholds as written: durations like "180s", "250ms", "24h"; counts and ratios as
@@ -309,7 +329,26 @@ pub fn compile_rule(r: &RuleConf) -> Result<Rule> {
         protocol: r.protocol.clone(),
         hours,
         period,
+        local_ports: None,
     })
+}
+
+/// The default source ports of `v6watch probe`: above Linux's ephemeral range (32768-60999),
+/// so no other program on a Linux sensor is given them by the kernel.
+pub const PROBE_PORTS: (u16, u16) = (61000, 61999);
+
+/// Parses a probe port range `FIRST-LAST`, or `none`.
+pub fn parse_ports(s: &str) -> Result<Option<(u16, u16)>> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let bad = || anyhow::anyhow!("probe ports {s:?}: want FIRST-LAST (e.g. 61000-61999) or none");
+    let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if a == 0 || b < a {
+        return Err(bad());
+    }
+    Ok(Some((a, b)))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod config;
 mod gen;
 mod live;
 mod output;
+mod probe;
 mod records;
 
 use std::process::ExitCode;

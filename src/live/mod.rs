@@ -21,18 +21,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The host name (the default sensor name of the commands that run on the sensor).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sensor".into())
+}
+
 /// Runs `live` until a signal, `--duration`, or an error.
 pub fn run(args: LiveArgs) -> Result<ExitCode> {
     let mut input = crate::cli::InputArgs::empty();
     let settings = crate::commands::settings(&mut input, &args.analysis)?;
-    let sensor = match &args.sensor {
-        Some(s) => s.clone(),
-        None => nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "sensor".into()),
-    };
+    let sensor = args.sensor.clone().unwrap_or_else(hostname);
     let parse_dur = |what: &str, s: &str| -> Result<Duration> {
         let ns = crate::config::parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
         if ns <= 0 {

@@ -33,13 +33,25 @@ pub struct Target<'a> {
     pub proto: &'a str,
     /// Server name.
     pub name: Option<&'a str>,
+    /// The sensor's own port, when the sensor opened the flow (None for events and for
+    /// flows a remote host opened: a remote client cannot choose to be tagged).
+    pub local_port: Option<u16>,
 }
 
 impl<'a> Target<'a> {
     /// The target of a flow.
     pub fn of_flow(sensor: &'a str, f: &'a FlowRecord) -> Target<'a> {
         let remote = if f.role == Role::Inbound { f.orig_h } else { f.resp_h };
-        Target { sensor, ts: f.ts, remote, port: f.resp_p, proto: f.proto_name(), name: f.server_name.as_deref() }
+        let local_port = (f.role == Role::Outbound).then_some(f.orig_p);
+        Target {
+            sensor,
+            ts: f.ts,
+            remote,
+            port: f.resp_p,
+            proto: f.proto_name(),
+            name: f.server_name.as_deref(),
+            local_port,
+        }
     }
 }
 
@@ -62,6 +74,8 @@ pub struct Rule {
     pub hours: Option<(u32, u32)>,
     /// Capture-time period [start, end), ns.
     pub period: Option<(i64, i64)>,
+    /// The sensor's source port in [first, last] (flows the sensor opened: its probes).
+    pub local_ports: Option<(u16, u16)>,
 }
 
 /// Whether `a` is inside the prefix `p` (same family, first `p.1` bits equal).
@@ -86,6 +100,11 @@ impl Rule {
         }
         if !self.ports.is_empty() && !self.ports.contains(&t.port) {
             return false;
+        }
+        if let Some((a, b)) = self.local_ports {
+            if !t.local_port.is_some_and(|p| p >= a && p <= b) {
+                return false;
+            }
         }
         if self.protocol.as_deref().is_some_and(|p| p != t.proto) {
             return false;
@@ -163,6 +182,7 @@ mod test {
             port: 80,
             proto: "tcp",
             name: None,
+            local_port: None,
         };
         let utc = jiff::tz::TimeZone::UTC;
         assert!(r.matches(&at(23), &utc) && r.matches(&at(2), &utc) && !r.matches(&at(12), &utc));

@@ -268,7 +268,7 @@ impl FlowSink for Analysis {
                 return Ok(());
             }
         };
-        let class = self.class_of(&Target { sensor, ts, remote: server, port, proto, name });
+        let class = self.class_of(&Target { sensor, ts, remote: server, port, proto, name, local_port: None });
         if self.settings.exclude.iter().any(|c| c == class) {
             return Ok(());
         }

@@ -28,7 +28,9 @@ pub fn reverse_name(a: IpAddr) -> String {
     }
 }
 
-fn query(id: u16, name: &str) -> Vec<u8> {
+/// A recursive query (RD set) for `name` of type `qtype`, class IN. Labels must be 1..=63
+/// bytes (the caller checks names it did not make).
+pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = Vec::with_capacity(name.len() + 18);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -36,7 +38,9 @@ fn query(id: u16, name: &str) -> Vec<u8> {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }
-    q.extend_from_slice(&[0, 0, 12, 0, 1]);
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
     q
 }
 
@@ -66,7 +70,7 @@ pub fn resolve(addrs: &[IpAddr], server: SocketAddr, timeout: Duration) -> std::
     let send_all = |out: &HashMap<IpAddr, String>| {
         for (i, a) in list.iter().enumerate() {
             if !out.contains_key(a) {
-                let _ = sock.send(&query(base.wrapping_add(i as u16), &reverse_name(*a)));
+                let _ = sock.send(&query(base.wrapping_add(i as u16), &reverse_name(*a), 12));
             }
         }
     };
@@ -120,7 +124,7 @@ mod test {
             reverse_name("2001:db8::567:89ab".parse().unwrap()),
             "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
         );
-        let q = query(7, "1.2.0.192.in-addr.arpa");
+        let q = query(7, "1.2.0.192.in-addr.arpa", 12);
         assert_eq!(&q[..2], &[0, 7]);
         assert_eq!(&q[q.len() - 4..], &[0, 12, 0, 1]);
     }

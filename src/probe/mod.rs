@@ -1,0 +1,534 @@
+//! `v6watch probe`: the sensor checks, on its own schedule, that the services it depends on
+//! work over IPv4 and over IPv6, each family on its own (never a silent fallback), and says
+//! what breaks with the same notes the passive health analysis raises (`source = probe`).
+//!
+//! Its parts: [`target`] (what is checked), [`check`] (the network checks), [`findings`]
+//! (results to findings), [`output`] (table, JSON lines, metrics). This command is the only
+//! one, with `--resolve-ptr`, that sends packets.
+
+pub mod check;
+mod findings;
+mod output;
+pub mod target;
+
+use crate::cli::{FailOn, ProbeArgs, ProbeFormat};
+use anyhow::{bail, Context, Result};
+use check::{Fail, Outcome, Ports};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use target::{Kind, Target};
+
+/// One check's result: a record (`"type": "probe"` in JSON lines). `ts` is the wall clock
+/// when the check started (seconds since the epoch, as every v6watch `ts`); the probe has no
+/// capture time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Start, wall clock, ns.
+    #[serde(serialize_with = "engine::model::epoch")]
+    pub ts: i64,
+    /// Sensor.
+    pub sensor: String,
+    /// The target as written.
+    pub target: String,
+    /// 4 or 6 (for the race: the winner, 0 if none).
+    pub family: u8,
+    /// dns, connect, tls, http, large, race.
+    pub phase: &'static str,
+    /// The address actually tested (ADDR:PORT; for dns the resolver).
+    pub address: Option<String>,
+    /// Whether it worked.
+    pub ok: bool,
+    /// ok, timeout, refused, icmp_unreach, no_route, nxdomain, nodata, rcode, stalled,
+    /// tls_error, http_error, error, skipped.
+    pub outcome: &'static str,
+    /// How long it took (to the failure, for failures).
+    pub duration_s: Option<f64>,
+    /// Why it failed, or what it showed.
+    pub detail: Option<String>,
+    /// dns: the addresses answered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<String>,
+    /// http, large: the status code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// http, large: body bytes received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// tls: protocol version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// tls: ALPN chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// tls: SHA-256 of the server certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_sha256: Option<String>,
+}
+
+/// Everything a round needs besides the targets.
+pub struct Ctx {
+    /// Sensor name.
+    pub sensor: String,
+    /// Resolver.
+    pub resolver: SocketAddr,
+    /// Per-step timeout.
+    pub timeout: Duration,
+    /// Stall limit for responses.
+    pub stall: Duration,
+    /// Happy Eyeballs head start.
+    pub head_start: Duration,
+    /// Source ports.
+    pub ports: Arc<Ports>,
+    /// TLS client configuration.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+fn wall_ns() -> i64 {
+    crate::live::capture::now_ns()
+}
+
+impl Check {
+    fn new(ctx: &Ctx, t: &Target, family: u8, phase: &'static str, address: Option<String>) -> Check {
+        Check {
+            ts: wall_ns(),
+            sensor: ctx.sensor.clone(),
+            target: t.label.clone(),
+            family,
+            phase,
+            address,
+            ok: false,
+            outcome: Outcome::Skipped.name(),
+            duration_s: None,
+            detail: None,
+            answers: vec![],
+            status: None,
+            bytes: None,
+            tls_version: None,
+            alpn: None,
+            cert_sha256: None,
+        }
+    }
+
+    fn pass(mut self, took: Duration) -> Check {
+        self.ok = true;
+        self.outcome = Outcome::Ok.name();
+        self.duration_s = Some(took.as_secs_f64());
+        self
+    }
+
+    fn fail(mut self, f: &Fail, took: Duration) -> Check {
+        self.ok = false;
+        self.outcome = f.outcome.name();
+        self.duration_s = Some(took.as_secs_f64());
+        self.detail = Some(f.detail.clone());
+        self
+    }
+
+    fn skip(mut self, why: &str) -> Check {
+        self.detail = Some(why.to_string());
+        self
+    }
+}
+
+/// `[ADDR]:PORT` or `ADDR:PORT`.
+fn sockaddr(ip: IpAddr, port: u16) -> String {
+    SocketAddr::new(ip, port).to_string()
+}
+
+/// At most this many addresses of one family are connected to per round.
+const MAX_ADDRS: usize = 4;
+
+/// One family of one target: lookup, connect to each address, then TLS, HTTP and the large
+/// response over the first address that connected. Returns the checks and the addresses.
+fn family(ctx: &Ctx, t: &Target, fam: u8) -> (Vec<Check>, Vec<IpAddr>) {
+    let mut out = Vec::new();
+    let qtype = if fam == 6 { 28 } else { 1 };
+    let addrs: Vec<IpAddr> = match t.literal() {
+        Some(ip) => vec![ip],
+        None => {
+            let c = Check::new(ctx, t, fam, "dns", Some(ctx.resolver.to_string()));
+            let t0 = Instant::now();
+            match check::lookup(&ctx.ports, ctx.resolver, &t.host, qtype, ctx.timeout) {
+                Ok(l) => {
+                    let mut c = c.pass(l.elapsed);
+                    c.answers = l.addrs.iter().map(IpAddr::to_string).collect();
+                    if l.tcp {
+                        c.detail = Some("answer truncated over UDP, read over TCP".into());
+                    }
+                    out.push(c);
+                    l.addrs
+                }
+                Err(f) => {
+                    out.push(c.fail(&f, t0.elapsed()));
+                    return (out, vec![]);
+                }
+            }
+        }
+    };
+    if t.kind == Kind::Dns {
+        return (out, addrs);
+    }
+    let mut first: Option<(std::net::TcpStream, IpAddr)> = None;
+    for ip in addrs.iter().take(MAX_ADDRS) {
+        let c = Check::new(ctx, t, fam, "connect", Some(sockaddr(*ip, t.port)));
+        let t0 = Instant::now();
+        match ctx.ports.connect(SocketAddr::new(*ip, t.port), ctx.timeout) {
+            Ok((s, took)) => {
+                out.push(c.pass(took));
+                if first.is_none() {
+                    first = Some((s, *ip));
+                }
+            }
+            Err(f) => out.push(c.fail(&f, t0.elapsed())),
+        }
+    }
+    let Some((tcp, ip)) = first else {
+        for phase in later_phases(t) {
+            out.push(Check::new(ctx, t, fam, phase, None).skip("no address connected"));
+        }
+        return (out, addrs);
+    };
+    let at = Some(sockaddr(ip, t.port));
+    let opened = open_stream(ctx, t, fam, tcp, &at, &mut out);
+    if t.kind != Kind::Http {
+        return (out, addrs);
+    }
+    let Some((mut stream, tcp)) = opened else {
+        out.push(Check::new(ctx, t, fam, "http", at.clone()).skip("the TLS handshake failed"));
+        if t.large.is_some() {
+            out.push(Check::new(ctx, t, fam, "large", at).skip("the TLS handshake failed"));
+        }
+        return (out, addrs);
+    };
+    let http_ok = get(ctx, t, fam, "http", &t.path, &mut *stream, &tcp, &at, &mut out);
+    drop(stream);
+    if let Some(path) = &t.large {
+        // A new connection, as a client would open for a download.
+        if !http_ok {
+            out.push(Check::new(ctx, t, fam, "large", at).skip("the small request failed"));
+        } else {
+            match ctx.ports.connect(SocketAddr::new(ip, t.port), ctx.timeout) {
+                Ok((tcp, _)) => {
+                    let mut scratch = Vec::new();
+                    if let Some((mut s, tcp)) = open_stream(ctx, t, fam, tcp, &at, &mut scratch) {
+                        get(ctx, t, fam, "large", path, &mut *s, &tcp, &at, &mut out);
+                    } else {
+                        out.extend(scratch.into_iter().map(|mut c| {
+                            c.phase = "large";
+                            c
+                        }));
+                    }
+                }
+                Err(f) => out.push(Check::new(ctx, t, fam, "large", at).fail(&f, ctx.timeout)),
+            }
+        }
+    }
+    (out, addrs)
+}
+
+/// The phases after connect that a target has.
+fn later_phases(t: &Target) -> Vec<&'static str> {
+    let mut p = vec![];
+    if t.tls {
+        p.push("tls");
+    }
+    if t.kind == Kind::Http {
+        p.push("http");
+        if t.large.is_some() {
+            p.push("large");
+        }
+    }
+    p
+}
+
+/// The byte stream over `tcp`: TLS (recorded as the `tls` check) or the connection itself.
+fn open_stream(
+    ctx: &Ctx,
+    t: &Target,
+    fam: u8,
+    tcp: std::net::TcpStream,
+    at: &Option<String>,
+    out: &mut Vec<Check>,
+) -> Option<(Box<dyn check::Stream>, std::net::TcpStream)> {
+    let handle = tcp.try_clone().ok()?;
+    if !t.tls {
+        return Some((Box::new(tcp), handle));
+    }
+    let c = Check::new(ctx, t, fam, "tls", at.clone());
+    let t0 = Instant::now();
+    match check::tls(&ctx.tls, &t.host, tcp, ctx.timeout) {
+        Ok((s, info)) => {
+            let mut c = c.pass(info.elapsed);
+            c.tls_version = Some(info.version);
+            c.alpn = info.alpn;
+            c.cert_sha256 = Some(info.cert_sha256);
+            out.push(c);
+            Some((s, handle))
+        }
+        Err(f) => {
+            out.push(c.fail(&f, t0.elapsed()));
+            None
+        }
+    }
+}
+
+/// A GET recorded as `phase`; whether it worked.
+#[allow(clippy::too_many_arguments)]
+fn get(
+    ctx: &Ctx,
+    t: &Target,
+    fam: u8,
+    phase: &'static str,
+    path: &str,
+    stream: &mut dyn check::Stream,
+    tcp: &std::net::TcpStream,
+    at: &Option<String>,
+    out: &mut Vec<Check>,
+) -> bool {
+    let host = if t.host.contains(':') { format!("[{}]", t.host) } else { t.host.clone() };
+    let default = if t.tls { 443 } else { 80 };
+    let host = if t.port == default { host } else { format!("{host}:{}", t.port) };
+    let c = Check::new(ctx, t, fam, phase, at.clone());
+    let t0 = Instant::now();
+    match check::http_get(stream, tcp, &host, path, ctx.stall, ctx.timeout) {
+        Ok(h) => {
+            let ok = h.status < 400;
+            let mut c = if ok {
+                c.pass(h.elapsed)
+            } else {
+                c.fail(&Fail { outcome: Outcome::Http, detail: format!("status {}", h.status) }, h.elapsed)
+            };
+            c.status = Some(h.status);
+            c.bytes = Some(h.bytes);
+            if ok && phase == "large" && h.bytes < 8192 {
+                c.detail = Some(format!("only {} bytes: too small to show a Path-MTU problem", h.bytes));
+            }
+            out.push(c);
+            ok
+        }
+        Err(f) => {
+            out.push(c.fail(&f, t0.elapsed()));
+            false
+        }
+    }
+}
+
+/// Every check of one target: both families side by side, then the race.
+pub fn target(ctx: &Ctx, t: &Target) -> Vec<Check> {
+    let results: Vec<(u8, Vec<Check>, Vec<IpAddr>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = t.families.iter().map(|&f| (f, s.spawn(move || family(ctx, t, f)))).collect();
+        hs.into_iter()
+            .map(|(f, h)| {
+                let (c, a) = h.join().unwrap_or_else(|_| (vec![], vec![]));
+                (f, c, a)
+            })
+            .collect()
+    });
+    let first =
+        |fam: u8| results.iter().find(|r| r.0 == fam).and_then(|r| r.2.first().map(|ip| SocketAddr::new(*ip, t.port)));
+    let mut out: Vec<Check> = results.iter().flat_map(|r| r.1.clone()).collect();
+    if t.kind != Kind::Dns && t.families.len() == 2 {
+        if let (Some(v6), Some(v4)) = (first(6), first(4)) {
+            let c = Check::new(ctx, t, 0, "race", Some(format!("{v6} {v4}")));
+            let t0 = Instant::now();
+            match check::race(&ctx.ports, Some(v6), Some(v4), ctx.head_start, ctx.timeout) {
+                Some((fam, took)) => {
+                    let mut c = c.pass(took);
+                    c.family = fam;
+                    c.detail = Some(format!("IPv{fam} won after {}", check::secs(took)));
+                    out.push(c);
+                }
+                None => out.push(c.fail(
+                    &Fail { outcome: Outcome::Timeout, detail: "neither family connected".into() },
+                    t0.elapsed(),
+                )),
+            }
+        }
+    }
+    out
+}
+
+/// One round over every target, `concurrency` at a time, in target order.
+pub fn round(ctx: &Ctx, targets: &[Target], concurrency: usize) -> Vec<Vec<Check>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Vec<Check>>> = targets.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.min(targets.len()).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(t) = targets.get(i) else { break };
+                let r = target(ctx, t);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = r;
+            });
+        }
+    });
+    slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
+}
+
+/// Runs `probe`.
+pub fn run(args: ProbeArgs) -> Result<ExitCode> {
+    let file = match &args.config {
+        Some(p) => crate::config::load(p)?,
+        None => crate::config::File::default(),
+    };
+    let dur = |what: &str, s: &str| -> Result<Duration> {
+        let ns = crate::config::parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
+        Ok(Duration::from_nanos(ns as u64))
+    };
+    let timeout = dur("--timeout", &args.timeout)?;
+    let stall = dur("--stall", &args.stall)?;
+    let head_start = dur("--head-start", &args.head_start)?;
+    let every = args.every.as_deref().map(|e| dur("--every", e)).transpose()?;
+    let ports = match args.probe_ports.as_ref().or(file.probe_ports.as_ref()) {
+        Some(p) => crate::config::parse_ports(p).context("--probe-ports")?,
+        None => Some(crate::config::PROBE_PORTS),
+    };
+    let Some((first, last)) = ports else {
+        bail!("probe_ports = none: the probe needs a source-port range (its own traffic is told apart by it)")
+    };
+    let families: Vec<u8> = args.family.map_or(vec![6, 4], |f| vec![f]);
+
+    // Targets: a bad one is its own error (exit 2), the others are still probed.
+    let mut targets = Vec::new();
+    let mut bad = Vec::new();
+    if args.targets.is_empty() {
+        if file.probe.is_empty() {
+            bail!("nothing to probe: give targets (URL, HOST:PORT or NAME) or a --config with [[probe]] entries");
+        }
+        for p in &file.probe {
+            let fams = p.families.clone().unwrap_or_else(|| families.clone());
+            match target::parse(&p.target, p.kind.as_deref(), p.large.as_deref(), &fams) {
+                Ok(t) => targets.push(t),
+                Err(e) => bad.push(format!("[[probe]] {e:#}")),
+            }
+        }
+    } else {
+        for t in &args.targets {
+            let large =
+                args.large.as_deref().filter(|_| args.kind.as_deref().is_none_or(|k| k == "http") && t.contains("://"));
+            match target::parse(t, args.kind.as_deref(), large, &families) {
+                Ok(t) => targets.push(t),
+                Err(e) => bad.push(format!("{e:#}")),
+            }
+        }
+    }
+    for b in &bad {
+        eprintln!("v6watch: probe: {b}");
+    }
+    if targets.is_empty() {
+        bail!("no target can be probed");
+    }
+    let resolver = match &args.resolver {
+        Some(r) => r
+            .parse::<SocketAddr>()
+            .or_else(|_| r.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
+        None => engine::enrich::ptr::system_resolver().context("no nameserver in /etc/resolv.conf (use --resolver)")?,
+    };
+    let sensor = args.sensor.clone().unwrap_or_else(crate::live::hostname);
+    let ctx = Ctx {
+        sensor,
+        resolver,
+        timeout,
+        stall,
+        head_start,
+        ports: Ports::new(first, last),
+        tls: check::tls_config(&args.ca)?,
+    };
+    let level = match args.fail_on {
+        FailOn::Info => Some(engine::analyze::health::Severity::Info),
+        FailOn::Warning => Some(engine::analyze::health::Severity::Warning),
+        FailOn::Critical => Some(engine::analyze::health::Severity::Critical),
+        FailOn::Never => None,
+    };
+
+    let Some(every) = every else {
+        let results = round(&ctx, &targets, args.concurrency);
+        let found = findings::of_round(&ctx.sensor, &targets, &results);
+        emit(&args, &targets, &results, &found)?;
+        if !bad.is_empty() {
+            return Ok(ExitCode::from(2));
+        }
+        let failing = level.is_some_and(|l| found.iter().any(|f| f.finding.severity >= l));
+        return Ok(ExitCode::from(u8::from(failing)));
+    };
+
+    // Rounds until a signal; each round's findings are compared with the last one's.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    eprintln!(
+        "v6watch: probing {} target(s) every {}; stop with Ctrl-C or SIGTERM",
+        targets.len(),
+        args.every.as_deref().unwrap_or("")
+    );
+    let mut last: std::collections::BTreeMap<String, engine::analyze::health::Severity> = Default::default();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let began = Instant::now();
+        n += 1;
+        let results = round(&ctx, &targets, args.concurrency);
+        let found = findings::of_round(&ctx.sensor, &targets, &results);
+        emit(&args, &targets, &results, &found)?;
+        let mut now = std::collections::BTreeMap::new();
+        for f in &found {
+            let id = f.finding.identifier.clone();
+            if last.get(&id).is_none_or(|s| *s < f.finding.severity) {
+                eprintln!(
+                    "v6watch: round {n}: {} {}: {}",
+                    f.finding.severity.name(),
+                    f.finding.note,
+                    crate::output::term::clean(&f.finding.msg)
+                );
+            }
+            now.insert(id, f.finding.severity);
+        }
+        for id in last.keys().filter(|id| !now.contains_key(*id)) {
+            eprintln!("v6watch: round {n}: cleared: {}", crate::output::term::clean(id));
+        }
+        last = now;
+        let failed = results.iter().flatten().filter(|c| !c.ok && c.outcome != "skipped").count();
+        eprintln!(
+            "v6watch: round {n}: {} checks, {failed} failed, {} finding(s)",
+            results.iter().map(Vec::len).sum::<usize>(),
+            found.len()
+        );
+        while !stop.load(Ordering::SeqCst) && began.elapsed() < every {
+            std::thread::sleep(Duration::from_millis(100).min(every));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a round where it was asked for: standard output, --out, --prometheus.
+fn emit(args: &ProbeArgs, targets: &[Target], results: &[Vec<Check>], found: &[findings::ProbeFinding]) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        ProbeFormat::Table => output::table(&mut w, targets, results, found)?,
+        ProbeFormat::Jsonl => output::jsonl(&mut w, results, found)?,
+    }
+    std::io::Write::flush(&mut w)?;
+    if let Some(p) = &args.out {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .with_context(|| format!("--out {}", p.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        output::jsonl(&mut w, results, found).with_context(|| format!("--out {}", p.display()))?;
+        std::io::Write::flush(&mut w).with_context(|| format!("--out {}", p.display()))?;
+    }
+    if let Some(p) = &args.prometheus {
+        let sensor = results.iter().flatten().next().map(|c| c.sensor.as_str()).unwrap_or("");
+        crate::output::health::write_atomic(p, &output::prometheus(sensor, targets, results))
+            .with_context(|| format!("--prometheus {}", p.display()))?;
+    }
+    Ok(())
+}
