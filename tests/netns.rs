@@ -67,7 +67,10 @@ impl Lab {
     }
 
     fn new() -> Lab {
-        let tag = format!("{}", std::process::id() % 100_000);
+        // Unique per lab: the tests of this file run side by side.
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tag = format!("{}{n}", std::process::id() % 10_000);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("netns-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("www")).unwrap();
@@ -114,6 +117,9 @@ impl Lab {
                 &format!("--listen-address={SERVER4}"),
                 "--address=/svc.test/10.66.2.2",
                 "--address=/svc.test/2a0e:66:66:2::2",
+                // A name with an A record and no AAAA; the zone is answered here, not forwarded.
+                "--address=/v4only.test/10.66.2.2",
+                "--local=/test/",
                 "--user=root",
                 "--pid-file=",
             ],
@@ -317,4 +323,186 @@ fn real_clients_real_failures() {
     assert_eq!(unused[0]["name"], "svc.test");
     assert_eq!(unused[0]["reason"], "app_v4_only", "the client has a global IPv6 address");
     assert!(severities(&v).contains(&"info V6Mon::AAAA_Unused".to_string()), "{:?}", severities(&v));
+}
+
+/// A TLS server on both families (port 8443) with a certificate for svc.test from a CA made
+/// here; returns the CA's PEM file.
+fn https(lab: &mut Lab) -> PathBuf {
+    let d = lab.dir.display().to_string();
+    sh(&format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=lab-ca \
+         -keyout ca.key -out ca.pem 2>/dev/null && \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=svc.test -keyout leaf.key -out leaf.csr 2>/dev/null && \
+         printf 'subjectAltName=DNS:svc.test\\nbasicConstraints=CA:FALSE\\n' > ext && \
+         openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out leaf.pem 2>/dev/null"
+    ));
+    let script = format!(
+        "import functools, http.server, socket, ssl\n\
+         class S(http.server.ThreadingHTTPServer):\n    address_family = socket.AF_INET6\n    \
+         def server_bind(self):\n        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n        super().server_bind()\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nctx.load_cert_chain('{d}/leaf.pem', '{d}/leaf.key')\n\
+         srv = S(('::', 8443), functools.partial(http.server.SimpleHTTPRequestHandler, directory='{d}/www'))\n\
+         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\nsrv.serve_forever()\n"
+    );
+    std::fs::write(lab.dir.join("tls.py"), script).unwrap();
+    let py = lab.dir.join("tls.py").display().to_string();
+    lab.spawn("s", &["python3", &py]);
+    let ca = lab.dir.join("ca.pem");
+    for _ in 0..50 {
+        let cmd = format!("curl -s -o /dev/null --max-time 1 --cacert {} https://svc.test:8443/small", ca.display());
+        if lab.try_exec("c", &cmd) {
+            return ca;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the lab's TLS server did not come up");
+}
+
+/// `v6watch probe --once` from the client; returns the exit status and the JSON lines.
+fn probe(lab: &Lab, args: &str) -> (i32, Vec<Value>) {
+    let out = lab.dir.join("probe.jsonl");
+    let cmd = format!(
+        "{} probe --once --format jsonl --resolver {SERVER4} --timeout 2s --stall 2s {args} > {}",
+        env!("CARGO_BIN_EXE_v6watch"),
+        out.display()
+    );
+    let status = Command::new("ip").args(["netns", "exec", &lab.ns("c"), "sh", "-c", &cmd]).status().expect("probe");
+    let text = std::fs::read_to_string(&out).unwrap();
+    eprintln!("probe {args}:\n{text}");
+    (status.code().unwrap_or(-1), text.lines().map(|l| serde_json::from_str(l).expect(l)).collect())
+}
+
+/// The outcome of `phase` over `family` (the first check of it).
+fn phase<'a>(v: &'a [Value], family: u64, phase: &str) -> &'a str {
+    v.iter()
+        .find(|c| c["type"] == "probe" && c["family"] == family && c["phase"] == phase)
+        .and_then(|c| c["outcome"].as_str())
+        .unwrap_or("(none)")
+}
+
+fn notes(v: &[Value]) -> Vec<String> {
+    of(v, "finding")
+        .inspect(|f| assert_eq!(f["source"], "probe"))
+        .map(|f| format!("{} {}", f["severity"].as_str().unwrap(), f["note"].as_str().unwrap()))
+        .collect()
+}
+
+/// `v6watch probe` against the same lab: each broken scenario classified per family and
+/// phase, exit 1 for the broken ones, 0 when IPv6 works; `live` on the client's interface
+/// meanwhile tags every flow of the probe `autonomous`, and nothing else.
+#[test]
+fn probes_say_what_breaks() {
+    if !usable() || !common::root_with(&["openssl"], "probe test") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let ca = https(&mut lab);
+    lab.router_rules("");
+    // live on the client's interface for the whole test.
+    let live_out = lab.dir.join("live.jsonl");
+    let live_json = lab.dir.join("live.json");
+    let mut live = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("c"), env!("CARGO_BIN_EXE_v6watch"), "live", "-i", "c0", "--sensor", "client"])
+        .arg("--report")
+        .arg(lab.dir.join("live.html"))
+        .arg("--json")
+        .arg(&live_json)
+        .stdout(std::fs::File::create(&live_out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("live");
+    let mut err = live.stderr.take().unwrap();
+    let mut buf = [0u8; 256];
+    let _ = std::io::Read::read(&mut err, &mut buf);
+    assert!(String::from_utf8_lossy(&buf).contains("capturing on c0"), "{}", String::from_utf8_lossy(&buf));
+
+    // (1) Everything works: every phase ok over both families, IPv6 wins the race, exit 0.
+    let tls = format!("https://svc.test:8443/small --large /big --ca {}", ca.display());
+    let (code, v) = probe(&lab, &tls);
+    for fam in [6, 4] {
+        for p in ["dns", "connect", "tls", "http", "large"] {
+            assert_eq!(phase(&v, fam, p), "ok", "IPv{fam} {p}");
+        }
+    }
+    let race = v.iter().find(|c| c["phase"] == "race").unwrap();
+    assert_eq!((race["ok"].as_bool(), race["family"].as_u64()), (Some(true), Some(6)), "{race}");
+    let certs: Vec<&Value> = v.iter().filter(|c| c["phase"] == "tls").map(|c| &c["cert_sha256"]).collect();
+    assert_eq!(certs.len(), 2);
+    assert_eq!(certs[0], certs[1], "the same certificate over both families");
+    assert_eq!(notes(&v), Vec::<String>::new());
+    assert_eq!(code, 0);
+    let addrs: Vec<&str> =
+        v.iter().filter(|c| c["phase"] == "connect").map(|c| c["address"].as_str().unwrap()).collect();
+    assert_eq!(addrs, [format!("[{SERVER6}]:8443"), format!("{SERVER4}:8443")], "the addresses tested are named");
+    // Without the lab's CA the certificate is refused, over each family.
+    let (code, v) = probe(&lab, "https://svc.test:8443/small");
+    assert_eq!((phase(&v, 6, "tls"), phase(&v, 4, "tls")), ("tls_error", "tls_error"));
+    assert!(notes(&v).contains(&"warning V6Mon::TLS_Failed".to_string()), "{:?}", notes(&v));
+    assert_eq!(code, 1);
+
+    let http = format!("{URL_SMALL} --large /big");
+    // (2) IPv6 silently dropped: the IPv6 connect times out, IPv4 wins the race.
+    lab.router_rules(DROP);
+    let (code, v) = probe(&lab, &http);
+    assert_eq!((phase(&v, 6, "connect"), phase(&v, 4, "connect")), ("timeout", "ok"));
+    assert_eq!(phase(&v, 6, "http"), "skipped");
+    assert_eq!((phase(&v, 4, "http"), phase(&v, 4, "large")), ("ok", "ok"));
+    let race = v.iter().find(|c| c["phase"] == "race").unwrap();
+    assert_eq!(race["family"], 4, "{race}");
+    let n = notes(&v);
+    assert!(n.contains(&"critical V6Mon::IPv6_Service_Down".to_string()), "{n:?}");
+    assert!(n.contains(&"warning V6Mon::IPv6_Fallback".to_string()), "{n:?}");
+    assert_eq!(code, 1);
+
+    // (3) Rejected with ICMPv6 administratively prohibited: refused at once, not timed out.
+    lab.router_rules(REJECT);
+    let (code, v) = probe(&lab, &http);
+    assert_eq!(phase(&v, 6, "connect"), "icmp_unreach");
+    let c = v.iter().find(|c| c["phase"] == "connect" && c["family"] == 6).unwrap();
+    assert!(c["detail"].as_str().unwrap().contains("prohibited"), "{c}");
+    assert!(c["duration_s"].as_f64().unwrap() < 1.9, "an answer, not the 2 s timeout: {c}");
+    assert!(notes(&v).contains(&"critical V6Mon::IPv6_Service_Down".to_string()));
+    assert_eq!(code, 1);
+
+    // (4) A 1280-byte link with Packet Too Big dropped: the small response works over IPv6,
+    // the large one stalls; over IPv4 both work.
+    lab.router_rules(NO_PTB);
+    lab.exec("r", "ip link set r0 mtu 1280");
+    let (code, v) = probe(&lab, &http);
+    lab.exec("r", "ip link set r0 mtu 1500");
+    assert_eq!((phase(&v, 6, "connect"), phase(&v, 6, "http"), phase(&v, 6, "large")), ("ok", "ok", "stalled"));
+    assert_eq!(phase(&v, 4, "large"), "ok");
+    let f: Vec<&Value> = of(&v, "finding").filter(|f| f["note"] == "V6Mon::PMTU_Blackhole").collect();
+    assert_eq!(f.len(), 1, "{v:#?}");
+    assert_eq!((f[0]["family"].as_u64(), f[0]["severity"].as_str()), (Some(6), Some("warning")));
+    assert_eq!(f[0]["address"], format!("[{SERVER6}]:8080"));
+    assert_eq!(code, 1);
+
+    // (5) A name with no AAAA: the IPv4 side works, the IPv6 one is never tried.
+    lab.router_rules("");
+    let (code, v) = probe(&lab, "http://v4only.test:8080/small");
+    assert!(["nodata", "nxdomain"].contains(&phase(&v, 6, "dns")), "{v:#?}");
+    assert_eq!((phase(&v, 4, "connect"), phase(&v, 4, "http")), ("ok", "ok"));
+    assert_eq!(notes(&v), ["warning V6Mon::AAAA_Missing"]);
+    assert_eq!(code, 1);
+
+    // A bad target is an error for that target (exit 2), the others are still probed.
+    let (code, v) = probe(&lab, &format!("ftp://svc.test/ {URL_SMALL}"));
+    assert_eq!(phase(&v, 6, "http"), "ok");
+    assert_eq!(code, 2);
+
+    // live saw the probe's flows and tagged each of them, and only them, `autonomous`.
+    sh(&format!("kill -TERM {}", live.id()));
+    assert!(live.wait().unwrap().success());
+    let flows: Vec<Value> =
+        std::fs::read_to_string(&live_out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let own = flows
+        .iter()
+        .filter(|f| f["id.orig_h"] == CLIENT6 || f["id.orig_h"] == CLIENT4)
+        .filter(|f| (61000..=61999).contains(&f["id.orig_p"].as_u64().unwrap_or(0)))
+        .count();
+    assert!(own >= 30, "the probes' flows: {own} of {}", flows.len());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&live_json).unwrap()).unwrap();
+    let classes = report["classes"].to_string();
+    assert!(classes.contains(&format!("[\"autonomous\",{own}]")), "{classes} vs {own} own flows");
 }

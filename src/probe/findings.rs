@@ -90,8 +90,7 @@ fn of_target(sensor: &str, t: &Target, checks: &[Check], out: &mut Vec<ProbeFind
 
     // Names.
     let (dns6, dns4) = (failed(6, "dns"), failed(4, "dns"));
-    if both && dns6.is_some() && dns4.is_some() {
-        let c = dns6.expect("checked");
+    if let (true, Some(c), Some(_)) = (both, dns6, dns4) {
         add(
             Severity::Critical,
             "V6Mon::Name_Unresolved",
@@ -110,7 +109,7 @@ fn of_target(sensor: &str, t: &Target, checks: &[Check], out: &mut Vec<ProbeFind
                 "AAAAMissing",
                 Some(6),
                 Some(c),
-                format!("{} has an A record but no AAAA: it is reached over IPv4 only", t.host),
+                format!("{}: {} has an A record but no AAAA: it is reached over IPv4 only", t.label, t.host),
             );
         } else {
             add(
