@@ -51,9 +51,23 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Events(e) => events(e.args.input, e.args.config, e.args.format, e.kind),
         Command::Health { mut input, analysis, format, fail_on, prometheus, top_services, export } => {
             let settings = settings(&mut input, &analysis)?;
-            let mut a = Analysis::new(settings.clone());
-            let (sums, code) = analyse_exporting(&input, &mut a, export.as_deref())?;
-            let report = finished(a, sums).health;
+            // Probe records (`v6watch probe --out`) are judged by the probe's rules; the
+            // other records and the captures by the passive analysis; one list of findings.
+            let (probes, rest): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut input.records).into_iter().partition(|p| crate::probe::is_probe_file(p));
+            input.records = rest;
+            let probe_findings = crate::probe::findings_of_records(&probes)?;
+            let (mut report, code) = if input.records.is_empty() && input.captures.is_empty() {
+                (Default::default(), ExitCode::SUCCESS)
+            } else {
+                let mut a = Analysis::new(settings.clone());
+                let (sums, code) = analyse_exporting(&input, &mut a, export.as_deref())?;
+                (finished(a, sums).health, code)
+            };
+            if !probe_findings.is_empty() {
+                report.findings.extend(probe_findings);
+                report.findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+            }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
                 HealthFormat::Table => health::table(&mut out, &report, &settings.tz)?,

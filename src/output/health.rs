@@ -47,7 +47,9 @@ pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io
         } else {
             utc_short(f.first_ts)
         };
-        writeln!(w, "  {} {} [{}] {}", rpad(f.severity.name(), 8), pad(note, 24), clean(&f.sensor), span)?;
+        // Findings of `v6watch probe` say so: they were tested, not seen in traffic.
+        let by = if f.source == "capture" { String::new() } else { format!(", {}", f.source) };
+        writeln!(w, "  {} {} [{}{by}] {}", rpad(f.severity.name(), 8), pad(note, 24), clean(&f.sensor), span)?;
         writeln!(w, "           {}", clean(&f.msg))?;
         if !f.uids.is_empty() {
             writeln!(w, "           flows: {}", f.uids.join(" "))?;

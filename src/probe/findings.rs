@@ -7,21 +7,9 @@
 use super::target::Target;
 use super::Check;
 use engine::analyze::health::{Finding, Severity};
-use serde::Serialize;
 
-/// A finding from the probe.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProbeFinding {
-    /// The finding, as `health` writes it.
-    #[serde(flatten)]
-    pub finding: Finding,
-    /// Always `probe` (the passive analysis's findings come from captures).
-    pub source: &'static str,
-    /// The target as written.
-    pub target: String,
-    /// The address tested, when one was.
-    pub address: Option<String>,
-}
+/// A finding from the probe: `source` is `probe`, `service` the target as written.
+pub type ProbeFinding = Finding;
 
 fn family_name(f: u8) -> &'static str {
     if f == 6 {
@@ -46,9 +34,7 @@ pub fn of_round(sensor: &str, targets: &[Target], results: &[Vec<Check>]) -> Vec
     for (t, checks) in targets.iter().zip(results) {
         of_target(sensor, t, checks, &mut out);
     }
-    out.sort_by(|a, b| {
-        b.finding.severity.cmp(&a.finding.severity).then(a.finding.identifier.cmp(&b.finding.identifier))
-    });
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.identifier.cmp(&b.identifier)));
     out
 }
 
@@ -65,24 +51,21 @@ fn of_target(sensor: &str, t: &Target, checks: &[Check], out: &mut Vec<ProbeFind
     let mut add =
         |sev: Severity, note: &'static str, alert: &'static str, fam: Option<u8>, c: Option<&Check>, msg: String| {
             let identifier = format!("{note}|{}|{}", t.label, fam.map_or(String::new(), |f| f.to_string()));
-            out.push(ProbeFinding {
-                finding: Finding {
-                    severity: sev,
-                    note,
-                    alert,
-                    msg,
-                    sensor: sensor.to_string(),
-                    service: Some(t.label.clone()),
-                    family: fam,
-                    client: None,
-                    n: 1,
-                    first_ts: ts,
-                    last_ts: ts,
-                    identifier,
-                    uids: vec![],
-                },
+            out.push(Finding {
+                severity: sev,
+                note,
+                alert,
+                msg,
+                sensor: sensor.to_string(),
+                service: Some(t.label.clone()),
+                family: fam,
+                client: None,
+                n: 1,
+                first_ts: ts,
+                last_ts: ts,
+                identifier,
+                uids: vec![],
                 source: "probe",
-                target: t.label.clone(),
                 address: c.and_then(|c| c.address.clone()),
             });
         };
@@ -102,7 +85,7 @@ fn of_target(sensor: &str, t: &Target, checks: &[Check], out: &mut Vec<ProbeFind
         return;
     }
     if let Some(c) = dns6.filter(|_| ok(4, "dns")) {
-        if matches!(c.outcome, "nodata" | "nxdomain") {
+        if matches!(c.outcome.as_str(), "nodata" | "nxdomain") {
             add(
                 Severity::Warning,
                 "V6Mon::AAAA_Missing",

@@ -14,7 +14,7 @@ pub mod target;
 use crate::cli::{FailOn, ProbeArgs, ProbeFormat};
 use anyhow::{bail, Context, Result};
 use check::{Fail, Outcome, Ports};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,11 +25,15 @@ use target::{Kind, Target};
 /// One check's result: a record (`"type": "probe"` in JSON lines). `ts` is the wall clock
 /// when the check started (seconds since the epoch, as every v6watch `ts`); the probe has no
 /// capture time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     /// Start, wall clock, ns.
-    #[serde(serialize_with = "engine::model::epoch")]
+    #[serde(serialize_with = "engine::model::epoch", deserialize_with = "de_epoch")]
     pub ts: i64,
+    /// Start of the round the check belongs to (wall clock): the checks of one target with
+    /// the same round are judged together when the records are read back.
+    #[serde(serialize_with = "engine::model::epoch", deserialize_with = "de_epoch")]
+    pub round: i64,
     /// Sensor.
     pub sensor: String,
     /// The target as written.
@@ -37,35 +41,35 @@ pub struct Check {
     /// 4 or 6 (for the race: the winner, 0 if none).
     pub family: u8,
     /// dns, connect, tls, http, large, race.
-    pub phase: &'static str,
+    pub phase: String,
     /// The address actually tested (ADDR:PORT; for dns the resolver).
     pub address: Option<String>,
     /// Whether it worked.
     pub ok: bool,
     /// ok, timeout, refused, icmp_unreach, no_route, nxdomain, nodata, rcode, stalled,
     /// tls_error, http_error, error, skipped.
-    pub outcome: &'static str,
+    pub outcome: String,
     /// How long it took (to the failure, for failures).
     pub duration_s: Option<f64>,
     /// Why it failed, or what it showed.
     pub detail: Option<String>,
     /// dns: the addresses answered.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<String>,
     /// http, large: the status code.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// http, large: body bytes received.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
     /// tls: protocol version.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_version: Option<String>,
     /// tls: ALPN chosen.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpn: Option<String>,
     /// tls: SHA-256 of the server certificate.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_sha256: Option<String>,
 }
 
@@ -85,6 +89,13 @@ pub struct Ctx {
     pub ports: Arc<Ports>,
     /// TLS client configuration.
     pub tls: Arc<rustls::ClientConfig>,
+    /// Start of the current round, wall clock ns.
+    pub round: i64,
+}
+
+fn de_epoch<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    let s = f64::deserialize(d)?;
+    engine::model::epoch_ns(s).ok_or_else(|| serde::de::Error::custom("time out of range"))
 }
 
 fn wall_ns() -> i64 {
@@ -92,16 +103,17 @@ fn wall_ns() -> i64 {
 }
 
 impl Check {
-    fn new(ctx: &Ctx, t: &Target, family: u8, phase: &'static str, address: Option<String>) -> Check {
+    fn new(ctx: &Ctx, t: &Target, family: u8, phase: &str, address: Option<String>) -> Check {
         Check {
             ts: wall_ns(),
+            round: ctx.round,
             sensor: ctx.sensor.clone(),
             target: t.label.clone(),
             family,
-            phase,
+            phase: phase.to_string(),
             address,
             ok: false,
-            outcome: Outcome::Skipped.name(),
+            outcome: Outcome::Skipped.name().to_string(),
             duration_s: None,
             detail: None,
             answers: vec![],
@@ -115,14 +127,14 @@ impl Check {
 
     fn pass(mut self, took: Duration) -> Check {
         self.ok = true;
-        self.outcome = Outcome::Ok.name();
+        self.outcome = Outcome::Ok.name().to_string();
         self.duration_s = Some(took.as_secs_f64());
         self
     }
 
     fn fail(mut self, f: &Fail, took: Duration) -> Check {
         self.ok = false;
-        self.outcome = f.outcome.name();
+        self.outcome = f.outcome.name().to_string();
         self.duration_s = Some(took.as_secs_f64());
         self.detail = Some(f.detail.clone());
         self
@@ -218,7 +230,7 @@ fn family(ctx: &Ctx, t: &Target, fam: u8) -> (Vec<Check>, Vec<IpAddr>) {
                         get(ctx, t, fam, "large", path, &mut *s, &tcp, &at, &mut out);
                     } else {
                         out.extend(scratch.into_iter().map(|mut c| {
-                            c.phase = "large";
+                            c.phase = "large".into();
                             c
                         }));
                     }
@@ -353,7 +365,9 @@ pub fn target(ctx: &Ctx, t: &Target) -> Vec<Check> {
 }
 
 /// One round over every target, `concurrency` at a time, in target order.
-pub fn round(ctx: &Ctx, targets: &[Target], concurrency: usize) -> Vec<Vec<Check>> {
+pub fn round(ctx: &mut Ctx, targets: &[Target], concurrency: usize) -> Vec<Vec<Check>> {
+    ctx.round = wall_ns();
+    let ctx = &*ctx;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Vec<Check>>> = targets.iter().map(|_| Default::default()).collect();
     std::thread::scope(|s| {
@@ -430,7 +444,8 @@ pub fn run(args: ProbeArgs) -> Result<ExitCode> {
         None => engine::enrich::ptr::system_resolver().context("no nameserver in /etc/resolv.conf (use --resolver)")?,
     };
     let sensor = args.sensor.clone().unwrap_or_else(crate::live::hostname);
-    let ctx = Ctx {
+    let mut ctx = Ctx {
+        round: 0,
         sensor,
         resolver,
         timeout,
@@ -447,13 +462,13 @@ pub fn run(args: ProbeArgs) -> Result<ExitCode> {
     };
 
     let Some(every) = every else {
-        let results = round(&ctx, &targets, args.concurrency);
+        let results = round(&mut ctx, &targets, args.concurrency);
         let found = findings::of_round(&ctx.sensor, &targets, &results);
         emit(&args, &targets, &results, &found)?;
         if !bad.is_empty() {
             return Ok(ExitCode::from(2));
         }
-        let failing = level.is_some_and(|l| found.iter().any(|f| f.finding.severity >= l));
+        let failing = level.is_some_and(|l| found.iter().any(|f| f.severity >= l));
         return Ok(ExitCode::from(u8::from(failing)));
     };
 
@@ -473,21 +488,21 @@ pub fn run(args: ProbeArgs) -> Result<ExitCode> {
     while !stop.load(Ordering::SeqCst) {
         let began = Instant::now();
         n += 1;
-        let results = round(&ctx, &targets, args.concurrency);
+        let results = round(&mut ctx, &targets, args.concurrency);
         let found = findings::of_round(&ctx.sensor, &targets, &results);
         emit(&args, &targets, &results, &found)?;
         let mut now = std::collections::BTreeMap::new();
         for f in &found {
-            let id = f.finding.identifier.clone();
-            if last.get(&id).is_none_or(|s| *s < f.finding.severity) {
+            let id = f.identifier.clone();
+            if last.get(&id).is_none_or(|s| *s < f.severity) {
                 eprintln!(
                     "v6watch: round {n}: {} {}: {}",
-                    f.finding.severity.name(),
-                    f.finding.note,
-                    crate::output::term::clean(&f.finding.msg)
+                    f.severity.name(),
+                    f.note,
+                    crate::output::term::clean(&f.msg)
                 );
             }
-            now.insert(id, f.finding.severity);
+            now.insert(id, f.severity);
         }
         for id in last.keys().filter(|id| !now.contains_key(*id)) {
             eprintln!("v6watch: round {n}: cleared: {}", crate::output::term::clean(id));
@@ -531,4 +546,177 @@ fn emit(args: &ProbeArgs, targets: &[Target], results: &[Vec<Check>], found: &[f
             .with_context(|| format!("--prometheus {}", p.display()))?;
     }
     Ok(())
+}
+
+/// Whether `path` holds probe records: its first line is a probe check or a probe finding.
+pub fn is_probe_file(path: &std::path::Path) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(path) else { return false };
+    let first = std::io::BufReader::new(f).lines().map_while(|l| l.ok()).find(|l| !l.trim().is_empty());
+    first
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .is_some_and(|v| v["type"] == "probe" || (v["type"] == "finding" && v["source"] == "probe"))
+}
+
+/// The findings of stored probe records (what `--out` and `--format jsonl` write): each
+/// target's checks of one round are judged together, as when they were made, and repeats
+/// across rounds are folded (count, first and last time, the worst severity). Memory holds
+/// one round per target. Finding lines are skipped: they are made again from the checks.
+pub fn findings_of_records(paths: &[std::path::PathBuf]) -> Result<Vec<engine::analyze::health::Finding>> {
+    use std::io::BufRead;
+    type Key = (String, String);
+    let mut open: std::collections::HashMap<Key, (i64, Vec<Check>)> = Default::default();
+    let mut folded: std::collections::BTreeMap<String, engine::analyze::health::Finding> = Default::default();
+    let mut judge = |sensor: &str, label: &str, checks: Vec<Check>| {
+        let mut fams: Vec<u8> = checks.iter().filter(|c| c.phase != "race").map(|c| c.family).collect();
+        fams.sort_unstable_by(|a, b| b.cmp(a));
+        fams.dedup();
+        let t = target::parse(label, None, None, &fams)
+            .or_else(|_| target::parse(label, Some("tls"), None, &fams))
+            .unwrap_or_else(|_| Target {
+                label: label.to_string(),
+                kind: Kind::Tcp,
+                host: label.to_string(),
+                port: 0,
+                tls: false,
+                path: "/".into(),
+                large: None,
+                families: fams.clone(),
+            });
+        let t = Target { families: fams, ..t };
+        for f in findings::of_round(sensor, std::slice::from_ref(&t), &[checks]) {
+            match folded.get_mut(&f.identifier) {
+                Some(g) => {
+                    g.n += 1;
+                    g.first_ts = g.first_ts.min(f.first_ts);
+                    g.last_ts = g.last_ts.max(f.last_ts);
+                    if f.severity >= g.severity {
+                        g.severity = f.severity;
+                        g.msg = f.msg;
+                        g.address = f.address;
+                    }
+                }
+                None => {
+                    folded.insert(f.identifier.clone(), f);
+                }
+            }
+        }
+    };
+    for p in paths {
+        let file = std::fs::File::open(p).with_context(|| format!("--records {}", p.display()))?;
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let at = || format!("{}: line {}", p.display(), i + 1);
+            let line = line.with_context(at)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(&line).map_err(|_| anyhow::anyhow!("{}: not a JSON object", at()))?;
+            match v["type"].as_str() {
+                Some("finding") => continue,
+                Some("probe") => {}
+                _ => bail!("{}: not a probe record (a probe file holds probe and finding lines only)", at()),
+            }
+            let c: Check =
+                serde_json::from_value(v).map_err(|e| anyhow::anyhow!("{}: not a probe record: {e}", at()))?;
+            let key = (c.sensor.clone(), c.target.clone());
+            match open.get_mut(&key) {
+                Some((round, checks)) if *round == c.round => checks.push(c),
+                Some(slot) => {
+                    let done = std::mem::replace(slot, (c.round, vec![c]));
+                    judge(&key.0, &key.1, done.1);
+                }
+                None => {
+                    open.insert(key, (c.round, vec![c]));
+                }
+            }
+        }
+    }
+    for ((sensor, label), (_, checks)) in open {
+        judge(&sensor, &label, checks);
+    }
+    let mut out: Vec<_> = folded.into_values().collect();
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.identifier.cmp(&b.identifier)));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn check(target: &str, round: i64, family: u8, phase: &str, outcome: &str) -> Check {
+        Check {
+            ts: round + 1000,
+            round,
+            sensor: "s".into(),
+            target: target.into(),
+            family,
+            phase: phase.into(),
+            address: Some(if family == 6 { "[2001:db8::1]:80" } else { "192.0.2.1:80" }.into()),
+            ok: outcome == "ok",
+            outcome: outcome.into(),
+            duration_s: Some(0.01),
+            detail: None,
+            answers: vec![],
+            status: None,
+            bytes: None,
+            tls_version: None,
+            alpn: None,
+            cert_sha256: None,
+        }
+    }
+
+    fn round(r: i64, v6_connect: &str, race_winner: u8) -> Vec<Check> {
+        let t = "http://u.example/";
+        let mut race = check(t, r, race_winner, "race", "ok");
+        race.address = None;
+        vec![
+            check(t, r, 6, "dns", "ok"),
+            check(t, r, 6, "connect", v6_connect),
+            check(t, r, 6, "http", if v6_connect == "ok" { "ok" } else { "skipped" }),
+            check(t, r, 4, "dns", "ok"),
+            check(t, r, 4, "connect", "ok"),
+            check(t, r, 4, "http", "ok"),
+            race,
+        ]
+    }
+
+    fn notes(f: &[engine::analyze::health::Finding]) -> Vec<String> {
+        f.iter().map(|f| format!("{} {} n={}", f.severity.name(), f.note, f.n)).collect()
+    }
+
+    #[test]
+    fn one_round_judged_per_family() {
+        let t = target::parse("http://u.example/", None, None, &[6, 4]).unwrap();
+        let f = findings::of_round("s", std::slice::from_ref(&t), &[round(1, "timeout", 4)]);
+        assert_eq!(notes(&f), ["critical V6Mon::IPv6_Service_Down n=1", "warning V6Mon::IPv6_Fallback n=1"]);
+        assert!(f.iter().all(|f| f.source == "probe" && f.address.as_deref() == Some("[2001:db8::1]:80")));
+        assert!(findings::of_round("s", std::slice::from_ref(&t), &[round(1, "ok", 6)]).is_empty());
+        // IPv6 works but loses the race: slow, not broken.
+        let f = findings::of_round("s", std::slice::from_ref(&t), &[round(1, "ok", 4)]);
+        assert_eq!(notes(&f), ["info V6Mon::IPv6_Race_Lost n=1"]);
+    }
+
+    #[test]
+    fn stored_rounds_are_judged_again_and_folded() {
+        let dir = std::env::temp_dir().join(format!("v6watch-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("probe.jsonl");
+        let mut text = String::new();
+        for (r, v6) in [(1_000_000_000_000, "timeout"), (2_000_000_000_000, "ok"), (3_000_000_000_000, "refused")] {
+            let mut buf = Vec::new();
+            output::jsonl(&mut buf, &[round(r, v6, if v6 == "ok" { 6 } else { 4 })], &[]).unwrap();
+            text.push_str(std::str::from_utf8(&buf).unwrap());
+        }
+        std::fs::write(&path, &text).unwrap();
+        assert!(is_probe_file(&path));
+        let f = findings_of_records(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(notes(&f), ["critical V6Mon::IPv6_Service_Down n=2", "warning V6Mon::IPv6_Fallback n=2"]);
+        assert_eq!((f[0].first_ts, f[0].last_ts), (1_000_000_001_000, 3_000_000_001_000));
+        // A damaged line is an error naming the file and line.
+        std::fs::write(&path, format!("{text}{{\"type\":\"probe\",\"ts\":\"x\"}}\n")).unwrap();
+        let e = findings_of_records(std::slice::from_ref(&path)).unwrap_err().to_string();
+        assert!(e.contains("probe.jsonl: line 22"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

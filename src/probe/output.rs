@@ -25,7 +25,7 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
             "TIME"
         )?;
         for c in checks {
-            let fam = match (c.phase, c.family) {
+            let fam = match (c.phase.as_str(), c.family) {
                 ("race", 0) => "-".to_string(),
                 ("race", f) => format!("won{f}"),
                 (_, f) => f.to_string(),
@@ -60,9 +60,9 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
                 w,
                 "  {} {} {} {} {:>9}  {}",
                 pad(&fam, 4),
-                pad(c.phase, 8),
+                pad(&c.phase, 8),
                 pad(&clean(address), 30),
-                pad(c.outcome, 13),
+                pad(&c.outcome, 13),
                 time,
                 clean(&super::check::truncate(&detail, 100))
             )?;
@@ -74,7 +74,7 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
     } else {
         writeln!(w, "FINDINGS")?;
         for f in found {
-            writeln!(w, "  {} {}  {}", pad(f.finding.severity.name(), 8), f.finding.note, clean(&f.finding.msg))?;
+            writeln!(w, "  {} {}  {}", pad(f.severity.name(), 8), f.note, clean(&f.msg))?;
         }
     }
     Ok(())
@@ -115,7 +115,7 @@ pub fn prometheus(sensor: &str, targets: &[Target], results: &[Vec<Check>]) -> S
         if c.outcome == "skipped" {
             continue;
         }
-        let e = rows.entry((c.target.clone(), c.family, c.phase)).or_insert((false, 0.0));
+        let e = rows.entry((c.target.clone(), c.family, c.phase.as_str())).or_insert((false, 0.0));
         if c.ok && !e.0 {
             *e = (true, c.duration_s.unwrap_or(0.0));
         } else if !e.0 {

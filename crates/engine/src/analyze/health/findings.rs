@@ -56,6 +56,8 @@ impl Notices {
             last_ts: ts,
             identifier,
             uids: if uid.is_empty() { vec![] } else { vec![uid.to_string()] },
+            source: "capture",
+            address: None,
         });
     }
 }

@@ -513,6 +513,11 @@ pub struct Finding {
     pub identifier: String,
     /// A few uids to look at.
     pub uids: Vec<String>,
+    /// What saw it: `capture` (the passive analysis) or `probe` (`v6watch probe`).
+    pub source: &'static str,
+    /// For probe findings: the address that was tested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// Everything the rules found.
