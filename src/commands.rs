@@ -66,7 +66,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             };
             if !probe_findings.is_empty() {
                 report.findings.extend(probe_findings);
-                report.findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+                report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
             }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
