@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # command:package pairs: make for building jemalloc, tshark for the differential tests,
 # iproute2 to curl for the network-namespace test (tests/netns.rs), chromium for the report's
 # browser test, GNU time for the peak-memory test (tests/memory.rs); libpcap-dev to build
-# (`v6watch live` links libpcap), tshark's capinfos for the live-capture test (tests/live.rs).
+# (`v6watch live` links libpcap), tshark's capinfos for the live-capture test (tests/live.rs),
+# openssl to make the probe test's CA and certificate (tests/netns.rs).
 need=()
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
-for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark; do
+for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
