@@ -218,7 +218,7 @@ struct Line<'a, T: Serialize> {
 }
 
 /// One JSON line: `v`'s fields and `"type": kind`.
-fn put<T: Serialize>(w: &mut dyn Write, kind: &str, v: &T) -> io::Result<()> {
+pub fn put<T: Serialize>(w: &mut dyn Write, kind: &str, v: &T) -> io::Result<()> {
     serde_json::to_writer(&mut *w, &Line { kind, v })?;
     w.write_all(b"\n")
 }

@@ -178,35 +178,21 @@ fn of_target(sensor: &str, t: &Target, checks: &[Check], out: &mut Vec<ProbeFind
     // TLS, HTTP and the large response: a failure over one family, the other working.
     for fam in [6u8, 4] {
         let other = if fam == 6 { 4 } else { 6 };
-        if let Some(c) = failed(fam, "tls") {
-            let note = note_for(
-                fam,
-                both && ok(other, "tls"),
-                ("V6Mon::IPv6_TLS_Failed", "V6Mon::IPv4_TLS_Failed", "V6Mon::TLS_Failed"),
-            );
-            add(
-                Severity::Warning,
-                note,
-                "TLSFailed",
-                Some(fam),
-                Some(c),
-                format!("{}: TLS over {} failed: {}", t.label, family_name(fam), why(c)),
-            );
-        }
-        if let Some(c) = failed(fam, "http") {
-            let note = note_for(
-                fam,
-                both && ok(other, "http"),
-                ("V6Mon::IPv6_HTTP_Failed", "V6Mon::IPv4_HTTP_Failed", "V6Mon::HTTP_Failed"),
-            );
-            add(
-                Severity::Warning,
-                note,
+        let phases = [
+            ("tls", "TLS", "TLSFailed", ("V6Mon::IPv6_TLS_Failed", "V6Mon::IPv4_TLS_Failed", "V6Mon::TLS_Failed")),
+            (
+                "http",
+                "HTTP",
                 "HTTPFailed",
-                Some(fam),
-                Some(c),
-                format!("{}: HTTP over {} failed: {}", t.label, family_name(fam), why(c)),
-            );
+                ("V6Mon::IPv6_HTTP_Failed", "V6Mon::IPv4_HTTP_Failed", "V6Mon::HTTP_Failed"),
+            ),
+        ];
+        for (phase, what, alert, notes) in phases {
+            if let Some(c) = failed(fam, phase) {
+                let note = note_for(fam, both && ok(other, phase), notes);
+                let msg = format!("{}: {what} over {} failed: {}", t.label, family_name(fam), why(c));
+                add(Severity::Warning, note, alert, Some(fam), Some(c), msg);
+            }
         }
         if let Some(c) = failed(fam, "large") {
             let cmp = if both && ok(other, "large") {

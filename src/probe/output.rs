@@ -5,9 +5,8 @@
 use super::findings::ProbeFinding;
 use super::target::Target;
 use super::Check;
-use crate::output::health::lv;
+use crate::output::health::{lv, put};
 use crate::output::term::{clean, pad};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -80,23 +79,13 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
     Ok(())
 }
 
-#[derive(Serialize)]
-struct Line<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(flatten)]
-    v: &'a T,
-}
-
 /// Every check (`"type": "probe"`), then every finding (`"type": "finding"`).
 pub fn jsonl(w: &mut dyn Write, results: &[Vec<Check>], found: &[ProbeFinding]) -> io::Result<()> {
     for c in results.iter().flatten() {
-        serde_json::to_writer(&mut *w, &Line { kind: "probe", v: c })?;
-        w.write_all(b"\n")?;
+        put(w, "probe", c)?;
     }
     for f in found {
-        serde_json::to_writer(&mut *w, &Line { kind: "finding", v: f })?;
-        w.write_all(b"\n")?;
+        crate::output::health::finding_line(w, f)?;
     }
     Ok(())
 }
