@@ -443,8 +443,17 @@ fn probes_say_what_breaks() {
     let http = format!("{URL_SMALL} --large /big");
     // (2) IPv6 silently dropped: the IPv6 connect times out, IPv4 wins the race.
     lab.router_rules(DROP);
-    let (code, v) = probe(&lab, &http);
+    let prom = lab.dir.join("probe.prom");
+    let (code, v) = probe(&lab, &format!("{http} --sensor client --prometheus {}", prom.display()));
     assert_eq!((phase(&v, 6, "connect"), phase(&v, 4, "connect")), ("timeout", "ok"));
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    for line in [
+        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"6\",phase=\"connect\"} 0",
+        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"4\",phase=\"large\"} 1",
+        "v6watch_probe_he_winner{sensor=\"client\",target=\"http://svc.test:8080/small\"} 4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     assert_eq!(phase(&v, 6, "http"), "skipped");
     assert_eq!((phase(&v, 4, "http"), phase(&v, 4, "large")), ("ok", "ok"));
     let race = v.iter().find(|c| c["phase"] == "race").unwrap();
@@ -459,8 +468,9 @@ fn probes_say_what_breaks() {
     let (code, v) = probe(&lab, &http);
     assert_eq!(phase(&v, 6, "connect"), "icmp_unreach");
     let c = v.iter().find(|c| c["phase"] == "connect" && c["family"] == 6).unwrap();
-    assert!(c["detail"].as_str().unwrap().contains("prohibited"), "{c}");
-    assert!(c["duration_s"].as_f64().unwrap() < 1.9, "an answer, not the 2 s timeout: {c}");
+    let why = c["detail"].as_str().unwrap();
+    assert!(why.contains("administratively prohibited (ICMPv6 type 1 code 1 from 2a0e:66:66:1::1)"), "{c}");
+    assert!(c["duration_s"].as_f64().unwrap() < 0.5, "at the first ICMPv6 error, not the SYN's retransmission: {c}");
     assert!(notes(&v).contains(&"critical V6Mon::IPv6_Service_Down".to_string()));
     assert_eq!(code, 1);
 

@@ -165,23 +165,88 @@ impl Ports {
         let family = if to.is_ipv6() { 6 } else { 4 };
         for _ in 0..3 {
             let s = self.socket(family, Type::STREAM, Protocol::TCP).map_err(|e| classify(&e))?;
+            recverr(&s, family, true);
             let t0 = Instant::now();
             match s.connect_timeout(&SockAddr::from(to), timeout) {
                 Ok(()) => {
                     let _ = s.set_tcp_nodelay(true);
+                    recverr(&s, family, false);
                     return Ok((s.into(), t0.elapsed()));
                 }
-                // The 4-tuple is still in use from an earlier round: another port.
-                Err(e)
-                    if e.raw_os_error() == Some(nix::errno::Errno::EADDRNOTAVAIL as i32) && t0.elapsed() < timeout =>
-                {
-                    continue
+                Err(e) => {
+                    if let Some(f) = icmp_error(&s) {
+                        return Err(f);
+                    }
+                    // The 4-tuple is still in use from an earlier round: another port.
+                    if e.raw_os_error() == Some(nix::errno::Errno::EADDRNOTAVAIL as i32) && t0.elapsed() < timeout {
+                        continue;
+                    }
+                    return Err(classify(&e));
                 }
-                Err(e) => return Err(classify(&e)),
             }
         }
         Err(Fail::new(Outcome::Error, "no usable source port in the probe range"))
     }
+}
+
+/// IP_RECVERR / IPV6_RECVERR while connecting. With it the kernel queues the ICMP error with
+/// its type, code and sender, and wakes the connect at the first one; without it, an error
+/// that arrives while the connect call is still in the kernel (a near firewall answers within
+/// microseconds) is kept as a soft error until the SYN is sent again a second later. Off once
+/// connected, where it would make soft errors hard.
+fn recverr(s: &Socket, family: u8, on: bool) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ =
+        if family == 6 { setsockopt(s, sockopt::Ipv6RecvErr, &on) } else { setsockopt(s, sockopt::Ipv4RecvErr, &on) };
+}
+
+/// The ICMP error queued on `s` (see [`recverr`]) as a failure naming type, code and sender.
+fn icmp_error(s: &Socket) -> Option<Fail> {
+    use nix::libc;
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
+    let mut buf = [0u8; 512];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
+    let msg = recvmsg::<SockaddrStorage>(s.as_raw_fd(), &mut iov, Some(cmsg.as_mut_slice()), flags).ok()?;
+    for c in msg.cmsgs().ok()? {
+        let (v6, e, from) = match c {
+            ControlMessageOwned::Ipv6RecvErr(e, from) if e.ee_origin == libc::SO_EE_ORIGIN_ICMP6 => {
+                (true, e, from.map(|a| IpAddr::from(a.sin6_addr.s6_addr)))
+            }
+            ControlMessageOwned::Ipv4RecvErr(e, from) if e.ee_origin == libc::SO_EE_ORIGIN_ICMP => {
+                (false, e, from.map(|a| IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())))
+            }
+            _ => continue,
+        };
+        return Some(icmp_fail(v6, e.ee_type, e.ee_code, from));
+    }
+    None
+}
+
+/// An ICMP or ICMPv6 error as a failure (RFC 4443 §3.1, RFC 792, RFC 1812 §5.2.7.1).
+pub fn icmp_fail(v6: bool, ty: u8, code: u8, from: Option<IpAddr>) -> Fail {
+    let (outcome, what): (Outcome, &str) = match (v6, ty, code) {
+        (true, 1, 0) => (Outcome::IcmpUnreach("no-route"), "no route to destination"),
+        (true, 1, 1) => (Outcome::IcmpUnreach("admin-prohibited"), "administratively prohibited"),
+        (true, 1, 2) => (Outcome::IcmpUnreach("beyond-scope"), "beyond scope of source address"),
+        (true, 1, 3) => (Outcome::IcmpUnreach("addr-unreachable"), "address unreachable"),
+        (true, 1, 4) => (Outcome::Refused, "port unreachable"),
+        (true, 1, 5) => (Outcome::IcmpUnreach("policy-fail"), "source address failed ingress/egress policy"),
+        (true, 1, 6) => (Outcome::IcmpUnreach("reject-route"), "reject route to destination"),
+        (true, 3, _) => (Outcome::IcmpUnreach("time-exceeded"), "hop limit exceeded (a routing loop?)"),
+        (true, 4, _) => (Outcome::IcmpUnreach("param-problem"), "parameter problem"),
+        (false, 3, 0) => (Outcome::IcmpUnreach("net-unreachable"), "network unreachable"),
+        (false, 3, 1) => (Outcome::IcmpUnreach("host-unreachable"), "host unreachable"),
+        (false, 3, 3) => (Outcome::Refused, "port unreachable"),
+        (false, 3, 9 | 10 | 13) => (Outcome::IcmpUnreach("admin-prohibited"), "administratively prohibited"),
+        (false, 11, _) => (Outcome::IcmpUnreach("time-exceeded"), "TTL exceeded (a routing loop?)"),
+        _ => (Outcome::IcmpUnreach("other"), "ICMP error"),
+    };
+    let proto = if v6 { "ICMPv6" } else { "ICMP" };
+    let from = from.map_or(String::new(), |a| format!(" from {a}"));
+    Fail { outcome, detail: format!("{what} ({proto} type {ty} code {code}{from})") }
 }
 
 /// An A or AAAA answer.
