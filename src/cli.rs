@@ -289,6 +289,15 @@ pub struct LiveArgs {
     /// Skip the application extractors (DNS, HTTP, TLS, QUIC): flows only.
     #[arg(long)]
     pub no_apps: bool,
+    /// Also probe, from this process, every DURATION (e.g. 5m): the --probe targets, else the
+    /// config's [[probe]] entries, with `v6watch probe`'s defaults. Results and findings go
+    /// to --out DIR/probe.jsonl, findings also to stderr, metrics into --prometheus; the
+    /// probe's own flows are tagged `autonomous`. Sends packets; off unless given.
+    #[arg(long, value_name = "DURATION")]
+    pub probe_every: Option<String>,
+    /// A target for --probe-every (repeatable), as `v6watch probe` takes them.
+    #[arg(long = "probe", value_name = "TARGET", requires = "probe_every")]
+    pub probe_targets: Vec<String>,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }

@@ -403,6 +403,10 @@ fn probes_say_what_breaks() {
     let live_json = lab.dir.join("live.json");
     let mut live = Command::new("ip")
         .args(["netns", "exec", &lab.ns("c"), env!("CARGO_BIN_EXE_v6watch"), "live", "-i", "c0", "--sensor", "client"])
+        // One process capturing and probing, as well as the separate `probe` runs below.
+        .args(["--probe-every", "1s", "--probe", "http://svc.test:8080/small", "--every", "1s"])
+        .arg("--prometheus")
+        .arg(lab.dir.join("live.prom"))
         .arg("--report")
         .arg(lab.dir.join("live.html"))
         .arg("--json")
@@ -504,6 +508,13 @@ fn probes_say_what_breaks() {
     // live saw the probe's flows and tagged each of them, and only them, `autonomous`.
     sh(&format!("kill -TERM {}", live.id()));
     assert!(live.wait().unwrap().success());
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(rest.contains("probe round 2:"), "live's own probe rounds: {rest}");
+    let metrics = std::fs::read_to_string(lab.dir.join("live.prom")).unwrap();
+    let line =
+        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"4\",phase=\"http\"} 1";
+    assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     let flows: Vec<Value> =
         std::fs::read_to_string(&live_out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let own = flows

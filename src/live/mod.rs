@@ -21,6 +21,46 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `--probe-every`: a thread running probe rounds (with `v6watch probe`'s defaults) until
+/// `stop`; returns where it keeps the last round's metrics.
+fn start_probing(
+    args: &LiveArgs,
+    every: &str,
+    sensor: &str,
+    stop: Arc<AtomicBool>,
+) -> Result<Arc<std::sync::Mutex<String>>> {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        probe: crate::cli::ProbeArgs,
+    }
+    let every = crate::config::parse_duration(every).with_context(|| format!("--probe-every {every:?}"))?;
+    let mut pa = <Defaults as clap::Parser>::parse_from(["probe"]).probe;
+    pa.targets = args.probe_targets.clone();
+    pa.sensor = Some(sensor.to_string());
+    pa.probe_ports = args.analysis.probe_ports.clone();
+    let file = match &args.analysis.config {
+        Some(p) => crate::config::load(p)?,
+        None => crate::config::File::default(),
+    };
+    let mut prober = crate::probe::Prober::new(&pa, &file).context("--probe-every")?;
+    let metrics = Arc::new(std::sync::Mutex::new(String::new()));
+    let (m, out) = (metrics.clone(), args.out.as_ref().map(|d| d.join("probe.jsonl")));
+    std::thread::Builder::new().name("v6watch-probe".into()).spawn(move || {
+        let r = prober.repeat(Duration::from_nanos(every as u64), &stop, |p, results, found| {
+            if let Some(path) = &out {
+                crate::probe::append(path, results, found)?;
+            }
+            *m.lock().unwrap_or_else(|e| e.into_inner()) = crate::probe::metrics(&p.targets, results);
+            Ok(())
+        });
+        if let Err(e) = r {
+            eprintln!("v6watch: probing stopped: {e:#}");
+        }
+    })?;
+    Ok(metrics)
+}
+
 /// The host name (the default sensor name of the commands that run on the sensor).
 pub fn hostname() -> String {
     nix::unistd::gethostname()
@@ -127,6 +167,9 @@ pub fn run(args: LiveArgs) -> Result<ExitCode> {
     let mut analysis = Analysis::new(settings.clone());
     analysis.sensor(SensorMeta { name: sensor.clone(), addresses: addrs.clone(), span: None });
     let mut out = sink::LiveSink::new(&mut analysis, &args, &settings, &sensor, handles.clone(), every, &iface_names)?;
+    if let Some(e) = &args.probe_every {
+        out.probe_metrics = Some(start_probing(&args, e, &sensor, stop.clone())?);
+    }
     let mut eopts = Options { threads: args.threads.max(1), ..Options::default() };
     eopts.flow.max_flows = args.max_flows.max(1);
     eopts.flow.attach = !args.no_apps;

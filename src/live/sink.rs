@@ -49,6 +49,8 @@ pub struct LiveSink<'a> {
     gap_flows: u64,
     tcp_bytes: u64,
     missed: u64,
+    /// The last probe round's metrics (`--probe-every`), written with the others.
+    pub probe_metrics: Option<std::sync::Arc<std::sync::Mutex<String>>>,
 }
 
 impl<'a> LiveSink<'a> {
@@ -95,6 +97,7 @@ impl<'a> LiveSink<'a> {
             gap_flows: 0,
             tcp_bytes: 0,
             missed: 0,
+            probe_metrics: None,
         })
     }
 
@@ -125,6 +128,9 @@ impl<'a> LiveSink<'a> {
         let Some(path) = &self.prometheus else { return Ok(()) };
         let mut text = health::prometheus(h, self.top_services);
         text.push_str(&capture_metrics(&self.sensor, &self.ifaces, &self.handles.stats.counters(), self));
+        if let Some(m) = &self.probe_metrics {
+            text.push_str(&m.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         health::write_atomic(path, &text)
             .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
     }

@@ -383,96 +383,162 @@ pub fn round(ctx: &mut Ctx, targets: &[Target], concurrency: usize) -> Vec<Vec<C
     slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
 }
 
+/// The targets and settings of a prober: what `probe` runs, and what `live --probe-every`
+/// runs beside the capture.
+pub struct Prober {
+    /// Network settings and the round's clock.
+    pub ctx: Ctx,
+    /// Targets that parsed.
+    pub targets: Vec<Target>,
+    /// Targets that did not, with why.
+    pub bad: Vec<String>,
+    /// Targets probed at once.
+    pub concurrency: usize,
+}
+
+impl Prober {
+    /// From the options and the config: the command line's targets, else the config's.
+    pub fn new(args: &ProbeArgs, file: &crate::config::File) -> Result<Prober> {
+        let dur = |what: &str, s: &str| -> Result<Duration> {
+            let ns = crate::config::parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
+            Ok(Duration::from_nanos(ns as u64))
+        };
+        let timeout = dur("--timeout", &args.timeout)?;
+        let stall = dur("--stall", &args.stall)?;
+        let head_start = dur("--head-start", &args.head_start)?;
+        let ports = match args.probe_ports.as_ref().or(file.probe_ports.as_ref()) {
+            Some(p) => crate::config::parse_ports(p).context("--probe-ports")?,
+            None => Some(crate::config::PROBE_PORTS),
+        };
+        let Some((first, last)) = ports else {
+            bail!("probe_ports = none: the probe needs a source-port range (its own traffic is told apart by it)")
+        };
+        let families: Vec<u8> = args.family.map_or(vec![6, 4], |f| vec![f]);
+
+        // Targets: a bad one is its own error (exit 2), the others are still probed.
+        let (mut targets, mut bad) = (Vec::new(), Vec::new());
+        if args.targets.is_empty() {
+            if file.probe.is_empty() {
+                bail!("nothing to probe: give targets (URL, HOST:PORT or NAME) or a --config with [[probe]] entries");
+            }
+            for p in &file.probe {
+                let fams = p.families.clone().unwrap_or_else(|| families.clone());
+                match target::parse(&p.target, p.kind.as_deref(), p.large.as_deref(), &fams) {
+                    Ok(t) => targets.push(t),
+                    Err(e) => bad.push(format!("[[probe]] {e:#}")),
+                }
+            }
+        } else {
+            for t in &args.targets {
+                let http = args.kind.as_deref().is_none_or(|k| k == "http") && t.contains("://");
+                let large = args.large.as_deref().filter(|_| http);
+                match target::parse(t, args.kind.as_deref(), large, &families) {
+                    Ok(t) => targets.push(t),
+                    Err(e) => bad.push(format!("{e:#}")),
+                }
+            }
+        }
+        for b in &bad {
+            eprintln!("v6watch: probe: {b}");
+        }
+        if targets.is_empty() {
+            bail!("no target can be probed");
+        }
+        let resolver = match &args.resolver {
+            Some(r) => r
+                .parse::<SocketAddr>()
+                .or_else(|_| r.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
+            None => {
+                engine::enrich::ptr::system_resolver().context("no nameserver in /etc/resolv.conf (use --resolver)")?
+            }
+        };
+        let ctx = Ctx {
+            round: 0,
+            sensor: args.sensor.clone().unwrap_or_else(crate::live::hostname),
+            resolver,
+            timeout,
+            stall,
+            head_start,
+            ports: Ports::new(first, last),
+            tls: check::tls_config(&args.ca)?,
+        };
+        Ok(Prober { ctx, targets, bad, concurrency: args.concurrency })
+    }
+
+    /// One round: every check, and its findings.
+    pub fn round(&mut self) -> (Vec<Vec<Check>>, Vec<engine::analyze::health::Finding>) {
+        let results = round(&mut self.ctx, &self.targets, self.concurrency);
+        let found = findings::of_round(&self.ctx.sensor, &self.targets, &results);
+        (results, found)
+    }
+
+    /// Rounds every `every` until `stop`, each handed to `each`; a finding that is new or
+    /// worse than in the last round is a line on stderr, one that went away `cleared`.
+    pub fn repeat(
+        &mut self,
+        every: Duration,
+        stop: &AtomicBool,
+        mut each: impl FnMut(&Prober, &[Vec<Check>], &[engine::analyze::health::Finding]) -> Result<()>,
+    ) -> Result<()> {
+        let mut last: std::collections::BTreeMap<String, engine::analyze::health::Severity> = Default::default();
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            let began = Instant::now();
+            n += 1;
+            let (results, found) = self.round();
+            each(self, &results, &found)?;
+            let mut now = std::collections::BTreeMap::new();
+            for f in &found {
+                if last.get(&f.identifier).is_none_or(|s| *s < f.severity) {
+                    let msg = crate::output::term::clean(&f.msg);
+                    eprintln!("v6watch: probe round {n}: {} {}: {msg}", f.severity.name(), f.note);
+                }
+                now.insert(f.identifier.clone(), f.severity);
+            }
+            for id in last.keys().filter(|id| !now.contains_key(*id)) {
+                eprintln!("v6watch: probe round {n}: cleared: {}", crate::output::term::clean(id));
+            }
+            last = now;
+            let failed = results.iter().flatten().filter(|c| !c.ok && c.outcome != "skipped").count();
+            let checks: usize = results.iter().map(Vec::len).sum();
+            eprintln!("v6watch: probe round {n}: {checks} checks, {failed} failed, {} finding(s)", found.len());
+            while !stop.load(Ordering::SeqCst) && began.elapsed() < every {
+                std::thread::sleep(Duration::from_millis(100).min(every));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs `probe`.
 pub fn run(args: ProbeArgs) -> Result<ExitCode> {
     let file = match &args.config {
         Some(p) => crate::config::load(p)?,
         None => crate::config::File::default(),
     };
-    let dur = |what: &str, s: &str| -> Result<Duration> {
-        let ns = crate::config::parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
-        Ok(Duration::from_nanos(ns as u64))
+    let every = match args.every.as_deref() {
+        Some(e) => Some(Duration::from_nanos(
+            crate::config::parse_duration(e).with_context(|| format!("--every {e:?}"))? as u64,
+        )),
+        None => None,
     };
-    let timeout = dur("--timeout", &args.timeout)?;
-    let stall = dur("--stall", &args.stall)?;
-    let head_start = dur("--head-start", &args.head_start)?;
-    let every = args.every.as_deref().map(|e| dur("--every", e)).transpose()?;
-    let ports = match args.probe_ports.as_ref().or(file.probe_ports.as_ref()) {
-        Some(p) => crate::config::parse_ports(p).context("--probe-ports")?,
-        None => Some(crate::config::PROBE_PORTS),
-    };
-    let Some((first, last)) = ports else {
-        bail!("probe_ports = none: the probe needs a source-port range (its own traffic is told apart by it)")
-    };
-    let families: Vec<u8> = args.family.map_or(vec![6, 4], |f| vec![f]);
-
-    // Targets: a bad one is its own error (exit 2), the others are still probed.
-    let mut targets = Vec::new();
-    let mut bad = Vec::new();
-    if args.targets.is_empty() {
-        if file.probe.is_empty() {
-            bail!("nothing to probe: give targets (URL, HOST:PORT or NAME) or a --config with [[probe]] entries");
-        }
-        for p in &file.probe {
-            let fams = p.families.clone().unwrap_or_else(|| families.clone());
-            match target::parse(&p.target, p.kind.as_deref(), p.large.as_deref(), &fams) {
-                Ok(t) => targets.push(t),
-                Err(e) => bad.push(format!("[[probe]] {e:#}")),
-            }
-        }
-    } else {
-        for t in &args.targets {
-            let large =
-                args.large.as_deref().filter(|_| args.kind.as_deref().is_none_or(|k| k == "http") && t.contains("://"));
-            match target::parse(t, args.kind.as_deref(), large, &families) {
-                Ok(t) => targets.push(t),
-                Err(e) => bad.push(format!("{e:#}")),
-            }
-        }
-    }
-    for b in &bad {
-        eprintln!("v6watch: probe: {b}");
-    }
-    if targets.is_empty() {
-        bail!("no target can be probed");
-    }
-    let resolver = match &args.resolver {
-        Some(r) => r
-            .parse::<SocketAddr>()
-            .or_else(|_| r.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-            .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
-        None => engine::enrich::ptr::system_resolver().context("no nameserver in /etc/resolv.conf (use --resolver)")?,
-    };
-    let sensor = args.sensor.clone().unwrap_or_else(crate::live::hostname);
-    let mut ctx = Ctx {
-        round: 0,
-        sensor,
-        resolver,
-        timeout,
-        stall,
-        head_start,
-        ports: Ports::new(first, last),
-        tls: check::tls_config(&args.ca)?,
-    };
+    let mut p = Prober::new(&args, &file)?;
     let level = match args.fail_on {
         FailOn::Info => Some(engine::analyze::health::Severity::Info),
         FailOn::Warning => Some(engine::analyze::health::Severity::Warning),
         FailOn::Critical => Some(engine::analyze::health::Severity::Critical),
         FailOn::Never => None,
     };
-
     let Some(every) = every else {
-        let results = round(&mut ctx, &targets, args.concurrency);
-        let found = findings::of_round(&ctx.sensor, &targets, &results);
-        emit(&args, &targets, &results, &found)?;
-        if !bad.is_empty() {
+        let (results, found) = p.round();
+        emit(&args, &p.targets, &results, &found)?;
+        if !p.bad.is_empty() {
             return Ok(ExitCode::from(2));
         }
         let failing = level.is_some_and(|l| found.iter().any(|f| f.severity >= l));
         return Ok(ExitCode::from(u8::from(failing)));
     };
-
-    // Rounds until a signal; each round's findings are compared with the last one's.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
@@ -480,44 +546,10 @@ pub fn run(args: ProbeArgs) -> Result<ExitCode> {
     }
     eprintln!(
         "v6watch: probing {} target(s) every {}; stop with Ctrl-C or SIGTERM",
-        targets.len(),
+        p.targets.len(),
         args.every.as_deref().unwrap_or("")
     );
-    let mut last: std::collections::BTreeMap<String, engine::analyze::health::Severity> = Default::default();
-    let mut n = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        let began = Instant::now();
-        n += 1;
-        let results = round(&mut ctx, &targets, args.concurrency);
-        let found = findings::of_round(&ctx.sensor, &targets, &results);
-        emit(&args, &targets, &results, &found)?;
-        let mut now = std::collections::BTreeMap::new();
-        for f in &found {
-            let id = f.identifier.clone();
-            if last.get(&id).is_none_or(|s| *s < f.severity) {
-                eprintln!(
-                    "v6watch: round {n}: {} {}: {}",
-                    f.severity.name(),
-                    f.note,
-                    crate::output::term::clean(&f.msg)
-                );
-            }
-            now.insert(id, f.severity);
-        }
-        for id in last.keys().filter(|id| !now.contains_key(*id)) {
-            eprintln!("v6watch: round {n}: cleared: {}", crate::output::term::clean(id));
-        }
-        last = now;
-        let failed = results.iter().flatten().filter(|c| !c.ok && c.outcome != "skipped").count();
-        eprintln!(
-            "v6watch: round {n}: {} checks, {failed} failed, {} finding(s)",
-            results.iter().map(Vec::len).sum::<usize>(),
-            found.len()
-        );
-        while !stop.load(Ordering::SeqCst) && began.elapsed() < every {
-            std::thread::sleep(Duration::from_millis(100).min(every));
-        }
-    }
+    p.repeat(every, &stop, |p, results, found| emit(&args, &p.targets, results, found))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -531,21 +563,36 @@ fn emit(args: &ProbeArgs, targets: &[Target], results: &[Vec<Check>], found: &[f
     }
     std::io::Write::flush(&mut w)?;
     if let Some(p) = &args.out {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .with_context(|| format!("--out {}", p.display()))?;
-        let mut w = std::io::BufWriter::new(f);
-        output::jsonl(&mut w, results, found).with_context(|| format!("--out {}", p.display()))?;
-        std::io::Write::flush(&mut w).with_context(|| format!("--out {}", p.display()))?;
+        append(p, results, found)?;
     }
     if let Some(p) = &args.prometheus {
-        let sensor = results.iter().flatten().next().map(|c| c.sensor.as_str()).unwrap_or("");
-        crate::output::health::write_atomic(p, &output::prometheus(sensor, targets, results))
+        crate::output::health::write_atomic(p, &metrics(targets, results))
             .with_context(|| format!("--prometheus {}", p.display()))?;
     }
     Ok(())
+}
+
+/// Appends a round's checks and findings to `path` as JSON lines, in one write so that a
+/// reader (or a second writer) never sees half a round.
+pub fn append(
+    path: &std::path::Path,
+    results: &[Vec<Check>],
+    found: &[engine::analyze::health::Finding],
+) -> Result<()> {
+    let mut buf = Vec::new();
+    output::jsonl(&mut buf, results, found)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut f, &buf).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The Prometheus text of a round.
+pub fn metrics(targets: &[Target], results: &[Vec<Check>]) -> String {
+    let sensor = results.iter().flatten().next().map(|c| c.sensor.as_str()).unwrap_or("");
+    output::prometheus(sensor, targets, results)
 }
 
 /// Whether `path` holds probe records: its first line is a probe check or a probe finding.
