@@ -836,3 +836,62 @@ fn replayed_traffic_repeats_its_flows_with_valid_checksums() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `probe` on loopback with targets from the config: a small HTTP server answers over IPv4, a
+/// closed IPv6 port refuses; a bad entry is named and the rest still probed (exit 2); the
+/// checks come from the probe's source ports; `health --records` reads the results back.
+#[test]
+fn probe_from_config_on_loopback() {
+    use std::io::{Read, Write};
+    let dir = tmpdir("probe-config");
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in server.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+        }
+    });
+    // A port nothing listens on (bound, then closed).
+    let closed = std::net::TcpListener::bind("[::1]:0").expect("IPv6 loopback").local_addr().unwrap().port();
+    let config = dir.join("probe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[probe]]\ntarget = \"http://127.0.0.1:{port}/ping\"\n\
+             [[probe]]\ntarget = \"[::1]:{closed}\"\n\
+             [[probe]]\ntarget = \"gopher://old.example/\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("probe.jsonl");
+    let o =
+        v6watch(&["probe", "--config", config.to_str().unwrap(), "--format", "jsonl", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("gopher"), "{err}");
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let get = |fam: u64, phase: &str| {
+        lines.iter().find(|c| c["type"] == "probe" && c["family"] == fam && c["phase"] == phase).cloned().unwrap()
+    };
+    assert_eq!((get(4, "connect")["outcome"].as_str(), get(4, "http")["status"].as_u64()), (Some("ok"), Some(200)));
+    assert_eq!(get(6, "connect")["outcome"], "refused");
+    assert_eq!(get(6, "connect")["address"], format!("[::1]:{closed}"));
+    let notes: Vec<&str> =
+        lines.iter().filter(|l| l["type"] == "finding").map(|l| l["note"].as_str().unwrap()).collect();
+    assert_eq!(notes, ["V6Mon::Service_Down"]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), String::from_utf8_lossy(&o.stdout), "--out has the same lines");
+    let h = v6watch(&["health", "--records", out.to_str().unwrap(), "--format", "jsonl"]);
+    assert_eq!(h.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&h.stdout);
+    assert!(text.contains("\"note\":\"V6Mon::Service_Down\"") && text.contains("\"source\":\"probe\""), "{text}");
+    // Nothing to probe, or an unusable option, is refused before anything is sent.
+    let o = v6watch(&["probe"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to probe"));
+    let o = v6watch(&["probe", "--probe-ports", "9-1", "http://127.0.0.1/"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FIRST-LAST"), "{}", String::from_utf8_lossy(&o.stderr));
+}
