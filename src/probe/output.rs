@@ -14,15 +14,7 @@ use std::io::{self, Write};
 pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], found: &[ProbeFinding]) -> io::Result<()> {
     for (t, checks) in targets.iter().zip(results) {
         writeln!(w, "{}  ({})", clean(&t.label), t.kind.name())?;
-        writeln!(
-            w,
-            "  {} {} {} {} {:>9}  DETAIL",
-            pad("FAM", 4),
-            pad("PHASE", 8),
-            pad("ADDRESS", 30),
-            pad("RESULT", 13),
-            "TIME"
-        )?;
+        writeln!(w, "  {} {} {} {:>9}  ADDRESS / DETAIL", pad("FAM", 4), pad("PHASE", 8), pad("RESULT", 13), "TIME")?;
         for c in checks {
             let fam = match (c.phase.as_str(), c.family) {
                 ("race", 0) => "-".to_string(),
@@ -54,17 +46,19 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
                     &c.cert_sha256.as_deref().unwrap_or("")[..12.min(c.cert_sha256.as_ref().map_or(0, String::len))]
                 );
             }
-            let address = c.address.as_deref().unwrap_or("-");
-            writeln!(
-                w,
-                "  {} {} {} {} {:>9}  {}",
-                pad(&fam, 4),
-                pad(&c.phase, 8),
-                pad(&clean(address), 30),
-                pad(&c.outcome, 13),
-                time,
-                clean(&super::check::truncate(&detail, 100))
-            )?;
+            let address = clean(c.address.as_deref().unwrap_or("-"));
+            let head =
+                format!("  {} {} {} {:>9}  {address}", pad(&fam, 4), pad(&c.phase, 8), pad(&c.outcome, 13), time);
+            let detail = clean(&super::check::truncate(&detail, 200));
+            // The detail beside the address when the line stays within 100 columns, else on
+            // its own line below.
+            if detail.is_empty() {
+                writeln!(w, "{head}")?;
+            } else if head.chars().count() + 2 + detail.chars().count() <= 100 {
+                writeln!(w, "{head}  {detail}")?;
+            } else {
+                writeln!(w, "{head}\n{}{detail}", " ".repeat(41))?;
+            }
         }
         writeln!(w)?;
     }
@@ -73,7 +67,10 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
     } else {
         writeln!(w, "FINDINGS")?;
         for f in found {
-            writeln!(w, "  {} {}  {}", pad(f.severity.name(), 8), f.note, clean(&f.msg))?;
+            writeln!(w, "  {} {}", pad(f.severity.name(), 8), f.note)?;
+            for line in wrap(&clean(&f.msg), 100 - 11) {
+                writeln!(w, "{}{line}", " ".repeat(11))?;
+            }
         }
     }
     Ok(())
@@ -139,4 +136,31 @@ pub fn prometheus(sensor: &str, targets: &[Target], results: &[Vec<Check>]) -> S
         super::wall_ns() as f64 / 1e9
     ));
     out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let last = lines.last_mut().expect("one line at least");
+        if !last.is_empty() && last.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod test {
+    #[test]
+    fn wraps_at_spaces() {
+        assert_eq!(super::wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(super::wrap("abcdefgh ij", 4), ["abcdefgh", "ij"]);
+        assert_eq!(super::wrap("", 4), [""]);
+    }
 }
