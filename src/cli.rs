@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 /// What IPv6 sensors see: packet captures in, flows, names, timelines and IPv6 health out.
 #[derive(Debug, Parser)]
-#[command(name = "v6watch", version, about, long_about = None, propagate_version = true)]
+#[command(name = "v6watch", version, about, long_about = None, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
