@@ -152,3 +152,70 @@ fn dns_http_tls_match_tshark() {
     assert!(n_dns > 100 && n_http > 100 && n_tls > 10 && n_quic > 60, "{n_dns} {n_http} {n_tls} {n_quic}");
     assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// SMTP commands against tshark's `smtp.req.command` / `smtp.req.parameter` on every corpus
+/// capture tshark finds SMTP in: per flow, the EHLO/HELO name, the MAIL FROM paths and the
+/// number of RCPT TO, and STARTTLS. tshark cuts every command after four letters, so STARTTLS
+/// is its command `STAR` with parameter `TLS` (a documented difference: v6watch says
+/// `starttls: true`).
+#[test]
+fn smtp_matches_tshark() {
+    let Some(dir) = common::corpus() else { return };
+    let have = std::process::Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but tshark is missing");
+        return;
+    }
+    let mut checked = 0;
+    for (file, _) in common::inventory(&dir) {
+        let path = dir.join(&file);
+        let out = std::process::Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&path)
+            .args(["-Y", "smtp.req", "-T", "fields", "-E", "separator=\t"])
+            .args([
+                "-e",
+                "ip.src",
+                "-e",
+                "ipv6.src",
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "smtp.req.command",
+                "-e",
+                "smtp.req.parameter",
+            ])
+            .output()
+            .expect("tshark");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.trim().is_empty() {
+            continue;
+        }
+        // Per client endpoint: (helo, mail from, rcpt count, starttls).
+        let mut theirs: BTreeMap<String, (String, Vec<String>, u64, bool)> = BTreeMap::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split('\t').collect();
+            let client = format!("{}{}:{}", f[0], f[1], f[2]);
+            let e = theirs.entry(client).or_default();
+            let (cmd, param) = (f[3].to_ascii_uppercase(), f.get(4).copied().unwrap_or(""));
+            match cmd.as_str() {
+                "EHLO" | "HELO" if e.0.is_empty() => e.0 = param.to_string(),
+                "MAIL" => e.1.push(param.trim_start_matches("FROM:").trim_matches(['<', '>']).to_string()),
+                "RCPT" => e.2 += 1,
+                "STAR" if param.eq_ignore_ascii_case("TLS") => e.3 = true,
+                _ => {}
+            }
+        }
+        let mut ours: Vec<(String, Vec<String>, u64, bool)> = events(&path)
+            .iter()
+            .filter_map(|e| if let AppEvent::Smtp(m) = e { Some(m) } else { None })
+            .map(|m| (m.helo.clone().unwrap_or_default(), m.mail_from.clone(), m.rcpt, m.starttls))
+            .collect();
+        let mut theirs: Vec<_> = theirs.into_values().collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{file}: SMTP sessions, ours and tshark's");
+        checked += 1;
+    }
+    assert!(checked >= 1, "the corpus has SMTP (ndpi/smtp-starttls.pcap)");
+}

@@ -110,6 +110,15 @@ fn table_header(ty: &EventType) -> String {
             term::pad("ALPN", 12),
             term::pad("ECH", 3)
         ),
+        "smtp" => format!(
+            "{} {} {} {} {} {} HELO / MAIL FROM",
+            term::pad("TIME (UTC)", 20),
+            term::pad("SERVER", 30),
+            term::pad("TLS", 3),
+            term::rpad("MSGS", 4),
+            term::rpad("RCPT", 5),
+            term::pad("REJ", 4)
+        ),
         // Any other type: the time, the server, then its own columns' CSV cells.
         _ => {
             let mut h = format!("{} {}", term::pad("TIME (UTC)", 20), term::pad("SERVER", 30));
@@ -177,6 +186,20 @@ fn table_line(ty: &EventType, ev: &AppEvent) -> String {
             term::pad(if t.ech { "yes" } else { "-" }, 3),
             term::clean(t.sni.as_deref().unwrap_or("-"))
         ),
+        AppEvent::Smtp(m) => {
+            let from = m.mail_from.first().map(|f| format!(" / <{f}>")).unwrap_or_default();
+            let more = if m.mail_from.len() > 1 { format!(" +{}", m.mail_from.len() - 1) } else { String::new() };
+            format!(
+                "{} {} {} {} {} {} {}",
+                term::pad(&term::utc_short(m.ts), 20),
+                term::pad(&term::endpoint(&m.server, m.server_port), 30),
+                term::pad(if m.starttls { "yes" } else { "-" }, 3),
+                term::rpad(&m.messages.to_string(), 4),
+                term::rpad(&m.rcpt.to_string(), 5),
+                term::pad(&m.rejected.to_string(), 4),
+                term::clean(&format!("{}{from}{more}", m.helo.as_deref().unwrap_or("-")))
+            )
+        }
         _ => {
             let head = ev.head();
             let mut line = format!(

@@ -176,6 +176,9 @@ pub fn json_value(b: &mut Vec<u8>, v: Value<'_>, sensor_json: &[u8]) {
         Value::Strings(list) => {
             let _ = serde_json::to_writer(&mut *b, list);
         }
+        Value::UInts(list) => {
+            let _ = serde_json::to_writer(&mut *b, list);
+        }
         Value::DnsAnswers(list) => {
             let _ = serde_json::to_writer(&mut *b, list);
         }
@@ -200,6 +203,7 @@ pub fn csv_value(v: Value<'_>) -> String {
         Value::IcmpErrors(list) => term::csv_cell(&icmp_errors(list)),
         Value::Names(list) => term::csv_cell(&list.join(";")),
         Value::Strings(list) => term::csv_cell(&list.join(" ")),
+        Value::UInts(list) => list.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
         Value::DnsAnswers(list) => term::csv_cell(&engine::columns::answer_words(list)),
         Value::Null | Value::Absent => String::new(),
     }

@@ -39,6 +39,8 @@ pub enum Value<'a> {
     Bool(bool),
     /// A list of strings (from packets).
     Strings(&'a [String]),
+    /// A list of counts.
+    UInts(&'a [u64]),
     /// A DNS response's resource records.
     DnsAnswers(&'a [DnsAnswer]),
     /// Not known: JSON writes `null`, CSV an empty cell (an event's fields are always there).

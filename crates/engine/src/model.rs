@@ -551,6 +551,51 @@ pub struct TlsEvent {
     pub transport: &'static str,
 }
 
+/// One SMTP session (RFC 5321): who greeted, who said hello, what was sent to whom and what
+/// the server answered. Strings are as the packets had them (escaped at output) and bounded.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct SmtpEvent {
+    /// Time of the session's first message (the greeting, or the first command seen), ns.
+    #[serde(serialize_with = "crate::model::epoch")]
+    pub ts: i64,
+    /// The flow's uid.
+    pub uid: String,
+    /// Client (the sending side).
+    #[serde(serialize_with = "ser_addr")]
+    pub client: Addr,
+    /// Server (the receiving side).
+    #[serde(serialize_with = "ser_addr")]
+    pub server: Addr,
+    /// Server port.
+    pub server_port: u16,
+    /// The server's greeting: its first reply line, code included.
+    pub banner: Option<String>,
+    /// The name the client gave in EHLO or HELO.
+    pub helo: Option<String>,
+    /// The reverse paths of MAIL FROM, in order (16 at most; empty for a bounce's `<>`).
+    pub mail_from: Vec<String>,
+    /// RCPT TO commands sent.
+    pub rcpt: u64,
+    /// The recipients' domains, distinct, lower case (32 at most).
+    pub rcpt_domains: Vec<String>,
+    /// Messages the server took (a 2xx after the data).
+    pub messages: u64,
+    /// Their sizes in bytes (16 at most).
+    pub sizes: Vec<u64>,
+    /// Transaction commands (MAIL, RCPT, DATA, the data) answered 2xx or 3xx.
+    pub accepted: u64,
+    /// Answered 4xx: deferred (greylisting, a full mailbox, a busy server).
+    pub deferred: u64,
+    /// Answered 5xx: rejected.
+    pub rejected: u64,
+    /// The server offered STARTTLS in its EHLO reply.
+    pub starttls_offered: bool,
+    /// The session switched to TLS (its ClientHello is then a `tls` event of the same flow).
+    pub starttls: bool,
+    /// The last reply code.
+    pub last_reply: Option<u16>,
+}
+
 /// An application-layer event (written and read through its type's columns:
 /// `extract::EVENT_TYPES`).
 #[derive(Debug, Clone, PartialEq)]
@@ -561,6 +606,8 @@ pub enum AppEvent {
     Http(HttpEvent),
     /// TLS handshake.
     Tls(TlsEvent),
+    /// SMTP session (boxed: it is the largest, and sessions are few).
+    Smtp(Box<SmtpEvent>),
 }
 
 /// The fields every event has, borrowed (see `columns::EVENT_HEAD`).
@@ -600,6 +647,7 @@ macro_rules! each_event {
             AppEvent::Dns($e) => $body,
             AppEvent::Http($e) => $body,
             AppEvent::Tls($e) => $body,
+            AppEvent::Smtp($e) => $body,
         }
     };
 }
@@ -613,11 +661,13 @@ pub enum EventKind {
     Http = 1,
     /// [`AppEvent::Tls`].
     Tls = 2,
+    /// [`AppEvent::Smtp`].
+    Smtp = 3,
 }
 
 impl EventKind {
     /// Every kind, in number order (the order of `extract::EVENT_TYPES`).
-    pub const ALL: [EventKind; 3] = [EventKind::Dns, EventKind::Http, EventKind::Tls];
+    pub const ALL: [EventKind; 4] = [EventKind::Dns, EventKind::Http, EventKind::Tls, EventKind::Smtp];
 }
 
 impl AppEvent {
@@ -649,6 +699,7 @@ impl AppEvent {
             AppEvent::Dns(_) => EventKind::Dns,
             AppEvent::Http(_) => EventKind::Http,
             AppEvent::Tls(_) => EventKind::Tls,
+            AppEvent::Smtp(_) => EventKind::Smtp,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Application extractors: DNS (UDP and TCP; mDNS and LLMNR share the format), HTTP/1.x, TLS
-//! handshakes and QUIC Initials (decrypted: SNI, ALPN). Each flow gets an [`App`] attachment
+//! Application extractors: DNS (UDP and TCP; mDNS and LLMNR share the format), HTTP/1.x, SMTP,
+//! TLS handshakes and QUIC Initials (decrypted: SNI, ALPN). Each flow gets an [`App`] attachment
 //! that probes the first payload (port hints help, but the bytes decide) and then feeds one
 //! [`Extractor`], which emits [`AppEvent`]s and, when the flow ends, sets the record's
 //! `service` and `server_name`.
@@ -20,6 +20,7 @@ mod dns;
 mod fixture;
 mod http;
 mod quic;
+mod smtp;
 mod tls;
 
 use crate::columns::EventType;
@@ -34,11 +35,12 @@ type ProbeFn = fn(&PacketCtx<'_>, &[u8], bool, bool) -> Option<Box<dyn Extractor
 
 /// First match wins: DNS before HTTP (TCP port 53 is DNS whatever it carries), QUIC last (it
 /// is recognised on any port).
-const PROBES: &[ProbeFn] = &[dns::probe, http::probe, tls::probe, quic::probe];
+const PROBES: &[ProbeFn] = &[dns::probe, http::probe, smtp::probe, tls::probe, quic::probe];
 
 /// The events the protocols emit, in [`EventKind`](crate::model::EventKind) number order
 /// (`EventKind::X as usize` indexes it).
-pub const EVENT_TYPES: [EventType; crate::model::EventKind::ALL.len()] = [dns::EVENTS, http::EVENTS, tls::EVENTS];
+pub const EVENT_TYPES: [EventType; crate::model::EventKind::ALL.len()] =
+    [dns::EVENTS, http::EVENTS, tls::EVENTS, smtp::EVENTS];
 
 /// Bytes buffered per direction while waiting for a complete message.
 pub const STREAM_CAP: usize = 64 << 10;

@@ -243,14 +243,15 @@ pub(super) const EVENTS: EventType = EventType {
 };
 
 #[cfg(test)]
-mod test {
+pub(super) mod test {
     use super::super::fixture::{hex, Conn};
     use crate::model::{AppEvent, TlsEvent};
     use wire::ipproto;
 
     /// ClientHello in one TLS 1.0-versioned record: SNI example.com, ALPN h2 and http/1.1,
     /// supported_versions TLS 1.3 and 1.2, ciphers 0x1301 0x1302.
-    const CLIENT_HELLO: &str = "16030100600100005c03030000000000000000000000000000000000000000000000000000000000\
+    pub(crate) const CLIENT_HELLO: &str =
+        "16030100600100005c03030000000000000000000000000000000000000000000000000000000000\
                                 000000000004130113020100002f00000010000e00000b6578616d706c652e636f6d0010000e000c\
                                 02683208687474702f312e31002b00050403040303";
     /// ServerHello choosing TLS 1.3 (supported_versions) and TLS_AES_128_GCM_SHA256.
