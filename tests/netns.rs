@@ -416,9 +416,13 @@ fn probes_say_what_breaks() {
         .spawn()
         .expect("live");
     let mut err = live.stderr.take().unwrap();
-    let mut buf = [0u8; 256];
-    let _ = std::io::Read::read(&mut err, &mut buf);
-    assert!(String::from_utf8_lossy(&buf).contains("capturing on c0"), "{}", String::from_utf8_lossy(&buf));
+    // Its first line says the capture is open (it may come in more than one write).
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while !first.ends_with(b"\n") && first.len() < 4096 && std::io::Read::read(&mut err, &mut byte).unwrap_or(0) == 1 {
+        first.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&first).contains("capturing on c0"), "{}", String::from_utf8_lossy(&first));
 
     // (1) Everything works: every phase ok over both families, IPv6 wins the race, exit 0.
     let tls = format!("https://svc.test:8443/small --large /big --ca {}", ca.display());
