@@ -648,7 +648,7 @@ fn report_exports_the_records_in_the_same_pass() {
     };
     assert_eq!(
         names(&data),
-        ["dns.jsonl", "facts.jsonl", "flows.jsonl", "http.jsonl", "tls.jsonl"],
+        ["dns.jsonl", "facts.jsonl", "flows.jsonl", "http.jsonl", "smtp.jsonl", "tls.jsonl"],
         "no temporary files left"
     );
 

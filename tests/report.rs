@@ -55,6 +55,29 @@ fn demo_answers_the_seeds_questions() {
     ));
     assert!(html
         .contains("[honeypot1] Google switched to IPv6 at 2011-06-08 09:00 JST, back to IPv4 at 2011-06-09 09:00 JST"));
+
+    // Spam over IPv6: the unsolicited SMTP sessions the demo makes, over IPv6 only during the
+    // event, answered in the summary, the JSON and the HTML.
+    for sensor in ["honeypot1", "honeypot2"] {
+        let line = text.lines().find(|l| l.contains(&format!("mail    [{sensor}] mail sessions received over IPv6: ")));
+        let line = line.unwrap_or_else(|| panic!("no mail line for {sensor} in\n{text}"));
+        let mail: Vec<&Value> = report["mail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["sensor"] == sensor && m["direction"] == "received")
+            .collect();
+        let of = |fam: u64| mail.iter().find(|m| m["family"] == fam).copied().unwrap();
+        let (v6, v4) = (of(6), of(4));
+        let (n6, n4) = (v6["sessions"].as_u64().unwrap(), v4["sessions"].as_u64().unwrap());
+        assert!(n6 >= 10 && n4 >= 20, "{line}");
+        // Every IPv6 session came during the event (windows: before, during, after).
+        assert_eq!(v6["windows"][1].as_u64(), Some(n6), "{v6}");
+        assert_eq!((v6["senders"].as_u64(), v6["messages"].as_u64()), (Some(3), Some(n6)));
+        assert!(line.contains(&format!("over IPv6: {n6} (from 3 senders, {n6} messages), over IPv4: {n4}")), "{line}");
+        assert!(line.contains("during World IPv6 Day: "), "{line}");
+    }
+    assert!(html.contains("id=\"mail-table\"") && html.contains("mail sessions received over IPv6: "));
 }
 
 /// The seed's peer lists (names and addresses), excluding honeypot1's autonomous activity.

@@ -238,6 +238,41 @@ impl Trace {
         t
     }
 
+    /// A TCP connection from `c` to `srv`: the handshake, `steps` (each sent by the client or
+    /// the server, acknowledged), then both FINs. Returns its end.
+    fn conversation(&mut self, ts: i64, c: IpAddr, srv: IpAddr, dport: u16, steps: &[(bool, &[u8])], rtt: i64) -> i64 {
+        let cport = 40_000 + self.rng.below(20_000) as u16;
+        let mut seq = [self.rng.next_u64() as u32, self.rng.next_u64() as u32];
+        let mss = if c.is_ipv6() { 1440 } else { 1460 };
+        let ends = [(c, cport), (srv, dport)];
+        let mut t = ts;
+        let send = |tr: &mut Trace, t: i64, from: usize, fl: u8, payload: &[u8], seq: &mut [u32; 2]| {
+            let ((a, ap), (b, bp)) = (ends[from], ends[1 - from]);
+            let ack = if fl & flags::SYN != 0 && from == 0 { 0 } else { seq[1 - from] };
+            tr.push(t, a, b, L4::tcp(ap, bp, seq[from], ack, fl, mss, payload), Encap::None);
+            seq[from] = seq[from].wrapping_add(payload.len() as u32 + u32::from(fl & (flags::SYN | flags::FIN) != 0));
+        };
+        send(self, t, 0, flags::SYN, &[], &mut seq);
+        t += rtt;
+        send(self, t, 1, flags::SYN | flags::ACK, &[], &mut seq);
+        t += 100_000;
+        send(self, t, 0, flags::ACK, &[], &mut seq);
+        for (from_client, payload) in steps {
+            let from = usize::from(!from_client);
+            t += rtt / 2;
+            send(self, t, from, flags::ACK | flags::PSH, payload, &mut seq);
+            t += rtt / 2;
+            send(self, t, 1 - from, flags::ACK, &[], &mut seq);
+        }
+        t += MS;
+        send(self, t, 1, flags::FIN | flags::ACK, &[], &mut seq);
+        t += rtt / 2;
+        send(self, t, 0, flags::FIN | flags::ACK, &[], &mut seq);
+        t += rtt / 2;
+        send(self, t, 1, flags::ACK, &[], &mut seq);
+        t
+    }
+
     /// An IPv6 attempt that fails: SYN retransmissions unanswered, or refused by ICMPv6
     /// administratively prohibited from a router. Returns when the client gives up.
     fn failed_v6(&mut self, ts: i64, c: IpAddr, srv: IpAddr, dport: u16, icmp_router: Option<IpAddr>) -> i64 {
@@ -294,6 +329,37 @@ impl Trace {
     }
 }
 
+/// An SMTP session a spam run makes to a honeypot that accepts everything: (from the
+/// client, bytes) in order.
+fn spam_session(sensor: &str, helo: &str, k: i64) -> Vec<(bool, Vec<u8>)> {
+    let rcpts = 1 + k % 3;
+    let mut client = format!("MAIL FROM:<offers{k}@cheap-meds.example>\r\n");
+    let mut replies = String::from("250 2.1.0 Ok\r\n");
+    for r in 0..rcpts {
+        client.push_str(&format!("RCPT TO:<{}@{sensor}.example>\r\n", ["admin", "info", "root"][r as usize]));
+        replies.push_str("250 2.1.5 Ok\r\n");
+    }
+    let body = format!(
+        "From: <offers{k}@cheap-meds.example>\r\nSubject: Best prices {k}\r\n\r\nVisit http://cheap-meds.example/\r\n.\r\n"
+    );
+    [
+        (false, format!("220 {sensor}.example ESMTP\r\n")),
+        (true, format!("EHLO {helo}\r\n")),
+        (false, format!("250-{sensor}.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n")),
+        (true, client),
+        (false, replies),
+        (true, "DATA\r\n".to_string()),
+        (false, "354 End data with <CR><LF>.<CR><LF>\r\n".to_string()),
+        (true, body),
+        (false, "250 2.0.0 Ok: queued\r\n".to_string()),
+        (true, "QUIT\r\n".to_string()),
+        (false, "221 2.0.0 Bye\r\n".to_string()),
+    ]
+    .into_iter()
+    .map(|(c, b)| (c, b.into_bytes()))
+    .collect()
+}
+
 fn during(ts: i64) -> bool {
     ts >= EVENT.0 && ts < EVENT.1
 }
@@ -343,6 +409,7 @@ enum Kind {
     MirrorMtu,
     Probes,
     LinkLocal,
+    Spam,
 }
 
 struct Activity {
@@ -363,6 +430,7 @@ impl Activity {
             Activity { kind: Kind::MirrorMtu, next: START + 95 * 60 * SEC, k: 0 },
             Activity { kind: Kind::Probes, next: START + 11 * 60 * SEC, k: 0 },
             Activity { kind: Kind::LinkLocal, next: START + 90 * SEC, k: 0 },
+            Activity { kind: Kind::Spam, next: START + 37 * 60 * SEC, k: 0 },
         ];
         if s.autonomous {
             v.push(Activity { kind: Kind::Autonomous, next: START + 20 * 60 * SEC, k: 0 });
@@ -432,6 +500,24 @@ impl Activity {
             Kind::Probes => {
                 probe(tr, s, t);
                 self.next = t + 17 * 60 * SEC + tr.rng.below(600) as i64 * SEC;
+            }
+            // Unsolicited mail to the honeypot's SMTP port: over IPv4 every few hours, and during
+            // the event hourly, mostly over IPv6 (the seed's "spam arriving over IPv6").
+            Kind::Spam => {
+                let ev = during(t);
+                let v6 = ev && k % 4 != 3;
+                let senders: &[&str] = if v6 {
+                    &["2001:db8:5a:1::25", "2001:db8:5b::99", "2001:db8:5a:1::26"]
+                } else {
+                    &["203.0.113.25", "198.51.100.77", "192.0.2.66"]
+                };
+                let from = ip(senders[k as usize % senders.len()]);
+                let to = if v6 { s.v6 } else { s.v4 };
+                let helo = format!("mail{}.bulk-offers.example", k % 7);
+                let script = spam_session(s.name, &helo, k);
+                let steps: Vec<(bool, &[u8])> = script.iter().map(|(c, b)| (*c, b.as_slice())).collect();
+                tr.conversation(t, from, to, 25, &steps, if v6 { 180 * MS } else { 160 * MS });
+                self.next = t + if ev { HOUR } else { 3 * HOUR } + tr.rng.below(900) as i64 * SEC;
             }
             // Link-local chatter: router advertisements, neighbour solicitations.
             Kind::LinkLocal => {

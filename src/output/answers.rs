@@ -53,6 +53,9 @@ pub fn write(w: &mut dyn Write, r: &Report, st: &Settings) -> io::Result<()> {
             )?;
         }
     }
+    for line in mail_lines(r) {
+        writeln!(w, "  mail    {}", clean(&line))?;
+    }
     let bad: Vec<_> = r.health.findings.iter().filter(|f| f.severity > Severity::Info).collect();
     if bad.is_empty() {
         writeln!(w, "  health  no IPv6 failure at warning level ({} attempts analysed)", r.health.attempts)?;
@@ -61,4 +64,37 @@ pub fn write(w: &mut dyn Write, r: &Report, st: &Settings) -> io::Result<()> {
         writeln!(w, "  health  {} [{}] {}", f.severity.name(), clean(&f.sensor), clean(&f.msg))?;
     }
     Ok(())
+}
+
+/// The seed's spam question, per sensor and direction: "mail sessions received over IPv6:
+/// N (from M senders), over IPv4: K", and what the event windows saw of it.
+pub fn mail_lines(r: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut keys: Vec<(&str, &str)> = r.mail.iter().map(|m| (m.sensor.as_str(), m.direction)).collect();
+    keys.dedup();
+    for (sensor, dir) in keys {
+        let of = |fam: u8| r.mail.iter().find(|m| m.sensor == sensor && m.direction == dir && m.family == fam);
+        let (v6, v4) = (of(6), of(4));
+        let n = |m: Option<&engine::analysis::MailAgg>| m.map_or(0, |m| m.sessions);
+        let senders = |m: Option<&engine::analysis::MailAgg>| m.map_or(0, |m| m.senders);
+        let mut line = format!(
+            "[{sensor}] mail sessions {} over IPv6: {} (from {} sender{}, {} message{}), over IPv4: {} (from {} sender{})",
+            if dir == "transit" { "seen in transit" } else { dir },
+            n(v6),
+            senders(v6),
+            if senders(v6) == 1 { "" } else { "s" },
+            v6.map_or(0, |m| m.messages),
+            if v6.map_or(0, |m| m.messages) == 1 { "" } else { "s" },
+            n(v4),
+            senders(v4),
+            if senders(v4) == 1 { "" } else { "s" },
+        );
+        for (i, c) in r.comparisons.iter().enumerate() {
+            let during =
+                |m: Option<&engine::analysis::MailAgg>| m.and_then(|m| m.windows.get(i * 3 + 1).copied()).unwrap_or(0);
+            line.push_str(&format!("; during {}: {} over IPv6, {} over IPv4", c.event.name, during(v6), during(v4)));
+        }
+        out.push(line);
+    }
+    out
 }

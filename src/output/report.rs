@@ -579,7 +579,48 @@ fn apps(h: &mut Html, r: &Report, st: &Settings) {
         h.text(&local(a.last_ts, &st.tz));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div></section>");
+    h.raw("</tbody></table></div>");
+    mail(h, r, st);
+    h.raw("</section>");
+}
+
+/// SMTP sessions: the spam question answered in a sentence per sensor, then the rows.
+fn mail(h: &mut Html, r: &Report, st: &Settings) {
+    h.raw("<h3 id=\"mail\">Mail (SMTP sessions)</h3>");
+    let lines = super::answers::mail_lines(r);
+    if lines.is_empty() {
+        h.raw("<p class=\"muted\">No SMTP session in the captures.</p>");
+        return;
+    }
+    for l in &lines {
+        h.raw("<p>");
+        h.text(l);
+        h.raw("</p>");
+    }
+    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"mail-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Direction</th><th class=\"n\">Sessions</th><th class=\"n\">Senders</th><th class=\"n\">Messages</th><th class=\"n\">Recipients</th><th class=\"n\">Rejected</th><th class=\"n\">Deferred</th><th class=\"n\">STARTTLS</th><th>Busiest senders</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    for m in &r.mail {
+        h.raw("<tr><td>");
+        h.text(&m.sensor);
+        let _ = write!(
+            h.s,
+            "</td><td{}>IPv{}</td><td>{}</td>",
+            if m.family == 6 { " class=\"v6\"" } else { "" },
+            m.family,
+            m.direction
+        );
+        for n in [m.sessions, m.senders, m.messages, m.recipients, m.rejected, m.deferred, m.starttls] {
+            let _ = write!(h.s, "<td class=\"n\" data-v=\"{n}\">{n}</td>");
+        }
+        h.raw("<td class=\"mono\">");
+        let top: Vec<String> = m.top_senders.iter().map(|(a, n)| format!("{a} ×{n}")).collect();
+        h.text(&top.join(", "));
+        let _ = write!(h.s, "</td><td data-v=\"{}\">", m.first_ts);
+        h.text(&local(m.first_ts, &st.tz));
+        let _ = write!(h.s, "</td><td data-v=\"{}\">", m.last_ts);
+        h.text(&local(m.last_ts, &st.tz));
+        h.raw("</td></tr>");
+    }
+    h.raw("</tbody></table></div>");
 }
 
 fn services(h: &mut Html, r: &Report) {

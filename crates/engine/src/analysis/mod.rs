@@ -25,6 +25,77 @@ pub const SCHEMA: &str = "v6watch.report/1";
 /// Distinct application-event keys kept (HTTP request lines, TLS names); beyond, counted only.
 const MAX_APP_KEYS: usize = 20_000;
 
+/// One client–server pair's SMTP sessions.
+#[derive(Debug, Clone, Default)]
+struct MailAcc {
+    sessions: u64,
+    messages: u64,
+    recipients: u64,
+    rejected: u64,
+    deferred: u64,
+    starttls: u64,
+    first_ts: i64,
+    last_ts: i64,
+    windows: Vec<u64>,
+}
+
+/// The sessions of `mail` grouped by sensor, family and direction (`sent` when a sensor
+/// address is the client, `received` when it is the server; the addresses are `own`'s).
+fn mail_rows(
+    mail: &HashMap<(String, Addr, Addr), MailAcc>,
+    own: &HashMap<String, Vec<Addr>>,
+    n_windows: usize,
+) -> Vec<MailAgg> {
+    let mine = |sensor: &str, a: &Addr| own.get(sensor).is_some_and(|v| v.contains(a));
+    let mut rows: std::collections::BTreeMap<
+        (String, u8, &'static str),
+        (MailAgg, HashMap<Addr, u64>, HashMap<Addr, ()>),
+    > = Default::default();
+    for ((sensor, client, server), m) in mail {
+        // As flows' roles: the sensor as the client first (outbound), then as the server.
+        let direction = if mine(sensor, client) {
+            "sent"
+        } else if mine(sensor, server) {
+            "received"
+        } else {
+            "transit"
+        };
+        let (row, senders, servers) = rows.entry((sensor.clone(), server.version, direction)).or_insert_with(|| {
+            let agg = MailAgg {
+                sensor: sensor.clone(),
+                family: server.version,
+                direction,
+                first_ts: i64::MAX,
+                last_ts: i64::MIN,
+                windows: vec![0; n_windows],
+                ..Default::default()
+            };
+            (agg, HashMap::new(), HashMap::new())
+        });
+        row.sessions += m.sessions;
+        row.messages += m.messages;
+        row.recipients += m.recipients;
+        row.rejected += m.rejected;
+        row.deferred += m.deferred;
+        row.starttls += m.starttls;
+        row.first_ts = row.first_ts.min(m.first_ts);
+        row.last_ts = row.last_ts.max(m.last_ts);
+        row.windows.iter_mut().zip(&m.windows).for_each(|(a, b)| *a += b);
+        *senders.entry(*client).or_default() += m.sessions;
+        servers.insert(*server, ());
+    }
+    rows.into_values()
+        .map(|(mut row, senders, servers)| {
+            row.senders = senders.len() as u64;
+            row.servers = servers.len() as u64;
+            let mut top: Vec<(Addr, u64)> = senders.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            row.top_senders = top.into_iter().take(10).map(|(a, n)| (a.to_string(), n)).collect();
+            row
+        })
+        .collect()
+}
+
 /// How the analysis runs and displays.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -79,6 +150,12 @@ pub struct Analysis {
     peers: PeersAcc,
     http: HashMap<(String, u8, String, String, String), HttpAgg>,
     tls: HashMap<(String, u8, String, &'static str), TlsAgg>,
+    /// SMTP sessions per (sensor, client, server): directions are told at the end, when the
+    /// sensors' addresses are known.
+    mail: HashMap<(String, Addr, Addr), MailAcc>,
+    /// The sensors' own addresses as their SMTP flows' roles show them (how the mail's
+    /// direction is told, from captures and from stored records alike).
+    mail_own: HashMap<String, Vec<Addr>>,
     excluded: HashMap<String, Excluded>,
     classes: HashMap<String, u64>,
     app_dropped: u64,
@@ -108,6 +185,8 @@ impl Analysis {
             settings,
             http: HashMap::new(),
             tls: HashMap::new(),
+            mail: HashMap::new(),
+            mail_own: HashMap::new(),
             excluded: HashMap::new(),
             classes: HashMap::new(),
             app_dropped: 0,
@@ -168,6 +247,7 @@ impl Analysis {
         tls.sort_by_cached_key(|x: &TlsAgg| {
             (x.sensor.clone(), std::cmp::Reverse(x.count), x.sni.clone(), x.family, x.transport)
         });
+        let mail = mail_rows(&self.mail, &self.mail_own, self.windows.len());
         let comparisons = self
             .settings
             .events
@@ -199,6 +279,7 @@ impl Analysis {
             domains,
             http,
             tls,
+            mail,
             health,
             comparisons,
             excluded,
@@ -240,6 +321,22 @@ impl FlowSink for Analysis {
     }
 
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
+        if rec.service == Some("smtp") {
+            let own = match rec.role {
+                crate::model::Role::Outbound => Some(rec.orig_h),
+                crate::model::Role::Inbound => Some(rec.resp_h),
+                _ => None,
+            };
+            if let Some(a) = own {
+                if !self.mail_own.contains_key(sensor) {
+                    self.mail_own.insert(sensor.to_string(), Vec::new());
+                }
+                let v = self.mail_own.get_mut(sensor).expect("inserted");
+                if v.len() < 64 && !v.contains(&a) {
+                    v.push(a);
+                }
+            }
+        }
         let class = self.class_of(&Target::of_flow(sensor, rec)).to_string();
         if !class.is_empty() {
             *self.classes.entry(class.clone()).or_default() += 1;
@@ -262,6 +359,7 @@ impl FlowSink for Analysis {
             AppEvent::Tls(t) => {
                 (t.ts, t.server, t.server_port, t.sni.as_deref(), if t.transport == "quic" { "udp" } else { "tcp" })
             }
+            AppEvent::Smtp(m) => (m.ts, m.server, m.server_port, None, "tcp"),
             // DNS (and any other kind) feeds the health rules only.
             _ => {
                 self.health.event(sensor, ev);
@@ -315,6 +413,25 @@ impl FlowSink for Analysis {
                     windows: vec![0; windows.len()],
                 });
                 tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, t.ts, &windows);
+            }
+            AppEvent::Smtp(m) => {
+                let key = (sensor.to_string(), m.client, m.server);
+                if !self.mail.contains_key(&key) && self.mail.len() >= MAX_APP_KEYS {
+                    self.app_dropped += 1;
+                    return Ok(());
+                }
+                let a = self.mail.entry(key).or_insert_with(|| MailAcc {
+                    first_ts: m.ts,
+                    last_ts: m.ts,
+                    windows: vec![0; windows.len()],
+                    ..Default::default()
+                });
+                tally(&mut a.sessions, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, m.ts, &windows);
+                a.messages += m.messages;
+                a.recipients += m.rcpt;
+                a.rejected += m.rejected;
+                a.deferred += m.deferred;
+                a.starttls += u64::from(m.starttls);
             }
             _ => {}
         }

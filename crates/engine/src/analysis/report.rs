@@ -129,6 +129,44 @@ pub struct Comparison {
     pub http_v6: Vec<HttpAgg>,
 }
 
+/// SMTP sessions of a sensor over one family in one direction: the seed's "spam arriving
+/// over IPv6" as a count with its senders.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct MailAgg {
+    /// Sensor.
+    pub sensor: String,
+    /// 4 or 6.
+    pub family: u8,
+    /// `received` (the sensor was the server), `sent` (it was the client) or `transit`.
+    pub direction: &'static str,
+    /// Sessions.
+    pub sessions: u64,
+    /// Distinct clients (senders).
+    pub senders: u64,
+    /// Distinct servers.
+    pub servers: u64,
+    /// Messages the servers took.
+    pub messages: u64,
+    /// RCPT TO commands.
+    pub recipients: u64,
+    /// Transaction commands rejected (5xx) and deferred (4xx).
+    pub rejected: u64,
+    /// See `rejected`.
+    pub deferred: u64,
+    /// Sessions that switched to TLS.
+    pub starttls: u64,
+    /// First session, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
+    pub first_ts: i64,
+    /// Last session, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
+    pub last_ts: i64,
+    /// Sessions per comparison window (before, during, after each event).
+    pub windows: Vec<u64>,
+    /// The busiest senders (address, sessions), 10 at most.
+    pub top_senders: Vec<(String, u64)>,
+}
+
 /// Flows and bytes left out by `--exclude`.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Excluded {
@@ -168,6 +206,8 @@ pub struct Report {
     pub http: Vec<HttpAgg>,
     /// TLS server names.
     pub tls: Vec<TlsAgg>,
+    /// SMTP sessions by sensor, family and direction.
+    pub mail: Vec<MailAgg>,
     /// IPv6 health.
     pub health: HealthReport,
     /// Event comparisons.
