@@ -47,10 +47,9 @@ fn mail_rows(
     n_windows: usize,
 ) -> Vec<MailAgg> {
     let mine = |sensor: &str, a: &Addr| own.get(sensor).is_some_and(|v| v.contains(a));
-    let mut rows: std::collections::BTreeMap<
-        (String, u8, &'static str),
-        (MailAgg, HashMap<Addr, u64>, HashMap<Addr, ()>),
-    > = Default::default();
+    /// A row being made: the aggregate, sessions per sender, the servers.
+    type Row = (MailAgg, HashMap<Addr, u64>, HashMap<Addr, ()>);
+    let mut rows: std::collections::BTreeMap<(String, u8, &'static str), Row> = Default::default();
     for ((sensor, client, server), m) in mail {
         // As flows' roles: the sensor as the client first (outbound), then as the server.
         let direction = if mine(sensor, client) {
