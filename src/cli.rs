@@ -504,6 +504,13 @@ pub struct AnalysisArgs {
     /// How long --resolve-ptr waits for answers, e.g. 3s.
     #[arg(long, value_name = "DURATION", default_value = "3s")]
     pub ptr_timeout: String,
+    /// A list of known-bad destinations to look for (repeatable): domains (matching the names
+    /// under them too), addresses, CIDR prefixes and URLs, one per line, `#` comments, also
+    /// the DROP form `PREFIX ; ID`. Every flow's addresses and names, DNS queries, TLS names,
+    /// HTTP hosts and URLs and mail domains are matched; a match is a warning
+    /// (Threat::Indicator_Match). Bad lines are reported (FILE:LINE) and skipped.
+    #[arg(long = "indicators", value_name = "FILE")]
+    pub indicators: Vec<PathBuf>,
     /// Source ports of `v6watch probe` (FIRST-LAST, or none): the sensor's own flows from
     /// them are tagged with the class `autonomous`. Default: the config's probe_ports, else
     /// 61000-61999.

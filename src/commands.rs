@@ -153,6 +153,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let files = crate::gen::demo::write(&out, seed, size)?;
             let conf = out.join("v6watch.toml");
             std::fs::write(&conf, crate::gen::demo::CONFIG).with_context(|| format!("writing {}", conf.display()))?;
+            let ind = out.join("indicators.txt");
+            std::fs::write(&ind, crate::gen::demo::INDICATORS).with_context(|| format!("writing {}", ind.display()))?;
             let mut input = InputArgs {
                 captures: files.clone(),
                 records: vec![],
@@ -173,7 +175,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let (html, json) = (out.join("report.html"), out.join("report.json"));
             write_report(&report, &settings, &html, Some(&json))?;
             let mut o = std::io::stdout().lock();
-            for f in files.iter().chain([&conf, &html, &json]) {
+            for f in files.iter().chain([&conf, &ind, &html, &json]) {
                 writeln!(o, "wrote {}", f.display())?;
             }
             writeln!(o)?;
@@ -267,7 +269,33 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
             engine::enrich::geo::GeoDb::open(a.asn_db.as_deref(), a.geo_db.as_deref()).map_err(anyhow::Error::msg)?;
         enrichers.push(std::sync::Arc::new(engine::enrich::Geo(std::sync::Mutex::new(db))));
     }
-    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, enrichers, intel })
+    let mut lists: Vec<PathBuf> = match &a.config {
+        Some(c) => {
+            let base = c.parent().unwrap_or(std::path::Path::new("."));
+            file.indicators.iter().map(|f| base.join(f)).collect()
+        }
+        None => Vec::new(),
+    };
+    lists.extend(a.indicators.iter().cloned());
+    let indicators = if lists.is_empty() {
+        None
+    } else {
+        let mut ind = engine::analyze::indicators::Indicators::default();
+        for p in &lists {
+            let text = std::fs::read_to_string(p).with_context(|| format!("--indicators {}", p.display()))?;
+            for e in ind.add_file(&p.display().to_string(), &text) {
+                eprintln!("v6watch: warning: {e} (line skipped)");
+            }
+        }
+        if ind.is_empty() {
+            eprintln!(
+                "v6watch: warning: no usable indicator in {}",
+                lists.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        Some(std::sync::Arc::new(ind))
+    };
+    Ok(Settings { tz, tz_name, bucket_ns, events, rules, exclude, health, enrichers, intel, indicators })
 }
 
 /// The report of an analysis, with the capture statistics; what an enrichment could not do

@@ -51,6 +51,9 @@ pub struct File {
     /// IPv6-health thresholds (DOMAIN.md §3.3, §4.3); unset ones keep their defaults.
     #[serde(default)]
     pub health: HealthConf,
+    /// Indicator lists (`--indicators`), relative to the configuration file's folder.
+    #[serde(default)]
+    pub indicators: Vec<String>,
     /// The targets of `v6watch probe`.
     #[serde(default)]
     pub probe: Vec<ProbeConf>,

@@ -895,3 +895,41 @@ fn probe_from_config_on_loopback() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("FIRST-LAST"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `--indicators`: bad lines named (file:line) and skipped, the others matched against
+/// addresses, TLS names under a listed domain and mail; a match is a warning (exit 1).
+#[test]
+fn indicators_from_a_list_with_bad_lines() {
+    let Some(corpus) = common::corpus() else { return };
+    let cap = corpus.join("ndpi/smtp-starttls.pcap");
+    let dir = tmpdir("indicators");
+    let list = dir.join("bad.txt");
+    std::fs::write(&list, "# test list\n173.194.68.0/24 ; SBL-1\nthis is not one\nweberlab.de\n").unwrap();
+    let o = v6watch(&[
+        "health",
+        "--no-progress",
+        "--format",
+        "jsonl",
+        "--indicators",
+        list.to_str().unwrap(),
+        cap.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.txt:3: one indicator per line"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let hits: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["note"] == "Threat::Indicator_Match")
+        .collect();
+    let what: Vec<(String, u64)> =
+        hits.iter().map(|h| (h["service"].as_str().unwrap().to_string(), h["family"].as_u64().unwrap())).collect();
+    assert!(what.contains(&("173.194.68.0/24".into(), 4)), "{what:?}");
+    assert!(what.contains(&("weberlab.de".into(), 6)), "the SNI dovecot.weberlab.de over IPv6: {what:?}");
+    assert!(hits.iter().all(|h| h["severity"] == "warning"));
+    // A list that cannot be read is an error before anything runs.
+    let o = v6watch(&["health", "--indicators", "/nonexistent/list.txt", cap.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/list.txt"));
+}

@@ -78,6 +78,28 @@ fn demo_answers_the_seeds_questions() {
         assert!(line.contains("during World IPv6 Day: "), "{line}");
     }
     assert!(html.contains("id=\"mail-table\"") && html.contains("mail sessions received over IPv6: "));
+
+    // Phishing over IPv6: the demo's indicator list (a URL, the spam run's domain, a DROP
+    // line) is matched by the page fetched over IPv6 during the event and by the spam.
+    let hits = report["indicators"].as_array().unwrap();
+    for sensor in ["honeypot1", "honeypot2"] {
+        let hit = |ind: &str, fam: u64| {
+            hits.iter().find(|h| h["sensor"] == sensor && h["indicator"] == ind && h["family"] == fam).cloned()
+        };
+        let url = hit("secure-paypa1-login.example/secure/", 6).expect("the phishing fetch over IPv6");
+        assert_eq!(
+            (url["kind"].as_str(), url["line"].as_u64(), url["windows"][1].as_u64()),
+            (Some("url"), Some(3), Some(1))
+        );
+        assert_eq!(url["matched"][0], "HTTP GET http://secure-paypa1-login.example/secure/verify.php?account=hp");
+        let before = hit("secure-paypa1-login.example/secure/", 4).expect("the fetch before the event, over IPv4");
+        assert_eq!(before["windows"][0].as_u64(), Some(1));
+        assert!(hit("2001:db8:666::/48", 6).is_some(), "the DROP line");
+        let spam = hit("cheap-meds.example", 6).expect("the spam's sender domain");
+        assert!(spam["matched"][0].as_str().unwrap().starts_with("mail from offers"), "{spam}");
+        assert!(text.contains(&format!("threat  [{sensor}] known-bad indicators matched over IPv6: ")), "{text}");
+    }
+    assert!(html.contains("id=\"indicator-table\"") && html.contains("secure-paypa1-login.example/secure/"));
 }
 
 /// The seed's peer lists (names and addresses), excluding honeypot1's autonomous activity.
@@ -111,10 +133,12 @@ fn seed_list(sensor: &str) -> BTreeSet<(String, String)> {
         v.push(("fedoraproject.org", "2610:28:3090:3001:dead:beef:cafe:fed4".into()));
         v.push(("www.mozilla.com", "2620:101:8001:5::2:6".into()));
     }
-    // The demo adds two services the seed did not have, so that IPv6 health has real failures
-    // to find: the update service whose IPv6 is broken and the black-holed mirror.
+    // The demo adds services the seed did not have, so that IPv6 health has real failures to
+    // find (the update service whose IPv6 is broken, the black-holed mirror) and the indicator
+    // list a match (the phishing page the honeypots fetch).
     v.push(("update.example-av.net", "2001:db8:bad::80".into()));
     v.push(("dl.example-mirror.org", "2001:db8:1280::44".into()));
+    v.push(("secure-paypa1-login.example", "2001:db8:666::66".into()));
     v.into_iter().map(|(n, a)| (n.to_string(), a)).collect()
 }
 

@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         health: health::Params::default(),
         enrichers: vec![],
         intel: addr::Intel::builtin(),
+        indicators: None,
     };
     let mut analysis = Analysis::new(settings);
     let sum = run_sensor(&input, &opts, &mut analysis, &mut |_| {});

@@ -106,6 +106,13 @@ const FEEDS: Peer =
     Peer { name: AUTONOMOUS_NAME, v4: "198.51.100.70", v6: &["2001:db8:70::70"], v6_only_during_event: true };
 const TWOCH: Peer =
     Peer { name: "ipv6.2ch.net", v4: "206.223.151.10", v6: &["2407:3000:6:175::12"], v6_only_during_event: true };
+/// A phishing site the honeypots are made to fetch from, over IPv6 during the event.
+const PHISH: Peer = Peer {
+    name: "secure-paypa1-login.example",
+    v4: "198.51.100.66",
+    v6: &["2001:db8:666::66"],
+    v6_only_during_event: true,
+};
 /// Broken over IPv6 during the event: SYNs go unanswered or are refused with ICMPv6 code 1.
 const UPDATES: Peer =
     Peer { name: "update.example-av.net", v4: "198.51.100.80", v6: &["2001:db8:bad::80"], v6_only_during_event: true };
@@ -410,6 +417,7 @@ enum Kind {
     Probes,
     LinkLocal,
     Spam,
+    Phish,
 }
 
 struct Activity {
@@ -431,6 +439,7 @@ impl Activity {
             Activity { kind: Kind::Probes, next: START + 11 * 60 * SEC, k: 0 },
             Activity { kind: Kind::LinkLocal, next: START + 90 * SEC, k: 0 },
             Activity { kind: Kind::Spam, next: START + 37 * 60 * SEC, k: 0 },
+            Activity { kind: Kind::Phish, next: START + 30 * HOUR + 13 * 60 * SEC, k: 0 },
         ];
         if s.autonomous {
             v.push(Activity { kind: Kind::Autonomous, next: START + 20 * 60 * SEC, k: 0 });
@@ -518,6 +527,12 @@ impl Activity {
                 let steps: Vec<(bool, &[u8])> = script.iter().map(|(c, b)| (*c, b.as_slice())).collect();
                 tr.conversation(t, from, to, 25, &steps, if v6 { 180 * MS } else { 160 * MS });
                 self.next = t + if ev { HOUR } else { 3 * HOUR } + tr.rng.below(900) as i64 * SEC;
+            }
+            // A fetch of a phishing page (a listed URL in the demo's indicators): once before the
+            // event over IPv4, once during it over IPv6.
+            Kind::Phish => {
+                visit(tr, s, t, &PHISH, &get(PHISH.name, "/secure/verify.php?account=hp"), 2);
+                self.next = if t < EVENT.0 { EVENT.0 + 6 * HOUR + 13 * 60 * SEC } else { END };
             }
             // Link-local chatter: router advertisements, neighbour solicitations.
             Kind::LinkLocal => {
@@ -625,6 +640,8 @@ fn write_sensor<W: std::io::Write>(s: &Sensor, seed: u64, scale: u32, w: &mut Pc
 pub const CONFIG: &str = r#"# v6watch configuration for the World IPv6 Day demo (written by `v6watch demo`).
 tz = "Asia/Tokyo"
 bucket = "1h"
+# Known-bad destinations (this folder's indicators.txt): a match is a Threat::Indicator_Match.
+indicators = ["indicators.txt"]
 
 [[sensor]]
 name = "honeypot1"
@@ -645,6 +662,16 @@ name = "World IPv6 Day"
 start = "2011-06-08T00:00:00Z"
 end = "2011-06-09T00:00:00Z"
 "#;
+
+/// The demo's indicator list: a phishing URL, the spam run's sender domain, a DROP-list line.
+pub const INDICATORS: &str = "# Known-bad destinations for the v6watch demo (one per line; # comments).
+# Phishing page reported to the operator:
+http://secure-paypa1-login.example/secure/
+# Spam run's sender domain (matches MAIL FROM, DNS, SNI, Host and every name under it):
+cheap-meds.example
+# DROP-list form: PREFIX ; ID
+2001:db8:666::/48 ; SBL-DEMO-1
+";
 
 /// Bytes the default demo writes (both files), to turn `--size` into a scale.
 const BASE_BYTES: u64 = 29_500_000;

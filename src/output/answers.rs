@@ -56,6 +56,9 @@ pub fn write(w: &mut dyn Write, r: &Report, st: &Settings) -> io::Result<()> {
     for line in mail_lines(r) {
         writeln!(w, "  mail    {}", clean(&line))?;
     }
+    for line in indicator_lines(r) {
+        writeln!(w, "  threat  {}", clean(&line))?;
+    }
     let bad: Vec<_> = r.health.findings.iter().filter(|f| f.severity > Severity::Info).collect();
     if bad.is_empty() {
         writeln!(w, "  health  no IPv6 failure at warning level ({} attempts analysed)", r.health.attempts)?;
@@ -97,4 +100,30 @@ pub fn mail_lines(r: &Report) -> Vec<String> {
         out.push(line);
     }
     out
+}
+
+/// Indicator matches per sensor: how many over IPv6 and over IPv4, and in the event windows.
+pub fn indicator_lines(r: &Report) -> Vec<String> {
+    let mut sensors: Vec<&str> = r.indicators.iter().map(|h| h.sensor.as_str()).collect();
+    sensors.dedup();
+    sensors
+        .into_iter()
+        .map(|sensor| {
+            let of = |fam: u8| r.indicators.iter().filter(move |h| h.sensor == sensor && h.family == fam);
+            let n = |fam: u8| of(fam).map(|h| h.count).sum::<u64>();
+            let lists = |fam: u8| {
+                let mut v: Vec<&str> = of(fam).map(|h| h.indicator.as_str()).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.join(", ")
+            };
+            let mut line = format!("[{sensor}] known-bad indicators matched over IPv6: {} ({})", n(6), lists(6));
+            line.push_str(&format!(", over IPv4: {} ({})", n(4), lists(4)));
+            for (i, c) in r.comparisons.iter().enumerate() {
+                let w = |fam: u8| of(fam).map(|h| h.windows.get(i * 3 + 1).copied().unwrap_or(0)).sum::<u64>();
+                line.push_str(&format!("; during {}: {} over IPv6, {} over IPv4", c.event.name, w(6), w(4)));
+            }
+            line
+        })
+        .collect()
 }

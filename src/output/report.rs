@@ -117,7 +117,7 @@ pub fn html(r: &Report, st: &Settings) -> String {
         st.tz_name,
         r.generator
     ));
-    h.raw("</p><nav><a href=\"#overview\">Overview</a><a href=\"#health\">IPv6 health</a><a href=\"#timeline\">Timeline</a>");
+    h.raw("</p><nav><a href=\"#overview\">Overview</a><a href=\"#health\">IPv6 health</a><a href=\"#indicators\">Known-bad</a><a href=\"#timeline\">Timeline</a>");
     if !r.comparisons.is_empty() {
         h.raw("<a href=\"#events\">Event windows</a>");
     }
@@ -125,6 +125,7 @@ pub fn html(r: &Report, st: &Settings) -> String {
 
     overview(&mut h, r);
     health(&mut h, r, st);
+    indicators(&mut h, r, st);
     timeline(&mut h, r, st);
     comparisons(&mut h, r, st);
     moved(&mut h, r, st);
@@ -582,6 +583,64 @@ fn apps(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("</tbody></table></div>");
     mail(h, r, st);
     h.raw("</section>");
+}
+
+/// Matches of the indicator lists: the seed's "access to phishing sites over IPv6", split by
+/// family and by the event windows.
+fn indicators(h: &mut Html, r: &Report, st: &Settings) {
+    h.raw("<section id=\"indicators\"><h2>Known-bad destinations and senders</h2>");
+    if st.indicators.is_none() {
+        h.raw("<p class=\"muted\">No indicator list given (--indicators FILE, or indicators in the configuration).</p></section>");
+        return;
+    }
+    let lines = super::answers::indicator_lines(r);
+    if lines.is_empty() {
+        h.raw("<p>No traffic matched the indicator lists.</p></section>");
+        return;
+    }
+    for l in &lines {
+        h.raw("<p>");
+        h.text(l);
+        h.raw("</p>");
+    }
+    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"indicator-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Indicator</th><th>Kind</th><th>Listed in</th><th class=\"n\">Matches</th>");
+    for c in &r.comparisons {
+        h.raw("<th class=\"n\">");
+        h.text(&format!("before / during / after {}", c.event.name));
+        h.raw("</th>");
+    }
+    h.raw("<th>What matched</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    for x in &r.indicators {
+        h.raw("<tr><td>");
+        h.text(&x.sensor);
+        let _ = write!(
+            h.s,
+            "</td><td{}>IPv{}</td><td class=\"mono\">",
+            if x.family == 6 { " class=\"v6\"" } else { "" },
+            x.family
+        );
+        h.text(&x.indicator);
+        let kind = match x.kind {
+            engine::analyze::indicators::Kind::Domain => "domain",
+            engine::analyze::indicators::Kind::Address => "address",
+            engine::analyze::indicators::Kind::Url => "URL",
+        };
+        let _ = write!(h.s, "</td><td>{kind}</td><td class=\"mono\">");
+        h.text(&format!("{}:{}", x.file, x.line));
+        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}</td>", x.count);
+        for w in x.windows.chunks(3) {
+            let _ =
+                write!(h.s, "<td class=\"n\">{}</td>", w.iter().map(u64::to_string).collect::<Vec<_>>().join(" / "));
+        }
+        h.raw("<td class=\"mono\">");
+        h.text(&x.matched.join("; "));
+        let _ = write!(h.s, "</td><td data-v=\"{}\">", x.first_ts);
+        h.text(&local(x.first_ts, &st.tz));
+        let _ = write!(h.s, "</td><td data-v=\"{}\">", x.last_ts);
+        h.text(&local(x.last_ts, &st.tz));
+        h.raw("</td></tr>");
+    }
+    h.raw("</tbody></table></div></section>");
 }
 
 /// SMTP sessions: the spam question answered in a sentence per sensor, then the rows.

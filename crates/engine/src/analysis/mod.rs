@@ -95,6 +95,40 @@ fn mail_rows(
         .collect()
 }
 
+/// The finding of an indicator match (a warning: something reached a listed destination).
+fn indicator_finding(h: &IndicatorHit) -> crate::analyze::health::Finding {
+    let times = if h.count == 1 { "once".to_string() } else { format!("{} times", h.count) };
+    let example = h.matched.first().map(|m| format!(" ({m})")).unwrap_or_default();
+    crate::analyze::health::Finding {
+        severity: crate::analyze::health::Severity::Warning,
+        note: "Threat::Indicator_Match",
+        alert: "IndicatorMatch",
+        msg: format!(
+            "traffic matched {} {} over IPv{} {times}{example}, listed in {}:{}",
+            match h.kind {
+                crate::analyze::indicators::Kind::Domain => "the known-bad domain",
+                crate::analyze::indicators::Kind::Address => "the known-bad network",
+                crate::analyze::indicators::Kind::Url => "the known-bad URL",
+            },
+            h.indicator,
+            h.family,
+            h.file,
+            h.line
+        ),
+        sensor: h.sensor.clone(),
+        service: Some(h.indicator.clone()),
+        family: Some(h.family),
+        client: None,
+        n: h.count,
+        first_ts: h.first_ts,
+        last_ts: h.last_ts,
+        identifier: format!("Threat::Indicator_Match|{}|{}", h.indicator, h.family),
+        uids: h.uids.clone(),
+        source: "capture",
+        address: None,
+    }
+}
+
 /// How the analysis runs and displays.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -117,6 +151,8 @@ pub struct Settings {
     pub enrichers: Vec<std::sync::Arc<dyn PeerEnricher>>,
     /// NIC vendors and NAT64 prefixes for describing addresses.
     pub intel: crate::analyze::addr::Intel,
+    /// Known-bad destinations to look for (`--indicators`).
+    pub indicators: Option<std::sync::Arc<crate::analyze::indicators::Indicators>>,
 }
 
 /// What an analysis knows of a sensor besides its records: its name and its addresses
@@ -155,6 +191,8 @@ pub struct Analysis {
     /// The sensors' own addresses as their SMTP flows' roles show them (how the mail's
     /// direction is told, from captures and from stored records alike).
     mail_own: HashMap<String, Vec<Addr>>,
+    /// Indicator matches per (sensor, indicator, family).
+    hits: HashMap<(String, usize, u8), IndicatorHit>,
     excluded: HashMap<String, Excluded>,
     classes: HashMap<String, u64>,
     app_dropped: u64,
@@ -186,6 +224,7 @@ impl Analysis {
             tls: HashMap::new(),
             mail: HashMap::new(),
             mail_own: HashMap::new(),
+            hits: HashMap::new(),
             excluded: HashMap::new(),
             classes: HashMap::new(),
             app_dropped: 0,
@@ -204,6 +243,97 @@ impl Analysis {
     pub fn sensor(&mut self, meta: SensorMeta) {
         self.sensors.retain(|s| s.name != meta.name);
         self.sensors.push(meta);
+    }
+
+    /// Counts a match of indicator `at` by something of `sensor` at `ts` over `family`;
+    /// `what` says what matched and how it was carried.
+    fn hit(&mut self, sensor: &str, at: usize, family: u8, ts: i64, uid: &str, what: impl FnOnce() -> String) {
+        let Some(ind) = self.settings.indicators.clone() else { return };
+        let key = (sensor.to_string(), at, family);
+        if !self.hits.contains_key(&key) && self.hits.len() >= MAX_APP_KEYS {
+            self.app_dropped += 1;
+            return;
+        }
+        let windows = self.window_counts(ts);
+        let src = &ind.sources[at];
+        let h = self.hits.entry(key).or_insert_with(|| IndicatorHit {
+            sensor: sensor.to_string(),
+            indicator: src.text.clone(),
+            kind: src.kind,
+            file: src.file.clone(),
+            line: src.line,
+            family,
+            count: 0,
+            first_ts: ts,
+            last_ts: ts,
+            windows: vec![0; windows.len()],
+            matched: Vec::new(),
+            uids: Vec::new(),
+        });
+        tally(&mut h.count, (&mut h.first_ts, &mut h.last_ts), &mut h.windows, ts, &windows);
+        if h.matched.len() < 5 {
+            let w = what();
+            if !h.matched.contains(&w) {
+                h.matched.push(w);
+            }
+        }
+        if h.uids.len() < 5 && !uid.is_empty() && !h.uids.iter().any(|u| u == uid) {
+            h.uids.push(uid.to_string());
+        }
+    }
+
+    /// A flow's remote address and name against the indicators.
+    fn flow_indicators(&mut self, sensor: &str, rec: &FlowRecord) {
+        let Some(ind) = self.settings.indicators.clone() else { return };
+        let family = rec.resp_h.version;
+        let remotes: &[Addr] = match rec.role {
+            crate::model::Role::Outbound => &[rec.resp_h],
+            crate::model::Role::Inbound => &[rec.orig_h],
+            _ => &[rec.orig_h, rec.resp_h],
+        };
+        for a in remotes {
+            if let Some(at) = ind.addr(a) {
+                self.hit(sensor, at, family, rec.ts, &rec.uid, || format!("address {a}"));
+            }
+        }
+        if let Some(n) = rec.server_name.as_deref() {
+            if let Some(at) = ind.name(n) {
+                self.hit(sensor, at, family, rec.ts, &rec.uid, || format!("name {n}"));
+            }
+        }
+    }
+
+    /// The names, URLs and mail domains an application event carries, against the indicators.
+    fn event_indicators(&mut self, sensor: &str, ev: &AppEvent) {
+        let Some(ind) = self.settings.indicators.clone() else { return };
+        let head = ev.head();
+        let (ts, uid, family) = (head.ts, head.uid.to_string(), head.server.version);
+        // (what carried it, the name matched, what is shown)
+        let mut names: Vec<(&str, &str, &str)> = Vec::new();
+        match ev {
+            AppEvent::Dns(d) => names.push(("DNS query", &d.query, &d.query)),
+            AppEvent::Http(h) => {
+                if let Some(at) = ind.url(h.host.as_deref().unwrap_or(""), &h.uri) {
+                    let host = h.host.as_deref().unwrap_or("");
+                    self.hit(sensor, at, family, ts, &uid, || format!("HTTP {} http://{host}{}", h.method, h.uri));
+                }
+                if let Some(host) = h.host.as_deref() {
+                    names.push(("HTTP Host", host.rsplit_once(':').map_or(host, |(h, _)| h), host));
+                }
+            }
+            AppEvent::Tls(t) => names.extend(t.sni.as_deref().map(|s| ("TLS SNI", s, s))),
+            AppEvent::Smtp(m) => {
+                for f in &m.mail_from {
+                    names.extend(f.rsplit_once('@').map(|(_, d)| ("mail from", d, f.as_str())));
+                }
+                names.extend(m.rcpt_domains.iter().map(|d| ("mail to a recipient at", d.as_str(), d.as_str())));
+            }
+        }
+        for (how, n, shown) in names {
+            if let Some(at) = ind.name(n) {
+                self.hit(sensor, at, family, ts, &uid, || format!("{how} {shown}"));
+            }
+        }
     }
 
     fn class_of(&self, t: &Target<'_>) -> &str {
@@ -247,6 +377,15 @@ impl Analysis {
             (x.sensor.clone(), std::cmp::Reverse(x.count), x.sni.clone(), x.family, x.transport)
         });
         let mail = mail_rows(&self.mail, &self.mail_own, self.windows.len());
+        let mut indicators: Vec<IndicatorHit> = self.hits.into_values().collect();
+        indicators.sort_by(|a, b| {
+            (&a.sensor, a.first_ts, &a.indicator, a.family).cmp(&(&b.sensor, b.first_ts, &b.indicator, b.family))
+        });
+        let mut health = health;
+        for h in &indicators {
+            health.findings.push(indicator_finding(h));
+        }
+        health.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let comparisons = self
             .settings
             .events
@@ -279,6 +418,7 @@ impl Analysis {
             http,
             tls,
             mail,
+            indicators,
             health,
             comparisons,
             excluded,
@@ -320,6 +460,8 @@ impl FlowSink for Analysis {
     }
 
     fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> std::io::Result<()> {
+        // Known-bad destinations are looked for in every flow, whatever its class.
+        self.flow_indicators(sensor, rec);
         if rec.service == Some("smtp") {
             let own = match rec.role {
                 crate::model::Role::Outbound => Some(rec.orig_h),
@@ -353,6 +495,7 @@ impl FlowSink for Analysis {
     }
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> std::io::Result<()> {
+        self.event_indicators(sensor, ev);
         let (ts, server, port, name, proto) = match ev {
             AppEvent::Http(h) => (h.ts, h.server, h.server_port, h.host.as_deref(), "tcp"),
             AppEvent::Tls(t) => {

@@ -167,6 +167,37 @@ pub struct MailAgg {
     pub top_senders: Vec<(String, u64)>,
 }
 
+/// Traffic that reached a known-bad destination: one indicator, per sensor and family.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndicatorHit {
+    /// Sensor.
+    pub sensor: String,
+    /// The indicator, normalised.
+    pub indicator: String,
+    /// domain, address or url.
+    pub kind: crate::analyze::indicators::Kind,
+    /// The file it came from, and its line.
+    pub file: String,
+    /// See `file`.
+    pub line: u32,
+    /// 4 or 6: the family of the traffic that matched.
+    pub family: u8,
+    /// Matches (flows and application events).
+    pub count: u64,
+    /// First match, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
+    pub first_ts: i64,
+    /// Last match, ns.
+    #[serde(serialize_with = "crate::model::epoch")]
+    pub last_ts: i64,
+    /// Matches per comparison window (before, during, after each event).
+    pub windows: Vec<u64>,
+    /// What matched: addresses, names, URLs, mail domains (5 at most, with what carried them).
+    pub matched: Vec<String>,
+    /// Flows to look at (5 at most).
+    pub uids: Vec<String>,
+}
+
 /// Flows and bytes left out by `--exclude`.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Excluded {
@@ -208,6 +239,8 @@ pub struct Report {
     pub tls: Vec<TlsAgg>,
     /// SMTP sessions by sensor, family and direction.
     pub mail: Vec<MailAgg>,
+    /// Matches of the indicator lists (`--indicators`); empty without them.
+    pub indicators: Vec<IndicatorHit>,
     /// IPv6 health.
     pub health: HealthReport,
     /// Event comparisons.

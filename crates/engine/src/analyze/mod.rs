@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod health;
+pub mod indicators;
 pub mod oui;
 pub mod peers;
 pub mod stats;
