@@ -113,11 +113,11 @@ fn table_header(ty: &EventType) -> String {
         "smtp" => format!(
             "{} {} {} {} {} {} HELO / MAIL FROM",
             term::pad("TIME (UTC)", 20),
+            term::pad("CLIENT", 26),
             term::pad("SERVER", 30),
             term::pad("TLS", 3),
             term::rpad("MSGS", 4),
-            term::rpad("RCPT", 5),
-            term::pad("REJ", 4)
+            term::rpad("RCPT", 4)
         ),
         // Any other type: the time, the server, then its own columns' CSV cells.
         _ => {
@@ -192,11 +192,11 @@ fn table_line(ty: &EventType, ev: &AppEvent) -> String {
             format!(
                 "{} {} {} {} {} {} {}",
                 term::pad(&term::utc_short(m.ts), 20),
+                term::pad(&m.client.to_string(), 26),
                 term::pad(&term::endpoint(&m.server, m.server_port), 30),
                 term::pad(if m.starttls { "yes" } else { "-" }, 3),
                 term::rpad(&m.messages.to_string(), 4),
-                term::rpad(&m.rcpt.to_string(), 5),
-                term::pad(&m.rejected.to_string(), 4),
+                term::rpad(&m.rcpt.to_string(), 4),
                 term::clean(&format!("{}{from}{more}", m.helo.as_deref().unwrap_or("-")))
             )
         }
