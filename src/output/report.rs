@@ -146,8 +146,9 @@ fn overview(h: &mut Html, r: &Report) {
     for s in &r.sensors {
         let v4 = s.by_family[0].bytes;
         let v6 = s.by_family[1].bytes;
-        let findings =
-            |sev: Severity| r.health.findings.iter().filter(|f| f.sensor == s.sensor && f.severity == sev).count();
+        let findings = |sev: Severity| {
+            r.health.findings.iter().filter(|f| f.sensor == s.sensor && f.severity == sev && !is_threat(f)).count()
+        };
         let peers = r.peers.iter().filter(|p| p.sensor == s.sensor).count();
         h.raw("<div class=\"card\"><span>sensor</span><b>");
         h.text(&s.sensor);
@@ -171,9 +172,18 @@ fn overview(h: &mut Html, r: &Report) {
         } else {
             h.raw("<span class=\"muted\">no IPv6 health warnings</span>");
         }
+        let bad: u64 = r.indicators.iter().filter(|x| x.sensor == s.sensor).map(|x| x.count).sum();
+        if bad > 0 {
+            let _ = write!(h.s, "<br><a href=\"#indicators\"><span class=\"sev warning\">{bad} known-bad matches</span></a>");
+        }
         h.raw("</div>");
     }
     h.raw("</div></section>");
+}
+
+/// A finding of the indicator lists (shown in their own section), not of IPv6 health.
+pub fn is_threat(f: &engine::analyze::health::Finding) -> bool {
+    f.note.starts_with("Threat::")
 }
 
 fn sev_badge(h: &mut Html, s: Severity) {
@@ -182,7 +192,8 @@ fn sev_badge(h: &mut Html, s: Severity) {
 
 fn health(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("<section id=\"health\"><h2>IPv6 health — did it break, and would you notice?</h2>");
-    let bad: Vec<_> = r.health.findings.iter().filter(|f| f.severity > Severity::Info).collect();
+    // Indicator matches have their own section: they are not IPv6 breakage.
+    let bad: Vec<_> = r.health.findings.iter().filter(|f| f.severity > Severity::Info && !is_threat(f)).collect();
     if bad.is_empty() {
         h.raw("<div class=\"verdict ok\">No IPv6 failure at warning level: ");
         h.text(&format!("{} connection attempts analysed.", count(r.health.attempts)));
@@ -199,7 +210,7 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("</div>");
     }
     h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"findings\"><thead><tr><th>Severity</th><th>Finding</th><th>Sensor</th><th>What</th><th class=\"n\">Times</th><th>First</th><th>Last</th><th>Flows</th></tr></thead><tbody>");
-    for f in &r.health.findings {
+    for f in r.health.findings.iter().filter(|f| !is_threat(f)) {
         let rank = match f.severity {
             Severity::Critical => 3,
             Severity::Warning => 2,
