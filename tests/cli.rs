@@ -476,7 +476,7 @@ fn strings_from_packets_never_reach_the_terminal_raw() {
     let d = tmpdir("hostile");
     let f = d.join("evil.pcap");
     common::hostile_capture(&f);
-    for cmd in ["http", "tls", "dns", "flows", "summary"] {
+    for cmd in ["http", "tls", "dns", "smtp", "flows", "summary"] {
         let o = v6watch(&[cmd, f.to_str().unwrap()]);
         assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
         let out = String::from_utf8_lossy(&o.stdout);

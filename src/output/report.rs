@@ -174,7 +174,10 @@ fn overview(h: &mut Html, r: &Report) {
         }
         let bad: u64 = r.indicators.iter().filter(|x| x.sensor == s.sensor).map(|x| x.count).sum();
         if bad > 0 {
-            let _ = write!(h.s, "<br><a href=\"#indicators\"><span class=\"sev warning\">{bad} known-bad matches</span></a>");
+            let _ = write!(
+                h.s,
+                "<br><a href=\"#indicators\"><span class=\"sev warning\">{bad} known-bad matches</span></a>"
+            );
         }
         h.raw("</div>");
     }

@@ -60,8 +60,8 @@ pub fn reference_tsv(dir: &std::path::Path, file: &str, kind: &str) -> Vec<Vec<S
 /// attribute break-out with an event handler.
 pub const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J<script>alert(1)</script>\"'><img src=x onerror=alert(2)>`";
 
-/// Writes a capture whose DNS name, Host, URI, User-Agent and SNI carry terminal escapes and
-/// markup, as a honeypot would receive them.
+/// Writes a capture whose DNS name, Host, URI, User-Agent, SNI and SMTP greeting, EHLO name
+/// and sender carry terminal escapes and markup, as a honeypot would receive them.
 pub fn hostile_capture(path: &std::path::Path) {
     use synth::{flags::*, Builder, Encap, PcapWriter, L4};
     let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
@@ -101,6 +101,13 @@ pub fn hostile_capture(path: &std::path::Path) {
     let hello = synth::client_hello(evil);
     seg(&mut b, &mut w, c, s, tcp(4001, 443, 1, 0, SYN, b""));
     seg(&mut b, &mut w, c, s, tcp(4001, 443, 2, 0, ACK | PSH, &hello));
+    // An SMTP session whose greeting, EHLO name and sender carry the same.
+    let banner = format!("220 {evil}\r\n");
+    let cmds = format!("EHLO {evil}\r\nMAIL FROM:<{evil}@x.example>\r\n");
+    seg(&mut b, &mut w, c, s, tcp(4002, 25, 1, 0, SYN, b""));
+    seg(&mut b, &mut w, s, c, tcp(25, 4002, 9, 2, SYN | ACK, b""));
+    seg(&mut b, &mut w, s, c, tcp(25, 4002, 10, 2, ACK | PSH, banner.as_bytes()));
+    seg(&mut b, &mut w, c, s, tcp(4002, 25, 2, 10 + banner.len() as u32, ACK | PSH, cmds.as_bytes()));
     w.finish().unwrap();
 }
 

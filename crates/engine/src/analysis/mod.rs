@@ -37,6 +37,7 @@ struct MailAcc {
     first_ts: i64,
     last_ts: i64,
     windows: Vec<u64>,
+    uids: Vec<String>,
 }
 
 /// The sessions of `mail` grouped by sensor, family and direction (`sent` when a sensor
@@ -80,6 +81,7 @@ fn mail_rows(
         row.first_ts = row.first_ts.min(m.first_ts);
         row.last_ts = row.last_ts.max(m.last_ts);
         row.windows.iter_mut().zip(&m.windows).for_each(|(a, b)| *a += b);
+        row.uids.extend(m.uids.iter().cloned());
         *senders.entry(*client).or_default() += m.sessions;
         servers.insert(*server, ());
     }
@@ -90,6 +92,9 @@ fn mail_rows(
             let mut top: Vec<(Addr, u64)> = senders.into_iter().collect();
             top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             row.top_senders = top.into_iter().take(10).map(|(a, n)| (a.to_string(), n)).collect();
+            // The pairs come in the map's (random) order: keep a stable few.
+            row.uids.sort_unstable();
+            row.uids.truncate(5);
             row
         })
         .collect()
@@ -574,6 +579,9 @@ impl FlowSink for Analysis {
                 a.rejected += m.rejected;
                 a.deferred += m.deferred;
                 a.starttls += u64::from(m.starttls);
+                if a.uids.len() < 5 {
+                    a.uids.push(m.uid.clone());
+                }
             }
             _ => {}
         }

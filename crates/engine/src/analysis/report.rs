@@ -165,6 +165,8 @@ pub struct MailAgg {
     pub windows: Vec<u64>,
     /// The busiest senders (address, sessions), 10 at most.
     pub top_senders: Vec<(String, u64)>,
+    /// Sessions' flows to look at (5 at most).
+    pub uids: Vec<String>,
 }
 
 /// Traffic that reached a known-bad destination: one indicator, per sensor and family.
