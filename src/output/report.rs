@@ -572,10 +572,7 @@ fn apps(h: &mut Html, r: &Report, st: &Settings) {
             a.count
         );
         h.text(&format!("{} http://{}{}", a.method, a.host, a.example_uri));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", a.first_ts);
-        h.text(&local(a.first_ts, &st.tz));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", a.last_ts);
-        h.text(&local(a.last_ts, &st.tz));
+        span_cells(h, a.first_ts, a.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table></div><h3>TLS and QUIC server names</h3><div class=\"scroll\"><table class=\"sortable\" id=\"tls-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Transport</th><th class=\"n\">Handshakes</th><th>Server name</th><th>First</th><th>Last</th></tr></thead><tbody>");
@@ -588,10 +585,7 @@ fn apps(h: &mut Html, r: &Report, st: &Settings) {
             a.family, a.transport, a.count
         );
         h.text(if a.sni.is_empty() { "(none)" } else { &a.sni });
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", a.first_ts);
-        h.text(&local(a.first_ts, &st.tz));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", a.last_ts);
-        h.text(&local(a.last_ts, &st.tz));
+        span_cells(h, a.first_ts, a.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table></div>");
@@ -612,11 +606,7 @@ fn indicators(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("<p>No traffic matched the indicator lists.</p></section>");
         return;
     }
-    for l in &lines {
-        h.raw("<p>");
-        h.text(l);
-        h.raw("</p>");
-    }
+    paragraphs(h, &lines);
     h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"indicator-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Indicator</th><th>Kind</th><th>Listed in</th><th class=\"n\">Matches</th>");
     for c in &r.comparisons {
         h.raw("<th class=\"n\">");
@@ -648,13 +638,27 @@ fn indicators(h: &mut Html, r: &Report, st: &Settings) {
         }
         h.raw("<td class=\"mono\">");
         h.text(&x.matched.join("; "));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", x.first_ts);
-        h.text(&local(x.first_ts, &st.tz));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", x.last_ts);
-        h.text(&local(x.last_ts, &st.tz));
+        span_cells(h, x.first_ts, x.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table></div></section>");
+}
+
+/// Closes a cell and writes the First and Last cells (sortable by time) of a table row.
+fn span_cells(h: &mut Html, first: i64, last: i64, tz: &jiff::tz::TimeZone) {
+    for t in [first, last] {
+        let _ = write!(h.s, "</td><td data-v=\"{t}\">");
+        h.text(&local(t, tz));
+    }
+}
+
+/// One paragraph per line.
+fn paragraphs(h: &mut Html, lines: &[String]) {
+    for l in lines {
+        h.raw("<p>");
+        h.text(l);
+        h.raw("</p>");
+    }
 }
 
 /// SMTP sessions: the spam question answered in a sentence per sensor, then the rows.
@@ -665,11 +669,7 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("<p class=\"muted\">No SMTP session in the captures.</p>");
         return;
     }
-    for l in &lines {
-        h.raw("<p>");
-        h.text(l);
-        h.raw("</p>");
-    }
+    paragraphs(h, &lines);
     h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"mail-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Direction</th><th class=\"n\">Sessions</th><th class=\"n\">Senders</th><th class=\"n\">Messages</th><th class=\"n\">Recipients</th><th class=\"n\">Rejected</th><th class=\"n\">Deferred</th><th class=\"n\">STARTTLS</th><th>Busiest senders</th><th>First</th><th>Last</th></tr></thead><tbody>");
     for m in &r.mail {
         h.raw("<tr><td>");
@@ -687,10 +687,7 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("<td class=\"mono\">");
         let top: Vec<String> = m.top_senders.iter().map(|(a, n)| format!("{a} ×{n}")).collect();
         h.text(&top.join(", "));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", m.first_ts);
-        h.text(&local(m.first_ts, &st.tz));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", m.last_ts);
-        h.text(&local(m.last_ts, &st.tz));
+        span_cells(h, m.first_ts, m.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table></div>");
