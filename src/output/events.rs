@@ -282,13 +282,13 @@ mod roundtrip {
         String::from_utf8(w.w).unwrap()
     }
 
-    /// Every DNS, HTTP and TLS event of the corpus, written as a JSON line and read back,
-    /// writes the same line again.
+    /// Every DNS, HTTP, TLS and SMTP event of the corpus, written as a JSON line and read
+    /// back, writes the same line again.
     #[test]
     fn every_corpus_event_reads_back_to_the_same_line() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
         let files = synth::corpus_captures(&dir);
-        let mut n = [0usize; 3];
+        let mut n = [0usize; engine::model::EventKind::ALL.len()];
         for path in &files {
             let input = SensorInput { name: "hp,\"1\"".into(), paths: vec![path.clone()], addrs: vec![] };
             let mut keep = Keep(Vec::new());
@@ -304,7 +304,10 @@ mod roundtrip {
                 n[ev.kind() as usize] += 1;
             }
         }
-        assert!(files.is_empty() || n.iter().all(|&k| k > 50), "events read back per kind: {n:?}");
+        // The corpus has two SMTP sessions (ndpi/smtp-starttls.pcap), many of the others.
+        let want = |k: engine::model::EventKind| if k == engine::model::EventKind::Smtp { 2 } else { 51 };
+        let enough = engine::model::EventKind::ALL.iter().all(|&k| n[k as usize] >= want(k));
+        assert!(files.is_empty() || enough, "events read back per kind: {n:?}");
     }
 
     /// Damaged event lines are refused naming the field, never half-read, and never panic.
@@ -313,7 +316,7 @@ mod roundtrip {
         let good = r#"{"type":"http","ts":1.5,"uid":"Cabc","client":"2001:db8::1","server":"2001:db8::2","server_port":80,"method":"GET","host":"x","uri":"/","version":"HTTP/1.1","user_agent":null,"request_body_len":null,"status":200,"sensor":"hp"}"#;
         assert!(read_event(good).is_ok());
         for (bad, field) in [
-            (good.replace("\"http\"", "\"smtp\""), "type"),
+            (good.replace("\"http\"", "\"ftp\""), "type"),
             (good.replace("\"Cabc\"", "\"C<x>\""), "uid"),
             (good.replace("\"server_port\":80", "\"server_port\":-1"), "server_port"),
             (good.replace(",\"method\":\"GET\"", ""), "method"),
