@@ -38,3 +38,5 @@ cargo test --workspace 2>&1 | tee "$log"
 # tests with nothing in them).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# The README's command samples must be what the current binary prints.
+python3 scripts/readme-samples.py --check --bin target/debug/v6watch

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Regenerates the README's command samples from the current binary, or checks them.
+
+Every fenced block line that starts with `$ v6watch ` (continued by a trailing backslash) is a
+command; the lines after it, up to the next `$ ` line or the end of the block, are its output.
+The commands run in a scratch folder where `v6watch demo` has written `v6watch-demo/`, beside a
+link to the shared corpus (`../shared/corpus/...` paths work as in the repository). Commands
+that need the network, root or a clock (`probe`, `live`, `bench`) are left as they are.
+
+An output line that ends in ` ...` was shortened on purpose: only its start is compared, and a
+regenerated line is shortened to the same length.
+
+Usage: scripts/readme-samples.py [--check] [--bin PATH]
+  --check   exit 1 and show the differences when a sample is stale (CI runs this)
+  --bin     the v6watch binary (default: target/release/v6watch, else target/debug/v6watch)
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SKIP = ("probe", "live", "bench")
+
+
+def binary(args):
+    if "--bin" in args:
+        return os.path.abspath(args[args.index("--bin") + 1])
+    for kind in ("release", "debug"):
+        b = os.path.join(ROOT, "target", kind, "v6watch")
+        if os.path.exists(b):
+            return b
+    sys.exit("readme-samples: no v6watch binary (cargo build first, or --bin PATH)")
+
+
+def samples(lines):
+    """(index of the command's first line, index after its last line, command, output range)."""
+    out, in_block, i = [], False, 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            in_block = not in_block
+            i += 1
+            continue
+        if in_block and line.startswith("$ v6watch "):
+            start, cmd = i, line[2:]
+            while cmd.endswith("\\"):
+                i += 1
+                cmd = cmd[:-1] + lines[i].strip()
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("$ ") and not lines[j].startswith("```"):
+                j += 1
+            out.append((start, i + 1, cmd, j))
+            i = j
+            continue
+        i += 1
+    return out
+
+
+def same(want, got):
+    if want.endswith(" ..."):
+        return got.startswith(want[:-4])
+    return want == got
+
+
+def shortened(want, got):
+    return got[: len(want) - 4] + " ..." if want.endswith(" ...") else got
+
+
+def main():
+    args = sys.argv[1:]
+    check = "--check" in args
+    v6watch = binary(args)
+    readme = os.path.join(ROOT, "README.md")
+    lines = open(readme, encoding="utf-8").read().split("\n")
+    scratch = tempfile.mkdtemp(prefix="v6watch-readme-")
+    try:
+        work = os.path.join(scratch, "work")
+        os.mkdir(work)
+        shared = os.path.join(ROOT, "..", "shared")
+        if os.path.isdir(shared):
+            os.symlink(os.path.abspath(shared), os.path.join(scratch, "shared"))
+        bindir = os.path.join(scratch, "bin")
+        os.mkdir(bindir)
+        os.symlink(v6watch, os.path.join(bindir, "v6watch"))
+        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""), NO_COLOR="1")
+        subprocess.run(["v6watch", "demo"], cwd=work, env=env, check=True, capture_output=True)
+        stale, new = [], list(lines)
+        # From the end, so earlier indices stay valid while blocks change length.
+        for start, after_cmd, cmd, end in reversed(samples(lines)):
+            if cmd.split()[1] in SKIP:
+                continue
+            r = subprocess.run(["sh", "-c", cmd], cwd=work, env=env, capture_output=True, text=True)
+            # Trailing blanks are not part of a sample (the README keeps none).
+            got = [g.rstrip() for g in r.stdout.rstrip("\n").split("\n")] if r.stdout.strip() else []
+            want = lines[after_cmd:end]
+            if len(got) != len(want) or not all(same(w, g) for w, g in zip(want, got)):
+                stale.append((cmd, want, got))
+                fixed = [shortened(want[k], g) if k < len(want) else g for k, g in enumerate(got)]
+                new[after_cmd:end] = fixed
+        if check:
+            for cmd, want, got in stale:
+                print(f"stale sample: $ {cmd}\n  README:\n" + "\n".join("    " + w for w in want)
+                      + "\n  now:\n" + "\n".join("    " + g for g in got))
+            if stale:
+                print(f"{len(stale)} README sample(s) are stale: run scripts/readme-samples.py to regenerate")
+                return 1
+            print(f"README samples: {len(samples(lines))} commands, all current")
+            return 0
+        open(readme, "w", encoding="utf-8").write("\n".join(new))
+        print(f"README samples: {len(stale)} regenerated")
+        return 0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
