@@ -166,6 +166,10 @@ struct Probe {
     /// The stream's first byte is probably a keep-alive's (see [`App::probe_tcp`]).
     keepalive: bool,
     resp_bytes: u64,
+    /// The responder's stream start (known from its SYN-ACK) has been probed (as a prefix):
+    /// a protocol whose server speaks first (SMTP's greeting) is recognised however the
+    /// greeting's segments were ordered.
+    resp_start_probed: bool,
 }
 
 impl Attachment for App {
@@ -263,13 +267,34 @@ impl App {
             // A capture that begins mid-connection often begins with a keep-alive: one byte
             // below the sender's next sequence number. What follows it is a message start.
             let keepalive = dir == 0 && start.is_none() && ctx.payload.len() == 1;
-            let probe = Probe { streams, start_probed, searched: 0, line_start: true, keepalive, resp_bytes: 0 };
+            // Without the responder's SYN-ACK its first bytes are not its stream's start.
+            let resp_start_probed = self.spoke[1] || ctx.starts[1].is_none();
+            let probe = Probe {
+                streams,
+                start_probed,
+                searched: 0,
+                line_start: true,
+                keepalive,
+                resp_bytes: 0,
+                resp_start_probed,
+            };
             self.state = Some(Box::new(probe));
         }
         let Some(p) = self.state.as_mut().and_then(|s| s.probe()) else { return Err(()) };
         p.streams[dir].push(ctx);
         if dir == 1 {
             p.resp_bytes += ctx.payload.len() as u64;
+            if !p.resp_start_probed && !p.streams[1].buf.is_empty() {
+                // The responder's first in-order bytes: its stream's start.
+                p.resp_start_probed = true;
+                if let Some(mut found) = probe(ctx, &p.streams[1].buf, false, true) {
+                    if let Some(s) = found.streams() {
+                        *s = std::mem::take(&mut p.streams);
+                    }
+                    self.state = None;
+                    return Ok(Some(found));
+                }
+            }
             let n = p.streams[1].buf.len();
             p.streams[1].consume(n); // only its position matters
             return if p.resp_bytes > PROBE_RESP_BYTES { Err(()) } else { Ok(None) };

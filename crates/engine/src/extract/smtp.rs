@@ -629,6 +629,24 @@ mod test {
     }
 
     #[test]
+    fn a_greeting_whose_segments_come_out_of_order() {
+        // The greeting's end arrives first, then its start: the start of the server's stream
+        // is probed once it is there, as the client's is.
+        let mut c = Conn::new(ipproto::TCP, 25);
+        let g = b"220 mx.example.net ESMTP ready\r\n";
+        c.send_at(false, 9, &g[9..]);
+        c.send_at(false, 0, &g[..9]);
+        c.send(true, b"EHLO x.example\r\n");
+        c.send(false, b"250 mx.example.net\r\n");
+        c.finish();
+        let m = smtp(&c.events);
+        assert_eq!(
+            (m.len(), m[0].banner.as_deref(), m[0].helo.as_deref()),
+            (1, Some("220 mx.example.net ESMTP ready"), Some("x.example"))
+        );
+    }
+
+    #[test]
     fn starttls_hands_the_stream_to_tls() {
         let mut c = Conn::new(ipproto::TCP, 587);
         c.send(false, b"220 submit.example ESMTP\r\n");
