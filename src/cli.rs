@@ -38,6 +38,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
         format: FlowFormat,
+        /// Time zone of the table's times (IANA name, e.g. Asia/Tokyo). Default: UTC, or the
+        /// config's `tz`. JSON Lines and CSV keep epoch seconds.
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
     },
     /// One command per application event type (`dns`, `http`, `tls`): see [`EventCommand`].
     #[command(flatten)]
@@ -666,6 +670,10 @@ pub struct EventArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FlowFormat::Table)]
     pub format: FlowFormat,
+    /// Time zone of the table's times (IANA name, e.g. Asia/Tokyo). Default: UTC, or the
+    /// config's `tz`. JSON Lines and CSV keep epoch seconds.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
 }
 
 impl clap::FromArgMatches for EventCommand {

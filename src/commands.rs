@@ -2,7 +2,7 @@
 
 use crate::cli::{AnalysisArgs, Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
 use crate::config::{self, glob_match};
-use crate::output::{events, flows, health, summary};
+use crate::output::{events, flows, health, summary, term};
 use anyhow::{bail, Context, Result};
 use engine::analysis::{Analysis, Settings};
 use engine::analyze::health::Severity;
@@ -40,15 +40,16 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Flows { mut input, config, format } => {
-            config_file_sensors(&mut input, config.as_deref())?;
+        Command::Flows { mut input, config, format, tz } => {
+            let clock = config_file_sensors(&mut input, config.as_deref(), tz.as_deref())?;
             let stdout = std::io::stdout().lock();
-            let mut sink = flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format);
+            let mut sink =
+                flows::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format).with_clock(clock);
             let (_, code) = analyse_with(&input, &mut sink, false)?;
             sink.finish()?;
             Ok(code)
         }
-        Command::Events(e) => events(e.args.input, e.args.config, e.args.format, e.kind),
+        Command::Events(e) => events(e.args.input, e.args.config, e.args.format, e.args.tz, e.kind),
         Command::Health { mut input, analysis, format, fail_on, prometheus, top_services, export } => {
             let settings = settings(&mut input, &analysis)?;
             // Probe records (`v6watch probe --out`) are judged by the probe's rules; the
@@ -321,11 +322,17 @@ fn config_sensors(input: &mut InputArgs, file: &config::File) {
 }
 
 /// `--config` of the record commands: only the configuration's sensors apply.
-fn config_file_sensors(input: &mut InputArgs, config: Option<&Path>) -> Result<()> {
-    if let Some(c) = config {
-        config_sensors(input, &config::load(c)?);
-    }
-    Ok(())
+/// The config's sensors into `input`; the table clock of `--tz`, else the config's `tz`.
+fn config_file_sensors(input: &mut InputArgs, config: Option<&Path>, tz: Option<&str>) -> Result<term::Clock> {
+    let file = match config {
+        Some(c) => config::load(c)?,
+        None => config::File::default(),
+    };
+    config_sensors(input, &file);
+    let name = tz.map(str::to_string).or(file.tz.clone()).unwrap_or_else(|| "UTC".into());
+    let zone = jiff::tz::TimeZone::get(&name)
+        .with_context(|| format!("--tz {name:?}: not an IANA time zone name (e.g. Asia/Tokyo, UTC)"))?;
+    Ok(term::Clock::zone(zone, &name))
 }
 
 /// The address-intelligence data given on the command line (`--oui-db`, `--nat64-prefix`).
@@ -387,11 +394,13 @@ fn events(
     mut input: InputArgs,
     config: Option<PathBuf>,
     format: crate::cli::FlowFormat,
+    tz: Option<String>,
     kind: EventKind,
 ) -> Result<ExitCode> {
-    config_file_sensors(&mut input, config.as_deref())?;
+    let clock = config_file_sensors(&mut input, config.as_deref(), tz.as_deref())?;
     let stdout = std::io::stdout().lock();
-    let mut sink = events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind);
+    let mut sink =
+        events::Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout), format, kind).with_clock(clock);
     let (_, code) = analyse_with(&input, &mut sink, false)?;
     sink.finish()?;
     Ok(code)

@@ -933,3 +933,32 @@ fn indicators_from_a_list_with_bad_lines() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/list.txt"));
 }
+
+/// `--tz` on the record commands: the table's times in the zone, named in the heading; the
+/// config's `tz` when none is given; JSON keeps epoch seconds; a bad zone is refused.
+#[test]
+fn record_tables_take_a_zone() {
+    let Some(corpus) = common::corpus() else { return };
+    let cap = corpus.join("ndpi/smtp-starttls.pcap");
+    let cap = cap.to_str().unwrap();
+    for cmd in ["flows", "tls", "smtp"] {
+        let utc = String::from_utf8_lossy(&v6watch(&[cmd, cap]).stdout).into_owned();
+        let jst = String::from_utf8_lossy(&v6watch(&[cmd, "--tz", "Asia/Tokyo", cap]).stdout).into_owned();
+        assert!(utc.starts_with("TIME (UTC)") && jst.starts_with("TIME (Asia/Tokyo)"), "{cmd}:\n{utc}\n{jst}");
+        assert!(utc.contains("2013-12-26T00:18:44Z") && jst.contains("2013-12-26 09:18:44"), "{cmd}:\n{utc}\n{jst}");
+    }
+    let dir = tmpdir("tz-config");
+    let conf = dir.join("c.toml");
+    std::fs::write(&conf, "tz = \"America/New_York\"\n").unwrap();
+    let o = v6watch(&["smtp", "--config", conf.to_str().unwrap(), cap]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2013-12-25 19:18:44"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let json = v6watch(&["smtp", "--tz", "Asia/Tokyo", "--format", "jsonl", cap]);
+    assert!(String::from_utf8_lossy(&json.stdout).contains("\"ts\":1388017124.785875"));
+    let bad = v6watch(&["flows", "--tz", "Mars/Base", cap]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an IANA time zone"));
+}

@@ -19,11 +19,27 @@ pub struct Writer<W: Write> {
     /// The last sensor's name, and escaped as JSON (escaped once for all its records).
     sensor: (String, Vec<u8>),
     buf: Vec<u8>,
+    /// How the table prints times.
+    clock: term::Clock,
 }
 
 impl<W: Write> Writer<W> {
     pub fn new(w: W, format: FlowFormat, kind: EventKind) -> Self {
-        Writer { w, format, kind, header_done: false, sensor: (String::new(), b"\"\"".to_vec()), buf: Vec::new() }
+        Writer {
+            w,
+            format,
+            kind,
+            header_done: false,
+            sensor: (String::new(), b"\"\"".to_vec()),
+            buf: Vec::new(),
+            clock: term::Clock::default(),
+        }
+    }
+
+    /// Tables print times on `clock` (UTC by default).
+    pub fn with_clock(mut self, clock: term::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn ty(&self) -> &'static EventType {
@@ -38,7 +54,7 @@ impl<W: Write> Writer<W> {
                     self.ty().all_columns().filter(|c| !matches!(c.csv, Csv::No)).map(|c| c.name).collect();
                 writeln!(self.w, "{}", names.join(","))
             }
-            FlowFormat::Table => writeln!(self.w, "{}", table_header(self.ty())),
+            FlowFormat::Table => writeln!(self.w, "{}", table_header(self.ty(), &self.clock)),
             FlowFormat::Jsonl => Ok(()),
         }
     }
@@ -83,11 +99,11 @@ impl<W: Write> Writer<W> {
 }
 
 /// The table's heading line for events of `ty`.
-fn table_header(ty: &EventType) -> String {
+fn table_header(ty: &EventType, clock: &term::Clock) -> String {
     match ty.name {
         "dns" => format!(
             "{} {} {} {} {} {} ANSWERS",
-            term::pad("TIME (UTC)", 20),
+            term::pad(&clock.heading(), 20),
             term::pad("CLIENT", 26),
             term::pad("QUERY", 40),
             term::pad("TYPE", 5),
@@ -96,14 +112,14 @@ fn table_header(ty: &EventType) -> String {
         ),
         "http" => format!(
             "{} {} {} {} REQUEST",
-            term::pad("TIME (UTC)", 20),
+            term::pad(&clock.heading(), 20),
             term::pad("SERVER", 30),
             term::pad("STATUS", 6),
             term::pad("HOST", 34)
         ),
         "tls" => format!(
             "{} {} {} {} {} {} SNI",
-            term::pad("TIME (UTC)", 20),
+            term::pad(&clock.heading(), 20),
             term::pad("SERVER", 30),
             term::pad("OVER", 4),
             term::pad("VERSION", 8),
@@ -112,7 +128,7 @@ fn table_header(ty: &EventType) -> String {
         ),
         "smtp" => format!(
             "{} {} {} {} {} {} HELO / MAIL FROM",
-            term::pad("TIME (UTC)", 20),
+            term::pad(&clock.heading(), 20),
             term::pad("CLIENT", 26),
             term::pad("SERVER", 30),
             term::pad("TLS", 3),
@@ -121,7 +137,7 @@ fn table_header(ty: &EventType) -> String {
         ),
         // Any other type: the time, the server, then its own columns' CSV cells.
         _ => {
-            let mut h = format!("{} {}", term::pad("TIME (UTC)", 20), term::pad("SERVER", 30));
+            let mut h = format!("{} {}", term::pad(&clock.heading(), 20), term::pad("SERVER", 30));
             for c in ty.columns.iter().filter(|c| !matches!(c.csv, Csv::No)) {
                 h.push(' ');
                 h.push_str(&c.name.to_ascii_uppercase());
@@ -150,14 +166,14 @@ fn cell(ty: &EventType, name: &str, ev: &AppEvent) -> String {
 }
 
 /// One table line: laid out for the types v6watch has always had, generic for the others.
-fn table_line(ty: &EventType, ev: &AppEvent) -> String {
+fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
     #[allow(unreachable_patterns)]
     match ev {
         AppEvent::Dns(d) => {
             let rtt = d.rtt_ns.map(|r| format!("{}ms", flows::micros(r, 3))).unwrap_or_else(|| "-".into());
             format!(
                 "{} {} {} {} {} {} {}",
-                term::pad(&term::utc_short(d.ts), 20),
+                term::pad(&clock.stamp(d.ts), 20),
                 term::pad(&d.client.to_string(), 26),
                 term::pad(&term::clean(&d.query), 40),
                 term::pad(&wire::dns::rtype::name(d.qtype), 5),
@@ -168,7 +184,7 @@ fn table_line(ty: &EventType, ev: &AppEvent) -> String {
         }
         AppEvent::Http(h) => format!(
             "{} {} {} {} {} {} {}",
-            term::pad(&term::utc_short(h.ts), 20),
+            term::pad(&clock.stamp(h.ts), 20),
             term::pad(&term::endpoint(&h.server, h.server_port), 30),
             term::pad(&h.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()), 6),
             term::pad(&term::clean(h.host.as_deref().unwrap_or("-")), 34),
@@ -178,7 +194,7 @@ fn table_line(ty: &EventType, ev: &AppEvent) -> String {
         ),
         AppEvent::Tls(t) => format!(
             "{} {} {} {} {} {} {}",
-            term::pad(&term::utc_short(t.ts), 20),
+            term::pad(&clock.stamp(t.ts), 20),
             term::pad(&term::endpoint(&t.server, t.server_port), 30),
             term::pad(t.transport, 4),
             term::pad(t.server_version.as_deref().unwrap_or("-"), 8),
@@ -191,7 +207,7 @@ fn table_line(ty: &EventType, ev: &AppEvent) -> String {
             let more = if m.mail_from.len() > 1 { format!(" +{}", m.mail_from.len() - 1) } else { String::new() };
             format!(
                 "{} {} {} {} {} {} {}",
-                term::pad(&term::utc_short(m.ts), 20),
+                term::pad(&clock.stamp(m.ts), 20),
                 term::pad(&m.client.to_string(), 26),
                 term::pad(&term::endpoint(&m.server, m.server_port), 30),
                 term::pad(if m.starttls { "yes" } else { "-" }, 3),
@@ -204,7 +220,7 @@ fn table_line(ty: &EventType, ev: &AppEvent) -> String {
             let head = ev.head();
             let mut line = format!(
                 "{} {}",
-                term::pad(&term::utc_short(head.ts), 20),
+                term::pad(&clock.stamp(head.ts), 20),
                 term::pad(&term::endpoint(&head.server, head.server_port), 30)
             );
             for c in ty.columns.iter().filter(|c| !matches!(c.csv, Csv::No)) {
@@ -249,7 +265,7 @@ impl<W: Write> FlowSink for Writer<W> {
             FlowFormat::Jsonl => self.json(sensor, ev),
             FlowFormat::Csv => self.csv(sensor, ev),
             FlowFormat::Table => {
-                let line = table_line(self.ty(), ev);
+                let line = table_line(self.ty(), ev, &self.clock);
                 writeln!(self.w, "{line}")
             }
         }

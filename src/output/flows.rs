@@ -16,6 +16,8 @@ pub struct Writer<W: Write> {
     line: Vec<u8>,
     /// How the last sensor's records are written (its name escaped once, not once per flow).
     form: Option<Form>,
+    /// How the table prints times.
+    clock: term::Clock,
 }
 
 /// Seconds with microseconds, as Zeek writes `ts` in JSON.
@@ -53,7 +55,20 @@ fn icmp_errors(list: &[engine::model::IcmpError]) -> String {
 impl<W: Write> Writer<W> {
     /// A writer for `format`.
     pub fn new(w: W, format: FlowFormat) -> Self {
-        Writer { w, format, header_done: false, line: Vec::with_capacity(1024), form: None }
+        Writer {
+            w,
+            format,
+            header_done: false,
+            line: Vec::with_capacity(1024),
+            form: None,
+            clock: term::Clock::default(),
+        }
+    }
+
+    /// Tables print times on `clock` (UTC by default).
+    pub fn with_clock(mut self, clock: term::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn header(&mut self) -> io::Result<()> {
@@ -66,7 +81,7 @@ impl<W: Write> Writer<W> {
             FlowFormat::Table => writeln!(
                 self.w,
                 "{} {} {} {} {} {} {} {} {} ORIG -> RESP",
-                term::pad("TIME (UTC)", 20),
+                term::pad(&self.clock.heading(), 20),
                 term::pad("SENSOR", 10),
                 term::pad("ROLE", 8),
                 term::pad("PROTO", 6),
@@ -84,16 +99,17 @@ impl<W: Write> Writer<W> {
 /// How a record is written: the format and the sensor's name, escaped once for it.
 struct Form {
     format: FlowFormat,
+    clock: term::Clock,
     sensor: String,
     /// The sensor's name as a JSON string.
     sensor_json: Vec<u8>,
 }
 
 impl Form {
-    fn new(format: FlowFormat, sensor: &str) -> Form {
+    fn new(format: FlowFormat, clock: &term::Clock, sensor: &str) -> Form {
         // A string always serialises.
         let sensor_json = serde_json::to_vec(sensor).unwrap_or_default();
-        Form { format, sensor: sensor.to_string(), sensor_json }
+        Form { format, clock: clock.clone(), sensor: sensor.to_string(), sensor_json }
     }
 }
 
@@ -103,7 +119,7 @@ impl RecordFormat for Form {
         match self.format {
             FlowFormat::Jsonl => jsonl(b, &self.sensor_json, r),
             FlowFormat::Csv => csv(b, &self.sensor, r),
-            FlowFormat::Table => table(b, &self.sensor, r),
+            FlowFormat::Table => table(b, &self.sensor, r, &self.clock),
         }
     }
 }
@@ -223,7 +239,7 @@ fn csv(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
     b.push(b'\n');
 }
 
-fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
+fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord, clock: &term::Clock) {
     let proto =
         format!("{}{}", r.proto_name().trim_end_matches("_transport"), if r.ip_version() == 6 { "6" } else { "" });
     let mut tunnel = r.tunnel.map(|t| format!(" via {}", t.name())).unwrap_or_default();
@@ -233,7 +249,7 @@ fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord) {
     let _ = writeln!(
         b,
         "{} {} {} {} {} {} {} {} {} {} -> {}{}",
-        term::pad(&term::utc_short(r.ts), 20),
+        term::pad(&clock.stamp(r.ts), 20),
         term::pad(&term::clean(sensor), 10),
         term::pad(r.role.name(), 8),
         term::pad(&proto, 6),
@@ -254,7 +270,7 @@ impl<W: Write> FlowSink for Writer<W> {
             self.header()?;
         }
         if self.form.as_ref().is_none_or(|f| f.sensor != sensor) {
-            self.form = Some(Form::new(self.format, sensor));
+            self.form = Some(Form::new(self.format, &self.clock, sensor));
         }
         self.line.clear();
         if let Some(f) = &self.form {
@@ -280,7 +296,7 @@ impl<W: Write> FlowSink for Writer<W> {
     }
 
     fn formatter(&self, sensor: &str) -> Option<Box<dyn RecordFormat>> {
-        Some(Box::new(Form::new(self.format, sensor)))
+        Some(Box::new(Form::new(self.format, &self.clock, sensor)))
     }
 
     fn formatted(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -543,7 +559,7 @@ mod roundtrip {
                 continue;
             }
             for (sensor, rec) in &keep.0 {
-                let form = Form::new(crate::cli::FlowFormat::Jsonl, sensor);
+                let form = Form::new(crate::cli::FlowFormat::Jsonl, &crate::output::term::Clock::default(), sensor);
                 let mut line = Vec::new();
                 jsonl(&mut line, &form.sensor_json, rec);
                 let text = std::str::from_utf8(&line).unwrap();
@@ -590,7 +606,7 @@ mod roundtrip {
             let b = rng.mutate(good.as_bytes(), b"0123456789\"{}[],:.-eE\\ax");
             let Ok(text) = std::str::from_utf8(&b) else { continue };
             if let Ok((s, rec)) = read_flow(text) {
-                let form = Form::new(crate::cli::FlowFormat::Jsonl, &s);
+                let form = Form::new(crate::cli::FlowFormat::Jsonl, &crate::output::term::Clock::default(), &s);
                 let mut line = Vec::new();
                 jsonl(&mut line, &form.sensor_json, &rec);
                 let v: serde_json::Value = serde_json::from_slice(&line).expect("written JSON parses");

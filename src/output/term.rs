@@ -52,6 +52,35 @@ pub fn local_fmt(ns: i64, tz: &jiff::tz::TimeZone, fmt: &str) -> String {
     }
 }
 
+/// How a table prints times: UTC (`2011-06-08T00:00:48Z`, the default, as tcpdump -tttt and
+/// Zeek's logs are read) or in a display zone (`2011-06-08 09:00:48`, the zone in the heading).
+#[derive(Clone, Default)]
+pub struct Clock(Option<(jiff::tz::TimeZone, String)>);
+
+impl Clock {
+    /// The zone named `name` (UTC keeps the default form).
+    pub fn zone(tz: jiff::tz::TimeZone, name: &str) -> Clock {
+        if name.eq_ignore_ascii_case("UTC") {
+            Clock(None)
+        } else {
+            Clock(Some((tz, name.to_string())))
+        }
+    }
+
+    /// A time, to the second.
+    pub fn stamp(&self, ns: i64) -> String {
+        match &self.0 {
+            None => utc_short(ns),
+            Some((tz, _)) => local_fmt(ns, tz, "%Y-%m-%d %H:%M:%S"),
+        }
+    }
+
+    /// The time column's heading: `TIME (UTC)`, `TIME (Asia/Tokyo)`.
+    pub fn heading(&self) -> String {
+        format!("TIME ({})", self.0.as_ref().map_or("UTC", |(_, n)| n.as_str()))
+    }
+}
+
 /// Same, to the second, for tables.
 pub fn utc_short(ns: i64) -> String {
     let full = utc(ns);
