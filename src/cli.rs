@@ -196,6 +196,20 @@ pub enum Command {
     /// --resolve-ptr) ever does. Exit 0: no finding at --fail-on; 1: findings; 2: a target or
     /// the setup could not be probed.
     Probe(ProbeArgs),
+    /// Write the manual pages (v6watch.1 and one per command, from these definitions) into
+    /// DIR, e.g. /usr/local/share/man/man1.
+    Man {
+        /// Folder to write the pages into.
+        #[arg(short = 'o', long = "out", value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+    /// Print the shell completions for SHELL (bash, zsh, fish, elvish, powershell), e.g.
+    /// `v6watch completions bash > /etc/bash_completion.d/v6watch`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Measure `flows` and `report` throughput on captures (MB/s, packets/s), and tshark's in
     /// the same run.
     Bench {

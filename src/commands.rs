@@ -206,6 +206,24 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Live(args) => crate::live::run(args),
         Command::Probe(args) => crate::probe::run(args),
         Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
+        Command::Man { out } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let cmd = crate::cli::Cli::command();
+            clap_mangen::generate_to(cmd, &out)
+                .with_context(|| format!("writing the manual pages into {}", out.display()))?;
+            println!("wrote the manual pages into {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = crate::cli::Cli::command();
+            // Into memory first: the generator panics on a write error (a closed pipe).
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "v6watch", &mut text);
+            std::io::stdout().write_all(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -962,3 +962,25 @@ fn record_tables_take_a_zone() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an IANA time zone"));
 }
+
+/// The manual pages and completions come from the same definitions as `--help`: a page per
+/// command, and every command completed.
+#[test]
+fn manual_pages_and_completions() {
+    let dir = tmpdir("man");
+    let o = v6watch(&["man", "-o", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for cmd in ["", "-probe", "-live", "-smtp", "-report", "-health"] {
+        let page = std::fs::read_to_string(dir.join(format!("v6watch{cmd}.1"))).unwrap();
+        assert!(page.starts_with(".ie") || page.contains(".TH"), "v6watch{cmd}.1 is a manual page");
+    }
+    assert!(std::fs::read_to_string(dir.join("v6watch-probe.1")).unwrap().contains("Happy Eyeballs"));
+    for shell in ["bash", "zsh", "fish"] {
+        let o = v6watch(&["completions", shell]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && text.contains("probe") && text.contains("smtp") && text.contains("indicators"),
+            "{shell}"
+        );
+    }
+}
