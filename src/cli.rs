@@ -592,18 +592,20 @@ fn default_threads() -> usize {
 
 /// Parses sizes like 100M, 1G, 1500K, 12345.
 fn parse_size(s: &str) -> Result<u64, String> {
+    // SI like capinfos, tshark and tcpdump -C (and every size v6watch prints): K, M, G (or
+    // kB, MB, GB) are powers of 1000; KiB, MiB, GiB (or Ki, Mi, Gi) powers of 1024.
     let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m = match c.to_ascii_uppercase() {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => return Err(format!("unknown size suffix in {s:?} (use K, M or G)")),
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = (s[..split].trim(), &s[split..]);
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "ki" | "kib" => 1 << 10,
+        "mi" | "mib" => 1 << 20,
+        "gi" | "gib" => 1 << 30,
+        _ => return Err(format!("unknown size unit in {s:?} (K, M, G = 1000s; KiB, MiB, GiB = 1024s)")),
     };
     let n: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
     if n.is_nan() || n <= 0.0 {
@@ -648,8 +650,11 @@ mod test {
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("1.5M").unwrap(), 3 << 19);
+        assert_eq!(parse_size("1G").unwrap(), 1_000_000_000);
+        assert_eq!(parse_size("1.5M").unwrap(), 1_500_000);
+        assert_eq!(parse_size("1.5MiB").unwrap(), 3 << 19);
+        assert_eq!(parse_size("64Mi").unwrap(), 64 << 20);
+        assert_eq!(parse_size("300 MB").unwrap(), 300_000_000);
         assert_eq!(parse_size("77").unwrap(), 77);
         assert!(parse_size("-1").is_err());
         assert!(parse_size("3X").is_err());

@@ -477,7 +477,7 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_bar}",
+                "{spinner} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} eta {eta} {wide_bar}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );

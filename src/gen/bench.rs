@@ -367,8 +367,8 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         size as f64 / packets.max(1) as f64
     );
     println!(
-        "best of {runs} runs; {cores} threads unless told; peak RSS of any v6watch run {:.1} MiB",
-        rss as f64 / 1024.0
+        "best of {runs} runs; {cores} threads unless told; peak RSS of any v6watch run {:.1} MB",
+        rss as f64 * 1024.0 / 1e6
     );
     println!("flows            {}", rate(flows));
     println!("  --threads 1    {}  ({cores} threads are {:.2}x faster)", rate(one), one / flows);
