@@ -984,3 +984,25 @@ fn manual_pages_and_completions() {
         );
     }
 }
+
+/// The dns table: an mDNS announcement shows its responder and the names it announces (not
+/// the group address and an empty query), an unknown record type its RFC 3597 form with one
+/// backslash, round trips in milliseconds to three significant digits.
+#[test]
+fn dns_table_reads_like_dig() {
+    let Some(corpus) = common::corpus() else { return };
+    let o = v6watch(&["dns", corpus.join("zeek/mdns.pcap").to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let announced: Vec<&str> = text.lines().filter(|l| l.contains("(announced)")).collect();
+    assert!(!announced.is_empty(), "{text}");
+    assert!(
+        announced.iter().all(|l| !l.contains("ff02::fb") && !l.contains("224.0.0.251") && !l.contains("TYPE0")),
+        "{text}"
+    );
+    assert!(announced[0].contains("johanna-QEMU-Virtual-Machine.local"), "{}", announced[0]);
+    let o = v6watch(&["dns", corpus.join("zeek/dns-edns-ecs.pcap").to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("TYPE46 \\# 159 0001080300000e10"), "{text}");
+    assert!(!text.contains("\\\\#"), "{text}");
+    assert!(text.contains("0.301 ms"), "{text}");
+}

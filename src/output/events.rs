@@ -160,6 +160,21 @@ fn raw_cell(c: &EventColumn, ev: &AppEvent) -> String {
     }
 }
 
+/// A round trip in milliseconds with three significant digits: `22.0 ms`, `1.25 ms`, `0.123 ms`.
+fn rtt_ms(ns: i64) -> String {
+    let ms = ns as f64 / 1e6;
+    let places = if ms >= 100.0 {
+        0
+    } else if ms >= 10.0 {
+        1
+    } else if ms >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{ms:.places$} ms")
+}
+
 /// The rendering of column `name` of `ty`.
 fn cell(ty: &EventType, name: &str, ev: &AppEvent) -> String {
     ty.all_columns().find(|c| c.name == name).map(|c| raw_cell(c, ev)).unwrap_or_default()
@@ -170,16 +185,31 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
     #[allow(unreachable_patterns)]
     match ev {
         AppEvent::Dns(d) => {
-            let rtt = d.rtt_ns.map(|r| format!("{}ms", flows::micros(r, 3))).unwrap_or_else(|| "-".into());
+            let rtt = d.rtt_ns.map(rtt_ms).unwrap_or_else(|| "-".into());
+            // A response that asks nothing (an mDNS announcement, sent to the group): the
+            // responder and the names it announces, not the group address and an empty query.
+            let announced = d.query.is_empty() && d.qtype == 0 && !d.answers.is_empty();
+            let (who, query, qtype) = if announced {
+                let mut names: Vec<&str> = Vec::new();
+                for a in &d.answers {
+                    if !names.contains(&a.name.as_str()) {
+                        names.push(&a.name);
+                    }
+                }
+                let more = if names.len() > 1 { format!(" +{}", names.len() - 1) } else { String::new() };
+                (d.server, format!("{}{more} (announced)", names[0]), "-".into())
+            } else {
+                (d.client, d.query.clone(), wire::dns::rtype::name(d.qtype))
+            };
             format!(
                 "{} {} {} {} {} {} {}",
                 term::pad(&clock.stamp(d.ts), 20),
-                term::pad(&d.client.to_string(), 26),
-                term::pad(&term::clean(&d.query), 40),
-                term::pad(&wire::dns::rtype::name(d.qtype), 5),
+                term::pad(&who.to_string(), 26),
+                term::pad(&term::clean_presentation(&query), 40),
+                term::pad(&qtype, 5),
                 term::pad(&cell(ty, "rcode", ev), 8),
                 term::rpad(&rtt, 8),
-                term::clean(&cell(ty, "answers", ev))
+                term::clean_presentation(&cell(ty, "answers", ev))
             )
         }
         AppEvent::Http(h) => format!(

@@ -143,6 +143,12 @@ pub fn pct(part: u64, whole: u64) -> String {
 /// Makes a string from a packet (or a file name) safe for a terminal: control characters,
 /// escapes and non-printing code points become `\x..` / `\u{..}`, so no byte from a capture
 /// can move the cursor, change colours or retitle the window.
+/// [`clean`] for DNS presentation text, whose own escape is the backslash (`\#`, `\DDD`):
+/// control and invisible characters are escaped, backslashes are left single.
+pub fn clean_presentation(s: &str) -> String {
+    clean(s).replace("\\\\", "\\")
+}
+
 pub fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

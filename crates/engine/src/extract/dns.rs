@@ -229,7 +229,16 @@ fn answer(m: &Message<'_>, r: &dns::Record<'_>, scratch: &mut String) -> Option<
             }
             t
         }
-        _ => format!("\\# {}", r.rdata.len()),
+        // RFC 3597's generic form: length and data in hex (the first 64 bytes, then `…`).
+        _ => {
+            let hex: String = r.rdata.iter().take(64).map(|b| format!("{b:02x}")).collect();
+            let cut = if r.rdata.len() > 64 { "…" } else { "" };
+            if r.rdata.is_empty() {
+                "\\# 0".to_string()
+            } else {
+                format!("\\# {} {hex}{cut}", r.rdata.len())
+            }
+        }
     };
     let section = match r.section {
         1 => "answer",
