@@ -100,6 +100,11 @@ fn demo_answers_the_seeds_questions() {
         assert!(text.contains(&format!("threat  [{sensor}] known-bad indicators matched over IPv6: ")), "{text}");
     }
     assert!(html.contains("id=\"indicator-table\"") && html.contains("secure-paypa1-login.example/secure/"));
+    // The overview gives totals, per family and in and out of the event window.
+    assert!(html.contains("IPv4 20.3 MB · IPv6 5.0 MB (19.8% of IP bytes)"), "overview totals");
+    assert!(
+        html.contains("World IPv6 Day: IPv6 4.9 MB of 5.3 MB during, 8.0 kB of 9.9 MB in the windows before and after")
+    );
 }
 
 /// The seed's peer lists (names and addresses), excluding honeypot1's autonomous activity.

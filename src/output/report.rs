@@ -161,7 +161,28 @@ fn overview(h: &mut Html, r: &Report) {
             count(peers as u64)
         ));
         h.raw("<br>");
-        h.text(&format!("IPv6 {} of IP bytes", super::term::pct(v6, v4 + v6)));
+        h.text(&format!("IPv4 {} · IPv6 {} ({} of IP bytes)", bytes(v4), bytes(v6), super::term::pct(v6, v4 + v6)));
+        // The totals in and out of each event window (in + out: the sensor's own traffic).
+        for c in &r.comparisons {
+            let sum = |fam: u8, w: usize| -> u64 {
+                c.volumes
+                    .iter()
+                    .filter(|v| v.sensor == s.sensor && v.family == fam && matches!(v.direction, "in" | "out"))
+                    .map(|v| v.bytes[w])
+                    .sum()
+            };
+            let (d4, d6) = (sum(4, 1), sum(6, 1));
+            let (o4, o6) = (sum(4, 0) + sum(4, 2), sum(6, 0) + sum(6, 2));
+            h.raw("<br>");
+            h.text(&format!(
+                "{}: IPv6 {} of {} during, {} of {} in the windows before and after",
+                c.event.name,
+                bytes(d6),
+                bytes(d4 + d6),
+                bytes(o6),
+                bytes(o4 + o6)
+            ));
+        }
         let (c, w) = (findings(Severity::Critical), findings(Severity::Warning));
         h.raw("<br>");
         if c + w > 0 {
