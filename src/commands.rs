@@ -516,6 +516,43 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
     Ok((sums, if damaged { ExitCode::from(2) } else { ExitCode::SUCCESS }))
 }
 
+/// A hint when a path that cannot be opened reads like a tcpdump capture filter (`tcp port
+/// 80`, `host 2001:db8::1`): v6watch takes captures, not expressions, on the command line.
+fn filter_hint(p: &Path) -> String {
+    const WORDS: &[&str] = &[
+        "host",
+        "net",
+        "port",
+        "portrange",
+        "src",
+        "dst",
+        "tcp",
+        "udp",
+        "icmp",
+        "icmp6",
+        "ip",
+        "ip6",
+        "arp",
+        "and",
+        "or",
+        "not",
+        "vlan",
+        "proto",
+    ];
+    let text = p.to_string_lossy();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let filter_like = !p.exists() && words.iter().any(|w| WORDS.contains(&w.to_ascii_lowercase().as_str()));
+    if filter_like {
+        format!(
+            " (that looks like a capture filter: filter with tcpdump and pipe the capture in, e.g. \
+             tcpdump -r CAPTURE -w - '{}' | v6watch ... -)",
+            text
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// Opens every input before anything is read or written, so that a mistyped path, a directory
 /// or a file that is not a capture gives one clear line and exit status 2 instead of empty
 /// tables or an empty report written over a good one. With `--keep-going` unreadable inputs are
@@ -550,7 +587,7 @@ fn preflight(sensors: &[SensorInput], keep_going: bool) -> Result<Vec<Option<Box
             engine::capture::Reader::open(p, false).err().map(|e| e.what)
         };
         match why {
-            Some(why) => bad.push(format!("{}: {why}", p.display())),
+            Some(why) => bad.push(format!("{}: {why}{}", p.display(), filter_hint(p))),
             None => good += 1,
         }
     }

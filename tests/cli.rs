@@ -1006,3 +1006,18 @@ fn dns_table_reads_like_dig() {
     assert!(!text.contains("\\\\#"), "{text}");
     assert!(text.contains("0.301 ms"), "{text}");
 }
+
+/// A tcpdump-style filter given where a capture is expected gets a hint, not just "no such
+/// file"; a plain missing file does not.
+#[test]
+fn a_filter_given_as_a_file_name_gets_a_hint() {
+    let o = v6watch(&["flows", "tcp port 80"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("looks like a capture filter") && err.contains("tcpdump -r CAPTURE -w - 'tcp port 80'"),
+        "{err}"
+    );
+    let o = v6watch(&["flows", "no-such-capture.pcap"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("capture filter"));
+}
