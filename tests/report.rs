@@ -56,10 +56,11 @@ fn demo_answers_the_seeds_questions() {
     assert!(html
         .contains("[honeypot1] Google switched to IPv6 at 2011-06-08 09:00 JST, back to IPv4 at 2011-06-09 09:00 JST"));
 
-    // Spam over IPv6: the unsolicited SMTP sessions the demo makes, over IPv6 only during the
+    // Spam over IPv6: the unsolicited SMTP connections the demo makes, over IPv6 only during the
     // event, answered in the summary, the JSON and the HTML.
     for sensor in ["honeypot1", "honeypot2"] {
-        let line = text.lines().find(|l| l.contains(&format!("mail    [{sensor}] mail sessions received over IPv6: ")));
+        let line =
+            text.lines().find(|l| l.contains(&format!("mail    [{sensor}] mail connections received over IPv6: ")));
         let line = line.unwrap_or_else(|| panic!("no mail line for {sensor} in\n{text}"));
         let mail: Vec<&Value> = report["mail"]
             .as_array()
@@ -69,15 +70,15 @@ fn demo_answers_the_seeds_questions() {
             .collect();
         let of = |fam: u64| mail.iter().find(|m| m["family"] == fam).copied().unwrap();
         let (v6, v4) = (of(6), of(4));
-        let (n6, n4) = (v6["sessions"].as_u64().unwrap(), v4["sessions"].as_u64().unwrap());
+        let (n6, n4) = (v6["connections"].as_u64().unwrap(), v4["connections"].as_u64().unwrap());
         assert!(n6 >= 10 && n4 >= 20, "{line}");
-        // Every IPv6 session came during the event (windows: before, during, after).
+        // Every IPv6 connection came during the event (windows: before, during, after).
         assert_eq!(v6["windows"][1].as_u64(), Some(n6), "{v6}");
         assert_eq!((v6["senders"].as_u64(), v6["messages"].as_u64()), (Some(3), Some(n6)));
         assert!(line.contains(&format!("over IPv6: {n6} (from 3 senders, {n6} messages), over IPv4: {n4}")), "{line}");
         assert!(line.contains("during World IPv6 Day: "), "{line}");
     }
-    assert!(html.contains("id=\"mail-table\"") && html.contains("mail sessions received over IPv6: "));
+    assert!(html.contains("id=\"mail-table\"") && html.contains("mail connections received over IPv6: "));
 
     // Phishing over IPv6: the demo's indicator list (a URL, the spam run's domain, a DROP
     // line) is matched by the page fetched over IPv6 during the event and by the spam.

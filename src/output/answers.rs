@@ -70,8 +70,8 @@ pub fn write(w: &mut dyn Write, r: &Report, st: &Settings) -> io::Result<()> {
     Ok(())
 }
 
-/// The seed's spam question, per sensor and direction: "mail sessions received over IPv6:
-/// N (from M senders), over IPv4: K", and what the event windows saw of it.
+/// The seed's spam question, per sensor and direction: "mail connections received over
+/// IPv6: N (from M senders), over IPv4: K", and what the event windows saw of it.
 pub fn mail_lines(r: &Report) -> Vec<String> {
     let mut out = Vec::new();
     let mut keys: Vec<(&str, &str)> = r.mail.iter().map(|m| (m.sensor.as_str(), m.direction)).collect();
@@ -79,10 +79,10 @@ pub fn mail_lines(r: &Report) -> Vec<String> {
     for (sensor, dir) in keys {
         let of = |fam: u8| r.mail.iter().find(|m| m.sensor == sensor && m.direction == dir && m.family == fam);
         let (v6, v4) = (of(6), of(4));
-        let n = |m: Option<&engine::analysis::MailAgg>| m.map_or(0, |m| m.sessions);
+        let n = |m: Option<&engine::analysis::MailAgg>| m.map_or(0, |m| m.connections);
         let senders = |m: Option<&engine::analysis::MailAgg>| m.map_or(0, |m| m.senders);
         let mut line = format!(
-            "[{sensor}] mail sessions {} over IPv6: {} (from {} sender{}, {} message{}), over IPv4: {} (from {} sender{})",
+            "[{sensor}] mail connections {} over IPv6: {} (from {} sender{}, {} message{}), over IPv4: {} (from {} sender{})",
             if dir == "transit" { "seen in transit" } else { dir },
             n(v6),
             senders(v6),

@@ -682,16 +682,16 @@ fn paragraphs(h: &mut Html, lines: &[String]) {
     }
 }
 
-/// SMTP sessions: the spam question answered in a sentence per sensor, then the rows.
+/// SMTP connections: the spam question answered in a sentence per sensor, then the rows.
 fn mail(h: &mut Html, r: &Report, st: &Settings) {
-    h.raw("<h3 id=\"mail\">Mail (SMTP sessions)</h3>");
+    h.raw("<h3 id=\"mail\">Mail (SMTP connections)</h3>");
     let lines = super::answers::mail_lines(r);
     if lines.is_empty() {
-        h.raw("<p class=\"muted\">No SMTP session in the captures.</p>");
+        h.raw("<p class=\"muted\">No SMTP connection in the captures.</p>");
         return;
     }
     paragraphs(h, &lines);
-    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"mail-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Direction</th><th class=\"n\">Sessions</th><th class=\"n\">Senders</th><th class=\"n\">Messages</th><th class=\"n\">Recipients</th><th class=\"n\">Rejected</th><th class=\"n\">Deferred</th><th class=\"n\">STARTTLS</th><th>Busiest senders</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"mail-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Direction</th><th class=\"n\">Connections</th><th class=\"n\">Senders</th><th class=\"n\">Messages</th><th class=\"n\">Recipients</th><th class=\"n\">Rejected</th><th class=\"n\">Deferred</th><th class=\"n\">STARTTLS</th><th>Busiest senders</th><th>First</th><th>Last</th></tr></thead><tbody>");
     for m in &r.mail {
         h.raw("<tr><td>");
         h.text(&m.sensor);
@@ -702,7 +702,7 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
             m.family,
             m.direction
         );
-        for n in [m.sessions, m.senders, m.messages, m.recipients, m.rejected, m.deferred, m.starttls] {
+        for n in [m.connections, m.senders, m.messages, m.recipients, m.rejected, m.deferred, m.starttls] {
             let _ = write!(h.s, "<td class=\"n\" data-v=\"{n}\">{n}</td>");
         }
         h.raw("<td class=\"mono\">");

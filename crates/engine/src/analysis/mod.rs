@@ -25,10 +25,10 @@ pub const SCHEMA: &str = "v6watch.report/1";
 /// Distinct application-event keys kept (HTTP request lines, TLS names); beyond, counted only.
 const MAX_APP_KEYS: usize = 20_000;
 
-/// One client–server pair's SMTP sessions.
+/// One client–server pair's SMTP connections.
 #[derive(Debug, Clone, Default)]
 struct MailAcc {
-    sessions: u64,
+    connections: u64,
     messages: u64,
     recipients: u64,
     rejected: u64,
@@ -40,7 +40,7 @@ struct MailAcc {
     uids: Vec<String>,
 }
 
-/// The sessions of `mail` grouped by sensor, family and direction (`sent` when a sensor
+/// The connections of `mail` grouped by sensor, family and direction (`sent` when a sensor
 /// address is the client, `received` when it is the server; the addresses are `own`'s).
 fn mail_rows(
     mail: &HashMap<(String, Addr, Addr), MailAcc>,
@@ -48,7 +48,7 @@ fn mail_rows(
     n_windows: usize,
 ) -> Vec<MailAgg> {
     let mine = |sensor: &str, a: &Addr| own.get(sensor).is_some_and(|v| v.contains(a));
-    /// A row being made: the aggregate, sessions per sender, the servers.
+    /// A row being made: the aggregate, connections per sender, the servers.
     type Row = (MailAgg, HashMap<Addr, u64>, HashMap<Addr, ()>);
     let mut rows: std::collections::BTreeMap<(String, u8, &'static str), Row> = Default::default();
     for ((sensor, client, server), m) in mail {
@@ -72,7 +72,7 @@ fn mail_rows(
             };
             (agg, HashMap::new(), HashMap::new())
         });
-        row.sessions += m.sessions;
+        row.connections += m.connections;
         row.messages += m.messages;
         row.recipients += m.recipients;
         row.rejected += m.rejected;
@@ -82,7 +82,7 @@ fn mail_rows(
         row.last_ts = row.last_ts.max(m.last_ts);
         row.windows.iter_mut().zip(&m.windows).for_each(|(a, b)| *a += b);
         row.uids.extend(m.uids.iter().cloned());
-        *senders.entry(*client).or_default() += m.sessions;
+        *senders.entry(*client).or_default() += m.connections;
         servers.insert(*server, ());
     }
     rows.into_values()
@@ -190,7 +190,7 @@ pub struct Analysis {
     peers: PeersAcc,
     http: HashMap<(String, u8, String, String, String), HttpAgg>,
     tls: HashMap<(String, u8, String, &'static str), TlsAgg>,
-    /// SMTP sessions per (sensor, client, server): directions are told at the end, when the
+    /// SMTP connections per (sensor, client, server): directions are told at the end, when the
     /// sensors' addresses are known.
     mail: HashMap<(String, Addr, Addr), MailAcc>,
     /// The sensors' own addresses as their SMTP flows' roles show them (how the mail's
@@ -573,7 +573,7 @@ impl FlowSink for Analysis {
                     windows: vec![0; windows.len()],
                     ..Default::default()
                 });
-                tally(&mut a.sessions, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, m.ts, &windows);
+                tally(&mut a.connections, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, m.ts, &windows);
                 a.messages += m.messages;
                 a.recipients += m.rcpt;
                 a.rejected += m.rejected;

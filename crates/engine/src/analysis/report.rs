@@ -129,7 +129,7 @@ pub struct Comparison {
     pub http_v6: Vec<HttpAgg>,
 }
 
-/// SMTP sessions of a sensor over one family in one direction: the seed's "spam arriving
+/// SMTP connections of a sensor over one family in one direction: the seed's "spam arriving
 /// over IPv6" as a count with its senders.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct MailAgg {
@@ -139,8 +139,8 @@ pub struct MailAgg {
     pub family: u8,
     /// `received` (the sensor was the server), `sent` (it was the client) or `transit`.
     pub direction: &'static str,
-    /// Sessions.
-    pub sessions: u64,
+    /// Connections.
+    pub connections: u64,
     /// Distinct clients (senders).
     pub senders: u64,
     /// Distinct servers.
@@ -153,19 +153,19 @@ pub struct MailAgg {
     pub rejected: u64,
     /// See `rejected`.
     pub deferred: u64,
-    /// Sessions that switched to TLS.
+    /// Connections that switched to TLS.
     pub starttls: u64,
-    /// First session, ns.
+    /// First connection, ns.
     #[serde(serialize_with = "crate::model::epoch")]
     pub first_ts: i64,
-    /// Last session, ns.
+    /// Last connection, ns.
     #[serde(serialize_with = "crate::model::epoch")]
     pub last_ts: i64,
-    /// Sessions per comparison window (before, during, after each event).
+    /// Connections per comparison window (before, during, after each event).
     pub windows: Vec<u64>,
-    /// The busiest senders (address, sessions), 10 at most.
+    /// The busiest senders (address, connections), 10 at most.
     pub top_senders: Vec<(String, u64)>,
-    /// Sessions' flows to look at (5 at most).
+    /// Their flows to look at (5 at most).
     pub uids: Vec<String>,
 }
 
@@ -239,7 +239,7 @@ pub struct Report {
     pub http: Vec<HttpAgg>,
     /// TLS server names.
     pub tls: Vec<TlsAgg>,
-    /// SMTP sessions by sensor, family and direction.
+    /// SMTP connections by sensor, family and direction.
     pub mail: Vec<MailAgg>,
     /// Matches of the indicator lists (`--indicators`); empty without them.
     pub indicators: Vec<IndicatorHit>,

@@ -491,7 +491,7 @@ macro_rules! flag {
 
 pub(super) const EVENTS: EventType = EventType {
     name: "smtp",
-    about: "SMTP sessions: greeting, EHLO name, MAIL FROM, recipients and their domains, messages and sizes, \
+    about: "SMTP conversations, one per connection: greeting, EHLO name, MAIL FROM, recipients and their domains, messages and sizes, \
             replies (accepted, deferred, rejected), STARTTLS",
     services: &["smtp"],
     name_sources: &[],
