@@ -576,6 +576,19 @@ pub enum FailOn {
     Never,
 }
 
+impl FailOn {
+    /// The lowest severity that fails the run (`None`: never).
+    pub fn level(self) -> Option<engine::analyze::health::Severity> {
+        use engine::analyze::health::Severity;
+        match self {
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::Never => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum FlowFormat {
     /// Aligned text for a terminal.

@@ -1,11 +1,10 @@
 //! One function per subcommand: turn validated arguments into engine calls and printers.
 
-use crate::cli::{AnalysisArgs, Command, FailOn, HealthFormat, InputArgs, SummaryFormat};
+use crate::cli::{AnalysisArgs, Command, HealthFormat, InputArgs, SummaryFormat};
 use crate::config::{self, glob_match};
 use crate::output::{events, flows, health, summary, term};
 use anyhow::{bail, Context, Result};
 use engine::analysis::{Analysis, Settings};
-use engine::analyze::health::Severity;
 use engine::decode::Addr;
 use engine::model::EventKind;
 use engine::pipeline::{self, FlowSink, NullSink, Options, SensorInput, SensorSummary};
@@ -82,12 +81,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             if code != ExitCode::SUCCESS {
                 return Ok(code);
             }
-            let level = match fail_on {
-                FailOn::Info => Some(Severity::Info),
-                FailOn::Warning => Some(Severity::Warning),
-                FailOn::Critical => Some(Severity::Critical),
-                FailOn::Never => None,
-            };
+            let level = fail_on.level();
             let failed = matches!((level, report.worst()), (Some(l), Some(w)) if w >= l);
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
@@ -230,15 +224,11 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 /// Reads the configuration and the analysis options; sensors declared in the configuration
 /// join the command line's.
 pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
-    let file = match &a.config {
-        Some(p) => config::load(p)?,
-        None => config::File::default(),
-    };
+    let file = config::load_opt(a.config.as_deref())?;
     let intel = address_data(&a.intel)?;
     config_sensors(input, &file);
     let tz_name = a.tz.clone().or(file.tz.clone()).unwrap_or_else(|| "UTC".into());
-    let tz = jiff::tz::TimeZone::get(&tz_name)
-        .with_context(|| format!("--tz {tz_name:?}: not an IANA time zone name (e.g. Asia/Tokyo, UTC)"))?;
+    let tz = config::zone(&tz_name)?;
     let bucket_ns = match a.bucket.as_ref().or(file.bucket.as_ref()) {
         Some(b) => Some(config::parse_duration(b).context("--bucket")?),
         None => None,
@@ -271,16 +261,8 @@ pub fn settings(input: &mut InputArgs, a: &AnalysisArgs) -> Result<Settings> {
     // organisation), then the databases' organisation, ASN and country.
     let mut enrichers: Vec<std::sync::Arc<dyn engine::enrich::PeerEnricher>> = Vec::new();
     if a.resolve_ptr {
-        let server = match &a.resolver {
-            Some(r) => r
-                .parse::<std::net::SocketAddr>()
-                .or_else(|_| r.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
-                .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
-            None => engine::enrich::ptr::system_resolver()
-                .context("--resolve-ptr: no nameserver in /etc/resolv.conf (use --resolver)")?,
-        };
-        let timeout = config::parse_duration(&a.ptr_timeout).context("--ptr-timeout")?;
-        let timeout = std::time::Duration::from_nanos(timeout as u64);
+        let server = config::resolver(a.resolver.as_deref()).context("--resolve-ptr")?;
+        let timeout = config::duration("--ptr-timeout", &a.ptr_timeout)?;
         enrichers.push(std::sync::Arc::new(engine::enrich::Ptr { server, timeout }));
     }
     if a.asn_db.is_some() || a.geo_db.is_some() {
@@ -342,15 +324,10 @@ fn config_sensors(input: &mut InputArgs, file: &config::File) {
 /// `--config` of the record commands: only the configuration's sensors apply.
 /// The config's sensors into `input`; the table clock of `--tz`, else the config's `tz`.
 fn config_file_sensors(input: &mut InputArgs, config: Option<&Path>, tz: Option<&str>) -> Result<term::Clock> {
-    let file = match config {
-        Some(c) => config::load(c)?,
-        None => config::File::default(),
-    };
+    let file = config::load_opt(config)?;
     config_sensors(input, &file);
     let name = tz.map(str::to_string).or(file.tz.clone()).unwrap_or_else(|| "UTC".into());
-    let zone = jiff::tz::TimeZone::get(&name)
-        .with_context(|| format!("--tz {name:?}: not an IANA time zone name (e.g. Asia/Tokyo, UTC)"))?;
-    Ok(term::Clock::zone(zone, &name))
+    Ok(term::Clock::zone(config::zone(&name)?, &name))
 }
 
 /// The address-intelligence data given on the command line (`--oui-db`, `--nat64-prefix`).

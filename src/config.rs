@@ -229,6 +229,34 @@ pub struct EventConf {
 }
 
 /// Reads and checks a configuration file.
+/// The file at `path`, or the empty configuration without one.
+pub fn load_opt(path: Option<&Path>) -> Result<File> {
+    path.map_or_else(|| Ok(File::default()), load)
+}
+
+/// An IANA zone by name (`--tz`, the config's `tz`), from the built-in database.
+pub fn zone(name: &str) -> Result<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::get(name)
+        .with_context(|| format!("--tz {name:?}: not an IANA time zone name (e.g. Asia/Tokyo, UTC)"))
+}
+
+/// A duration option (`what` names it in the error) as a `Duration`.
+pub fn duration(what: &str, s: &str) -> Result<std::time::Duration> {
+    let ns = parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
+    Ok(std::time::Duration::from_nanos(ns as u64))
+}
+
+/// A resolver given as ADDR or ADDR:PORT (`--resolver`), else the system's first nameserver.
+pub fn resolver(given: Option<&str>) -> Result<std::net::SocketAddr> {
+    match given {
+        Some(r) => r
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| r.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+            .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT")),
+        None => engine::enrich::ptr::system_resolver().context("no nameserver in /etc/resolv.conf (use --resolver)"),
+    }
+}
+
 pub fn load(path: &Path) -> Result<File> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{}: not a valid v6watch configuration", path.display()))

@@ -19,7 +19,6 @@ use engine::source::FrameSource;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// `--probe-every`: a thread running probe rounds (with `v6watch probe`'s defaults) until
 /// `stop`; returns where it keeps the last round's metrics.
@@ -34,20 +33,17 @@ fn start_probing(
         #[command(flatten)]
         probe: crate::cli::ProbeArgs,
     }
-    let every = crate::config::parse_duration(every).with_context(|| format!("--probe-every {every:?}"))?;
+    let every = crate::config::duration("--probe-every", every)?;
     let mut pa = <Defaults as clap::Parser>::parse_from(["probe"]).probe;
     pa.targets = args.probe_targets.clone();
     pa.sensor = Some(sensor.to_string());
     pa.probe_ports = args.analysis.probe_ports.clone();
-    let file = match &args.analysis.config {
-        Some(p) => crate::config::load(p)?,
-        None => crate::config::File::default(),
-    };
+    let file = crate::config::load_opt(args.analysis.config.as_deref())?;
     let mut prober = crate::probe::Prober::new(&pa, &file).context("--probe-every")?;
     let metrics = Arc::new(std::sync::Mutex::new(String::new()));
     let (m, out) = (metrics.clone(), args.out.as_ref().map(|d| d.join("probe.jsonl")));
     std::thread::Builder::new().name("v6watch-probe".into()).spawn(move || {
-        let r = prober.repeat(Duration::from_nanos(every as u64), &stop, |p, results, found| {
+        let r = prober.repeat(every, &stop, |p, results, found| {
             if let Some(path) = &out {
                 crate::probe::append(path, results, found)?;
             }
@@ -75,13 +71,7 @@ pub fn run(args: LiveArgs) -> Result<ExitCode> {
     let mut input = crate::cli::InputArgs::empty();
     let settings = crate::commands::settings(&mut input, &args.analysis)?;
     let sensor = args.sensor.clone().unwrap_or_else(hostname);
-    let parse_dur = |what: &str, s: &str| -> Result<Duration> {
-        let ns = crate::config::parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
-        if ns <= 0 {
-            bail!("{what} {s:?}: must be positive");
-        }
-        Ok(Duration::from_nanos(ns as u64))
-    };
+    let parse_dur = crate::config::duration;
     let every = parse_dur("--every", &args.every)?;
     let block_timeout = parse_dur("--block-timeout", &args.block_timeout)?;
     let rotate = args.rotate.as_deref().map(|r| parse_dur("--rotate", r)).transpose()?;

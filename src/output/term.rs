@@ -140,20 +140,26 @@ pub fn pct(part: u64, whole: u64) -> String {
     }
 }
 
-/// Makes a string from a packet (or a file name) safe for a terminal: control characters,
-/// escapes and non-printing code points become `\x..` / `\u{..}`, so no byte from a capture
-/// can move the cursor, change colours or retitle the window.
 /// [`clean`] for DNS presentation text, whose own escape is the backslash (`\#`, `\DDD`):
 /// control and invisible characters are escaped, backslashes are left single.
 pub fn clean_presentation(s: &str) -> String {
-    clean(s).replace("\\\\", "\\")
+    escape(s, false)
 }
 
+/// Makes a string from a packet (or a file name) safe for a terminal: control characters,
+/// escapes and non-printing code points become `\x..` / `\u{..}`, so no byte from a capture
+/// can move the cursor, change colours or retitle the window.
 pub fn clean(s: &str) -> String {
+    escape(s, true)
+}
+
+/// Control and invisible characters as escapes; backslashes doubled when `backslash` (so an
+/// escape cannot be forged), left alone in text whose own escape they are.
+fn escape(s: &str, backslash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
+            '\\' if backslash => out.push_str("\\\\"),
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What failed, or `Ok`: the outcome names of the records and the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The check passed.
     Ok,
@@ -23,16 +23,16 @@ pub enum Outcome {
     Timeout,
     /// RST, or ICMP port unreachable.
     Refused,
-    /// An ICMP destination unreachable ended the attempt; `what` says which codes.
-    IcmpUnreach(&'static str),
+    /// An ICMP error ended the attempt (the detail names type, code and sender).
+    IcmpUnreach,
     /// The sensor has no route, or no source address, for this family.
-    NoRoute(&'static str),
+    NoRoute,
     /// The name does not exist.
     Nxdomain,
     /// The name exists but has no record of this type.
     Nodata,
     /// The resolver answered with another error code.
-    Rcode(u8),
+    Rcode,
     /// Data stopped coming (a large response: the Path-MTU black-hole signature).
     Stalled,
     /// The TLS handshake failed.
@@ -52,11 +52,11 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Timeout => "timeout",
             Outcome::Refused => "refused",
-            Outcome::IcmpUnreach(_) => "icmp_unreach",
-            Outcome::NoRoute(_) => "no_route",
+            Outcome::IcmpUnreach => "icmp_unreach",
+            Outcome::NoRoute => "no_route",
             Outcome::Nxdomain => "nxdomain",
             Outcome::Nodata => "nodata",
-            Outcome::Rcode(_) => "rcode",
+            Outcome::Rcode => "rcode",
             Outcome::Stalled => "stalled",
             Outcome::Tls => "tls_error",
             Outcome::Http => "http_error",
@@ -91,18 +91,14 @@ pub fn classify(e: &io::Error) -> Fail {
     let (outcome, what) = match (e.kind(), errno) {
         (io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock, _) => (Outcome::Timeout, "no answer"),
         (_, Some(Errno::ECONNREFUSED)) => (Outcome::Refused, "refused (RST or port unreachable)"),
-        (_, Some(Errno::EACCES | Errno::EPERM)) => (
-            Outcome::IcmpUnreach("prohibited"),
-            "administratively prohibited (ICMP unreachable code 1, 5 or 6, or a local firewall)",
-        ),
-        (_, Some(Errno::EHOSTUNREACH)) => (
-            Outcome::IcmpUnreach("unreachable"),
-            "host unreachable (ICMP unreachable: no route or address unreachable)",
-        ),
-        (_, Some(Errno::ENETUNREACH)) => (Outcome::NoRoute("no route"), "the sensor has no route for this family"),
-        (_, Some(Errno::EADDRNOTAVAIL)) => {
-            (Outcome::NoRoute("no source address"), "the sensor has no source address for this family")
+        (_, Some(Errno::EACCES | Errno::EPERM)) => {
+            (Outcome::IcmpUnreach, "administratively prohibited (ICMP unreachable code 1, 5 or 6, or a local firewall)")
         }
+        (_, Some(Errno::EHOSTUNREACH)) => {
+            (Outcome::IcmpUnreach, "host unreachable (ICMP unreachable: no route or address unreachable)")
+        }
+        (_, Some(Errno::ENETUNREACH)) => (Outcome::NoRoute, "the sensor has no route for this family"),
+        (_, Some(Errno::EADDRNOTAVAIL)) => (Outcome::NoRoute, "the sensor has no source address for this family"),
         (_, Some(Errno::ECONNRESET)) => (Outcome::Refused, "connection reset"),
         _ => (Outcome::Error, ""),
     };
@@ -121,10 +117,10 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// The range `first..=last`; tries start at a point that differs between processes so
+    /// The range `first..=last`; tries start at a random point, so
     /// two probes rarely race for the same port.
     pub fn new(first: u16, last: u16) -> Arc<Ports> {
-        let start = std::process::id() ^ (Instant::now().elapsed().subsec_nanos() | 1);
+        let start = random_u32();
         Arc::new(Ports { first, last, next: AtomicU32::new(start) })
     }
 
@@ -228,25 +224,34 @@ fn icmp_error(s: &Socket) -> Option<Fail> {
 /// An ICMP or ICMPv6 error as a failure (RFC 4443 §3.1, RFC 792, RFC 1812 §5.2.7.1).
 pub fn icmp_fail(v6: bool, ty: u8, code: u8, from: Option<IpAddr>) -> Fail {
     let (outcome, what): (Outcome, &str) = match (v6, ty, code) {
-        (true, 1, 0) => (Outcome::IcmpUnreach("no-route"), "no route to destination"),
-        (true, 1, 1) => (Outcome::IcmpUnreach("admin-prohibited"), "administratively prohibited"),
-        (true, 1, 2) => (Outcome::IcmpUnreach("beyond-scope"), "beyond scope of source address"),
-        (true, 1, 3) => (Outcome::IcmpUnreach("addr-unreachable"), "address unreachable"),
+        (true, 1, 0) => (Outcome::IcmpUnreach, "no route to destination"),
+        (true, 1, 1) => (Outcome::IcmpUnreach, "administratively prohibited"),
+        (true, 1, 2) => (Outcome::IcmpUnreach, "beyond scope of source address"),
+        (true, 1, 3) => (Outcome::IcmpUnreach, "address unreachable"),
         (true, 1, 4) => (Outcome::Refused, "port unreachable"),
-        (true, 1, 5) => (Outcome::IcmpUnreach("policy-fail"), "source address failed ingress/egress policy"),
-        (true, 1, 6) => (Outcome::IcmpUnreach("reject-route"), "reject route to destination"),
-        (true, 3, _) => (Outcome::IcmpUnreach("time-exceeded"), "hop limit exceeded (a routing loop?)"),
-        (true, 4, _) => (Outcome::IcmpUnreach("param-problem"), "parameter problem"),
-        (false, 3, 0) => (Outcome::IcmpUnreach("net-unreachable"), "network unreachable"),
-        (false, 3, 1) => (Outcome::IcmpUnreach("host-unreachable"), "host unreachable"),
+        (true, 1, 5) => (Outcome::IcmpUnreach, "source address failed ingress/egress policy"),
+        (true, 1, 6) => (Outcome::IcmpUnreach, "reject route to destination"),
+        (true, 3, _) => (Outcome::IcmpUnreach, "hop limit exceeded (a routing loop?)"),
+        (true, 4, _) => (Outcome::IcmpUnreach, "parameter problem"),
+        (false, 3, 0) => (Outcome::IcmpUnreach, "network unreachable"),
+        (false, 3, 1) => (Outcome::IcmpUnreach, "host unreachable"),
         (false, 3, 3) => (Outcome::Refused, "port unreachable"),
-        (false, 3, 9 | 10 | 13) => (Outcome::IcmpUnreach("admin-prohibited"), "administratively prohibited"),
-        (false, 11, _) => (Outcome::IcmpUnreach("time-exceeded"), "TTL exceeded (a routing loop?)"),
-        _ => (Outcome::IcmpUnreach("other"), "ICMP error"),
+        (false, 3, 9 | 10 | 13) => (Outcome::IcmpUnreach, "administratively prohibited"),
+        (false, 11, _) => (Outcome::IcmpUnreach, "TTL exceeded (a routing loop?)"),
+        _ => (Outcome::IcmpUnreach, "ICMP error"),
     };
     let proto = if v6 { "ICMPv6" } else { "ICMP" };
     let from = from.map_or(String::new(), |a| format!(" from {a}"));
     Fail { outcome, detail: format!("{what} ({proto} type {ty} code {code}{from})") }
+}
+
+/// 32 random bits from the system's generator (query ids, the first source port tried).
+fn random_u32() -> u32 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    // The system generator does not fail on Linux; a fixed value would only weaken the id.
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    u32::from_ne_bytes(b)
 }
 
 /// An A or AAAA answer.
@@ -264,7 +269,7 @@ pub struct Lookup {
 /// family's answer (or failure) is its own.
 pub fn lookup(ports: &Ports, server: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> Result<Lookup, Fail> {
     ask(ports, server, name, qtype, timeout).map_err(|f| match f.outcome {
-        Outcome::Nxdomain | Outcome::Nodata | Outcome::Rcode(_) => f,
+        Outcome::Nxdomain | Outcome::Nodata | Outcome::Rcode => f,
         _ => Fail::new(f.outcome, format!("resolver {server}: {}", f.detail)),
     })
 }
@@ -272,7 +277,8 @@ pub fn lookup(ports: &Ports, server: SocketAddr, name: &str, qtype: u16, timeout
 fn ask(ports: &Ports, server: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> Result<Lookup, Fail> {
     let fam = if server.is_ipv6() { 6 } else { 4 };
     let t0 = Instant::now();
-    let id = (Instant::now().elapsed().subsec_nanos() as u16) ^ (std::process::id() as u16) ^ qtype;
+    // Unpredictable, so an answer forged off-path has to guess it.
+    let id = random_u32() as u16;
     let q = engine::enrich::ptr::query(id, name, qtype);
     let sock: UdpSocket = ports.socket(fam, Type::DGRAM, Protocol::UDP).map_err(|e| classify(&e))?.into();
     sock.connect(server).map_err(|e| classify(&e))?;
@@ -315,7 +321,7 @@ fn ask(ports: &Ports, server: SocketAddr, name: &str, qtype: u16, timeout: Durat
     match m.rcode() {
         0 => {}
         3 => return Err(Fail::new(Outcome::Nxdomain, format!("{name}: no such name (NXDOMAIN)"))),
-        rc => return Err(Fail::new(Outcome::Rcode(rc), format!("{name}: resolver answered {}", rcode_name(rc)))),
+        rc => return Err(Fail::new(Outcome::Rcode, format!("{name}: resolver answered {}", rcode_name(rc)))),
     }
     let mut addrs = Vec::new();
     for r in m.records().flatten().filter(|r| r.section == 1) {
@@ -529,7 +535,12 @@ pub fn http_get(
         .strip_prefix("HTTP/")
         .and_then(|r| r.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| Fail::new(Outcome::Http, format!("not an HTTP response: {:?}", truncate(status_line, 60))))?;
+        .ok_or_else(|| {
+            Fail::new(
+                Outcome::Http,
+                format!("not an HTTP response: {:?}", engine::analyze::indicators::shorten(status_line, 60)),
+            )
+        })?;
     let length = lines.find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<u64>().ok()).flatten()
@@ -561,15 +572,6 @@ pub fn http_get(
         }
     }
     Ok(HttpInfo { status, bytes, elapsed: t0.elapsed() })
-}
-
-/// At most `n` characters of `s`.
-pub fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n).collect::<String>() + "…"
-    }
 }
 
 /// The Happy Eyeballs race (RFC 8305 §5): IPv6 first, IPv4 after `head_start` unless IPv6 has

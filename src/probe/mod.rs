@@ -11,7 +11,7 @@ mod findings;
 mod output;
 pub mod target;
 
-use crate::cli::{FailOn, ProbeArgs, ProbeFormat};
+use crate::cli::{ProbeArgs, ProbeFormat};
 use anyhow::{bail, Context, Result};
 use check::{Fail, Outcome, Ports};
 use serde::{Deserialize, Serialize};
@@ -340,11 +340,13 @@ pub fn target(ctx: &Ctx, t: &Target) -> Vec<Check> {
             })
             .collect()
     });
+    // The race runs between each family's first address.
     let first =
         |fam: u8| results.iter().find(|r| r.0 == fam).and_then(|r| r.2.first().map(|ip| SocketAddr::new(*ip, t.port)));
-    let mut out: Vec<Check> = results.iter().flat_map(|r| r.1.clone()).collect();
+    let (v6, v4) = (first(6), first(4));
+    let mut out: Vec<Check> = results.into_iter().flat_map(|r| r.1).collect();
     if t.kind != Kind::Dns && t.families.len() == 2 {
-        if let (Some(v6), Some(v4)) = (first(6), first(4)) {
+        if let (Some(v6), Some(v4)) = (v6, v4) {
             let c = Check::new(ctx, t, 0, "race", Some(format!("{v6} {v4}")));
             let t0 = Instant::now();
             match check::race(&ctx.ports, Some(v6), Some(v4), ctx.head_start, ctx.timeout) {
@@ -399,10 +401,7 @@ pub struct Prober {
 impl Prober {
     /// From the options and the config: the command line's targets, else the config's.
     pub fn new(args: &ProbeArgs, file: &crate::config::File) -> Result<Prober> {
-        let dur = |what: &str, s: &str| -> Result<Duration> {
-            let ns = crate::config::parse_duration(s).with_context(|| format!("{what} {s:?}"))?;
-            Ok(Duration::from_nanos(ns as u64))
-        };
+        let dur = crate::config::duration;
         let timeout = dur("--timeout", &args.timeout)?;
         let stall = dur("--stall", &args.stall)?;
         let head_start = dur("--head-start", &args.head_start)?;
@@ -444,15 +443,7 @@ impl Prober {
         if targets.is_empty() {
             bail!("no target can be probed");
         }
-        let resolver = match &args.resolver {
-            Some(r) => r
-                .parse::<SocketAddr>()
-                .or_else(|_| r.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                .with_context(|| format!("--resolver {r:?}: want ADDR or ADDR:PORT"))?,
-            None => {
-                engine::enrich::ptr::system_resolver().context("no nameserver in /etc/resolv.conf (use --resolver)")?
-            }
-        };
+        let resolver = crate::config::resolver(args.resolver.as_deref())?;
         let ctx = Ctx {
             round: 0,
             sensor: args.sensor.clone().unwrap_or_else(crate::live::hostname),
@@ -513,23 +504,10 @@ impl Prober {
 
 /// Runs `probe`.
 pub fn run(args: ProbeArgs) -> Result<ExitCode> {
-    let file = match &args.config {
-        Some(p) => crate::config::load(p)?,
-        None => crate::config::File::default(),
-    };
-    let every = match args.every.as_deref() {
-        Some(e) => Some(Duration::from_nanos(
-            crate::config::parse_duration(e).with_context(|| format!("--every {e:?}"))? as u64,
-        )),
-        None => None,
-    };
+    let file = crate::config::load_opt(args.config.as_deref())?;
+    let every = args.every.as_deref().map(|e| crate::config::duration("--every", e)).transpose()?;
     let mut p = Prober::new(&args, &file)?;
-    let level = match args.fail_on {
-        FailOn::Info => Some(engine::analyze::health::Severity::Info),
-        FailOn::Warning => Some(engine::analyze::health::Severity::Warning),
-        FailOn::Critical => Some(engine::analyze::health::Severity::Critical),
-        FailOn::Never => None,
-    };
+    let level = args.fail_on.level();
     let Some(every) = every else {
         let (results, found) = p.round();
         emit(&args, &p.targets, &results, &found)?;

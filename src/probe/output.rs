@@ -49,7 +49,7 @@ pub fn table(w: &mut dyn Write, targets: &[Target], results: &[Vec<Check>], foun
             let address = clean(c.address.as_deref().unwrap_or("-"));
             let head =
                 format!("  {} {} {} {:>9}  {address}", pad(&fam, 4), pad(&c.phase, 8), pad(&c.outcome, 13), time);
-            let detail = clean(&super::check::truncate(&detail, 200));
+            let detail = clean(&engine::analyze::indicators::shorten(&detail, 200));
             // The detail beside the address when the line stays within 100 columns, else on
             // its own line below.
             if detail.is_empty() {

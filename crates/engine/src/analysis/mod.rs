@@ -49,7 +49,7 @@ fn mail_rows(
 ) -> Vec<MailAgg> {
     let mine = |sensor: &str, a: &Addr| own.get(sensor).is_some_and(|v| v.contains(a));
     /// A row being made: the aggregate, connections per sender, the servers.
-    type Row = (MailAgg, HashMap<Addr, u64>, HashMap<Addr, ()>);
+    type Row = (MailAgg, HashMap<Addr, u64>, hashbrown::HashSet<Addr>);
     let mut rows: std::collections::BTreeMap<(String, u8, &'static str), Row> = Default::default();
     for ((sensor, client, server), m) in mail {
         // As flows' roles: the sensor as the client first (outbound), then as the server.
@@ -70,7 +70,7 @@ fn mail_rows(
                 windows: vec![0; n_windows],
                 ..Default::default()
             };
-            (agg, HashMap::new(), HashMap::new())
+            (agg, HashMap::new(), hashbrown::HashSet::new())
         });
         row.connections += m.connections;
         row.messages += m.messages;
@@ -83,7 +83,7 @@ fn mail_rows(
         row.windows.iter_mut().zip(&m.windows).for_each(|(a, b)| *a += b);
         row.uids.extend(m.uids.iter().cloned());
         *senders.entry(*client).or_default() += m.connections;
-        servers.insert(*server, ());
+        servers.insert(*server);
     }
     rows.into_values()
         .map(|(mut row, senders, servers)| {
@@ -289,55 +289,63 @@ impl Analysis {
 
     /// A flow's remote address and name against the indicators.
     fn flow_indicators(&mut self, sensor: &str, rec: &FlowRecord) {
-        let Some(ind) = self.settings.indicators.clone() else { return };
-        let family = rec.resp_h.version;
+        let Some(ind) = self.settings.indicators.as_deref() else { return };
         let remotes: &[Addr] = match rec.role {
             crate::model::Role::Outbound => &[rec.resp_h],
             crate::model::Role::Inbound => &[rec.orig_h],
             _ => &[rec.orig_h, rec.resp_h],
         };
+        // Matches are rare: gathered first (nothing allocated without one), counted after.
+        let mut found = Vec::new();
         for a in remotes {
-            if let Some(at) = ind.addr(a) {
-                self.hit(sensor, at, family, rec.ts, &rec.uid, || format!("address {a}"));
-            }
+            found.extend(ind.addr(a).map(|at| (at, format!("address {a}"))));
         }
         if let Some(n) = rec.server_name.as_deref() {
-            if let Some(at) = ind.name(n) {
-                self.hit(sensor, at, family, rec.ts, &rec.uid, || format!("name {n}"));
-            }
+            found.extend(ind.name(n).map(|at| (at, format!("name {n}"))));
+        }
+        for (at, what) in found {
+            self.hit(sensor, at, rec.resp_h.version, rec.ts, &rec.uid, || what);
         }
     }
 
     /// The names, URLs and mail domains an application event carries, against the indicators.
     fn event_indicators(&mut self, sensor: &str, ev: &AppEvent) {
-        let Some(ind) = self.settings.indicators.clone() else { return };
-        let head = ev.head();
-        let (ts, uid, family) = (head.ts, head.uid.to_string(), head.server.version);
-        // (what carried it, the name matched, what is shown)
-        let mut names: Vec<(&str, &str, &str)> = Vec::new();
+        let Some(ind) = self.settings.indicators.as_deref() else { return };
+        let mut found = Vec::new();
+        if let AppEvent::Http(h) = ev {
+            let host = h.host.as_deref().unwrap_or("");
+            found.extend(ind.url(host, &h.uri).map(|at| (at, format!("HTTP {} http://{host}{}", h.method, h.uri))));
+        }
+        // A name matched, as `how` carried it, shown as `shown`.
+        let mut name = |how: &str, n: &str, shown: &str| {
+            found.extend(ind.name(n).map(|at| (at, format!("{how} {shown}"))));
+        };
         match ev {
-            AppEvent::Dns(d) => names.push(("DNS query", &d.query, &d.query)),
+            AppEvent::Dns(d) => name("DNS query", &d.query, &d.query),
             AppEvent::Http(h) => {
-                if let Some(at) = ind.url(h.host.as_deref().unwrap_or(""), &h.uri) {
-                    let host = h.host.as_deref().unwrap_or("");
-                    self.hit(sensor, at, family, ts, &uid, || format!("HTTP {} http://{host}{}", h.method, h.uri));
-                }
-                if let Some(host) = h.host.as_deref() {
-                    names.push(("HTTP Host", host.rsplit_once(':').map_or(host, |(h, _)| h), host));
+                if let Some(host) = h.host.as_deref().filter(|h| !h.is_empty()) {
+                    name("HTTP Host", &crate::extract::host_name(host), host);
                 }
             }
-            AppEvent::Tls(t) => names.extend(t.sni.as_deref().map(|s| ("TLS SNI", s, s))),
+            AppEvent::Tls(t) => {
+                if let Some(s) = t.sni.as_deref() {
+                    name("TLS SNI", s, s);
+                }
+            }
             AppEvent::Smtp(m) => {
                 for f in &m.mail_from {
-                    names.extend(f.rsplit_once('@').map(|(_, d)| ("mail from", d, f.as_str())));
+                    if let Some((_, d)) = f.rsplit_once('@') {
+                        name("mail from", d, f);
+                    }
                 }
-                names.extend(m.rcpt_domains.iter().map(|d| ("mail to a recipient at", d.as_str(), d.as_str())));
+                for d in &m.rcpt_domains {
+                    name("mail to a recipient at", d, d);
+                }
             }
         }
-        for (how, n, shown) in names {
-            if let Some(at) = ind.name(n) {
-                self.hit(sensor, at, family, ts, &uid, || format!("{how} {shown}"));
-            }
+        let head = ev.head();
+        for (at, what) in found {
+            self.hit(sensor, at, head.server.version, head.ts, head.uid, || what);
         }
     }
 
@@ -474,10 +482,7 @@ impl FlowSink for Analysis {
                 _ => None,
             };
             if let Some(a) = own {
-                if !self.mail_own.contains_key(sensor) {
-                    self.mail_own.insert(sensor.to_string(), Vec::new());
-                }
-                let v = self.mail_own.get_mut(sensor).expect("inserted");
+                let v = self.mail_own.entry_ref(sensor).or_default();
                 if v.len() < 64 && !v.contains(&a) {
                     v.push(a);
                 }

@@ -32,6 +32,14 @@ pub struct Source {
     pub line: u32,
 }
 
+/// One line read: what it lists.
+enum Parsed {
+    Domain(String),
+    /// An address and a prefix length (host bits masked).
+    Prefix(Addr, u8),
+    Url(String),
+}
+
 /// The indicator lists, indexed for matching.
 #[derive(Debug, Clone, Default)]
 pub struct Indicators {
@@ -109,77 +117,77 @@ impl Indicators {
                 continue;
             }
             if body.split_whitespace().count() > 1 {
-                err(format!("one indicator per line, got {:?}", shorten(body)));
+                err(format!("one indicator per line, got {:?}", shorten(body, 80)));
                 continue;
             }
-            match self.parse(body) {
-                Ok((kind, text)) => self.add(Source { text, kind, file: file.to_string(), line }),
+            match Indicators::parse(body) {
+                Ok(parsed) => self.add(parsed, file, line),
                 Err(why) => err(why),
             }
         }
         errors
     }
 
-    fn parse(&self, s: &str) -> Result<(Kind, String), String> {
+    fn parse(s: &str) -> Result<Parsed, String> {
         if s.contains("://") {
             return normalise_url(s)
-                .map(|u| (Kind::Url, u))
-                .ok_or_else(|| format!("not an http(s) URL: {:?}", shorten(s)));
+                .map(Parsed::Url)
+                .ok_or_else(|| format!("not an http(s) URL: {:?}", shorten(s, 80)));
         }
         if let Ok(ip) = s.parse::<std::net::IpAddr>() {
             let a = Addr::from_ip(ip);
-            let len = if a.version == 6 { 128 } else { 32 };
-            return Ok((Kind::Address, format!("{a}/{len}")));
+            return Ok(Parsed::Prefix(a, if a.version == 6 { 128 } else { 32 }));
         }
         if let Some((a, len)) = s.split_once('/') {
-            let ip: std::net::IpAddr = a.parse().map_err(|_| format!("not an address or prefix: {:?}", shorten(s)))?;
+            let ip: std::net::IpAddr =
+                a.parse().map_err(|_| format!("not an address or prefix: {:?}", shorten(s, 80)))?;
             let max = if ip.is_ipv6() { 128 } else { 32 };
             let len: u8 =
                 len.parse().ok().filter(|l| *l <= max).ok_or_else(|| format!("bad prefix length in {s:?}"))?;
             let a = Addr::from_ip(ip);
-            let m = Addr { version: a.version, bytes: masked(&a.bytes, len) };
-            return Ok((Kind::Address, format!("{m}/{len}")));
+            return Ok(Parsed::Prefix(Addr { version: a.version, bytes: masked(&a.bytes, len) }, len));
         }
         let d = s.trim_start_matches("*.").trim_start_matches('.').trim_end_matches('.').to_ascii_lowercase();
         if valid_domain(&d) {
-            Ok((Kind::Domain, d))
+            Ok(Parsed::Domain(d))
         } else {
-            Err(format!("not a domain, address, prefix or URL: {:?}", shorten(s)))
+            Err(format!("not a domain, address, prefix or URL: {:?}", shorten(s, 80)))
         }
     }
 
-    fn add(&mut self, src: Source) {
+    fn add(&mut self, parsed: Parsed, file: &str, line: u32) {
         let at = self.sources.len();
-        match src.kind {
-            Kind::Domain => {
-                if self.domains.contains_key(&src.text) {
+        let (kind, text) = match parsed {
+            Parsed::Domain(d) => {
+                if self.domains.contains_key(&d) {
                     return; // listed twice: the first line is the one reported
                 }
-                self.domains.insert(src.text.clone(), at);
+                self.domains.insert(d.clone(), at);
+                (Kind::Domain, d)
             }
-            Kind::Address => {
-                let (a, len) = src.text.split_once('/').expect("made with a length");
-                let ip: std::net::IpAddr = a.parse().expect("made from an address");
-                let a = Addr::from_ip(ip);
-                let len: u8 = len.parse().expect("made from a length");
+            Parsed::Prefix(a, len) => {
                 let key = (a.version, len);
                 let i = match self.prefixes.iter().position(|(k, _)| *k == key) {
                     Some(i) => i,
                     None => {
-                        self.prefixes.push((key, HashMap::new()));
                         // Longest prefixes first: the most specific indicator is reported.
-                        self.prefixes.sort_by_key(|x| std::cmp::Reverse(x.0 .1));
-                        self.prefixes.iter().position(|(k, _)| *k == key).expect("just added")
+                        let i = self.prefixes.partition_point(|(k, _)| k.1 > len);
+                        self.prefixes.insert(i, (key, HashMap::new()));
+                        i
                     }
                 };
                 if self.prefixes[i].1.contains_key(&a.bytes) {
                     return;
                 }
                 self.prefixes[i].1.insert(a.bytes, at);
+                (Kind::Address, format!("{a}/{len}"))
             }
-            Kind::Url => self.urls.push((src.text.clone(), at)),
-        }
-        self.sources.push(src);
+            Parsed::Url(u) => {
+                self.urls.push((u.clone(), at));
+                (Kind::Url, u)
+            }
+        };
+        self.sources.push(Source { text, kind, file: file.to_string(), line });
     }
 
     /// Whether there is nothing to match.
@@ -192,14 +200,10 @@ impl Indicators {
         if self.domains.is_empty() || name.is_empty() {
             return None;
         }
-        let lower;
-        let mut n = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            lower = name.to_ascii_lowercase();
-            lower.as_str()
-        } else {
-            name
-        };
-        n = n.trim_end_matches('.');
+        // Lower-cased only when it has to be (most names already are).
+        let lower: std::borrow::Cow<'_, str> =
+            if name.bytes().any(|b| b.is_ascii_uppercase()) { name.to_ascii_lowercase().into() } else { name.into() };
+        let mut n = lower.trim_end_matches('.');
         loop {
             if let Some(i) = self.domains.get(n) {
                 return Some(*i);
@@ -227,12 +231,11 @@ impl Indicators {
     }
 }
 
-/// At most 80 characters of `s`, for messages.
-pub fn shorten(s: &str) -> String {
-    if s.chars().count() > 80 {
-        s.chars().take(80).collect::<String>() + "…"
-    } else {
-        s.to_string()
+/// At most `max` characters of `s`, `…` marking a cut (for messages quoting input).
+pub fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
     }
 }
 

@@ -11,7 +11,7 @@ use wire::ipproto;
 const MAX_HEAD: usize = 16 << 10;
 
 /// The name in a Host header: without the port, without IPv6 brackets, lower case.
-fn host_name(h: &str) -> String {
+pub(crate) fn host_name(h: &str) -> String {
     let h = h.trim();
     let name = if let Some(rest) = h.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)

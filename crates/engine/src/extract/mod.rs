@@ -23,6 +23,8 @@ mod quic;
 mod smtp;
 mod tls;
 
+pub(crate) use http::host_name;
+
 use crate::columns::EventType;
 use crate::flow::{Attachment, PacketCtx};
 use crate::model::{AppEvent, FlowRecord};
