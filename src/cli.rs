@@ -100,6 +100,21 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         snapshot_every: Option<u64>,
     },
+    /// The records as Parquet datasets any engine reads (Spark, DataFusion, DuckDB, pandas):
+    /// DIR/flows/, dns/, http/, tls/, smtp/, and the IPv6-health analysis's attempts/ and
+    /// findings/, each partitioned as sensor=NAME/date=YYYY-MM-DD/part-N.parquet (zstd).
+    /// `--records DIR` reads the datasets back; the SQL in the repository's sql/ runs on them.
+    /// Partitions written again replace their earlier files; files appear only when the run
+    /// succeeds.
+    Export {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// Folder to write the datasets into (created if needed).
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Bytes and packets per time bucket, per sensor, IP version, direction, role and class.
     Timeline {
         #[command(flatten)]
@@ -276,6 +291,11 @@ pub struct LiveArgs {
     /// reads), and findings.jsonl. Without it, flows go to standard output.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Also write the records as the Parquet datasets `export` writes into DIR (flows/, dns/,
+    /// http/, tls/, smtp/ by sensor and day), a part per rotation
+    /// (part-NNNNN_STAMP-N.parquet, .partial until the rotation closes it).
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
     /// Format of the flows on standard output (without --out).
     #[arg(long, value_enum, default_value_t = FlowFormat::Jsonl)]
     pub format: FlowFormat,

@@ -105,6 +105,20 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             eprintln!("wrote {}", out.display());
             Ok(code)
         }
+        Command::Export { mut input, analysis, out } => {
+            let settings = settings(&mut input, &analysis)?;
+            let mut a = Analysis::new(settings);
+            let mut w = crate::dataset::write::Writer::new(&out, crate::dataset::write::Mode::Replace);
+            let (sums, code) = analyse(&input, &mut pipeline::Tee(&mut a, &mut w))?;
+            // The analysis ends before the files close: its attempts and findings are datasets.
+            let report = finished(a, sums);
+            w.health(&report.health)?;
+            w.finish()?;
+            let counts: Vec<String> =
+                crate::dataset::datasets().iter().zip(&w.rows).map(|(d, n)| format!("{n} {d}")).collect();
+            eprintln!("wrote {}: {}", out.display(), counts.join(", "));
+            Ok(code)
+        }
         Command::Timeline { mut input, analysis, format } => {
             let settings = settings(&mut input, &analysis)?;
             let mut a = Analysis::new(settings.clone());

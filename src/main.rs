@@ -15,6 +15,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod cli;
 mod commands;
 mod config;
+mod dataset;
 mod gen;
 mod live;
 mod output;

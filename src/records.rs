@@ -45,6 +45,31 @@ fn kind_of(path: &Path) -> Result<Option<Kind>> {
 /// Feeds every record of `paths` to `sink`: flows (completed by their facts) first, then
 /// events. Returns how many lines were read.
 pub fn run(paths: &[PathBuf], sink: &mut dyn FlowSink) -> Result<u64> {
+    // Folders: a Parquet dataset (`export`), or a folder of JSON Lines (`--export`).
+    let (mut files, mut datasets) = (Vec::new(), Vec::new());
+    for p in paths {
+        if !p.is_dir() {
+            files.push(p.clone());
+        } else if crate::dataset::read::is_dataset(p) {
+            datasets.push(p);
+        } else {
+            let mut jsonl: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("--records {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "jsonl") && f.is_file())
+                .collect();
+            if jsonl.is_empty() {
+                bail!(
+                    "--records {}: not a v6watch dataset (no {} folder of Parquet files, no .jsonl records)",
+                    p.display(),
+                    crate::dataset::datasets().join("/, ")
+                );
+            }
+            jsonl.sort();
+            files.extend(jsonl);
+        }
+    }
+    let paths = &files;
     let (mut flows, mut facts, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for p in paths {
         match kind_of(p)? {
@@ -70,6 +95,9 @@ pub fn run(paths: &[PathBuf], sink: &mut dyn FlowSink) -> Result<u64> {
         Ok(())
     };
     let mut n = 0u64;
+    for root in datasets {
+        n += crate::dataset::read::run(root, sink, &mut begin)?;
+    }
     for (k, path) in flows.iter().enumerate() {
         let mut side = facts.get(k).map(|p| open(p).map(|r| (p, r, 0usize))).transpose()?;
         for (i, line) in open(path)?.enumerate() {

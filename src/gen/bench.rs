@@ -151,7 +151,7 @@ fn step<'a>(
                 let p = tcp(s, true, flags::SYN, b"");
                 Some((true, p))
             }
-            1 if s.cport % 2 == 0 => {
+            1 if s.cport.is_multiple_of(2) => {
                 s.sseq = 0;
                 s.cseq = s.cseq.wrapping_add(1);
                 Some((false, tcp(s, false, flags::RST | flags::ACK, b"")))
@@ -182,7 +182,7 @@ fn step<'a>(
             if i >= s.segments.min(12) {
                 return None;
             }
-            let client = i % 3 == 0;
+            let client = i.is_multiple_of(3);
             let (sp, dp) = if client { (s.cport, 443) } else { (443, s.cport) };
             Some((client, L4::Udp { sport: sp, dport: dp, payload: &filler[..1200] }))
         }

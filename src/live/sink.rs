@@ -7,6 +7,7 @@
 use super::capture::Handles;
 use super::ring::Counters;
 use crate::cli::LiveArgs;
+use crate::dataset::write::{Mode, Writer as DatasetWriter};
 use crate::output::{export::Export, flows, health};
 use anyhow::{Context, Result};
 use engine::analysis::{Analysis, Settings};
@@ -30,6 +31,8 @@ pub struct LiveSink<'a> {
     stdout: Option<flows::Writer<Stdout>>,
     /// Every record type into `--out DIR`, one part per rotation.
     out: Option<(PathBuf, Export)>,
+    /// Every record type as Parquet datasets into `--dataset DIR`, parts added per rotation.
+    dataset: Option<(PathBuf, DatasetWriter)>,
     /// `--out DIR/findings.jsonl`, appended as findings are raised.
     findings_file: Option<BufWriter<std::fs::File>>,
     /// Severity last reported per finding identifier.
@@ -76,7 +79,9 @@ impl<'a> LiveSink<'a> {
                 (None, Some((dir.clone(), Export::tagged(dir, &part_tag(1)))), Some(BufWriter::new(file)))
             }
         };
+        let dataset = args.dataset.as_ref().map(|d| (d.clone(), DatasetWriter::new(d, Mode::Append(dataset_tag(1)))));
         Ok(LiveSink {
+            dataset,
             analysis,
             settings,
             sensor: sensor.to_string(),
@@ -147,6 +152,10 @@ impl<'a> LiveSink<'a> {
                 *export = Export::tagged(dir, &part_tag(self.parts));
                 export.begin(&self.sensor)?;
             }
+            if let Some((dir, w)) = self.dataset.as_mut() {
+                w.finish()?;
+                *w = DatasetWriter::new(dir, Mode::Append(dataset_tag(self.parts)));
+            }
         }
         if !(rotate || self.last.elapsed() >= self.every) {
             return Ok(());
@@ -173,6 +182,9 @@ impl<'a> LiveSink<'a> {
         if let Some((_, export)) = self.out.as_mut() {
             export.finish()?;
         }
+        if let Some((_, w)) = self.dataset.as_mut() {
+            w.finish()?;
+        }
         let mut report = self.analysis.snapshot();
         if let Some(s) = summary {
             report = report.with_capture(vec![s]);
@@ -189,7 +201,12 @@ impl<'a> LiveSink<'a> {
 
 /// The records' file tag of part `n` (`flows_00002_20261204153000.jsonl`).
 fn part_tag(n: u32) -> String {
-    format!("_{n:05}_{}", super::ring::stamp(super::capture::now_ns()))
+    format!("_{}", dataset_tag(n))
+}
+
+/// The datasets' part tag of rotation `n` (`part-00002_20261204153000-0.parquet`).
+fn dataset_tag(n: u32) -> String {
+    format!("{n:05}_{}", super::ring::stamp(super::capture::now_ns()))
 }
 
 /// A finding as one line on stderr (strings from packets made safe for a terminal).
@@ -299,12 +316,18 @@ impl FlowSink for LiveSink<'_> {
         if let Some((_, e)) = self.out.as_mut() {
             e.flow(sensor, rec)?;
         }
+        if let Some((_, w)) = self.dataset.as_mut() {
+            w.flow(sensor, rec)?;
+        }
         self.analysis.flow(sensor, rec)
     }
 
     fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
         if let Some((_, e)) = self.out.as_mut() {
             e.event(sensor, ev)?;
+        }
+        if let Some((_, w)) = self.dataset.as_mut() {
+            w.event(sensor, ev)?;
         }
         if self.analysis.wants(ev.kind()) {
             self.analysis.event(sensor, ev)?;
@@ -315,7 +338,7 @@ impl FlowSink for LiveSink<'_> {
     /// Events go to the records' files (all kinds) and to the analysis (the kinds it reads);
     /// flows on standard output need none beyond those.
     fn wants(&self, kind: EventKind) -> bool {
-        self.out.is_some() || self.analysis.wants(kind)
+        self.out.is_some() || self.dataset.is_some() || self.analysis.wants(kind)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -431,9 +431,13 @@ impl std::error::Error for ReadError {}
 /// the record. Every column the line has is checked; `ts`, `uid`, both endpoints, `ip_proto`,
 /// `conn_state` and `sensor` must be there. Unknown keys are refused (they are not v6watch's).
 pub fn read_flow(line: &str) -> Result<(String, FlowRecord), ReadError> {
+    let v: Json = serde_json::from_str(line).map_err(|_| ReadError { column: "", reason: "not a JSON object" })?;
+    read_flow_object(v.as_object().ok_or(ReadError { column: "", reason: "not a JSON object" })?)
+}
+
+/// [`read_flow`] of a line already parsed (a dataset's row made a JSON object).
+pub fn read_flow_object(obj: &serde_json::Map<String, Json>) -> Result<(String, FlowRecord), ReadError> {
     let err = |column, reason| ReadError { column, reason };
-    let v: Json = serde_json::from_str(line).map_err(|_| err("", "not a JSON object"))?;
-    let obj = v.as_object().ok_or_else(|| err("", "not a JSON object"))?;
     for k in obj.keys() {
         if !FLOW_COLUMNS.iter().any(|c| c.name == k) {
             return Err(err("", "a key that is not a flow record column"));
@@ -464,9 +468,13 @@ pub fn read_flow(line: &str) -> Result<(String, FlowRecord), ReadError> {
 /// ([`crate::extract::EVENT_TYPES`]). Every column must be there (`null` where the event had
 /// no value); unknown keys are refused.
 pub fn read_event(line: &str) -> Result<(String, AppEvent), ReadError> {
+    let v: Json = serde_json::from_str(line).map_err(|_| ReadError { column: "", reason: "not a JSON object" })?;
+    read_event_object(v.as_object().ok_or(ReadError { column: "", reason: "not a JSON object" })?)
+}
+
+/// [`read_event`] of a line already parsed (a dataset's row made a JSON object).
+pub fn read_event_object(obj: &serde_json::Map<String, Json>) -> Result<(String, AppEvent), ReadError> {
     let err = |column, reason| ReadError { column, reason };
-    let v: Json = serde_json::from_str(line).map_err(|_| err("", "not a JSON object"))?;
-    let obj = v.as_object().ok_or_else(|| err("", "not a JSON object"))?;
     let name = obj.get("type").and_then(Json::as_str).ok_or_else(|| err("type", "missing or not a string"))?;
     let ty =
         crate::extract::EVENT_TYPES.iter().find(|t| t.name == name).ok_or_else(|| err("type", "not an event type"))?;

@@ -57,7 +57,7 @@ impl State {
         let t = self.u32(b, 0);
         let len = self.u32(b, 4) as usize;
         let known = matches!(t, SHB | IDB | OPB | SPB | 4 | 5 | EPB | 7 | 8 | 9 | 10 | 0xBAD | 0x40000BAD);
-        if !known || len < 12 || len % 4 != 0 || len > MAX_RECORD {
+        if !known || len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD {
             return false;
         }
         if t == SHB {
@@ -134,7 +134,7 @@ impl Reader {
             let h = self.input.available();
             let btype = st.u32(h, 0);
             let len = st.u32(h, 4) as usize;
-            if len < 12 || len % 4 != 0 {
+            if len < 12 || !len.is_multiple_of(4) {
                 return Err(self.error(at, format!("block type {btype:#x} has invalid length {len}")));
             }
             if len > MAX_RECORD {
@@ -308,7 +308,7 @@ pub(crate) mod test {
 
     fn block(t: u32, body: &[u8]) -> Vec<u8> {
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let len = (b.len() + 12) as u32;

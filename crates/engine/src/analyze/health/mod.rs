@@ -554,6 +554,9 @@ pub struct HealthReport {
     pub dropped: u64,
     /// Parameters used.
     pub params: Params,
+    /// The attempts analysed, with their sensor, in time order (the datasets' `attempts`).
+    #[serde(skip)]
+    pub attempt_list: Vec<(String, Attempt)>,
 }
 
 impl HealthReport {
@@ -909,6 +912,12 @@ impl Health {
             .collect();
         r.services = rows;
         r.findings = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel);
+        drop(ix);
+        let sensors = &self.sensors;
+        r.attempt_list = std::mem::take(&mut self.attempts)
+            .into_iter()
+            .map(|(si, a)| (sensors[usize::from(si)].clone(), a))
+            .collect();
         r
     }
 }

@@ -1,0 +1,366 @@
+//! The Parquet dataset writer: a sink that puts each record into its dataset's partition
+//! (sensor, UTC day), gathering rows into record batches and row groups so memory stays
+//! bounded whatever the input's size (at most [`MAX_OPEN`] partitions are open per dataset;
+//! a partition closed to make room gets a further part file when it is written again).
+//!
+//! Files are written under hidden temporary names and moved into place when the run
+//! succeeds. A one-off export ([`Mode::Replace`]) then removes the earlier part files of the
+//! partitions it wrote, so exporting the same captures again replaces their records instead of
+//! doubling them (Spark's dynamic partition overwrite); a live run ([`Mode::Append`]) adds its
+//! parts, named after the ring's file, beside the earlier ones.
+
+use super::table::{Kind, Table};
+use super::{
+    column_name, escape_partition, utc_date, FACTS_COLUMN, META_DATASET, META_SCHEMA, META_SENSOR, SCHEMA_VERSION,
+};
+use engine::analyze::health::HealthReport;
+use engine::columns::Value;
+use engine::extract::EVENT_TYPES;
+use engine::model::{AppEvent, FlowRecord};
+use engine::pipeline::FlowSink;
+use engine::schema::{FlowFacts, InJson, FLOW_COLUMNS};
+use hashbrown::HashMap;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Rows gathered before they are handed to the Parquet writer as one batch.
+const BATCH_ROWS: usize = 8192;
+/// Rows per row group (engines read a row group at a time; about a million is their sweet
+/// spot, and the encoded row group is what the writer holds in memory).
+const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Encoded bytes after which a row group is written out whatever its rows.
+const ROW_GROUP_BYTES: usize = 64 << 20;
+/// Partitions open at once per dataset; the least recently written is closed beyond.
+const MAX_OPEN: usize = 8;
+
+/// How the files join what the folder already holds.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// The partitions written replace their earlier parts.
+    Replace,
+    /// Parts are added; their names carry this tag (`part-TAG-N.parquet`), and while being
+    /// written they are visible as `….parquet.partial`, as the live ring's capture files are.
+    Append(String),
+}
+
+/// The flows dataset's columns: those of the JSON lines but the sensor (a partition), then the
+/// facts.
+fn flow_columns() -> Vec<(String, Kind)> {
+    let mut v: Vec<(String, Kind)> = FLOW_COLUMNS
+        .iter()
+        .filter(|c| !matches!(c.json, InJson::Never) && c.name != "sensor")
+        .map(|c| (column_name(c.name), super::table::kind_of(c.name)))
+        .collect();
+    v.push((FACTS_COLUMN.to_string(), Kind::Str));
+    v
+}
+
+/// An event dataset's columns: those of its JSON lines but the sensor.
+fn event_columns(ty: &engine::columns::EventType) -> Vec<(String, Kind)> {
+    ty.all_columns()
+        .filter(|c| c.in_json() && c.name != "sensor")
+        .map(|c| (column_name(c.name), super::table::kind_of(c.name)))
+        .collect()
+}
+
+/// The attempts dataset's columns (see [`Writer::health`]).
+const ATTEMPT_COLUMNS: &[(&str, Kind)] = &[
+    ("ts", Kind::Time),
+    ("uid", Kind::Str),
+    ("family", Kind::Int),
+    ("server", Kind::Str),
+    ("server_port", Kind::Port),
+    ("service", Kind::Str),
+    ("outcome", Kind::Str),
+    ("fallback", Kind::Str),
+    ("connect_s", Kind::Float),
+    ("syns", Kind::Int),
+    ("resp_bytes", Kind::Int),
+    ("error_ts", Kind::Time),
+    ("icmp_type", Kind::Int),
+    ("icmp_code", Kind::Int),
+    ("icmp_from", Kind::Str),
+    ("rst_injected", Kind::Bool),
+];
+
+/// The findings dataset's columns.
+const FINDING_COLUMNS: &[(&str, Kind)] = &[
+    ("ts", Kind::Time),
+    ("last_ts", Kind::Time),
+    ("severity", Kind::Str),
+    ("note", Kind::Str),
+    ("alert", Kind::Str),
+    ("msg", Kind::Str),
+    ("service", Kind::Str),
+    ("family", Kind::Int),
+    ("client", Kind::Str),
+    ("n", Kind::Int),
+    ("identifier", Kind::Str),
+    ("uids", Kind::StrList),
+    ("source", Kind::Str),
+    ("address", Kind::Str),
+];
+
+fn owned(cols: &[(&str, Kind)]) -> Vec<(String, Kind)> {
+    cols.iter().map(|(n, k)| (n.to_string(), *k)).collect()
+}
+
+struct Part {
+    table: Table,
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    used: u64,
+}
+
+/// The dataset sink (see the module docs).
+pub struct Writer {
+    root: PathBuf,
+    mode: Mode,
+    /// Per dataset (in [`super::datasets`] order), its columns.
+    columns: Vec<Vec<(String, Kind)>>,
+    open: HashMap<(usize, String, String), Part>,
+    /// Parts closed: where each was written and where it goes.
+    closed: Vec<(PathBuf, PathBuf)>,
+    /// Part numbers taken per partition folder.
+    next: HashMap<PathBuf, usize>,
+    clock: u64,
+    finished: bool,
+    /// Rows written per dataset.
+    pub rows: Vec<u64>,
+}
+
+impl Writer {
+    /// A dataset written into `root` (created when the first record comes).
+    pub fn new(root: &Path, mode: Mode) -> Writer {
+        let mut columns = vec![flow_columns()];
+        columns.extend(EVENT_TYPES.iter().map(event_columns));
+        columns.push(owned(ATTEMPT_COLUMNS));
+        columns.push(owned(FINDING_COLUMNS));
+        Writer {
+            root: root.to_path_buf(),
+            mode,
+            rows: vec![0; columns.len()],
+            columns,
+            open: HashMap::new(),
+            closed: Vec::new(),
+            next: HashMap::new(),
+            clock: 0,
+            finished: false,
+        }
+    }
+
+    fn err(path: &Path, e: impl std::fmt::Display) -> io::Error {
+        io::Error::other(format!("writing {}: {e}", path.display()))
+    }
+
+    /// The open part of a partition, opened (and room made) when needed.
+    fn part(&mut self, ds: usize, sensor: &str, date: String) -> io::Result<&mut Part> {
+        self.clock += 1;
+        let key = (ds, sensor.to_string(), date);
+        if !self.open.contains_key(&key) {
+            if self.open.keys().filter(|k| k.0 == ds).count() >= MAX_OPEN {
+                let oldest = self.open.iter().filter(|(k, _)| k.0 == ds).min_by_key(|(_, p)| p.used).map(|(k, _)| k);
+                if let Some(k) = oldest.cloned() {
+                    let p = self.open.remove(&k).expect("found above");
+                    self.close(p)?;
+                }
+            }
+            let name = super::datasets()[ds];
+            let dir = self
+                .root
+                .join(name)
+                .join(format!("sensor={}", escape_partition(sensor)))
+                .join(format!("date={}", key.2));
+            std::fs::create_dir_all(&dir).map_err(|e| Self::err(&dir, e))?;
+            let n = self.next.entry(dir.clone()).or_insert(0);
+            let (file, tmp) = match &self.mode {
+                Mode::Replace => {
+                    let f = format!("part-{n}.parquet");
+                    let t = format!(".{f}.v6watch-tmp");
+                    (f, t)
+                }
+                Mode::Append(tag) => {
+                    let f = format!("part-{tag}-{n}.parquet");
+                    let t = format!("{f}.partial");
+                    (f, t)
+                }
+            };
+            *n += 1;
+            let (path, tmp) = (dir.join(file), dir.join(tmp));
+            let table = Table::new(&self.columns[ds]);
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| Self::err(&tmp, e))?))
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+                .set_coerce_types(true)
+                .set_created_by(format!("v6watch {}", env!("CARGO_PKG_VERSION")))
+                .set_key_value_metadata(Some(vec![
+                    KeyValue::new(META_SCHEMA.to_string(), SCHEMA_VERSION.to_string()),
+                    KeyValue::new(META_DATASET.to_string(), name.to_string()),
+                    KeyValue::new(META_SENSOR.to_string(), sensor.to_string()),
+                ]))
+                .build();
+            let f = File::create(&tmp).map_err(|e| Self::err(&tmp, e))?;
+            let writer = ArrowWriter::try_new(f, table.schema(), Some(props)).map_err(|e| Self::err(&tmp, e))?;
+            self.open.insert(key.clone(), Part { table, writer, tmp, path, used: 0 });
+        }
+        let clock = self.clock;
+        let p = self.open.get_mut(&key).expect("opened above");
+        p.used = clock;
+        Ok(p)
+    }
+
+    /// Appends a row to a partition, writing a batch out when enough rows are gathered.
+    fn row<'a>(
+        &mut self,
+        ds: usize,
+        sensor: &str,
+        ts: i64,
+        values: impl IntoIterator<Item = Value<'a>>,
+    ) -> io::Result<()> {
+        let p = self.part(ds, sensor, utc_date(ts))?;
+        p.table.push(values).map_err(|e| Self::err(&p.tmp, e))?;
+        if p.table.rows() >= BATCH_ROWS {
+            let b = p.table.batch().map_err(|e| Self::err(&p.tmp, e))?;
+            p.writer.write(&b).map_err(|e| Self::err(&p.tmp, e))?;
+        }
+        self.rows[ds] += 1;
+        Ok(())
+    }
+
+    fn close(&mut self, mut p: Part) -> io::Result<()> {
+        if p.table.rows() > 0 {
+            let b = p.table.batch().map_err(|e| Self::err(&p.tmp, e))?;
+            p.writer.write(&b).map_err(|e| Self::err(&p.tmp, e))?;
+        }
+        let f = p.writer.into_inner().map_err(|e| Self::err(&p.tmp, e))?;
+        f.sync_data().map_err(|e| Self::err(&p.tmp, e))?;
+        self.closed.push((p.tmp, p.path));
+        Ok(())
+    }
+
+    /// The IPv6-health analysis's attempts (one row per connection attempt, with the
+    /// fallback that followed it) and findings, into `attempts/` and `findings/`.
+    pub fn health(&mut self, h: &HealthReport) -> io::Result<()> {
+        let ds = |name: &str| super::datasets().iter().position(|d| *d == name).expect("a dataset");
+        let (attempts, findings) = (ds("attempts"), ds("findings"));
+        let fallback: HashMap<&str, &'static str> =
+            h.fallbacks.iter().map(|f| (f.v6_uid.as_str(), f.kind.name())).collect();
+        for (sensor, a) in &h.attempt_list {
+            let service = engine::analyze::health::service_label(a.name.as_deref(), &a.server);
+            let server = a.server.to_string();
+            let icmp_from = a.icmp.map(|i| i.2.to_string());
+            let row = [
+                Value::Time(a.ts),
+                Value::Word(&a.uid),
+                Value::UInt(a.family.into()),
+                Value::Text(&server),
+                Value::UInt(a.port.into()),
+                Value::Text(&service),
+                Value::Word(a.outcome.name()),
+                fallback.get(a.uid.as_str()).map_or(Value::Null, |k| Value::Word(k)),
+                a.connect_ns().map_or(Value::Null, Value::Seconds),
+                Value::UInt(a.syns.into()),
+                Value::UInt(a.resp_bytes),
+                a.error_ts.map_or(Value::Null, Value::Time),
+                a.icmp.map_or(Value::Null, |i| Value::UInt(i.0.into())),
+                a.icmp.map_or(Value::Null, |i| Value::UInt(i.1.into())),
+                icmp_from.as_deref().map_or(Value::Null, Value::Text),
+                Value::Bool(a.rst_injected),
+            ];
+            self.row(attempts, sensor, a.ts, row)?;
+        }
+        for f in &h.findings {
+            let row = [
+                Value::Time(f.first_ts),
+                Value::Time(f.last_ts),
+                Value::Word(f.severity.name()),
+                Value::Word(f.note),
+                Value::Word(f.alert),
+                Value::Text(&f.msg),
+                f.service.as_deref().map_or(Value::Null, Value::Text),
+                f.family.map_or(Value::Null, |x| Value::UInt(x.into())),
+                f.client.as_deref().map_or(Value::Null, Value::Text),
+                Value::UInt(f.n),
+                Value::Text(&f.identifier),
+                Value::Strings(&f.uids),
+                Value::Word(f.source),
+                f.address.as_deref().map_or(Value::Null, Value::Text),
+            ];
+            self.row(findings, &f.sensor, f.first_ts, row)?;
+        }
+        Ok(())
+    }
+}
+
+impl FlowSink for Writer {
+    fn flow(&mut self, sensor: &str, rec: &FlowRecord) -> io::Result<()> {
+        let facts = serde_json::to_string(&FlowFacts::of(sensor, rec)).map_err(io::Error::other)?;
+        let values = FLOW_COLUMNS
+            .iter()
+            .filter(|c| c.name != "sensor")
+            .filter_map(|c| match c.json {
+                InJson::Never => None,
+                InJson::Always => Some((c.get)(rec, sensor)),
+                InJson::When(t) => Some(if t(rec) { (c.get)(rec, sensor) } else { Value::Absent }),
+            })
+            .chain([Value::Text(&facts)]);
+        self.row(0, sensor, rec.ts, values)
+    }
+
+    fn event(&mut self, sensor: &str, ev: &AppEvent) -> io::Result<()> {
+        let ty = &EVENT_TYPES[ev.kind() as usize];
+        let values = ty.all_columns().filter(|c| c.in_json() && c.name != "sensor").map(|c| (c.get)(ev, sensor));
+        self.row(1 + ev.kind() as usize, sensor, ev.head().ts, values)
+    }
+
+    /// Every part closed and moved into place (see the module docs).
+    fn finish(&mut self) -> io::Result<()> {
+        let mut open: Vec<_> = self.open.drain().collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, p) in open {
+            self.close(p)?;
+        }
+        if matches!(self.mode, Mode::Replace) {
+            // The partitions written drop their earlier parts.
+            let ours: hashbrown::HashSet<&PathBuf> = self.closed.iter().map(|c| &c.1).collect();
+            for dir in self.next.keys() {
+                let Ok(list) = std::fs::read_dir(dir) else { continue };
+                for e in list.flatten() {
+                    let p = e.path();
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with("part-") && name.ends_with(".parquet") && !ours.contains(&p) {
+                        std::fs::remove_file(&p).map_err(|e| Self::err(&p, e))?;
+                    }
+                }
+            }
+        }
+        for (tmp, path) in &self.closed {
+            std::fs::rename(tmp, path).map_err(|e| Self::err(path, e))?;
+        }
+        self.closed.clear();
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    /// A run that did not finish leaves no temporary files behind.
+    fn drop(&mut self) {
+        if !self.finished {
+            for (tmp, _) in &self.closed {
+                let _ = std::fs::remove_file(tmp);
+            }
+            for p in self.open.values() {
+                let _ = std::fs::remove_file(&p.tmp);
+            }
+        }
+    }
+}
