@@ -204,7 +204,7 @@ pub enum Command {
     /// CAP_NET_ADMIN): keep the capture as a ring of pcapng files like dumpcap (-w DIR),
     /// write flows and events as they end, raise findings as they happen, refresh Prometheus
     /// metrics and the report; SIGINT/SIGTERM drains the capture and closes everything.
-    Live(LiveArgs),
+    Live(Box<LiveArgs>),
     /// Check the services the sensor depends on over IPv4 and IPv6 separately, never falling
     /// back: A and AAAA lookups, TCP connect to each address, TLS, HTTP, a large response
     /// (Path MTU) and a Happy Eyeballs race. Sends packets: only this command (and

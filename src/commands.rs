@@ -211,7 +211,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             eprintln!("wrote {}: {} packets, {} bytes", out.display(), stats.packets, stats.bytes);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Live(args) => crate::live::run(args),
+        Command::Live(args) => crate::live::run(*args),
         Command::Probe(args) => crate::probe::run(args),
         Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
         Command::Man { out } => {
