@@ -136,7 +136,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A dataset written into `root` (created when the first record comes).
+    /// A dataset written into `root` (its folders made by `finish`, or when the first record comes).
     pub fn new(root: &Path, mode: Mode) -> Writer {
         let mut columns = vec![flow_columns()];
         columns.extend(EVENT_TYPES.iter().map(event_columns));
@@ -250,8 +250,9 @@ impl Writer {
     pub fn health(&mut self, h: &HealthReport) -> io::Result<()> {
         let ds = |name: &str| super::datasets().iter().position(|d| *d == name).expect("a dataset");
         let (attempts, findings) = (ds("attempts"), ds("findings"));
-        let fallback: HashMap<&str, &'static str> =
-            h.fallbacks.iter().map(|f| (f.v6_uid.as_str(), f.kind.name())).collect();
+        // Uids are unique within a sensor's captures, not across sensors.
+        let fallback: HashMap<(&str, &str), &'static str> =
+            h.fallbacks.iter().map(|f| ((f.sensor.as_str(), f.v6_uid.as_str()), f.kind.name())).collect();
         for (sensor, a) in &h.attempt_list {
             let service = engine::analyze::health::service_label(a.name.as_deref(), &a.server);
             let server = a.server.to_string();
@@ -264,7 +265,7 @@ impl Writer {
                 Value::UInt(a.port.into()),
                 Value::Text(&service),
                 Value::Word(a.outcome.name()),
-                fallback.get(a.uid.as_str()).map_or(Value::Null, |k| Value::Word(k)),
+                fallback.get(&(sensor.as_str(), a.uid.as_str())).map_or(Value::Null, |k| Value::Word(k)),
                 a.connect_ns().map_or(Value::Null, Value::Seconds),
                 Value::UInt(a.syns.into()),
                 Value::UInt(a.resp_bytes),
@@ -346,6 +347,12 @@ impl FlowSink for Writer {
             std::fs::rename(tmp, path).map_err(|e| Self::err(path, e))?;
         }
         self.closed.clear();
+        // Captures with no records still make a dataset (every folder, no part), which reads
+        // back as no records: "nothing seen" stays distinct from "not exported".
+        for name in super::datasets() {
+            let dir = self.root.join(name);
+            std::fs::create_dir_all(&dir).map_err(|e| Self::err(&dir, e))?;
+        }
         self.finished = true;
         Ok(())
     }
