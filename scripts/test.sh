@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 # iproute2 to curl for the network-namespace test (tests/netns.rs), chromium for the report's
 # browser test, GNU time for the peak-memory test (tests/memory.rs); libpcap-dev to build
 # (`v6watch live` links libpcap), tshark's capinfos for the live-capture test (tests/live.rs),
-# openssl to make the probe test's CA and certificate (tests/netns.rs).
+# openssl to make the probe test's CA and certificate (tests/netns.rs), a JRE for Spark (the
+# fleet job's test in tests/dataset.rs).
 need=()
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
-for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark openssl:openssl; do
+for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark openssl:openssl java:default-jre-headless; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -24,6 +25,14 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "warning: missing ${need[*]}; run as root to install (tests that need them fail under CI=true)" >&2
   fi
+fi
+
+# The fleet engines the dataset test runs the SQL on (PyPI; pinned so the result is reproducible).
+py_engines="pyspark==4.3.0 datafusion==55.0.0 duckdb==2.0.1 pyarrow==26.0.1"
+if ! python3 -c "import pyspark, datafusion, duckdb, pyarrow" >/dev/null 2>&1; then
+  echo "installing: $py_engines"
+  python3 -m pip install -q $py_engines || python3 -m pip install -q --break-system-packages $py_engines \
+    || echo "warning: could not install $py_engines (tests/dataset.rs fails under CI=true)" >&2
 fi
 
 cargo fmt --all -- --check
