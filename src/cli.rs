@@ -1,6 +1,6 @@
 //! Command-line surface (clap derive). Every option a user can see has help text here.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -99,6 +99,11 @@ pub enum Command {
         /// still being read appear with their records but without capture statistics.
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         snapshot_every: Option<u64>,
+        /// Render the fleet analysis instead of analysing captures: the JSON document
+        /// (v6watch.fleet/1) that the repository's sql/fleet.py (DuckDB, DataFusion) or
+        /// jobs/spark/fleet.py (Spark) wrote from the datasets of many sensors.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["captures", "records", "json", "export", "snapshot_every"])]
+        fleet: Option<PathBuf>,
     },
     /// The records as Parquet datasets any engine reads (Spark, DataFusion, DuckDB, pandas):
     /// DIR/flows/, dns/, http/, tls/, smtp/, and the IPv6-health analysis's attempts/ and
@@ -425,10 +430,11 @@ pub struct InputArgs {
     /// Capture files (pcap or pcapng, optionally .gz or .zst); `-` reads standard input.
     #[arg(required_unless_present = "records")]
     pub captures: Vec<PathBuf>,
-    /// Stored records instead of captures: the JSON Lines files `flows`, `dns`, `http` and
-    /// `tls` write with --format jsonl, and the `facts.jsonl` that --export writes beside
-    /// them (without it, the IPv6-health rules have no TCP handshake facts). Each file's kind
-    /// is told by its lines; several folders' files may be given.
+    /// Stored records instead of captures: a dataset folder `export` wrote (Parquet), a
+    /// folder of JSON Lines, or the JSON Lines files `flows`, `dns`, `http` and `tls` write
+    /// with --format jsonl with the `facts.jsonl` that --export writes beside them (without
+    /// it, the IPv6-health rules have no TCP handshake facts). Each file's kind is told by
+    /// its lines; several may be given.
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "captures")]
     pub records: Vec<PathBuf>,
     /// Group files into a sensor: NAME=GLOB matched against the capture paths (repeatable).
@@ -649,8 +655,16 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 /// Parses the command line; on error prints clap's message and returns exit code 2
 /// (help and version print and return 0).
+/// The command line's definition: the derived one, with `report`'s captures also optional
+/// when `--fleet` is given (the shared input arguments cannot name an option only `report` has).
+pub fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("report", |c| c.mut_arg("captures", |a| a.required_unless_present_any(["records", "fleet"])))
+}
+
 pub fn parse() -> Result<Command, ExitCode> {
-    match Cli::try_parse() {
+    let parsed = command().try_get_matches().and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+    match parsed {
         Ok(c) => Ok(c.command),
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -696,7 +710,7 @@ mod test {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 }
 

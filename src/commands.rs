@@ -85,7 +85,14 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let failed = matches!((level, report.worst()), (Some(l), Some(w)) if w >= l);
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Report { mut input, analysis, out, json, export, snapshot_every } => {
+        Command::Report { fleet: Some(doc), out, .. } => {
+            let text = std::fs::read_to_string(&doc).with_context(|| format!("--fleet {}", doc.display()))?;
+            let html = crate::output::fleet::html(&text, &doc.display().to_string())?;
+            replace_whole(&out, html.as_bytes())?;
+            eprintln!("wrote {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { mut input, analysis, out, json, export, snapshot_every, fleet: None } => {
             if json.as_deref().is_some_and(|j| same_file(j, &out)) {
                 bail!("-o and --json name the same file ({}): give them different paths", out.display());
             }
@@ -215,17 +222,15 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         Command::Probe(args) => crate::probe::run(args),
         Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
         Command::Man { out } => {
-            use clap::CommandFactory;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let cmd = crate::cli::Cli::command();
+            let cmd = crate::cli::command();
             clap_mangen::generate_to(cmd, &out)
                 .with_context(|| format!("writing the manual pages into {}", out.display()))?;
             println!("wrote the manual pages into {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
-            use clap::CommandFactory;
-            let mut cmd = crate::cli::Cli::command();
+            let mut cmd = crate::cli::command();
             // Into memory first: the generator panics on a write error (a closed pipe).
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut cmd, "v6watch", &mut text);

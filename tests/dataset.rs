@@ -390,4 +390,23 @@ print("types ok")
     );
     let o = Command::new("python3").args(["-c", &check]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The fleet document rendered by v6watch: every sensor, the failing service named.
+    let page = d.join("fleet.html");
+    ok(&v6watch(&["report", "--fleet", s(&fs), "-o", s(&page)]));
+    let text = std::fs::read_to_string(&page).unwrap();
+    for sensor in own["sensors"].as_array().unwrap() {
+        assert!(text.contains(&format!("<b>{}</b>", sensor["sensor"].as_str().unwrap())), "{sensor}");
+    }
+    let failing =
+        services.iter().find(|r| r["family"] == 6 && r["successes"] != r["attempts"]).expect("a failing service");
+    assert!(text.contains("verdict bad") && text.contains(failing["service"].as_str().unwrap()));
+    // A document of another schema is refused, naming it; no page is written.
+    let other = d.join("other.json");
+    std::fs::write(&other, br#"{"schema":"v6watch.report/1","queries":{}}"#).unwrap();
+    std::fs::remove_file(&page).unwrap();
+    let o = v6watch(&["report", "--fleet", s(&other), "-o", s(&page)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other.json: schema \"v6watch.report/1\""));
+    assert!(!page.exists());
 }

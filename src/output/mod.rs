@@ -5,6 +5,7 @@ pub mod addr;
 pub mod answers;
 pub mod events;
 pub mod export;
+pub mod fleet;
 pub mod flows;
 pub mod health;
 pub mod peers;

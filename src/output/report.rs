@@ -29,7 +29,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const CSS: &str = r#"
+pub(super) const CSS: &str = r#"
 :root{--v4in:#6c8ebf;--v4out:#a9c4e8;--v6in:#d9822b;--v6out:#f2b66d;--oth:#bbb;--ink:#1d2330;--mute:#667085;--line:#e4e7ec;--bg:#fff;--crit:#b42318;--warn:#b54708;--info:#175cd3}
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;background:#f6f7f9}
 header{background:#101828;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#d0d5dd}
@@ -55,7 +55,7 @@ svg text{font:11px system-ui,sans-serif;fill:#475467}
 @media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}header p,nav a{color:#000}section{break-inside:avoid;border:none;padding:0}.scroll{max-height:none;overflow:visible;border:none}th{position:static}}
 "#;
 
-const JS: &str = r#"
+pub(super) const JS: &str = r#"
 document.querySelectorAll('table.sortable').forEach(function(t){
   t.querySelectorAll('th').forEach(function(th,i){
     th.addEventListener('click',function(){
