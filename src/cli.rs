@@ -709,7 +709,6 @@ mod test {
 
     #[test]
     fn cli_is_consistent() {
-        use clap::CommandFactory;
         command().debug_assert();
     }
 }
