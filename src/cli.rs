@@ -235,7 +235,7 @@ pub enum Command {
     Bench {
         /// Captures to measure, each on its own (`v6watch generate` makes one of made-up
         /// traffic, `v6watch generate --replay DIR` one of real traffic replayed).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "peak_rss")]
         captures: Vec<PathBuf>,
         /// Also time `tshark -q -z conv,tcp -z conv,udp` on the same file.
         #[arg(long)]
@@ -243,6 +243,11 @@ pub enum Command {
         /// Repetitions; the best run is reported (page cache warm after the first).
         #[arg(long, default_value_t = 3)]
         runs: u32,
+        /// Run `v6watch ARGS...` once and print its peak resident memory in KiB (what `bench`
+        /// uses to measure each command on its own: a process's children's peak is the
+        /// largest of them all).
+        #[arg(long, value_name = "ARGS", num_args = 1.., allow_hyphen_values = true, conflicts_with_all = ["captures", "tshark"])]
+        peak_rss: Vec<String>,
     },
 }
 

@@ -220,7 +220,8 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Live(args) => crate::live::run(*args),
         Command::Probe(args) => crate::probe::run(args),
-        Command::Bench { captures, tshark, runs } => crate::gen::bench::measure(&captures, tshark, runs),
+        Command::Bench { peak_rss, .. } if !peak_rss.is_empty() => crate::gen::bench::peak_rss(&peak_rss),
+        Command::Bench { captures, tshark, runs, .. } => crate::gen::bench::measure(&captures, tshark, runs),
         Command::Man { out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let cmd = crate::cli::command();

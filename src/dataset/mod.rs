@@ -11,10 +11,11 @@
 //! `TIMESTAMP(MICROS, UTC)`, durations float seconds, ports uint16, counts int64, lists are
 //! lists. Counts are signed: Spark has no unsigned 64-bit type (it reads UINT_64 as
 //! DECIMAL(20,0)), which would make the same SQL add up differently on each engine; no count
-//! reaches 2^63. The flows dataset adds `v6watch_facts`, what the analyses need beyond the
-//! flow line (`engine::schema::FlowFacts` as JSON text), so that an analysis of the dataset
-//! equals the analysis of the captures.
+//! reaches 2^63. The flows dataset adds the `facts_*` columns, what the analyses need beyond
+//! the flow line (`engine::schema::FlowFacts`, see [`facts`]), so that an analysis of the
+//! dataset equals the analysis of the captures.
 
+mod facts;
 pub mod read;
 mod table;
 pub mod write;
@@ -25,9 +26,6 @@ pub const SCHEMA_VERSION: &str = "v6watch.dataset/1";
 pub const META_SCHEMA: &str = "v6watch.schema";
 pub const META_DATASET: &str = "v6watch.dataset";
 pub const META_SENSOR: &str = "v6watch.sensor";
-
-/// The column of the flows dataset holding each flow's facts.
-pub const FACTS_COLUMN: &str = "v6watch_facts";
 
 /// The datasets, as folder names: the records (`flows` and one per event type), then what the
 /// IPv6-health analysis made of them (`attempts`, `findings`), which `--records` does not read

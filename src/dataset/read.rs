@@ -5,7 +5,7 @@
 //! files. A file that is not one of v6watch's (not Parquet, cut short, another schema version,
 //! a column v6watch does not write) is an error naming it.
 
-use super::{column_name, FACTS_COLUMN, META_DATASET, META_SCHEMA, META_SENSOR, SCHEMA_VERSION};
+use super::{column_name, META_DATASET, META_SCHEMA, META_SENSOR, SCHEMA_VERSION};
 use anyhow::{bail, Context, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -149,19 +149,29 @@ fn to_json(a: &dyn Array, i: usize) -> Result<Json, String> {
     })
 }
 
-/// For each column of `batch`, the JSON key it sets (`None`: the facts column).
-fn keys(batch: &RecordBatch, known: &[(String, &'static str)], path: &Path) -> Result<Vec<Option<&'static str>>> {
+/// What a column of a part file sets.
+#[derive(Clone, Copy)]
+enum Col {
+    /// A key of the record's JSON object.
+    Key(&'static str),
+    /// The flow's facts' value number N (see [`super::facts`]).
+    Fact(usize),
+}
+
+/// For each column of `batch`, what it sets.
+fn keys(batch: &RecordBatch, known: &[(String, &'static str)], facts: bool, path: &Path) -> Result<Vec<Col>> {
+    let layout = &super::facts::layout().columns;
     batch
         .schema()
         .fields()
         .iter()
         .map(|f| {
-            if f.name() == FACTS_COLUMN {
-                return Ok(None);
+            if let Some((_, k)) = known.iter().find(|(n, _)| n == f.name()) {
+                return Ok(Col::Key(k));
             }
-            match known.iter().find(|(n, _)| n == f.name()) {
-                Some((_, k)) => Ok(Some(*k)),
-                None => bail!("{}: column {:?} is not a column of this dataset", path.display(), f.name()),
+            match layout.iter().position(|(n, _)| n == f.name()) {
+                Some(i) if facts => Ok(Col::Fact(i)),
+                _ => bail!("{}: column {:?} is not a column of this dataset", path.display(), f.name()),
             }
         })
         .collect()
@@ -196,20 +206,22 @@ pub fn run(
             let mut row = 0usize;
             for batch in &mut part.batches {
                 let batch = batch.map_err(|e| anyhow::anyhow!("{}: row {}: {e}", path.display(), row + 1))?;
-                let cols = keys(&batch, &known, &path)?;
+                let cols = keys(&batch, &known, ty.is_none(), &path)?;
+                let has_facts = cols.iter().any(|c| matches!(c, Col::Fact(_)));
+                let n_facts = super::facts::layout().columns.len();
                 for i in 0..batch.num_rows() {
                     row += 1;
                     let at = || format!("{}: row {row}", path.display());
                     let mut obj = Map::new();
-                    let mut facts = None;
-                    for (j, key) in cols.iter().enumerate() {
+                    let mut facts = if has_facts { vec![Json::Null; n_facts] } else { Vec::new() };
+                    for (j, col) in cols.iter().enumerate() {
                         let v = to_json(batch.column(j), i).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-                        match key {
-                            None => facts = v.as_str().map(str::to_string),
+                        match *col {
+                            Col::Fact(n) => facts[n] = v,
                             // A flow line leaves out what it does not have; an event line has
                             // every column, null where the event has no value.
-                            Some(_) if v.is_null() && ty.is_none() => {}
-                            Some(k) => {
+                            Col::Key(_) if v.is_null() && ty.is_none() => {}
+                            Col::Key(k) => {
                                 obj.insert(k.to_string(), v);
                             }
                         }
@@ -219,9 +231,11 @@ pub fn run(
                         None => {
                             let (sensor, mut rec) =
                                 read_flow_object(&obj).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
-                            if let Some(f) = facts {
-                                let f: FlowFacts = serde_json::from_str(&f)
-                                    .map_err(|_| anyhow::anyhow!("{}: {FACTS_COLUMN}: not a flow's facts", at()))?;
+                            if has_facts {
+                                let f = super::facts::rebuild(facts, &sensor, &rec.uid);
+                                let f: FlowFacts = serde_json::from_value(f).map_err(|e| {
+                                    anyhow::anyhow!("{}: facts_* columns: not a flow's facts ({e})", at())
+                                })?;
                                 f.apply(&mut rec).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
                             }
                             sink.flow(&sensor, &rec)?;

@@ -9,6 +9,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use engine::columns::Value;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// The type of a dataset column.
@@ -107,14 +108,16 @@ enum Buf {
 }
 
 impl Buf {
-    fn new(kind: Kind) -> Buf {
+    /// A builder for `kind`; scalar columns with room for `rows` (a busy partition's next
+    /// batch is made without growing, copying and faulting its buffers row after row).
+    fn new(kind: Kind, rows: usize) -> Buf {
         match kind {
-            Kind::Time => Buf::Time(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
-            Kind::Str => Buf::Str(StringBuilder::new()),
-            Kind::Int => Buf::Int(Int64Builder::new()),
-            Kind::Port => Buf::Port(UInt16Builder::new()),
-            Kind::Float => Buf::Float(Float64Builder::new()),
-            Kind::Bool => Buf::Bool(BooleanBuilder::new()),
+            Kind::Time => Buf::Time(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC")),
+            Kind::Str => Buf::Str(StringBuilder::with_capacity(rows, rows * 16)),
+            Kind::Int => Buf::Int(Int64Builder::with_capacity(rows)),
+            Kind::Port => Buf::Port(UInt16Builder::with_capacity(rows)),
+            Kind::Float => Buf::Float(Float64Builder::with_capacity(rows)),
+            Kind::Bool => Buf::Bool(BooleanBuilder::with_capacity(rows)),
             Kind::StrList => Buf::StrList(ListBuilder::new(StringBuilder::new())),
             Kind::IntList => Buf::IntList(ListBuilder::new(Int64Builder::new())),
             Kind::IcmpErrors => {
@@ -157,7 +160,13 @@ impl Buf {
     }
 
     /// Appends `v`; `false` when it is not of the column's kind (nothing appended).
-    fn push(&mut self, v: Value<'_>) -> bool {
+    fn push(&mut self, v: Value<'_>, scratch: &mut String) -> bool {
+        // Addresses are formatted into one reused string, not a new one each.
+        fn text<'s>(scratch: &'s mut String, a: &dyn std::fmt::Display) -> &'s str {
+            scratch.clear();
+            let _ = write!(scratch, "{a}");
+            scratch
+        }
         match (self, v) {
             (b, Value::Null | Value::Absent) => b.null(),
             (Buf::Time(b), Value::Time(ns)) => b.append_value(micros(ns)),
@@ -170,11 +179,11 @@ impl Buf {
                 Err(_) => return false,
             },
             (Buf::Str(b), Value::Word(s) | Value::Text(s) | Value::Sensor(s)) => b.append_value(s),
-            (Buf::Str(b), Value::Addr(a)) => b.append_value(a.to_string()),
+            (Buf::Str(b), Value::Addr(a)) => b.append_value(text(scratch, &a)),
             (Buf::Bool(b), Value::Bool(x)) => b.append_value(x),
             (Buf::StrList(b), Value::AddrPair(x, y)) => {
-                b.values().append_value(x.to_string());
-                b.values().append_value(y.to_string());
+                b.values().append_value(text(scratch, &x));
+                b.values().append_value(text(scratch, &y));
                 b.append(true);
             }
             (Buf::StrList(b), Value::Names(list)) => {
@@ -196,7 +205,7 @@ impl Buf {
                     field::<Int64Builder>(s, 1).append_value(e.version.into());
                     field::<Int64Builder>(s, 2).append_value(e.icmp_type.into());
                     field::<Int64Builder>(s, 3).append_value(e.code.into());
-                    field::<StringBuilder>(s, 4).append_value(e.from.to_string());
+                    field::<StringBuilder>(s, 4).append_value(text(scratch, &e.from));
                     field::<Int64Builder>(s, 5).append_value(e.mtu.into());
                     field::<Int64Builder>(s, 6).append_value(e.count.into());
                     s.append(true);
@@ -247,7 +256,7 @@ fn schema(names: &[String], kinds: &[Kind]) -> SchemaRef {
         .zip(kinds)
         .map(|(n, k)| {
             // The arrays' own types, so that schema and batches agree by construction.
-            let dt = Buf::new(*k).finish().data_type().clone();
+            let dt = Buf::new(*k, 0).finish().data_type().clone();
             Field::new(n, dt, true)
         })
         .collect();
@@ -257,9 +266,11 @@ fn schema(names: &[String], kinds: &[Kind]) -> SchemaRef {
 /// Rows being gathered for one file.
 pub struct Table {
     names: Vec<String>,
+    kinds: Vec<Kind>,
     bufs: Vec<Buf>,
     schema: SchemaRef,
     rows: usize,
+    scratch: String,
 }
 
 impl Table {
@@ -267,7 +278,8 @@ impl Table {
     pub fn new(columns: &[(String, Kind)]) -> Table {
         let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
         let kinds: Vec<Kind> = columns.iter().map(|c| c.1).collect();
-        Table { schema: schema(&names, &kinds), bufs: kinds.iter().map(|k| Buf::new(*k)).collect(), names, rows: 0 }
+        let bufs = kinds.iter().map(|k| Buf::new(*k, 0)).collect();
+        Table { schema: schema(&names, &kinds), bufs, names, kinds, rows: 0, scratch: String::new() }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -284,7 +296,7 @@ impl Table {
         let mut n = 0;
         for (i, v) in row.into_iter().enumerate() {
             let Some(b) = self.bufs.get_mut(i) else { return Err("more values than columns".into()) };
-            if !b.push(v) {
+            if !b.push(v, &mut self.scratch) {
                 // A record type changed without its dataset type: the run stops here (the
                 // tests write every column of every record type).
                 return Err(format!("column {}: a value of another type ({v:?})", self.names[i]));
@@ -299,8 +311,12 @@ impl Table {
     }
 
     /// The rows gathered as a batch; the table is empty again.
-    pub fn batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    /// A table that filled `full` rows gets room for as many in its next batch.
+    pub fn batch(&mut self, full: usize) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let arrays: Vec<ArrayRef> = self.bufs.iter_mut().map(Buf::finish).collect();
+        if self.rows >= full {
+            self.bufs = self.kinds.iter().map(|k| Buf::new(*k, full)).collect();
+        }
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
     }

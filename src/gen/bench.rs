@@ -279,9 +279,46 @@ fn children_max_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// `bench --peak-rss ARGS...`: runs `v6watch ARGS` as this process's only child and prints
+/// its peak RSS in KiB.
+pub fn peak_rss(args: &[String]) -> Result<ExitCode> {
+    time_command(Command::new(std::env::current_exe()?).args(args).stdout(Stdio::null()))?;
+    println!("{}", children_max_rss_kib());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The peak RSS in MB of `v6watch ARGS` run on its own.
+fn rss_of(args: &[&std::ffi::OsStr]) -> Result<f64> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("bench")
+        .arg("--peak-rss")
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .context("running bench --peak-rss")?;
+    if !out.status.success() {
+        bail!("bench --peak-rss {args:?} failed: {}", out.status);
+    }
+    let kib: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("bench --peak-rss output")?;
+    Ok(kib * 1024.0 / 1e6)
+}
+
+/// Bytes under `dir` (all files, recursively).
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(list) = std::fs::read_dir(dir) else { return 0 };
+    list.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn time_command(cmd: &mut Command) -> Result<f64> {
     let t = Instant::now();
-    let st = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().context("running benchmark command")?;
+    // Standard output is the caller's to direct (default: discarded).
+    let st = cmd.stderr(Stdio::null()).status().context("running benchmark command")?;
     let secs = t.elapsed().as_secs_f64();
     if !st.success() {
         bail!("{cmd:?} failed: {st}");
@@ -327,36 +364,73 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
     let exe = std::env::current_exe()?;
     let runs = runs.max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let html = std::env::temp_dir().join(format!("v6watch-bench-{}.html", std::process::id()));
+    let tmp = std::env::temp_dir().join(format!("v6watch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let (html, jsonl, dataset) = (tmp.join("report.html"), tmp.join("flows.jsonl"), tmp.join("dataset"));
+    let records = tmp.join("records");
+    let records_arg = records.display().to_string();
+    let args = |cmd: &str, extra: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> = vec![cmd.into(), "--no-progress".into()];
+        match cmd {
+            "report" => v.extend(["-o".into(), html.clone().into()]),
+            "export" => v.extend(["-o".into(), dataset.clone().into()]),
+            _ => v.extend(["--format".into(), "jsonl".into()]),
+        }
+        v.extend(extra.iter().map(Into::into));
+        v.push(capture.into());
+        v
+    };
     let run = |cmd: &str, extra: &[&str]| -> Result<f64> {
         let mut c = Command::new(&exe);
-        c.arg(cmd).arg("--no-progress");
-        match cmd {
-            "report" => c.arg("-o").arg(&html),
-            _ => c.args(["--format", "jsonl"]),
-        };
-        time_command(c.args(extra).arg(capture))
+        c.args(args(cmd, extra));
+        if cmd == "flows" {
+            // Into a file, as the dataset is: both pay for the disk.
+            let f = std::fs::File::create(&jsonl).with_context(|| format!("creating {}", jsonl.display()))?;
+            c.stdout(f);
+        } else {
+            c.stdout(Stdio::null());
+        }
+        time_command(&mut c)
     };
     // The configurations take turns, run after run, so a slow spell of a shared machine hits
     // them alike; the best of each is reported.
-    let mut best = [f64::MAX; 5];
-    for _ in 0..runs {
-        let times = [
-            run("flows", &[])?,
-            run("flows", &["--threads", "1"])?,
-            // The engine alone (no application extractors), for the extractors' share.
-            run("flows", &["--no-apps"])?,
-            // The full analysis: what users run.
-            run("report", &[])?,
-            run("report", &["--threads", "1"])?,
-        ];
-        for (b, t) in best.iter_mut().zip(times) {
-            *b = b.min(t);
+    let mut best = [f64::MAX; 7];
+    let measured = (|| -> Result<()> {
+        for _ in 0..runs {
+            let times = [
+                run("flows", &[])?,
+                run("flows", &["--threads", "1"])?,
+                // The engine alone (no application extractors), for the extractors' share.
+                run("flows", &["--no-apps"])?,
+                // The full analysis: what users run.
+                run("report", &[])?,
+                run("report", &["--threads", "1"])?,
+                // The records as Parquet datasets (the full analysis too: attempts, findings),
+                // and the same records as JSON Lines in the same pass as the analysis.
+                run("export", &[])?,
+                run("report", &["--export", &records_arg])?,
+            ];
+            for (b, t) in best.iter_mut().zip(times) {
+                *b = b.min(t);
+            }
         }
-    }
-    let _ = std::fs::remove_file(&html);
-    let [flows, one, bare, report, report_one] = best;
-    let rss = children_max_rss_kib();
+        Ok(())
+    })();
+    let sizes = (
+        std::fs::metadata(&jsonl).map_or(0, |m| m.len()),
+        tree_size(&dataset.join("flows")),
+        tree_size(&dataset),
+        tree_size(&records),
+    );
+    let peaks = ["flows", "report", "export"].map(|c| {
+        let a = args(c, &[]);
+        rss_of(&a.iter().map(|x| x.as_os_str()).collect::<Vec<_>>())
+    });
+    let _ = std::fs::remove_dir_all(&tmp);
+    measured?;
+    let [flows, one, bare, report, report_one, export, report_jsonl] = best;
+    let [rss_flows, rss_report, rss_export] = peaks;
+    let (rss_flows, rss_report, rss_export) = (rss_flows?, rss_report?, rss_export?);
     let mb = size as f64 / 1e6;
     let rate = |t: f64| format!("{t:.3} s  {:.0} MB/s  {:.2} Mpkt/s", mb / t, packets as f64 / t / 1e6);
     println!(
@@ -366,18 +440,40 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         packets,
         size as f64 / packets.max(1) as f64
     );
-    println!(
-        "best of {runs} runs; {cores} threads unless told; peak RSS of any v6watch run {:.1} MB",
-        rss as f64 * 1024.0 / 1e6
-    );
+    println!("best of {runs} runs; {cores} threads unless told");
     println!("flows            {}", rate(flows));
     println!("  --threads 1    {}  ({cores} threads are {:.2}x faster)", rate(one), one / flows);
     println!("  --no-apps      {}  (with extractors: {:.0}% of the engine alone)", rate(bare), 100.0 * bare / flows);
     println!("report           {}  ({:.0}% of flows' throughput)", rate(report), 100.0 * flows / report);
     println!("  --threads 1    {}  ({cores} threads are {:.2}x faster)", rate(report_one), report_one / report);
+    let (flows_jsonl, flows_parquet, all_parquet, all_jsonl) = sizes;
+    let size = crate::output::term::bytes;
+    println!(
+        "report --export {}  (the records as JSON Lines beside the analysis: {})",
+        rate(report_jsonl),
+        size(all_jsonl)
+    );
+    println!(
+        "export           {}  ({:.2}x report --export, {:.2}x flows --format jsonl)",
+        rate(export),
+        export / report_jsonl,
+        export / flows
+    );
+    println!(
+        "  files          every dataset {} = {:.1}% of the JSON Lines; flows {} = {:.1}% of flows --format jsonl ({})",
+        size(all_parquet),
+        100.0 * all_parquet as f64 / all_jsonl.max(1) as f64,
+        size(flows_parquet),
+        100.0 * flows_parquet as f64 / flows_jsonl.max(1) as f64,
+        size(flows_jsonl)
+    );
+    println!("peak RSS         flows {rss_flows:.1} MB, report {rss_report:.1} MB, export {rss_export:.1} MB");
     if tshark {
         let t = time_command(
-            Command::new("tshark").args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"]).arg(capture),
+            Command::new("tshark")
+                .args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
+                .arg(capture)
+                .stdout(Stdio::null()),
         )
         .context("tshark (install it with apt-get install tshark)")?;
         println!("tshark conv      {}", rate(t));
