@@ -129,6 +129,8 @@ enum Job {
     Close(u64),
 }
 
+/// Memory the row groups being built may take together before the largest is written out.
+const ENCODER_MEMORY: usize = 32 << 20;
 /// Batches handed over and not yet encoded at most: memory stays bounded when the disk is slow.
 const QUEUE: usize = 4;
 
@@ -144,6 +146,15 @@ fn encoder(jobs: std::sync::mpsc::Receiver<Job>) -> io::Result<()> {
             Job::Batch(id, b) => {
                 let (tmp, w) = files.get_mut(&id).expect("a batch of an open part");
                 w.write(&b).map_err(|e| Writer::err(tmp, e))?;
+                // Row groups being built are held in memory until written: beyond the budget
+                // (many sensors and days open at once), the largest is written out early.
+                while files.values().map(|(_, w)| w.memory_size()).sum::<usize>() > ENCODER_MEMORY {
+                    let (tmp, w) = files.values_mut().max_by_key(|(_, w)| w.memory_size()).expect("not empty");
+                    if w.in_progress_size() == 0 {
+                        break;
+                    }
+                    w.flush().map_err(|e| Writer::err(tmp, e))?;
+                }
             }
             Job::Close(id) => {
                 let (tmp, w) = files.remove(&id).expect("an open part");

@@ -449,7 +449,7 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
     let (flows_jsonl, flows_parquet, all_parquet, all_jsonl) = sizes;
     let size = crate::output::term::bytes;
     println!(
-        "report --export {}  (the records as JSON Lines beside the analysis: {})",
+        "report --export  {}  (the records as JSON Lines beside the analysis: {})",
         rate(report_jsonl),
         size(all_jsonl)
     );
