@@ -22,8 +22,45 @@ const OWN: [&str; 3] = ["facts", "sensor", "uid"];
 /// The facts' columns and the shape they are read back into.
 pub struct Layout {
     template: Json,
+    /// The template's shape, which [`leaves`] walks while the facts serialise.
+    shape: Shape,
     /// Column names and kinds, in the order [`leaves`] gives values.
     pub columns: Vec<(String, Kind)>,
+}
+
+/// The template as a tree: each part's leaves (columns) in serialisation order.
+enum Shape {
+    /// A key the flow's own columns carry.
+    Own,
+    Leaf,
+    /// A struct's fields or a tuple's items, and how many leaves they hold.
+    Node(Vec<Shape>, usize),
+}
+
+impl Shape {
+    fn of(t: &Json, top: bool) -> Shape {
+        let node = |v: Vec<Shape>| {
+            let n = v.iter().map(Shape::leaves).sum();
+            Shape::Node(v, n)
+        };
+        match t {
+            Json::Object(m) => node(
+                m.iter()
+                    .map(|(k, v)| if top && OWN.contains(&k.as_str()) { Shape::Own } else { Shape::of(v, false) })
+                    .collect(),
+            ),
+            Json::Array(a) => node(a.iter().map(|v| Shape::of(v, false)).collect()),
+            _ => Shape::Leaf,
+        }
+    }
+
+    fn leaves(&self) -> usize {
+        match self {
+            Shape::Own => 0,
+            Shape::Leaf => 1,
+            Shape::Node(_, n) => *n,
+        }
+    }
 }
 
 /// The facts with every optional part present.
@@ -61,7 +98,8 @@ pub fn layout() -> &'static Layout {
         let template = serde_json::to_value(template()).expect("facts serialise");
         let mut columns = Vec::new();
         name(&template, "facts", true, &mut columns);
-        Layout { template, columns }
+        let shape = Shape::of(&template, true);
+        Layout { template, shape, columns }
     })
 }
 
@@ -79,27 +117,204 @@ fn name(t: &Json, path: &str, top: bool, out: &mut Vec<(String, Kind)>) {
     }
 }
 
-/// The facts of one flow as column values, in [`Layout::columns`] order.
-pub fn leaves(facts: &FlowFacts, out: &mut Vec<Value<'static>>) -> serde_json::Result<()> {
-    let row = serde_json::to_value(facts)?;
-    walk(&layout().template, &row, true, out);
-    Ok(())
+/// The facts of one flow as column values, in [`Layout::columns`] order. The facts'
+/// own serialisation is walked against the template's shape (fields come in declaration
+/// order): no JSON value is built, an absent part is as many nulls as it has leaves.
+pub fn leaves(facts: &FlowFacts, out: &mut Vec<Value<'static>>) -> Result<(), Unsupported> {
+    serde::Serialize::serialize(facts, Leaves { shape: &layout().shape, out })
 }
 
-fn walk(t: &Json, r: &Json, top: bool, out: &mut Vec<Value<'static>>) {
-    match t {
-        Json::Object(m) => {
-            for (k, v) in m.iter().filter(|(k, _)| !top || !OWN.contains(&k.as_str())) {
-                walk(v, r.get(k).unwrap_or(&Json::Null), false, out);
+/// A part of the facts the template does not foresee (a string where a number belongs...).
+#[derive(Debug)]
+pub struct Unsupported(String);
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a flow's facts as columns: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+impl serde::ser::Error for Unsupported {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Unsupported(msg.to_string())
+    }
+}
+
+/// Serialises one part of the facts (of shape `shape`) as leaves.
+struct Leaves<'a> {
+    shape: &'a Shape,
+    out: &'a mut Vec<Value<'static>>,
+}
+
+impl Leaves<'_> {
+    fn leaf(self, v: Value<'static>) -> Result<(), Unsupported> {
+        match self.shape {
+            Shape::Leaf => {
+                self.out.push(v);
+                Ok(())
             }
+            Shape::Own => Ok(()),
+            Shape::Node(..) => Err(Unsupported("a value where the template has a struct".into())),
         }
-        Json::Array(a) => a.iter().enumerate().for_each(|(i, v)| walk(v, r.get(i).unwrap_or(&Json::Null), false, out)),
-        _ => out.push(match r {
-            Json::Bool(b) => Value::Bool(*b),
-            // Counts are u64 in the model; none reaches 2^63 (see the module docs of `dataset`).
-            Json::Number(n) => Value::Int(n.as_i64().unwrap_or(i64::MAX)),
-            _ => Value::Null,
-        }),
+    }
+
+    fn int(self, n: i128) -> Result<(), Unsupported> {
+        // Counts are u64 in the model; none reaches 2^63 (see the module docs of `dataset`).
+        self.leaf(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+}
+
+/// The fields of a struct or the items of a tuple, one after the other.
+struct Parts<'a> {
+    shapes: &'a [Shape],
+    at: usize,
+    out: &'a mut Vec<Value<'static>>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(shape: &'a Shape, out: &'a mut Vec<Value<'static>>) -> Result<Self, Unsupported> {
+        match shape {
+            Shape::Node(v, _) => Ok(Parts { shapes: v, at: 0, out }),
+            _ => Err(Unsupported("a struct where the template has a value".into())),
+        }
+    }
+
+    fn part<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+        let shape = self.shapes.get(self.at).ok_or_else(|| Unsupported("more parts than the template".into()))?;
+        self.at += 1;
+        v.serialize(Leaves { shape, out: self.out })
+    }
+}
+
+impl serde::ser::SerializeStruct for Parts<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: serde::Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Result<(), Unsupported> {
+        self.part(v)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeTuple for Parts<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+        self.part(v)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeSeq for Parts<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+        self.part(v)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Ok(())
+    }
+}
+
+macro_rules! unsupported {
+    ($($f:ident($($t:ty),*) -> $r:ty;)*) => {$(
+        fn $f(self, $(_: $t),*) -> Result<$r, Unsupported> {
+            Err(Unsupported(concat!("a part serialised by ", stringify!($f)).into()))
+        }
+    )*};
+}
+
+impl<'a> serde::Serializer for Leaves<'a> {
+    type Ok = ();
+    type Error = Unsupported;
+    type SerializeSeq = Parts<'a>;
+    type SerializeTuple = Parts<'a>;
+    type SerializeTupleStruct = serde::ser::Impossible<(), Unsupported>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), Unsupported>;
+    type SerializeMap = serde::ser::Impossible<(), Unsupported>;
+    type SerializeStruct = Parts<'a>;
+    type SerializeStructVariant = serde::ser::Impossible<(), Unsupported>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+        self.leaf(Value::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
+        self.int(v.into())
+    }
+    /// Only the flow's own keys (sensor, uid) are text; their columns are the flow's.
+    fn serialize_str(self, _: &str) -> Result<(), Unsupported> {
+        match self.shape {
+            Shape::Own => Ok(()),
+            _ => Err(Unsupported("text where the template has a number".into())),
+        }
+    }
+    fn serialize_none(self) -> Result<(), Unsupported> {
+        let n = self.shape.leaves();
+        self.out.extend(std::iter::repeat_n(Value::Null, n));
+        Ok(())
+    }
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, v: &T) -> Result<(), Unsupported> {
+        v.serialize(self)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Parts<'a>, Unsupported> {
+        Parts::of(self.shape, self.out)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Parts<'a>, Unsupported> {
+        Parts::of(self.shape, self.out)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Parts<'a>, Unsupported> {
+        Parts::of(self.shape, self.out)
+    }
+    unsupported! {
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Unsupported> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Unsupported> {
+        Err(Unsupported("an enum".into()))
     }
 }
 
