@@ -70,6 +70,15 @@ def document(engine, sources, results):
     }
 
 
+def write(doc, out):
+    """The document as JSON into `out` (`-`: standard output)."""
+    text = json.dumps(doc, indent=1) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        pathlib.Path(out).write_text(text)
+
+
 def run_duckdb(root):
     import duckdb
 
@@ -103,12 +112,7 @@ def main(argv=None):
     p.add_argument("-o", "--out", default="-", help="JSON file to write (default: standard output)")
     a = p.parse_args(argv)
     run = run_duckdb if a.engine == "duckdb" else run_datafusion
-    doc = document(a.engine, [a.dataset], run(a.dataset))
-    text = json.dumps(doc, indent=1)
-    if a.out == "-":
-        sys.stdout.write(text + "\n")
-    else:
-        pathlib.Path(a.out).write_text(text + "\n")
+    write(document(a.engine, [a.dataset], run(a.dataset)), a.out)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,6 @@ fn demo(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (demo.join("v6watch.toml"), demo.join("honeypot1.pcapng"), demo.join("honeypot2.pcapng"))
 }
 
-/// The report JSON without `sensors` (capture statistics, which records do not carry).
-fn analysis(path: &Path) -> Json {
-    let mut v: Json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v.as_object_mut().unwrap().remove("sensors");
-    v
-}
-
 /// Exports `inputs`, reports from the dataset and from the captures, compares; false when
 /// the input is not a capture v6watch reads.
 fn same_from_dataset(d: &Path, extra: &[&str], inputs: &[&str]) -> bool {
@@ -63,16 +56,7 @@ fn same_from_dataset(d: &Path, extra: &[&str], inputs: &[&str]) -> bool {
     args.extend(["--records", s(&ds)]);
     let out = v6watch(&args);
     assert!(out.status.success(), "{inputs:?}: {}", String::from_utf8_lossy(&out.stderr));
-    let (x, y) = (analysis(&a), analysis(&b));
-    if x != y {
-        let (x, y) = (x.to_string(), y.to_string());
-        let at = x.bytes().zip(y.bytes()).position(|(p, q)| p != q).unwrap_or(0);
-        panic!(
-            "{inputs:?}: the analysis of the dataset differs at byte {at}: {} | {}",
-            &x[at.saturating_sub(60)..(at + 60).min(x.len())],
-            &y[at.saturating_sub(60)..(at + 60).min(y.len())]
-        );
-    }
+    common::same_analysis(&a, &b, &inputs, "the dataset");
     true
 }
 
@@ -99,7 +83,7 @@ fn the_demo_from_its_dataset_is_the_same_analysis() {
     let d = tmpdir("dataset-demo");
     let (conf, h1, h2) = demo(&d);
     assert!(same_from_dataset(&d, &["--config", s(&conf)], &[s(&h1), s(&h2)]));
-    let v = analysis(&d.join("b.json"));
+    let v = common::analysis(&d.join("b.json"));
     assert!(v["health"]["findings"].as_array().is_some_and(|f| !f.is_empty()), "the demo's findings");
     assert!(v["health"]["fallbacks"].as_array().is_some_and(|f| !f.is_empty()), "the demo's fallbacks");
     // Hive partitions by sensor and UTC day, one folder per record type.

@@ -29,13 +29,6 @@ fn demo(d: &Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The report JSON without `sensors`.
-fn analysis(path: &Path) -> serde_json::Value {
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v.as_object_mut().unwrap().remove("sensors");
-    v
-}
-
 /// Exports `inputs` (with `extra` options), reports from the export, compares.
 fn same_from_records(d: &Path, extra: &[&str], inputs: &[&str]) -> bool {
     let (a, b, ex) = (d.join("a.json"), d.join("b.json"), d.join("ex"));
@@ -59,16 +52,7 @@ fn same_from_records(d: &Path, extra: &[&str], inputs: &[&str]) -> bool {
     args.extend(files.iter().map(|p| s(p)));
     let out = v6watch(&args);
     assert!(out.status.success(), "{inputs:?}: {}", String::from_utf8_lossy(&out.stderr));
-    let (x, y) = (analysis(&a), analysis(&b));
-    if x != y {
-        let (x, y) = (x.to_string(), y.to_string());
-        let at = x.bytes().zip(y.bytes()).position(|(p, q)| p != q).unwrap_or(0);
-        panic!(
-            "{inputs:?}: the analysis from records differs at byte {at}: {} | {}",
-            &x[at.saturating_sub(60)..(at + 60).min(x.len())],
-            &y[at.saturating_sub(60)..(at + 60).min(y.len())]
-        );
-    }
+    common::same_analysis(&a, &b, &inputs, "records");
     true
 }
 
@@ -80,7 +64,7 @@ fn the_demo_from_its_records_is_the_same_analysis() {
     let (conf, h1, h2) = (demo.join("v6watch.toml"), demo.join("honeypot1.pcapng"), demo.join("honeypot2.pcapng"));
     assert!(same_from_records(&d, &["--config", s(&conf)], &[s(&h1), s(&h2)]));
     // The findings are there, not merely both empty.
-    let v = analysis(&d.join("b.json"));
+    let v = common::analysis(&d.join("b.json"));
     assert!(v["health"]["findings"].as_array().is_some_and(|f| !f.is_empty()), "the demo's findings");
     assert!(v["health"]["fallbacks"].as_array().is_some_and(|f| !f.is_empty()), "the demo's fallbacks");
 }

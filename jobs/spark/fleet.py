@@ -18,7 +18,6 @@ shared file system):
 """
 
 import argparse
-import json
 import os
 import pathlib
 import subprocess
@@ -96,12 +95,7 @@ def main(argv=None):
         results = [(q, fleet.rows_of(spark.sql(sql).toArrow())) for q, sql in fleet.queries()]
     finally:
         spark.stop()
-    doc = fleet.document("spark", [a.datasets], results)
-    text = json.dumps(doc, indent=1)
-    if a.out == "-":
-        sys.stdout.write(text + "\n")
-    else:
-        pathlib.Path(a.out).write_text(text + "\n")
+    fleet.write(fleet.document("spark", [a.datasets], results), a.out)
 
 
 if __name__ == "__main__":

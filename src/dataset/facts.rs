@@ -188,37 +188,26 @@ impl<'a> Parts<'a> {
     }
 }
 
-impl serde::ser::SerializeStruct for Parts<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: serde::Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Result<(), Unsupported> {
-        self.part(v)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        Ok(())
-    }
+/// Struct fields, tuple and sequence items: each the next part.
+macro_rules! parts {
+    ($($trait:ident :: $f:ident ($($key:ty)?);)*) => {$(
+        impl serde::ser::$trait for Parts<'_> {
+            type Ok = ();
+            type Error = Unsupported;
+            fn $f<T: serde::Serialize + ?Sized>(&mut self, $(_: $key,)? v: &T) -> Result<(), Unsupported> {
+                self.part(v)
+            }
+            fn end(self) -> Result<(), Unsupported> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl serde::ser::SerializeTuple for Parts<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.part(v)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        Ok(())
-    }
-}
-
-impl serde::ser::SerializeSeq for Parts<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.part(v)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        Ok(())
-    }
+parts! {
+    SerializeStruct::serialize_field(&'static str);
+    SerializeTuple::serialize_element();
+    SerializeSeq::serialize_element();
 }
 
 macro_rules! unsupported {

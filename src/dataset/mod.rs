@@ -62,18 +62,7 @@ pub fn escape_partition(v: &str) -> String {
 
 /// The UTC day of a time in ns, as `YYYY-MM-DD`.
 pub fn utc_date(ns: i64) -> String {
-    let days = ns.div_euclid(86_400_000_000_000);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    engine::analyze::oui::utc_day(ns.div_euclid(1_000_000_000))
 }
 
 #[cfg(test)]

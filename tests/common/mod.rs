@@ -163,3 +163,25 @@ pub fn sh(cmd: &str) -> String {
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// A report's JSON without `sensors` (capture statistics, which stored records do not carry).
+pub fn analysis(path: &std::path::Path) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("sensors");
+    v
+}
+
+/// Panics, showing where they part, when the analyses in report JSON files `a` (from the
+/// captures) and `b` (from `what`) differ.
+pub fn same_analysis(a: &std::path::Path, b: &std::path::Path, inputs: &dyn std::fmt::Debug, what: &str) {
+    let (x, y) = (analysis(a), analysis(b));
+    if x != y {
+        let (x, y) = (x.to_string(), y.to_string());
+        let at = x.bytes().zip(y.bytes()).position(|(p, q)| p != q).unwrap_or(0);
+        panic!(
+            "{inputs:?}: the analysis from {what} differs at byte {at}: {} | {}",
+            &x[at.saturating_sub(60)..(at + 60).min(x.len())],
+            &y[at.saturating_sub(60)..(at + 60).min(y.len())]
+        );
+    }
+}

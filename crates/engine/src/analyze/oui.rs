@@ -49,7 +49,7 @@ impl OuiDb {
         for line in text.lines() {
             let Some((k, v)) = line.split_once('\t') else { continue };
             if k == "#date" {
-                db.date = v.parse::<i64>().ok().map(jiff_free_date);
+                db.date = v.parse::<i64>().ok().map(utc_day);
                 continue;
             }
             db.insert(k, v);
@@ -89,8 +89,9 @@ impl OuiDb {
     }
 }
 
-/// yyyy-mm-dd of a Unix time, without a time-zone library (UTC).
-fn jiff_free_date(secs: i64) -> String {
+/// yyyy-mm-dd of a Unix time, without a time-zone library (UTC). Also the day of the
+/// datasets' `date=` partitions.
+pub fn utc_day(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
