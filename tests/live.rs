@@ -287,7 +287,10 @@ fn live_keeps_every_packet_and_agrees_with_its_files() {
     let lv = p.spawn(
         "b",
         "live",
-        &live(&dev, &["--rotate", "1s", "--every", "1s", "--report", "report.html", "--threads", "2"]),
+        &live(
+            &dev,
+            &["--rotate", "1s", "--every", "1s", "--report", "report.html", "--threads", "2", "--dataset", "ds"],
+        ),
     );
     p.wait_for("tcpdump", "listening on");
     p.wait_for("live", "capturing on");
@@ -373,6 +376,27 @@ fn live_keeps_every_packet_and_agrees_with_its_files() {
                 || f.to_string_lossy().ends_with(".partial")),
         "{out_files:?}"
     );
+
+    // The Parquet datasets written beside them: parts named after their rotation (flows are
+    // written when they end, so rotations with none have no part), none left partial, and the
+    // same flows read back.
+    let ds = p.dir.join("ds");
+    let mut parquet = Vec::new();
+    let mut stack = vec![ds.join("flows")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                parquet.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(parquet.iter().all(|n| n.starts_with("part-") && n.ends_with(".parquet")), "{parquet:?}");
+    assert!(!parquet.is_empty() && parquet.iter().all(|n| n.contains("_20")), "parts per rotation: {parquet:?}");
+    let back = Command::new(v6watch()).args(["flows", "--format", "jsonl", "--records"]).arg(&ds).output().unwrap();
+    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    assert_eq!(sorted_lines(&String::from_utf8(back.stdout).unwrap()), sorted_lines(&live_flows), "dataset flows");
 
     // What the traffic was: HTTP over both families, the DNS answer, the ICMPv6 echo.
     let flows: Vec<Value> = live_flows.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
