@@ -250,6 +250,36 @@ fn the_fleet_sql_gives_v6watch_numbers_on_spark_datafusion_and_duckdb() {
     assert_eq!(df, du, "DataFusion and DuckDB agree");
     assert_eq!(sp, du, "Spark and DuckDB agree");
 
+    // The whole pipeline on Spark: each sensor's captures exported by an executor running the
+    // shipped binary, then the same SQL; the demo's sensors get the same rows.
+    let caps = d.join("captures");
+    for (name, file) in [("honeypot1", &h1), ("honeypot2", &h2)] {
+        std::fs::create_dir_all(caps.join(name)).unwrap();
+        std::fs::copy(file, caps.join(name).join(file.file_name().unwrap())).unwrap();
+    }
+    let (fc, dsc) = (d.join("spark-captures.json"), d.join("ds-spark"));
+    let spc = fleet(
+        Command::new("python3")
+            .args([s(&repo("jobs/spark/fleet.py")), "--master", "local[2]", "--captures", s(&caps)])
+            .args(["--v6watch", env!("CARGO_BIN_EXE_v6watch"), "--export-arg=--config"])
+            .arg(format!("--export-arg={}", conf.display()))
+            .args(["--datasets", s(&dsc), "-o", s(&fc)])
+            .env("SPARK_LOCAL_IP", "127.0.0.1"),
+        &fc,
+    );
+    eprintln!("both spark runs: {:.1} s", started.elapsed().as_secs_f64());
+    let demo_rows = |q: &Json| -> Vec<Json> {
+        q.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["sensor"] == "honeypot1" || r["sensor"] == "honeypot2")
+            .cloned()
+            .collect()
+    };
+    for q in ["health", "timeline", "moved", "peers"] {
+        assert_eq!(demo_rows(&spc[q]), demo_rows(&du[q]), "{q}: exported on the executors");
+    }
+
     // Per-service health: v6watch's table, row for row.
     let services = own["health"]["services"].as_array().unwrap();
     let health = du["health"].as_array().unwrap();
