@@ -30,16 +30,24 @@ def queries():
 
 
 def tables(root):
-    """The dataset folders of `root` that hold part files, by table name."""
+    """Each table's source in `root`, by name: ("parts", its folder) when sensors wrote parts
+    into it, else ("empty", the file of no rows that gives its columns, _schema/NAME.parquet),
+    so that a query over a table no sensor filled returns no rows instead of failing."""
     root = pathlib.Path(root)
     found = {}
     for t in TABLES:
         d = root / t
         if d.is_dir() and any(d.glob("sensor=*/date=*/*.parquet")):
-            found[t] = d
+            found[t] = ("parts", d)
+        elif (root / "_schema" / f"{t}.parquet").is_file():
+            found[t] = ("empty", root / "_schema" / f"{t}.parquet")
     if "flows" not in found or "attempts" not in found:
         raise SystemExit(f"{root}: not a v6watch dataset (no flows/ and attempts/ written by `v6watch export`)")
     return found
+
+
+# The partition columns an empty table is given, as the parts' paths give them.
+EMPTY = "SELECT *, CAST(NULL AS STRING) AS sensor, CAST(NULL AS STRING) AS date FROM "
 
 
 def value(v):
@@ -84,8 +92,12 @@ def run_duckdb(root):
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    for name, d in tables(root).items():
-        glob = str(d / "sensor=*" / "date=*" / "*.parquet").replace("'", "''")
+    for name, (kind, path) in tables(root).items():
+        if kind == "empty":
+            f = str(path).replace("'", "''")
+            con.execute(f"CREATE VIEW {name} AS {EMPTY}read_parquet('{f}')")
+            continue
+        glob = str(path / "sensor=*" / "date=*" / "*.parquet").replace("'", "''")
         con.execute(
             f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
             "hive_types_autocast = false, union_by_name = true)"
@@ -98,9 +110,13 @@ def run_datafusion(root):
     from datafusion import SessionContext
 
     ctx = SessionContext()
-    for name, d in tables(root).items():
+    for name, (kind, path) in tables(root).items():
+        if kind == "empty":
+            ctx.register_parquet(f"{name}_schema", str(path))
+            ctx.register_view(name, ctx.sql(f"{EMPTY}{name}_schema"))
+            continue
         ctx.register_parquet(
-            name, str(d), table_partition_cols=[("sensor", pa.string()), ("date", pa.string())], file_extension=".parquet"
+            name, str(path), table_partition_cols=[("sensor", pa.string()), ("date", pa.string())], file_extension=".parquet"
         )
     return [(q, rows_of(ctx.sql(sql).to_arrow_table())) for q, sql in queries()]
 

@@ -405,6 +405,30 @@ print("types ok")
     let o = Command::new("python3").args(["-c", &check]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // Sensors that made no connection attempt at all (UDP only): the attempts table is empty
+    // (its columns from _schema/), not missing, and the queries give no rows instead of failing.
+    if let Some(dir) = common::corpus() {
+        // The first capture without TCP whose export has flows but no attempt (QUIC makes some).
+        let dsu = d.join("ds-udp");
+        let udp = common::inventory(&dir)
+            .into_iter()
+            .filter(|(_, c)| c["tcp_syn"] == "0" && c["time_ordered"] == "True")
+            .map(|(f, _)| dir.join(f))
+            .find(|f| {
+                let _ = std::fs::remove_dir_all(&dsu);
+                let out = v6watch(&["export", "--no-progress", "-o", s(&dsu), s(f)]);
+                let err = String::from_utf8_lossy(&out.stderr).to_string();
+                out.status.success() && err.contains(" 0 attempts") && !err.contains(": 0 flows")
+            })
+            .expect("a capture with flows but no connection attempt in the corpus");
+        assert!(dsu.join("_schema/attempts.parquet").is_file());
+        let (u1, u2) = (d.join("udp-duckdb.json"), d.join("udp-datafusion.json"));
+        let a = fleet(Command::new("python3").args([s(&runner), "--engine", "duckdb", s(&dsu), "-o", s(&u1)]), &u1);
+        let b = fleet(Command::new("python3").args([s(&runner), "--engine", "datafusion", s(&dsu), "-o", s(&u2)]), &u2);
+        assert_eq!(a, b, "{}", udp.display());
+        assert!(a["health"].as_array().unwrap().is_empty() && !a["timeline"].as_array().unwrap().is_empty(), "{a}");
+    }
+
     // The fleet document rendered by v6watch: every sensor, the failing service named.
     let page = d.join("fleet.html");
     ok(&v6watch(&["report", "--fleet", s(&fs), "-o", s(&page)]));

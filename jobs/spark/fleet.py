@@ -90,8 +90,12 @@ def main(argv=None):
                     raise SystemExit(f"v6watch export of sensor {sensor} failed ({code}): {err}")
                 if code == 2:
                     print(f"fleet: sensor {sensor}: {err}", file=sys.stderr)
-        for name, d in fleet.tables(a.datasets).items():
-            spark.read.option("basePath", str(d)).parquet(str(d)).createOrReplaceTempView(name)
+        for name, (kind, path) in fleet.tables(a.datasets).items():
+            if kind == "empty":
+                spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}_schema")
+                spark.sql(f"{fleet.EMPTY}{name}_schema").createOrReplaceTempView(name)
+                continue
+            spark.read.option("basePath", str(path)).parquet(str(path)).createOrReplaceTempView(name)
         results = [(q, fleet.rows_of(spark.sql(sql).toArrow())) for q, sql in fleet.queries()]
     finally:
         spark.stop()

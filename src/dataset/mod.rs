@@ -22,6 +22,8 @@ pub mod write;
 
 /// The schema version written in every file's metadata; a reader refuses other versions.
 pub const SCHEMA_VERSION: &str = "v6watch.dataset/1";
+/// The folder of each dataset's schema as a file of no rows (see `write::Writer`).
+pub const SCHEMA_FOLDER: &str = "_schema";
 /// File metadata keys.
 pub const META_SCHEMA: &str = "v6watch.schema";
 pub const META_DATASET: &str = "v6watch.dataset";

@@ -347,6 +347,34 @@ impl Writer {
         Ok(())
     }
 
+    /// `DIR/_schema/DATASET.parquet`: each dataset's columns in a file of no rows, so that a
+    /// runner can give a query an empty table of the right types where no sensor wrote a part
+    /// (engines infer a table's schema from its files, and an empty folder has none). The
+    /// leading `_` keeps engines reading the whole folder from taking it for data.
+    fn schemas(&self) -> io::Result<()> {
+        let dir = self.root.join(super::SCHEMA_FOLDER);
+        std::fs::create_dir_all(&dir).map_err(|e| Self::err(&dir, e))?;
+        for (name, columns) in super::datasets().iter().zip(&self.columns) {
+            let path = dir.join(format!("{name}.parquet"));
+            if path.exists() {
+                continue;
+            }
+            let tmp = dir.join(format!(".{name}.parquet.v6watch-tmp"));
+            let props = WriterProperties::builder()
+                .set_key_value_metadata(Some(vec![
+                    KeyValue::new(META_SCHEMA.to_string(), SCHEMA_VERSION.to_string()),
+                    KeyValue::new(META_DATASET.to_string(), name.to_string()),
+                ]))
+                .build();
+            let f = File::create(&tmp).map_err(|e| Self::err(&tmp, e))?;
+            let w =
+                ArrowWriter::try_new(f, Table::new(columns).schema(), Some(props)).map_err(|e| Self::err(&tmp, e))?;
+            w.close().map_err(|e| Self::err(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Self::err(&path, e))?;
+        }
+        Ok(())
+    }
+
     /// The IPv6-health analysis's attempts (one row per connection attempt, with the
     /// fallback that followed it) and findings, into `attempts/` and `findings/`.
     pub fn health(&mut self, h: &HealthReport) -> io::Result<()> {
@@ -461,6 +489,7 @@ impl FlowSink for Writer {
             let dir = self.root.join(name);
             std::fs::create_dir_all(&dir).map_err(|e| Self::err(&dir, e))?;
         }
+        self.schemas()?;
         self.finished = true;
         Ok(())
     }
