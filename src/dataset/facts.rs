@@ -21,8 +21,8 @@ const OWN: [&str; 3] = ["facts", "sensor", "uid"];
 
 /// The facts' columns and the shape they are read back into.
 pub struct Layout {
-    template: Json,
-    /// The template's shape, which [`leaves`] walks while the facts serialise.
+    /// The template's shape: [`leaves`] walks it while the facts serialise, [`rebuild`]
+    /// while they are read back.
     shape: Shape,
     /// Column names and kinds, in the order [`leaves`] gives values.
     pub columns: Vec<(String, Kind)>,
@@ -32,33 +32,54 @@ pub struct Layout {
 enum Shape {
     /// A key the flow's own columns carry.
     Own,
-    Leaf,
-    /// A struct's fields or a tuple's items, and how many leaves they hold.
-    Node(Vec<Shape>, usize),
+    Leaf(Kind),
+    /// A struct's fields (`keys`) or a tuple's items (no keys), and how many leaves they hold.
+    Node {
+        keys: Option<Vec<String>>,
+        parts: Vec<Shape>,
+        leaves: usize,
+    },
 }
 
 impl Shape {
     fn of(t: &Json, top: bool) -> Shape {
-        let node = |v: Vec<Shape>| {
-            let n = v.iter().map(Shape::leaves).sum();
-            Shape::Node(v, n)
+        let node = |keys, parts: Vec<Shape>| {
+            let leaves = parts.iter().map(Shape::leaves).sum();
+            Shape::Node { keys, parts, leaves }
         };
         match t {
             Json::Object(m) => node(
+                Some(m.keys().cloned().collect()),
                 m.iter()
                     .map(|(k, v)| if top && OWN.contains(&k.as_str()) { Shape::Own } else { Shape::of(v, false) })
                     .collect(),
             ),
-            Json::Array(a) => node(a.iter().map(|v| Shape::of(v, false)).collect()),
-            _ => Shape::Leaf,
+            Json::Array(a) => node(None, a.iter().map(|v| Shape::of(v, false)).collect()),
+            Json::Bool(_) => Shape::Leaf(Kind::Bool),
+            // A null leaf is a part the template left out (see the test).
+            _ => Shape::Leaf(Kind::Int),
         }
     }
 
     fn leaves(&self) -> usize {
         match self {
             Shape::Own => 0,
-            Shape::Leaf => 1,
-            Shape::Node(_, n) => *n,
+            Shape::Leaf(_) => 1,
+            Shape::Node { leaves, .. } => *leaves,
+        }
+    }
+
+    /// The columns of the leaves under this part, named after their path from `path`.
+    fn columns(&self, path: &str, out: &mut Vec<(String, Kind)>) {
+        match self {
+            Shape::Own => {}
+            Shape::Leaf(k) => out.push((path.to_string(), *k)),
+            Shape::Node { keys, parts, .. } => {
+                for (i, part) in parts.iter().enumerate() {
+                    let step = keys.as_ref().map_or_else(|| i.to_string(), |k| k[i].clone());
+                    part.columns(&format!("{path}_{step}"), out);
+                }
+            }
         }
     }
 }
@@ -95,26 +116,11 @@ fn template() -> FlowFacts {
 pub fn layout() -> &'static Layout {
     static L: OnceLock<Layout> = OnceLock::new();
     L.get_or_init(|| {
-        let template = serde_json::to_value(template()).expect("facts serialise");
+        let shape = Shape::of(&serde_json::to_value(template()).expect("facts serialise"), true);
         let mut columns = Vec::new();
-        name(&template, "facts", true, &mut columns);
-        let shape = Shape::of(&template, true);
-        Layout { template, shape, columns }
+        shape.columns("facts", &mut columns);
+        Layout { shape, columns }
     })
-}
-
-fn name(t: &Json, path: &str, top: bool, out: &mut Vec<(String, Kind)>) {
-    match t {
-        Json::Object(m) => {
-            for (k, v) in m.iter().filter(|(k, _)| !top || !OWN.contains(&k.as_str())) {
-                name(v, &format!("{path}_{k}"), false, out);
-            }
-        }
-        Json::Array(a) => a.iter().enumerate().for_each(|(i, v)| name(v, &format!("{path}_{i}"), false, out)),
-        Json::Bool(_) => out.push((path.to_string(), Kind::Bool)),
-        // A null leaf is a part the template left out (see the test).
-        _ => out.push((path.to_string(), Kind::Int)),
-    }
 }
 
 /// The facts of one flow as column values, in [`Layout::columns`] order. The facts'
@@ -151,12 +157,12 @@ struct Leaves<'a> {
 impl Leaves<'_> {
     fn leaf(self, v: Value<'static>) -> Result<(), Unsupported> {
         match self.shape {
-            Shape::Leaf => {
+            Shape::Leaf(_) => {
                 self.out.push(v);
                 Ok(())
             }
             Shape::Own => Ok(()),
-            Shape::Node(..) => Err(Unsupported("a value where the template has a struct".into())),
+            Shape::Node { .. } => Err(Unsupported("a value where the template has a struct".into())),
         }
     }
 
@@ -176,7 +182,7 @@ struct Parts<'a> {
 impl<'a> Parts<'a> {
     fn of(shape: &'a Shape, out: &'a mut Vec<Value<'static>>) -> Result<Self, Unsupported> {
         match shape {
-            Shape::Node(v, _) => Ok(Parts { shapes: v, at: 0, out }),
+            Shape::Node { parts, .. } => Ok(Parts { shapes: parts, at: 0, out }),
             _ => Err(Unsupported("a struct where the template has a value".into())),
         }
     }
@@ -311,7 +317,7 @@ impl<'a> serde::Serializer for Leaves<'a> {
 /// of `sensor` with `uid`: parts whose values are all null are left out (absent options).
 pub fn rebuild(values: Vec<Json>, sensor: &str, uid: &str) -> Json {
     let mut it = values.into_iter();
-    let mut obj = match shape(&layout().template, &mut it, true) {
+    let mut obj = match shape(&layout().shape, &mut it) {
         Json::Object(m) => m,
         _ => Map::new(),
     };
@@ -321,31 +327,21 @@ pub fn rebuild(values: Vec<Json>, sensor: &str, uid: &str) -> Json {
     Json::Object(obj)
 }
 
-fn shape(t: &Json, it: &mut impl Iterator<Item = Json>, top: bool) -> Json {
-    match t {
-        Json::Object(m) => {
-            let mut o = Map::new();
-            for (k, v) in m.iter().filter(|(k, _)| !top || !OWN.contains(&k.as_str())) {
-                let x = shape(v, it, false);
-                if !x.is_null() {
-                    o.insert(k.clone(), x);
-                }
-            }
-            if o.is_empty() && !top {
-                Json::Null
-            } else {
-                Json::Object(o)
-            }
-        }
-        Json::Array(a) => {
-            let v: Vec<Json> = a.iter().map(|x| shape(x, it, false)).collect();
+/// The part of shape `s` from the values: null when all its values are (an absent option).
+fn shape(s: &Shape, it: &mut impl Iterator<Item = Json>) -> Json {
+    match s {
+        Shape::Own => Json::Null,
+        Shape::Leaf(_) => it.next().unwrap_or(Json::Null),
+        Shape::Node { keys, parts, .. } => {
+            let v: Vec<Json> = parts.iter().map(|p| shape(p, it)).collect();
             if v.iter().all(Json::is_null) {
-                Json::Null
-            } else {
-                Json::Array(v)
+                return Json::Null;
+            }
+            match keys {
+                None => Json::Array(v),
+                Some(keys) => Json::Object(keys.iter().cloned().zip(v).filter(|(_, x)| !x.is_null()).collect()),
             }
         }
-        _ => it.next().unwrap_or(Json::Null),
     }
 }
 
@@ -366,7 +362,8 @@ mod test {
         // A new optional field of the facts must be present in the template, or it would be
         // an int column of nulls.
         let l = layout();
-        assert!(!leaves_of(&l.template).iter().any(|v| v.is_null()), "a part left out of the template");
+        let t = serde_json::to_value(template()).unwrap();
+        assert!(!leaves_of(&t).iter().any(|v| v.is_null()), "a part left out of the template");
         assert!(l.columns.iter().any(|c| c.0 == "facts_tcp_synack_ts_ns"));
         assert!(l.columns.iter().any(|c| c.0 == "facts_tcp_orig_data_ns_1"));
         assert!(l.columns.iter().all(|c| !c.0.starts_with("facts_uid") && !c.0.starts_with("facts_sensor")));

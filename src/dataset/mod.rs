@@ -62,9 +62,14 @@ pub fn escape_partition(v: &str) -> String {
     s
 }
 
-/// The UTC day of a time in ns, as `YYYY-MM-DD`.
-pub fn utc_date(ns: i64) -> String {
-    engine::analyze::oui::utc_day(ns.div_euclid(1_000_000_000))
+/// The UTC day of a time in ns, as days since the epoch (a partition's key).
+pub fn day_of(ns: i64) -> i64 {
+    ns.div_euclid(86_400_000_000_000)
+}
+
+/// A day since the epoch as `YYYY-MM-DD` (a partition's `date=`).
+pub fn day_text(day: i64) -> String {
+    engine::analyze::oui::utc_day(day * 86_400)
 }
 
 #[cfg(test)]
@@ -73,6 +78,7 @@ mod test {
 
     #[test]
     fn dates_are_utc_days() {
+        let utc_date = |ns| day_text(day_of(ns));
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(1_307_491_200_000_000_000), "2011-06-08");
         assert_eq!(utc_date(1_307_491_199_999_999_999), "2011-06-07");

@@ -288,7 +288,7 @@ pub fn peak_rss(args: &[String]) -> Result<ExitCode> {
 }
 
 /// The peak RSS in MB of `v6watch ARGS` run on its own.
-fn rss_of(args: &[&std::ffi::OsStr]) -> Result<f64> {
+fn rss_of(args: &[std::ffi::OsString]) -> Result<f64> {
     let out = Command::new(std::env::current_exe()?)
         .arg("bench")
         .arg("--peak-rss")
@@ -422,15 +422,12 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         tree_size(&dataset),
         tree_size(&records),
     );
-    let peaks = ["flows", "report", "export"].map(|c| {
-        let a = args(c, &[]);
-        rss_of(&a.iter().map(|x| x.as_os_str()).collect::<Vec<_>>())
-    });
+    let peaks: Result<Vec<f64>> = ["flows", "report", "export"].iter().map(|c| rss_of(&args(c, &[]))).collect();
     let _ = std::fs::remove_dir_all(&tmp);
     measured?;
     let [flows, one, bare, report, report_one, export, report_jsonl] = best;
-    let [rss_flows, rss_report, rss_export] = peaks;
-    let (rss_flows, rss_report, rss_export) = (rss_flows?, rss_report?, rss_export?);
+    let peaks = peaks?;
+    let (rss_flows, rss_report, rss_export) = (peaks[0], peaks[1], peaks[2]);
     let mb = size as f64 / 1e6;
     let rate = |t: f64| format!("{t:.3} s  {:.0} MB/s  {:.2} Mpkt/s", mb / t, packets as f64 / t / 1e6);
     println!(

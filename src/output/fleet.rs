@@ -137,14 +137,15 @@ pub fn html(text: &str, source: &str) -> Result<String> {
     h.push_str("</p><nav><a href=\"#overview\">Overview</a><a href=\"#health\">IPv6 health</a><a href=\"#moved\">Moved to IPv6</a><a href=\"#timeline\">Timeline</a><a href=\"#peers\">Peers</a></nav></header><main>");
 
     overview(&mut h, &sensors, &timeline, &health, &moved);
-    for (name, title, intro, cols) in SECTIONS.iter().take(2) {
+    for (name, title, intro, cols) in SECTIONS {
+        // Traffic per hour goes between the moved services and the peers, as in the report.
+        if *name == "peers" {
+            timeline_section(&mut h, &sensors, &timeline);
+        }
         section(&mut h, name, title, intro, cols, &rows(name)?);
     }
-    timeline_section(&mut h, &sensors, &timeline);
-    let (name, title, intro, cols) = SECTIONS[2];
-    section(&mut h, name, title, intro, cols, &rows(name)?);
     // Queries added to sql/ after this v6watch: their columns as they come.
-    for (q, _) in queries.iter().filter(|(q, _)| !matches!(q.as_str(), "timeline" | "health" | "moved" | "peers")) {
+    for (q, _) in queries.iter().filter(|(q, _)| *q != "timeline" && !SECTIONS.iter().any(|s| s.0 == *q)) {
         let r = rows(q)?;
         let mut keys: Vec<&str> = Vec::new();
         for k in r.iter().flat_map(|o| o.keys()) {
