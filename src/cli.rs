@@ -10,6 +10,11 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Tables: every column whole and each record on one line, however wide. By default table
+    /// lines fit in 100 columns: long values are cut with `…` and a long last column (names,
+    /// requests, DNS answers) continues on the lines below.
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -670,7 +675,10 @@ pub fn command() -> clap::Command {
 pub fn parse() -> Result<Command, ExitCode> {
     let parsed = command().try_get_matches().and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
     match parsed {
-        Ok(c) => Ok(c.command),
+        Ok(c) => {
+            crate::output::term::set_wide(c.wide);
+            Ok(c.command)
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 pub fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Summary { mut input, analysis, format } => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = crate::output::term::Wrapped::new(std::io::BufWriter::new(std::io::stdout().lock()));
             match format {
                 SummaryFormat::Json => {
                     let (sums, code) = analyse(&input, &mut NullSink)?;
@@ -68,7 +68,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 report.findings.extend(probe_findings);
                 report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
             }
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = crate::output::term::Wrapped::new(std::io::BufWriter::new(std::io::stdout().lock()));
             match format {
                 HealthFormat::Table => health::table(&mut out, &report, &settings.tz)?,
                 HealthFormat::Jsonl => health::jsonl(&mut out, &report)?,
@@ -190,7 +190,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let report = finished(a, sums);
             let (html, json) = (out.join("report.html"), out.join("report.json"));
             write_report(&report, &settings, &html, Some(&json))?;
-            let mut o = std::io::stdout().lock();
+            let mut o = crate::output::term::Wrapped::new(std::io::stdout().lock());
             for f in files.iter().chain([&conf, &ind, &html, &json]) {
                 writeln!(o, "wrote {}", f.display())?;
             }

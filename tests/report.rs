@@ -14,6 +14,11 @@ fn v6watch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch")
 }
 
+/// The report's escaped text with the line-break hints (`<wbr>`, unbreakable pieces) taken out.
+fn text_of(html: &str) -> String {
+    html.replace("<wbr>", "").replace("<span class=\"nw\">", "").replace("</span>", "")
+}
+
 fn demo(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -49,7 +54,7 @@ fn demo_answers_the_seeds_questions() {
         .unwrap();
     let b: Vec<u64> = v6in["bytes"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
     assert!(b[1] > 50 * b[0] && b[1] > 50 * b[2], "{b:?}");
-    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let html = text_of(&std::fs::read_to_string(dir.join("report.html")).unwrap());
     assert!(html.contains(
         "POST http://safebrowsing.clients.google.com/safebrowsing/downloads?client=navclient-auto-ffox&amp;appver"
     ));
@@ -102,10 +107,23 @@ fn demo_answers_the_seeds_questions() {
     }
     assert!(html.contains("id=\"indicator-table\"") && html.contains("secure-paypa1-login.example/secure/"));
     // The overview gives totals, per family and in and out of the event window.
-    assert!(html.contains("IPv4 20.3 MB · IPv6 5.0 MB (19.8% of IP bytes)"), "overview totals");
-    assert!(
-        html.contains("World IPv6 Day: IPv6 4.9 MB of 5.3 MB during, 8.0 kB of 9.9 MB in the windows before and after")
-    );
+    // The overview gives totals, per family, over all and in and out of the event window: every
+    // flow counted once in the timeline's flow counts.
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    for s in v["sensors"].as_array().unwrap() {
+        let name = s["sensor"].as_str().unwrap();
+        let flows: u64 = v["timeline"]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["sensor"] == name)
+            .map(|x| x["flows"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum::<u64>())
+            .sum();
+        assert_eq!(flows, s["flows"].as_u64().unwrap(), "{name}: each flow counted once");
+    }
+    assert!(html.contains("<table class=\"totals\">"), "overview totals");
+    assert!(html.contains("<tr><td>all</td><td class=\"n\">20.3 MB</td><td class=\"n\">1609</td><td class=\"n\">5.0 MB</td><td class=\"n\">1813</td><td class=\"n\">19.8%</td></tr>"), "the overview totals of honeypot1");
+    assert!(html.contains("<tr><td>during World IPv6 Day</td><td class=\"n\">402.7 kB</td><td class=\"n\">281</td><td class=\"n\">4.9 MB</td><td class=\"n\">472</td><td class=\"n\">92.4%</td></tr>"));
 }
 
 /// The seed's peer lists (names and addresses), excluding honeypot1's autonomous activity.
@@ -206,7 +224,8 @@ fn markup_problems(html: &str) -> Vec<String> {
     const TAGS: &[&str] = &[
         "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p", "nav", "a",
         "main", "section", "div", "span", "b", "br", "i", "table", "thead", "tbody", "tr", "th", "td", "svg", "g",
-        "rect", "line", "text", "script",
+        "rect", "line", "text", "script", "defs", "pattern", "wbr", "time", "details", "summary", "ul", "li", "label",
+        "input",
     ];
     const ATTRS: &[&str] = &[
         "lang",
@@ -237,6 +256,10 @@ fn markup_problems(html: &str) -> Vec<String> {
         "stroke",
         "opacity",
         "text-anchor",
+        "datetime",
+        "patternUnits",
+        "patternTransform",
+        "type",
     ];
     let mut problems = Vec::new();
     let mut scripts = 0;
@@ -297,7 +320,12 @@ fn report_is_self_contained() {
     let dir = demo("report-demo-self");
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert_eq!(markup_problems(&html), Vec::<String>::new());
-    assert!(!html.contains("<script src") && !html.contains("<link") && !html.contains("url("), "no external resource");
+    assert!(
+        !html.contains("<script src")
+            && !html.contains("<link")
+            && html.matches("url(").count() == html.matches("url(#").count(),
+        "no external resource"
+    );
     assert!(html.contains("default-src 'none'"), "a CSP forbids every fetch");
     assert!(html.len() < 2_000_000, "small enough to mail: {} bytes", html.len());
 }
@@ -318,6 +346,7 @@ fn hostile_strings_cannot_inject_markup() {
         assert!(!html.contains(raw), "raw {raw:?} reached the HTML");
     }
     // The strings are shown, escaped: the host (peer name, HTTP table) and the URI.
+    let html = text_of(&html);
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img src=x onerror=alert(2)&gt;&#96;"),
         "escaped host missing"
@@ -410,7 +439,7 @@ fn report_renders_in_a_real_browser() {
     let dom = String::from_utf8_lossy(&o.stdout);
     // One chart per sensor, each with its four series drawn (bars present).
     for sensor in ["honeypot1", "honeypot2"] {
-        let start = dom.find(&format!("<svg class=\"chart\" data-sensor=\"{sensor}\"")).expect("chart");
+        let start = dom.find(&format!("<svg class=\"chart chart-base\" data-sensor=\"{sensor}\"")).expect("chart");
         let chart = &dom[start..start + dom[start..].find("</svg>").unwrap()];
         for series in ["IPv4 in", "IPv4 out", "IPv6 in", "IPv6 out"] {
             let g = chart.find(&format!("data-series=\"{series}\"")).unwrap_or_else(|| panic!("{sensor}: no {series}"));
@@ -430,6 +459,120 @@ fn report_renders_in_a_real_browser() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 50_000).unwrap_or(false), "screenshot written");
+}
+
+/// Measures a report in the page, at 1400 px: the page, no section and no cell wider than its
+/// box (`scrollWidth <= clientWidth`); times, numbers and addresses on one line; nothing that
+/// scrolls inside the page. Returns what is wrong, one line each.
+fn layout_problems(bin: &str, report: &Path) -> Vec<String> {
+    const CHECK: &str = r#"(function(){
+ var bad=[];
+ var W=document.documentElement.clientWidth;
+ if(document.documentElement.scrollWidth>W+1) bad.push('page '+document.documentElement.scrollWidth+'>'+W);
+ document.querySelectorAll('section,.card').forEach(function(s){ if(s.scrollWidth>s.clientWidth+1) bad.push((s.id||s.className)+' '+s.scrollWidth+'>'+s.clientWidth);});
+ document.querySelectorAll('td,th').forEach(function(c){ if(!c.getClientRects().length) return; if(c.scrollWidth>c.clientWidth+1) bad.push('cell '+c.textContent.slice(0,60)+' '+c.scrollWidth+'>'+c.clientWidth);});
+ document.querySelectorAll('time, td.n, .addr').forEach(function(e){ if(!e.getClientRects().length) return; var r=document.createRange(); r.selectNodeContents(e); var tops={}; Array.prototype.forEach.call(r.getClientRects(),function(x){if(x.width>0)tops[Math.round(x.top)]=1;}); if(Object.keys(tops).length>1) bad.push('wrapped '+e.tagName+' '+e.textContent.slice(0,60));});
+ document.querySelectorAll('body *').forEach(function(e){var o=getComputedStyle(e).overflowY; if((o=='auto'||o=='scroll')&&e.scrollHeight>e.clientHeight+1) bad.push('scrolls inside the page: '+e.tagName+'.'+e.className);});
+ var pre=document.createElement('pre'); pre.id='layout-check'; pre.textContent=JSON.stringify(bad); document.body.appendChild(pre);
+})();"#;
+    let dir = report.parent().unwrap().join("layout");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("page.html");
+    let html = std::fs::read_to_string(report).unwrap();
+    std::fs::write(&page, html.replace("</body>", &format!("<script>{CHECK}</script></body>"))).unwrap();
+    let o = browser(
+        bin,
+        &dir.join("profile"),
+        &["--window-size=1400,1000", "--dump-dom", "--virtual-time-budget=3000"],
+        &page,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let start = dom.find("<pre id=\"layout-check\">").expect("the check ran") + "<pre id=\"layout-check\">".len();
+    let json = dom[start..start + dom[start..].find("</pre>").unwrap()]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+#[test]
+fn report_fits_the_page_at_1400_px() {
+    let Some(bin) = chromium() else { return };
+    // The demo, the hostile capture, and every capture of the corpus as sensors of one report.
+    let dir = demo("report-demo-layout");
+    let mut reports = vec![dir.join("report.html")];
+    let cap = dir.join("evil.pcap");
+    common::hostile_capture(&cap);
+    let evil = dir.join("evil.html");
+    assert!(v6watch(&["report", cap.to_str().unwrap(), "-o", evil.to_str().unwrap()]).status.success());
+    reports.push(evil);
+    if let Some(corpus) = common::corpus() {
+        let mut caps: Vec<String> =
+            common::inventory(&corpus).into_iter().map(|(f, _)| corpus.join(f).display().to_string()).collect();
+        caps.sort();
+        let out = dir.join("corpus.html");
+        let mut args = vec!["report", "--keep-going", "-o", out.to_str().unwrap()];
+        args.extend(caps.iter().map(String::as_str));
+        let o = v6watch(&args);
+        assert!(out.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+        reports.push(out);
+    }
+    for r in &reports {
+        assert_eq!(layout_problems(bin, r), Vec::<String>::new(), "{}", r.display());
+    }
+    // The check sees what it looks for: a cell made too narrow for its address is reported.
+    let html = std::fs::read_to_string(&reports[0])
+        .unwrap()
+        .replace("</style>", "td.addr{max-width:40px;overflow:hidden}</style>");
+    let narrow = dir.join("narrow.html");
+    std::fs::write(&narrow, html).unwrap();
+    assert!(
+        layout_problems(bin, &narrow).iter().any(|p| p.starts_with("cell ")),
+        "the check catches an overflowing cell"
+    );
+}
+
+/// Long tables show their first rows and say so; repeated fallbacks and Path-MTU stalls are one
+/// row per service and kind; the sensor's own traffic is a series of its own, off by default.
+#[test]
+fn report_tables_group_and_limit_rows() {
+    let Some(bin) = chromium() else { return };
+    let dir = demo("report-demo-rows");
+    let page = dir.join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let table = |id: &str| {
+        let s = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no table {id}"));
+        html[s..s + html[s..].find("</table>").unwrap()].to_string()
+    };
+    // 24 fallbacks of two kinds on one service, 12 Path-MTU stalls of one kind: 2 rows and 1.
+    let fb = table("fallbacks");
+    assert_eq!(fb.matches("<tr>").count() - 1, 2, "{fb}");
+    assert!(fb.contains("honeypot1 ×8, honeypot2 ×8") && fb.contains("16 fallbacks"), "{fb}");
+    let pm = table("pmtu");
+    assert_eq!(pm.matches("<tr>").count() - 1, 1, "{pm}");
+    assert!(pm.contains("12 flows"), "{pm}");
+    // honeypot1's bulk fetches (class autonomous) are a series of their own, in a second chart
+    // shown by the checkbox; the default chart is scaled without them.
+    let own = html.find("class=\"chart chart-own\" data-sensor=\"honeypot1\"").expect("own-traffic chart");
+    assert!(html[own..].contains("data-series=\"own traffic (autonomous)\""));
+    assert!(html.contains("Include the sensor&#39;s own traffic (class autonomous: "));
+    let base = html.find("class=\"chart chart-base\" data-sensor=\"honeypot1\"").unwrap();
+    let base = &html[base..base + html[base..].find("</svg>").unwrap()];
+    assert!(!base.contains("own traffic"), "the default chart leaves the sensor's own traffic out");
+    // Round y ticks.
+    for tick in [">50 kB<", ">100 kB<"] {
+        assert!(base.contains(tick), "tick {tick}");
+    }
+    // In the browser: the findings table shows 25 of its rows and says how many there are.
+    let o = browser(bin, &dir.join("profile"), &["--dump-dom", "--virtual-time-budget=3000"], &page);
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let n = html.matches("<tr data-severity=").count();
+    assert!(n > 25, "{n} findings");
+    assert!(dom.contains(&format!("25 of {n} shown.")), "the row limit says what it hides");
+    assert!(dom.contains(&format!("Show all {n}")));
 }
 
 #[test]

@@ -98,42 +98,72 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// Column widths of the event tables: a client address, a server endpoint, a DNS query and an
+/// HTTP host (longer ones are cut with `…` to fit 100 columns; whole with `--wide`).
+const CLIENT: usize = 20;
+const SERVER: usize = 24;
+const QUERY: usize = 32;
+const HOST: usize = 32;
+
+/// A column of width `w`: padded, or cut in the middle with `…` (an address keeps its prefix
+/// and its end).
+fn col_mid(s: &str, w: usize) -> String {
+    term::pad(&term::shorten_mid(s, w), w)
+}
+
+/// A column of width `w`: padded, or cut with `…` at the end.
+fn col(s: &str, w: usize) -> String {
+    term::pad(&term::shorten(s, w), w)
+}
+
 /// The table's heading line for events of `ty`.
 fn table_header(ty: &EventType, clock: &term::Clock) -> String {
     match ty.name {
-        "dns" => format!(
-            "{} {} {} {} {} {} ANSWERS",
-            term::pad(&clock.heading(), 20),
-            term::pad("CLIENT", 26),
-            term::pad("QUERY", 40),
-            term::pad("TYPE", 5),
-            term::pad("RCODE", 8),
-            term::rpad("RTT", 8)
+        "dns" => term::fit_items(
+            &format!(
+                "{} {} {} {} {} {} ",
+                term::pad(&clock.heading(), 20),
+                term::pad("CLIENT", CLIENT),
+                term::pad("QUERY", QUERY),
+                term::pad("TYPE", 5),
+                term::pad("RCODE", 8),
+                term::rpad("RTT", 8)
+            ),
+            &["ANSWERS".to_string()],
         ),
-        "http" => format!(
-            "{} {} {} {} REQUEST",
-            term::pad(&clock.heading(), 20),
-            term::pad("SERVER", 30),
-            term::pad("STATUS", 6),
-            term::pad("HOST", 34)
+        "http" => term::fit(
+            &format!(
+                "{} {} {} {} ",
+                term::pad(&clock.heading(), 20),
+                term::pad("SERVER", SERVER),
+                term::pad("STATUS", 6),
+                term::pad("HOST", HOST)
+            ),
+            "REQUEST",
         ),
-        "tls" => format!(
-            "{} {} {} {} {} {} SNI",
-            term::pad(&clock.heading(), 20),
-            term::pad("SERVER", 30),
-            term::pad("OVER", 4),
-            term::pad("VERSION", 8),
-            term::pad("ALPN", 12),
-            term::pad("ECH", 3)
+        "tls" => term::fit(
+            &format!(
+                "{} {} {} {} {} {} ",
+                term::pad(&clock.heading(), 20),
+                term::pad("SERVER", SERVER),
+                term::pad("OVER", 4),
+                term::pad("VERSION", 8),
+                term::pad("ALPN", 12),
+                term::pad("ECH", 3)
+            ),
+            "SNI",
         ),
-        "smtp" => format!(
-            "{} {} {} {} {} {} HELO / MAIL FROM",
-            term::pad(&clock.heading(), 20),
-            term::pad("CLIENT", 26),
-            term::pad("SERVER", 30),
-            term::pad("TLS", 3),
-            term::rpad("MSGS", 4),
-            term::rpad("RCPT", 4)
+        "smtp" => term::fit(
+            &format!(
+                "{} {} {} {} {} {} ",
+                term::pad(&clock.heading(), 20),
+                term::pad("CLIENT", CLIENT),
+                term::pad("SERVER", SERVER),
+                term::pad("TLS", 3),
+                term::rpad("MSGS", 4),
+                term::rpad("RCPT", 4)
+            ),
+            "HELO / MAIL FROM",
         ),
         // Any other type: the time, the server, then its own columns' CSV cells.
         _ => {
@@ -201,49 +231,61 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
             } else {
                 (d.client, d.query.clone(), wire::dns::rtype::name(d.qtype))
             };
-            format!(
-                "{} {} {} {} {} {} {}",
-                term::pad(&clock.stamp(d.ts), 20),
-                term::pad(&who.to_string(), 26),
-                term::pad(&term::clean_presentation(&query), 40),
-                term::pad(&qtype, 5),
-                term::pad(&cell(ty, "rcode", ev), 8),
-                term::rpad(&rtt, 8),
-                term::clean_presentation(&cell(ty, "answers", ev))
+            let answers: Vec<String> = d
+                .answers
+                .iter()
+                .filter(|a| a.section == "answer")
+                .map(|a| term::clean_presentation(&format!("{} {}", a.rtype, a.data)))
+                .collect();
+            term::fit_items(
+                &format!(
+                    "{} {} {} {} {} {} ",
+                    term::pad(&clock.stamp(d.ts), 20),
+                    col_mid(&who.to_string(), CLIENT),
+                    col(&term::clean_presentation(&query), QUERY),
+                    term::pad(&qtype, 5),
+                    term::pad(&cell(ty, "rcode", ev), 8),
+                    term::rpad(&rtt, 8),
+                ),
+                &answers,
             )
         }
-        AppEvent::Http(h) => format!(
-            "{} {} {} {} {} {} {}",
-            term::pad(&clock.stamp(h.ts), 20),
-            term::pad(&term::endpoint(&h.server, h.server_port), 30),
-            term::pad(&h.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()), 6),
-            term::pad(&term::clean(h.host.as_deref().unwrap_or("-")), 34),
-            term::clean(&h.method),
-            term::clean(&h.uri),
-            term::clean(&h.version)
+        AppEvent::Http(h) => term::fit(
+            &format!(
+                "{} {} {} {} ",
+                term::pad(&clock.stamp(h.ts), 20),
+                col_mid(&term::endpoint(&h.server, h.server_port), SERVER),
+                term::pad(&h.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()), 6),
+                col(&term::clean(h.host.as_deref().unwrap_or("-")), HOST),
+            ),
+            &format!("{} {} {}", term::clean(&h.method), term::clean(&h.uri), term::clean(&h.version)),
         ),
-        AppEvent::Tls(t) => format!(
-            "{} {} {} {} {} {} {}",
-            term::pad(&clock.stamp(t.ts), 20),
-            term::pad(&term::endpoint(&t.server, t.server_port), 30),
-            term::pad(t.transport, 4),
-            term::pad(t.server_version.as_deref().unwrap_or("-"), 8),
-            term::pad(&term::clean(&t.alpn.join(",")), 12),
-            term::pad(if t.ech { "yes" } else { "-" }, 3),
-            term::clean(t.sni.as_deref().unwrap_or("-"))
+        AppEvent::Tls(t) => term::fit(
+            &format!(
+                "{} {} {} {} {} {} ",
+                term::pad(&clock.stamp(t.ts), 20),
+                col_mid(&term::endpoint(&t.server, t.server_port), SERVER),
+                term::pad(t.transport, 4),
+                term::pad(t.server_version.as_deref().unwrap_or("-"), 8),
+                col(&term::clean(&t.alpn.join(",")), 12),
+                term::pad(if t.ech { "yes" } else { "-" }, 3),
+            ),
+            &term::clean(t.sni.as_deref().unwrap_or("-")),
         ),
         AppEvent::Smtp(m) => {
             let from = m.mail_from.first().map(|f| format!(" / <{f}>")).unwrap_or_default();
             let more = if m.mail_from.len() > 1 { format!(" +{}", m.mail_from.len() - 1) } else { String::new() };
-            format!(
-                "{} {} {} {} {} {} {}",
-                term::pad(&clock.stamp(m.ts), 20),
-                term::pad(&m.client.to_string(), 26),
-                term::pad(&term::endpoint(&m.server, m.server_port), 30),
-                term::pad(if m.starttls { "yes" } else { "-" }, 3),
-                term::rpad(&m.messages.to_string(), 4),
-                term::rpad(&m.rcpt.to_string(), 4),
-                term::clean(&format!("{}{from}{more}", m.helo.as_deref().unwrap_or("-")))
+            term::fit(
+                &format!(
+                    "{} {} {} {} {} {} ",
+                    term::pad(&clock.stamp(m.ts), 20),
+                    col_mid(&m.client.to_string(), CLIENT),
+                    col_mid(&term::endpoint(&m.server, m.server_port), SERVER),
+                    term::pad(if m.starttls { "yes" } else { "-" }, 3),
+                    term::rpad(&m.messages.to_string(), 4),
+                    term::rpad(&m.rcpt.to_string(), 4),
+                ),
+                &term::clean(&format!("{}{from}{more}", m.helo.as_deref().unwrap_or("-"))),
             )
         }
         _ => {

@@ -78,19 +78,21 @@ impl<W: Write> Writer<W> {
                 let names: Vec<&str> = schema::csv_columns().map(|c| c.name).collect();
                 writeln!(self.w, "{}", names.join(","))
             }
-            FlowFormat::Table => writeln!(
-                self.w,
-                "{} {} {} {} {} {} {} {} {} ORIG -> RESP",
-                term::pad(&self.clock.heading(), 20),
-                term::pad("SENSOR", 10),
-                term::pad("ROLE", 8),
-                term::pad("PROTO", 6),
-                term::pad("STATE", 6),
-                term::pad("HISTORY", 10),
-                term::rpad("PKTS o/r", 11),
-                term::rpad("BYTES o/r", 17),
-                term::rpad("DUR", 7),
-            ),
+            FlowFormat::Table => {
+                let head = format!(
+                    "{} {} {} {} {} {} {} {} {} ",
+                    term::pad(&self.clock.heading(), 20),
+                    term::pad("SENSOR", 10),
+                    term::pad("ROLE", 8),
+                    term::pad("PROTO", 5),
+                    term::pad("STATE", 6),
+                    term::pad("HISTORY", 8),
+                    term::rpad("PKTS o/r", 9),
+                    term::rpad("BYTES o/r", 15),
+                    term::rpad("DUR", 6),
+                );
+                writeln!(self.w, "{}", term::fit(&head, "ORIG -> RESP (NAME)"))
+            }
             FlowFormat::Jsonl => Ok(()),
         }
     }
@@ -246,22 +248,19 @@ fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord, clock: &term::Clock) {
     if let Some(n) = &r.server_name {
         tunnel = format!(" ({}){tunnel}", term::clean(n));
     }
-    let _ = writeln!(
-        b,
-        "{} {} {} {} {} {} {} {} {} {} -> {}{}",
+    let head = format!(
+        "{} {} {} {} {} {} {} {} {} ",
         term::pad(&clock.stamp(r.ts), 20),
-        term::pad(&term::clean(sensor), 10),
+        term::pad(&term::shorten(&term::clean(sensor), 10), 10),
         term::pad(r.role.name(), 8),
-        term::pad(&proto, 6),
+        term::pad(&proto, 5),
         term::pad(r.conn_state.name(), 6),
-        term::pad(&r.history, 10),
-        term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 11),
-        term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 17),
-        term::rpad(&term::duration(r.duration_ns()), 7),
-        endpoint(r, true),
-        endpoint(r, false),
-        tunnel
+        term::pad(&term::shorten(&r.history, 8), 8),
+        term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 9),
+        term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 15),
+        term::rpad(&term::duration(r.duration_ns()), 6),
     );
+    let _ = writeln!(b, "{}", term::fit(&head, &format!("{} -> {}{}", endpoint(r, true), endpoint(r, false), tunnel)));
 }
 
 impl<W: Write> FlowSink for Writer<W> {

@@ -42,10 +42,13 @@ pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io
     // sections below and in --format jsonl).
     for f in r.findings.iter().filter(|f| f.severity > Severity::Info) {
         let note = f.note.trim_start_matches("V6Mon::");
+        // To the minute, so that a finding's heading fits 100 columns (the seconds are in
+        // --format jsonl).
+        let minute = |ns: i64| local_fmt(ns, tz, "%Y-%m-%d %H:%M %Z");
         let span = if f.n > 1 {
-            format!("{} .. {} ×{}", utc_short(f.first_ts), utc_short(f.last_ts), f.n)
+            format!("{} .. {} ×{}", minute(f.first_ts), minute(f.last_ts), f.n)
         } else {
-            utc_short(f.first_ts)
+            minute(f.first_ts)
         };
         // Findings of `v6watch probe` say so: they were tested, not seen in traffic.
         let by = if f.source == "capture" { String::new() } else { format!(", {}", f.source) };

@@ -1,7 +1,7 @@
 //! Printers for `v6watch peers`: per sensor, one row per remote address (or per group), with
 //! names and their provenance, organisation, volumes and first/last sight in the display zone.
 
-use super::term::{bytes, clean, count, local, pad, rpad};
+use super::term::{bytes, clean, count, fit, local, pad, rpad, shorten};
 use crate::cli::{PeerGrouping, SummaryFormat};
 use engine::analysis::{Report, Settings};
 use engine::analyze::peers::{self, Peer};
@@ -36,39 +36,49 @@ pub fn write(
     if let Some(groups) = groups {
         writeln!(
             w,
-            "  {} {} {} {} {} NAMES",
-            pad("SENSOR", 10),
-            pad("GROUP", 40),
-            rpad("ADDRS", 6),
-            rpad("FLOWS", 6),
-            rpad("BYTES", 9)
+            "{}",
+            fit(
+                &format!(
+                    "  {} {} {} {} {} ",
+                    pad("SENSOR", 10),
+                    pad("GROUP", 40),
+                    rpad("ADDRS", 6),
+                    rpad("FLOWS", 6),
+                    rpad("BYTES", 9)
+                ),
+                "NAMES"
+            )
         )?;
         for g in groups {
-            writeln!(
-                w,
-                "  {} {} {} {} {} {}",
-                pad(&clean(&g.sensor), 10),
+            let head = format!(
+                "  {} {} {} {} {} ",
+                pad(&shorten(&clean(&g.sensor), 10), 10),
                 pad(&clean(&g.key), 40),
                 rpad(&count(g.addresses), 6),
                 rpad(&count(g.flows), 6),
                 rpad(&bytes(g.bytes), 9),
-                clean(&g.names.join(", "))
-            )?;
+            );
+            writeln!(w, "{}", fit(&head, &clean(&g.names.join(", "))))?;
         }
         return Ok(());
     }
-    writeln!(
-        w,
-        "  {} {} {} {} {} {} {} {} NAME (SOURCE) / ORG",
+    // Whole (--wide): the first and last times in columns; else after the name, so that the
+    // counts fit 100 columns and the name and times follow below when they do not.
+    let wide = super::term::width().is_none();
+    let head = format!(
+        "  {} {} {} {} {} {} ",
         pad("SENSOR", 10),
-        pad("ADDRESS", 38),
+        pad("ADDRESS", 39),
         rpad("OUT", 5),
         rpad("IN", 5),
         rpad("SENT", 9),
         rpad("RECEIVED", 9),
-        pad("FIRST", 21),
-        pad("LAST", 21),
-    )?;
+    );
+    if wide {
+        writeln!(w, "{head}{} {} NAME (SOURCE) / ORG", pad("FIRST", 21), pad("LAST", 21))?;
+    } else {
+        writeln!(w, "{}", fit(&head, "FIRST – LAST  NAME (SOURCE) / ORG"))?;
+    }
     for p in &list {
         let mut name = match p.names.first() {
             Some(n) => format!("{} ({}{})", n.name, n.source, if p.ambiguous { ", ambiguous" } else { "" }),
@@ -87,19 +97,21 @@ pub fn write(
         if !p.classes.is_empty() {
             name.push_str(&format!(" [{}]", p.classes.join(",")));
         }
-        writeln!(
-            w,
-            "  {} {} {} {} {} {} {} {} {}",
-            pad(&clean(&p.sensor), 10),
-            pad(&p.addr.to_string(), 38),
+        let head = format!(
+            "  {} {} {} {} {} {} ",
+            pad(&shorten(&clean(&p.sensor), 10), 10),
+            pad(&p.addr.to_string(), 39),
             rpad(&count(p.flows_out), 5),
             rpad(&count(p.flows_in), 5),
             rpad(&bytes(p.bytes_out), 9),
             rpad(&bytes(p.bytes_in), 9),
-            pad(&local(p.first_ts, &s.tz), 21),
-            pad(&local(p.last_ts, &s.tz), 21),
-            clean(&name)
-        )?;
+        );
+        let (first, last) = (local(p.first_ts, &s.tz), local(p.last_ts, &s.tz));
+        if wide {
+            writeln!(w, "{head}{} {} {}", pad(&first, 21), pad(&last, 21), clean(&name))?;
+        } else {
+            writeln!(w, "{}", fit(&head, &format!("{first} – {last}  {}", clean(&name))))?;
+        }
     }
     for f in &r.peers_folded {
         writeln!(

@@ -30,33 +30,58 @@ pub fn esc(s: &str) -> String {
 }
 
 pub(super) const CSS: &str = r#"
-:root{--v4in:#6c8ebf;--v4out:#a9c4e8;--v6in:#d9822b;--v6out:#f2b66d;--oth:#bbb;--ink:#1d2330;--mute:#667085;--line:#e4e7ec;--bg:#fff;--crit:#b42318;--warn:#b54708;--info:#175cd3}
+:root{--v4in:#0072b2;--v4out:#56b4e9;--v6in:#d55e00;--v6out:#e69f00;--own:#8c8c8c;--ink:#1d2330;--mute:#667085;--line:#e4e7ec;--bg:#fff;--crit:#b42318;--warn:#b54708;--info:#175cd3}
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;background:#f6f7f9}
 header{background:#101828;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#d0d5dd}
-main{max-width:1280px;margin:0 auto;padding:16px 24px 48px}
-section{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:16px 0}
+main{max-width:1480px;margin:0 auto;padding:12px 12px 48px}
+section{background:var(--bg);border:1px solid var(--line);border-radius:8px;padding:14px 14px;margin:14px 0}
 h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px;color:#344054}
 nav{display:flex;flex-wrap:wrap;gap:6px 14px;font-size:13px;margin-top:8px}nav a{color:#d0d5dd}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:10px}
-.card{border:1px solid var(--line);border-radius:6px;padding:10px 12px}.card b{display:block;font-size:20px}.card span{color:var(--mute);font-size:12px}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{background:#f9fafb;position:sticky;top:0;cursor:pointer;user-select:none;white-space:nowrap}th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
-td.note{white-space:nowrap;word-break:normal}td.uids{max-width:240px;color:var(--mute);word-break:normal}
-.card .sev{color:#fff;font-size:11px}
-.sev{font-weight:600;text-transform:uppercase;font-size:11px;padding:1px 6px;border-radius:4px;color:#fff}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:10px}
+.card{border:1px solid var(--line);border-radius:6px;padding:10px 12px}.card>b{display:block;font-size:20px}.card>span.label{color:var(--mute);font-size:12px}
+.card table{width:auto;margin:6px 0;font-size:12px}.card td,.card th{padding:2px 8px 2px 0;border:none;background:none;cursor:default}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px 6px;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:#f9fafb;cursor:pointer;user-select:none;white-space:nowrap}th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+time,.addr,.nw{white-space:nowrap}
+.mono,.addr{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+td.note{white-space:nowrap}td.uids{color:var(--mute);font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:11px}
+.sev{font-weight:600;text-transform:uppercase;font-size:11px;padding:1px 6px;border-radius:4px;color:#fff;white-space:nowrap}
 .sev.critical{background:var(--crit)}.sev.warning{background:var(--warn)}.sev.info{background:var(--info)}
 .verdict{font-size:15px;padding:10px 14px;border-radius:6px;margin:6px 0 12px}.verdict.bad{background:#fef3f2;border:1px solid #fecdca}.verdict.ok{background:#ecfdf3;border:1px solid #abefc6}
-.legend{display:flex;gap:14px;font-size:12px;color:var(--mute);margin:4px 0}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px;border-radius:2px}
-.scroll{max-height:460px;overflow:auto;border:1px solid var(--line);border-radius:6px}
+.legend{display:flex;flex-wrap:wrap;gap:14px;font-size:12px;color:var(--mute);margin:4px 0}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px;border-radius:2px}
+.hatch-v4out{background:repeating-linear-gradient(45deg,var(--v4out) 0 3px,#fff 3px 4.5px)}.hatch-v6out{background:repeating-linear-gradient(45deg,var(--v6out) 0 3px,#fff 3px 4.5px)}
 .muted{color:var(--mute)}.v6{color:#b54708;font-weight:600}
-svg text{font:11px system-ui,sans-serif;fill:#475467}
-@media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}header p,nav a{color:#000}section{break-inside:avoid;border:none;padding:0}.scroll{max-height:none;overflow:visible;border:none}th{position:static}}
+p.shown{margin:6px 0;color:var(--mute);font-size:13px}p.shown button{margin-left:8px;font:inherit;cursor:pointer}
+table.limited tr.more{display:none}
+details summary{cursor:pointer;color:var(--info);white-space:nowrap}details ul{margin:4px 0;padding-left:16px}details li{white-space:nowrap}
+.chart-own{display:none}.with-own .chart-own{display:block}.with-own .chart-base{display:none}
+label.own{font-size:13px;color:var(--mute);display:block;margin:2px 0 4px}
+svg text{font:11px system-ui,sans-serif;fill:#475467}svg text.day{font-weight:600;fill:#344054}
+@media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}header p,nav a{color:#000}section{break-inside:auto;border:none;padding:0}table.limited tr.more{display:table-row}p.shown{display:none}details>*{display:block}}
 "#;
 
+/// Sorting by a column (numbers and times by their `data-v`), and the row limit: a table of
+/// more than `LIMIT` rows shows its first rows and says "25 of 70 shown" with a button for the
+/// rest (a printout shows every row; without script every row is shown too).
 pub(super) const JS: &str = r#"
+var LIMIT=25;
+function limit(t){
+  var rows=t.tBodies[0]?t.tBodies[0].rows:[];
+  // (no less-than sign: the page has no markup but ours, and tests look for any)
+  if(LIMIT>=rows.length||t.classList.contains('all'))return;
+  t.classList.add('limited');
+  for(var i=0;rows.length>i;i++)rows[i].classList.toggle('more',i>=LIMIT);
+  if(!t.nextElementSibling||!t.nextElementSibling.classList.contains('shown')){
+    var p=document.createElement('p');p.className='shown';
+    p.textContent=LIMIT+' of '+rows.length+' shown.';
+    var b=document.createElement('button');b.type='button';b.textContent='Show all '+rows.length;
+    b.addEventListener('click',function(){t.classList.add('all');t.classList.remove('limited');p.remove();});
+    p.appendChild(b);t.parentNode.insertBefore(p,t.nextSibling);
+  }
+}
 document.querySelectorAll('table.sortable').forEach(function(t){
+  limit(t);
   t.querySelectorAll('th').forEach(function(th,i){
     th.addEventListener('click',function(){
       var body=t.tBodies[0];if(!body)return;
@@ -70,8 +95,12 @@ document.querySelectorAll('table.sortable').forEach(function(t){
         var r=(p!==null&&q!==null)?(parseFloat(p)-parseFloat(q)):x.textContent.localeCompare(y.textContent);
         return asc?r:-r;});
       rows.forEach(function(r){body.appendChild(r);});
+      limit(t);
     });
   });
+});
+document.querySelectorAll('input.own').forEach(function(c){
+  c.addEventListener('change',function(){c.closest('.chartbox').classList.toggle('with-own',c.checked);});
 });
 "#;
 
@@ -90,6 +119,55 @@ impl Html {
     fn cell(&mut self, t: &str) {
         self.s.push_str("</td><td>");
         self.text(t);
+    }
+    /// Closes the current cell and writes an address (or prefix) that never wraps.
+    fn addr_cell(&mut self, t: &str) {
+        self.s.push_str("</td><td class=\"addr\">");
+        self.text(t);
+    }
+    /// A time in the display zone (`2011-06-08 09:50 JST`, never wrapped).
+    fn time(&mut self, ns: i64, tz: &jiff::tz::TimeZone) {
+        self.time_fmt(ns, tz, "%Y-%m-%d %H:%M %Z");
+    }
+    fn time_fmt(&mut self, ns: i64, tz: &jiff::tz::TimeZone, fmt: &str) {
+        let _ = write!(self.s, "<time datetime=\"{}\">", super::term::utc_short(ns));
+        self.text(&local_fmt(ns, tz, fmt));
+        self.s.push_str("</time>");
+    }
+    /// Text that may break only at spaces and after `/ ? & = ; , :` (and `.` in text longer
+    /// than 32 characters), or inside a run of more than 24 characters without one, so a long
+    /// URL wraps where a reader expects and a hostile 200-character label cannot widen the
+    /// table. A piece with a hyphen is kept whole (browsers would break after it).
+    fn breaking(&mut self, t: &str) {
+        let long = t.chars().count() > 32;
+        let mut piece = String::new();
+        let mut run = 0;
+        let flush = |out: &mut String, piece: &mut String| {
+            if piece.contains('-') {
+                out.push_str("<span class=\"nw\">");
+                out.push_str(&esc(piece));
+                out.push_str("</span>");
+            } else {
+                out.push_str(&esc(piece));
+            }
+            piece.clear();
+        };
+        for c in t.chars() {
+            if c == ' ' {
+                flush(&mut self.s, &mut piece);
+                self.s.push(' ');
+                run = 0;
+                continue;
+            }
+            piece.push(c);
+            run += 1;
+            if matches!(c, '/' | '?' | '&' | ';' | ',' | ':' | '=') || (c == '.' && long) || run >= 24 {
+                flush(&mut self.s, &mut piece);
+                self.s.push_str("<wbr>");
+                run = 0;
+            }
+        }
+        flush(&mut self.s, &mut piece);
     }
 }
 
@@ -144,45 +222,24 @@ pub fn html(r: &Report, st: &Settings) -> String {
 fn overview(h: &mut Html, r: &Report) {
     h.raw("<section id=\"overview\"><h2>Overview</h2><div class=\"cards\">");
     for s in &r.sensors {
-        let v4 = s.by_family[0].bytes;
-        let v6 = s.by_family[1].bytes;
         let findings = |sev: Severity| {
             r.health.findings.iter().filter(|f| f.sensor == s.sensor && f.severity == sev && !is_threat(f)).count()
         };
         let peers = r.peers.iter().filter(|p| p.sensor == s.sensor).count();
-        h.raw("<div class=\"card\"><span>sensor</span><b>");
+        h.raw("<div class=\"card\"><span class=\"label\">sensor</span><b>");
         h.text(&s.sensor);
         h.raw("</b>");
         h.text(&format!(
-            "{} packets · {} · {} flows · {} peers",
+            "{} packets · {} · {} flow{} · {} peer{}",
             count(s.frames),
             bytes(s.wire_bytes),
             count(s.flows),
-            count(peers as u64)
+            if s.flows == 1 { "" } else { "s" },
+            count(peers as u64),
+            if peers == 1 { "" } else { "s" }
         ));
         h.raw("<br>");
-        h.text(&format!("IPv4 {} · IPv6 {} ({} of IP bytes)", bytes(v4), bytes(v6), super::term::pct(v6, v4 + v6)));
-        // The totals in and out of each event window (in + out: the sensor's own traffic).
-        for c in &r.comparisons {
-            let sum = |fam: u8, w: usize| -> u64 {
-                c.volumes
-                    .iter()
-                    .filter(|v| v.sensor == s.sensor && v.family == fam && matches!(v.direction, "in" | "out"))
-                    .map(|v| v.bytes[w])
-                    .sum()
-            };
-            let (d4, d6) = (sum(4, 1), sum(6, 1));
-            let (o4, o6) = (sum(4, 0) + sum(4, 2), sum(6, 0) + sum(6, 2));
-            h.raw("<br>");
-            h.text(&format!(
-                "{}: IPv6 {} of {} during, {} of {} in the windows before and after",
-                c.event.name,
-                bytes(d6),
-                bytes(d4 + d6),
-                bytes(o6),
-                bytes(o4 + o6)
-            ));
-        }
+        totals_table(h, r, &s.sensor);
         let (c, w) = (findings(Severity::Critical), findings(Severity::Warning));
         h.raw("<br>");
         if c + w > 0 {
@@ -203,6 +260,39 @@ fn overview(h: &mut Html, r: &Report) {
         h.raw("</div>");
     }
     h.raw("</div></section>");
+}
+
+/// A sensor's totals per family, over everything and in and out of each event window: IP bytes
+/// and flows (a flow counts where it started), from the timeline.
+fn totals_table(h: &mut Html, r: &Report, sensor: &str) {
+    let mut all = [(0u64, 0u64); 2];
+    for se in r.timeline.series.iter().filter(|se| se.key.sensor == sensor) {
+        let f = usize::from(se.key.family == 6);
+        all[f].0 += se.bytes.iter().sum::<u64>();
+        all[f].1 += se.flows.iter().sum::<u64>();
+    }
+    let mut rows = vec![("all".to_string(), all)];
+    for c in &r.comparisons {
+        let mut during = [(0u64, 0u64); 2];
+        for v in c.volumes.iter().filter(|v| v.sensor == sensor) {
+            let f = usize::from(v.family == 6);
+            during[f].0 += v.bytes[1];
+            during[f].1 += v.flows[1];
+        }
+        let outside = [0, 1].map(|f| (all[f].0.saturating_sub(during[f].0), all[f].1.saturating_sub(during[f].1)));
+        rows.push((format!("during {}", c.event.name), during));
+        rows.push(("outside it".to_string(), outside));
+    }
+    h.raw("<table class=\"totals\"><thead><tr><th></th><th class=\"n\">IPv4</th><th class=\"n\">flows</th><th class=\"n\">IPv6</th><th class=\"n\">flows</th><th class=\"n\">IPv6 share</th></tr></thead><tbody>");
+    for (label, [v4, v6]) in rows {
+        h.raw("<tr><td>");
+        h.text(&label);
+        for (b, n) in [v4, v6] {
+            let _ = write!(h.s, "</td><td class=\"n\">{}</td><td class=\"n\">{}", esc(&bytes(b)), esc(&count(n)));
+        }
+        let _ = write!(h.s, "</td><td class=\"n\">{}</td></tr>", esc(&super::term::pct(v6.0, v4.0 + v6.0)));
+    }
+    h.raw("</tbody></table>");
 }
 
 /// A finding of the indicator lists (shown in their own section), not of IPv6 health.
@@ -233,7 +323,7 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         ));
         h.raw("</div>");
     }
-    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"findings\"><thead><tr><th>Severity</th><th>Finding</th><th>Sensor</th><th>What</th><th class=\"n\">Times</th><th>First</th><th>Last</th><th>Flows</th></tr></thead><tbody>");
+    h.raw("<table class=\"sortable\" id=\"findings\"><thead><tr><th>Severity</th><th>Finding</th><th>Sensor</th><th>What</th><th class=\"n\">Times</th><th>First / last</th><th>Flows</th></tr></thead><tbody>");
     for f in r.health.findings.iter().filter(|f| !is_threat(f)) {
         let rank = match f.severity {
             Severity::Critical => 3,
@@ -245,62 +335,148 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("</td><td class=\"mono note\">");
         h.text(f.note.trim_start_matches("V6Mon::"));
         h.cell(&f.sensor);
-        h.cell(&f.msg);
-        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">{}</td><td data-v=\"{}\">", f.n, f.n, f.first_ts);
-        h.text(&local(f.first_ts, &st.tz));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", f.last_ts);
-        h.text(&local(f.last_ts, &st.tz));
-        h.raw("</td><td class=\"mono uids\">");
+        h.raw("</td><td>");
+        h.breaking(&f.msg);
+        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">{}", f.n, f.n);
+        span_cell(h, f.first_ts, f.last_ts, &st.tz);
+        h.raw("</td><td class=\"uids\">");
         h.text(&f.uids.join(" "));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div>");
-    if !r.health.fallbacks.is_empty() {
-        h.raw("<h3>Happy-Eyeballs fallbacks (IPv6 failed, IPv4 to the same name)</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Time</th><th>Sensor</th><th>Service</th><th>Kind</th><th class=\"n\">User waited</th><th>IPv6 outcome</th></tr></thead><tbody>");
-        for f in &r.health.fallbacks {
-            let _ = write!(h.s, "<tr><td data-v=\"{}\">", f.v6_ts);
-            h.text(&local_fmt(f.v6_ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z"));
-            h.cell(&f.sensor);
-            h.cell(&format!("{}:{}", f.service, f.port));
-            h.cell(f.kind.name());
-            let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">", f.delay_ns);
-            h.text(&duration(f.delay_ns));
-            h.cell(f.v6_outcome.name());
-            h.raw("</td></tr>");
-        }
-        h.raw("</tbody></table></div>");
-    }
-    if !r.health.pmtu.is_empty() {
-        h.raw("<h3>Path MTU</h3><table class=\"sortable\"><thead><tr><th>Time</th><th>Sensor</th><th>Service</th><th>State</th><th>Seen from</th><th class=\"n\">Stalled</th><th>Confidence</th></tr></thead><tbody>");
-        for b in &r.health.pmtu {
-            let _ = write!(h.s, "<tr><td data-v=\"{}\">", b.ts);
-            h.text(&local_fmt(b.ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z"));
-            h.cell(&b.sensor);
-            h.cell(&format!("{}:{}", b.service, b.port));
-            h.cell(b.state.name());
-            h.cell(&format!("{} side", b.side));
-            let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{}\">", b.stall_ns);
-            h.text(&duration(b.stall_ns));
-            h.cell(b.confidence);
-            h.raw("</td></tr>");
-        }
-        h.raw("</tbody></table>");
-    }
+    h.raw("</tbody></table>");
+    fallbacks(h, r, st);
+    pmtu(h, r, st);
     h.raw("</section>");
 }
 
-const SERIES: [(&str, u8, &str, &str); 4] = [
-    ("IPv4 in", 4, "in", "--v4in"),
-    ("IPv4 out", 4, "out", "--v4out"),
-    ("IPv6 in", 6, "in", "--v6in"),
-    ("IPv6 out", 6, "out", "--v6out"),
+/// The sensors of a group with their counts: `honeypot1 ×8, honeypot2 ×8`.
+fn sensors_of<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut n: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for s in items {
+        *n.entry(s).or_default() += 1;
+    }
+    n.into_iter().map(|(s, k)| format!("{s} ×{k}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Groups `items` by `key`, in the order each key first appears.
+fn grouped<'a, T, K: Eq + std::hash::Hash>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<Vec<&'a T>> {
+    let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Vec<&T>> = vec![];
+    for it in items {
+        let i = *index.entry(key(it)).or_insert_with(|| {
+            groups.push(vec![]);
+            groups.len() - 1
+        });
+        groups[i].push(it);
+    }
+    groups
+}
+
+/// The occurrences of a grouped row, folded: "12 flows" opens the list.
+fn occurrences(h: &mut Html, what: &str, lines: &[(i64, String)], tz: &jiff::tz::TimeZone) {
+    let _ = write!(h.s, "<details><summary>{} {what}</summary><ul>", lines.len());
+    for (ts, line) in lines {
+        h.raw("<li>");
+        h.time_fmt(*ts, tz, "%Y-%m-%d %H:%M:%S %Z");
+        h.raw(" <span class=\"mono\">");
+        h.text(line);
+        h.raw("</span></li>");
+    }
+    h.raw("</ul></details>");
+}
+
+/// Happy-Eyeballs fallbacks, one row per service, kind and IPv6 outcome.
+fn fallbacks(h: &mut Html, r: &Report, st: &Settings) {
+    if r.health.fallbacks.is_empty() {
+        return;
+    }
+    h.raw("<h3>Happy-Eyeballs fallbacks (IPv6 failed, IPv4 to the same name)</h3><table class=\"sortable\" id=\"fallbacks\"><thead><tr><th>Service</th><th>Kind</th><th>IPv6 outcome</th><th class=\"n\">Times</th><th>Sensors</th><th class=\"n\">User waited (median)</th><th class=\"n\">Longest</th><th>First / last</th><th>Each</th></tr></thead><tbody>");
+    for g in grouped(&r.health.fallbacks, |f| (&f.service, f.port, f.kind, f.v6_outcome)) {
+        let f = g[0];
+        let mut waits: Vec<i64> = g.iter().map(|f| f.delay_ns).collect();
+        waits.sort_unstable();
+        let (median, longest) = (waits[waits.len() / 2], waits[waits.len() - 1]);
+        h.raw("<tr><td>");
+        h.breaking(&format!("{}:{}", f.service, f.port));
+        h.cell(f.kind.name());
+        h.cell(f.v6_outcome.name());
+        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}", g.len());
+        h.cell(&sensors_of(g.iter().map(|f| f.sensor.as_str())));
+        for v in [median, longest] {
+            let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{v}\">");
+            h.text(&duration(v));
+        }
+        let (first, last) =
+            (g.iter().map(|f| f.v6_ts).min().unwrap_or(0), g.iter().map(|f| f.v6_ts).max().unwrap_or(0));
+        span_cell(h, first, last, &st.tz);
+        h.raw("</td><td>");
+        let lines: Vec<(i64, String)> = g
+            .iter()
+            .map(|f| {
+                (f.v6_ts, format!("{} waited {} IPv6 {} → IPv4 {}", f.sensor, duration(f.delay_ns), f.v6_uid, f.v4_uid))
+            })
+            .collect();
+        occurrences(h, "fallbacks", &lines, &st.tz);
+        h.raw("</td></tr>");
+    }
+    h.raw("</tbody></table>");
+}
+
+/// Path-MTU trouble, one row per service, state and side.
+fn pmtu(h: &mut Html, r: &Report, st: &Settings) {
+    if r.health.pmtu.is_empty() {
+        return;
+    }
+    h.raw("<h3>Path MTU</h3><table class=\"sortable\" id=\"pmtu\"><thead><tr><th>Service</th><th>State</th><th>Seen from</th><th class=\"n\">Times</th><th>Sensors</th><th class=\"n\">Longest stall</th><th>Confidence</th><th>First / last</th><th>Each</th></tr></thead><tbody>");
+    for g in grouped(&r.health.pmtu, |b| (&b.service, b.port, b.state.name(), b.side, b.confidence)) {
+        let b = g[0];
+        h.raw("<tr><td>");
+        h.breaking(&format!("{}:{}", b.service, b.port));
+        h.cell(b.state.name());
+        h.cell(&format!("{} side", b.side));
+        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}", g.len());
+        h.cell(&sensors_of(g.iter().map(|b| b.sensor.as_str())));
+        let longest = g.iter().map(|b| b.stall_ns).max().unwrap_or(0);
+        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{longest}\">");
+        h.text(&duration(longest));
+        h.cell(b.confidence);
+        let (first, last) = (g.iter().map(|b| b.ts).min().unwrap_or(0), g.iter().map(|b| b.ts).max().unwrap_or(0));
+        span_cell(h, first, last, &st.tz);
+        h.raw("</td><td>");
+        let lines: Vec<(i64, String)> =
+            g.iter().map(|b| (b.ts, format!("{} stalled {} {}", b.sensor, duration(b.stall_ns), b.uid))).collect();
+        occurrences(h, "flows", &lines, &st.tz);
+        h.raw("</td></tr>");
+    }
+    h.raw("</tbody></table>");
+}
+
+/// The stacked series of a chart: name, family, direction, colour (Okabe–Ito, told apart by
+/// colour-blind readers too) and whether it is hatched (sent by the sensor), so in and out
+/// differ without colour as well.
+const SERIES: [(&str, u8, &str, &str, bool); 4] = [
+    ("IPv4 in", 4, "in", "#0072b2", false),
+    ("IPv4 out", 4, "out", "#56b4e9", true),
+    ("IPv6 in", 6, "in", "#d55e00", false),
+    ("IPv6 out", 6, "out", "#e69f00", true),
 ];
 
-/// Bytes per bucket of one sensor for each of the four stacked series (+ other).
+/// The class of the sensor's own traffic (its rules' bulk fetches, its probes): a series of
+/// its own, left out of the chart by default so it cannot bury what arrived from outside.
+const OWN: &str = "autonomous";
+const OWN_SERIES: (&str, &str) = ("own traffic (autonomous)", "#8c8c8c");
+const EVENT_FILL: &str = "#009e73";
+
+/// Bytes per bucket of one sensor: the four series without its own traffic, then its own
+/// traffic (both families and directions). Local and transit traffic is not charted.
 fn sensor_series(tl: &Timeline, sensor: &str) -> [Vec<u64>; 5] {
     let mut out: [Vec<u64>; 5] = std::array::from_fn(|_| vec![0; tl.buckets]);
-    for s in tl.series.iter().filter(|s| s.key.sensor == sensor) {
-        let k = SERIES.iter().position(|(_, f, d, _)| *f == s.key.family && *d == s.key.direction).unwrap_or(4);
+    for s in tl.series.iter().filter(|s| s.key.sensor == sensor && matches!(s.key.direction, "in" | "out")) {
+        let k = if s.key.class == OWN {
+            4
+        } else {
+            SERIES.iter().position(|(_, f, d, _, _)| *f == s.key.family && *d == s.key.direction).unwrap_or(4)
+        };
         for (i, b) in s.bytes.iter().enumerate() {
             out[k][i] += b;
         }
@@ -311,72 +487,146 @@ fn sensor_series(tl: &Timeline, sensor: &str) -> [Vec<u64>; 5] {
 fn timeline(h: &mut Html, r: &Report, st: &Settings) {
     let tl = &r.timeline;
     h.raw("<section id=\"timeline\"><h2>Volume over time</h2><div class=\"legend\">");
-    for (name, _, _, var) in SERIES {
-        let _ = write!(h.s, "<span><i style=\"background:var({var})\"></i>{name}</span>");
+    for (name, _, d, colour, _) in SERIES {
+        let class = if d == "out" {
+            format!(" class=\"hatch-v{}out\"", if name.starts_with("IPv4") { 4 } else { 6 })
+        } else {
+            String::new()
+        };
+        let _ = write!(h.s, "<span><i{class} style=\"background-color:{colour}\"></i>{name}</span>");
     }
-    h.raw("<span><i style=\"background:#fde68a\"></i>event window</span></div>");
+    let _ = write!(
+        h.s,
+        "<span><i style=\"background:{}\"></i>{}</span><span><i style=\"background:{EVENT_FILL};opacity:.25\"></i>event window</span></div>",
+        OWN_SERIES.1, OWN_SERIES.0
+    );
     h.text(&format!(
-        "IP bytes per {} bucket, in = received by the sensor, out = sent by it; times in {}. Hover a bar for its values.",
+        "IP bytes per {} bucket, in = received by the sensor, out = sent by it (hatched); times in {}. Hover a bar for its values.",
         duration(tl.bucket_ns),
         st.tz_name
     ));
-    for s in &r.sensors {
+    for (n, s) in r.sensors.iter().enumerate() {
         let data = sensor_series(tl, &s.sensor);
+        // Each sensor on its own time axis: from its first to its last bucket.
+        let index = |t: Option<i64>, or: usize| {
+            t.map_or(or, |t| {
+                ((t.saturating_sub(tl.start_ns)) / tl.bucket_ns.max(1)).clamp(0, tl.buckets as i64 - 1) as usize
+            })
+        };
+        let last = tl.buckets.saturating_sub(1);
+        let range = (index(s.first_ts, 0), index(s.last_ts, last));
+        let range = if range.0 <= range.1 { range } else { (0, last) };
         h.raw("<h3>");
         h.text(&s.sensor);
-        h.raw("</h3>");
-        chart(h, tl, &s.sensor, &data, st);
+        h.raw("</h3><div class=\"chartbox\">");
+        let own: u64 = data[4].iter().sum();
+        if own > 0 {
+            h.raw("<label class=\"own\"><input type=\"checkbox\" class=\"own\"> ");
+            h.text(&format!(
+                "Include the sensor's own traffic (class {OWN}: {}), left out so that what came from outside stays readable",
+                bytes(own)
+            ));
+            h.raw("</label>");
+        }
+        if tl.buckets > 0 {
+            chart(h, tl, &s.sensor, &data, range, (n, false), st);
+            if own > 0 {
+                chart(h, tl, &s.sensor, &data, range, (n, true), st);
+            }
+        }
+        h.raw("</div>");
     }
     h.raw("</section>");
 }
 
-fn chart(h: &mut Html, tl: &Timeline, sensor: &str, data: &[Vec<u64>; 5], st: &Settings) {
-    let (w, hgt, left, bottom, top) = (1180.0f64, 230.0f64, 64.0f64, 28.0f64, 8.0f64);
-    let n = tl.buckets.max(1);
-    let plot_w = w - left - 8.0;
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let pow = 10f64.powf(raw.max(1.0).log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * pow).find(|s| *s >= raw).unwrap_or(10.0 * pow).max(1.0)
+}
+
+/// A round byte count as a tick label: `100 kB`, `1.5 MB`.
+fn tick_bytes(v: u64) -> String {
+    bytes(v).replace(".0 ", " ")
+}
+
+/// One stacked bar chart of a sensor over buckets `range` (inclusive); `(n, own)`: the
+/// sensor's index (for unique pattern ids) and whether its own traffic is drawn.
+fn chart(
+    h: &mut Html,
+    tl: &Timeline,
+    sensor: &str,
+    data: &[Vec<u64>; 5],
+    range: (usize, usize),
+    (n, own): (usize, bool),
+    st: &Settings,
+) {
+    const MINUTE: i64 = 60_000_000_000;
+    let (w, hgt, left, right, bottom, top) = (1200.0f64, 250.0f64, 70.0f64, 12.0f64, 40.0f64, 22.0f64);
+    let (i0, i1) = range;
+    let buckets = i1 - i0 + 1;
+    let plot_w = w - left - right;
     let plot_h = hgt - bottom - top;
-    let totals: Vec<u64> = (0..tl.buckets).map(|i| data[..4].iter().map(|v| v[i]).sum()).collect();
+    let drawn = if own { 5 } else { 4 };
+    let totals: Vec<u64> = (i0..=i1).map(|i| data[..drawn].iter().map(|v| v[i]).sum()).collect();
     let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let bw = plot_w / n as f64;
-    let x_of = |t: i64| left + (t - tl.start_ns) as f64 / tl.bucket_ns as f64 * bw;
+    let step = nice_step(max / 4.0);
+    let ymax = (max / step).ceil() * step;
+    let bw = plot_w / buckets as f64;
+    let t0 = tl.bucket_start(i0);
+    let x_of = |t: i64| left + (t.saturating_sub(t0)) as f64 / tl.bucket_ns as f64 * bw;
     let _ = write!(
         h.s,
-        "<svg class=\"chart\" data-sensor=\"{}\" viewBox=\"0 0 {w} {hgt}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
+        "<svg class=\"chart chart-{}\" data-sensor=\"{}\" viewBox=\"0 0 {w} {hgt}\" width=\"100%\" role=\"img\" aria-label=\"{}\"><defs>",
+        if own { "own" } else { "base" },
         esc(sensor),
         esc(&format!("bytes over time for {sensor}"))
     );
-    // Event windows, shaded behind the bars.
+    for (k, (_, _, _, colour, hatched)) in SERIES.iter().enumerate() {
+        if *hatched {
+            let _ = write!(h.s, "<pattern id=\"hatch-{n}-{}-{k}\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"5\" height=\"5\" fill=\"{colour}\"/><rect width=\"1.6\" height=\"5\" fill=\"#fff\" opacity=\"0.75\"/></pattern>", u8::from(own));
+        }
+    }
+    h.raw("</defs>");
+    // Event windows, shaded behind the bars, named above the plot (never under a bar).
     for e in &st.events {
         let (x0, x1) = (x_of(e.start).max(left), x_of(e.end).min(left + plot_w));
         if x1 > x0 {
-            let _ = write!(h.s, "<rect class=\"event\" x=\"{x0:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{plot_h}\" fill=\"#fde68a\" opacity=\"0.55\"><title>", x1 - x0);
+            let _ = write!(h.s, "<rect class=\"event\" x=\"{x0:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{plot_h}\" fill=\"{EVENT_FILL}\" opacity=\"0.14\"><title>", x1 - x0);
             h.text(&format!("{}: {} – {}", e.name, local(e.start, &st.tz), local(e.end, &st.tz)));
-            let _ = write!(h.s, "</title></rect><text x=\"{:.1}\" y=\"{}\">", x0 + 4.0, top + 12.0);
+            let _ = write!(h.s, "</title></rect><line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{:.1}\" y2=\"{top}\" stroke=\"{EVENT_FILL}\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#067647\">", top - 14.0, x0 + 3.0, top - 5.0);
             h.text(&e.name);
             h.raw("</text>");
         }
     }
-    // Y axis: three gridlines.
-    for k in 1..=3 {
-        let v = max * f64::from(k) / 3.0;
-        let y = top + plot_h - plot_h * f64::from(k) / 3.0;
-        let _ = write!(h.s, "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eaecf0\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left + plot_w, left - 6.0, y + 4.0, esc(&bytes(v as u64)));
+    // Y axis: gridlines at round values.
+    let mut v = step;
+    while v <= ymax + 0.5 {
+        let y = top + plot_h - plot_h * v / ymax;
+        let _ = write!(h.s, "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eaecf0\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left + plot_w, left - 6.0, y + 4.0, esc(&tick_bytes(v as u64)));
+        v += step;
     }
     // Stacked bars, one group per series so a test (or a user) can find each series.
-    for (k, (name, _, _, var)) in SERIES.iter().enumerate() {
-        let _ = write!(h.s, "<g class=\"series\" data-series=\"{name}\" fill=\"var({var})\">");
-        for i in 0..tl.buckets {
+    let series = SERIES.iter().map(|(name, _, _, colour, hatched)| (*name, *colour, *hatched)).chain([(
+        OWN_SERIES.0,
+        OWN_SERIES.1,
+        false,
+    )]);
+    for (k, (name, colour, hatched)) in series.enumerate().take(drawn) {
+        let fill = if hatched { format!("url(#hatch-{n}-{}-{k})", u8::from(own)) } else { colour.to_string() };
+        let _ = write!(h.s, "<g class=\"series\" data-series=\"{name}\" fill=\"{fill}\">");
+        for (j, i) in (i0..=i1).enumerate() {
             let v = data[k][i];
             if v == 0 {
                 continue;
             }
             let below: u64 = data[..k].iter().map(|d| d[i]).sum();
-            let y1 = top + plot_h - below as f64 / max * plot_h;
-            let bh = (v as f64 / max * plot_h).max(0.5);
+            let y1 = top + plot_h - below as f64 / ymax * plot_h;
+            let bh = (v as f64 / ymax * plot_h).max(0.5);
             let _ = write!(
                 h.s,
                 "<rect x=\"{:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{bh:.2}\"><title>",
-                left + i as f64 * bw,
+                left + j as f64 * bw,
                 y1 - bh,
                 (bw - 0.6).max(0.4)
             );
@@ -385,36 +635,68 @@ fn chart(h: &mut Html, tl: &Timeline, sensor: &str, data: &[Vec<u64>; 5], st: &S
                 local(tl.bucket_start(i), &st.tz),
                 name,
                 bytes(v),
-                bytes(totals[i])
+                bytes(totals[j])
             ));
             h.raw("</title></rect>");
         }
         h.raw("</g>");
     }
-    // X axis: ticks at day (or bucket-multiple) boundaries in the display zone.
+    let base = top + plot_h;
     let _ = write!(
         h.s,
-        "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#98a2b3\"/>",
-        left + plot_w,
-        top + plot_h,
-        top + plot_h
+        "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{base:.1}\" y2=\"{base:.1}\" stroke=\"#98a2b3\"/>",
+        left + plot_w
     );
-    // Ticks at local midnights when buckets are an hour or more (days are what people count
-    // in), else at every n/8 buckets.
-    let midnights: Vec<usize> =
-        (0..tl.buckets).filter(|&i| local_fmt(tl.bucket_start(i), &st.tz, "%H:%M") == "00:00").collect();
-    let (ticks, fmt): (Vec<usize>, &str) = if tl.bucket_ns >= 3_600_000_000_000 && (2..=40).contains(&midnights.len()) {
-        (midnights, "%m-%d")
-    } else {
-        (
-            (0..tl.buckets).step_by((n / 8).max(1)).collect(),
-            if tl.bucket_ns >= 3_600_000_000_000 { "%m-%d %H:%M" } else { "%H:%M" },
-        )
-    };
-    for i in ticks {
-        let x = left + i as f64 * bw;
-        let label = local_fmt(tl.bucket_start(i), &st.tz, fmt);
-        let _ = write!(h.s, "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#98a2b3\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", top + plot_h, top + plot_h + 4.0, hgt - 8.0, esc(&label));
+    // X axis: a row of round times (as far apart as labels need), under it the dates, each
+    // at its local midnight, the year once.
+    let span = buckets as i64 * tl.bucket_ns;
+    let room = (plot_w / 46.0).max(1.0) as i64;
+    const STEPS: [i64; 14] = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10_080];
+    let tick = STEPS.iter().map(|m| m * MINUTE).find(|s| *s >= tl.bucket_ns && span / s <= room).unwrap_or(span.max(1));
+    let day = 1440 * MINUTE;
+    let mut dated = false;
+    for (j, i) in (i0..=i1).enumerate() {
+        let t = tl.bucket_start(i);
+        let hm = local_fmt(t, &st.tz, "%H:%M");
+        let minute = hm.get(..2).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0) * 60
+            + hm.get(3..5).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+        let midnight = minute == 0;
+        let x = left + j as f64 * bw;
+        let on_tick = if tick < day {
+            (minute * MINUTE) % tick == 0
+        } else {
+            midnight
+                && local_fmt(t, &st.tz, "%j").parse::<i64>().unwrap_or(0) % (tick / day).max(1)
+                    == 1 % (tick / day).max(1)
+        };
+        // At a midnight the date below marks the tick.
+        if on_tick && !(midnight && tick < day) {
+            let label = if tick < day { hm.clone() } else { local_fmt(t, &st.tz, "%m-%d") };
+            let _ = write!(h.s, "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{base:.1}\" y2=\"{:.1}\" stroke=\"#98a2b3\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", base + 4.0, base + 15.0, esc(&label));
+        }
+        // The date row: under the times, at each midnight (and at the start), the year once.
+        let first = j == 0 && (!midnight || tick >= day);
+        if (midnight && tick < day) || first || (tick >= day && !dated) {
+            if first && tick < day && !midnight {
+                // A partial first day: its date at the left edge unless a midnight comes soon.
+                let next = (i0..=i1).position(|k| local_fmt(tl.bucket_start(k), &st.tz, "%H:%M") == "00:00");
+                if next.is_some_and(|k| (k as f64) * bw < 90.0) {
+                    continue;
+                }
+            }
+            let fmt = if !dated || local_fmt(t, &st.tz, "%m-%d") == "01-01" { "%Y-%m-%d" } else { "%m-%d" };
+            let label = if tick >= day { local_fmt(t, &st.tz, "%Y") } else { local_fmt(t, &st.tz, fmt) };
+            dated = true;
+            if midnight && tick < day {
+                let _ = write!(
+                    h.s,
+                    "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{base:.1}\" y2=\"{:.1}\" stroke=\"#667085\"/>",
+                    base + 30.0
+                );
+            }
+            let _ =
+                write!(h.s, "<text class=\"day\" x=\"{:.1}\" y=\"{:.1}\">{}</text>", x + 3.0, base + 30.0, esc(&label));
+        }
     }
     h.raw("</svg>");
 }
@@ -447,25 +729,26 @@ fn comparisons(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("</tbody></table>");
         if !c.http_v6.is_empty() {
             h.raw("<h3>HTTP requests over IPv6 during the window</h3><table class=\"sortable\"><thead><tr><th>Sensor</th><th class=\"n\">Requests</th><th>Request</th><th>First</th></tr></thead><tbody>");
-            for a in c.http_v6.iter().take(30) {
+            for a in &c.http_v6 {
                 h.raw("<tr><td>");
                 h.text(&a.sensor);
                 let n = a.windows.iter().skip(1).step_by(3).sum::<u64>();
                 let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{n}\">{n}</td><td class=\"mono\">");
-                h.text(&format!("{} http://{}{}", a.method, a.host, a.example_uri));
-                h.cell(&local(a.first_ts, &st.tz));
+                h.breaking(&format!("{} http://{}{}", a.method, a.host, a.example_uri));
+                let _ = write!(h.s, "</td><td data-v=\"{}\">", a.first_ts);
+                h.time(a.first_ts, &st.tz);
                 h.raw("</td></tr>");
             }
             h.raw("</tbody></table>");
         }
         if !c.new_peers.is_empty() {
             h.raw("<h3>Peers new in the window</h3><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th class=\"n\">Bytes</th></tr></thead><tbody>");
-            for p in c.new_peers.iter().take(60) {
+            for p in &c.new_peers {
                 h.raw("<tr><td>");
                 h.text(&p.sensor);
-                h.raw("</td><td class=\"mono\">");
-                h.text(&p.addr.to_string());
-                h.cell(p.name().unwrap_or("-"));
+                h.addr_cell(&p.addr.to_string());
+                h.raw("</td><td>");
+                h.breaking(p.name().unwrap_or("-"));
                 let b = p.bytes_in + p.bytes_out;
                 let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{b}\">{}</td></tr>", esc(&bytes(b)));
             }
@@ -498,33 +781,39 @@ fn moved(h: &mut Html, r: &Report, st: &Settings) {
         h.raw("<p class=\"muted\">No service changed family in these captures.</p></section>");
         return;
     }
-    h.raw("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Time</th><th>Sensor</th><th>Change</th><th>Service</th></tr></thead><tbody>");
+    h.raw("<table class=\"sortable\" id=\"moved-table\"><thead><tr><th>Time</th><th>Sensor</th><th>Change</th><th>Service</th></tr></thead><tbody>");
     for e in &r.health.service_events {
         let _ = write!(h.s, "<tr><td data-v=\"{}\">", e.ts);
-        h.text(&local_fmt(e.ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z"));
+        h.time_fmt(e.ts, &st.tz, "%Y-%m-%d %H:%M:%S %Z");
         h.cell(&e.sensor);
         h.cell(&e.kind.replace('_', " "));
-        h.cell(&if e.port == 0 { e.service.clone() } else { format!("{}:{}", e.service, e.port) });
+        h.raw("</td><td>");
+        h.breaking(&if e.port == 0 { e.service.clone() } else { format!("{}:{}", e.service, e.port) });
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div></section>");
+    h.raw("</tbody></table></section>");
 }
 
 fn peers(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("<section id=\"peers\"><h2>Peers</h2><p class=\"muted\">Remote addresses each sensor exchanged traffic with; names come from the capture (SNI, HTTP Host, DNS answers the sensor received). Click a column to sort.</p>");
-    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"peer-table\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th>Source</th><th>Organisation</th><th>Address class</th><th class=\"n\">Flows out</th><th class=\"n\">Flows in</th><th class=\"n\">Sent</th><th class=\"n\">Received</th><th>First</th><th>Last</th><th>Class</th></tr></thead><tbody>");
+    h.raw("<table class=\"sortable\" id=\"peer-table\"><thead><tr><th>Sensor</th><th>Address</th><th>Name (source)</th><th>Organisation</th><th>Address class</th><th class=\"n\">Flows out</th><th class=\"n\">in</th><th class=\"n\">Sent</th><th class=\"n\">Received</th><th>First / last</th><th>Class</th></tr></thead><tbody>");
     for p in r.peers.iter().take(2000) {
         h.raw("<tr><td>");
         h.text(&p.sensor);
-        let _ = write!(h.s, "</td><td class=\"mono{}\">", if p.addr.version == 6 { " v6" } else { "" });
+        let _ = write!(h.s, "</td><td class=\"addr{}\">", if p.addr.version == 6 { " v6" } else { "" });
         h.text(&p.addr.to_string());
-        h.cell(p.name().unwrap_or("-"));
+        h.raw("</td><td>");
+        h.breaking(p.name().unwrap_or("-"));
         if p.ambiguous {
             h.raw(" <span class=\"muted\">(+");
             h.text(&(p.names.len() - 1).to_string());
             h.raw(" more)</span>");
         }
-        h.cell(p.names.first().map_or("", |n| n.source));
+        if let Some(n) = p.names.first() {
+            h.raw(" <span class=\"muted\">(");
+            h.text(n.source);
+            h.raw(")</span>");
+        }
         h.raw("</td><td>");
         let mut org = p.org.clone().unwrap_or_default();
         if let Some(asn) = p.asn {
@@ -537,24 +826,23 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
         h.cell(&p.addr_class);
         let _ = write!(
             h.s,
-            "</td><td class=\"n\" data-v=\"{0}\">{0}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{3}</td><td class=\"n\" data-v=\"{4}\">{5}</td><td data-v=\"{6}\">",
+            "</td><td class=\"n\" data-v=\"{0}\">{0}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{3}</td><td class=\"n\" data-v=\"{4}\">{5}",
             p.flows_out,
             p.flows_in,
             p.bytes_out,
             esc(&bytes(p.bytes_out)),
             p.bytes_in,
             esc(&bytes(p.bytes_in)),
-            p.first_ts
         );
-        h.text(&local(p.first_ts, &st.tz));
-        let _ = write!(h.s, "</td><td data-v=\"{}\">", p.last_ts);
-        h.text(&local(p.last_ts, &st.tz));
+        span_cell(h, p.first_ts, p.last_ts, &st.tz);
         h.cell(&p.classes.join(", "));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div>");
+    h.raw("</tbody></table>");
     if r.peers.len() > 2000 {
-        h.text(&format!("… {} more peers in the JSON (--json).", r.peers.len() - 2000));
+        h.raw("<p class=\"muted\">");
+        h.text(&format!("2000 of {} peers listed here; all of them are in the JSON (--json).", r.peers.len()));
+        h.raw("</p>");
     }
     for f in &r.peers_folded {
         h.raw("<p class=\"muted\">");
@@ -567,21 +855,20 @@ fn peers(h: &mut Html, r: &Report, st: &Settings) {
         ));
         h.raw("</p>");
     }
-    h.raw("<h3>By IPv6 /64 (IPv4 /24)</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Prefix</th><th class=\"n\">Addresses</th><th class=\"n\">Flows</th><th class=\"n\">Bytes</th><th>Names</th></tr></thead><tbody>");
+    h.raw("<h3>By IPv6 /64 (IPv4 /24)</h3><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Prefix</th><th class=\"n\">Addresses</th><th class=\"n\">Flows</th><th class=\"n\">Bytes</th><th>Names</th></tr></thead><tbody>");
     for g in r.prefixes_64.iter().take(500) {
         h.raw("<tr><td>");
         h.text(&g.sensor);
-        h.raw("</td><td class=\"mono\">");
-        h.text(&g.key);
+        h.addr_cell(&g.key);
         let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{3}</td><td>", g.addresses, g.flows, g.bytes, esc(&bytes(g.bytes)));
-        h.text(&g.names.join(", "));
+        h.breaking(&g.names.join(", "));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div></section>");
+    h.raw("</tbody></table></section>");
 }
 
 fn apps(h: &mut Html, r: &Report, st: &Settings) {
-    h.raw("<section id=\"apps\"><h2>Application events</h2><h3>HTTP requests (method, host, path; query cut, one example kept)</h3><div class=\"scroll\"><table class=\"sortable\" id=\"http-table\"><thead><tr><th>Sensor</th><th>IP</th><th class=\"n\">Requests</th><th>Request</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    h.raw("<section id=\"apps\"><h2>Application events</h2><h3>HTTP requests (method, host, path; query cut, one example kept)</h3><table class=\"sortable\" id=\"http-table\"><thead><tr><th>Sensor</th><th>IP</th><th class=\"n\">Requests</th><th>Request</th><th>First / last</th></tr></thead><tbody>");
     for a in r.http.iter().take(1000) {
         h.raw("<tr><td>");
         h.text(&a.sensor);
@@ -592,11 +879,11 @@ fn apps(h: &mut Html, r: &Report, st: &Settings) {
             a.family,
             a.count
         );
-        h.text(&format!("{} http://{}{}", a.method, a.host, a.example_uri));
-        span_cells(h, a.first_ts, a.last_ts, &st.tz);
+        h.breaking(&format!("{} http://{}{}", a.method, a.host, a.example_uri));
+        span_cell(h, a.first_ts, a.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div><h3>TLS and QUIC server names</h3><div class=\"scroll\"><table class=\"sortable\" id=\"tls-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Transport</th><th class=\"n\">Handshakes</th><th>Server name</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    h.raw("</tbody></table><h3>TLS and QUIC server names</h3><table class=\"sortable\" id=\"tls-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Transport</th><th class=\"n\">Handshakes</th><th>Server name</th><th>First / last</th></tr></thead><tbody>");
     for a in r.tls.iter().take(1000) {
         h.raw("<tr><td>");
         h.text(&a.sensor);
@@ -605,11 +892,11 @@ fn apps(h: &mut Html, r: &Report, st: &Settings) {
             "</td><td>IPv{}</td><td>{}</td><td class=\"n\" data-v=\"{2}\">{2}</td><td class=\"mono\">",
             a.family, a.transport, a.count
         );
-        h.text(if a.sni.is_empty() { "(none)" } else { &a.sni });
-        span_cells(h, a.first_ts, a.last_ts, &st.tz);
+        h.breaking(if a.sni.is_empty() { "(none)" } else { &a.sni });
+        span_cell(h, a.first_ts, a.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div>");
+    h.raw("</tbody></table>");
     mail(h, r, st);
     h.raw("</section>");
 }
@@ -628,13 +915,13 @@ fn indicators(h: &mut Html, r: &Report, st: &Settings) {
         return;
     }
     paragraphs(h, &lines);
-    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"indicator-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Indicator</th><th>Kind</th><th>Listed in</th><th class=\"n\">Matches</th>");
+    h.raw("<table class=\"sortable\" id=\"indicator-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Indicator</th><th>Kind</th><th>Listed in</th><th class=\"n\">Matches</th>");
     for c in &r.comparisons {
         h.raw("<th class=\"n\">");
-        h.text(&format!("before / during / after {}", c.event.name));
-        h.raw("</th>");
+        h.text(&c.event.name);
+        h.raw("<br>before / during / after</th>");
     }
-    h.raw("<th>What matched</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    h.raw("<th>What matched</th><th>First / last</th></tr></thead><tbody>");
     for x in &r.indicators {
         h.raw("<tr><td>");
         h.text(&x.sensor);
@@ -644,32 +931,35 @@ fn indicators(h: &mut Html, r: &Report, st: &Settings) {
             if x.family == 6 { " class=\"v6\"" } else { "" },
             x.family
         );
-        h.text(&x.indicator);
+        h.breaking(&x.indicator);
         let kind = match x.kind {
             engine::analyze::indicators::Kind::Domain => "domain",
             engine::analyze::indicators::Kind::Address => "address",
             engine::analyze::indicators::Kind::Url => "URL",
         };
         let _ = write!(h.s, "</td><td>{kind}</td><td class=\"mono\">");
-        h.text(&format!("{}:{}", x.file, x.line));
+        h.breaking(&format!("{}:{}", x.file, x.line));
         let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}</td>", x.count);
         for w in x.windows.chunks(3) {
             let _ =
                 write!(h.s, "<td class=\"n\">{}</td>", w.iter().map(u64::to_string).collect::<Vec<_>>().join(" / "));
         }
         h.raw("<td class=\"mono\">");
-        h.text(&x.matched.join("; "));
-        span_cells(h, x.first_ts, x.last_ts, &st.tz);
+        h.breaking(&x.matched.join("; "));
+        span_cell(h, x.first_ts, x.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div></section>");
+    h.raw("</tbody></table></section>");
 }
 
-/// Closes a cell and writes the First and Last cells (sortable by time) of a table row.
-fn span_cells(h: &mut Html, first: i64, last: i64, tz: &jiff::tz::TimeZone) {
-    for t in [first, last] {
-        let _ = write!(h.s, "</td><td data-v=\"{t}\">");
-        h.text(&local(t, tz));
+/// Closes a cell and writes one "First / last" cell (sortable by the first time): the two
+/// times on their own lines, or one when they are the same minute.
+fn span_cell(h: &mut Html, first: i64, last: i64, tz: &jiff::tz::TimeZone) {
+    let _ = write!(h.s, "</td><td data-v=\"{first}\">");
+    h.time(first, tz);
+    if local(first, tz) != local(last, tz) {
+        h.raw("<br>");
+        h.time(last, tz);
     }
 }
 
@@ -691,7 +981,7 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
         return;
     }
     paragraphs(h, &lines);
-    h.raw("<div class=\"scroll\"><table class=\"sortable\" id=\"mail-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Direction</th><th class=\"n\">Connections</th><th class=\"n\">Senders</th><th class=\"n\">Messages</th><th class=\"n\">Recipients</th><th class=\"n\">Rejected</th><th class=\"n\">Deferred</th><th class=\"n\">STARTTLS</th><th>Busiest senders</th><th>First</th><th>Last</th></tr></thead><tbody>");
+    h.raw("<table class=\"sortable\" id=\"mail-table\"><thead><tr><th>Sensor</th><th>IP</th><th>Direction</th><th class=\"n\">Connections</th><th class=\"n\">Senders</th><th class=\"n\">Messages</th><th class=\"n\">Recipients</th><th class=\"n\">Rejected</th><th class=\"n\">Deferred</th><th class=\"n\">STARTTLS</th><th>Busiest senders</th><th>First / last</th></tr></thead><tbody>");
     for m in &r.mail {
         h.raw("<tr><td>");
         h.text(&m.sensor);
@@ -707,15 +997,15 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
         }
         h.raw("<td class=\"mono\">");
         let top: Vec<String> = m.top_senders.iter().map(|(a, n)| format!("{a} ×{n}")).collect();
-        h.text(&top.join(", "));
-        span_cells(h, m.first_ts, m.last_ts, &st.tz);
+        h.breaking(&top.join(", "));
+        span_cell(h, m.first_ts, m.last_ts, &st.tz);
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div>");
+    h.raw("</tbody></table>");
 }
 
 fn services(h: &mut Html, r: &Report) {
-    h.raw("<section id=\"services\"><h2>Services by family</h2><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Service</th><th>IP</th><th class=\"n\">Attempts</th><th class=\"n\">OK</th><th class=\"n\">Success (≥95%)</th><th class=\"n\">Connect p50</th><th class=\"n\">p90</th><th>Failures, fallbacks</th></tr></thead><tbody>");
+    h.raw("<section id=\"services\"><h2>Services by family</h2><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Service</th><th>IP</th><th class=\"n\">Attempts</th><th class=\"n\">OK</th><th class=\"n\">Success (≥95%)</th><th class=\"n\">Connect p50</th><th class=\"n\">p90</th><th>Failures, fallbacks</th></tr></thead><tbody>");
     for s in &r.health.services {
         let mut notes: Vec<String> = s.failures.iter().map(|(k, n)| format!("{k} {n}")).collect();
         notes.extend(s.fallbacks.iter().map(|(k, n)| format!("fallback {k} {n}")));
@@ -724,7 +1014,8 @@ fn services(h: &mut Html, r: &Report) {
         }
         h.raw("<tr><td>");
         h.text(&s.sensor);
-        h.cell(&format!("{}:{}", s.service, s.port));
+        h.raw("</td><td>");
+        h.breaking(&format!("{}:{}", s.service, s.port));
         let _ = write!(
             h.s,
             "</td><td>IPv{}</td><td class=\"n\" data-v=\"{1}\">{1}</td><td class=\"n\" data-v=\"{2}\">{2}</td><td class=\"n\" data-v=\"{3}\">{4:.0}% ({5:.0}%)</td>",
@@ -747,19 +1038,19 @@ fn services(h: &mut Html, r: &Report) {
         h.text(&notes.join(", "));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div></section>");
+    h.raw("</tbody></table></section>");
 }
 
 fn addresses(h: &mut Html, r: &Report, intel: &engine::analyze::addr::Intel) {
     h.raw("<section id=\"addresses\"><h2>Address intelligence</h2><p class=\"muted\">IPv6 peers by interface-identifier class and transition mechanism (RFC 7707: how guessable an address is).</p>");
-    h.raw("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th>Class</th><th>Details</th></tr></thead><tbody>");
+    h.raw("<table class=\"sortable\"><thead><tr><th>Sensor</th><th>Address</th><th>Name</th><th>Class</th><th>Details</th></tr></thead><tbody>");
     for p in r.peers.iter().filter(|p| p.addr.version == 6).take(1000) {
         let info = intel.describe(&p.addr);
         h.raw("<tr><td>");
         h.text(&p.sensor);
-        h.raw("</td><td class=\"mono\">");
-        h.text(&p.addr.to_string());
-        h.cell(p.name().unwrap_or("-"));
+        h.addr_cell(&p.addr.to_string());
+        h.raw("</td><td>");
+        h.breaking(p.name().unwrap_or("-"));
         h.cell(&format!("{}{}", info.class, if info.wordy { ", wordy" } else { "" }));
         h.raw("</td><td>");
         let mut details = vec![info.block.to_string()];
@@ -767,7 +1058,7 @@ fn addresses(h: &mut Html, r: &Report, intel: &engine::analyze::addr::Intel) {
         h.text(&details.join("; "));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></div></section>");
+    h.raw("</tbody></table></section>");
 }
 
 fn capture(h: &mut Html, r: &Report, st: &Settings) {
@@ -777,7 +1068,7 @@ fn capture(h: &mut Html, r: &Report, st: &Settings) {
         h.text(&s.sensor);
         h.raw("</td><td class=\"mono\">");
         for f in &s.files {
-            h.text(&format!(
+            h.breaking(&format!(
                 "{} ({} frames){}",
                 f.path,
                 f.frames,
@@ -792,12 +1083,17 @@ fn capture(h: &mut Html, r: &Report, st: &Settings) {
             esc(&bytes(s.wire_bytes))
         );
         if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
-            h.text(&format!("{} – {}", local(a, &st.tz), local(b, &st.tz)));
+            h.time(a, &st.tz);
+            h.raw(" –<br>");
+            h.time(b, &st.tz);
         }
         h.cell(&format!("{} / {}", count(s.inner_ipv4), count(s.inner_ipv6)));
-        h.raw("</td><td class=\"mono\">");
+        h.raw("</td><td>");
         for a in &s.sensor_addrs {
-            h.text(&format!("{} ({})", a.addr, a.reason));
+            h.raw("<span class=\"addr\">");
+            h.text(&a.addr.to_string());
+            h.raw("</span> ");
+            h.text(&format!("({})", a.reason));
             h.raw("<br>");
         }
         h.raw("</td><td>");

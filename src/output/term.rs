@@ -183,6 +183,189 @@ pub fn endpoint(a: &engine::decode::Addr, port: u16) -> String {
     }
 }
 
+/// Columns a table line may take: [`WIDTH`] unless `--wide` set it to 0 (no limit). A display
+/// setting of the whole run, read by the record formatters on the worker threads too.
+static TABLE_WIDTH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(WIDTH);
+
+/// Table lines fit in 100 columns by default.
+pub const WIDTH: usize = 100;
+
+/// `--wide`: every column whole, however long the line.
+pub fn set_wide(wide: bool) {
+    TABLE_WIDTH.store(if wide { 0 } else { WIDTH }, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The width table lines fit in, or None with `--wide`.
+pub fn width() -> Option<usize> {
+    match TABLE_WIDTH.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        w => Some(w),
+    }
+}
+
+/// `s` in at most `w` columns, cut with `…` at the end (whole with `--wide`).
+pub fn shorten(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w || width().is_none() {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `s` in at most `w` columns, its middle replaced by `…` (addresses keep their prefix and
+/// interface identifier; whole with `--wide`).
+pub fn shorten_mid(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w || width().is_none() || w < 5 {
+        return s.to_string();
+    }
+    let head = (w - 1).div_ceil(2);
+    let tail = w - 1 - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(n - tail));
+    out
+}
+
+/// A table line whose last column is long: on the line when it fits the width, else on a line
+/// of its own below, indented by 4 and cut with `…` to the width. With `--wide`, one line whole.
+pub fn fit(prefix: &str, last: &str) -> String {
+    let Some(w) = width() else {
+        return format!("{prefix}{last}");
+    };
+    if prefix.chars().count() + last.chars().count() <= w {
+        format!("{prefix}{last}")
+    } else {
+        format!("{}\n    {}", prefix.trim_end(), shorten(last, w - 4))
+    }
+}
+
+/// A table line ending in a list (DNS answers): the items follow the columns while they fit,
+/// the rest on lines below, indented by 4, as many to a line as fit the width. With `--wide`,
+/// one line.
+pub fn fit_items(prefix: &str, items: &[String]) -> String {
+    let Some(w) = width() else {
+        return format!("{prefix}{}", items.join(" "));
+    };
+    let mut out = prefix.to_string();
+    let mut col = out.chars().count();
+    // Nothing after the columns (or the indent) on this line yet.
+    let mut empty = true;
+    for it in items {
+        let sep = usize::from(!empty);
+        if col + sep + it.chars().count() > w && !(empty && col == 4) {
+            out.truncate(out.trim_end().len());
+            out.push_str("\n    ");
+            col = 4;
+            empty = true;
+        }
+        if !empty {
+            out.push(' ');
+            col += 1;
+        }
+        let it = shorten(it, w.saturating_sub(col));
+        col += it.chars().count();
+        out.push_str(&it);
+        empty = false;
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// A line of prose (a summary's or a finding's sentence) wrapped at spaces to the width, the
+/// lines after the first indented to where its text starts: after the last gap of two or more
+/// spaces in its first 40 columns (`  health  [hp1] …` continues under `[`), else 4 more than
+/// its own indent. A word longer than a line is split. With `--wide`, the line as it is.
+pub fn wrap_line(line: &str) -> String {
+    let Some(w) = width() else {
+        return line.to_string();
+    };
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= w {
+        return line.to_string();
+    }
+    let lead = chars.iter().take_while(|c| **c == ' ').count();
+    let mut hang = lead + 4;
+    for i in lead..chars.len().min(40).saturating_sub(1) {
+        if chars[i] == ' ' && chars[i + 1] == ' ' {
+            let mut j = i;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            hang = j;
+        }
+    }
+    let hang = hang.min(w / 2);
+    let mut out = String::new();
+    let mut cur: String = chars[..lead].iter().collect();
+    let mut col = lead;
+    let mut empty = true;
+    for word in line[line.len() - line.trim_start().len()..].split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let sep = usize::from(!empty);
+            if col + sep + word.len() <= w {
+                if !empty {
+                    cur.push(' ');
+                }
+                cur.extend(word.iter());
+                col += sep + word.len();
+                empty = false;
+                break;
+            }
+            if empty {
+                // Longer than a whole line: split it.
+                let take = w - col;
+                cur.extend(word[..take].iter());
+                word.drain(..take);
+            }
+            out.push_str(cur.trim_end());
+            out.push('\n');
+            cur = " ".repeat(hang);
+            col = hang;
+            empty = true;
+        }
+    }
+    out.push_str(&cur);
+    out
+}
+
+/// A writer that passes each line through [`wrap_line`] (for the prose of `summary`, `health`
+/// and `demo`).
+pub struct Wrapped<W: std::io::Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: std::io::Write> Wrapped<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Wrapped { inner, buf: Vec::new() }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Wrapped<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        while let Some(i) = self.buf.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            writeln!(self.inner, "{}", wrap_line(&text))?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let text = String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
+            write!(self.inner, "{}", wrap_line(&text))?;
+        }
+        self.inner.flush()
+    }
+}
+
 /// Left-aligns `s` in `w` columns (no truncation; counts chars, not bytes).
 pub fn pad(s: &str, w: usize) -> String {
     let n = s.chars().count();

@@ -89,6 +89,8 @@ pub struct Volume {
     pub bytes: [u64; 3],
     /// Packets before, during, after.
     pub packets: [u64; 3],
+    /// Flows that started before, during, after.
+    pub flows: [u64; 3],
 }
 
 /// An organisation's (or service's) move between families around an event.
@@ -278,7 +280,7 @@ pub(super) fn compare(
     let windows = [(e.start - len, e.start), (e.start, e.end), (e.end, e.end + len)];
     let mut vols: HashMap<(String, u8, &'static str), Volume> = HashMap::new();
     for (w, (s, t)) in windows.iter().enumerate() {
-        for (k, bytes, pkts) in timeline.totals(*s, *t) {
+        for (k, sum) in timeline.totals(*s, *t) {
             let SeriesKey { sensor, family, direction, .. } = k;
             let v = vols.entry((sensor.clone(), family, direction)).or_insert_with(|| Volume {
                 sensor,
@@ -286,9 +288,11 @@ pub(super) fn compare(
                 direction,
                 bytes: [0; 3],
                 packets: [0; 3],
+                flows: [0; 3],
             });
-            v.bytes[w] += bytes;
-            v.packets[w] += pkts;
+            v.bytes[w] += sum.bytes;
+            v.packets[w] += sum.packets;
+            v.flows[w] += sum.flows;
         }
     }
     let mut volumes: Vec<Volume> = vols.into_values().collect();

@@ -66,6 +66,19 @@ pub struct Series {
     pub bytes: Vec<u64>,
     /// Packets per bucket.
     pub packets: Vec<u64>,
+    /// Flows that started in each bucket (counted once, on the originator's direction).
+    pub flows: Vec<u64>,
+}
+
+/// One series' sums over a span of time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// IP bytes.
+    pub bytes: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Flows that started in the span.
+    pub flows: u64,
 }
 
 /// The bucketed result.
@@ -89,11 +102,19 @@ impl Timeline {
     }
 }
 
+/// Bytes, packets (spread over a flow's span) and flow starts of one series in one base bucket.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    bytes: f64,
+    pkts: f64,
+    flows: u64,
+}
+
 /// Accumulates flows.
 #[derive(Clone)]
 pub struct TimelineAcc {
     base_ns: i64,
-    cells: HashMap<(u32, i64), (f64, f64)>,
+    cells: HashMap<(u32, i64), Cell>,
     keys: Vec<SeriesKey>,
     index: HashMap<SeriesKey, u32>,
     first: Option<i64>,
@@ -135,11 +156,17 @@ impl TimelineAcc {
             Role::Transit => ("transit", "transit"),
         };
         let key = |direction| KeyRef { sensor, family: rec.ip_version(), direction, role: rec.role.name(), class };
+        let mut counted = false;
         for (dir, side) in [(orig_dir, &rec.orig), (resp_dir, &rec.resp)] {
             if side.pkts == 0 {
                 continue;
             }
             let s = self.series(key(dir));
+            if !counted && self.cells.len() < MAX_CELLS {
+                // The flow itself, once: on the first side that sent anything.
+                self.cells.entry((s, rec.ts.div_euclid(self.base_ns))).or_default().flows += 1;
+                counted = true;
+            }
             self.spread(s, rec.ts, rec.last_ts.max(rec.ts), side.ip_bytes as f64, side.pkts as f64);
         }
     }
@@ -149,8 +176,8 @@ impl TimelineAcc {
         let b1 = to.div_euclid(self.base_ns).min(b0.saturating_add(MAX_SPREAD));
         if b0 == b1 || to == from || self.cells.len() >= MAX_CELLS {
             let c = self.cells.entry((s, b0)).or_default();
-            c.0 += bytes;
-            c.1 += pkts;
+            c.bytes += bytes;
+            c.pkts += pkts;
             return;
         }
         let span = (i128::from(to) - i128::from(from)) as f64;
@@ -159,24 +186,32 @@ impl TimelineAcc {
             let hi = if b == b1 { to } else { (b + 1).saturating_mul(self.base_ns).min(to) };
             let share = (i128::from(hi) - i128::from(lo)).max(0) as f64 / span;
             let c = self.cells.entry((s, b)).or_default();
-            c.0 += bytes * share;
-            c.1 += pkts * share;
+            c.bytes += bytes * share;
+            c.pkts += pkts * share;
         }
     }
 
-    /// Bytes and packets per series over [from, to), at base-bucket precision (a base bucket
-    /// counts when it starts inside the range).
-    pub fn totals(&self, from: i64, to: i64) -> Vec<(SeriesKey, u64, u64)> {
-        let mut sums = vec![(0.0f64, 0.0f64); self.keys.len()];
-        for (&(s, b), &(bytes, pkts)) in &self.cells {
+    /// Bytes, packets and flow starts per series over [from, to), at base-bucket precision (a
+    /// base bucket counts when it starts inside the range).
+    pub fn totals(&self, from: i64, to: i64) -> Vec<(SeriesKey, Totals)> {
+        let mut sums = vec![Cell::default(); self.keys.len()];
+        for (&(s, b), c) in &self.cells {
             let t = b.saturating_mul(self.base_ns);
             if t >= from && t < to {
-                sums[s as usize].0 += bytes;
-                sums[s as usize].1 += pkts;
+                let sum = &mut sums[s as usize];
+                sum.bytes += c.bytes;
+                sum.pkts += c.pkts;
+                sum.flows += c.flows;
             }
         }
-        let mut v: Vec<(SeriesKey, u64, u64)> =
-            self.keys.iter().zip(sums).map(|(k, (b, p))| (k.clone(), b.round() as u64, p.round() as u64)).collect();
+        let mut v: Vec<(SeriesKey, Totals)> = self
+            .keys
+            .iter()
+            .zip(sums)
+            .map(|(k, c)| {
+                (k.clone(), Totals { bytes: c.bytes.round() as u64, packets: c.pkts.round() as u64, flows: c.flows })
+            })
+            .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
@@ -206,20 +241,27 @@ impl TimelineAcc {
         let mut series: Vec<Series> = self
             .keys
             .iter()
-            .map(|k| Series { key: k.clone(), bytes: vec![0; buckets], packets: vec![0; buckets] })
+            .map(|k| Series {
+                key: k.clone(),
+                bytes: vec![0; buckets],
+                packets: vec![0; buckets],
+                flows: vec![0; buckets],
+            })
             .collect();
-        let mut acc: Vec<Vec<(f64, f64)>> = vec![vec![(0.0, 0.0); buckets]; self.keys.len()];
-        for (&(s, b), &(bytes, pkts)) in &self.cells {
+        let mut acc: Vec<Vec<Cell>> = vec![vec![Cell::default(); buckets]; self.keys.len()];
+        for (&(s, b), c) in &self.cells {
             let t = b.saturating_mul(self.base_ns);
             let i = ((align(t) - start) / i128::from(bucket_ns)).clamp(0, buckets as i128 - 1) as usize;
             let cell = &mut acc[s as usize][i];
-            cell.0 += bytes;
-            cell.1 += pkts;
+            cell.bytes += c.bytes;
+            cell.pkts += c.pkts;
+            cell.flows += c.flows;
         }
         for (s, cells) in series.iter_mut().zip(acc) {
-            for (i, (b, p)) in cells.into_iter().enumerate() {
-                s.bytes[i] = b.round() as u64;
-                s.packets[i] = p.round() as u64;
+            for (i, c) in cells.into_iter().enumerate() {
+                s.bytes[i] = c.bytes.round() as u64;
+                s.packets[i] = c.pkts.round() as u64;
+                s.flows[i] = c.flows;
             }
         }
         series.sort_by(|a, b| a.key.cmp(&b.key));
@@ -278,6 +320,10 @@ mod test {
         assert_eq!(get("out", "outbound").bytes.iter().sum::<u64>(), 100);
         assert_eq!(get("in", "inbound").bytes, vec![0, 0, 50]);
         assert!(tl.series.iter().all(|s| s.key.family == 6));
+        // Each flow counted once, where it started, on the side that opened it.
+        assert_eq!(get("out", "outbound").flows, vec![1, 0, 0]);
+        assert_eq!(get("in", "outbound").flows, vec![0, 0, 0]);
+        assert_eq!(get("in", "inbound").flows, vec![0, 0, 1]);
     }
 
     #[test]
