@@ -447,6 +447,12 @@ pub struct InputArgs {
     /// its lines; several may be given.
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "captures")]
     pub records: Vec<PathBuf>,
+    /// Read only the frames that match this capture filter, in tcpdump's syntax (BPF,
+    /// compiled by libpcap for each link type), e.g. 'ip6 or port 53': as `tcpdump -r FILE
+    /// EXPR` would read them. The sensor's own addresses are then inferred from those frames
+    /// only: give them (--sensor-addr, the config) when the filter keeps little of its traffic.
+    #[arg(short = 'f', long, value_name = "EXPR", conflicts_with = "records")]
+    pub filter: Option<String>,
     /// Group files into a sensor: NAME=GLOB matched against the capture paths (repeatable).
     /// Files matching no pattern form one sensor per file stem.
     #[arg(long = "sensor", value_name = "NAME=GLOB")]
@@ -485,6 +491,7 @@ impl InputArgs {
         InputArgs {
             captures: vec![],
             records: vec![],
+            filter: None,
             sensors: vec![],
             sensor_addrs: vec![],
             keep_going: false,

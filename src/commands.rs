@@ -16,7 +16,7 @@ use std::process::ExitCode;
 pub fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Summary { mut input, analysis, format } => {
-            let mut out = crate::output::term::Wrapped::new(std::io::BufWriter::new(std::io::stdout().lock()));
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
                 SummaryFormat::Json => {
                     let (sums, code) = analyse(&input, &mut NullSink)?;
@@ -30,6 +30,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     let settings = settings(&mut input, &analysis)?;
                     let mut a = Analysis::new(settings.clone());
                     let (sums, code) = analyse(&input, &mut a)?;
+                    let mut out = crate::output::term::Wrapped::new(out);
                     summary::table(&mut out, &sums)?;
                     let report = finished(a, sums);
                     writeln!(out)?;
@@ -68,9 +69,11 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                 report.findings.extend(probe_findings);
                 report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
             }
-            let mut out = crate::output::term::Wrapped::new(std::io::BufWriter::new(std::io::stdout().lock()));
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
-                HealthFormat::Table => health::table(&mut out, &report, &settings.tz)?,
+                HealthFormat::Table => {
+                    health::table(&mut crate::output::term::Wrapped::new(&mut out), &report, &settings.tz)?
+                }
                 HealthFormat::Jsonl => health::jsonl(&mut out, &report)?,
             }
             out.flush()?;
@@ -174,6 +177,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let mut input = InputArgs {
                 captures: files.clone(),
                 records: vec![],
+                filter: None,
                 sensors: vec![],
                 sensor_addrs: vec![],
                 keep_going: false,
@@ -448,6 +452,10 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
         crate::records::run(&input.records, sink)?;
         return Ok((Vec::new(), ExitCode::SUCCESS));
     }
+    // The filter is checked before anything is read or written.
+    if let Some(expr) = &input.filter {
+        crate::filter::Filter::new(expr)?;
+    }
     let sensors = sensors(input)?;
     let mut opened = preflight(&sensors, input.keep_going)?;
     let mut opts =
@@ -490,9 +498,17 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
                 b.inc(n);
             }
         };
-        let sum = match source {
-            Some(source) => pipeline::run_source(&s.name, &s.addrs, &mut **source, &opts, sink, &mut progress),
-            None => pipeline::run_sensor(s, &opts, sink, &mut progress),
+        let mut inner = source.take().unwrap_or_else(|| engine::source::open_paths(&s.paths, input.keep_going));
+        let sum = match &input.filter {
+            Some(expr) => {
+                let mut filtered = crate::filter::Filtered::new(inner, crate::filter::Filter::new(expr)?);
+                let sum = pipeline::run_source(&s.name, &s.addrs, &mut filtered, &opts, sink, &mut progress);
+                if filtered.counts().0 == 0 {
+                    eprintln!("v6watch: sensor {}: no frame matched -f {expr:?}", s.name);
+                }
+                sum
+            }
+            None => pipeline::run_source(&s.name, &s.addrs, &mut *inner, &opts, sink, &mut progress),
         }
         .with_context(|| format!("sensor {}", s.name))?;
         for f in &sum.files {

@@ -16,6 +16,7 @@ mod cli;
 mod commands;
 mod config;
 mod dataset;
+mod filter;
 mod gen;
 mod live;
 mod output;

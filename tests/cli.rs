@@ -999,7 +999,10 @@ fn dns_table_reads_like_dig() {
         announced.iter().all(|l| !l.contains("ff02::fb") && !l.contains("224.0.0.251") && !l.contains("TYPE0")),
         "{text}"
     );
-    assert!(announced[0].contains("johanna-QEMU-Virtual-Machine.local"), "{}", announced[0]);
+    // The name is cut to its column (the marker kept); whole with --wide.
+    assert!(announced[0].contains("johanna-QEMU-") && announced[0].contains("… +"), "{}", announced[0]);
+    let wide = v6watch(&["dns", "--wide", corpus.join("zeek/mdns.pcap").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&wide.stdout).contains("johanna-QEMU-Virtual-Machine.local +"));
     let o = v6watch(&["dns", corpus.join("zeek/dns-edns-ecs.pcap").to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("TYPE46 \\# 159 0001080300000e10"), "{text}");
@@ -1020,4 +1023,132 @@ fn a_filter_given_as_a_file_name_gets_a_hint() {
     );
     let o = v6watch(&["flows", "no-such-capture.pcap"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("capture filter"));
+}
+
+/// Tables fit a terminal: every line of every table command at most 100 columns on the demo
+/// and on the corpus (long values cut with `…`, long last columns and DNS answers continued
+/// below, prose wrapped); `--wide` gives each record whole on one line, with nothing cut.
+#[test]
+fn tables_fit_100_columns_and_wide_shows_everything() {
+    let dir = tmpdir("tables-fit");
+    let o = v6watch(&["demo", "-o", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let conf = dir.join("v6watch.toml");
+    let caps: Vec<String> =
+        ["honeypot1.pcapng", "honeypot2.pcapng"].iter().map(|f| dir.join(f).display().to_string()).collect();
+    let mut inputs: Vec<Vec<String>> = vec![caps.clone()];
+    if let Some(corpus) = common::corpus() {
+        for f in [
+            "zeek/dns-edns-ecs.pcap",
+            "zeek/mdns.pcap",
+            "ndpi/smtp-starttls.pcap",
+            "arkime/v6-http.pcap",
+            "zeek/chromium-115.0.5790.110-google-de-fragmented.pcap",
+        ] {
+            if corpus.join(f).exists() {
+                inputs.push(vec![corpus.join(f).display().to_string()]);
+            }
+        }
+    }
+    let width = |s: &str| s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    for input in &inputs {
+        for cmd in ["flows", "dns", "http", "tls", "smtp", "peers", "health", "summary", "timeline"] {
+            let mut args = vec![cmd, "--config", conf.to_str().unwrap(), "--tz", "Asia/Tokyo"];
+            args.extend(input.iter().map(String::as_str));
+            let o = v6watch(&args);
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(width(&text) <= 100, "{cmd} {input:?}: {} columns\n{text}", width(&text));
+        }
+    }
+    // --wide: the demo's twelve AAAA answers on the line of their query, the long Safe Browsing
+    // request whole, and one line per flow (as many lines as JSON records).
+    let wide = |cmd: &str| {
+        let mut args = vec![cmd, "--wide"];
+        args.extend(caps.iter().map(String::as_str));
+        String::from_utf8_lossy(&v6watch(&args).stdout).into_owned()
+    };
+    let dns = wide("dns");
+    assert!(dns.lines().any(|l| l.matches("AAAA 2404:6800:4004:805::").count() == 12), "all answers on one line");
+    assert!(!dns.contains('…'));
+    let http = wide("http");
+    assert!(http.contains(
+        "POST /safebrowsing/downloads?client=navclient-auto-ffox&appver=3.6.17&pver=2.2&wrkey=AKEgNiux HTTP/1.1"
+    ));
+    let flows = wide("flows");
+    let mut args = vec!["flows", "--format", "jsonl"];
+    args.extend(caps.iter().map(String::as_str));
+    let records = String::from_utf8_lossy(&v6watch(&args).stdout).lines().count();
+    assert_eq!(flows.lines().count(), records + 1, "one line per flow and the heading");
+    // The narrow table keeps every flow and its endpoints (continued on the line below).
+    let mut args = vec!["flows"];
+    args.extend(caps.iter().map(String::as_str));
+    let narrow = String::from_utf8_lossy(&v6watch(&args).stdout).into_owned();
+    assert_eq!(narrow.lines().filter(|l| l.contains(" -> ") && !l.contains("ORIG -> RESP")).count(), records);
+}
+
+/// `-f EXPR` reads the frames tcpdump's filter keeps: the flows of `flows -f EXPR FILE` are the
+/// flows of `tcpdump -r FILE -w - EXPR | v6watch flows -` (same endpoints, packets and bytes),
+/// on the demo and on corpus captures of several link types; a bad filter is exit 2 before
+/// anything is written.
+#[test]
+fn capture_filter_reads_what_tcpdump_keeps() {
+    if !common::have("tcpdump") {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but tcpdump is not installed");
+        return;
+    }
+    let dir = tmpdir("capture-filter");
+    assert!(v6watch(&["demo", "-o", dir.to_str().unwrap()]).status.success());
+    let mut cases: Vec<(String, &str)> = vec![
+        (dir.join("honeypot1.pcapng").display().to_string(), "ip6 and tcp port 443"),
+        (dir.join("honeypot2.pcapng").display().to_string(), "udp port 53 or icmp6"),
+    ];
+    if let Some(corpus) = common::corpus() {
+        for (f, expr) in [
+            ("zeek/linux_dlt_sll2.pcap", "ip6"),
+            ("zeek/Teredo.pcap", "udp port 53"),
+            ("arkime/v6-http.pcap", "tcp port 80"),
+        ] {
+            cases.push((corpus.join(f).display().to_string(), expr));
+        }
+    }
+    let key = |text: &str| -> Vec<String> {
+        let mut v: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let j: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{} {} {} {} {} {} {} {} {} {}",
+                    j["ts"],
+                    j["id.orig_h"],
+                    j["id.orig_p"],
+                    j["id.resp_h"],
+                    j["id.resp_p"],
+                    j["proto"],
+                    j["orig_pkts"],
+                    j["resp_pkts"],
+                    j["orig_ip_bytes"],
+                    j["resp_ip_bytes"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for (cap, expr) in &cases {
+        let ours = v6watch(&["flows", "--format", "jsonl", "-f", expr, cap]);
+        assert!(ours.status.success(), "{cap}: {}", String::from_utf8_lossy(&ours.stderr));
+        let filtered = dir.join("tcpdump.pcap");
+        let t = Command::new("tcpdump").args(["-r", cap, "-w"]).arg(&filtered).arg(expr).output().unwrap();
+        assert!(t.status.success(), "tcpdump {cap}: {}", String::from_utf8_lossy(&t.stderr));
+        let theirs = v6watch(&["flows", "--format", "jsonl", filtered.to_str().unwrap()]);
+        let (a, b) = (key(&String::from_utf8_lossy(&ours.stdout)), key(&String::from_utf8_lossy(&theirs.stdout)));
+        assert!(!a.is_empty(), "{cap} {expr}: the filter kept something");
+        assert_eq!(a, b, "{cap} {expr}");
+        let all = key(&String::from_utf8_lossy(&v6watch(&["flows", "--format", "jsonl", cap]).stdout));
+        assert!(all.len() > a.len(), "{cap} {expr}: the filter left something out");
+    }
+    let bad = v6watch(&["report", "-f", "port eighty", "-o", dir.join("r.html").to_str().unwrap(), &cases[0].0]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a capture filter"));
+    assert!(!dir.join("r.html").exists(), "nothing written");
 }

@@ -30,7 +30,8 @@ fn demo(name: &str) -> PathBuf {
 #[test]
 fn demo_answers_the_seeds_questions() {
     let dir = demo("report-demo-answers");
-    let o = v6watch(&["demo", "-o", dir.to_str().unwrap()]);
+    // --wide: each answer on one line, as the checks below read them.
+    let o = v6watch(&["demo", "--wide", "-o", dir.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
     for sensor in ["honeypot1", "honeypot2"] {
         let want =

@@ -227,7 +227,10 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
                     }
                 }
                 let more = if names.len() > 1 { format!(" +{}", names.len() - 1) } else { String::new() };
-                (d.server, format!("{}{more} (announced)", names[0]), "-".into())
+                // The marker stays whole however long the name.
+                let suffix = format!("{more} (announced)");
+                let name = term::shorten(names[0], QUERY.saturating_sub(suffix.chars().count()).max(8));
+                (d.server, format!("{name}{suffix}"), "-".into())
             } else {
                 (d.client, d.query.clone(), wire::dns::rtype::name(d.qtype))
             };

@@ -277,7 +277,7 @@ pub fn fit_items(prefix: &str, items: &[String]) -> String {
 /// A line of prose (a summary's or a finding's sentence) wrapped at spaces to the width, the
 /// lines after the first indented to where its text starts: after the last gap of two or more
 /// spaces in its first 40 columns (`  health  [hp1] …` continues under `[`), else 4 more than
-/// its own indent. A word longer than a line is split. With `--wide`, the line as it is.
+/// its own indent (its own indent when that is 8 or more). A word longer than a line is split. With `--wide`, the line as it is.
 pub fn wrap_line(line: &str) -> String {
     let Some(w) = width() else {
         return line.to_string();
@@ -287,7 +287,8 @@ pub fn wrap_line(line: &str) -> String {
         return line.to_string();
     }
     let lead = chars.iter().take_while(|c| **c == ' ').count();
-    let mut hang = lead + 4;
+    // A line that is itself a continuation (deeply indented) keeps its indent.
+    let mut hang = if lead >= 8 { lead } else { lead + 4 };
     for i in lead..chars.len().min(40).saturating_sub(1) {
         if chars[i] == ' ' && chars[i + 1] == ' ' {
             let mut j = i;
