@@ -1,6 +1,8 @@
 //! `-f EXPR` on capture files: tcpdump's filter syntax, compiled by libpcap for each link type
 //! the files have and run on each frame as it is read, as `tcpdump -r FILE EXPR` does; the
-//! frames it rejects are never decoded (they are not in any count but the files' own).
+//! frames it rejects are never decoded (they are not in any count but the files' own). Length
+//! tests (`greater`, `less`, `len`) see the captured length: libpcap's offline filter is given
+//! the frame's bytes only.
 
 use anyhow::{anyhow, Result};
 use engine::source::{FrameBatch, FrameSource, SourceSummary};
@@ -27,7 +29,15 @@ impl Filter {
     }
 
     fn compile(&self, linktype: u32) -> Result<pcap::BpfProgram, pcap::Error> {
-        let lt = i32::try_from(linktype).unwrap_or(i32::MAX);
+        // libpcap compiles for a DLT_ value, which is the file's LINKTYPE_ value but for a few
+        // old ones: LINKTYPE_RAW (101) is DLT_RAW (12 on Linux), LINKTYPE_ATM_RFC1483 (100)
+        // DLT_ATM_RFC1483 (11).
+        let dlt = match linktype {
+            101 => 12,
+            100 => 11,
+            lt => lt,
+        };
+        let lt = i32::try_from(dlt).unwrap_or(i32::MAX);
         pcap::Capture::dead(pcap::Linktype(lt))?.compile(&self.expr, true)
     }
 
@@ -82,7 +92,7 @@ impl FrameSource for Filtered {
             let f = &mut self.filter;
             batch.retain_frames(|lt, _, data| f.keep(lt, data));
             // A batch the filter emptied is not handed over: the engine waits for frames.
-            if !more || batch.len() > 0 {
+            if !more || !batch.is_empty() {
                 return more;
             }
         }

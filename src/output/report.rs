@@ -238,10 +238,8 @@ fn overview(h: &mut Html, r: &Report) {
             count(peers as u64),
             if peers == 1 { "" } else { "s" }
         ));
-        h.raw("<br>");
         totals_table(h, r, &s.sensor);
         let (c, w) = (findings(Severity::Critical), findings(Severity::Warning));
-        h.raw("<br>");
         if c + w > 0 {
             let _ = write!(
                 h.s,
