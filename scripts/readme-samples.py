@@ -5,7 +5,13 @@ Every fenced block line that starts with `$ v6watch ` (continued by a trailing b
 command; the lines after it, up to the next `$ ` line or the end of the block, are its output.
 The commands run in a scratch folder where `v6watch demo` has written `v6watch-demo/`, beside a
 link to the shared corpus (`../shared/corpus/...` paths work as in the repository). Commands
-that need the network, root or a clock (`probe`, `live`, `bench`) are left as they are.
+that need the network, root or a clock (`live`, `bench`) are left as they are. `probe` samples
+run in a network namespace of their own (root: iproute2, dnsmasq, nftables, python3), the lab the
+README describes: dnsmasq on 127.0.0.1:5399 answering `svc.test` with 127.0.0.1 and ::1 and
+`v4only.test` with 127.0.0.1 only, Python's HTTP server on both families serving `small` (3
+bytes) and `big` (300000 bytes), nftables dropping IPv6 to port 8080. Their times differ from
+run to run, so they are compared with every duration masked; without root they are skipped,
+and under CI=true that is a failure.
 
 An output line that ends in ` ...` was shortened on purpose: only its start is compared, and a
 regenerated line is shortened to the same length.
@@ -16,13 +22,16 @@ Usage: scripts/readme-samples.py [--check] [--bin PATH]
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SKIP = ("probe", "live", "bench")
+SKIP = ("live", "bench")
+LAB_TOOLS = ("ip", "dnsmasq", "nft", "python3")
 
 
 def binary(args):
@@ -59,10 +68,67 @@ def samples(lines):
     return out
 
 
-def same(want, got):
+def masked(line):
+    """A probe line with its durations masked and its spacing collapsed (the time column is
+    right-aligned, so its width moves with the digits)."""
+    line = re.sub(r"\d+(\.\d+)? ?(ms|s)\b", "T", line)
+    return " ".join(line.split())
+
+
+def same(want, got, probe=False):
+    if probe:
+        return masked(want) == masked(got)
     if want.endswith(" ..."):
         return got.startswith(want[:-4])
     return want == got
+
+
+def lab_ready():
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in LAB_TOOLS):
+        if os.environ.get("CI") == "true":
+            sys.exit("readme-samples: CI=true but the probe lab needs root and " + ", ".join(LAB_TOOLS))
+        return False
+    return True
+
+
+class ProbeLab:
+    """The README's probe lab in a network namespace of its own."""
+
+    def __init__(self, scratch):
+        self.ns = f"v6w-readme-{os.getpid()}"
+        self.procs = []
+        sh = lambda *a: subprocess.run(a, check=True, capture_output=True)
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        www = os.path.join(scratch, "www")
+        os.mkdir(www)
+        open(os.path.join(www, "small"), "w").write("ok\n")
+        open(os.path.join(www, "big"), "w").write("x" * 300000)
+        run = ["ip", "netns", "exec", self.ns]
+        self.procs.append(subprocess.Popen(run + [
+            "dnsmasq", "-k", "--conf-file=/dev/null", "--port=5399", "--listen-address=127.0.0.1",
+            "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=",
+            "--local=/test/", "--host-record=svc.test,127.0.0.1,::1", "--host-record=v4only.test,127.0.0.1",
+        ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.procs.append(subprocess.Popen(run + [
+            "python3", "-m", "http.server", "8080", "--bind", "::", "--directory", www,
+        ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for rule in ("add table inet readme",
+                     "add chain inet readme input { type filter hook input priority 0 ; }",
+                     "add rule inet readme input ip6 daddr ::1 tcp dport 8080 drop"):
+            sh(*run, "nft", rule)
+        wait = "import socket,sys\ntry:\n socket.create_connection(('127.0.0.1', 8080), 1).close()\nexcept OSError:\n sys.exit(1)"
+        for _ in range(100):
+            if subprocess.run(run + ["python3", "-c", wait]).returncode == 0:
+                break
+            time.sleep(0.1)
+        self.prefix = run
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+            p.wait()
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
 
 
 def shortened(want, got):
@@ -76,6 +142,7 @@ def main():
     readme = os.path.join(ROOT, "README.md")
     lines = open(readme, encoding="utf-8").read().split("\n")
     scratch = tempfile.mkdtemp(prefix="v6watch-readme-")
+    lab = None
     try:
         work = os.path.join(scratch, "work")
         os.mkdir(work)
@@ -90,13 +157,23 @@ def main():
         stale, new = [], list(lines)
         # From the end, so earlier indices stay valid while blocks change length.
         for start, after_cmd, cmd, end in reversed(samples(lines)):
-            if cmd.split()[1] in SKIP:
+            kind = cmd.split()[1]
+            if kind in SKIP:
                 continue
-            r = subprocess.run(["sh", "-c", cmd], cwd=work, env=env, capture_output=True, text=True)
+            prefix = []
+            if kind == "probe":
+                if lab is None:
+                    if not lab_ready():
+                        print("readme-samples: probe samples skipped (they need root and " + ", ".join(LAB_TOOLS) + ")")
+                        continue
+                    lab = ProbeLab(scratch)
+                prefix = lab.prefix
+            r = subprocess.run(prefix + ["sh", "-c", cmd], cwd=work, env=env, capture_output=True, text=True)
             # Trailing blanks are not part of a sample (the README keeps none).
             got = [g.rstrip() for g in r.stdout.rstrip("\n").split("\n")] if r.stdout.strip() else []
             want = lines[after_cmd:end]
-            if len(got) != len(want) or not all(same(w, g) for w, g in zip(want, got)):
+            probe = kind == "probe"
+            if len(got) != len(want) or not all(same(w, g, probe) for w, g in zip(want, got)):
                 stale.append((cmd, want, got))
                 fixed = [shortened(want[k], g) if k < len(want) else g for k, g in enumerate(got)]
                 new[after_cmd:end] = fixed
@@ -113,6 +190,8 @@ def main():
         print(f"README samples: {len(stale)} regenerated")
         return 0
     finally:
+        if lab is not None:
+            lab.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

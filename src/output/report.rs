@@ -347,15 +347,6 @@ fn health(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("</section>");
 }
 
-/// The sensors of a group with their counts: `honeypot1 ×8, honeypot2 ×8`.
-fn sensors_of<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let mut n: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
-    for s in items {
-        *n.entry(s).or_default() += 1;
-    }
-    n.into_iter().map(|(s, k)| format!("{s} ×{k}")).collect::<Vec<_>>().join(", ")
-}
-
 /// Groups `items` by `key`, in the order each key first appears.
 fn grouped<'a, T, K: Eq + std::hash::Hash>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<Vec<&'a T>> {
     let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
@@ -370,52 +361,67 @@ fn grouped<'a, T, K: Eq + std::hash::Hash>(items: &'a [T], key: impl Fn(&'a T) -
     groups
 }
 
-/// The occurrences of a grouped row, folded: "12 flows" opens the list.
-fn occurrences(h: &mut Html, what: &str, lines: &[(i64, String)], tz: &jiff::tz::TimeZone) {
-    let _ = write!(h.s, "<details><summary>{} {what}</summary><ul>", lines.len());
-    for (ts, line) in lines {
+/// One occurrence of a grouped row: its sensor, its time and its line in the folded list.
+struct Occurrence<'a> {
+    sensor: &'a str,
+    ts: i64,
+    line: String,
+}
+
+/// The cells every grouped row ends with: how many times, on which sensors (`honeypot1 ×8,
+/// honeypot2 ×8`), first and last time, and the occurrences folded ("12 flows" opens them).
+fn group_tail(h: &mut Html, what: &str, each: &[Occurrence], tz: &jiff::tz::TimeZone) {
+    let mut sensors: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for o in each {
+        *sensors.entry(o.sensor).or_default() += 1;
+    }
+    let sensors: Vec<String> = sensors.into_iter().map(|(s, k)| format!("{s} ×{k}")).collect();
+    let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}", each.len());
+    h.cell(&sensors.join(", "));
+    let first = each.iter().map(|o| o.ts).min().unwrap_or(0);
+    span_cell(h, first, each.iter().map(|o| o.ts).max().unwrap_or(0), tz);
+    let _ = write!(h.s, "</td><td><details><summary>{} {what}</summary><ul>", each.len());
+    for o in each {
         h.raw("<li>");
-        h.time_fmt(*ts, tz, "%Y-%m-%d %H:%M:%S %Z");
+        h.time_fmt(o.ts, tz, "%Y-%m-%d %H:%M:%S %Z");
         h.raw(" <span class=\"mono\">");
-        h.text(line);
+        h.text(&o.line);
         h.raw("</span></li>");
     }
-    h.raw("</ul></details>");
+    h.raw("</ul></details></td></tr>");
 }
+
+/// The heading cells of [`group_tail`].
+const GROUP_HEADS: &str = "<th class=\"n\">Times</th><th>Sensors</th><th>First / last</th><th>Each</th></tr></thead><tbody>";
 
 /// Happy-Eyeballs fallbacks, one row per service, kind and IPv6 outcome.
 fn fallbacks(h: &mut Html, r: &Report, st: &Settings) {
     if r.health.fallbacks.is_empty() {
         return;
     }
-    h.raw("<h3>Happy-Eyeballs fallbacks (IPv6 failed, IPv4 to the same name)</h3><table class=\"sortable\" id=\"fallbacks\"><thead><tr><th>Service</th><th>Kind</th><th>IPv6 outcome</th><th class=\"n\">Times</th><th>Sensors</th><th class=\"n\">User waited (median)</th><th class=\"n\">Longest</th><th>First / last</th><th>Each</th></tr></thead><tbody>");
+    h.raw("<h3>Happy-Eyeballs fallbacks (IPv6 failed, IPv4 to the same name)</h3><table class=\"sortable\" id=\"fallbacks\"><thead><tr><th>Service</th><th>Kind</th><th>IPv6 outcome</th><th class=\"n\">User waited (median)</th><th class=\"n\">Longest</th>");
+    h.raw(GROUP_HEADS);
     for g in grouped(&r.health.fallbacks, |f| (&f.service, f.port, f.kind, f.v6_outcome)) {
         let f = g[0];
         let mut waits: Vec<i64> = g.iter().map(|f| f.delay_ns).collect();
         waits.sort_unstable();
-        let (median, longest) = (waits[waits.len() / 2], waits[waits.len() - 1]);
         h.raw("<tr><td>");
         h.breaking(&format!("{}:{}", f.service, f.port));
         h.cell(f.kind.name());
         h.cell(f.v6_outcome.name());
-        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}", g.len());
-        h.cell(&sensors_of(g.iter().map(|f| f.sensor.as_str())));
-        for v in [median, longest] {
+        for v in [waits[waits.len() / 2], waits[waits.len() - 1]] {
             let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{v}\">");
             h.text(&duration(v));
         }
-        let (first, last) =
-            (g.iter().map(|f| f.v6_ts).min().unwrap_or(0), g.iter().map(|f| f.v6_ts).max().unwrap_or(0));
-        span_cell(h, first, last, &st.tz);
-        h.raw("</td><td>");
-        let lines: Vec<(i64, String)> = g
+        let each: Vec<Occurrence> = g
             .iter()
-            .map(|f| {
-                (f.v6_ts, format!("{} waited {} IPv6 {} → IPv4 {}", f.sensor, duration(f.delay_ns), f.v6_uid, f.v4_uid))
+            .map(|f| Occurrence {
+                sensor: &f.sensor,
+                ts: f.v6_ts,
+                line: format!("{} waited {} IPv6 {} → IPv4 {}", f.sensor, duration(f.delay_ns), f.v6_uid, f.v4_uid),
             })
             .collect();
-        occurrences(h, "fallbacks", &lines, &st.tz);
-        h.raw("</td></tr>");
+        group_tail(h, "fallbacks", &each, &st.tz);
     }
     h.raw("</tbody></table>");
 }
@@ -425,33 +431,31 @@ fn pmtu(h: &mut Html, r: &Report, st: &Settings) {
     if r.health.pmtu.is_empty() {
         return;
     }
-    h.raw("<h3>Path MTU</h3><table class=\"sortable\" id=\"pmtu\"><thead><tr><th>Service</th><th>State</th><th>Seen from</th><th class=\"n\">Times</th><th>Sensors</th><th class=\"n\">Longest stall</th><th>Confidence</th><th>First / last</th><th>Each</th></tr></thead><tbody>");
+    h.raw("<h3>Path MTU</h3><table class=\"sortable\" id=\"pmtu\"><thead><tr><th>Service</th><th>State</th><th>Seen from</th><th class=\"n\">Longest stall</th><th>Confidence</th>");
+    h.raw(GROUP_HEADS);
     for g in grouped(&r.health.pmtu, |b| (&b.service, b.port, b.state.name(), b.side, b.confidence)) {
         let b = g[0];
         h.raw("<tr><td>");
         h.breaking(&format!("{}:{}", b.service, b.port));
         h.cell(b.state.name());
         h.cell(&format!("{} side", b.side));
-        let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{0}\">{0}", g.len());
-        h.cell(&sensors_of(g.iter().map(|b| b.sensor.as_str())));
         let longest = g.iter().map(|b| b.stall_ns).max().unwrap_or(0);
         let _ = write!(h.s, "</td><td class=\"n\" data-v=\"{longest}\">");
         h.text(&duration(longest));
         h.cell(b.confidence);
-        let (first, last) = (g.iter().map(|b| b.ts).min().unwrap_or(0), g.iter().map(|b| b.ts).max().unwrap_or(0));
-        span_cell(h, first, last, &st.tz);
-        h.raw("</td><td>");
-        let lines: Vec<(i64, String)> =
-            g.iter().map(|b| (b.ts, format!("{} stalled {} {}", b.sensor, duration(b.stall_ns), b.uid))).collect();
-        occurrences(h, "flows", &lines, &st.tz);
-        h.raw("</td></tr>");
+        let each: Vec<Occurrence> = g
+            .iter()
+            .map(|b| Occurrence {
+                sensor: &b.sensor,
+                ts: b.ts,
+                line: format!("{} stalled {} {}", b.sensor, duration(b.stall_ns), b.uid),
+            })
+            .collect();
+        group_tail(h, "flows", &each, &st.tz);
     }
     h.raw("</tbody></table>");
 }
 
-/// The stacked series of a chart: name, family, direction, colour (Okabe–Ito, told apart by
-/// colour-blind readers too) and whether it is hatched (sent by the sensor), so in and out
-/// differ without colour as well.
 const SERIES: [(&str, u8, &str, &str, bool); 4] = [
     ("IPv4 in", 4, "in", "#0072b2", false),
     ("IPv4 out", 4, "out", "#56b4e9", true),
