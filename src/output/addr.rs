@@ -21,6 +21,7 @@ pub fn write(w: &mut dyn Write, list: &[(IpAddr, AddrInfo)], format: SummaryForm
         serde_json::to_writer_pretty(&mut *w, &rows)?;
         return writeln!(w);
     }
+    let w = &mut super::term::Wrapped::new(w);
     for (a, i) in list {
         writeln!(w, "{a}")?;
         writeln!(w, "  type      {}, {} scope", i.kind, i.scope)?;

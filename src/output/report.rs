@@ -392,7 +392,8 @@ fn group_tail(h: &mut Html, what: &str, each: &[Occurrence], tz: &jiff::tz::Time
 }
 
 /// The heading cells of [`group_tail`].
-const GROUP_HEADS: &str = "<th class=\"n\">Times</th><th>Sensors</th><th>First / last</th><th>Each</th></tr></thead><tbody>";
+const GROUP_HEADS: &str =
+    "<th class=\"n\">Times</th><th>Sensors</th><th>First / last</th><th>Each</th></tr></thead><tbody>";
 
 /// Happy-Eyeballs fallbacks, one row per service, kind and IPv6 outcome.
 fn fallbacks(h: &mut Html, r: &Report, st: &Settings) {

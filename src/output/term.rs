@@ -367,6 +367,13 @@ impl<W: std::io::Write> std::io::Write for Wrapped<W> {
     }
 }
 
+impl<W: std::io::Write> Drop for Wrapped<W> {
+    /// A last line without its newline is not lost.
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
 /// Left-aligns `s` in `w` columns (no truncation; counts chars, not bytes).
 pub fn pad(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -408,6 +415,32 @@ mod test {
         assert_eq!(duration(850_000_000), "850ms");
         assert_eq!(duration(245_000_000_000), "4m05s");
         assert_eq!(pct(1, 3), "33.3%");
+    }
+
+    /// The 100-column layout: values cut with `…`, a long last column continued below, items
+    /// wrapped, prose with a hanging indent, words longer than a line split.
+    #[test]
+    fn tables_fit_the_width() {
+        assert_eq!(shorten("safebrowsing.clients.google.com", 12), "safebrowsin…");
+        assert_eq!(shorten_mid("2001:db8:1234:5678:9abc:def0:1234:5678", 21), "2001:db8:1…:1234:5678");
+        let prefix = "x".repeat(90) + " ";
+        assert_eq!(fit(&prefix, "short"), format!("{prefix}short"));
+        let long = "y".repeat(120);
+        let two = fit(&prefix, &long);
+        let lines: Vec<&str> = two.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].starts_with("    y") && lines[1].ends_with('…') && lines[1].chars().count() == 100);
+        let items: Vec<String> = (0..12).map(|i| format!("AAAA 2404:6800:4004:805::{i:x}")).collect();
+        let wrapped = fit_items(&"z".repeat(95), &items);
+        assert!(wrapped.lines().all(|l| l.chars().count() <= 100), "{wrapped}");
+        assert_eq!(wrapped.matches("AAAA").count(), 12);
+        let prose = format!("  health  [hp1] {}", "word ".repeat(40));
+        let w = wrap_line(prose.trim_end());
+        assert!(w.lines().count() > 1 && w.lines().all(|l| l.chars().count() <= 100));
+        assert!(w.lines().skip(1).all(|l| l.starts_with("          word")), "{w}");
+        let url = format!("  http  {}", "u".repeat(150));
+        assert!(wrap_line(&url).lines().all(|l| l.chars().count() <= 100));
+        // (--wide is a process-wide setting: tests/cli.rs checks it on the binary.)
     }
 
     #[test]
