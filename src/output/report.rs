@@ -30,7 +30,7 @@ pub fn esc(s: &str) -> String {
 }
 
 pub(super) const CSS: &str = r#"
-:root{--v4in:#0072b2;--v4out:#56b4e9;--v6in:#d55e00;--v6out:#e69f00;--own:#8c8c8c;--ink:#1d2330;--mute:#667085;--line:#e4e7ec;--bg:#fff;--crit:#b42318;--warn:#b54708;--info:#175cd3}
+:root{--v4in:#0072b2;--v4out:#56b4e9;--v6in:#d55e00;--v6out:#e69f00;--oth:#bbb;--ink:#1d2330;--mute:#667085;--line:#e4e7ec;--bg:#fff;--crit:#b42318;--warn:#b54708;--info:#175cd3}
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;background:#f6f7f9}
 header{background:#101828;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;color:#d0d5dd}
 main{max-width:1480px;margin:0 auto;padding:12px 12px 48px}
