@@ -524,6 +524,14 @@ fn report_fits_the_page_at_1400_px() {
     for r in &reports {
         assert_eq!(layout_problems(bin, r), Vec::<String>::new(), "{}", r.display());
     }
+    // Sensors of the same span share the report's bucket; a sensor whose capture covers seconds
+    // in a report spanning years gets its own axis and bucket, named in its heading.
+    let demo_html = std::fs::read_to_string(&reports[0]).unwrap();
+    assert!(!demo_html.contains(" bucket)</h3>"));
+    if reports.len() > 2 {
+        let corpus_html = std::fs::read_to_string(&reports[2]).unwrap();
+        assert!(corpus_html.contains(" (per 1m00s bucket)</h3>"), "own axes");
+    }
     // The check sees what it looks for: a cell made too narrow for its address is reported.
     let html = std::fs::read_to_string(&reports[0])
         .unwrap()

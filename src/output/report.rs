@@ -509,18 +509,24 @@ fn timeline(h: &mut Html, r: &Report, st: &Settings) {
         st.tz_name
     ));
     for (n, s) in r.sensors.iter().enumerate() {
+        // Each sensor on its own time axis: its own timeline when its span is much shorter than
+        // the whole one's, else its first to its last bucket of the whole.
+        let own_tl = r.sensor_timelines.iter().find(|(name, _)| *name == s.sensor).map(|(_, t)| t);
+        let tl = own_tl.unwrap_or(tl);
         let data = sensor_series(tl, &s.sensor);
-        // Each sensor on its own time axis: from its first to its last bucket.
         let index = |t: Option<i64>, or: usize| {
             t.map_or(or, |t| {
                 ((t.saturating_sub(tl.start_ns)) / tl.bucket_ns.max(1)).clamp(0, tl.buckets as i64 - 1) as usize
             })
         };
         let last = tl.buckets.saturating_sub(1);
-        let range = (index(s.first_ts, 0), index(s.last_ts, last));
+        let range = if own_tl.is_some() { (0, last) } else { (index(s.first_ts, 0), index(s.last_ts, last)) };
         let range = if range.0 <= range.1 { range } else { (0, last) };
         h.raw("<h3>");
         h.text(&s.sensor);
+        if own_tl.is_some() {
+            h.text(&format!(" (per {} bucket)", duration(tl.bucket_ns)));
+        }
         h.raw("</h3><div class=\"chartbox\">");
         let own: u64 = data[4].iter().sum();
         if own > 0 {

@@ -368,6 +368,11 @@ impl Analysis {
         let origin = self.origin();
         let health = std::mem::take(&mut self.health).finish(&params, &self.settings.intel);
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
+        // A bucket the user chose applies to every sensor.
+        let sensor_timelines = match self.settings.bucket_ns {
+            None => self.timeline.finish_per_sensor(timeline.bucket_ns, |first| self.midnight(first)),
+            Some(_) => vec![],
+        };
         let peers_folded = self.peers.folded();
         let mut peers = self.peers.finish(&self.settings.intel);
         let mut warnings = Vec::new();
@@ -423,6 +428,7 @@ impl Analysis {
             },
             sensors: Vec::new(),
             timeline,
+            sensor_timelines,
             peers,
             peers_folded,
             prefixes_64,
@@ -444,7 +450,12 @@ impl Analysis {
     /// A bucket boundary: midnight of the first day in the display zone.
     fn origin(&self) -> i64 {
         let Some((first, _)) = self.timeline.span() else { return 0 };
-        jiff::Timestamp::from_nanosecond(i128::from(first))
+        self.midnight(first)
+    }
+
+    /// Midnight of the day of `t` in the display zone.
+    fn midnight(&self, t: i64) -> i64 {
+        jiff::Timestamp::from_nanosecond(i128::from(t))
             .ok()
             .and_then(|t| t.to_zoned_datetime(self.settings.tz.clone()).start_of_day().ok())
             .and_then(|z| i64::try_from(z.timestamp().as_nanosecond()).ok())

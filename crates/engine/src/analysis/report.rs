@@ -226,6 +226,10 @@ pub struct Report {
     pub sensors: Vec<SensorSummary>,
     /// Volume over time.
     pub timeline: Timeline,
+    /// Sensors whose span is much shorter than the whole timeline's, on their own span and
+    /// bucket (for their charts; not in the JSON, whose `timeline` has every series).
+    #[serde(skip)]
+    pub sensor_timelines: Vec<(String, Timeline)>,
     /// Remote peers.
     pub peers: Vec<Peer>,
     /// Peers beyond the analysis bound (mostly one-flow peers of a scan or flood), counted per

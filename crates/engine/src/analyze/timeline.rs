@@ -224,9 +224,57 @@ impl TimelineAcc {
     /// Regroups into buckets of `bucket_ns` (None: automatic, at most 150 buckets over the
     /// span) aligned on `origin_ns` (a bucket boundary, e.g. local midnight in the display zone).
     pub fn finish(&self, bucket_ns: Option<i64>, origin_ns: i64) -> Timeline {
-        let Some((first, last)) = self.span() else {
+        let Some(span) = self.span() else {
             return Timeline { bucket_ns: bucket_ns.unwrap_or(MINUTE), start_ns: 0, buckets: 0, series: vec![] };
         };
+        let keys: Vec<u32> = (0..self.keys.len() as u32).collect();
+        self.regroup(&keys, self.cells.iter().map(|(&k, c)| (k, *c)), span, bucket_ns, |_| origin_ns)
+    }
+
+    /// Each sensor's own timeline, over its own span with its own automatic bucket (None for
+    /// a sensor whose bucket would be the whole timeline's): sensors whose captures cover
+    /// different times, or spans of very different lengths, each get an axis that fits them.
+    /// `origin`: the bucket boundary for a first capture time (local midnight).
+    pub fn finish_per_sensor(&self, bucket_ns: i64, origin: impl Fn(i64) -> i64) -> Vec<(String, Timeline)> {
+        let mut sensors: Vec<&str> = self.keys.iter().map(|k| k.sensor.as_str()).collect();
+        sensors.sort_unstable();
+        sensors.dedup();
+        if sensors.len() < 2 {
+            return vec![];
+        }
+        let mut cells: HashMap<&str, Vec<((u32, i64), Cell)>> = HashMap::new();
+        for (&(s, b), c) in &self.cells {
+            cells.entry(self.keys[s as usize].sensor.as_str()).or_default().push(((s, b), *c));
+        }
+        let mut out = vec![];
+        for (sensor, cells) in cells {
+            let first = cells.iter().map(|((_, b), _)| *b).min().unwrap_or(0).saturating_mul(self.base_ns);
+            let last =
+                cells.iter().map(|((_, b), _)| *b).max().unwrap_or(0).saturating_add(1).saturating_mul(self.base_ns)
+                    - 1;
+            let own = auto_bucket(last.saturating_sub(first).max(0)).max(self.base_ns);
+            if own >= bucket_ns {
+                continue;
+            }
+            let keys: Vec<u32> =
+                (0..self.keys.len() as u32).filter(|&i| self.keys[i as usize].sensor == sensor).collect();
+            let tl = self.regroup(&keys, cells.into_iter(), (first, last), Some(own), &origin);
+            out.push((sensor.to_string(), tl));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The series `keys` (indices into `self.keys`) over `span`, from their base-bucket `cells`.
+    fn regroup(
+        &self,
+        keys: &[u32],
+        cells: impl Iterator<Item = ((u32, i64), Cell)>,
+        (first, last): (i64, i64),
+        bucket_ns: Option<i64>,
+        origin: impl Fn(i64) -> i64,
+    ) -> Timeline {
+        let origin_ns = origin(first);
         let span = last.saturating_sub(first).max(0);
         let bucket_ns = bucket_ns.unwrap_or_else(|| auto_bucket(span)).max(self.base_ns).max(span / MAX_BUCKETS + 1);
         // i128: capture times can sit anywhere in i64 (hostile timestamps); this cannot overflow.
@@ -238,32 +286,31 @@ impl TimelineAcc {
         let buckets =
             ((align(last) - start) / i128::from(bucket_ns) + 1).clamp(1, i128::from(MAX_BUCKETS) + 2) as usize;
         let start_ns = start.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-        let mut series: Vec<Series> = self
-            .keys
-            .iter()
-            .map(|k| Series {
-                key: k.clone(),
-                bytes: vec![0; buckets],
-                packets: vec![0; buckets],
-                flows: vec![0; buckets],
-            })
-            .collect();
-        let mut acc: Vec<Vec<Cell>> = vec![vec![Cell::default(); buckets]; self.keys.len()];
-        for (&(s, b), c) in &self.cells {
+        // Position of each series of `keys` in the result.
+        let mut slot: HashMap<u32, usize> = HashMap::new();
+        for (i, &k) in keys.iter().enumerate() {
+            slot.insert(k, i);
+        }
+        let mut acc: Vec<Vec<Cell>> = vec![vec![Cell::default(); buckets]; keys.len()];
+        for ((s, b), c) in cells {
+            let Some(&k) = slot.get(&s) else { continue };
             let t = b.saturating_mul(self.base_ns);
             let i = ((align(t) - start) / i128::from(bucket_ns)).clamp(0, buckets as i128 - 1) as usize;
-            let cell = &mut acc[s as usize][i];
+            let cell = &mut acc[k][i];
             cell.bytes += c.bytes;
             cell.pkts += c.pkts;
             cell.flows += c.flows;
         }
-        for (s, cells) in series.iter_mut().zip(acc) {
-            for (i, c) in cells.into_iter().enumerate() {
-                s.bytes[i] = c.bytes.round() as u64;
-                s.packets[i] = c.pkts.round() as u64;
-                s.flows[i] = c.flows;
-            }
-        }
+        let mut series: Vec<Series> = keys
+            .iter()
+            .zip(acc)
+            .map(|(&k, cells)| Series {
+                key: self.keys[k as usize].clone(),
+                bytes: cells.iter().map(|c| c.bytes.round() as u64).collect(),
+                packets: cells.iter().map(|c| c.pkts.round() as u64).collect(),
+                flows: cells.iter().map(|c| c.flows).collect(),
+            })
+            .collect();
         series.sort_by(|a, b| a.key.cmp(&b.key));
         Timeline { bucket_ns, start_ns, buckets, series }
     }
