@@ -110,6 +110,9 @@ struct Cell {
     flows: u64,
 }
 
+/// A cell with its place: (series, base bucket).
+type Placed = ((u32, i64), Cell);
+
 /// Accumulates flows.
 #[derive(Clone)]
 pub struct TimelineAcc {
@@ -242,7 +245,7 @@ impl TimelineAcc {
         if sensors.len() < 2 {
             return vec![];
         }
-        let mut cells: HashMap<&str, Vec<((u32, i64), Cell)>> = HashMap::new();
+        let mut cells: HashMap<&str, Vec<Placed>> = HashMap::new();
         for (&(s, b), c) in &self.cells {
             cells.entry(self.keys[s as usize].sensor.as_str()).or_default().push(((s, b), *c));
         }
@@ -269,7 +272,7 @@ impl TimelineAcc {
     fn regroup(
         &self,
         keys: &[u32],
-        cells: impl Iterator<Item = ((u32, i64), Cell)>,
+        cells: impl Iterator<Item = Placed>,
         (first, last): (i64, i64),
         bucket_ns: Option<i64>,
         origin: impl Fn(i64) -> i64,
