@@ -377,6 +377,30 @@ mod test {
     }
 
     #[test]
+    fn a_sensor_with_a_short_span_gets_its_own_timeline() {
+        let hour = 60 * MINUTE;
+        let mut t = TimelineAcc::new(None);
+        t.flow("long", &rec(0, 1, Role::Outbound, 1, 1), "");
+        t.flow("long", &rec(120 * hour, 120 * hour + 1, Role::Outbound, 1, 1), "");
+        for m in 0..10 {
+            t.flow("short", &rec(50 * hour + m * MINUTE, 50 * hour + m * MINUTE + 1, Role::Outbound, 100, 0), "");
+        }
+        let whole = t.finish(None, 0);
+        assert_eq!(whole.bucket_ns, hour);
+        let own = t.finish_per_sensor(whole.bucket_ns, |_| 0);
+        assert_eq!(own.len(), 1, "only the short one");
+        let (name, tl) = &own[0];
+        assert_eq!(name, "short");
+        assert_eq!(tl.bucket_ns, MINUTE);
+        assert_eq!(tl.start_ns, 50 * hour);
+        assert_eq!(tl.buckets, 10);
+        assert!(tl.series.iter().all(|s| s.key.sensor == "short"));
+        let flows: u64 = tl.series.iter().flat_map(|s| &s.flows).sum();
+        assert_eq!(flows, 10);
+        assert_eq!(tl.series.iter().flat_map(|s| &s.bytes).sum::<u64>(), 1000);
+    }
+
+    #[test]
     fn hostile_time_spans_stay_bounded() {
         let mut t = TimelineAcc::new(Some(MINUTE));
         t.flow("hp", &rec(0, 2_000_000_000_000_000_000, Role::Outbound, 1, 1), "");
