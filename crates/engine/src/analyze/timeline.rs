@@ -159,28 +159,27 @@ impl TimelineAcc {
             Role::Transit => ("transit", "transit"),
         };
         let key = |direction| KeyRef { sensor, family: rec.ip_version(), direction, role: rec.role.name(), class };
-        let mut counted = false;
+        // The flow itself counts once: on the first side that sent anything.
+        let mut flows = 1;
         for (dir, side) in [(orig_dir, &rec.orig), (resp_dir, &rec.resp)] {
             if side.pkts == 0 {
                 continue;
             }
             let s = self.series(key(dir));
-            if !counted && self.cells.len() < MAX_CELLS {
-                // The flow itself, once: on the first side that sent anything.
-                self.cells.entry((s, rec.ts.div_euclid(self.base_ns))).or_default().flows += 1;
-                counted = true;
-            }
-            self.spread(s, rec.ts, rec.last_ts.max(rec.ts), side.ip_bytes as f64, side.pkts as f64);
+            self.spread(s, rec.ts, rec.last_ts.max(rec.ts), side.ip_bytes as f64, side.pkts as f64, flows);
+            flows = 0;
         }
     }
 
-    fn spread(&mut self, s: u32, from: i64, to: i64, bytes: f64, pkts: f64) {
+    /// Spreads `bytes` and `pkts` over [from, to]; `flows` (0 or 1) counts in the first bucket.
+    fn spread(&mut self, s: u32, from: i64, to: i64, bytes: f64, pkts: f64, flows: u64) {
         let b0 = from.div_euclid(self.base_ns);
         let b1 = to.div_euclid(self.base_ns).min(b0.saturating_add(MAX_SPREAD));
         if b0 == b1 || to == from || self.cells.len() >= MAX_CELLS {
             let c = self.cells.entry((s, b0)).or_default();
             c.bytes += bytes;
             c.pkts += pkts;
+            c.flows += flows;
             return;
         }
         let span = (i128::from(to) - i128::from(from)) as f64;
@@ -191,6 +190,9 @@ impl TimelineAcc {
             let c = self.cells.entry((s, b)).or_default();
             c.bytes += bytes * share;
             c.pkts += pkts * share;
+            if b == b0 {
+                c.flows += flows;
+            }
         }
     }
 
