@@ -759,8 +759,9 @@ impl<A: Attachment> FlowTable<A> {
     }
 
     fn evict(&mut self, out: &mut Vec<FlowRecord>) {
-        let victim = self.wheel.soonest().find(|e| {
-            let f = &self.slab[e.slot as usize];
+        let slab = &self.slab;
+        let victim = self.wheel.take_soonest(|e| {
+            let f = &slab[e.slot as usize];
             f.live && f.gen == e.gen
         });
         if let Some(e) = victim {

@@ -2,6 +2,8 @@
 //! pairs; a flow is registered once and re-registered only when its slot comes up and its
 //! deadline has moved on, so packets never touch the wheel (amortised O(1) expiry).
 
+use std::collections::VecDeque;
+
 /// Seconds the wheel spans; longer deadlines are parked at the far end and re-checked.
 const SLOTS: usize = 1024;
 
@@ -12,7 +14,9 @@ pub(crate) struct Entry {
 }
 
 pub(crate) struct Wheel {
-    buckets: Vec<Vec<Entry>>,
+    /// First in, first out within a second: eviction takes the oldest entry of the soonest
+    /// second and drops the stale ones it meets, in O(1) each.
+    buckets: Vec<VecDeque<Entry>>,
     /// The next second whose bucket has not been processed, or None before the first tick.
     next_s: Option<i64>,
     /// The first nanosecond of `next_s` (`i64::MIN` before the first tick): every frame moves
@@ -23,7 +27,7 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     pub fn new() -> Self {
-        Wheel { buckets: (0..SLOTS).map(|_| Vec::new()).collect(), next_s: None, next_ns: i64::MIN }
+        Wheel { buckets: (0..SLOTS).map(|_| VecDeque::new()).collect(), next_s: None, next_ns: i64::MIN }
     }
 
     fn bucket(sec: i64) -> usize {
@@ -37,7 +41,7 @@ impl Wheel {
             Some(next) => sec.clamp(next, next + SLOTS as i64 - 1),
             None => sec,
         };
-        self.buckets[Self::bucket(sec)].push(e);
+        self.buckets[Self::bucket(sec)].push_back(e);
     }
 
     /// Moves time to `now_ns`, handing every entry of every second up to and including the
@@ -63,7 +67,7 @@ impl Wheel {
         if target - cur >= SLOTS as i64 {
             cur = target - SLOTS as i64 + 1;
         }
-        let mut pending = Vec::new();
+        let mut pending = VecDeque::new();
         while cur <= target {
             std::mem::swap(&mut pending, &mut self.buckets[Self::bucket(cur)]);
             cur += 1;
@@ -81,17 +85,27 @@ impl Wheel {
         self.next_ns = sec.saturating_mul(1_000_000_000);
     }
 
-    /// The entries in the bucket that comes up next, for eviction under pressure.
-    pub fn soonest(&self) -> impl Iterator<Item = Entry> + '_ {
+    /// Takes the entry that comes up next and for which `live` holds, for eviction under
+    /// pressure; the entries met before it whose flows are gone are dropped on the way. (Left in
+    /// place, a flood's evicted flows made each eviction scan all the earlier ones: quadratic.)
+    pub fn take_soonest(&mut self, mut live: impl FnMut(Entry) -> bool) -> Option<Entry> {
         let start = self.next_s.unwrap_or(0);
-        (0..SLOTS as i64).flat_map(move |i| self.buckets[Self::bucket(start + i)].iter().copied())
+        for i in 0..SLOTS as i64 {
+            let b = &mut self.buckets[Self::bucket(start + i)];
+            while let Some(e) = b.pop_front() {
+                if live(e) {
+                    return Some(e);
+                }
+            }
+        }
+        None
     }
 
     /// Every entry (end of input).
     pub fn drain_all(&mut self) -> Vec<Entry> {
         let mut v = Vec::new();
         for b in &mut self.buckets {
-            v.append(b);
+            v.extend(b.drain(..));
         }
         v
     }
@@ -100,6 +114,28 @@ impl Wheel {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// Eviction under a flood: each gone entry is looked at once, not at every later eviction
+    /// (a flood of one-packet flows made that quadratic), and live ones come out oldest first.
+    #[test]
+    fn eviction_looks_at_each_entry_once() {
+        let mut w = Wheel::new();
+        w.advance(0, |_| None);
+        for slot in 0..10_000 {
+            w.schedule(Entry { slot, gen: 0 }, 5_000_000_000);
+        }
+        let gone = |e: Entry| e.slot.is_multiple_of(2);
+        let mut looked = 0;
+        let mut taken = vec![];
+        while let Some(e) = w.take_soonest(|e| {
+            looked += 1;
+            !gone(e)
+        }) {
+            taken.push(e.slot);
+        }
+        assert_eq!(looked, 10_000);
+        assert_eq!(taken, (0..10_000).filter(|s: &u32| !s.is_multiple_of(2)).collect::<Vec<u32>>());
+    }
 
     #[test]
     fn fires_after_deadline_and_reschedules() {
