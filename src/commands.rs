@@ -30,7 +30,6 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
                     let settings = settings(&mut input, &analysis)?;
                     let mut a = Analysis::new(settings.clone());
                     let (sums, code) = analyse(&input, &mut a)?;
-                    let mut out = crate::output::term::Wrapped::new(out);
                     summary::table(&mut out, &sums)?;
                     let report = finished(a, sums);
                     writeln!(out)?;
@@ -71,9 +70,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
-                HealthFormat::Table => {
-                    health::table(&mut crate::output::term::Wrapped::new(&mut out), &report, &settings.tz)?
-                }
+                HealthFormat::Table => health::table(&mut out, &report, &settings.tz)?,
                 HealthFormat::Jsonl => health::jsonl(&mut out, &report)?,
             }
             out.flush()?;
@@ -194,7 +191,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             let report = finished(a, sums);
             let (html, json) = (out.join("report.html"), out.join("report.json"));
             write_report(&report, &settings, &html, Some(&json))?;
-            let mut o = crate::output::term::Wrapped::new(std::io::stdout().lock());
+            let mut o = std::io::stdout().lock();
             for f in files.iter().chain([&conf, &ind, &html, &json]) {
                 writeln!(o, "wrote {}", f.display())?;
             }
@@ -503,7 +500,7 @@ pub fn analyse_with(input: &InputArgs, sink: &mut dyn FlowSink, tally: bool) -> 
             Some(expr) => {
                 let mut filtered = crate::filter::Filtered::new(inner, crate::filter::Filter::new(expr)?);
                 let sum = pipeline::run_source(&s.name, &s.addrs, &mut filtered, &opts, sink, &mut progress);
-                if filtered.counts().0 == 0 {
+                if filtered.kept() == 0 {
                     eprintln!("v6watch: sensor {}: no frame matched -f {expr:?}", s.name);
                 }
                 sum

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub struct Filter {
     expr: String,
     programs: HashMap<u32, Option<pcap::BpfProgram>>,
-    dropped: u64,
+    /// Frames that passed.
     kept: u64,
 }
 
@@ -22,7 +22,7 @@ const ETHERNET: u32 = 1;
 impl Filter {
     /// Compiles `expr`; an expression libpcap refuses is an error naming it.
     pub fn new(expr: &str) -> Result<Filter> {
-        let mut f = Filter { expr: expr.to_string(), programs: HashMap::new(), dropped: 0, kept: 0 };
+        let mut f = Filter { expr: expr.to_string(), programs: HashMap::new(), kept: 0 };
         let p = f.compile(ETHERNET).map_err(|e| anyhow!("-f {expr:?}: not a capture filter: {e}"))?;
         f.programs.insert(ETHERNET, Some(p));
         Ok(f)
@@ -58,11 +58,7 @@ impl Filter {
             self.programs.insert(linktype, p);
         }
         let keep = self.programs[&linktype].as_ref().is_some_and(|p| p.filter(frame));
-        if keep {
-            self.kept += 1;
-        } else {
-            self.dropped += 1;
-        }
+        self.kept += u64::from(keep);
         keep
     }
 }
@@ -79,9 +75,9 @@ impl Filtered {
         Filtered { inner, filter }
     }
 
-    /// Frames kept and left out so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (self.filter.kept, self.filter.dropped)
+    /// Frames kept so far.
+    pub fn kept(&self) -> u64 {
+        self.filter.kept
     }
 }
 
@@ -90,7 +86,7 @@ impl FrameSource for Filtered {
         loop {
             let more = self.inner.fill(batch);
             let f = &mut self.filter;
-            batch.retain_frames(|lt, _, data| f.keep(lt, data));
+            batch.retain_frames(|lt, data| f.keep(lt, data));
             // A batch the filter emptied is not handed over: the engine waits for frames.
             if !more || !batch.is_empty() {
                 return more;

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 /// Writes the answers.
 pub fn write(w: &mut dyn Write, r: &Report, st: &Settings) -> io::Result<()> {
+    let w = &mut super::term::Wrapped::new(w);
     for c in &r.comparisons {
         writeln!(w, "{}: {} – {}", clean(&c.event.name), local(c.event.start, &st.tz), local(c.event.end, &st.tz))?;
         for s in &r.sensors {

@@ -105,17 +105,6 @@ const SERVER: usize = 24;
 const QUERY: usize = 32;
 const HOST: usize = 32;
 
-/// A column of width `w`: padded, or cut in the middle with `…` (an address keeps its prefix
-/// and its end).
-fn col_mid(s: &str, w: usize) -> String {
-    term::pad(&term::shorten_mid(s, w), w)
-}
-
-/// A column of width `w`: padded, or cut with `…` at the end.
-fn col(s: &str, w: usize) -> String {
-    term::pad(&term::shorten(s, w), w)
-}
-
 /// The table's heading line for events of `ty`.
 fn table_header(ty: &EventType, clock: &term::Clock) -> String {
     match ty.name {
@@ -244,8 +233,8 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
                 &format!(
                     "{} {} {} {} {} {} ",
                     term::pad(&clock.stamp(d.ts), 20),
-                    col_mid(&who.to_string(), CLIENT),
-                    col(&term::clean_presentation(&query), QUERY),
+                    term::cut_mid(&who.to_string(), CLIENT),
+                    term::cut(&term::clean_presentation(&query), QUERY),
                     term::pad(&qtype, 5),
                     term::pad(&cell(ty, "rcode", ev), 8),
                     term::rpad(&rtt, 8),
@@ -257,9 +246,9 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
             &format!(
                 "{} {} {} {} ",
                 term::pad(&clock.stamp(h.ts), 20),
-                col_mid(&term::endpoint(&h.server, h.server_port), SERVER),
+                term::cut_mid(&term::endpoint(&h.server, h.server_port), SERVER),
                 term::pad(&h.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()), 6),
-                col(&term::clean(h.host.as_deref().unwrap_or("-")), HOST),
+                term::cut(&term::clean(h.host.as_deref().unwrap_or("-")), HOST),
             ),
             &format!("{} {} {}", term::clean(&h.method), term::clean(&h.uri), term::clean(&h.version)),
         ),
@@ -267,10 +256,10 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
             &format!(
                 "{} {} {} {} {} {} ",
                 term::pad(&clock.stamp(t.ts), 20),
-                col_mid(&term::endpoint(&t.server, t.server_port), SERVER),
+                term::cut_mid(&term::endpoint(&t.server, t.server_port), SERVER),
                 term::pad(t.transport, 4),
                 term::pad(t.server_version.as_deref().unwrap_or("-"), 8),
-                col(&term::clean(&t.alpn.join(",")), 12),
+                term::cut(&term::clean(&t.alpn.join(",")), 12),
                 term::pad(if t.ech { "yes" } else { "-" }, 3),
             ),
             &term::clean(t.sni.as_deref().unwrap_or("-")),
@@ -282,8 +271,8 @@ fn table_line(ty: &EventType, ev: &AppEvent, clock: &term::Clock) -> String {
                 &format!(
                     "{} {} {} {} {} {} ",
                     term::pad(&clock.stamp(m.ts), 20),
-                    col_mid(&m.client.to_string(), CLIENT),
-                    col_mid(&term::endpoint(&m.server, m.server_port), SERVER),
+                    term::cut_mid(&m.client.to_string(), CLIENT),
+                    term::cut_mid(&term::endpoint(&m.server, m.server_port), SERVER),
                     term::pad(if m.starttls { "yes" } else { "-" }, 3),
                     term::rpad(&m.messages.to_string(), 4),
                     term::rpad(&m.rcpt.to_string(), 4),

@@ -251,11 +251,11 @@ fn table(b: &mut Vec<u8>, sensor: &str, r: &FlowRecord, clock: &term::Clock) {
     let head = format!(
         "{} {} {} {} {} {} {} {} {} ",
         term::pad(&clock.stamp(r.ts), 20),
-        term::pad(&term::shorten(&term::clean(sensor), 10), 10),
+        term::cut(&term::clean(sensor), 10),
         term::pad(r.role.name(), 8),
         term::pad(&proto, 5),
         term::pad(r.conn_state.name(), 6),
-        term::pad(&term::shorten(&r.history, 8), 8),
+        term::cut(&r.history, 8),
         term::rpad(&format!("{}/{}", term::count(r.orig.pkts), term::count(r.resp.pkts)), 9),
         term::rpad(&format!("{}/{}", term::bytes(r.orig.ip_bytes), term::bytes(r.resp.ip_bytes)), 15),
         term::rpad(&term::duration(r.duration_ns()), 6),

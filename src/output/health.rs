@@ -17,6 +17,7 @@ fn ms(ns: Option<i64>) -> String {
 
 /// The terminal report, times in `tz`.
 pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io::Result<()> {
+    let w = &mut super::term::Wrapped::new(w);
     let utc_short = |ns: i64| local_fmt(ns, tz, "%Y-%m-%d %H:%M:%S %Z");
     writeln!(w, "IPv6 HEALTH  {} connection attempts analysed", count(r.attempts))?;
     let fam = |f: u8| -> String {

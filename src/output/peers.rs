@@ -1,7 +1,7 @@
 //! Printers for `v6watch peers`: per sensor, one row per remote address (or per group), with
 //! names and their provenance, organisation, volumes and first/last sight in the display zone.
 
-use super::term::{bytes, clean, count, fit, local, pad, rpad, shorten};
+use super::term::{bytes, clean, count, cut, fit, local, pad, rpad};
 use crate::cli::{PeerGrouping, SummaryFormat};
 use engine::analysis::{Report, Settings};
 use engine::analyze::peers::{self, Peer};
@@ -52,7 +52,7 @@ pub fn write(
         for g in groups {
             let head = format!(
                 "  {} {} {} {} {} ",
-                pad(&shorten(&clean(&g.sensor), 10), 10),
+                cut(&clean(&g.sensor), 10),
                 pad(&clean(&g.key), 40),
                 rpad(&count(g.addresses), 6),
                 rpad(&count(g.flows), 6),
@@ -99,7 +99,7 @@ pub fn write(
         }
         let head = format!(
             "  {} {} {} {} {} {} ",
-            pad(&shorten(&clean(&p.sensor), 10), 10),
+            cut(&clean(&p.sensor), 10),
             pad(&p.addr.to_string(), 39),
             rpad(&count(p.flows_out), 5),
             rpad(&count(p.flows_in), 5),

@@ -20,6 +20,7 @@ fn row(w: &mut dyn Write, label: &str, value: impl AsRef<str>) -> io::Result<()>
 
 /// The terminal form.
 pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
+    let w = &mut super::term::Wrapped::new(w);
     for (i, s) in sums.iter().enumerate() {
         if i > 0 {
             writeln!(w)?;

@@ -214,6 +214,17 @@ pub fn shorten(s: &str, w: usize) -> String {
     out
 }
 
+/// A column of width `w`: `s` padded, or cut with `…` at the end.
+pub fn cut(s: &str, w: usize) -> String {
+    pad(&shorten(s, w), w)
+}
+
+/// A column of width `w`: `s` padded, or cut in the middle with `…` (an address keeps its
+/// prefix and its end).
+pub fn cut_mid(s: &str, w: usize) -> String {
+    pad(&shorten_mid(s, w), w)
+}
+
 /// `s` in at most `w` columns, its middle replaced by `…` (addresses keep their prefix and
 /// interface identifier; whole with `--wide`).
 pub fn shorten_mid(s: &str, w: usize) -> String {
@@ -333,8 +344,8 @@ pub fn wrap_line(line: &str) -> String {
     out
 }
 
-/// A writer that passes each line through [`wrap_line`] (for the prose of `summary`, `health`
-/// and `demo`).
+/// A writer that passes each line through [`wrap_line`]: the printers of prose (`summary`,
+/// `health`, the answers `demo` and `summary` print, `addr`) write through one.
 pub struct Wrapped<W: std::io::Write> {
     inner: W,
     buf: Vec<u8>,

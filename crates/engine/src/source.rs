@@ -61,17 +61,15 @@ impl FrameBatch {
         self.frames.push(FrameMeta { start: self.data.len(), len: 0, ts, linktype: TICK, orig_len: 0 });
     }
 
-    /// Keeps the frames for which `keep(linktype, wire length, captured bytes)` says yes (a
-    /// capture filter applied when reading files); ticks are kept. Returns how many frames
-    /// were dropped. The bytes of dropped frames stay in the buffer until it is reused.
-    pub fn retain_frames(&mut self, mut keep: impl FnMut(u32, u32, &[u8]) -> bool) -> u64 {
-        let before = self.frames.len();
+    /// Keeps the frames for which `keep(linktype, captured bytes)` says yes (a capture filter
+    /// applied when reading files); ticks are kept. The bytes of dropped frames stay in the
+    /// buffer until it is reused.
+    pub fn retain_frames(&mut self, mut keep: impl FnMut(u32, &[u8]) -> bool) {
         let data = &self.data;
-        self.frames.retain(|m| m.linktype == TICK || keep(m.linktype, m.orig_len, &data[m.start..m.start + m.len]));
+        self.frames.retain(|m| m.linktype == TICK || keep(m.linktype, &data[m.start..m.start + m.len]));
         if self.frames.is_empty() {
             self.data.clear();
         }
-        (before - self.frames.len()) as u64
     }
 
     /// Entries in the batch (frames and ticks).
