@@ -424,7 +424,8 @@ fn sensor_inference_is_the_same_for_any_thread_count() {
 /// The reader routes plain TCP/UDP frames to the one worker owning their flow and everything
 /// else (tunnels, fragments, ICMP, VLANs...) to all: on every corpus capture the flows, the
 /// application events, the summary and the whole report must not depend on the thread count
-/// (the flow table's peak included: it is sampled at the same frames by every worker).
+/// (the flow table's peak included: it is sampled at the same frames by every worker). No
+/// command may panic on any of them.
 #[test]
 fn corpus_output_is_identical_for_any_thread_count() {
     let Some(dir) = common::corpus() else { return };
@@ -446,7 +447,11 @@ fn corpus_output_is_identical_for_any_thread_count() {
                     args.extend([json.to_str().unwrap(), "-o", html.to_str().unwrap()]);
                 }
                 args.extend(["--threads", t, p]);
-                let out = String::from_utf8_lossy(&v6watch(&args).stdout).into_owned();
+                let o = v6watch(&args);
+                // A damaged input may fail, never panic (a panic's output matched a panic's).
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(o.status.code() != Some(101) && !err.contains("panicked"), "{file}: {args:?} panicked: {err}");
+                let out = String::from_utf8_lossy(&o.stdout).into_owned();
                 if cmd[0] == "report" {
                     return std::fs::read_to_string(&json).unwrap_or_default();
                 }

@@ -516,7 +516,8 @@ fn timeline(h: &mut Html, r: &Report, st: &Settings) {
         let data = sensor_series(tl, &s.sensor);
         let index = |t: Option<i64>, or: usize| {
             t.map_or(or, |t| {
-                ((t.saturating_sub(tl.start_ns)) / tl.bucket_ns.max(1)).clamp(0, tl.buckets as i64 - 1) as usize
+                ((t.saturating_sub(tl.start_ns)) / tl.bucket_ns.max(1)).clamp(0, (tl.buckets as i64 - 1).max(0))
+                    as usize
             })
         };
         let last = tl.buckets.saturating_sub(1);
