@@ -391,6 +391,9 @@ struct Side {
     max_ip_len: u32,
     /// A segment has been sent 3+ times without being acknowledged (see `Cold::facts`).
     stalled: bool,
+    /// Hop limit (TTL) of this side's first TCP packet (the responder's is a record fact):
+    /// here, in what was padding, so a flow's first reply makes no cold box.
+    first_hop_limit: u8,
 }
 
 /// What a flow keeps but few packets touch (handshake facts, stalls, tunnel, ICMP errors):
@@ -399,10 +402,18 @@ struct Side {
 /// flows then costs a slot each, not a slot and a box).
 #[derive(Default)]
 struct Cold {
-    facts: TcpFacts,
-    tunnel: Option<Tunnel>,
+    /// First RST from the originator and from the responder, and the responder's RST's hop
+    /// limit (TTL).
+    orig_rst_ts: Ts,
+    resp_rst_ts: Ts,
+    resp_rst_hop_limit: u8,
     vlan: Option<u16>,
+    tunnel: Option<Tunnel>,
     icmp_errors: Vec<IcmpError>,
+    /// Each side's worst retransmission run (originator, responder): boxed apart, as only
+    /// flows that retransmit have one, so the box a RST makes stays in a small size class (a
+    /// flood of RSTs from distinct sources costs 96 bytes a flow here, not 320).
+    stalls: Option<Box<[Stall; 2]>>,
 }
 
 impl Cold {
@@ -410,6 +421,11 @@ impl Cold {
     /// flow's other fields stay borrowable).
     fn of(cold: &mut Option<Box<Cold>>) -> &mut Cold {
         cold.get_or_insert_with(Box::default)
+    }
+
+    /// The worst retransmission run of the originator's side (else the responder's).
+    fn stall(&mut self, orig: bool) -> &mut Stall {
+        &mut self.stalls.get_or_insert_with(Box::default)[usize::from(!orig)]
     }
 }
 
@@ -434,6 +450,11 @@ struct Flow<A> {
     r: Side,
     history: History,
     flipped: bool,
+    /// The originator's SYNs (saturating) and whether its SYN carried a full option set: in
+    /// the slot, not the cold box, so a SYN alone makes no box (a SYN flood then costs a slot
+    /// per source, not a slot and a 264-byte box).
+    syns: u16,
+    syn_full_options: bool,
     syn_ts: Ts,
     synack_ts: Ts,
     rtt_synack: Ts,
@@ -726,13 +747,15 @@ impl<A: Attachment> FlowTable<A> {
             r: Side::default(),
             history,
             flipped: flip,
+            syns: 0,
+            syn_full_options: false,
             syn_ts: Ts::NONE,
             synack_ts: Ts::NONE,
             rtt_synack: Ts::NONE,
             rtt_ack: Ts::NONE,
             ack_ts: Ts::NONE,
             cold: (tunnel.is_some() || d.vlan.is_some())
-                .then(|| Box::new(Cold { facts: TcpFacts::default(), tunnel, vlan: d.vlan, icmp_errors: Vec::new() })),
+                .then(|| Box::new(Cold { tunnel, vlan: d.vlan, ..Cold::default() })),
             anomalies: AnomalySet::default(),
             gen: 0,
             live: true,
@@ -1050,9 +1073,7 @@ impl<A: Attachment> Flow<A> {
                             if side.stalled {
                                 // New data went through: the stall is over.
                                 side.stalled = false;
-                                let facts = &mut Cold::of(&mut self.cold).facts;
-                                let stall = if from_orig { &mut facts.orig_stall } else { &mut facts.resp_stall };
-                                stall.recovered_ts.get_or_insert(ts);
+                                Cold::of(&mut self.cold).stall(from_orig).recovered_ts.get_or_insert(ts);
                             }
                             side.next_seq = Maybe::<4>::some(end.wrapping_add(u32::from(fin)));
                         } else if let Some((hs, he)) =
@@ -1075,8 +1096,7 @@ impl<A: Attachment> Flow<A> {
                             }
                             // The run is now this segment's.
                             let (sends, first) = (side.rtx_run.2, side.rtx_first);
-                            let facts = &mut Cold::of(&mut self.cold).facts;
-                            let stall = if from_orig { &mut facts.orig_stall } else { &mut facts.resp_stall };
+                            let stall = Cold::of(&mut self.cold).stall(from_orig);
                             if sends > stall.sends || (sends == stall.sends && len > stall.len) {
                                 *stall = Stall {
                                     seq: t.seq,
@@ -1171,20 +1191,29 @@ impl<A: Attachment> Flow<A> {
             side.data_last = ts;
         }
         side.max_ip_len = side.max_ip_len.max(ip_len);
+        if side.c.pkts == 1 {
+            side.first_hop_limit = hop_limit;
+        }
         if from_orig && ack && !syn && !rst && self.synack_ts.get().is_some() && self.ack_ts.is_none() {
             self.ack_ts = Ts(ts);
         }
-        // The rest is rare: the cold box is only touched on SYNs, RSTs, the responder's first
-        // packet and while the peer has a stalled segment.
-        let first_resp = !from_orig && self.r.c.pkts == 1;
+        if from_orig && syn && !ack {
+            self.syns = self.syns.saturating_add(1);
+            if let Some(o) = t.options {
+                self.syn_full_options =
+                    o.mss.is_some() && o.sack_permitted && o.timestamps.is_some() && o.window_scale.is_some();
+            }
+        }
+        // The rest is rare: the cold box is only touched on RSTs and while the peer has a
+        // stalled segment.
         let peer_stalled = ack && if from_orig { self.r.stalled } else { self.o.stalled };
-        if !(syn || rst || first_resp || peer_stalled) {
+        if !(rst || peer_stalled) {
             return;
         }
-        let f = &mut Cold::of(&mut self.cold).facts;
+        let f = Cold::of(&mut self.cold);
         if peer_stalled {
             // An acknowledgment covering the peer's stuck segment ends its stall.
-            let stall = if from_orig { &mut f.resp_stall } else { &mut f.orig_stall };
+            let stall = f.stall(!from_orig);
             if !seq_after(stall.seq.wrapping_add(stall.len), t.ack) {
                 stall.recovered_ts.get_or_insert(ts);
                 if from_orig {
@@ -1195,24 +1224,12 @@ impl<A: Attachment> Flow<A> {
             }
         }
         if from_orig {
-            if syn && !ack {
-                f.syns = f.syns.saturating_add(1);
-                if let Some(o) = t.options {
-                    f.syn_full_options =
-                        o.mss.is_some() && o.sack_permitted && o.timestamps.is_some() && o.window_scale.is_some();
-                }
+            if rst && f.orig_rst_ts.is_none() {
+                f.orig_rst_ts = Ts(ts);
             }
-            if rst {
-                f.orig_rst_ts.get_or_insert(ts);
-            }
-        } else {
-            if first_resp {
-                f.resp_hop_limit = hop_limit;
-            }
-            if rst && f.resp_rst_ts.is_none() {
-                f.resp_rst_ts = Some(ts);
-                f.resp_rst_hop_limit = hop_limit;
-            }
+        } else if rst && f.resp_rst_ts.is_none() {
+            f.resp_rst_ts = Ts(ts);
+            f.resp_rst_hop_limit = hop_limit;
         }
     }
 
@@ -1274,7 +1291,14 @@ impl<A: Attachment> Flow<A> {
                 resp_data: self.r.data_first.get().map(|f| (f, self.r.data_last)),
                 orig_max_ip_len: self.o.max_ip_len,
                 resp_max_ip_len: self.r.max_ip_len,
-                ..cold.facts
+                syns: u32::from(self.syns),
+                syn_full_options: self.syn_full_options,
+                orig_rst_ts: cold.orig_rst_ts.get(),
+                resp_rst_ts: cold.resp_rst_ts.get(),
+                resp_hop_limit: self.r.first_hop_limit,
+                resp_rst_hop_limit: cold.resp_rst_hop_limit,
+                orig_stall: cold.stalls.as_ref().map_or_else(Stall::default, |s| s[0]),
+                resp_stall: cold.stalls.as_ref().map_or_else(Stall::default, |s| s[1]),
             }),
             icmp_errors: cold.icmp_errors,
             anomalies: self.anomalies.iter().map(|a| a.name()).collect(),
