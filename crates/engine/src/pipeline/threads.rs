@@ -236,6 +236,11 @@ pub(super) struct Shared<'s> {
     /// reads ahead of its own next batch (a worker would sit in the read holding a batch it
     /// has not processed, and the records it ends would wait for the next frames).
     pub(super) stream: bool,
+    /// Per worker: records sent to the merging thread and not yet written (see [`IN_FLIGHT`]).
+    pub(super) in_flight: Vec<std::sync::atomic::AtomicUsize>,
+    /// Signalled when a worker's records in flight fall to [`IN_FLIGHT`], or the merging
+    /// thread stopped (the flag: nobody will write them).
+    pub(super) drained: (std::sync::Mutex<bool>, std::sync::Condvar),
 }
 
 pub(super) struct Queue {
@@ -255,6 +260,13 @@ pub(super) const AHEAD: u64 = 24;
 /// How many batches past its own a worker keeps read when it can.
 pub(super) const READ_AHEAD: u64 = 4;
 
+/// Records a worker may have sent that the merging thread has not written yet, before it waits
+/// (it may go over by one batch's records). Without a bound, a flood whose every frame ends a
+/// flow (the table full, each SYN evicting one) queued tens of thousands of records per worker
+/// while the merging thread, running the analyses, fell behind: 2 workers peaked 60-75 MB
+/// above 1 on 300k SYNs. Normal traffic ends a few hundred flows a batch and never waits.
+pub(super) const IN_FLIGHT: usize = 8192;
+
 impl<'s> Shared<'s> {
     pub(super) fn new(feed: Feed<'s>, workers: usize, stream: bool) -> Shared<'s> {
         Shared {
@@ -269,6 +281,44 @@ impl<'s> Shared<'s> {
             moved: std::sync::Condvar::new(),
             bytes_read: std::sync::atomic::AtomicU64::new(0),
             stream,
+            in_flight: (0..workers).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect(),
+            drained: Default::default(),
+        }
+    }
+
+    /// Worker `me` is sending `n` records (counted before they are sent, so the merging
+    /// thread never writes one not yet counted).
+    pub(super) fn sending(&self, me: usize, n: usize) {
+        self.in_flight[me].fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Worker `me` waits while more than [`IN_FLIGHT`] of its records are unwritten. Cannot
+    /// deadlock: the merging thread holds back records only for a worker that has none queued,
+    /// and such a worker is not waiting here.
+    pub(super) fn wait_drained(&self, me: usize) {
+        use std::sync::atomic::Ordering::Acquire;
+        if self.in_flight[me].load(Acquire) <= IN_FLIGHT {
+            return;
+        }
+        let (lock, cv) = &self.drained;
+        let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !*g && self.in_flight[me].load(Acquire) > IN_FLIGHT {
+            g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The merging thread stopped: no worker waits for it any more (their next send fails).
+    pub(super) fn merge_stopped(&self) {
+        *self.drained.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.drained.1.notify_all();
+    }
+
+    /// The merging thread wrote one of worker `w`'s records.
+    pub(super) fn written(&self, w: usize) {
+        if self.in_flight[w].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == IN_FLIGHT + 1 {
+            // Under the lock: a worker that saw too many and is about to wait gets the signal.
+            let _g = self.drained.0.lock().unwrap_or_else(|e| e.into_inner());
+            self.drained.1.notify_all();
         }
     }
 
@@ -367,6 +417,16 @@ impl Drop for Leave<'_, '_> {
     }
 }
 
+/// Calls [`Shared::merge_stopped`] however the merging thread ends (an error or a panic
+/// would otherwise leave workers waiting for it, and the scope waiting for them).
+struct MergeStopped<'a, 's>(&'a Shared<'s>);
+
+impl Drop for MergeStopped<'_, '_> {
+    fn drop(&mut self) {
+        self.0.merge_stopped();
+    }
+}
+
 /// Sends [`WorkerMsg::AtEnd`] once, however the worker ends.
 pub(super) struct AtEnd<'a> {
     pub(super) tx: &'a crossbeam_channel::Sender<WorkerMsg>,
@@ -413,9 +473,11 @@ pub(super) fn worker(
         // empty copied them several times (batches end similar numbers of flows and events).
         let room = recs.len() + recs.len() / 2;
         let full = std::mem::replace(&mut recs, Vec::with_capacity(room));
+        shared.sending(me, full.len());
         if tx.send(WorkerMsg::Records { worker: me, upto, recs: full }).is_err() {
             return;
         }
+        shared.wait_drained(me);
         k += 1;
     }
     if let Some(e) = shard.evidence_at_end() {
@@ -436,22 +498,25 @@ pub(super) fn worker(
             let Some((ts, uid, _)) = lines.keys.last() else { continue };
             let upto = Upto::EndFlows(*ts, *uid);
             room = lines.bytes.len() + lines.bytes.len() / 8;
-            WorkerMsg::Lines { worker: me, upto, lines }
+            (lines.keys.len(), WorkerMsg::Lines { worker: me, upto, lines })
         } else {
             shard.finish_flows(chunk, &mut recs);
             let upto = match recs.last() {
                 Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, uid_key(&r.uid)),
                 _ => continue,
             };
-            WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) }
+            (recs.len(), WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) })
         };
-        if tx.send(msg).is_err() {
+        shared.sending(me, msg.0);
+        if tx.send(msg.1).is_err() {
             return;
         }
+        shared.wait_drained(me);
     }
     // The naming state is the merging thread's again (it learns from the events that follow).
     drop(plan);
     let (counters, table, expired_frags) = shard.finish_rest(&mut recs);
+    shared.sending(me, recs.len());
     let _ = tx.send(WorkerMsg::Records { worker: me, upto: Upto::All, recs });
     let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
 }
@@ -542,6 +607,7 @@ pub(super) fn run_threaded(
                 .expect("spawn a worker thread");
         }
         drop(wtx);
+        let _stopped = MergeStopped(&shared);
         let mut at_end = 0;
 
         // Emit a record once every worker has processed past the frame that ended it.
@@ -569,6 +635,7 @@ pub(super) fn run_threaded(
                     break;
                 }
                 result = queues[w].write_front(col);
+                shared.written(w);
             }
             if stream && result.is_ok() && wrx.is_empty() {
                 result = col.sink.flush();
