@@ -93,7 +93,9 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
             )?;
         }
         let how = if s.sensor_addrs_inferred { "inferred" } else { "configured" };
-        if s.sensor_addrs.is_empty() {
+        if s.sensor_addrs.is_empty() && s.frames == 0 {
+            row(w, "sensor addresses", "none: no frames to infer them from".to_string())?;
+        } else if s.sensor_addrs.is_empty() {
             row(
                 w,
                 "sensor addresses",
@@ -104,12 +106,14 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
                 row(w, if k == 0 { "sensor addresses" } else { "" }, format!("{} ({how}: {})", a.addr, a.reason))?;
             }
         }
+        // An empty list is a dash, as an empty time span is.
+        let list = |items: Vec<String>| if items.is_empty() { "-".to_string() } else { items.join(", ") };
         let roles: Vec<String> = s.roles.iter().map(|(r, n)| format!("{} {}", r.name(), count(*n))).collect();
-        row(w, "flows", format!("{} ({})", count(s.flows), roles.join(", ")))?;
-        let protos: Vec<String> = s.flows_by_proto.iter().map(|(p, n)| format!("{p} {}", count(*n))).collect();
-        row(w, "by protocol", protos.join(", "))?;
-        let states: Vec<String> = s.conn_states.iter().map(|(p, n)| format!("{p} {}", count(*n))).collect();
-        row(w, "conn_state", states.join(", "))?;
+        let flows =
+            if roles.is_empty() { count(s.flows) } else { format!("{} ({})", count(s.flows), roles.join(", ")) };
+        row(w, "flows", flows)?;
+        row(w, "by protocol", list(s.flows_by_proto.iter().map(|(p, n)| format!("{p} {}", count(*n))).collect()))?;
+        row(w, "conn_state", list(s.conn_states.iter().map(|(p, n)| format!("{p} {}", count(*n))).collect()))?;
         if s.table.evicted > 0 {
             row(
                 w,
