@@ -94,7 +94,7 @@ pub fn table(w: &mut dyn Write, sums: &[SensorSummary]) -> io::Result<()> {
         }
         let how = if s.sensor_addrs_inferred { "inferred" } else { "configured" };
         if s.sensor_addrs.is_empty() && s.frames == 0 {
-            row(w, "sensor addresses", "none: no frames to infer them from".to_string())?;
+            row(w, "sensor addresses", "none: no frames to infer them from")?;
         } else if s.sensor_addrs.is_empty() {
             row(
                 w,
