@@ -117,7 +117,18 @@ class ProbeLab:
                      "add chain inet readme input { type filter hook input priority 0 ; }",
                      "add rule inet readme input ip6 daddr ::1 tcp dport 8080 drop"):
             sh(*run, "nft", rule)
-        wait = "import socket,sys\ntry:\n socket.create_connection(('127.0.0.1', 8080), 1).close()\nexcept OSError:\n sys.exit(1)"
+        # Both servers must answer before the probe runs: the HTTP server accepts, and dnsmasq
+        # replies to a query for svc.test (on a busy machine it can start after the probe would).
+        wait = (
+            "import socket,sys\n"
+            "try:\n"
+            " socket.create_connection(('127.0.0.1', 8080), 1).close()\n"
+            " u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(1)\n"
+            " u.sendto(bytes.fromhex('abcd01000001000000000000') + b'\\x03svc\\x04test\\x00\\x00\\x01\\x00\\x01', ('127.0.0.1', 5399))\n"
+            " u.recv(512)\n"
+            "except OSError:\n"
+            " sys.exit(1)"
+        )
         for _ in range(100):
             if subprocess.run(run + ["python3", "-c", wait]).returncode == 0:
                 break
