@@ -37,6 +37,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The fuzz targets are a crate of their own (cargo-fuzz runs them on nightly): they must keep
+# compiling against the engine, checked here on the stable toolchain.
+cargo check --manifest-path fuzz/Cargo.toml --bins
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
@@ -46,8 +49,3 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += 
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 # The README's command samples must be what the current binary prints.
 python3 scripts/readme-samples.py --check --bin target/debug/v6watch
-# The fuzz targets are a crate of their own (cargo-fuzz runs them on nightly): they must keep
-# compiling against the engine, checked here on the stable toolchain. Last: a fresh check of
-# that crate (its build scripts probe the C++ compiler) was seen to leave cargo's next rustc
-# probe in the main workspace reading the compiler's error as source (a cached failure).
-cargo check --manifest-path fuzz/Cargo.toml --bins
