@@ -387,23 +387,14 @@ pub fn write_report(
     Ok(())
 }
 
-/// Writes `path` whole: under a temporary name beside it, then renamed over it, so a reader
-/// (a browser reloading a live report) sees the old file or the new one, never half of one,
-/// and a full disk leaves the old file in place. `-` is standard output.
 fn replace_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    if path == Path::new("-") {
-        let mut out = std::io::stdout().lock();
-        return out.write_all(bytes).and_then(|_| out.flush()).context("writing standard output");
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.v6watch-tmp"));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_data()));
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    crate::output::replace_whole(path, bytes).with_context(|| {
+        if path == Path::new("-") {
+            "writing standard output".to_string()
+        } else {
+            format!("writing {}", path.display())
+        }
+    })
 }
 
 fn events(

@@ -1160,3 +1160,44 @@ fn capture_filter_reads_what_tcpdump_keeps() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a capture filter"));
     assert!(!dir.join("r.html").exists(), "nothing written");
 }
+
+/// A report written to a named pipe stays a pipe, and one written through a symlink replaces
+/// the file it points to and keeps the link: renaming a temporary file over the path (as for a
+/// regular file) had turned `/dev/null` and `/dev/stdout` into regular files when run as root.
+#[test]
+fn report_writes_into_pipes_and_through_symlinks() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let d = tmpdir("write-into");
+    let g = d.join("g.pcap");
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "1M"]).status.success());
+    let fifo = d.join("pipe");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let o = v6watch(&["report", "--no-progress", "-o", fifo.to_str().unwrap(), g.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Checked before waiting for the reader, which would wait for ever had the pipe been replaced.
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "still a named pipe");
+    assert!(reader.join().unwrap().starts_with("<!DOCTYPE html>"), "the report came through the pipe");
+    let (real, link) = (d.join("real.json"), d.join("link.json"));
+    let _ = std::fs::remove_file(&link);
+    std::fs::write(&real, "old").unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let html = d.join("r.html");
+    let o = v6watch(&[
+        "report",
+        "--no-progress",
+        "-o",
+        html.to_str().unwrap(),
+        "--json",
+        link.to_str().unwrap(),
+        g.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is kept");
+    assert!(std::fs::read_to_string(&real).unwrap().starts_with('{'), "the file it points to is replaced");
+    let _ = std::fs::remove_dir_all(&d);
+}

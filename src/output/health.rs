@@ -406,18 +406,8 @@ pub fn prometheus(r: &HealthReport, top: usize) -> String {
     out
 }
 
-/// Writes `text` to `path` atomically: a temporary file in the same directory, then a rename,
-/// so node_exporter never reads half a file.
+/// Writes `text` to `path` whole (see [`super::replace_whole`]), so node_exporter never reads
+/// half a file.
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "metrics".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    super::replace_whole(path, text.as_bytes())
 }
