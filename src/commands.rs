@@ -75,7 +75,7 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
             }
             out.flush()?;
             if let Some(path) = prometheus {
-                health::write_atomic(&path, &health::prometheus(&report, top_services))
+                crate::output::replace_whole(&path, health::prometheus(&report, top_services).as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             if code != ExitCode::SUCCESS {

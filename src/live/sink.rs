@@ -136,7 +136,7 @@ impl<'a> LiveSink<'a> {
         if let Some(m) = &self.probe_metrics {
             text.push_str(&m.lock().unwrap_or_else(|e| e.into_inner()));
         }
-        health::write_atomic(path, &text)
+        crate::output::replace_whole(path, text.as_bytes())
             .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
     }
 

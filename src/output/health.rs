@@ -9,7 +9,6 @@ const MAX_ROWS: usize = 40;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::Path;
 
 fn ms(ns: Option<i64>) -> String {
     ns.map_or("-".into(), |v| format!("{:.0}", v as f64 / 1e6))
@@ -404,10 +403,4 @@ pub fn prometheus(r: &HealthReport, top: usize) -> String {
         out.push_str(&format!("v6watch_findings{{severity=\"{sev}\"}} {n}\n"));
     }
     out
-}
-
-/// Writes `text` to `path` whole (see [`super::replace_whole`]), so node_exporter never reads
-/// half a file.
-pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    super::replace_whole(path, text.as_bytes())
 }

@@ -544,7 +544,7 @@ fn emit(args: &ProbeArgs, targets: &[Target], results: &[Vec<Check>], found: &[f
         append(p, results, found)?;
     }
     if let Some(p) = &args.prometheus {
-        crate::output::health::write_atomic(p, &metrics(targets, results))
+        crate::output::replace_whole(p, metrics(targets, results).as_bytes())
             .with_context(|| format!("--prometheus {}", p.display()))?;
     }
     Ok(())
