@@ -4,26 +4,12 @@
 use crate::decode::Addr;
 use crate::flow::{FlowKey, KeyHasher};
 
-/// [`route_hash`] of an IP packet carrying ICMP or ICMPv6 directly (no fragment, no extension
-/// header): read with the decoder's own views (ICMP's flow key depends on the message, which
-/// the IP header's declared length bounds), keyed by [`crate::flow::icmp_key`]. Errors quote
-/// another flow's packet and are attributed to it: every worker sees them (`None`).
-pub(super) fn icmp_route(hasher: &KeyHasher, ip: &[u8]) -> Option<u64> {
-    use wire::{icmp, ipproto, ipv4, ipv6};
-    let (proto, src, dst, payload) = match ip.first()? >> 4 {
-        4 => {
-            let p = ipv4::Packet::parse(ip).ok()?;
-            if p.is_fragment() {
-                return None;
-            }
-            (p.protocol(), Addr::v4(p.src()), Addr::v4(p.dst()), p.payload())
-        }
-        6 => {
-            let p = ipv6::Packet::parse(ip).ok()?;
-            (p.next_header(), Addr::v6(p.src()), Addr::v6(p.dst()), p.payload())
-        }
-        _ => return None,
-    };
+/// [`route_hash`] of an ICMP or ICMPv6 message (`proto`) from `src` to `dst`, `payload` being
+/// its bytes within the IP header's declared length (ICMP's flow key depends on the message,
+/// which that length bounds), keyed by [`crate::flow::icmp_key`]. Errors quote another flow's
+/// packet and are attributed to it: every worker sees them (`None`).
+fn icmp_route(hasher: &KeyHasher, proto: u8, src: Addr, dst: Addr, payload: &[u8]) -> Option<u64> {
+    use wire::{icmp, ipproto};
     // As the decoder: the protocol number, not the IP version, says which ICMP it is.
     let v6 = match proto {
         ipproto::ICMP => false,
@@ -40,12 +26,23 @@ pub(super) fn icmp_route(hasher: &KeyHasher, ip: &[u8]) -> Option<u64> {
     Some(hasher.hash(&key))
 }
 
+/// An IP packet's payload within its declared length, as the decoder reads it.
+fn declared_payload(ip: &[u8]) -> Option<&[u8]> {
+    match ip.first()? >> 4 {
+        4 => wire::ipv4::Packet::parse(ip).ok().map(|p| p.payload()),
+        6 => wire::ipv6::Packet::parse(ip).ok().map(|p| p.payload()),
+        _ => None,
+    }
+}
+
 /// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
 pub(super) const ALL: u8 = u8::MAX;
 
-/// The flow-key hash of a frame that is plain TCP or UDP over IPv4/IPv6 (Ethernet or raw IP) with
-/// no tunnel, fragment or extension header — the bulk of traffic — so the reader can hand it to
-/// the one worker owning its flow. Everything else is `None` and goes to every worker, which
+/// The flow-key hash of a frame that is TCP, UDP or ICMP (not an error) over IPv4/IPv6
+/// (Ethernet or raw IP) with no tunnel or fragment to reassemble — the bulk of traffic — so the
+/// reader can hand it to the one worker owning its flow. IPv6 extension headers are walked as
+/// the decoder walks them (hop-by-hop options, destination options, routing, AH, an atomic
+/// fragment: none changes the flow key). Everything else is `None` and goes to every worker, which
 /// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
 /// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
 /// and the UDP tunnels: Teredo, AYIYA, GTP-U) or reassembles is excluded here.
@@ -78,14 +75,31 @@ pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Opti
                 b.copy_from_slice(&ip[i..i + 16]);
                 Addr::v6(b)
             };
-            (ip[6], a(8), a(24), &ip[40..])
+            let nh = ip[6];
+            if wire::ipv6::is_extension(nh) {
+                // A damaged chain or a fragment to reassemble: the decoder decides.
+                let payload = wire::ipv6::Packet::parse(ip).ok()?.payload();
+                let chain = wire::ipv6::walk(nh, payload).ok()?;
+                if chain.fragment.is_some_and(|f| !f.is_atomic()) {
+                    return None;
+                }
+                let l4 = payload.get(chain.offset..)?;
+                if matches!(chain.protocol, wire::ipproto::ICMP | wire::ipproto::ICMPV6) {
+                    return icmp_route(hasher, chain.protocol, a(8), a(24), l4);
+                }
+                (chain.protocol, a(8), a(24), l4)
+            } else {
+                (nh, a(8), a(24), &ip[40..])
+            }
         }
         _ => return None,
     };
     let min = match proto {
         6 => 20,
         17 => 8,
-        wire::ipproto::ICMP | wire::ipproto::ICMPV6 => return icmp_route(hasher, ip),
+        wire::ipproto::ICMP | wire::ipproto::ICMPV6 => {
+            return icmp_route(hasher, proto, src, dst, declared_payload(ip)?)
+        }
         _ => return None,
     };
     if l4.len() < min {
@@ -100,6 +114,46 @@ pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Opti
 
 #[cfg(test)]
 mod test {
+    /// IPv6 packets with extension headers that do not change the flow key (hop-by-hop
+    /// options, AH, an atomic fragment) go to one worker, keyed as the decoder keys them; a
+    /// fragment to reassemble and a chain cut short go to every worker.
+    #[test]
+    fn extension_headers_are_walked_as_the_decoder_walks_them() {
+        use crate::decode::Decoder;
+        use crate::flow::KeyHasher;
+        use wire::link::linktype::RAW;
+        let hasher = KeyHasher::new(3);
+        // IPv6 with `ext` (extension headers, the first's type in `nh`) then `l4`.
+        let packet = |nh: u8, ext: &[u8], l4: &[u8]| {
+            let mut p = vec![0x60, 0, 0, 0];
+            p.extend_from_slice(&((ext.len() + l4.len()) as u16).to_be_bytes());
+            p.extend_from_slice(&[nh, 64]);
+            p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+            p.extend_from_slice(ext);
+            p.extend_from_slice(l4);
+            p
+        };
+        let tcp = vec![0xc0, 0x01, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0];
+        let echo = [128u8, 0, 0, 0, 0xfa, 0xce, 0, 1, 0xaa, 0xbb];
+        let hop_by_hop_tcp = [6u8, 0, 1, 4, 0, 0, 0, 0]; // next: TCP, PadN
+        let ah_icmp = [58u8, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let atomic_frag_tcp = [6u8, 0, 0, 0, 0, 0, 0, 9];
+        let mut dec = Decoder::default();
+        for (nh, ext, l4) in [(0u8, &hop_by_hop_tcp[..], &tcp[..]), (51, &ah_icmp, &echo), (44, &atomic_frag_tcp, &tcp)]
+        {
+            let p = packet(nh, ext, l4);
+            let h = super::route_hash(&hasher, RAW, &p).expect("routed to one worker");
+            let d = dec.decode(0, RAW, &p);
+            let (k, _, _) = d.net.and_then(|n| crate::flow::key_of(&n, &d.transport)).expect("a flow");
+            assert_eq!(hasher.hash(&k), h, "next header {nh}");
+        }
+        let first_fragment = [6u8, 0, 0, 1, 0, 0, 0, 9]; // more fragments follow
+        assert_eq!(super::route_hash(&hasher, RAW, &packet(44, &first_fragment, &tcp)), None);
+        let cut = packet(0, &hop_by_hop_tcp[..4], &[]);
+        assert_eq!(super::route_hash(&hasher, RAW, &cut), None, "hop-by-hop header cut short");
+    }
+
     /// Every frame the router hands to one worker belongs to the flow the decoder finds for it:
     /// on every frame of the corpus and on damaged copies of them (bytes of the headers
     /// changed at random), the route's hash is the hash of the decoder's flow key, and the
