@@ -378,10 +378,16 @@ pub fn write_report(
     html: &Path,
     json: Option<&Path>,
 ) -> Result<()> {
-    let text = crate::output::report::html(report, settings);
+    // The JSON is encoded on a second thread while the page is rendered: on a report of a
+    // busy sensor each takes tens of milliseconds, after every core's work is done.
+    let (text, bytes) = std::thread::scope(|scope| {
+        let bytes = json.map(|_| scope.spawn(|| serde_json::to_vec(report)));
+        let text = crate::output::report::html(report, settings);
+        (text, bytes.map(|b| b.join().unwrap_or_else(|e| std::panic::resume_unwind(e))))
+    });
     replace_whole(html, text.as_bytes())?;
-    if let Some(j) = json {
-        let bytes = serde_json::to_vec(report).with_context(|| format!("writing {}", j.display()))?;
+    if let (Some(j), Some(bytes)) = (json, bytes) {
+        let bytes = bytes.with_context(|| format!("writing {}", j.display()))?;
         replace_whole(j, &bytes)?;
     }
     Ok(())

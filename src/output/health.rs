@@ -14,6 +14,20 @@ fn ms(ns: Option<i64>) -> String {
     ns.map_or("-".into(), |v| format!("{:.0}", v as f64 / 1e6))
 }
 
+/// Of a long service list (a scan makes one service per target), the `max` rows with trouble
+/// and the busiest: failing ones first (IPv6 before IPv4), then by attempts; in the list's
+/// order (sensor, service, port, family).
+pub fn notable_services(rows: &[ServiceRow], max: usize) -> Vec<&ServiceRow> {
+    let mut rows: Vec<&ServiceRow> = rows.iter().collect();
+    if rows.len() > max {
+        let rank = |s: &ServiceRow| std::cmp::Reverse((s.successes < s.attempts, s.family == 6, s.attempts));
+        rows.sort_by(|a, b| (rank(a), &a.service).cmp(&(rank(b), &b.service)));
+        rows.truncate(max);
+        rows.sort_by(|a, b| (&a.sensor, &a.service, a.port, a.family).cmp(&(&b.sensor, &b.service, b.port, b.family)));
+    }
+    rows
+}
+
 /// The terminal report, times in `tz`.
 pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io::Result<()> {
     let w = &mut super::term::Wrapped::new(w);
@@ -82,20 +96,8 @@ pub fn table(w: &mut dyn Write, r: &HealthReport, tz: &jiff::tz::TimeZone) -> io
             rpad("RATE ≥95%", 10),
             rpad("CONNECT p50/p90 ms", 18),
         )?;
-        // Long lists (a scan makes one service per target) keep the rows with trouble and the
-        // busiest ones.
-        let mut rows: Vec<&ServiceRow> = r.services.iter().collect();
-        let total = rows.len();
-        if total > MAX_ROWS {
-            rows.sort_by_key(|s| {
-                (std::cmp::Reverse((s.successes < s.attempts, s.family == 6, s.attempts)), s.service.clone())
-            });
-            rows.truncate(MAX_ROWS);
-            rows.sort_by(|a, b| {
-                (&a.sensor, &a.service, a.port, a.family).cmp(&(&b.sensor, &b.service, b.port, b.family))
-            });
-        }
-        for s in rows {
+        let total = r.services.len();
+        for s in notable_services(&r.services, MAX_ROWS) {
             let mut notes: Vec<String> = s.failures.iter().map(|(k, n)| format!("{k} {n}")).collect();
             notes.extend(s.fallbacks.iter().map(|(k, n)| format!("fallback:{k} {n}")));
             if s.blackholes > 0 {
@@ -403,4 +405,34 @@ pub fn prometheus(r: &HealthReport, top: usize) -> String {
         out.push_str(&format!("v6watch_findings{{severity=\"{sev}\"}} {n}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod test {
+    use super::notable_services;
+    use engine::analyze::health::ServiceRow;
+
+    /// A long service list keeps every failing row and then the busiest, in the list's order.
+    #[test]
+    fn notable_services_keep_failures_then_the_busiest_in_order() {
+        let rows: Vec<ServiceRow> = (0..5000u64)
+            .map(|i| ServiceRow {
+                sensor: "s".into(),
+                service: format!("host{i:05}"),
+                port: 443,
+                family: 6,
+                attempts: 1 + i % 97,
+                successes: if i % 1000 == 7 { 0 } else { 1 + i % 97 },
+                ..Default::default()
+            })
+            .collect();
+        let kept = notable_services(&rows, 100);
+        assert_eq!(kept.len(), 100);
+        assert_eq!(kept.iter().filter(|s| s.successes < s.attempts).count(), 5, "every failing row kept");
+        assert!(kept.windows(2).all(|w| w[0].service < w[1].service), "in the list's order");
+        let least_kept = kept.iter().filter(|s| s.successes == s.attempts).map(|s| s.attempts).min();
+        let most_left = rows.iter().filter(|r| !kept.iter().any(|k| k.service == r.service)).map(|r| r.attempts).max();
+        assert!(least_kept >= most_left, "the busiest kept: {least_kept:?} vs {most_left:?}");
+        assert_eq!(notable_services(&rows[..50], 100).len(), 50, "a short list whole");
+    }
 }

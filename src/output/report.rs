@@ -1014,9 +1014,14 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("</tbody></table>");
 }
 
+/// Rows of the services table at most (see [`super::health::notable_services`]): a sensor that talked to tens of thousands of addresses
+/// would otherwise get a page of megabytes that a browser sorts slowly and nobody reads whole.
+const SERVICE_ROWS: usize = 2000;
+
 fn services(h: &mut Html, r: &Report) {
     h.raw("<section id=\"services\"><h2>Services by family</h2><table class=\"sortable\"><thead><tr><th>Sensor</th><th>Service</th><th>IP</th><th class=\"n\">Attempts</th><th class=\"n\">OK</th><th class=\"n\">Success (≥95%)</th><th class=\"n\">Connect p50</th><th class=\"n\">p90</th><th>Failures, fallbacks</th></tr></thead><tbody>");
-    for s in &r.health.services {
+    let shown = super::health::notable_services(&r.health.services, SERVICE_ROWS);
+    for s in &shown {
         let mut notes: Vec<String> = s.failures.iter().map(|(k, n)| format!("{k} {n}")).collect();
         notes.extend(s.fallbacks.iter().map(|(k, n)| format!("fallback {k} {n}")));
         if s.blackholes > 0 {
@@ -1048,7 +1053,17 @@ fn services(h: &mut Html, r: &Report) {
         h.text(&notes.join(", "));
         h.raw("</td></tr>");
     }
-    h.raw("</tbody></table></section>");
+    h.raw("</tbody></table>");
+    if shown.len() < r.health.services.len() {
+        h.raw("<p class=\"muted\">");
+        h.text(&format!(
+            "{} of {} rows listed here: those with failures first, then the most attempts; all of them are in the JSON (--json) and in v6watch health --format jsonl.",
+            shown.len(),
+            r.health.services.len()
+        ));
+        h.raw("</p>");
+    }
+    h.raw("</section>");
 }
 
 fn addresses(h: &mut Html, r: &Report, intel: &engine::analyze::addr::Intel) {

@@ -406,7 +406,7 @@ pub struct ServiceEvent {
 }
 
 /// One row of the per-service table (service × family).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ServiceRow {
     /// Sensor.
     pub sensor: String,
