@@ -422,7 +422,7 @@ impl Writer {
                 Value::UInt(a.port.into()),
                 Value::Text(&service),
                 Value::Word(a.outcome.name()),
-                fallback.get(&(sensor.as_str(), a.uid.as_str())).map_or(Value::Null, |k| Value::Word(k)),
+                fallback.get(&(&**sensor, a.uid.as_str())).map_or(Value::Null, |k| Value::Word(k)),
                 a.connect_ns().map_or(Value::Null, Value::Seconds),
                 Value::UInt(a.syns.into()),
                 Value::UInt(a.resp_bytes),

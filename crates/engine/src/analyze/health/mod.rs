@@ -556,7 +556,7 @@ pub struct HealthReport {
     pub params: Params,
     /// The attempts analysed, with their sensor, in time order (the datasets' `attempts`).
     #[serde(skip)]
-    pub attempt_list: Vec<(String, Attempt)>,
+    pub attempt_list: Vec<(std::sync::Arc<str>, Attempt)>,
 }
 
 impl HealthReport {
@@ -897,7 +897,6 @@ impl Health {
         rules::aaaa_unused(&self, &ix, p, &mut r);
         rules::return_path(&self, &mut r);
         let aaaa_span = rules::family_changes(&self, &ix, p, &mut r);
-        let rows = services::rows(&self, &ix, &r, &aaaa_span);
         let mut notable: Vec<(String, Addr, i64, String)> = self
             .notable_peers
             .iter()
@@ -910,10 +909,19 @@ impl Health {
             .filter(|a| a.qtype == rtype::AAAA && !a.addrs.is_empty())
             .map(|a| (self.sensors[usize::from(a.sensor)].clone(), a.client))
             .collect();
+        // The service table and the findings read the same index and rules' results: built
+        // side by side (with a row per address a scan touched, each takes tens of ms, after
+        // every worker is done).
+        let (rows, list) = std::thread::scope(|scope| {
+            let rows = scope.spawn(|| services::rows(&self, &ix, &r, &aaaa_span));
+            let list = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel);
+            (rows.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), list)
+        });
         r.services = rows;
-        r.findings = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel);
+        r.findings = list;
         drop(ix);
-        let sensors = &self.sensors;
+        // Shared names: a clone per attempt allocated a string for each of 100k+ attempts.
+        let sensors: Vec<std::sync::Arc<str>> = self.sensors.iter().map(|s| std::sync::Arc::from(s.as_str())).collect();
         r.attempt_list = std::mem::take(&mut self.attempts)
             .into_iter()
             .map(|(si, a)| (sensors[usize::from(si)].clone(), a))

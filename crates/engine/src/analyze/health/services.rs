@@ -26,25 +26,43 @@ pub(super) fn rows(
         *unused_count.entry((u.sensor.as_str(), u.name.as_str())).or_default() += 1;
     }
     let mut rows = Vec::new();
+    // One pass over a service's attempts per family, into counters and one reused buffer: the
+    // table has a row per address a scan touched (tens of thousands), built after the input.
+    let mut ct: Vec<i64> = Vec::new();
     for key in keys {
         let idx = &by_service[key];
         let sensor = &h.sensors[usize::from(key.0)];
+        let aaaa = aaaa_span.get(&(key.0, key.1.clone())).copied();
         for fam in [4u8, 6] {
-            let list: Vec<&Attempt> = idx.iter().map(|&j| &attempts[j].1).filter(|a| a.family == fam).collect();
-            if list.is_empty() {
-                continue;
-            }
-            let n = list.len() as u64;
-            let ok = list.iter().filter(|a| a.ok()).count() as u64;
-            let mut ct: Vec<i64> = list.iter().filter(|a| a.ok()).filter_map(|a| a.connect_ns()).collect();
-            ct.sort_unstable();
-            let mut failures: Vec<(&'static str, u64)> = Vec::new();
-            for o in Outcome::ALL.iter().filter(|o| **o != Outcome::Established) {
-                let c = list.iter().filter(|a| a.outcome == *o).count() as u64;
-                if c > 0 {
-                    failures.push((o.name(), c));
+            let (mut n, mut ok) = (0u64, 0u64);
+            let mut outcomes = [0u64; Outcome::ALL.len()];
+            let (mut first_v6_attempt, mut first_v6_ok, mut last_failure) = (None, None, None);
+            ct.clear();
+            for a in idx.iter().map(|&j| &attempts[j].1).filter(|a| a.family == fam) {
+                n += 1;
+                outcomes[a.outcome as usize] += 1;
+                if a.ok() {
+                    ok += 1;
+                    ct.extend(a.connect_ns());
+                } else {
+                    last_failure = Some((a.outcome.name(), a.ts));
+                }
+                if fam == 6 {
+                    first_v6_attempt.get_or_insert(a.ts);
+                    if a.ok() {
+                        first_v6_ok.get_or_insert(a.ts);
+                    }
                 }
             }
+            if n == 0 {
+                continue;
+            }
+            ct.sort_unstable();
+            let failures: Vec<(&'static str, u64)> = Outcome::ALL
+                .iter()
+                .filter(|o| **o != Outcome::Established && outcomes[**o as usize] > 0)
+                .map(|o| (o.name(), outcomes[*o as usize]))
+                .collect();
             let mut fallbacks = Vec::new();
             if fam == 6 {
                 for k in FallbackKind::ALL {
@@ -61,7 +79,6 @@ pub(super) fn rows(
             };
             let aaaa_unused =
                 if fam == 4 { unused_count.get(&(sensor.as_str(), key.1.as_str())).copied().unwrap_or(0) } else { 0 };
-            let v6: Vec<&&Attempt> = list.iter().filter(|a| a.family == 6).collect();
             let (lo, _) = wilson(ok, n);
             rows.push(ServiceRow {
                 sensor: sensor.clone(),
@@ -78,10 +95,10 @@ pub(super) fn rows(
                 fallbacks,
                 blackholes,
                 aaaa_unused,
-                aaaa: aaaa_span.get(&(key.0, key.1.clone())).copied(),
-                first_v6_attempt: v6.first().map(|a| a.ts),
-                first_v6_ok: v6.iter().find(|a| a.ok()).map(|a| a.ts),
-                last_failure: list.iter().rev().find(|a| !a.ok()).map(|a| (a.outcome.name(), a.ts)),
+                aaaa,
+                first_v6_attempt,
+                first_v6_ok,
+                last_failure,
             });
         }
     }
