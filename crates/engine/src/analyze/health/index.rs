@@ -40,20 +40,31 @@ impl<'a> Index<'a> {
     }
 
     /// The attempts of a list (time-ordered positions) starting inside [from, to].
-    pub fn window(&self, list: &[usize], from: i64, to: i64) -> Vec<usize> {
+    pub fn window<'l>(&self, list: &'l [usize], from: i64, to: i64) -> &'l [usize] {
         let lo = list.partition_point(|&j| self.attempts[j].1.ts < from);
         let hi = list.partition_point(|&j| self.attempts[j].1.ts <= to);
-        list[lo..hi.max(lo)].to_vec()
+        &list[lo..hi.max(lo)]
     }
 
     /// The attempts to `name` of sensor `si` starting inside [from, to].
-    pub fn named(&self, si: u16, name: &str, from: i64, to: i64) -> Vec<usize> {
-        let list = self.by_name.get(&(si, name)).map_or(&[][..], |v| v.as_slice());
+    pub fn named<'s>(&'s self, si: u16, name: &str, from: i64, to: i64) -> &'s [usize] {
+        let list = self.by_name.get(&NameKey(si, name)).map_or(&[][..], |v| v.as_slice());
         self.window(list, from, to)
     }
 
     /// Whether sensor `si` tried IPv6 to `server` inside [from, to].
     pub fn v6_tried(&self, si: u16, server: Addr, from: i64, to: i64) -> bool {
         self.v6_by_server.get(&(si, server)).is_some_and(|v| !self.window(v, from, to).is_empty())
+    }
+}
+
+/// A `by_name` key borrowed for one lookup (the map's own keys live as long as the attempts;
+/// the name looked up may not).
+#[derive(Hash)]
+struct NameKey<'n>(u16, &'n str);
+
+impl<'a> hashbrown::Equivalent<(u16, &'a str)> for NameKey<'_> {
+    fn equivalent(&self, key: &(u16, &'a str)) -> bool {
+        self.0 == key.0 && self.1 == key.1
     }
 }

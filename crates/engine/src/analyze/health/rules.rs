@@ -145,8 +145,8 @@ pub(super) fn pmtu(h: &Health, ix: &Index<'_>, p: &Params, r: &mut HealthReport)
         let v4_moved = rec.server_name.as_ref().is_some_and(|n| {
             let (from, to) = (rec.ts.saturating_sub(p.v4_compare_ns), rec.ts.saturating_add(p.v4_compare_ns));
             named(*si, &n.to_ascii_lowercase(), from, to)
-                .into_iter()
-                .map(|j| &attempts[j].1)
+                .iter()
+                .map(|&j| &attempts[j].1)
                 .any(|b| b.family == 4 && b.ok() && b.resp_bytes >= 2 * mss)
         });
         let confidence = if v4_moved && rec.resp_mss.unwrap_or(0) > 1220 { "high" } else { "low" };
@@ -169,12 +169,12 @@ pub(super) fn aaaa_unused(h: &Health, ix: &Index<'_>, p: &Params, r: &mut Health
     for ans in h.answers.iter().filter(|a| a.qtype == rtype::AAAA && !a.addrs.is_empty()) {
         let si = ans.sensor;
         let v4 = named(si, &ans.name, ans.query_ts, ans.ts.saturating_add(p.aaaa_use_ns))
-            .into_iter()
-            .map(|j| &attempts[j].1)
+            .iter()
+            .map(|&j| &attempts[j].1)
             .find(|b| b.family == 4);
         let Some(v4) = v4 else { continue };
         let (from, to) = (ans.ts.saturating_sub(SEC), ans.ts.saturating_add(p.aaaa_use_ns));
-        let v6_tried = named(si, &ans.name, from, to).into_iter().any(|j| attempts[j].1.family == 6)
+        let v6_tried = named(si, &ans.name, from, to).iter().any(|&j| attempts[j].1.family == 6)
             || ans.addrs.iter().any(|a| ix.v6_tried(si, *a, from, to));
         if v6_tried {
             continue;
