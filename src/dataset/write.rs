@@ -410,7 +410,8 @@ impl Writer {
         // Uids are unique within a sensor's captures, not across sensors.
         let fallback: HashMap<(&str, &str), &'static str> =
             h.fallbacks.iter().map(|f| ((f.sensor.as_str(), f.v6_uid.as_str()), f.kind.name())).collect();
-        for (sensor, a) in &h.attempt_list {
+        for (si, a) in &h.attempt_list {
+            let sensor = h.attempt_sensors.get(usize::from(*si)).map_or("", String::as_str);
             let service = engine::analyze::health::service_label(a.name.as_deref(), &a.server);
             let server = a.server.to_string();
             let icmp_from = a.icmp.map(|i| i.2.to_string());
@@ -422,7 +423,7 @@ impl Writer {
                 Value::UInt(a.port.into()),
                 Value::Text(&service),
                 Value::Word(a.outcome.name()),
-                fallback.get(&(&**sensor, a.uid.as_str())).map_or(Value::Null, |k| Value::Word(k)),
+                fallback.get(&(sensor, a.uid.as_str())).map_or(Value::Null, |k| Value::Word(k)),
                 a.connect_ns().map_or(Value::Null, Value::Seconds),
                 Value::UInt(a.syns.into()),
                 Value::UInt(a.resp_bytes),

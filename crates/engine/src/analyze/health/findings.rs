@@ -140,7 +140,7 @@ pub(super) fn findings(
 
 /// Per service: IPv6 down while IPv4 works, IPv6 below IPv4, fallbacks, refusals.
 fn per_service(n: &mut Notices, r: &HealthReport, ix: &Index<'_>, sensors: &[String], p: &Params) {
-    let (attempts, by_service, keys) = (ix.attempts, &ix.by_service, &ix.keys);
+    let attempts = ix.attempts;
     // Every fallback per service, and those where IPv6 did not work nearby (the warning's
     // evidence: a fallback next to IPv6 successes is more likely a lost packet).
     let mut fb_all: HashMap<(&str, &str, u16), Vec<&Fallback>> = HashMap::new();
@@ -148,10 +148,10 @@ fn per_service(n: &mut Notices, r: &HealthReport, ix: &Index<'_>, sensors: &[Str
         fb_all.entry((f.sensor.as_str(), f.service.as_str(), f.port)).or_default().push(f);
     }
     let refused: hashbrown::HashSet<&str> = r.refused_v6.iter().map(String::as_str).collect();
-    for key in keys {
+    for (key, idx) in &ix.services {
         let sensor = &sensors[usize::from(key.0)];
         let svc = format!("{}:{}", key.1, key.2);
-        let list: Vec<&Attempt> = by_service[key].iter().map(|&j| &attempts[j].1).collect();
+        let list: Vec<&Attempt> = idx.iter().map(|&j| &attempts[j].1).collect();
         let v4: Vec<&&Attempt> = list.iter().filter(|a| a.family == 4).collect();
         let v6: Vec<&&Attempt> = list.iter().filter(|a| a.family == 6).collect();
         let (n4, ok4) = (v4.len() as u64, v4.iter().filter(|a| a.ok()).count() as u64);

@@ -11,10 +11,8 @@ pub(super) type ServiceKey = (u16, String, u16);
 pub(super) struct Index<'a> {
     /// Every attempt with its sensor index, in time order (ts, uid).
     pub attempts: &'a [(u16, Attempt)],
-    /// Positions of each service's attempts, in time order.
-    pub by_service: HashMap<ServiceKey, Vec<usize>>,
-    /// The services, sorted.
-    pub keys: Vec<ServiceKey>,
+    /// Each service, sorted, with the positions of its attempts in time order.
+    pub services: Vec<(ServiceKey, Vec<usize>)>,
     by_name: HashMap<(u16, &'a str), Vec<usize>>,
     v6_by_server: HashMap<(u16, Addr), Vec<usize>>,
 }
@@ -34,9 +32,9 @@ impl<'a> Index<'a> {
                 v6_by_server.entry((*si, a.server)).or_default().push(i);
             }
         }
-        let mut keys: Vec<_> = by_service.keys().cloned().collect();
-        keys.sort();
-        Index { attempts, by_service, keys, by_name, v6_by_server }
+        let mut services: Vec<_> = by_service.into_iter().collect();
+        services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Index { attempts, services, by_name, v6_by_server }
     }
 
     /// The attempts of a list (time-ordered positions) starting inside [from, to].

@@ -554,9 +554,13 @@ pub struct HealthReport {
     pub dropped: u64,
     /// Parameters used.
     pub params: Params,
-    /// The attempts analysed, with their sensor, in time order (the datasets' `attempts`).
+    /// The attempts analysed, with their sensor (an index into `attempt_sensors`), in time
+    /// order (the datasets' `attempts`).
     #[serde(skip)]
-    pub attempt_list: Vec<(std::sync::Arc<str>, Attempt)>,
+    pub attempt_list: Vec<(u16, Attempt)>,
+    /// The sensors' names `attempt_list` refers to.
+    #[serde(skip)]
+    pub attempt_sensors: Vec<String>,
 }
 
 impl HealthReport {
@@ -920,12 +924,8 @@ impl Health {
         r.services = rows;
         r.findings = list;
         drop(ix);
-        // Shared names: a clone per attempt allocated a string for each of 100k+ attempts.
-        let sensors: Vec<std::sync::Arc<str>> = self.sensors.iter().map(|s| std::sync::Arc::from(s.as_str())).collect();
-        r.attempt_list = std::mem::take(&mut self.attempts)
-            .into_iter()
-            .map(|(si, a)| (sensors[usize::from(si)].clone(), a))
-            .collect();
+        r.attempt_list = std::mem::take(&mut self.attempts);
+        r.attempt_sensors = self.sensors.clone();
         r
     }
 }

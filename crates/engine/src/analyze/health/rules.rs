@@ -8,12 +8,10 @@ use super::*;
 /// (a) IPv6 failed (or lost the race), then IPv4 to the same name within the fallback window.
 pub(super) fn fallbacks(h: &Health, ix: &Index<'_>, p: &Params, r: &mut HealthReport) {
     let attempts = ix.attempts;
-    let (by_service, keys) = (&ix.by_service, &ix.keys);
-    for key in keys {
+    for (key, idx) in &ix.services {
         if key.1.starts_with('[') {
             continue; // rule (a) needs a name binding
         }
-        let idx = &by_service[key];
         for (pos, &i) in idx.iter().enumerate() {
             let v6 = &attempts[i].1;
             if v6.family != 6 || !(v6.outcome.failed() || v6.outcome == Outcome::LateSynack) {
@@ -62,9 +60,7 @@ pub(super) fn fallbacks(h: &Health, ix: &Index<'_>, p: &Params, r: &mut HealthRe
 /// (b) IPv6 refused where IPv4 to the same port works.
 pub(super) fn refused(ix: &Index<'_>, r: &mut HealthReport) {
     let attempts = ix.attempts;
-    let (by_service, keys) = (&ix.by_service, &ix.keys);
-    for key in keys {
-        let idx = &by_service[key];
+    for (_, idx) in &ix.services {
         let v4_ok = idx.iter().any(|&j| attempts[j].1.family == 4 && attempts[j].1.ok());
         if v4_ok {
             for &j in idx {
@@ -231,7 +227,6 @@ pub(super) fn family_changes(
     r: &mut HealthReport,
 ) -> HashMap<(u16, String), (i64, i64)> {
     let attempts = ix.attempts;
-    let (by_service, keys) = (&ix.by_service, &ix.keys);
     let mut per_name: HashMap<(u16, &str), Vec<&Answer>> = HashMap::new();
     for a in &h.answers {
         per_name.entry((a.sensor, a.name.as_str())).or_default().push(a);
@@ -264,11 +259,10 @@ pub(super) fn family_changes(
             }
         }
     }
-    for key in keys {
+    for (key, idx) in &ix.services {
         if key.1.starts_with('[') {
             continue;
         }
-        let idx = &by_service[key];
         let sensor = &h.sensors[usize::from(key.0)];
         let mut had_v4_ok = false;
         let mut switched = false;

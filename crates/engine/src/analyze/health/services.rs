@@ -12,7 +12,6 @@ pub(super) fn rows(
     aaaa_span: &HashMap<(u16, String), (i64, i64)>,
 ) -> Vec<ServiceRow> {
     let attempts = ix.attempts;
-    let (by_service, keys) = (&ix.by_service, &ix.keys);
     let mut fb_count: HashMap<(&str, &str, u16, FallbackKind), u64> = HashMap::new();
     for f in &r.fallbacks {
         *fb_count.entry((f.sensor.as_str(), f.service.as_str(), f.port, f.kind)).or_default() += 1;
@@ -29,8 +28,7 @@ pub(super) fn rows(
     // One pass over a service's attempts per family, into counters and one reused buffer: the
     // table has a row per address a scan touched (tens of thousands), built after the input.
     let mut ct: Vec<i64> = Vec::new();
-    for key in keys {
-        let idx = &by_service[key];
+    for (key, idx) in &ix.services {
         let sensor = &h.sensors[usize::from(key.0)];
         let aaaa = aaaa_span.get(&(key.0, key.1.clone())).copied();
         for fam in [4u8, 6] {
