@@ -313,9 +313,11 @@ impl<'s> Shared<'s> {
         self.drained.1.notify_all();
     }
 
-    /// The merging thread wrote one of worker `w`'s records.
-    pub(super) fn written(&self, w: usize) {
-        if self.in_flight[w].fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == IN_FLIGHT + 1 {
+    /// The merging thread wrote `n` of worker `w`'s records (counted per message, not per
+    /// record: one atomic operation instead of one each).
+    pub(super) fn written(&self, w: usize, n: usize) {
+        let before = self.in_flight[w].fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        if before > IN_FLIGHT && before - n <= IN_FLIGHT {
             // Under the lock: a worker that saw too many and is about to wait gets the signal.
             let _g = self.drained.0.lock().unwrap_or_else(|e| e.into_inner());
             self.drained.1.notify_all();
@@ -614,6 +616,7 @@ pub(super) fn run_threaded(
         let mut queues: Vec<Received> = (0..n).map(|_| Received::default()).collect();
         let mut upto = vec![Upto::Frame(0); n];
         let mut reported = 0u64;
+        let mut wrote = vec![0usize; n];
         for msg in wrx.iter() {
             match msg {
                 WorkerMsg::Records { worker, upto: u, recs } => {
@@ -635,7 +638,11 @@ pub(super) fn run_threaded(
                     break;
                 }
                 result = queues[w].write_front(col);
-                shared.written(w);
+                wrote[w] += 1;
+            }
+            // Before waiting for the next message: a worker may be waiting for these.
+            for (w, k) in wrote.iter_mut().enumerate().filter(|(_, k)| **k > 0) {
+                shared.written(w, std::mem::take(k));
             }
             if stream && result.is_ok() && wrx.is_empty() {
                 result = col.sink.flush();
