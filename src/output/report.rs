@@ -1014,8 +1014,9 @@ fn mail(h: &mut Html, r: &Report, st: &Settings) {
     h.raw("</tbody></table>");
 }
 
-/// Rows of the services table at most (see [`super::health::notable_services`]): a sensor that talked to tens of thousands of addresses
-/// would otherwise get a page of megabytes that a browser sorts slowly and nobody reads whole.
+/// Rows of the services table at most (see [`super::health::notable_services`]): a sensor that
+/// talked to tens of thousands of addresses would otherwise get a page of megabytes that a
+/// browser sorts slowly and nobody reads whole.
 const SERVICE_ROWS: usize = 2000;
 
 fn services(h: &mut Html, r: &Report) {

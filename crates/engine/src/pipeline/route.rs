@@ -26,15 +26,6 @@ fn icmp_route(hasher: &KeyHasher, proto: u8, src: Addr, dst: Addr, payload: &[u8
     Some(hasher.hash(&key))
 }
 
-/// An IP packet's payload within its declared length, as the decoder reads it.
-fn declared_payload(ip: &[u8]) -> Option<&[u8]> {
-    match ip.first()? >> 4 {
-        4 => wire::ipv4::Packet::parse(ip).ok().map(|p| p.payload()),
-        6 => wire::ipv6::Packet::parse(ip).ok().map(|p| p.payload()),
-        _ => None,
-    }
-}
-
 /// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
 pub(super) const ALL: u8 = u8::MAX;
 
@@ -59,54 +50,41 @@ pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Opti
         lt::RAW | lt::RAW_12 | lt::RAW_14 | lt::IPV4 | lt::IPV6 => data,
         _ => return None,
     };
+    use wire::{ipproto, ipv4, ipv6};
+    // The addresses, the upper layer and its bytes within the IP header's declared length, read
+    // with the decoder's own views.
     let (proto, src, dst, l4) = match ip.first()? >> 4 {
-        4 if ip.len() >= 20 => {
-            let ihl = usize::from(ip[0] & 0x0f) * 4;
-            // More-fragments or a fragment offset: reassembly decides the key.
-            if ihl < 20 || ip.len() < ihl || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+        4 => {
+            let p = ipv4::Packet::parse(ip).ok()?;
+            if p.is_fragment() {
+                return None; // reassembly decides the key
+            }
+            (p.protocol(), Addr::v4(p.src()), Addr::v4(p.dst()), p.payload())
+        }
+        6 => {
+            let p = ipv6::Packet::parse(ip).ok()?;
+            let payload = p.payload();
+            // Extension headers are stepped over as the decoder steps over them; a damaged
+            // chain or a fragment to reassemble is left to the decoder.
+            let chain = ipv6::walk(p.next_header(), payload).ok()?;
+            if chain.fragment.is_some_and(|f| !f.is_atomic()) {
                 return None;
             }
-            let a = |i: usize| Addr::v4([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
-            (ip[9], a(12), a(16), &ip[ihl..])
-        }
-        6 if ip.len() >= 40 => {
-            let a = |i: usize| {
-                let mut b = [0u8; 16];
-                b.copy_from_slice(&ip[i..i + 16]);
-                Addr::v6(b)
-            };
-            let nh = ip[6];
-            if wire::ipv6::is_extension(nh) {
-                // A damaged chain or a fragment to reassemble: the decoder decides.
-                let payload = wire::ipv6::Packet::parse(ip).ok()?.payload();
-                let chain = wire::ipv6::walk(nh, payload).ok()?;
-                if chain.fragment.is_some_and(|f| !f.is_atomic()) {
-                    return None;
-                }
-                let l4 = payload.get(chain.offset..)?;
-                if matches!(chain.protocol, wire::ipproto::ICMP | wire::ipproto::ICMPV6) {
-                    return icmp_route(hasher, chain.protocol, a(8), a(24), l4);
-                }
-                (chain.protocol, a(8), a(24), l4)
-            } else {
-                (nh, a(8), a(24), &ip[40..])
-            }
+            (chain.protocol, Addr::v6(p.src()), Addr::v6(p.dst()), payload.get(chain.offset..)?)
         }
         _ => return None,
     };
     let min = match proto {
-        6 => 20,
-        17 => 8,
-        wire::ipproto::ICMP | wire::ipproto::ICMPV6 => {
-            return icmp_route(hasher, proto, src, dst, declared_payload(ip)?)
-        }
+        ipproto::TCP => 20,
+        ipproto::UDP => 8,
+        ipproto::ICMP | ipproto::ICMPV6 => return icmp_route(hasher, proto, src, dst, l4),
         _ => return None,
     };
     if l4.len() < min {
         return None;
     }
     let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
-    if proto == 17 && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
+    if proto == ipproto::UDP && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
         return None;
     }
     Some(hasher.hash(&FlowKey::new(proto, src, sport, dst, dport)))

@@ -923,7 +923,7 @@ impl Health {
         });
         r.services = rows;
         r.findings = list;
-        drop(ix);
+        drop((ix, aaaa_span));
         r.attempt_list = std::mem::take(&mut self.attempts);
         r.attempt_sensors = self.sensors.clone();
         r

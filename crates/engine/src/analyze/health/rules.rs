@@ -220,12 +220,12 @@ pub(super) fn return_path(h: &Health, r: &mut HealthReport) {
 
 /// (f) Services changing family: the DNS side per name (AAAA gained or lost), the connection
 /// side per service (switched to IPv6, fell back to IPv4). Returns each name's AAAA span.
-pub(super) fn family_changes(
-    h: &Health,
+pub(super) fn family_changes<'h>(
+    h: &'h Health,
     ix: &Index<'_>,
     p: &Params,
     r: &mut HealthReport,
-) -> HashMap<(u16, String), (i64, i64)> {
+) -> HashMap<(u16, &'h str), (i64, i64)> {
     let attempts = ix.attempts;
     let mut per_name: HashMap<(u16, &str), Vec<&Answer>> = HashMap::new();
     for a in &h.answers {
@@ -233,7 +233,7 @@ pub(super) fn family_changes(
     }
     let mut names: Vec<_> = per_name.keys().cloned().collect();
     names.sort();
-    let mut aaaa_span: HashMap<(u16, String), (i64, i64)> = HashMap::new();
+    let mut aaaa_span: HashMap<(u16, &str), (i64, i64)> = HashMap::new();
     for key in &names {
         let list = &per_name[key];
         let sensor = &h.sensors[usize::from(key.0)];
@@ -243,7 +243,7 @@ pub(super) fn family_changes(
             let is_aaaa = a.qtype == rtype::AAAA && !a.addrs.is_empty();
             let empty_aaaa = a.qtype == rtype::AAAA && a.addrs.is_empty();
             if is_aaaa {
-                let e = aaaa_span.entry((key.0, key.1.to_string())).or_insert((a.ts, a.ts));
+                let e = aaaa_span.entry(*key).or_insert((a.ts, a.ts));
                 e.1 = a.ts;
                 if !have_aaaa && a_only_since.is_some_and(|s| a.ts.saturating_sub(s) >= p.gained_after_ns) {
                     r.service_events.push(service_event(sensor, "service_gained_aaaa", key.1, 0, a.ts, &a.uid));

@@ -9,7 +9,7 @@ pub(super) fn rows(
     h: &Health,
     ix: &Index<'_>,
     r: &HealthReport,
-    aaaa_span: &HashMap<(u16, String), (i64, i64)>,
+    aaaa_span: &HashMap<(u16, &str), (i64, i64)>,
 ) -> Vec<ServiceRow> {
     let attempts = ix.attempts;
     let mut fb_count: HashMap<(&str, &str, u16, FallbackKind), u64> = HashMap::new();
@@ -30,7 +30,7 @@ pub(super) fn rows(
     let mut ct: Vec<i64> = Vec::new();
     for (key, idx) in &ix.services {
         let sensor = &h.sensors[usize::from(key.0)];
-        let aaaa = aaaa_span.get(&(key.0, key.1.clone())).copied();
+        let aaaa = aaaa_span.get(&(key.0, key.1.as_str())).copied();
         for fam in [4u8, 6] {
             let (mut n, mut ok) = (0u64, 0u64);
             let mut outcomes = [0u64; Outcome::ALL.len()];
