@@ -122,13 +122,53 @@ pub struct TimelineAcc {
     index: HashMap<SeriesKey, u32>,
     first: Option<i64>,
     last: Option<i64>,
+    /// The latest sensors and classes seen (at most [`RECENT`]), the one last used first.
+    recent: Vec<Recent>,
+}
+
+/// Sensor and class pairs whose series are kept at hand.
+const RECENT: usize = 8;
+
+/// The series of one sensor and class, by family, role and side: a capture's flows share a few
+/// such pairs, and finding a flow's series by hashing the key's strings was most of what a
+/// flow cost the timeline.
+#[derive(Clone)]
+struct Recent {
+    sensor: String,
+    class: String,
+    /// By [`Recent::slot`]; `u32::MAX`: not looked up yet.
+    series: [u32; 16],
+}
+
+impl Recent {
+    fn new(sensor: &str, class: &str) -> Recent {
+        Recent { sensor: sensor.to_string(), class: class.to_string(), series: [u32::MAX; 16] }
+    }
+
+    /// Where a series is kept; `None` for a family other than 4 and 6 (not kept).
+    fn slot(family: u8, role: Role, responder: bool) -> Option<usize> {
+        let f = match family {
+            4 => 0,
+            6 => 1,
+            _ => return None,
+        };
+        Some(f << 3 | (role as usize) << 1 | usize::from(responder))
+    }
 }
 
 impl TimelineAcc {
     /// `bucket_ns`: the bucket the user asked for, when they did.
     pub fn new(bucket_ns: Option<i64>) -> TimelineAcc {
         let base_ns = bucket_ns.map_or(MINUTE, |b| b.clamp(1_000_000, MINUTE));
-        TimelineAcc { base_ns, cells: HashMap::new(), keys: vec![], index: HashMap::new(), first: None, last: None }
+        TimelineAcc {
+            base_ns,
+            cells: HashMap::new(),
+            keys: vec![],
+            index: HashMap::new(),
+            first: None,
+            last: None,
+            recent: Vec::new(),
+        }
     }
 
     fn series(&mut self, key: KeyRef<'_>) -> u32 {
@@ -158,14 +198,31 @@ impl TimelineAcc {
             Role::Local => ("local", "local"),
             Role::Transit => ("transit", "transit"),
         };
-        let key = |direction| KeyRef { sensor, family: rec.ip_version(), direction, role: rec.role.name(), class };
+        let family = rec.ip_version();
+        match self.recent.iter().position(|r| r.sensor == sensor && r.class == class) {
+            Some(0) => {}
+            Some(i) => self.recent[..=i].rotate_right(1),
+            None => {
+                self.recent.truncate(RECENT - 1);
+                self.recent.insert(0, Recent::new(sensor, class));
+            }
+        }
         // The flow itself counts once: on the first side that sent anything.
         let mut flows = 1;
-        for (dir, side) in [(orig_dir, &rec.orig), (resp_dir, &rec.resp)] {
+        for (responder, dir, side) in [(false, orig_dir, &rec.orig), (true, resp_dir, &rec.resp)] {
             if side.pkts == 0 {
                 continue;
             }
-            let s = self.series(key(dir));
+            let key = KeyRef { sensor, family, direction: dir, role: rec.role.name(), class };
+            let s = match Recent::slot(family, rec.role, responder) {
+                Some(slot) if self.recent[0].series[slot] != u32::MAX => self.recent[0].series[slot],
+                Some(slot) => {
+                    let s = self.series(key);
+                    self.recent[0].series[slot] = s;
+                    s
+                }
+                None => self.series(key),
+            };
             self.spread(s, rec.ts, rec.last_ts.max(rec.ts), side.ip_bytes as f64, side.pkts as f64, flows);
             flows = 0;
         }
@@ -400,6 +457,50 @@ mod test {
         let flows: u64 = tl.series.iter().flat_map(|s| &s.flows).sum();
         assert_eq!(flows, 10);
         assert_eq!(tl.series.iter().flat_map(|s| &s.bytes).sum::<u64>(), 1000);
+    }
+
+    /// Series found through the recent-pairs shortcut are the ones the key names, however
+    /// sensors, classes, families and roles alternate (more pairs than the shortcut keeps).
+    #[test]
+    fn every_flow_lands_in_its_own_series() {
+        let mut t = TimelineAcc::new(None);
+        let mut want: std::collections::BTreeMap<(String, u8, &str, &str, String), u64> = Default::default();
+        for i in 0..400u64 {
+            // Runs of one pair, revisited after others pushed it out.
+            let (sensor, class) = (format!("s{}", i / 13 % 3), format!("c{}", i / 7 % (RECENT as u64 + 3)));
+            let role = Role::ALL[(i % 4) as usize];
+            let mut r = rec(i as i64, i as i64, role, 1 + i, 1000 + i);
+            if i % 3 == 0 {
+                r.orig_h = Addr::v4([192, 0, 2, 1]);
+                r.resp_h = Addr::v4([192, 0, 2, 2]);
+            }
+            let answered = i % 2 == 1;
+            if !answered {
+                r.resp.pkts = 0;
+            }
+            t.flow(&sensor, &r, &class);
+            let (orig, resp) = match role {
+                Role::Outbound => ("out", "in"),
+                Role::Inbound => ("in", "out"),
+                Role::Local => ("local", "local"),
+                Role::Transit => ("transit", "transit"),
+            };
+            let key = |dir| (sensor.clone(), r.ip_version(), dir, role.name(), class.clone());
+            *want.entry(key(orig)).or_default() += 1 + i;
+            if answered {
+                *want.entry(key(resp)).or_default() += 1000 + i;
+            }
+        }
+        let tl = t.finish(None, 0);
+        let got: std::collections::BTreeMap<_, u64> = tl
+            .series
+            .iter()
+            .map(|s| {
+                let k = &s.key;
+                ((k.sensor.clone(), k.family, k.direction, k.role, k.class.clone()), s.bytes.iter().sum())
+            })
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
