@@ -16,6 +16,7 @@ use crate::model::{AppEvent, FlowRecord};
 use crate::pipeline::{FlowSink, SensorSummary};
 use crate::sensor::SensorAddr;
 use hashbrown::HashMap;
+use std::borrow::Cow;
 
 mod report;
 pub use report::*;
@@ -468,6 +469,36 @@ impl Analysis {
     }
 }
 
+/// `s` in lower case, borrowed when it is already.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// An HTTP aggregation key borrowed: hashes as the owned tuple does (same fields, same order;
+/// `&str` hashes as `String`), so counting a request of a known key allocates nothing.
+#[derive(Hash)]
+struct HttpKey<'a>(&'a str, u8, &'a str, &'a str, &'a str);
+
+impl hashbrown::Equivalent<(String, u8, String, String, String)> for HttpKey<'_> {
+    fn equivalent(&self, k: &(String, u8, String, String, String)) -> bool {
+        self.1 == k.1 && self.4 == k.4 && self.3 == k.3 && self.2 == k.2 && self.0 == k.0
+    }
+}
+
+/// A TLS aggregation key borrowed (see [`HttpKey`]).
+#[derive(Hash)]
+struct TlsKey<'a>(&'a str, u8, &'a str, &'static str);
+
+impl hashbrown::Equivalent<(String, u8, String, &'static str)> for TlsKey<'_> {
+    fn equivalent(&self, k: &(String, u8, String, &'static str)) -> bool {
+        self.1 == k.1 && self.3 == k.3 && self.2 == k.2 && self.0 == k.0
+    }
+}
+
 /// Counts one more event at `ts` in an aggregate: its count, first and last time, and the
 /// comparison windows it falls in (`windows`, 0 or 1 each).
 fn tally(count: &mut u64, (first, last): (&mut i64, &mut i64), per: &mut [u64], ts: i64, windows: &[u64]) {
@@ -537,14 +568,24 @@ impl FlowSink for Analysis {
         let family = server.version;
         match ev {
             AppEvent::Http(h) => {
-                let host = h.host.clone().unwrap_or_else(|| h.server.to_string()).to_ascii_lowercase();
-                let path = h.uri.split('?').next().unwrap_or("").to_string();
-                let key = (sensor.to_string(), family, h.method.clone(), host.clone(), path.clone());
-                if !self.http.contains_key(&key) && self.http.len() >= MAX_APP_KEYS {
+                // The key borrowed from the event: most requests repeat one already counted.
+                let host = match h.host.as_deref() {
+                    Some(host) => lower(host),
+                    None => Cow::Owned(h.server.to_string().to_ascii_lowercase()),
+                };
+                let path = h.uri.split('?').next().unwrap_or("");
+                let key = HttpKey(sensor, family, &h.method, &host, path);
+                if let Some(a) = self.http.get_mut(&key) {
+                    tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, h.ts, &windows);
+                    return Ok(());
+                }
+                if self.http.len() >= MAX_APP_KEYS {
                     self.app_dropped += 1;
                     return Ok(());
                 }
-                let a = self.http.entry(key).or_insert_with(|| HttpAgg {
+                let (host, path) = (host.into_owned(), path.to_string());
+                let key = (sensor.to_string(), family, h.method.clone(), host.clone(), path.clone());
+                let mut a = HttpAgg {
                     sensor: sensor.to_string(),
                     family,
                     method: h.method.clone(),
@@ -555,17 +596,24 @@ impl FlowSink for Analysis {
                     first_ts: h.ts,
                     last_ts: h.ts,
                     windows: vec![0; windows.len()],
-                });
+                };
                 tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, h.ts, &windows);
+                self.http.insert(key, a);
             }
             AppEvent::Tls(t) => {
-                let sni = t.sni.clone().unwrap_or_default().to_ascii_lowercase();
-                let key = (sensor.to_string(), family, sni.clone(), t.transport);
-                if !self.tls.contains_key(&key) && self.tls.len() >= MAX_APP_KEYS {
+                let sni = lower(t.sni.as_deref().unwrap_or(""));
+                let key = TlsKey(sensor, family, &sni, t.transport);
+                if let Some(a) = self.tls.get_mut(&key) {
+                    tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, t.ts, &windows);
+                    return Ok(());
+                }
+                if self.tls.len() >= MAX_APP_KEYS {
                     self.app_dropped += 1;
                     return Ok(());
                 }
-                let a = self.tls.entry(key).or_insert_with(|| TlsAgg {
+                let sni = sni.into_owned();
+                let key = (sensor.to_string(), family, sni.clone(), t.transport);
+                let mut a = TlsAgg {
                     sensor: sensor.to_string(),
                     family,
                     sni,
@@ -574,8 +622,9 @@ impl FlowSink for Analysis {
                     first_ts: t.ts,
                     last_ts: t.ts,
                     windows: vec![0; windows.len()],
-                });
+                };
                 tally(&mut a.count, (&mut a.first_ts, &mut a.last_ts), &mut a.windows, t.ts, &windows);
+                self.tls.insert(key, a);
             }
             AppEvent::Smtp(m) => {
                 let key = (sensor.to_string(), m.client, m.server);
