@@ -150,6 +150,12 @@ fn per_service(n: &mut Notices, r: &HealthReport, ix: &Index<'_>, sensors: &[Str
     let refused: hashbrown::HashSet<&str> = r.refused_v6.iter().map(String::as_str).collect();
     for (key, idx) in &ix.services {
         let sensor = &sensors[usize::from(key.0)];
+        // Every rule here needs an IPv6 attempt or a fallback: most services of a busy
+        // sensor (an address a scan touched) have neither.
+        let all: &[&Fallback] = fb_all.get(&(sensor.as_str(), key.1.as_str(), key.2)).map_or(&[], Vec::as_slice);
+        if all.is_empty() && !idx.iter().any(|&j| attempts[j].1.family == 6) {
+            continue;
+        }
         let svc = format!("{}:{}", key.1, key.2);
         let list: Vec<&Attempt> = idx.iter().map(|&j| &attempts[j].1).collect();
         let v4: Vec<&&Attempt> = list.iter().filter(|a| a.family == 4).collect();
@@ -213,7 +219,6 @@ fn per_service(n: &mut Notices, r: &HealthReport, ix: &Index<'_>, sensors: &[Str
             }
         }
         // IPv6_Fallback and IPv6_Slow_Fallback.
-        let all: &[&Fallback] = fb_all.get(&(sensor.as_str(), key.1.as_str(), key.2)).map_or(&[], Vec::as_slice);
         let fbs: Vec<&Fallback> = all.iter().copied().filter(|f| !f.v6_worked_nearby).collect();
         let real = fbs.iter().filter(|f| f.kind != FallbackKind::RaceLost).count() as u64;
         if real >= p.fallback_min && n6 > 0 && real as f64 / n6 as f64 > p.fallback_ratio {

@@ -236,10 +236,6 @@ impl Attempt {
     fn ok(&self) -> bool {
         self.outcome == Outcome::Established
     }
-    /// The service's one key: its name, or its address when it has none.
-    fn service_key(&self) -> (String, u16) {
-        (self.name.clone().unwrap_or_else(|| service_label(None, &self.server)), self.port)
-    }
 }
 
 /// How a service is written: its name when it has one that is not an address literal, else

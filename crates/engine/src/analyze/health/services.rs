@@ -25,36 +25,37 @@ pub(super) fn rows(
         *unused_count.entry((u.sensor.as_str(), u.name.as_str())).or_default() += 1;
     }
     let mut rows = Vec::new();
-    // One pass over a service's attempts per family, into counters and one reused buffer: the
-    // table has a row per address a scan touched (tens of thousands), built after the input.
-    let mut ct: Vec<i64> = Vec::new();
+    // One pass over a service's attempts, into counters per family and reused buffers: the
+    // table has a row per address a scan touched (tens of thousands), built after the input,
+    // and each attempt read is a cache miss.
+    let mut tallies = [Tally::default(), Tally::default()];
     for (key, idx) in &ix.services {
         let sensor = &h.sensors[usize::from(key.0)];
         let aaaa = aaaa_span.get(&(key.0, key.1.as_str())).copied();
-        for fam in [4u8, 6] {
-            let (mut n, mut ok) = (0u64, 0u64);
-            let mut outcomes = [0u64; Outcome::ALL.len()];
-            let (mut first_v6_attempt, mut first_v6_ok, mut last_failure) = (None, None, None);
-            ct.clear();
-            for a in idx.iter().map(|&j| &attempts[j].1).filter(|a| a.family == fam) {
-                n += 1;
-                outcomes[a.outcome as usize] += 1;
-                if a.ok() {
-                    ok += 1;
-                    ct.extend(a.connect_ns());
-                } else {
-                    last_failure = Some((a.outcome.name(), a.ts));
-                }
-                if fam == 6 {
-                    first_v6_attempt.get_or_insert(a.ts);
-                    if a.ok() {
-                        first_v6_ok.get_or_insert(a.ts);
-                    }
-                }
+        tallies.iter_mut().for_each(Tally::clear);
+        for a in idx.iter().map(|&j| &attempts[j].1) {
+            let t = match a.family {
+                4 => &mut tallies[0],
+                6 => &mut tallies[1],
+                _ => continue,
+            };
+            t.n += 1;
+            t.outcomes[a.outcome as usize] += 1;
+            if a.ok() {
+                t.ok += 1;
+                t.ct.extend(a.connect_ns());
+                t.first_ok.get_or_insert(a.ts);
+            } else {
+                t.last_failure = Some((a.outcome.name(), a.ts));
             }
+            t.first.get_or_insert(a.ts);
+        }
+        for (fam, t) in [4u8, 6].into_iter().zip(&mut tallies) {
+            let Tally { n, ok, outcomes, ref mut ct, first, first_ok, last_failure } = *t;
             if n == 0 {
                 continue;
             }
+            let (first_v6_attempt, first_v6_ok) = if fam == 6 { (first, first_ok) } else { (None, None) };
             ct.sort_unstable();
             let failures: Vec<(&'static str, u64)> = Outcome::ALL
                 .iter()
@@ -87,8 +88,8 @@ pub(super) fn rows(
                 successes: ok,
                 success_rate: ok as f64 / n as f64,
                 success_lower: lo,
-                connect_p50_ns: quantile(&ct, 0.5),
-                connect_p90_ns: quantile(&ct, 0.9),
+                connect_p50_ns: quantile(ct, 0.5),
+                connect_p90_ns: quantile(ct, 0.9),
                 failures,
                 fallbacks,
                 blackholes,
@@ -101,4 +102,25 @@ pub(super) fn rows(
         }
     }
     rows
+}
+
+/// One service's attempts of one family, counted.
+#[derive(Default)]
+struct Tally {
+    n: u64,
+    ok: u64,
+    outcomes: [u64; Outcome::ALL.len()],
+    /// Connect times of the successes.
+    ct: Vec<i64>,
+    first: Option<i64>,
+    first_ok: Option<i64>,
+    last_failure: Option<(&'static str, i64)>,
+}
+
+impl Tally {
+    fn clear(&mut self) {
+        let ct = std::mem::take(&mut self.ct);
+        *self = Tally { ct, ..Tally::default() };
+        self.ct.clear();
+    }
 }
