@@ -2,7 +2,7 @@
 //! time and uid, so the output is identical for any number of threads.
 
 use super::sink::{FlowSink, RecordFormat};
-use super::stats::{Accumulator, FrameCounters};
+use super::stats::{Accumulator, EndTally, FrameCounters};
 use super::threads::StartPlan;
 use crate::enrich::records::{addrs_set, sorted_addrs, Naming};
 use crate::flow::TableStats;
@@ -13,6 +13,9 @@ use crate::sensor::{self, Inference, SensorAddr};
 pub(super) enum Output {
     /// A finished flow.
     Flow(Box<FlowRecord>),
+    /// An end-of-input flow its worker already completed (names, roles) and, when the plan
+    /// said so, counted (see [`EndPlan`]).
+    Completed(Box<FlowRecord>),
     /// An application event.
     Event(AppEvent),
 }
@@ -21,7 +24,7 @@ impl Output {
     /// Sort key within one frame: flows before events, then start time, then uid.
     pub(super) fn key(&self) -> RecKey<'_> {
         match self {
-            Output::Flow(r) => (0, r.ts, r.uid.as_bytes()),
+            Output::Flow(r) | Output::Completed(r) => (0, r.ts, r.uid.as_bytes()),
             Output::Event(e) => {
                 let h = e.head();
                 (1, h.ts, h.uid.as_bytes())
@@ -82,13 +85,18 @@ pub(super) fn canonical(recs: &mut [(u64, Output)]) {
     recs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key().cmp(&b.1.key())));
 }
 
-/// How a worker writes its end-of-input flow records itself: completed with the naming state
-/// as it stands once every earlier record was written (no later record can change it: events
-/// sort after the end's flows), and formatted for the sink.
+/// How a worker hands over its end-of-input flow records: completed with the naming state as
+/// it stands once every earlier record was written (no later record can change it: events
+/// sort after the end's flows), and formatted for the sink when it formats records. Done by
+/// the workers side by side, not by the merging thread one record after another.
 #[derive(Clone)]
 pub(super) struct EndPlan {
     pub(super) naming: std::sync::Arc<Naming>,
-    pub(super) format: std::sync::Arc<dyn RecordFormat>,
+    /// The sink's record format, when it has one and nothing but the records is asked of it:
+    /// the workers write the records' bytes.
+    pub(super) format: Option<std::sync::Arc<dyn RecordFormat>>,
+    /// The workers count the records in tallies of their own, added up at the end.
+    pub(super) tally: bool,
 }
 
 /// The merging side's state: sensor addresses, records waiting for them, and the totals.
@@ -103,6 +111,10 @@ pub(super) struct Collector<'s> {
     pub(super) shares_due: usize,
     pub(super) pending: Vec<Output>,
     pub(super) acc: Accumulator,
+    /// The workers count their end-of-input records themselves (see [`EndPlan::tally`]).
+    pub(super) end_tally: bool,
+    /// Their counts, added once all are in ([`Accumulator::add_end`]).
+    pub(super) end_tallies: Vec<EndTally>,
     pub(super) naming: std::sync::Arc<Naming>,
     pub(super) counters: FrameCounters,
     pub(super) table: TableStats,
@@ -155,6 +167,12 @@ impl Collector<'_> {
                 self.acc.add(&rec, &self.naming.sensor);
                 self.sink.flow(self.sensor, &rec)
             }
+            Output::Completed(rec) => {
+                if !self.end_tally {
+                    self.acc.add(&rec, &self.naming.sensor);
+                }
+                self.sink.flow(self.sensor, &rec)
+            }
             Output::Event(ev) => {
                 if let AppEvent::Dns(d) = &ev {
                     self.naming_mut().names.learn(d);
@@ -191,18 +209,20 @@ impl Collector<'_> {
         std::sync::Arc::make_mut(&mut self.naming)
     }
 
-    /// The workers may write their end-of-input flows themselves when the sink can format
-    /// records, nothing but the records is asked of it, and roles are known.
-    pub(super) fn end_plan(&self) -> Option<EndPlan> {
-        if !self.decided || !self.acc.no_tally {
+    /// How the workers hand over their end-of-input flows, once roles are known (see
+    /// [`EndPlan`]).
+    pub(super) fn end_plan(&mut self) -> Option<EndPlan> {
+        if !self.decided {
             return None;
         }
-        let format = self.sink.formatter(self.sensor)?;
-        Some(EndPlan { naming: self.naming.clone(), format: std::sync::Arc::from(format) })
+        let format = if self.acc.no_tally { self.sink.formatter(self.sensor).map(std::sync::Arc::from) } else { None };
+        self.end_tally = !self.acc.no_tally;
+        Some(EndPlan { naming: self.naming.clone(), format, tally: self.end_tally })
     }
 
-    pub(super) fn done(&mut self, c: FrameCounters, t: TableStats, expired: u64) {
+    pub(super) fn done(&mut self, c: FrameCounters, tally: EndTally, t: TableStats, expired: u64) {
         self.counters.merge(c);
+        self.end_tallies.push(tally);
         self.table.created += t.created;
         self.table.evicted += t.evicted;
         // The peak of the workers' summed samples, not the sum of their peaks (see LiveSamples).

@@ -110,6 +110,8 @@ pub fn run_source(
             flows: 0,
             no_tally: opts.no_tally,
         },
+        end_tally: false,
+        end_tallies: Vec::new(),
         counters: FrameCounters::default(),
         table: TableStats::default(),
         expired_frags: 0,
@@ -120,6 +122,8 @@ pub fn run_source(
         n => run_threaded(source, n, opts, &mut col, progress),
     };
     result?;
+    let end = std::mem::take(&mut col.end_tallies);
+    col.acc.add_end(end);
     if !col.decided {
         // Only if a worker died early; flush with inferred-nothing roles.
         col.decision(Vec::new())?;

@@ -1,6 +1,7 @@
 //! Counting while frames pass: the per-worker frame counters and flow tallies that become a
 //! [`SensorSummary`], bounded (at most `MAX_TALKERS` talkers per sensor).
 
+use super::merge::{uid_key, UidKey};
 use super::summary::Volume;
 use crate::decode::{Addr, AnomalyCounts, TunnelKind};
 use crate::model::{FlowRecord, Role};
@@ -10,6 +11,7 @@ use hashbrown::{HashMap, HashSet};
 /// Addresses tracked for top talkers at most (a scan must not grow memory).
 pub(super) const MAX_TALKERS: usize = 100_000;
 
+#[derive(Default)]
 pub(super) struct Accumulator {
     pub(super) roles: HashMap<Role, u64>,
     pub(super) protos: HashMap<&'static str, u64>,
@@ -27,9 +29,7 @@ impl Accumulator {
         if self.no_tally {
             return;
         }
-        *self.roles.entry(rec.role).or_default() += 1;
-        *self.protos.entry(rec.proto_name()).or_default() += 1;
-        *self.states.entry(rec.conn_state.name()).or_default() += 1;
+        self.kinds(rec);
         let pk = rec.orig.pkts + rec.resp.pkts;
         let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
         for a in [rec.orig_h, rec.resp_h] {
@@ -43,6 +43,84 @@ impl Accumulator {
             } else if self.talkers.len() < MAX_TALKERS {
                 self.talkers.insert(a, (1, pk, by));
             }
+        }
+    }
+
+    /// Counts a record's role, protocol and state.
+    fn kinds(&mut self, rec: &FlowRecord) {
+        *self.roles.entry(rec.role).or_default() += 1;
+        *self.protos.entry(rec.proto_name()).or_default() += 1;
+        *self.states.entry(rec.conn_state.name()).or_default() += 1;
+    }
+
+    /// Adds the workers' tallies of the end-of-input records, which follow every record
+    /// counted so far: the sum one count in output order makes. Talkers new to the table are
+    /// taken in the order they first appear in the output until it is full, as such a count
+    /// takes them.
+    pub(super) fn add_end(&mut self, parts: Vec<EndTally>) {
+        let mut new: HashMap<Addr, (Appeared, (u64, u64, u64))> = HashMap::new();
+        for p in parts {
+            self.flows += p.counts.flows;
+            for (k, n) in p.counts.roles {
+                *self.roles.entry(k).or_default() += n;
+            }
+            for (k, n) in p.counts.protos {
+                *self.protos.entry(k).or_default() += n;
+            }
+            for (k, n) in p.counts.states {
+                *self.states.entry(k).or_default() += n;
+            }
+            for (a, (first, (f, pk, by))) in p.talkers {
+                let t = match self.talkers.get_mut(&a) {
+                    Some(t) => t,
+                    None => {
+                        let e = new.entry(a).or_insert((first, (0, 0, 0)));
+                        e.0 = e.0.min(first);
+                        &mut e.1
+                    }
+                };
+                t.0 += f;
+                t.1 += pk;
+                t.2 += by;
+            }
+        }
+        let mut new: Vec<_> = new.into_iter().collect();
+        new.sort_unstable_by_key(|(_, (first, _))| *first);
+        let room = MAX_TALKERS.saturating_sub(self.talkers.len());
+        self.talkers.extend(new.into_iter().take(room).map(|(a, (_, t))| (a, t)));
+    }
+}
+
+/// Where a talker first appears among the end-of-input records: their output order (start
+/// time, uid), then the side (originator first).
+type Appeared = (i64, UidKey, u8);
+
+/// One worker's count of the end-of-input records it completed (see
+/// [`super::merge::EndPlan::tally`]): as [`Accumulator`] counts them, every talker kept with
+/// where it first appeared, for [`Accumulator::add_end`]. Holds at most two talkers per flow
+/// the worker had left.
+#[derive(Default)]
+pub(super) struct EndTally {
+    counts: Accumulator,
+    talkers: HashMap<Addr, (Appeared, (u64, u64, u64))>,
+}
+
+impl EndTally {
+    /// Counts a record, given in output order; `sensor`: the sensor's addresses.
+    pub(super) fn add(&mut self, rec: &FlowRecord, sensor: &HashSet<Addr>) {
+        self.counts.flows += 1;
+        self.counts.kinds(rec);
+        let pk = rec.orig.pkts + rec.resp.pkts;
+        let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
+        let uid = uid_key(&rec.uid);
+        for (side, a) in [(0, rec.orig_h), (1, rec.resp_h)] {
+            if sensor.contains(&a) || a.is_multicast_or_broadcast() {
+                continue;
+            }
+            let t = &mut self.talkers.entry(a).or_insert(((rec.ts, uid, side), (0, 0, 0))).1;
+            t.0 += 1;
+            t.1 += pk;
+            t.2 += by;
         }
     }
 }
@@ -239,5 +317,64 @@ mod test {
         }
         short.end(0);
         assert_eq!(short.peak(), 5);
+    }
+
+    /// Workers' tallies of the end-of-input records add up to what one count of the same
+    /// records in output order makes, the talkers table filling up among them included.
+    #[test]
+    fn end_tallies_add_up_to_one_count_in_output_order() {
+        use super::{Accumulator, EndTally, MAX_TALKERS};
+        use crate::decode::Addr;
+        use crate::model::{FlowRecord, SideCounters};
+        let addr = |i: u32| {
+            Addr::v6(
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]
+                    .into_iter()
+                    .chain(i.to_be_bytes())
+                    .collect::<Vec<u8>>()
+                    .try_into()
+                    .unwrap(),
+            )
+        };
+        // A table with room for three more talkers.
+        let mut before = Accumulator::default();
+        for i in 0..(MAX_TALKERS - 3) as u32 {
+            before.talkers.insert(addr(1_000_000 + i), (1, 1, 1));
+        }
+        let sensor = hashbrown::HashSet::from([addr(0)]);
+        // End records in output order (start time, uid); a talker seen before, the sensor,
+        // and new talkers on both sides, some on both workers.
+        let ends: Vec<FlowRecord> = [(1, 0, 7), (2, 7, 1_000_000), (3, 8, 9), (4, 9, 7), (5, 10, 11), (6, 12, 8)]
+            .into_iter()
+            .map(|(ts, o, r)| FlowRecord {
+                uid: format!("C{ts:011}"),
+                ts,
+                orig_h: addr(o),
+                resp_h: addr(r),
+                ip_proto: 6,
+                orig: SideCounters { pkts: ts as u64, ip_bytes: 100, ..Default::default() },
+                resp: SideCounters { pkts: 1, ip_bytes: 10, ..Default::default() },
+                ..FlowRecord::empty()
+            })
+            .collect();
+        let mut one = Accumulator { talkers: before.talkers.clone(), ..Accumulator::default() };
+        for r in &ends {
+            one.add(r, &sensor);
+        }
+        // Two workers, each given its flows in output order.
+        let mut parts = [EndTally::default(), EndTally::default()];
+        for (i, r) in ends.iter().enumerate() {
+            parts[[0, 1, 1, 0, 1, 0][i]].add(r, &sensor);
+        }
+        let mut split = before;
+        split.add_end(parts.into());
+        assert_eq!(split.flows, one.flows);
+        assert_eq!(split.talkers.len(), MAX_TALKERS);
+        assert_eq!(split.talkers, one.talkers);
+        // The three that got in: 7, 8 and 9 (first seen by flows 1 and 3); 10, 11, 12 came too late.
+        for (i, inside) in [(7, true), (8, true), (9, true), (10, false), (11, false), (12, false)] {
+            assert_eq!(split.talkers.contains_key(&addr(i)), inside, "{i}");
+        }
+        assert_eq!(split.talkers[&addr(1_000_000)], (2, 4, 111));
     }
 }

@@ -4,9 +4,11 @@
 use super::batch::{run_batch, Batch, Feed};
 use super::merge::{canonical, uid_key, Collector, EndPlan, Lines, Output, RecKey, Received, UidKey};
 use super::route::ALL;
-use super::stats::FrameCounters;
+use super::sink::RecordFormat;
+use super::stats::{EndTally, FrameCounters};
 use super::Options;
 use crate::decode::Decoder;
+use crate::enrich::records::Naming;
 use crate::extract::App;
 use crate::flow::{FlowTable, KeyHasher, TableStats};
 use crate::model::{AppEvent, EventKind, FlowRecord};
@@ -26,8 +28,9 @@ pub(super) enum WorkerMsg {
     /// included); it waits for an [`EndPlan`]. Also sent by a worker that stops early, so the
     /// merging thread never waits for one that is gone.
     AtEnd,
-    /// The worker finished; its counters.
-    Done { counters: Box<FrameCounters>, table: TableStats, expired_frags: u64 },
+    /// The worker finished; its counters, and its tally of end-of-input records (see
+    /// [`EndPlan::tally`]).
+    Done { counters: Box<FrameCounters>, tally: Box<EndTally>, table: TableStats, expired_frags: u64 },
 }
 
 /// What every shard is told before the first frame.
@@ -60,6 +63,8 @@ pub(super) struct Shard {
     /// The window's span in capture time (`i64::MAX`: frames only).
     pub(super) window_span: i64,
     pub(super) counters: FrameCounters,
+    /// End-of-input records this shard completed and counted (see [`EndPlan::tally`]).
+    pub(super) tally: EndTally,
     pub(super) out: Vec<FlowRecord>,
     /// Per [`EventKind`]: events of that kind are passed on (see [`Collector::keep`]).
     pub(super) keep: [bool; EventKind::ALL.len()],
@@ -82,6 +87,7 @@ impl Shard {
             window_end: None,
             window_span: plan.window_span,
             counters: FrameCounters::default(),
+            tally: EndTally::default(),
             out: Vec::new(),
             keep: plan.keep,
         }
@@ -154,21 +160,37 @@ impl Shard {
     }
 
     /// End of input: the records of the live flows at `slots`, in canonical order (see
-    /// [`FlowTable::finish_order`]).
-    pub(super) fn finish_flows(&mut self, slots: &[u32], emitted: &mut Vec<(u64, Output)>) {
+    /// [`FlowTable::finish_order`]); completed (and counted, if it says so) following `plan`.
+    pub(super) fn finish_flows(&mut self, slots: &[u32], plan: Option<&EndPlan>, emitted: &mut Vec<(u64, Output)>) {
         self.table.finish_some(slots, &mut self.out);
         emitted.reserve(self.out.len());
-        emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
+        let Some(plan) = plan else {
+            emitted.extend(self.out.drain(..).map(|r| (u64::MAX, Output::Flow(Box::new(r)))));
+            return;
+        };
+        for mut rec in self.out.drain(..) {
+            plan.naming.complete(&mut rec);
+            if plan.tally {
+                self.tally.add(&rec, &plan.naming.sensor);
+            }
+            emitted.push((u64::MAX, Output::Completed(Box::new(rec))));
+        }
     }
 
-    /// End of input, following `plan`: the records of the live flows at `slots`, completed and
+    /// End of input: the records of the live flows at `slots`, completed with `naming` and
     /// formatted, in canonical order.
-    pub(super) fn finish_lines(&mut self, slots: &[u32], plan: &EndPlan, lines: &mut Lines) {
+    pub(super) fn finish_lines(
+        &mut self,
+        slots: &[u32],
+        naming: &Naming,
+        format: &dyn RecordFormat,
+        lines: &mut Lines,
+    ) {
         self.table.finish_some(slots, &mut self.out);
         lines.keys.reserve(self.out.len());
         for mut rec in self.out.drain(..) {
-            plan.naming.complete(&mut rec);
-            plan.format.format(&rec, &mut lines.bytes);
+            naming.complete(&mut rec);
+            format.format(&rec, &mut lines.bytes);
             lines.keys.push((rec.ts, uid_key(&rec.uid), lines.bytes.len()));
         }
     }
@@ -184,14 +206,17 @@ impl Shard {
     /// End of input, after every flow was written: the events their ends produced and the
     /// counters. The flow table is left to be dropped with the shard (after the results are
     /// sent: freeing every flow takes a while).
-    pub(super) fn finish_rest(&mut self, emitted: &mut Vec<(u64, Output)>) -> (FrameCounters, TableStats, u64) {
+    pub(super) fn finish_rest(
+        &mut self,
+        emitted: &mut Vec<(u64, Output)>,
+    ) -> (FrameCounters, EndTally, TableStats, u64) {
         let expired = self.decoder.finish();
         self.drain_events();
         let start = emitted.len();
         emitted.extend(self.events.drain(..).map(|e| (u64::MAX, Output::Event(e))));
         canonical(&mut emitted[start..]);
         let expired = if self.me == 0 { expired } else { 0 };
-        (std::mem::take(&mut self.counters), self.table.stats(), expired)
+        (std::mem::take(&mut self.counters), std::mem::take(&mut self.tally), self.table.stats(), expired)
     }
 }
 
@@ -494,17 +519,17 @@ pub(super) fn worker(
     let order = shard.table.finish_order();
     let mut room = 0;
     for chunk in order.chunks(END_CHUNK) {
-        let msg = if let Some(plan) = &plan {
+        let msg = if let Some((plan, format)) = plan.as_ref().and_then(|p| Some((p, p.format.as_deref()?))) {
             let mut lines = Lines { bytes: Vec::with_capacity(room), ..Lines::default() };
-            shard.finish_lines(chunk, plan, &mut lines);
+            shard.finish_lines(chunk, &plan.naming, format, &mut lines);
             let Some((ts, uid, _)) = lines.keys.last() else { continue };
             let upto = Upto::EndFlows(*ts, *uid);
             room = lines.bytes.len() + lines.bytes.len() / 8;
             (lines.keys.len(), WorkerMsg::Lines { worker: me, upto, lines })
         } else {
-            shard.finish_flows(chunk, &mut recs);
+            shard.finish_flows(chunk, plan.as_ref(), &mut recs);
             let upto = match recs.last() {
-                Some((_, Output::Flow(r))) => Upto::EndFlows(r.ts, uid_key(&r.uid)),
+                Some((_, Output::Flow(r) | Output::Completed(r))) => Upto::EndFlows(r.ts, uid_key(&r.uid)),
                 _ => continue,
             };
             (recs.len(), WorkerMsg::Records { worker: me, upto, recs: std::mem::take(&mut recs) })
@@ -517,10 +542,10 @@ pub(super) fn worker(
     }
     // The naming state is the merging thread's again (it learns from the events that follow).
     drop(plan);
-    let (counters, table, expired_frags) = shard.finish_rest(&mut recs);
+    let (counters, tally, table, expired_frags) = shard.finish_rest(&mut recs);
     shared.sending(me, recs.len());
     let _ = tx.send(WorkerMsg::Records { worker: me, upto: Upto::All, recs });
-    let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), table, expired_frags });
+    let _ = tx.send(WorkerMsg::Done { counters: Box::new(counters), tally: Box::new(tally), table, expired_frags });
 }
 
 /// One thread does everything, in order: the fastest path on one core.
@@ -563,20 +588,20 @@ pub(super) fn run_serial(
     // The live flows' records a chunk at a time, so they are never all in memory at once.
     let order = shard.table.finish_order();
     for chunk in order.chunks(END_CHUNK) {
-        shard.finish_flows(chunk, &mut emitted);
+        shard.finish_flows(chunk, None, &mut emitted);
         for (_, r) in emitted.drain(..) {
             if result.is_ok() {
                 result = col.output(r);
             }
         }
     }
-    let (c, t, x) = shard.finish_rest(&mut emitted);
+    let (c, tally, t, x) = shard.finish_rest(&mut emitted);
     for (_, r) in emitted.drain(..) {
         if result.is_ok() {
             result = col.output(r);
         }
     }
-    col.done(c, t, x);
+    col.done(c, tally, t, x);
     result
 }
 
@@ -629,7 +654,9 @@ pub(super) fn run_threaded(
                 }
                 WorkerMsg::Evidence(e) => result = col.evidence(e),
                 WorkerMsg::AtEnd => at_end += 1,
-                WorkerMsg::Done { counters, table, expired_frags } => col.done(*counters, table, expired_frags),
+                WorkerMsg::Done { counters, tally, table, expired_frags } => {
+                    col.done(*counters, *tally, table, expired_frags)
+                }
             }
             while result.is_ok() {
                 let best = (0..n).filter_map(|w| queues[w].front_key().map(|k| (w, k))).min_by(|a, b| a.1.cmp(&b.1));
