@@ -32,6 +32,8 @@ use index::Index;
 /// Attempts kept at most (about 150 bytes each); beyond, an attempt still counts in the outcome
 /// table (by family and outcome) but no rule sees it.
 pub const MAX_ATTEMPTS: usize = 200_000;
+/// Attempts room is made for at the first one (see [`Health::flow`]).
+const ATTEMPTS_ROOM: usize = 1 << 16;
 /// DNS answers kept at most.
 const MAX_ANSWERS: usize = 200_000;
 /// Whole flow records kept at most per rule that needs them (Path MTU, broken return paths):
@@ -807,6 +809,12 @@ impl Health {
             self.dropped += 1;
             *self.folded.entry((a.family, a.outcome)).or_default() += 1;
             return;
+        }
+        if self.attempts.capacity() == 0 {
+            // Room for a busy capture's attempts from the start: growing by doubling copied
+            // them (~170 bytes each) at every step, on the thread that merges every record.
+            // Pages are only touched as attempts come.
+            self.attempts.reserve(ATTEMPTS_ROOM);
         }
         self.attempts.push((si, a));
     }
