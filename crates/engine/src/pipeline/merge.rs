@@ -2,7 +2,7 @@
 //! time and uid, so the output is identical for any number of threads.
 
 use super::sink::{FlowSink, RecordFormat};
-use super::stats::{Accumulator, EndTally, FrameCounters};
+use super::stats::{Accumulator, EndTally, FrameCounters, MAX_TALKERS};
 use super::threads::StartPlan;
 use crate::enrich::records::{addrs_set, sorted_addrs, Naming};
 use crate::flow::TableStats;
@@ -209,14 +209,18 @@ impl Collector<'_> {
         std::sync::Arc::make_mut(&mut self.naming)
     }
 
-    /// How the workers hand over their end-of-input flows, once roles are known (see
-    /// [`EndPlan`]).
-    pub(super) fn end_plan(&mut self) -> Option<EndPlan> {
+    /// How the workers hand over their end-of-input flows (`live` of them in all), once roles
+    /// are known (see [`EndPlan`]).
+    pub(super) fn end_plan(&mut self, live: u64) -> Option<EndPlan> {
         if !self.decided {
             return None;
         }
         let format = if self.acc.no_tally { self.sink.formatter(self.sensor).map(std::sync::Arc::from) } else { None };
-        self.end_tally = !self.acc.no_tally;
+        // The workers' tallies keep every talker of their flows (two a flow at most) until
+        // they are added up: only when that stays within twice the talkers' own bound. A
+        // full flow table (a flood) is counted here, as the records come, in the table's
+        // bound.
+        self.end_tally = !self.acc.no_tally && live <= MAX_TALKERS as u64;
         Some(EndPlan { naming: self.naming.clone(), format, tally: self.end_tally })
     }
 

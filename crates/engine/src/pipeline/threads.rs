@@ -25,9 +25,9 @@ pub(super) enum WorkerMsg {
     /// The worker's share of the sensor-address evidence (once it passed the window).
     Evidence(Box<Inference>),
     /// The worker passed the last frame and sent everything before it (its evidence
-    /// included); it waits for an [`EndPlan`]. Also sent by a worker that stops early, so the
-    /// merging thread never waits for one that is gone.
-    AtEnd,
+    /// included), `live` flows are left; it waits for an [`EndPlan`]. Also sent by a worker
+    /// that stops early, so the merging thread never waits for one that is gone.
+    AtEnd { live: u64 },
     /// The worker finished; its counters, and its tally of end-of-input records (see
     /// [`EndPlan::tally`]).
     Done { counters: Box<FrameCounters>, tally: Box<EndTally>, table: TableStats, expired_frags: u64 },
@@ -461,16 +461,16 @@ pub(super) struct AtEnd<'a> {
 }
 
 impl AtEnd<'_> {
-    pub(super) fn send(&mut self) -> bool {
+    pub(super) fn send(&mut self, live: usize) -> bool {
         self.sent = true;
-        self.tx.send(WorkerMsg::AtEnd).is_ok()
+        self.tx.send(WorkerMsg::AtEnd { live: live as u64 }).is_ok()
     }
 }
 
 impl Drop for AtEnd<'_> {
     fn drop(&mut self) {
         if !self.sent {
-            let _ = self.tx.send(WorkerMsg::AtEnd);
+            let _ = self.tx.send(WorkerMsg::AtEnd { live: 0 });
         }
     }
 }
@@ -512,7 +512,7 @@ pub(super) fn worker(
             return;
         }
     }
-    if !at_end.send() {
+    if !at_end.send(shard.table.live()) {
         return;
     }
     let plan = plan.recv().ok().flatten();
@@ -636,6 +636,8 @@ pub(super) fn run_threaded(
         drop(wtx);
         let _stopped = MergeStopped(&shared);
         let mut at_end = 0;
+        // Flows the workers have left at the end of input.
+        let mut live = 0u64;
 
         // Emit a record once every worker has processed past the frame that ended it.
         let mut queues: Vec<Received> = (0..n).map(|_| Received::default()).collect();
@@ -653,7 +655,10 @@ pub(super) fn run_threaded(
                     upto[worker] = u;
                 }
                 WorkerMsg::Evidence(e) => result = col.evidence(e),
-                WorkerMsg::AtEnd => at_end += 1,
+                WorkerMsg::AtEnd { live: l } => {
+                    at_end += 1;
+                    live += l;
+                }
                 WorkerMsg::Done { counters, tally, table, expired_frags } => {
                     col.done(*counters, *tally, table, expired_frags)
                 }
@@ -681,7 +686,7 @@ pub(super) fn run_threaded(
                 // Every record before the end is written (all workers are past every frame),
                 // so the names are final for the end's flows: the workers may write them.
                 at_end += 1;
-                let plan = col.end_plan();
+                let plan = col.end_plan(live);
                 for p in &plans {
                     let _ = p.send(plan.clone());
                 }
