@@ -1,6 +1,8 @@
 //! Any bytes behind a pcap header, through the whole engine: decode, flows, sensor inference,
 //! events — with one worker and with two, whose output must be the same byte for byte (two
-//! workers also write the end of input's records themselves, through the sink's formatter).
+//! workers also write the end of input's records themselves, through the sink's formatter);
+//! then, with the summary's tallies on and a sink that does not format, the records and the
+//! whole summary (two workers complete and count the end of input's records themselves).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -8,9 +10,10 @@ mod common;
 use engine::model::{AppEvent, FlowRecord};
 use engine::pipeline::{run_sensor, FlowSink, Options, RecordFormat, SensorInput};
 
-/// Every record and event as text (records through the same formatter the workers use).
+/// Every record and event as text (records through the same formatter the workers use, when
+/// the second field says it formats).
 #[derive(Default)]
-struct Text(Vec<u8>);
+struct Text(Vec<u8>, bool);
 
 struct Debug;
 
@@ -30,7 +33,7 @@ impl FlowSink for Text {
         Ok(())
     }
     fn formatter(&self, _: &str) -> Option<Box<dyn RecordFormat>> {
-        Some(Box::new(Debug))
+        self.1.then(|| Box::new(Debug) as Box<dyn RecordFormat>)
     }
     fn formatted(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.0.extend_from_slice(bytes);
@@ -43,11 +46,18 @@ fuzz_target!(|data: &[u8]| {
     let input = SensorInput { name: "fuzz".into(), paths: vec![path], addrs: vec![] };
     let run = |threads: usize| {
         let opts = Options { keep_going: true, threads, no_tally: true, ..Options::default() };
-        let mut sink = Text::default();
+        let mut sink = Text(Vec::new(), true);
         let summary = run_sensor(&input, &opts, &mut sink, &mut |_| {});
         (summary.map(|s| (s.frames, s.flows, s.anomalies)).map_err(|e| e.to_string()), sink.0)
     };
     let one = run(1);
     let two = run(2);
     assert!(one == two, "one and two workers differ");
+    let tallied = |threads: usize| {
+        let opts = Options { keep_going: true, threads, ..Options::default() };
+        let mut sink = Text::default();
+        let summary = run_sensor(&input, &opts, &mut sink, &mut |_| {});
+        (summary.map(|s| format!("{s:?}")).map_err(|e| e.to_string()), sink.0)
+    };
+    assert!(tallied(1) == tallied(2), "one and two workers differ, tallies on");
 });
