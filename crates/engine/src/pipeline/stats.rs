@@ -16,7 +16,7 @@ pub(super) struct Accumulator {
     pub(super) roles: HashMap<Role, u64>,
     pub(super) protos: HashMap<&'static str, u64>,
     pub(super) states: HashMap<&'static str, u64>,
-    pub(super) talkers: HashMap<Addr, (u64, u64, u64)>,
+    pub(super) talkers: HashMap<Addr, Talked>,
     pub(super) flows: u64,
     /// See [`Options::no_tally`].
     pub(super) no_tally: bool,
@@ -30,18 +30,11 @@ impl Accumulator {
             return;
         }
         self.kinds(rec);
-        let pk = rec.orig.pkts + rec.resp.pkts;
-        let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
-        for a in [rec.orig_h, rec.resp_h] {
-            if sensor.contains(&a) || a.is_multicast_or_broadcast() {
-                continue;
-            }
+        for (_, a, add) in talkers_of(rec, sensor) {
             if let Some(t) = self.talkers.get_mut(&a) {
-                t.0 += 1;
-                t.1 += pk;
-                t.2 += by;
+                bump(t, add);
             } else if self.talkers.len() < MAX_TALKERS {
-                self.talkers.insert(a, (1, pk, by));
+                self.talkers.insert(a, add);
             }
         }
     }
@@ -58,7 +51,7 @@ impl Accumulator {
     /// taken in the order they first appear in the output until it is full, as such a count
     /// takes them.
     pub(super) fn add_end(&mut self, parts: Vec<EndTally>) {
-        let mut new: HashMap<Addr, (Appeared, (u64, u64, u64))> = HashMap::new();
+        let mut new: HashMap<Addr, (Appeared, Talked)> = HashMap::new();
         for p in parts {
             self.flows += p.counts.flows;
             for (k, n) in p.counts.roles {
@@ -70,18 +63,15 @@ impl Accumulator {
             for (k, n) in p.counts.states {
                 *self.states.entry(k).or_default() += n;
             }
-            for (a, (first, (f, pk, by))) in p.talkers {
-                let t = match self.talkers.get_mut(&a) {
-                    Some(t) => t,
+            for (a, (first, add)) in p.talkers {
+                match self.talkers.get_mut(&a) {
+                    Some(t) => bump(t, add),
                     None => {
                         let e = new.entry(a).or_insert((first, (0, 0, 0)));
                         e.0 = e.0.min(first);
-                        &mut e.1
+                        bump(&mut e.1, add);
                     }
-                };
-                t.0 += f;
-                t.1 += pk;
-                t.2 += by;
+                }
             }
         }
         let mut new: Vec<_> = new.into_iter().collect();
@@ -89,6 +79,25 @@ impl Accumulator {
         let room = MAX_TALKERS.saturating_sub(self.talkers.len());
         self.talkers.extend(new.into_iter().take(room).map(|(a, (_, t))| (a, t)));
     }
+}
+
+/// A talker's flows, packets and IP bytes.
+type Talked = (u64, u64, u64);
+
+fn bump(t: &mut Talked, (flows, pkts, bytes): Talked) {
+    t.0 += flows;
+    t.1 += pkts;
+    t.2 += bytes;
+}
+
+/// The addresses of a record that count as talkers (not the sensor's, not multicast or
+/// broadcast), by side (0: the originator), each with what the record adds to it.
+fn talkers_of<'r>(rec: &'r FlowRecord, sensor: &'r HashSet<Addr>) -> impl Iterator<Item = (u8, Addr, Talked)> + 'r {
+    let add = (1, rec.orig.pkts + rec.resp.pkts, rec.orig.ip_bytes + rec.resp.ip_bytes);
+    [(0, rec.orig_h), (1, rec.resp_h)]
+        .into_iter()
+        .filter(|(_, a)| !sensor.contains(a) && !a.is_multicast_or_broadcast())
+        .map(move |(side, a)| (side, a, add))
 }
 
 /// Where a talker first appears among the end-of-input records: their output order (start
@@ -102,7 +111,7 @@ type Appeared = (i64, UidKey, u8);
 #[derive(Default)]
 pub(super) struct EndTally {
     counts: Accumulator,
-    talkers: HashMap<Addr, (Appeared, (u64, u64, u64))>,
+    talkers: HashMap<Addr, (Appeared, Talked)>,
 }
 
 impl EndTally {
@@ -110,17 +119,9 @@ impl EndTally {
     pub(super) fn add(&mut self, rec: &FlowRecord, sensor: &HashSet<Addr>) {
         self.counts.flows += 1;
         self.counts.kinds(rec);
-        let pk = rec.orig.pkts + rec.resp.pkts;
-        let by = rec.orig.ip_bytes + rec.resp.ip_bytes;
         let uid = uid_key(&rec.uid);
-        for (side, a) in [(0, rec.orig_h), (1, rec.resp_h)] {
-            if sensor.contains(&a) || a.is_multicast_or_broadcast() {
-                continue;
-            }
-            let t = &mut self.talkers.entry(a).or_insert(((rec.ts, uid, side), (0, 0, 0))).1;
-            t.0 += 1;
-            t.1 += pk;
-            t.2 += by;
+        for (side, a, add) in talkers_of(rec, sensor) {
+            bump(&mut self.talkers.entry(a).or_insert(((rec.ts, uid, side), (0, 0, 0))).1, add);
         }
     }
 }
