@@ -148,7 +148,7 @@ fn per_service(n: &mut Notices, r: &HealthReport, ix: &Index<'_>, sensors: &[Str
         fb_all.entry((f.sensor.as_str(), f.service.as_str(), f.port)).or_default().push(f);
     }
     let refused: hashbrown::HashSet<&str> = r.refused_v6.iter().map(String::as_str).collect();
-    for (key, idx) in &ix.services {
+    for (key, idx) in ix.services() {
         let sensor = &sensors[usize::from(key.0)];
         // Every rule here needs an IPv6 attempt or a fallback: most services of a busy
         // sensor (an address a scan touched) have neither.

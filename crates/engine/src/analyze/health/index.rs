@@ -4,58 +4,37 @@
 use super::Attempt;
 use crate::decode::Addr;
 use hashbrown::HashMap;
+use std::ops::Range;
 
 /// A service: (sensor index, service label, port).
 pub(super) type ServiceKey = (u16, String, u16);
 
+/// A service and where the positions of its attempts are in [`Index::lists`].
+type Service = (ServiceKey, Range<usize>);
+
 pub(super) struct Index<'a> {
     /// Every attempt with its sensor index, in time order (ts, uid).
     pub attempts: &'a [(u16, Attempt)],
-    /// Each service, sorted, with the positions of its attempts in time order.
-    pub services: Vec<(ServiceKey, Vec<usize>)>,
-    by_name: HashMap<(u16, &'a str), Vec<usize>>,
-    v6_by_server: HashMap<(u16, Addr), Vec<usize>>,
+    /// Each service, sorted, with where its attempts' positions are in `lists`.
+    services: Vec<Service>,
+    /// Per service: the positions of its attempts, in time order.
+    lists: Vec<usize>,
+    by_name: Groups<(u16, &'a str)>,
+    v6_by_server: Groups<(u16, Addr)>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(attempts: &'a [(u16, Attempt)]) -> Self {
-        // Grouped first by what a service's label is made of (its name, else its address),
-        // borrowed: labels are made once per service, not once per attempt.
-        let mut by_ref: HashMap<(u16, Label<'a>, u16), Vec<usize>> = HashMap::new();
-        let mut by_name: HashMap<(u16, &str), Vec<usize>> = HashMap::new();
-        let mut v6_by_server: HashMap<(u16, Addr), Vec<usize>> = HashMap::new();
-        for (i, (si, a)) in attempts.iter().enumerate() {
-            let label = a.name.as_deref().map_or(Label::Server(a.server), Label::Name);
-            by_ref.entry((*si, label, a.port)).or_default().push(i);
-            if let Some(n) = a.name.as_deref() {
-                by_name.entry((*si, n)).or_default().push(i);
-            }
-            if a.family == 6 {
-                v6_by_server.entry((*si, a.server)).or_default().push(i);
-            }
-        }
-        let mut services: Vec<(ServiceKey, Vec<usize>)> = by_ref
-            .into_iter()
-            .map(|((si, label, port), idx)| {
-                let label = match label {
-                    Label::Name(n) => n.to_string(),
-                    Label::Server(a) => super::service_label(None, &a),
-                };
-                ((si, label, port), idx)
-            })
-            .collect();
-        services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        // A name written as an address (stored records may carry one) labels the same
-        // service as that address: one entry, its attempts in time order.
-        services.dedup_by(|later, first| {
-            if later.0 != first.0 {
-                return false;
-            }
-            first.1.append(&mut later.1);
-            first.1.sort_unstable();
-            true
-        });
-        Index { attempts, services, by_name, v6_by_server }
+        let (services, flat) = services(attempts);
+        let by_name = Groups::new(attempts.iter().map(|(si, a)| a.name.as_deref().map(|n| (*si, n))));
+        let v6_by_server = Groups::new(attempts.iter().map(|(si, a)| (a.family == 6).then_some((*si, a.server))));
+        Index { attempts, services, lists: flat, by_name, v6_by_server }
+    }
+
+    /// Each service (sorted by sensor, label and port) with the positions of its attempts in
+    /// time order.
+    pub fn services(&self) -> impl Iterator<Item = (&ServiceKey, &[usize])> {
+        self.services.iter().map(|(k, r)| (k, &self.lists[r.clone()]))
     }
 
     /// The attempts of a list (time-ordered positions) starting inside [from, to].
@@ -67,13 +46,109 @@ impl<'a> Index<'a> {
 
     /// The attempts to `name` of sensor `si` starting inside [from, to].
     pub fn named<'s>(&'s self, si: u16, name: &str, from: i64, to: i64) -> &'s [usize] {
-        let list = self.by_name.get(&NameKey(si, name)).map_or(&[][..], |v| v.as_slice());
-        self.window(list, from, to)
+        self.window(self.by_name.get(&NameKey(si, name)), from, to)
     }
 
     /// Whether sensor `si` tried IPv6 to `server` inside [from, to].
     pub fn v6_tried(&self, si: u16, server: Addr, from: i64, to: i64) -> bool {
-        self.v6_by_server.get(&(si, server)).is_some_and(|v| !self.window(v, from, to).is_empty())
+        !self.window(self.v6_by_server.get(&(si, server)), from, to).is_empty()
+    }
+}
+
+/// Each service, sorted, with where its attempts' positions are in the list returned beside.
+fn services(attempts: &[(u16, Attempt)]) -> (Vec<Service>, Vec<usize>) {
+    // Grouped first by what a service's label is made of (its name, else its address),
+    // borrowed: labels are made once per service, not once per attempt.
+    let by_ref = Groups::new(
+        attempts
+            .iter()
+            .map(|(si, a)| Some((*si, a.name.as_deref().map_or(Label::Server(a.server), Label::Name), a.port))),
+    );
+    let Groups { ids, starts, mut flat } = by_ref;
+    let mut services: Vec<Service> = ids
+        .into_iter()
+        .map(|((si, label, port), g)| {
+            let label = match label {
+                Label::Name(n) => n.to_string(),
+                Label::Server(a) => super::service_label(None, &a),
+            };
+            let g = g as usize;
+            ((si, label, port), starts[g] as usize..starts[g + 1] as usize)
+        })
+        .collect();
+    services.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // A name written as an address (stored records may carry one) labels the same
+    // service as that address: one entry, its attempts merged in time order (after the
+    // others in `flat`).
+    services.dedup_by(|later, first| {
+        if later.0 != first.0 {
+            return false;
+        }
+        let mut merged: Vec<usize> = flat[first.1.clone()].iter().chain(&flat[later.1.clone()]).copied().collect();
+        merged.sort_unstable();
+        first.1 = flat.len()..flat.len() + merged.len();
+        flat.extend(merged);
+        true
+    });
+    (services, flat)
+}
+
+/// Attempts grouped by a key, the positions of each group's attempts in one flat list (a few
+/// allocations, not one growing list per service: a busy sensor's attempts have tens of
+/// thousands of services, an address a scan touched each).
+struct Groups<K> {
+    /// Each key and its group's number (groups are numbered in order of first appearance).
+    ids: HashMap<K, u32>,
+    /// Group `g`'s positions are `flat[starts[g]..starts[g + 1]]`.
+    starts: Vec<u32>,
+    flat: Vec<usize>,
+}
+
+impl<K: std::hash::Hash + Eq> Groups<K> {
+    /// From each attempt's key in time order (`None`: in no group); each group's positions
+    /// come out in that order.
+    fn new(keys: impl ExactSizeIterator<Item = Option<K>>) -> Self {
+        let mut ids: HashMap<K, u32> = HashMap::new();
+        let mut group_of: Vec<u32> = Vec::with_capacity(keys.len());
+        let mut sizes: Vec<u32> = Vec::new();
+        for k in keys {
+            let Some(k) = k else {
+                group_of.push(u32::MAX);
+                continue;
+            };
+            let next = sizes.len() as u32;
+            let g = *ids.entry(k).or_insert(next);
+            if g == next {
+                sizes.push(0);
+            }
+            sizes[g as usize] += 1;
+            group_of.push(g);
+        }
+        let mut starts = Vec::with_capacity(sizes.len() + 1);
+        let mut at = 0u32;
+        for n in &sizes {
+            starts.push(at);
+            at += n;
+        }
+        starts.push(at);
+        // Each group's next free place, filled in time order.
+        let mut next = starts[..sizes.len()].to_vec();
+        let mut flat = vec![0usize; at as usize];
+        for (i, &g) in group_of.iter().enumerate() {
+            if let Some(n) = next.get_mut(g as usize) {
+                flat[*n as usize] = i;
+                *n += 1;
+            }
+        }
+        Groups { ids, starts, flat }
+    }
+
+    /// The positions of `key`'s group, in time order (empty when it has none).
+    fn get<Q: std::hash::Hash + hashbrown::Equivalent<K> + ?Sized>(&self, key: &Q) -> &[usize] {
+        match self.ids.get(key) {
+            Some(&g) => &self.flat[self.starts[g as usize] as usize..self.starts[g as usize + 1] as usize],
+            None => &[],
+        }
     }
 }
 
@@ -135,7 +210,7 @@ mod test {
             attempt("C6", 6, v4, None),
         ];
         let ix = Index::new(&attempts);
-        let got: Vec<(&str, &[usize])> = ix.services.iter().map(|(k, v)| (k.1.as_str(), v.as_slice())).collect();
+        let got: Vec<(&str, &[usize])> = ix.services().map(|(k, v)| (k.1.as_str(), v)).collect();
         assert_eq!(got, [("192.0.2.1", &[0, 1, 5][..]), ("[2001:db8::1]", &[2][..]), ("example.org", &[3, 4][..])]);
     }
 }

@@ -8,7 +8,7 @@ use super::*;
 /// (a) IPv6 failed (or lost the race), then IPv4 to the same name within the fallback window.
 pub(super) fn fallbacks(h: &Health, ix: &Index<'_>, p: &Params, r: &mut HealthReport) {
     let attempts = ix.attempts;
-    for (key, idx) in &ix.services {
+    for (key, idx) in ix.services() {
         if key.1.starts_with('[') {
             continue; // rule (a) needs a name binding
         }
@@ -60,7 +60,7 @@ pub(super) fn fallbacks(h: &Health, ix: &Index<'_>, p: &Params, r: &mut HealthRe
 /// (b) IPv6 refused where IPv4 to the same port works.
 pub(super) fn refused(ix: &Index<'_>, r: &mut HealthReport) {
     let attempts = ix.attempts;
-    for (_, idx) in &ix.services {
+    for (_, idx) in ix.services() {
         let v4_ok = idx.iter().any(|&j| attempts[j].1.family == 4 && attempts[j].1.ok());
         if v4_ok {
             for &j in idx {
@@ -259,7 +259,7 @@ pub(super) fn family_changes<'h>(
             }
         }
     }
-    for (key, idx) in &ix.services {
+    for (key, idx) in ix.services() {
         if key.1.starts_with('[') {
             continue;
         }

@@ -29,7 +29,7 @@ pub(super) fn rows(
     // table has a row per address a scan touched (tens of thousands), built after the input,
     // and each attempt read is a cache miss.
     let mut tallies = [Tally::default(), Tally::default()];
-    for (key, idx) in &ix.services {
+    for (key, idx) in ix.services() {
         let sensor = &h.sensors[usize::from(key.0)];
         let aaaa = aaaa_span.get(&(key.0, key.1.as_str())).copied();
         tallies.iter_mut().for_each(Tally::clear);
