@@ -1201,3 +1201,40 @@ fn report_writes_into_pipes_and_through_symlinks() {
     assert!(std::fs::read_to_string(&real).unwrap().starts_with('{'), "the file it points to is replaced");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `bench` on a small made-up capture: every configuration is timed and reported with its
+/// throughput, the ratios between them, peak memory and the host's CPU steal; tshark too when
+/// asked (it is installed wherever the tests run).
+#[test]
+fn bench_reports_every_configuration() {
+    let d = common::tmpdir("bench");
+    let g = d.join("g.pcap");
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "2M", "--concurrent", "50"]).status.success());
+    let o = v6watch(&["bench", "--runs", "2", "--tshark", g.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    for head in [
+        "capture ",
+        "best of 2 runs",
+        "flows            ",
+        "  --threads 1    ",
+        "  --no-apps      ",
+        "report           ",
+        "report --export  ",
+        "export           ",
+        "  files ",
+        "peak RSS ",
+        "host steal ",
+        "tshark conv ",
+        "ratio ",
+    ] {
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with(head)).count(),
+            1 + usize::from(head == "  --threads 1    "),
+            "{head:?} in\n{text}"
+        );
+    }
+    assert!(text.contains(" MB/s ") && text.contains(" Mpkt/s") && text.contains("x faster"), "{text}");
+    let steal = text.lines().find(|l| l.starts_with("host steal ")).unwrap();
+    assert!(steal.ends_with("in 14 runs") || steal.contains("of 14 runs lost CPU time"), "{steal}");
+}
