@@ -25,7 +25,7 @@ pub(super) struct Index<'a> {
 
 impl<'a> Index<'a> {
     pub fn new(attempts: &'a [(u16, Attempt)]) -> Self {
-        let (services, flat) = services(attempts);
+        let (services, flat) = group_services(attempts);
         let by_name = Groups::new(attempts.iter().map(|(si, a)| a.name.as_deref().map(|n| (*si, n))));
         let v6_by_server = Groups::new(attempts.iter().map(|(si, a)| (a.family == 6).then_some((*si, a.server))));
         Index { attempts, services, lists: flat, by_name, v6_by_server }
@@ -56,7 +56,7 @@ impl<'a> Index<'a> {
 }
 
 /// Each service, sorted, with where its attempts' positions are in the list returned beside.
-fn services(attempts: &[(u16, Attempt)]) -> (Vec<Service>, Vec<usize>) {
+fn group_services(attempts: &[(u16, Attempt)]) -> (Vec<Service>, Vec<usize>) {
     // Grouped first by what a service's label is made of (its name, else its address),
     // borrowed: labels are made once per service, not once per attempt.
     let by_ref = Groups::new(

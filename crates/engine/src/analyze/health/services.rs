@@ -118,9 +118,9 @@ struct Tally {
 }
 
 impl Tally {
+    /// Empties it, keeping the connect times' buffer.
     fn clear(&mut self) {
-        let ct = std::mem::take(&mut self.ct);
-        *self = Tally { ct, ..Tally::default() };
         self.ct.clear();
+        *self = Tally { ct: std::mem::take(&mut self.ct), ..Tally::default() };
     }
 }
