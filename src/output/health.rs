@@ -18,14 +18,22 @@ fn ms(ns: Option<i64>) -> String {
 /// and the busiest: failing ones first (IPv6 before IPv4), then by attempts; in the list's
 /// order (sensor, service, port, family).
 pub fn notable_services(rows: &[ServiceRow], max: usize) -> Vec<&ServiceRow> {
-    let mut rows: Vec<&ServiceRow> = rows.iter().collect();
+    let mut rows: Vec<(usize, &ServiceRow)> = rows.iter().enumerate().collect();
     if rows.len() > max {
         let rank = |s: &ServiceRow| std::cmp::Reverse((s.successes < s.attempts, s.family == 6, s.attempts));
-        rows.sort_by(|a, b| (rank(a), &a.service).cmp(&(rank(b), &b.service)));
+        // The first `max` of a stable sort by rank and name (the position breaks ties, as a
+        // stable sort would), without sorting the tens of thousands of rows a scan makes.
+        if max > 0 {
+            rows.select_nth_unstable_by(max - 1, |(i, a), (j, b)| {
+                (rank(a), &a.service, i).cmp(&(rank(b), &b.service, j))
+            });
+        }
         rows.truncate(max);
-        rows.sort_by(|a, b| (&a.sensor, &a.service, a.port, a.family).cmp(&(&b.sensor, &b.service, b.port, b.family)));
+        rows.sort_by(|(_, a), (_, b)| {
+            (&a.sensor, &a.service, a.port, a.family).cmp(&(&b.sensor, &b.service, b.port, b.family))
+        });
     }
-    rows
+    rows.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The terminal report, times in `tz`.
@@ -434,5 +442,37 @@ mod test {
         let most_left = rows.iter().filter(|r| !kept.iter().any(|k| k.service == r.service)).map(|r| r.attempts).max();
         assert!(least_kept >= most_left, "the busiest kept: {least_kept:?} vs {most_left:?}");
         assert_eq!(notable_services(&rows[..50], 100).len(), 50, "a short list whole");
+    }
+
+    /// Rows that rank alike (same trouble, family, attempts and name: other sensors or ports)
+    /// are kept in the list's order up to the limit, as a stable sort keeps them; the limit
+    /// falls inside such runs of ties.
+    #[test]
+    fn notable_services_break_ties_by_list_order() {
+        let rows: Vec<ServiceRow> = (0..600u64)
+            .map(|i| ServiceRow {
+                sensor: format!("s{}", i % 3),
+                service: format!("h{}", i % 7),
+                // (sensor, service, port, family) is a row's key: unique, as in a table.
+                port: i as u16,
+                family: if i % 2 == 0 { 6 } else { 4 },
+                attempts: 1 + i % 4,
+                successes: if i % 11 == 0 { 0 } else { 1 + i % 4 },
+                ..Default::default()
+            })
+            .collect();
+        for max in [0, 1, 2, 13, 54, 55, 56, 100, 599] {
+            // What a stable sort by rank and name, cut at `max`, keeps.
+            let rank = |s: &ServiceRow| std::cmp::Reverse((s.successes < s.attempts, s.family == 6, s.attempts));
+            let mut want: Vec<&ServiceRow> = rows.iter().collect();
+            want.sort_by(|a, b| (rank(a), &a.service).cmp(&(rank(b), &b.service)));
+            want.truncate(max);
+            want.sort_by(|a, b| {
+                (&a.sensor, &a.service, a.port, a.family).cmp(&(&b.sensor, &b.service, b.port, b.family))
+            });
+            let got = notable_services(&rows, max);
+            let id = |v: &[&ServiceRow]| v.iter().map(|r| *r as *const ServiceRow).collect::<Vec<_>>();
+            assert_eq!(id(&got), id(&want), "max {max}");
+        }
     }
 }

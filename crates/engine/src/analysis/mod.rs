@@ -367,7 +367,14 @@ impl Analysis {
         }
         let params = self.settings.health.clone();
         let origin = self.origin();
-        let health = std::mem::take(&mut self.health).finish(&params, &self.settings.intel);
+        let intel = &self.settings.intel;
+        let health = std::thread::scope(|scope| {
+            // The vendor registry (decompressed and parsed on first use, ~10 ms) is made
+            // while the health rules run, on the core the workers left: its first use,
+            // describing peers, would otherwise wait for it after them.
+            scope.spawn(|| intel.oui());
+            std::mem::take(&mut self.health).finish(&params, intel)
+        });
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
         // A bucket the user chose applies to every sensor.
         let sensor_timelines = match self.settings.bucket_ns {

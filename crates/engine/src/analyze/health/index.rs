@@ -37,6 +37,11 @@ impl<'a> Index<'a> {
         self.services.iter().map(|(k, r)| (k, &self.lists[r.clone()]))
     }
 
+    /// How many services there are.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
     /// The attempts of a list (time-ordered positions) starting inside [from, to].
     pub fn window<'l>(&self, list: &'l [usize], from: i64, to: i64) -> &'l [usize] {
         let lo = list.partition_point(|&j| self.attempts[j].1.ts < from);

@@ -24,7 +24,10 @@ pub(super) fn rows(
     for u in &r.aaaa_unused {
         *unused_count.entry((u.sensor.as_str(), u.name.as_str())).or_default() += 1;
     }
-    let mut rows = Vec::new();
+    // Room for a row per family of every service from the start: the table is built after
+    // the input, on the critical path, and growing it copied tens of MB of rows (pages
+    // reserved and not written are never touched).
+    let mut rows = Vec::with_capacity(ix.service_count().saturating_mul(2).min(attempts.len()));
     // One pass over a service's attempts, into counters per family and reused buffers: the
     // table has a row per address a scan touched (tens of thousands), built after the input,
     // and each attempt read is a cache miss.
