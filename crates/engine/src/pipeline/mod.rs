@@ -72,6 +72,9 @@ pub fn run_sensor(
     run_source(&input.name, &input.addrs, &mut *source, opts, sink, progress)
 }
 
+/// Addresses in a sensor summary's top talkers.
+const TOP_TALKERS: usize = 10;
+
 /// Runs one sensor's frames through the engine: `name`, its configured addresses (empty: they
 /// are inferred), and where its frames come from. With `opts.threads` ≤ 1 everything runs on
 /// this thread; otherwise workers share the reading and the flows. The output is the same
@@ -138,8 +141,14 @@ pub fn run_source(
     lts.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
     let mut talkers: Vec<Talker> =
         acc.talkers.iter().map(|(a, (f, p, b))| Talker { addr: *a, flows: *f, packets: *p, bytes: *b }).collect();
-    talkers.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.addr.cmp(&b.addr)));
-    talkers.truncate(10);
+    // The ten busiest (by bytes, then address: a total order) of every address seen: picked,
+    // then sorted, without sorting them all.
+    let busiest = |a: &Talker, b: &Talker| b.bytes.cmp(&a.bytes).then(a.addr.cmp(&b.addr));
+    if talkers.len() > TOP_TALKERS {
+        talkers.select_nth_unstable_by(TOP_TALKERS - 1, busiest);
+        talkers.truncate(TOP_TALKERS);
+    }
+    talkers.sort_by(busiest);
     let mut tun: Vec<(TunnelKind, u64)> = counters.tunnels.iter().map(|(k, n)| (*k, *n)).collect();
     tun.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), k.name()));
     let damaged = files.iter().any(|f| f.error.is_some());
