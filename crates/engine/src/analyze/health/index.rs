@@ -12,6 +12,11 @@ pub(super) type ServiceKey = (u16, String, u16);
 /// A service and where the positions of its attempts are in [`Index::lists`].
 type Service = (ServiceKey, Range<usize>);
 
+/// How many services ahead of the one read [`Index::services`] prefetches attempts, and how
+/// many of each service's.
+const PREFETCH_AHEAD: usize = 6;
+const PREFETCH_ATTEMPTS: usize = 8;
+
 pub(super) struct Index<'a> {
     /// Every attempt with its sensor index, in time order (ts, uid).
     pub attempts: &'a [(u16, Attempt)],
@@ -34,7 +39,18 @@ impl<'a> Index<'a> {
     /// Each service (sorted by sensor, label and port) with the positions of its attempts in
     /// time order.
     pub fn services(&self) -> impl Iterator<Item = (&ServiceKey, &[usize])> {
-        self.services.iter().map(|(k, r)| (k, &self.lists[r.clone()]))
+        self.services.iter().enumerate().map(|(at, (k, r))| {
+            // A service's attempts lie scattered among all the others' (services are in label
+            // order, attempts in time order): those of a service a few places on are asked for
+            // now, so that their cache misses overlap with this one's work.
+            if let Some((_, ahead)) = self.services.get(at + PREFETCH_AHEAD) {
+                for &j in self.lists[ahead.clone()].iter().take(PREFETCH_ATTEMPTS) {
+                    let a: *const (u16, Attempt) = &self.attempts[j];
+                    crate::prefetch::bytes(a.cast(), std::mem::size_of::<(u16, Attempt)>());
+                }
+            }
+            (k, &self.lists[r.clone()])
+        })
     }
 
     /// How many services there are.
