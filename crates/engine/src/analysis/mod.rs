@@ -371,8 +371,9 @@ impl Analysis {
         let health = std::thread::scope(|scope| {
             // The vendor registry (decompressed and parsed on first use, ~10 ms) is made
             // while the health rules run, on the core the workers left: its first use,
-            // describing peers, would otherwise wait for it after them.
-            scope.spawn(|| intel.oui());
+            // describing peers, would otherwise wait for it after them. (Without a thread it is
+            // made there, as before.)
+            let _ = std::thread::Builder::new().name("v6watch-oui".into()).spawn_scoped(scope, || intel.oui());
             std::mem::take(&mut self.health).finish(&params, intel)
         });
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
