@@ -953,9 +953,15 @@ impl Health {
         // side by side (with a row per address a scan touched, each takes tens of ms, after
         // every worker is done).
         let (rows, list) = std::thread::scope(|scope| {
-            let rows = scope.spawn(|| services::rows(&self, &ix, &r, &aaaa_span));
+            let rows = || services::rows(&self, &ix, &r, &aaaa_span);
+            // (Without a thread, one after the other.)
+            let spawned = std::thread::Builder::new().name("v6watch-services".into()).spawn_scoped(scope, rows);
             let list = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel);
-            (rows.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), list)
+            let rows = match spawned {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(_) => rows(),
+            };
+            (rows, list)
         });
         r.services = rows;
         r.findings = list;
