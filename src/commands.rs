@@ -384,10 +384,16 @@ pub fn write_report(
 ) -> Result<()> {
     // The JSON is encoded on a second thread while the page is rendered: on a report of a
     // busy sensor each takes tens of milliseconds, after every core's work is done.
+    // (Without a thread, one after the other.)
     let (text, bytes) = std::thread::scope(|scope| {
-        let bytes = json.map(|_| scope.spawn(|| serde_json::to_vec(report)));
+        let encode = || serde_json::to_vec(report);
+        let bytes = json.map(|_| std::thread::Builder::new().name("v6watch-json".into()).spawn_scoped(scope, encode));
         let text = crate::output::report::html(report, settings);
-        (text, bytes.map(|b| b.join().unwrap_or_else(|e| std::panic::resume_unwind(e))))
+        let bytes = bytes.map(|b| match b {
+            Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            Err(_) => encode(),
+        });
+        (text, bytes)
     });
     replace_whole(html, text.as_bytes())?;
     if let (Some(j), Some(bytes)) = (json, bytes) {

@@ -1238,3 +1238,55 @@ fn bench_reports_every_configuration() {
     let steal = text.lines().find(|l| l.starts_with("host steal ")).unwrap();
     assert!(steal.ends_with("in 14 runs") || steal.contains("of 14 runs lost CPU time"), "{steal}");
 }
+
+/// A task limit that refuses every new thread (a container's `pids.max`, a user's `ulimit -u`):
+/// `report --threads 2` reads on one thread instead, says so, and writes the same report (JSON
+/// and page) as with its threads; nothing panics. Run as an unprivileged user (root is exempt
+/// from the limit), with `setpriv` and `prlimit` from util-linux.
+#[test]
+fn report_under_a_task_limit_is_the_same_report() {
+    if !common::root_with(&["setpriv", "prlimit"], "task-limit test") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // Somewhere the unprivileged user can reach whatever the checkout's permissions are.
+    let d = std::env::temp_dir().join(format!("v6watch-task-limit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = d.join("v6watch");
+    std::fs::copy(env!("CARGO_BIN_EXE_v6watch"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let g = d.join("traffic.pcap");
+    assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "2M", "--concurrent", "300"]).status.success());
+    std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (g, exe) = (g.to_str().unwrap(), exe.to_str().unwrap());
+    let free = d.join("free");
+    std::fs::create_dir_all(&free).unwrap();
+    let o = v6watch(&[
+        "report",
+        "--threads",
+        "2",
+        "--json",
+        free.join("r.json").to_str().unwrap(),
+        "-o",
+        free.join("r.html").to_str().unwrap(),
+        g,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (json, html) = (d.join("r.json"), d.join("r.html"));
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe])
+        .args(["report", "--threads", "2", "--json", json.to_str().unwrap(), "-o", html.to_str().unwrap(), g])
+        .output()
+        .expect("run setpriv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("panicked"), "under the limit: {err}");
+    assert!(err.contains("cannot start 2 worker threads"), "says it reads on one thread: {err}");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    assert_eq!(read(&json), read(&free.join("r.json")), "the same JSON");
+    // The page names its own file; the rest is the same.
+    let page = |p: &Path, name: &str| read(p).replace(p.to_str().unwrap(), "PAGE").replace(name, "PAGE");
+    assert_eq!(page(&html, "r.html"), page(&free.join("r.html"), "r.html"), "the same page");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -618,20 +618,38 @@ pub(super) fn run_threaded(
     let plan = col.start_plan(stream);
     let shared = Shared::new(Feed::new(source, KeyHasher::new(opts.flow.hash_seed), n as u32), n, stream);
     let mut result: std::io::Result<()> = Ok(());
+    // Whether every worker thread could be started (a container's or a user's task limit may
+    // refuse them): only then do they start, else the input is read on this thread alone.
+    let mut refused = None;
     std::thread::scope(|scope| {
         let (wtx, wrx) = crossbeam_channel::bounded::<WorkerMsg>(32 * n);
         let mut plans = Vec::with_capacity(n);
+        let mut starts = Vec::with_capacity(n);
         for me in 0..n {
             let (wtx, shared) = (wtx.clone(), &shared);
             let (plan_tx, plan_rx) = crossbeam_channel::bounded::<Option<EndPlan>>(1);
             plans.push(plan_tx);
+            let (start_tx, start_rx) = crossbeam_channel::bounded::<bool>(1);
             let shard = Shard::new(me, n, opts, &plan);
             // Named, so `top -H` and profilers tell the workers from the merging thread.
-            // (Failing to spawn panics, as `Scope::spawn` does.)
-            std::thread::Builder::new()
-                .name(format!("v6watch-w{me}"))
-                .spawn_scoped(scope, move || worker(shard, shared, wtx, plan_rx))
-                .expect("spawn a worker thread");
+            let spawned = std::thread::Builder::new().name(format!("v6watch-w{me}")).spawn_scoped(scope, move || {
+                if start_rx.recv() == Ok(true) {
+                    worker(shard, shared, wtx, plan_rx);
+                }
+            });
+            match spawned {
+                Ok(_) => starts.push(start_tx),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        for s in &starts {
+            let _ = s.send(refused.is_none());
+        }
+        if refused.is_some() {
+            return;
         }
         drop(wtx);
         let _stopped = MergeStopped(&shared);
@@ -698,6 +716,13 @@ pub(super) fn run_threaded(
             }
         }
     });
+    if let Some(e) = refused {
+        // Nothing was read yet: the same output from one thread.
+        eprintln!("v6watch: cannot start {n} worker threads ({e}): reading on one thread");
+        drop(shared);
+        col.shares_due = 1;
+        return run_serial(source, opts, col, progress);
+    }
     result
 }
 
