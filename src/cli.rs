@@ -470,7 +470,8 @@ pub struct InputArgs {
     #[arg(long, default_value_t = 250_000, value_parser = parse_positive)]
     pub max_flows: usize,
     /// Worker threads sharing the flows (default: the number of CPUs). Output is identical
-    /// for any number.
+    /// for any number; when the system refuses threads (a task limit), the input is read on
+    /// one thread, with a warning.
     #[arg(long, default_value_t = default_threads())]
     pub threads: usize,
     /// Hide the progress bar (it only shows when stderr is a terminal).
