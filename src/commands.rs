@@ -384,17 +384,14 @@ pub fn write_report(
 ) -> Result<()> {
     // The JSON is encoded on a second thread while the page is rendered: on a report of a
     // busy sensor each takes tens of milliseconds, after every core's work is done.
-    // (Without a thread, one after the other.)
-    let (text, bytes) = std::thread::scope(|scope| {
-        let encode = || serde_json::to_vec(report);
-        let bytes = json.map(|_| std::thread::Builder::new().name("v6watch-json".into()).spawn_scoped(scope, encode));
-        let text = crate::output::report::html(report, settings);
-        let bytes = bytes.map(|b| match b {
-            Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            Err(_) => encode(),
-        });
-        (text, bytes)
-    });
+    let page = || crate::output::report::html(report, settings);
+    let (bytes, text) = match json {
+        Some(_) => {
+            let (bytes, text) = engine::beside::beside("v6watch-json", || serde_json::to_vec(report), page);
+            (Some(bytes), text)
+        }
+        None => (None, page()),
+    };
     replace_whole(html, text.as_bytes())?;
     if let (Some(j), Some(bytes)) = (json, bytes) {
         let bytes = bytes.with_context(|| format!("writing {}", j.display()))?;

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod analyze;
+pub mod beside;
 pub mod capture;
 pub mod classify;
 pub mod columns;

@@ -368,14 +368,17 @@ impl Analysis {
         let params = self.settings.health.clone();
         let origin = self.origin();
         let intel = &self.settings.intel;
-        let health = std::thread::scope(|scope| {
-            // The vendor registry (decompressed and parsed on first use, ~10 ms) is made
-            // while the health rules run, on the core the workers left: its first use,
-            // describing peers, would otherwise wait for it after them. (Without a thread it is
-            // made there, as before.)
-            let _ = std::thread::Builder::new().name("v6watch-oui".into()).spawn_scoped(scope, || intel.oui());
-            std::mem::take(&mut self.health).finish(&params, intel)
-        });
+        // The vendor registry (decompressed and parsed on first use, ~10 ms) is made while the
+        // health rules run, on the core the workers left: its first use, describing peers,
+        // would otherwise wait for it after them.
+        let rules = std::mem::take(&mut self.health);
+        let ((), health) = crate::beside::beside(
+            "v6watch-oui",
+            || {
+                intel.oui();
+            },
+            || rules.finish(&params, intel),
+        );
         let timeline = self.timeline.finish(self.settings.bucket_ns, origin);
         // A bucket the user chose applies to every sensor.
         let sensor_timelines = match self.settings.bucket_ns {

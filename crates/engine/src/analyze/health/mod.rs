@@ -952,17 +952,11 @@ impl Health {
         // The service table and the findings read the same index and rules' results: built
         // side by side (with a row per address a scan touched, each takes tens of ms, after
         // every worker is done).
-        let (rows, list) = std::thread::scope(|scope| {
-            let rows = || services::rows(&self, &ix, &r, &aaaa_span);
-            // (Without a thread, one after the other.)
-            let spawned = std::thread::Builder::new().name("v6watch-services".into()).spawn_scoped(scope, rows);
-            let list = findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel);
-            let rows = match spawned {
-                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                Err(_) => rows(),
-            };
-            (rows, list)
-        });
+        let (rows, list) = crate::beside::beside(
+            "v6watch-services",
+            || services::rows(&self, &ix, &r, &aaaa_span),
+            || findings::findings(&r, &aaaa_answers, &notable, &ix, &self.sensors, p, intel),
+        );
         r.services = rows;
         r.findings = list;
         drop((ix, aaaa_span));
