@@ -109,8 +109,12 @@ pub(super) fn run_batch(
             }
         }
         for (i, f) in frames.iter().enumerate().take(end).skip(g) {
-            let data = &data[f.start..f.start + f.len];
-            let decided = shard.frame(batch.first + i as u64, f, data, batch.routes[i], emitted);
+            let (index, route) = (batch.first + i as u64, batch.routes[i]);
+            let decided = if shard.pass(index, f, route, emitted) {
+                None
+            } else {
+                shard.frame(index, f, &data[f.start..f.start + f.len], route, emitted)
+            };
             if !after(decided, emitted) {
                 return false;
             }

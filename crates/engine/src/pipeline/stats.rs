@@ -249,11 +249,17 @@ impl Default for LiveSamples {
 
 impl LiveSamples {
     /// After each frame: samples `live` when the frame is on the grid.
+    #[inline]
     pub(super) fn frame(&mut self, live: usize) {
         self.left -= 1;
-        if self.left > 0 {
-            return;
+        if self.left == 0 {
+            self.sample(live);
         }
+    }
+
+    /// Takes the sample of a frame on the grid (out of line: one frame in `every`).
+    #[inline(never)]
+    fn sample(&mut self, live: usize) {
         self.counts.push(u32::try_from(live).unwrap_or(u32::MAX));
         if self.counts.len() >= MAX_LIVE_SAMPLES {
             // Keep the samples on the doubled grid (every 2·every frames; the count is even, so

@@ -96,7 +96,7 @@ impl Shard {
     /// Moves the events the flow table made to `self.events`, less those nobody reads.
     pub(super) fn drain_events(&mut self) {
         self.table.drain_events(&mut self.events);
-        if self.keep != [true; EventKind::ALL.len()] && !self.events.is_empty() {
+        if !self.events.is_empty() && self.keep != [true; EventKind::ALL.len()] {
             let keep = self.keep;
             self.events.retain(|e| keep[e.kind() as usize]);
         }
@@ -149,6 +149,32 @@ impl Shard {
         }
         self.counters.live.frame(self.table.live());
         let evidence = if closed { self.inference.take() } else { None };
+        self.emit(index, emitted);
+        evidence
+    }
+
+    /// A frame another worker owns, once this shard gathers no sensor evidence (the window
+    /// closed, or the addresses are configured): only the clock moves, as in [`Shard::frame`].
+    /// False, having done nothing, for any other frame. With n workers, each passes n−1 of
+    /// every n frames this way, so it is kept small and inlined.
+    #[inline]
+    pub(super) fn pass(&mut self, index: u64, f: &FrameMeta, route: u8, emitted: &mut Vec<(u64, Output)>) -> bool {
+        // Tick frames are routed to every worker (`ALL`). While the window is open, `frame`
+        // watches every frame for its end.
+        if route == ALL || u64::from(route) == self.me || self.inference.is_some() {
+            return false;
+        }
+        self.table.tick(f.ts, &mut self.out);
+        self.counters.live.frame(self.table.live());
+        // Events come only with records (a flow's end), and none are left from earlier frames.
+        if !self.out.is_empty() {
+            self.emit(index, emitted);
+        }
+        true
+    }
+
+    /// Moves the records and events frame `index` ended to `emitted`, in canonical order.
+    fn emit(&mut self, index: u64, emitted: &mut Vec<(u64, Output)>) {
         self.drain_events();
         if !self.out.is_empty() || !self.events.is_empty() {
             let start = emitted.len();
@@ -156,7 +182,6 @@ impl Shard {
             emitted.extend(self.events.drain(..).map(|e| (index, Output::Event(e))));
             canonical(&mut emitted[start..]);
         }
-        evidence
     }
 
     /// End of input: the records of the live flows at `slots`, in canonical order (see
