@@ -7,7 +7,7 @@ use super::route::ALL;
 use super::sink::RecordFormat;
 use super::stats::{EndTally, FrameCounters};
 use super::Options;
-use crate::decode::Decoder;
+use crate::decode::{Decoded, Decoder};
 use crate::enrich::records::Naming;
 use crate::extract::App;
 use crate::flow::{FlowTable, KeyHasher, TableStats};
@@ -132,7 +132,8 @@ impl Shard {
             // at the same frame as with one worker (output order does not depend on threads).
             self.table.tick(f.ts, &mut self.out);
         } else {
-            let d = self.decoder.decode(f.ts, f.linktype, data);
+            let mut d = Decoded::default();
+            self.decoder.decode_into(f.ts, f.linktype, data, &mut d);
             // Each frame is counted (statistics, sensor evidence) by exactly one shard.
             if route != ALL || index % self.n == self.me {
                 self.counters.count(f, &d);
