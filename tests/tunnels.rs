@@ -242,3 +242,155 @@ fn teredo_with_bytes_after_the_inner_packet_is_decoded() {
         assert_eq!(n, 2);
     }
 }
+
+/// How a traffic mirror delivers a host's packets to the sensor.
+#[derive(Clone, Copy, Debug)]
+enum Mirror {
+    Vxlan,
+    Geneve,
+    /// GRE: 0 bridged Ethernet, 1–3 ERSPAN type I–III.
+    Gre(u8),
+}
+
+impl Mirror {
+    const ALL: [Mirror; 6] =
+        [Mirror::Vxlan, Mirror::Geneve, Mirror::Gre(0), Mirror::Gre(1), Mirror::Gre(2), Mirror::Gre(3)];
+
+    fn encap(self, seq: u32) -> Encap {
+        let outer = (ip("10.9.0.1"), ip("10.9.0.2"));
+        match self {
+            Mirror::Vxlan => Encap::Vxlan { outer, sport: 49_152 + (seq % 7) as u16, vni: 4242 },
+            Mirror::Geneve => Encap::Geneve { outer, options: 2 },
+            Mirror::Gre(erspan) => Encap::GreEthernet { outer, erspan, seq },
+        }
+    }
+
+    /// The tunnel kind v6watch names, and tshark's filter for the encapsulation.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Mirror::Vxlan => ("vxlan", "vxlan"),
+            Mirror::Geneve => ("geneve", "geneve"),
+            Mirror::Gre(0) => ("gre", "gre && eth.type == 0x6558 || gre.proto == 0x6558"),
+            Mirror::Gre(_) => ("gre", "erspan"),
+        }
+    }
+}
+
+/// A host's traffic as `mirror` delivers it from the mirror source 10.9.0.1 to the sensor
+/// 10.9.0.2: three HTTP connections (two over IPv6, one over IPv4) and a DNS exchange, every
+/// frame whole inside the tunnel.
+fn mirrored_capture(path: &Path, mirror: Mirror) -> usize {
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut t = 1_700_000_000_000_000_000i64;
+    let mut frames = 0;
+    let mut push = |b: &mut Builder, src, dst, l4: L4<'_>| {
+        t += 3_000_000;
+        frames += 1;
+        w.write(t, b.frame(src, dst, &l4, mirror.encap(frames as u32), 1)).unwrap();
+    };
+    let (host6, host4, resolver) = (ip("2001:db8:7::10"), ip("192.0.2.10"), ip("2001:db8:53::53"));
+    let q = dns_message(7, "updates.example.com", 28, &[], false);
+    let r = dns_message(7, "updates.example.com", 28, &[ip("2001:db8:80::1")], true);
+    push(&mut b, host6, resolver, L4::Udp { sport: 40_007, dport: 53, payload: &q });
+    push(&mut b, resolver, host6, L4::Udp { sport: 53, dport: 40_007, payload: &r });
+    for (i, srv) in [ip("2001:db8:80::1"), ip("2001:db8:80::2"), ip("198.51.100.80")].into_iter().enumerate() {
+        let host = if srv.is_ipv4() { host4 } else { host6 };
+        let cp = 51_000 + i as u16;
+        let req = b"POST /safebrowsing/downloads HTTP/1.1\r\nHost: updates.example.com\r\n\r\n";
+        let tcp = |sp, dp, seq, ack, fl, p| L4::tcp(sp, dp, seq, ack, fl, 1400, p);
+        push(&mut b, host, srv, tcp(cp, 80, 1, 0, SYN, &[][..]));
+        push(&mut b, srv, host, tcp(80, cp, 9, 2, SYN | ACK, &[][..]));
+        push(&mut b, host, srv, tcp(cp, 80, 2, 10, ACK | PSH, &req[..]));
+        push(&mut b, srv, host, tcp(80, cp, 10, 2 + req.len() as u32, ACK | FIN, &[][..]));
+        push(&mut b, host, srv, tcp(cp, 80, 2 + req.len() as u32, 11, ACK | FIN, &[][..]));
+        push(&mut b, srv, host, tcp(80, cp, 11, 3 + req.len() as u32, ACK, &[][..]));
+    }
+    w.finish().unwrap();
+    frames
+}
+
+/// A sensor fed by a traffic mirror (VXLAN as AWS and Azure mirror, Geneve, GRE bridging,
+/// ERSPAN I–III from a switch) sees the mirrored hosts' connections, not one tunnel flow: the
+/// flows, the HTTP and DNS records and the families are the inner packets', each flow marked
+/// with its tunnel; tshark finds the same connections inside the same encapsulation.
+#[test]
+fn mirrored_traffic_is_decapsulated() {
+    let d = tmpdir("tunnels-mirror");
+    for mirror in Mirror::ALL {
+        let cap = d.join(format!("{mirror:?}.pcap").replace(['(', ')'], ""));
+        let frames = mirrored_capture(&cap, mirror);
+        let (kind, filter) = mirror.names();
+        let p = cap.to_str().unwrap();
+        let flows = jsonl(&["flows", p, "--format", "jsonl"]);
+        assert_eq!(flows.len(), 4, "{mirror:?}: {flows:#?}");
+        for f in &flows {
+            assert_eq!(f["tunnel"], kind, "{mirror:?}: {f}");
+            assert_eq!(f["tunnel_outer"], serde_json::json!(["10.9.0.1", "10.9.0.2"]), "{mirror:?}: {f}");
+            assert!(f["id.orig_h"] != "10.9.0.1", "{mirror:?}: no flow between the tunnel's ends: {f}");
+        }
+        let tcp: Vec<&Value> = flows.iter().filter(|f| f["proto"] == "tcp").collect();
+        assert_eq!(tcp.len(), 3, "{mirror:?}");
+        assert!(tcp.iter().all(|f| f["conn_state"] == "SF" && f["orig_pkts"] == 3), "{mirror:?}: {tcp:#?}");
+        assert_eq!(tcp.iter().filter(|f| f["ip_version"] == 6).count(), 2, "{mirror:?}");
+        let http = jsonl(&["http", p, "--format", "jsonl"]);
+        assert_eq!(http.len(), 3, "{mirror:?}");
+        assert!(http.iter().all(|h| h["method"] == "POST" && h["uri"] == "/safebrowsing/downloads"), "{http:#?}");
+        let dns = jsonl(&["dns", p, "--format", "jsonl"]);
+        assert_eq!(dns.len(), 1, "{mirror:?}");
+        assert_eq!(dns[0]["answers"][0]["data"], "2001:db8:80::1", "{mirror:?}");
+        let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
+        let s = &summary["sensors"][0];
+        assert_eq!(s["tunnels"], serde_json::json!([[kind, frames]]), "{mirror:?}: {s}");
+        assert_eq!(s["inner_ipv6"], 14, "{mirror:?}: {s}");
+        assert!(s["anomalies"].as_array().unwrap().is_empty(), "{mirror:?}: {s}");
+        // tshark decodes each of these encapsulations by default.
+        if let Some(syns) = tshark_count(&cap, &format!("({filter}) && tcp.flags.syn == 1 && tcp.flags.ack == 0")) {
+            assert_eq!(syns, 3, "{mirror:?}: tshark");
+            assert_eq!(tshark_count(&cap, &format!("({filter}) && dns.flags.response == 1")), Some(1), "{mirror:?}");
+            assert_eq!(tshark_count(&cap, &format!("({filter}) && http.request")), Some(3), "{mirror:?}");
+        }
+    }
+    // Any number of workers: the same flows (every frame goes to every worker, which decodes it).
+    let cap = d.join("Vxlan.pcap");
+    let p = cap.to_str().unwrap();
+    let one = v6watch(&["flows", p, "--format", "jsonl", "--threads", "1"]);
+    for threads in ["2", "3"] {
+        assert_eq!(v6watch(&["flows", p, "--format", "jsonl", "--threads", threads]), one, "--threads {threads}");
+    }
+}
+
+/// What only looks like a mirror stays what it is: UDP to port 4789 without VXLAN's I flag is a
+/// UDP flow, and Geneve of another version too. A tunnel header that announces a frame and is
+/// damaged is counted (`tunnel_bad_header`) and the datagram stays a flow between the ends.
+#[test]
+fn damaged_mirror_headers_stay_flows_and_are_counted() {
+    let d = tmpdir("tunnels-mirror-bad");
+    let cap = d.join("bad.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
+    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let udp = |sport, dport, payload: &[u8]| (sport, dport, payload.to_vec());
+    let cases = [
+        // No I flag: not VXLAN.
+        udp(50_000, 4789, &[0, 0, 0, 0, 0, 0, 0x10, 0, 1, 2, 3]),
+        // The I flag, then 6 bytes: no room for an Ethernet header.
+        udp(50_001, 4789, &[0x08, 0, 0, 0, 0, 0, 0x10, 0, 1, 2, 3, 4, 5, 6]),
+        // Geneve version 1: not Geneve.
+        udp(50_002, 6081, &[0x40, 0, 0x65, 0x58, 0, 0, 7, 0, 1, 2]),
+        // Geneve announcing 63 words of options it does not have.
+        udp(50_003, 6081, &[0x3f, 0, 0x65, 0x58, 0, 0, 7, 0, 1, 2]),
+    ];
+    for (i, (sport, dport, payload)) in cases.iter().enumerate() {
+        let l4 = L4::Udp { sport: *sport, dport: *dport, payload };
+        w.write(1_000_000_000 * (i as i64 + 1), b.frame(ip("10.9.0.1"), ip("10.9.0.2"), &l4, Encap::None, 1)).unwrap();
+    }
+    w.finish().unwrap();
+    let p = cap.to_str().unwrap();
+    let flows = jsonl(&["flows", p, "--format", "jsonl"]);
+    assert_eq!(flows.len(), 4, "{flows:#?}");
+    assert!(flows.iter().all(|f| f["proto"] == "udp" && f.get("tunnel").is_none()), "{flows:#?}");
+    let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
+    let s = &summary["sensors"][0];
+    assert!(s["anomalies"].to_string().contains("[\"tunnel_bad_header\",2]"), "{s}");
+    assert!(s["tunnels"].as_array().unwrap().is_empty(), "{s}");
+}

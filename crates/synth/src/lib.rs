@@ -201,6 +201,26 @@ pub enum Encap {
     Gtpu { outer: (IpAddr, IpAddr), teid: u32, ext: bool },
     /// Like `Teredo`, then `n` more bytes after the inner IPv6 packet inside the UDP payload.
     TeredoTrailing((IpAddr, u16), (IpAddr, u16), usize),
+    /// The Ethernet frame (this builder's addresses) in VXLAN over UDP to port 4789 between two
+    /// addresses (from port `sport`), with a network identifier, as a traffic mirror sends it.
+    Vxlan { outer: (IpAddr, IpAddr), sport: u16, vni: u32 },
+    /// The Ethernet frame in Geneve over UDP port 6081, after `options` 4-byte words of
+    /// options.
+    Geneve { outer: (IpAddr, IpAddr), options: u8 },
+    /// The Ethernet frame in GRE between two addresses: bridged (`erspan` 0, protocol 0x6558) or
+    /// ERSPAN type 1, 2 or 3 (type 3 with its 8-byte platform subheader), with sequence number
+    /// `seq` where the type has one.
+    GreEthernet { outer: (IpAddr, IpAddr), erspan: u8, seq: u32 },
+}
+
+/// Ethernet frame from `src` to `dst` MAC carrying `ip` (its version picks the type).
+fn ethernet(dst: [u8; 6], src: [u8; 6], ip: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(ip.len() + 14);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(if ip.first().is_some_and(|v| v >> 4 == 6) { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+    f.extend_from_slice(ip);
+    f
 }
 
 /// A reusable frame builder.
@@ -263,6 +283,52 @@ impl Builder {
                 g.extend_from_slice(opt);
                 g.extend_from_slice(&self.ip);
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 2152, dport: 2152, payload: &g }, ident, 64);
+                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+            }
+            Encap::Vxlan { outer: (a, b), sport, vni } => {
+                // Flags: the I flag (the VNI is valid); the VNI in the top 24 bits of the second word.
+                let mut v = vec![0x08, 0, 0, 0];
+                v.extend_from_slice(&(vni << 8).to_be_bytes());
+                v.extend_from_slice(&ethernet(self.dst_mac, self.src_mac, &self.ip));
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport, dport: 4789, payload: &v }, ident, 64);
+                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+            }
+            Encap::Geneve { outer: (a, b), options } => {
+                // Version 0, option length in words; protocol type: Ethernet; VNI 7.
+                let mut g = vec![options & 0x3f, 0, 0x65, 0x58, 0, 0, 7, 0];
+                for i in 0..options {
+                    // An option of class 0x0102, type i and no data: its 4-byte header alone.
+                    g.extend_from_slice(&[0x01, 0x02, i, 0]);
+                }
+                g.extend_from_slice(&ethernet(self.dst_mac, self.src_mac, &self.ip));
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 40_000, dport: 6081, payload: &g }, ident, 64);
+                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+            }
+            Encap::GreEthernet { outer: (a, b), erspan, seq } => {
+                let mut g = match erspan {
+                    0 => vec![0, 0, 0x65, 0x58],
+                    1 => vec![0, 0, 0x88, 0xbe],
+                    2 => vec![0x10, 0, 0x88, 0xbe],
+                    _ => vec![0x10, 0, 0x22, 0xeb],
+                };
+                if erspan >= 2 {
+                    g.extend_from_slice(&seq.to_be_bytes());
+                }
+                match erspan {
+                    // Version 1, VLAN 0, session 5, index 0.
+                    2 => g.extend_from_slice(&[0x10, 0, 0, 5, 0, 0, 0, 0]),
+                    // Version 2, session 5, a timestamp, SGT 0, frame type 0 (Ethernet), hardware
+                    // id 1, the O flag; then the platform subheader.
+                    3 => {
+                        g.extend_from_slice(&[0x20, 0, 0, 5, 0, 0, 0x30, 0x39, 0, 0, 0x00, 0x11]);
+                        g.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 1]);
+                    }
+                    _ => {}
+                }
+                g.extend_from_slice(&ethernet(self.dst_mac, self.src_mac, &self.ip));
+                self.outer.clear();
+                ip_header(&mut self.outer, a, b, 47, g.len(), ident, 64);
+                self.outer.extend_from_slice(&g);
                 (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
             }
         };

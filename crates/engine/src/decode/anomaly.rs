@@ -54,7 +54,8 @@ pub enum Anomaly {
     FragNested,
     /// A flow was evicted because the flow table was full.
     FlowEvicted,
-    /// GRE, Teredo or AYIYA header that could not be decoded.
+    /// A tunnel header (GRE, ERSPAN, Teredo, AYIYA, GTP-U, VXLAN, Geneve) that announces what it
+    /// carries but could not be decoded.
     TunnelBadHeader,
     /// A packet with source and destination address equal (LAND attack style).
     SameSrcDst,

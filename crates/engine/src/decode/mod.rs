@@ -139,11 +139,16 @@ pub enum TunnelKind {
     Ayiya,
     /// GTPv1-U user-plane G-PDUs (3GPP TS 29.281), UDP 2152: mobile-network traffic.
     Gtp,
+    /// VXLAN (RFC 7348), UDP 4789: Ethernet frames, e.g. a cloud's traffic mirror (AWS VPC
+    /// Traffic Mirroring, Azure vTAP) or an overlay network.
+    Vxlan,
+    /// Geneve (RFC 8926), UDP 6081: Ethernet frames or IP packets of an overlay network.
+    Geneve,
 }
 
 impl TunnelKind {
     /// Every kind.
-    pub const ALL: [TunnelKind; 9] = [
+    pub const ALL: [TunnelKind; 11] = [
         TunnelKind::SixInFour,
         TunnelKind::SixToFour,
         TunnelKind::IpInIp,
@@ -153,6 +158,8 @@ impl TunnelKind {
         TunnelKind::Teredo,
         TunnelKind::Ayiya,
         TunnelKind::Gtp,
+        TunnelKind::Vxlan,
+        TunnelKind::Geneve,
     ];
 
     /// Short name.
@@ -167,6 +174,8 @@ impl TunnelKind {
             TunnelKind::Teredo => "teredo",
             TunnelKind::Ayiya => "ayiya",
             TunnelKind::Gtp => "gtp",
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
         }
     }
 }
@@ -474,7 +483,7 @@ fn ip_layers<'a>(
     scratch: &mut Option<&'a mut Vec<u8>>,
 ) {
     let mut depth = 0u8;
-    loop {
+    'layers: loop {
         let layer: IpLayer<'a> = match next {
             Next::Done => return,
             Next::Ip4(b) => {
@@ -662,6 +671,18 @@ fn ip_layers<'a>(
                     continue;
                 }
             }
+            for (port, kind, decap) in
+                [(VXLAN_PORT, TunnelKind::Vxlan, vxlan as Decap), (GENEVE_PORT, TunnelKind::Geneve, geneve)]
+            {
+                if depth < MAX_IP_DEPTH && (sport == port || dport == port) {
+                    if let Some(n) = decap(d.payload, d) {
+                        set_tunnel(d, kind, &net, false, false);
+                        reset_inner(d);
+                        next = n;
+                        continue 'layers;
+                    }
+                }
+            }
             if depth < MAX_IP_DEPTH && (sport == AYIYA_PORT || dport == AYIYA_PORT) {
                 if let Some(n) = ayiya(d.payload) {
                     set_tunnel(d, TunnelKind::Ayiya, &net, false, false);
@@ -741,7 +762,86 @@ fn gre<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     match u16::from_be_bytes([b[2], b[3]]) {
         ethertype::IPV4 => Some(Next::Ip4(rest)),
         ethertype::IPV6 => Some(Next::Ip6(rest)),
+        TRANSPARENT_ETHERNET => inner_ethernet(rest, d),
+        // ERSPAN type I has no header of its own (and no GRE sequence number); type II has 8
+        // bytes, version 1 (Wireshark tells them apart the same way).
+        ERSPAN_2 if flags & 0x10 == 0 => inner_ethernet(rest, d),
+        ERSPAN_2 => match rest.get(8..) {
+            Some(frame) if rest[0] >> 4 == 1 => inner_ethernet(frame, d),
+            _ => bad_tunnel(d),
+        },
+        ERSPAN_3 => erspan3(rest, d),
         _ => None,
+    }
+}
+
+/// GRE protocol of bridged Ethernet frames (transparent Ethernet bridging, RFC 1701).
+const TRANSPARENT_ETHERNET: u16 = 0x6558;
+/// GRE protocol of ERSPAN types I and II (Cisco's remote SPAN).
+const ERSPAN_2: u16 = 0x88be;
+/// GRE protocol of ERSPAN type III.
+const ERSPAN_3: u16 = 0x22eb;
+
+/// A tunnel header that announces its payload but is damaged: counted, not decapsulated.
+fn bad_tunnel<'a>(d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    d.anomalies.add(Anomaly::TunnelBadHeader);
+    None
+}
+
+/// ERSPAN type III: a 12-byte header, version 2, then an 8-byte platform-specific subheader
+/// when its O flag is set; the frame type says Ethernet (0) or IP (2).
+fn erspan3<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    if b.len() < 12 || b[0] >> 4 != 2 {
+        return bad_tunnel(d);
+    }
+    let len = if b[11] & 1 != 0 { 20 } else { 12 };
+    let Some(inner) = b.get(len..) else { return bad_tunnel(d) };
+    match (b[10] >> 2) & 0x1f {
+        0 => inner_ethernet(inner, d),
+        2 => Some(by_version(inner)),
+        _ => None,
+    }
+}
+
+/// An Ethernet frame inside a tunnel (VXLAN, Geneve, GRE bridging, ERSPAN), followed to its IP
+/// header as an outer frame is (VLAN tags, MPLS, PPPoE). A frame of another protocol (ARP) is
+/// decapsulated and makes no flow, as in Zeek; one too short for its header is damage.
+fn inner_ethernet<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    match ethernet::Frame::parse(b) {
+        Ok(f) => Some(by_ethertype(f.ethertype(), f.payload(), d)),
+        Err(_) => bad_tunnel(d),
+    }
+}
+
+/// A UDP-borne tunnel's decapsulation: the inner layer, or `None` when the payload is not
+/// that tunnel's.
+type Decap = for<'a> fn(&'a [u8], &mut Decoded<'a>) -> Option<Next<'a>>;
+
+/// VXLAN (RFC 7348 §5): 8 bytes whose I flag says the VNI is valid, then an Ethernet frame.
+/// Without the flag the datagram is not taken for VXLAN.
+fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    if b.len() < 8 || b[0] & 0x08 == 0 {
+        return None;
+    }
+    inner_ethernet(&b[8..], d)
+}
+
+/// Geneve (RFC 8926 §3.4): 8 bytes, version 0, then options of the length the header gives,
+/// then what its protocol type says: an Ethernet frame or an IP packet.
+fn geneve<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    if b.len() < 8 || b[0] >> 6 != 0 {
+        return None;
+    }
+    let len = 8 + usize::from(b[0] & 0x3f) * 4;
+    let protocol = u16::from_be_bytes([b[2], b[3]]);
+    if !matches!(protocol, TRANSPARENT_ETHERNET | ethertype::IPV4 | ethertype::IPV6) {
+        return None;
+    }
+    let Some(inner) = b.get(len..) else { return bad_tunnel(d) };
+    match protocol {
+        TRANSPARENT_ETHERNET => inner_ethernet(inner, d),
+        ethertype::IPV4 => Some(Next::Ip4(inner)),
+        _ => Some(Next::Ip6(inner)),
     }
 }
 
@@ -777,7 +877,11 @@ const AYIYA_PORT: u16 = 5072;
 const GTPU_PORT: u16 = 2152;
 /// UDP ports whose payload the decoder may decapsulate: a frame to or from one of them has a
 /// flow key only full decoding can tell.
-pub const UDP_TUNNEL_PORTS: [u16; 3] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT];
+pub const UDP_TUNNEL_PORTS: [u16; 5] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT];
+/// VXLAN's UDP port (RFC 7348).
+const VXLAN_PORT: u16 = 4789;
+/// Geneve's UDP port (RFC 8926).
+const GENEVE_PORT: u16 = 6081;
 /// GTPv1 message type of a G-PDU, the only one that carries a user packet.
 const GTP_G_PDU: u8 = 0xff;
 

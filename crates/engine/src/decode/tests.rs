@@ -100,6 +100,52 @@ fn six_in_four_is_decapsulated_and_the_outer_layer_kept() {
     assert_eq!(d.payload, b"ping");
 }
 
+/// Raw IPv4 192.0.2.1 -> 198.51.100.9 of protocol `proto` around `payload`, checksum valid.
+fn ipv4_around(proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 9]);
+    let sum = p.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    p[10..12].copy_from_slice(&(!((sum & 0xffff) + (sum >> 16)) as u16).to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Mirrors that carry the IP packet itself, no Ethernet frame: ERSPAN type III with frame type
+/// IP (after its platform subheader, the O flag being set) and Geneve with protocol type IPv6.
+/// Both are decapsulated to the inner ICMPv6 echo, the outer addresses kept as the tunnel's.
+#[test]
+fn erspan3_and_geneve_carrying_ip_are_decapsulated() {
+    let inner = &hex(SIX_IN_FOUR)[34..];
+    let mut erspan = vec![0x10, 0, 0x22, 0xeb, 0, 0, 0, 9];
+    // Version 2, session 5, timestamp, SGT 0, frame type 2 (IP), hardware id 1, O flag.
+    erspan.extend_from_slice(&[0x20, 0, 0, 5, 0, 0, 0x30, 0x39, 0, 0, 0x08, 0x11]);
+    erspan.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 1]);
+    erspan.extend_from_slice(inner);
+    let mut geneve = vec![0x9c, 0x40, 0x17, 0xc1, 0, 0, 0, 0];
+    // Version 0, two words of options (one option of class 0x0102 with one word of data).
+    geneve.extend_from_slice(&[0x02, 0, 0x86, 0xdd, 0, 0, 7, 0, 0x01, 0x02, 0x03, 0x01, 0xaa, 0xbb, 0xcc, 0xdd]);
+    geneve.extend_from_slice(inner);
+    let udp_len = geneve.len() as u16;
+    geneve[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    for (frame, kind) in [(ipv4_around(47, &erspan), TunnelKind::Gre), (ipv4_around(17, &geneve), TunnelKind::Geneve)] {
+        let mut dec = Decoder::default();
+        let d = dec.decode(0, linktype::RAW, &frame);
+        let tunnel = d.tunnel.expect("tunnel");
+        assert_eq!(tunnel.kind, kind);
+        assert_eq!(tunnel.outer_dst.to_string(), "198.51.100.9");
+        let net = d.net.expect("inner network layer");
+        assert_eq!((net.src, net.dst, net.proto), (v6("2001:db8::1"), v6("2001:db8::2"), 58), "{kind:?}");
+        assert_eq!(d.payload, b"ping", "{kind:?}");
+        assert!(d.anomalies.is_empty(), "{kind:?}: {:?}", d.anomalies);
+        // Cut anywhere, it decodes without a panic.
+        for n in 0..frame.len() {
+            let _ = Decoder::default().decode(0, linktype::RAW, &frame[..n]);
+        }
+    }
+}
+
 #[test]
 fn packet_too_big_carries_the_mtu_and_the_quoted_five_tuple() {
     let frame = hex(PTB);

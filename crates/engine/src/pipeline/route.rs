@@ -36,7 +36,7 @@ pub(super) const ALL: u8 = u8::MAX;
 /// fragment: none changes the flow key). Everything else is `None` and goes to every worker, which
 /// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
 /// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
-/// and the UDP tunnels: Teredo, AYIYA, GTP-U) or reassembles is excluded here.
+/// and the UDP tunnels: Teredo, AYIYA, GTP-U, VXLAN, Geneve) or reassembles is excluded here.
 pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
     use wire::link::linktype as lt;
     let ip = match linktype {
