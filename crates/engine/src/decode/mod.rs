@@ -310,7 +310,7 @@ impl Default for Decoder {
     }
 }
 
-enum Next<'a> {
+pub(crate) enum Next<'a> {
     Ip4(&'a [u8]),
     Ip6(&'a [u8]),
     Done,
@@ -735,7 +735,7 @@ fn six_kind(inner: &[u8]) -> TunnelKind {
 }
 
 /// GRE (RFC 2784 with RFC 2890 key/sequence): returns the inner IP when it carries one.
-fn gre<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+pub(crate) fn gre<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     if b.len() < 4 {
         d.anomalies.add(Anomaly::TunnelBadHeader);
         return None;
@@ -819,7 +819,7 @@ type Decap = for<'a> fn(&'a [u8], &mut Decoded<'a>) -> Option<Next<'a>>;
 
 /// VXLAN (RFC 7348 §5): 8 bytes whose I flag says the VNI is valid, then an Ethernet frame.
 /// Without the flag the datagram is not taken for VXLAN.
-fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+pub(crate) fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     if b.len() < 8 || b[0] & 0x08 == 0 {
         return None;
     }
@@ -828,7 +828,7 @@ fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
 
 /// Geneve (RFC 8926 §3.4): 8 bytes, version 0, then options of the length the header gives,
 /// then what its protocol type says: an Ethernet frame or an IP packet.
-fn geneve<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+pub(crate) fn geneve<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     if b.len() < 8 || b[0] >> 6 != 0 {
         return None;
     }
@@ -879,9 +879,9 @@ const GTPU_PORT: u16 = 2152;
 /// flow key only full decoding can tell.
 pub const UDP_TUNNEL_PORTS: [u16; 5] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT];
 /// VXLAN's UDP port (RFC 7348).
-const VXLAN_PORT: u16 = 4789;
+pub(crate) const VXLAN_PORT: u16 = 4789;
 /// Geneve's UDP port (RFC 8926).
-const GENEVE_PORT: u16 = 6081;
+pub(crate) const GENEVE_PORT: u16 = 6081;
 /// GTPv1 message type of a G-PDU, the only one that carries a user packet.
 const GTP_G_PDU: u8 = 0xff;
 

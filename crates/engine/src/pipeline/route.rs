@@ -1,7 +1,7 @@
 //! The routing hash: which worker owns a frame's flow, computed from the frame's bytes with
 //! `wire` views before decoding (it must equal the hash of the key the decoder finds).
 
-use crate::decode::Addr;
+use crate::decode::{Addr, Decoded, Next};
 use crate::flow::{FlowKey, KeyHasher};
 
 /// [`route_hash`] of an ICMP or ICMPv6 message (`proto`) from `src` to `dst`, `payload` being
@@ -30,13 +30,16 @@ fn icmp_route(hasher: &KeyHasher, proto: u8, src: Addr, dst: Addr, payload: &[u8
 pub(super) const ALL: u8 = u8::MAX;
 
 /// The flow-key hash of a frame that is TCP, UDP or ICMP (not an error) over IPv4/IPv6
-/// (Ethernet or raw IP) with no tunnel or fragment to reassemble — the bulk of traffic — so the
-/// reader can hand it to the one worker owning its flow. IPv6 extension headers are walked as
-/// the decoder walks them (hop-by-hop options, destination options, routing, AH, an atomic
-/// fragment: none changes the flow key). Everything else is `None` and goes to every worker, which
-/// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
-/// the frame, this derives the same one; so whatever the decoder decapsulates (IP-in-IP, GRE,
-/// and the UDP tunnels: Teredo, AYIYA, GTP-U, VXLAN, Geneve) or reassembles is excluded here.
+/// (Ethernet or raw IP) with no fragment to reassemble — the bulk of traffic — so the reader can
+/// hand it to the one worker owning its flow. IPv6 extension headers are walked as the decoder
+/// walks them (hop-by-hop options, destination options, routing, AH, an atomic fragment: none
+/// changes the flow key). One tunnel level is opened with the decoder's own functions (GRE and
+/// what it carries, bridged Ethernet and ERSPAN included; VXLAN; Geneve), so a sensor fed by a
+/// traffic mirror shares its flows among the workers too. Everything else is `None` and goes to
+/// every worker, which decodes it fully. The only requirement: whenever the decoder would
+/// derive a flow key from the frame, this derives the same one; so what the decoder
+/// reassembles, tunnels within tunnels, and the other UDP tunnels (Teredo, AYIYA, GTP-U, whose
+/// decoding depends on more than these functions) are excluded here.
 pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
     use wire::link::linktype as lt;
     let ip = match linktype {
@@ -50,18 +53,27 @@ pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Opti
         lt::RAW | lt::RAW_12 | lt::RAW_14 | lt::IPV4 | lt::IPV6 => data,
         _ => return None,
     };
-    use wire::{ipproto, ipv4, ipv6};
+    match ip.first()? >> 4 {
+        4 => route_ip(hasher, Next::Ip4(ip), false),
+        6 => route_ip(hasher, Next::Ip6(ip), false),
+        _ => None,
+    }
+}
+
+/// [`route_hash`] from an IP header (`inner`: inside a tunnel already).
+fn route_ip(hasher: &KeyHasher, ip: Next<'_>, inner: bool) -> Option<u64> {
+    use wire::{ipproto, ipv4, ipv6, udp};
     // The addresses, the upper layer and its bytes within the IP header's declared length, read
     // with the decoder's own views.
-    let (proto, src, dst, l4) = match ip.first()? >> 4 {
-        4 => {
+    let (proto, src, dst, l4) = match ip {
+        Next::Ip4(ip) => {
             let p = ipv4::Packet::parse(ip).ok()?;
             if p.is_fragment() {
                 return None; // reassembly decides the key
             }
             (p.protocol(), Addr::v4(p.src()), Addr::v4(p.dst()), p.payload())
         }
-        6 => {
+        Next::Ip6(ip) => {
             let p = ipv6::Packet::parse(ip).ok()?;
             let payload = p.payload();
             // Extension headers are stepped over as the decoder steps over them; a damaged
@@ -72,20 +84,41 @@ pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Opti
             }
             (chain.protocol, Addr::v6(p.src()), Addr::v6(p.dst()), payload.get(chain.offset..)?)
         }
-        _ => return None,
+        Next::Done => return None,
     };
     let min = match proto {
         ipproto::TCP => 20,
         ipproto::UDP => 8,
         ipproto::ICMP | ipproto::ICMPV6 => return icmp_route(hasher, proto, src, dst, l4),
+        ipproto::GRE if !inner => {
+            // What the GRE header carries, as the decoder opens it; a GRE packet it does not
+            // open (PPTP's, another protocol) is a flow of its own, keyed by protocol alone:
+            // left to every worker.
+            return route_ip(hasher, crate::decode::gre(l4, &mut Decoded::default())?, true);
+        }
         _ => return None,
     };
     if l4.len() < min {
         return None;
     }
     let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
-    if proto == ipproto::UDP && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
-        return None;
+    let tunnel_port = |p: u16| crate::decode::UDP_TUNNEL_PORTS.contains(&p);
+    if proto == ipproto::UDP && (tunnel_port(sport) || tunnel_port(dport)) {
+        use crate::decode::{geneve, vxlan, GENEVE_PORT, VXLAN_PORT};
+        // Only when both ports lead to the one tunnel (or one of them is no tunnel's): the
+        // decoder tries the others first, and differently.
+        let only = |t: u16| [sport, dport].iter().all(|&p| p == t || !tunnel_port(p));
+        let open = match () {
+            _ if inner => return None,
+            _ if only(VXLAN_PORT) => vxlan,
+            _ if only(GENEVE_PORT) => geneve,
+            _ => return None,
+        };
+        let payload = udp::Packet::parse(l4).ok()?.payload();
+        if let Some(next) = open(payload, &mut Decoded::default()) {
+            return route_ip(hasher, next, true);
+        }
+        // Not opened: the datagram is a flow between the tunnel's ends.
     }
     Some(hasher.hash(&FlowKey::new(proto, src, sport, dst, dport)))
 }
@@ -161,7 +194,7 @@ mod test {
             let d = dec.decode(0, lt, data);
             let key = d.net.and_then(|net| crate::flow::key_of(&net, &d.transport));
             if let Some((k, _, _)) = key {
-                assert!(d.tunnel.is_none() && !d.fragment_pending, "routed frame decapsulated: {data:02x?}");
+                assert!(!d.fragment_pending, "routed frame held for reassembly: {data:02x?}");
                 assert_eq!(hasher.hash(&k), h, "route and decoder disagree on {data:02x?}");
                 checked += 1;
             }
@@ -172,24 +205,69 @@ mod test {
             while let Ok(true) = r.advance() {
                 let fr = r.current();
                 let (lt, data) = (fr.linktype, fr.data.to_vec());
-                check(&mut dec, lt, &data);
-                for _ in 0..8 {
-                    let mut m = data.clone();
-                    let span = m.len().min(96);
-                    if span == 0 {
-                        break;
+                // The frame as it is, and an Ethernet frame as each traffic mirror delivers it.
+                let mut frames = vec![(lt, data.clone(), 96)];
+                if lt == wire::link::linktype::ETHERNET {
+                    frames.extend(mirrored(&data).into_iter().map(|m| (lt, m, 160)));
+                }
+                for (lt, data, span) in frames {
+                    check(&mut dec, lt, &data);
+                    for _ in 0..8 {
+                        let mut m = data.clone();
+                        let span = m.len().min(span);
+                        if span == 0 {
+                            break;
+                        }
+                        for _ in 0..1 + next() % 3 {
+                            let i = (next() % span as u64) as usize;
+                            m[i] = next() as u8;
+                        }
+                        if next() % 4 == 0 {
+                            m.truncate((next() % (m.len() as u64 + 1)) as usize);
+                        }
+                        check(&mut dec, lt, &m);
                     }
-                    for _ in 0..1 + next() % 3 {
-                        let i = (next() % span as u64) as usize;
-                        m[i] = next() as u8;
-                    }
-                    if next() % 4 == 0 {
-                        m.truncate((next() % (m.len() as u64 + 1)) as usize);
-                    }
-                    check(&mut dec, lt, &m);
                 }
             }
         }
-        assert!(checked > 100_000, "routed {routed}, checked {checked}");
+        assert!(checked > 500_000, "routed {routed}, checked {checked}");
+    }
+
+    /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE, ERSPAN II and III, between
+    /// 10.9.0.1 and 10.9.0.2 over IPv4 and Ethernet; and its IP packet in GRE.
+    fn mirrored(frame: &[u8]) -> Vec<Vec<u8>> {
+        let udp = |dport: u16, head: &[u8]| {
+            let mut u = vec![0xc0, 0x00];
+            u.extend_from_slice(&dport.to_be_bytes());
+            u.extend_from_slice(&((8 + head.len() + frame.len()) as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(head);
+            u.extend_from_slice(frame);
+            (17u8, u)
+        };
+        let gre = |head: &[u8], inner: &[u8]| {
+            let mut g = head.to_vec();
+            g.extend_from_slice(inner);
+            (47u8, g)
+        };
+        let erspan3 = [0x10, 0, 0x22, 0xeb, 0, 0, 0, 1, 0x20, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        let ip_in_gre = [0, 0, frame.get(12).copied().unwrap_or(0), frame.get(13).copied().unwrap_or(0)];
+        [
+            udp(4789, &[0x08, 0, 0, 0, 0, 0, 0x10, 0]),
+            udp(6081, &[0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x03, 0x00]),
+            gre(&[0, 0, 0x65, 0x58], frame),
+            gre(&[0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0, 0, 5, 0, 0, 0, 0], frame),
+            gre(&erspan3, frame),
+            gre(&ip_in_gre, frame.get(14..).unwrap_or_default()),
+        ]
+        .into_iter()
+        .map(|(proto, payload)| {
+            let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0, 0x45, 0];
+            f.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2]);
+            f.extend_from_slice(&payload);
+            f
+        })
+        .collect()
     }
 }
