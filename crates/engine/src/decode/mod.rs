@@ -353,7 +353,7 @@ impl Decoder {
 }
 
 /// Walks the link layer to the first network header.
-fn link_layer<'a>(lt: u32, data: &'a [u8], d: &mut Decoded<'a>) -> Next<'a> {
+pub(crate) fn link_layer<'a>(lt: u32, data: &'a [u8], d: &mut Decoded<'a>) -> Next<'a> {
     let (etype, rest) = match lt {
         linktype::ETHERNET => match ethernet::Frame::parse(data) {
             Ok(f) => {

@@ -29,8 +29,9 @@ fn icmp_route(hasher: &KeyHasher, proto: u8, src: Addr, dst: Addr, payload: &[u8
 /// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
 pub(super) const ALL: u8 = u8::MAX;
 
-/// The flow-key hash of a frame that is TCP, UDP or ICMP (not an error) over IPv4/IPv6
-/// (Ethernet or raw IP) with no fragment to reassemble — the bulk of traffic — so the reader can
+/// The flow-key hash of a frame that is TCP, UDP or ICMP (not an error) over IPv4/IPv6 (on any
+/// link type the decoder reads, through VLAN tags, MPLS and PPPoE) with no fragment to
+/// reassemble — the bulk of traffic — so the reader can
 /// hand it to the one worker owning its flow. IPv6 extension headers are walked as the decoder
 /// walks them (hop-by-hop options, destination options, routing, AH, an atomic fragment: none
 /// changes the flow key). One tunnel level is opened with the decoder's own functions (GRE and
@@ -42,22 +43,15 @@ pub(super) const ALL: u8 = u8::MAX;
 /// decoding depends on more than these functions) are excluded here.
 pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
     use wire::link::linktype as lt;
-    let ip = match linktype {
-        lt::ETHERNET => {
-            let et = u16::from_be_bytes([*data.get(12)?, *data.get(13)?]);
-            if et != 0x0800 && et != 0x86dd {
-                return None;
-            }
-            &data[14..]
-        }
-        lt::RAW | lt::RAW_12 | lt::RAW_14 | lt::IPV4 | lt::IPV6 => data,
-        _ => return None,
+    let next = match (linktype, data.get(12..14)) {
+        // Untagged Ethernet, most frames: read here.
+        (lt::ETHERNET, Some([0x08, 0x00])) => Next::Ip4(&data[14..]),
+        (lt::ETHERNET, Some([0x86, 0xdd])) => Next::Ip6(&data[14..]),
+        // VLAN tags (a trunk's SPAN port tags every frame), MPLS, PPPoE, the other link types
+        // (`tcpdump -i any` writes Linux cooked captures): walked by the decoder's own function.
+        _ => crate::decode::link_layer(linktype, data, &mut Decoded::default()),
     };
-    match ip.first()? >> 4 {
-        4 => route_ip(hasher, Next::Ip4(ip), false),
-        6 => route_ip(hasher, Next::Ip6(ip), false),
-        _ => None,
-    }
+    route_ip(hasher, next, false)
 }
 
 /// [`route_hash`] from an IP header (`inner`: inside a tunnel already).
