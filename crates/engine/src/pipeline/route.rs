@@ -26,14 +26,14 @@ fn icmp_route(hasher: &KeyHasher, proto: u8, src: Addr, dst: Addr, payload: &[u8
     Some(hasher.hash(&key))
 }
 
-/// Route of a frame every worker must decode (tunnels, fragments, ICMP, anything unusual).
+/// Route of a frame every worker must decode (fragments, ICMP errors, tunnels in tunnels,
+/// anything unusual).
 pub(super) const ALL: u8 = u8::MAX;
 
 /// The flow-key hash of a frame that is TCP, UDP or ICMP (not an error) over IPv4/IPv6 (on any
 /// link type the decoder reads, through VLAN tags, MPLS and PPPoE) with no fragment to
-/// reassemble — the bulk of traffic — so the reader can
-/// hand it to the one worker owning its flow. IPv6 extension headers are walked as the decoder
-/// walks them (hop-by-hop options, destination options, routing, AH, an atomic fragment: none
+/// reassemble — the bulk of traffic — so the reader can hand it to the one worker owning its
+/// flow. IPv6 extension headers are walked as the decoder walks them (hop-by-hop options, destination options, routing, AH, an atomic fragment: none
 /// changes the flow key). One tunnel level is opened with the decoder's own functions (GRE and
 /// what it carries, bridged Ethernet and ERSPAN included; VXLAN; Geneve), so a sensor fed by a
 /// traffic mirror shares its flows among the workers too. Everything else is `None` and goes to
