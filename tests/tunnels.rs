@@ -32,6 +32,19 @@ fn tshark_count(path: &Path, filter: &str) -> Option<usize> {
     Some(String::from_utf8_lossy(&o.stdout).lines().count())
 }
 
+/// The first sensor of `summary --format json` on `cap`.
+fn sensor_summary(cap: &str) -> Value {
+    let summary: Value = serde_json::from_str(&v6watch(&["summary", cap, "--format", "json"])).unwrap();
+    summary["sensors"][0].clone()
+}
+
+/// A new capture `bad.pcap` in a fresh folder `name`: its path, its writer and a frame builder.
+fn new_capture(name: &str) -> (std::path::PathBuf, PcapWriter<std::fs::File>, Builder) {
+    let cap = tmpdir(name).join("bad.pcap");
+    let w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
+    (cap, w, Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]))
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -114,8 +127,7 @@ fn gtp_user_plane_is_decapsulated() {
     assert_eq!(http.len(), 4);
     // The echo request stays a UDP flow between the tunnel endpoints.
     assert!(flows.iter().any(|f| f["proto"] == "udp" && f["id.resp_p"] == 2152 && f.get("tunnel").is_none()));
-    let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
-    let s = &summary["sensors"][0];
+    let s = &sensor_summary(p);
     assert_eq!(s["tunnels"][0][0], "gtp", "{s}");
     assert_eq!(s["tunnels"][0][1], 30, "{s}");
     assert_eq!(s["inner_ipv6"], 24, "{s}");
@@ -138,21 +150,25 @@ fn gtp_flows_are_the_same_for_any_thread_count() {
     let d = tmpdir("tunnels-gtp-threads");
     let cap = d.join("gtp-eth.pcap");
     gtp_capture(&cap, false);
-    let p = cap.to_str().unwrap();
-    let one = v6watch(&["flows", p, "--format", "jsonl", "--threads", "1"]);
+    let one = same_for_any_thread_count(&cap);
     let tcp = one.lines().filter(|l| l.contains("\"proto\":\"tcp\"")).count();
     assert_eq!(tcp, 4, "{one}");
+}
+
+/// `flows` of `cap` as JSON Lines with one thread, having checked that two and three write the
+/// same.
+fn same_for_any_thread_count(cap: &Path) -> String {
+    let p = cap.to_str().unwrap();
+    let one = v6watch(&["flows", p, "--format", "jsonl", "--threads", "1"]);
     for threads in ["2", "3"] {
         assert_eq!(v6watch(&["flows", p, "--format", "jsonl", "--threads", threads]), one, "--threads {threads}");
     }
+    one
 }
 
 #[test]
 fn gtp_damaged_headers_stay_udp_and_are_counted() {
-    let d = tmpdir("tunnels-gtp-bad");
-    let cap = d.join("bad.pcap");
-    let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
-    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (cap, mut w, mut b) = new_capture("tunnels-gtp-bad");
     let inner = {
         let mut v = vec![];
         synth::ip_packet(
@@ -189,9 +205,7 @@ fn gtp_damaged_headers_stay_udp_and_are_counted() {
         w.write(1_000_000_000 * (i as i64 + 1), f).unwrap();
     }
     w.finish().unwrap();
-    let summary: Value =
-        serde_json::from_str(&v6watch(&["summary", cap.to_str().unwrap(), "--format", "json"])).unwrap();
-    let s = &summary["sensors"][0];
+    let s = &sensor_summary(cap.to_str().unwrap());
     let anomalies = s["anomalies"].to_string();
     assert!(anomalies.contains("[\"tunnel_bad_header\",3]"), "{s}");
     assert!(anomalies.contains("[\"tunnel_trailing_bytes\",1]"), "{s}");
@@ -235,8 +249,7 @@ fn teredo_with_bytes_after_the_inner_packet_is_decoded() {
     assert!(flows.iter().any(|f| f["proto"] == "icmp" && f["orig_bytes"] == 4), "{flows:#?}");
     // The bubble is its 40-byte header: what follows it is not part of it.
     assert!(flows.iter().any(|f| f["ip_proto"] == 59 && f["orig_ip_bytes"] == 40), "{flows:#?}");
-    let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
-    let s = &summary["sensors"][0];
+    let s = &sensor_summary(p);
     assert!(s["anomalies"].to_string().contains("[\"tunnel_trailing_bytes\",2]"), "{s}");
     if let Some(n) = tshark_count(&cap, "teredo && ipv6") {
         assert_eq!(n, 2);
@@ -339,8 +352,7 @@ fn mirrored_traffic_is_decapsulated() {
         let dns = jsonl(&["dns", p, "--format", "jsonl"]);
         assert_eq!(dns.len(), 1, "{mirror:?}");
         assert_eq!(dns[0]["answers"][0]["data"], "2001:db8:80::1", "{mirror:?}");
-        let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
-        let s = &summary["sensors"][0];
+        let s = &sensor_summary(p);
         assert_eq!(s["tunnels"], serde_json::json!([[kind, frames]]), "{mirror:?}: {s}");
         assert_eq!(s["inner_ipv6"], 14, "{mirror:?}: {s}");
         assert!(s["anomalies"].as_array().unwrap().is_empty(), "{mirror:?}: {s}");
@@ -351,12 +363,9 @@ fn mirrored_traffic_is_decapsulated() {
             assert_eq!(tshark_count(&cap, &format!("({filter}) && http.request")), Some(3), "{mirror:?}");
         }
     }
-    // Any number of workers: the same flows (every frame goes to every worker, which decodes it).
-    let cap = d.join("Vxlan.pcap");
-    let p = cap.to_str().unwrap();
-    let one = v6watch(&["flows", p, "--format", "jsonl", "--threads", "1"]);
-    for threads in ["2", "3"] {
-        assert_eq!(v6watch(&["flows", p, "--format", "jsonl", "--threads", threads]), one, "--threads {threads}");
+    // Any number of workers: the same flows (each inner flow is routed to one worker).
+    for mirror in ["Vxlan", "Geneve", "Gre3"] {
+        same_for_any_thread_count(&d.join(format!("{mirror}.pcap")));
     }
 }
 
@@ -365,10 +374,7 @@ fn mirrored_traffic_is_decapsulated() {
 /// damaged is counted (`tunnel_bad_header`) and the datagram stays a flow between the ends.
 #[test]
 fn damaged_mirror_headers_stay_flows_and_are_counted() {
-    let d = tmpdir("tunnels-mirror-bad");
-    let cap = d.join("bad.pcap");
-    let mut w = PcapWriter::new(std::fs::File::create(&cap).unwrap()).unwrap();
-    let mut b = Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (cap, mut w, mut b) = new_capture("tunnels-mirror-bad");
     let udp = |sport, dport, payload: &[u8]| (sport, dport, payload.to_vec());
     let cases = [
         // No I flag: not VXLAN.
@@ -389,8 +395,7 @@ fn damaged_mirror_headers_stay_flows_and_are_counted() {
     let flows = jsonl(&["flows", p, "--format", "jsonl"]);
     assert_eq!(flows.len(), 4, "{flows:#?}");
     assert!(flows.iter().all(|f| f["proto"] == "udp" && f.get("tunnel").is_none()), "{flows:#?}");
-    let summary: Value = serde_json::from_str(&v6watch(&["summary", p, "--format", "json"])).unwrap();
-    let s = &summary["sensors"][0];
+    let s = &sensor_summary(p);
     assert!(s["anomalies"].to_string().contains("[\"tunnel_bad_header\",2]"), "{s}");
     assert!(s["tunnels"].as_array().unwrap().is_empty(), "{s}");
 }
