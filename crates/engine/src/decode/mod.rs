@@ -483,7 +483,7 @@ fn ip_layers<'a>(
     scratch: &mut Option<&'a mut Vec<u8>>,
 ) {
     let mut depth = 0u8;
-    'layers: loop {
+    loop {
         let layer: IpLayer<'a> = match next {
             Next::Done => return,
             Next::Ip4(b) => {
@@ -650,46 +650,12 @@ fn ip_layers<'a>(
         }
         d.net = Some(net);
         transport(proto, payload, declared, &net, d);
-        // UDP-borne tunnels: only when the payload really is what the port promises.
-        if let Transport::Udp { sport, dport } = d.transport {
-            if depth < MAX_IP_DEPTH && net.src.version == 4 && (sport == TEREDO_PORT || dport == TEREDO_PORT) {
-                if let Some((inner, origin, auth, trailing)) = teredo(d.payload) {
-                    set_tunnel(d, TunnelKind::Teredo, &net, origin, auth);
-                    if trailing {
-                        d.anomalies.add(Anomaly::TunnelTrailingBytes);
-                    }
-                    reset_inner(d);
-                    next = Next::Ip6(inner);
-                    continue;
-                }
-            }
-            if depth < MAX_IP_DEPTH && (sport == GTPU_PORT || dport == GTPU_PORT) {
-                if let Some(n) = gtpu(d.payload, d) {
-                    set_tunnel(d, TunnelKind::Gtp, &net, false, false);
-                    reset_inner(d);
-                    next = n;
-                    continue;
-                }
-            }
-            for (port, kind, decap) in
-                [(VXLAN_PORT, TunnelKind::Vxlan, vxlan as Decap), (GENEVE_PORT, TunnelKind::Geneve, geneve)]
-            {
-                if depth < MAX_IP_DEPTH && (sport == port || dport == port) {
-                    if let Some(n) = decap(d.payload, d) {
-                        set_tunnel(d, kind, &net, false, false);
-                        reset_inner(d);
-                        next = n;
-                        continue 'layers;
-                    }
-                }
-            }
-            if depth < MAX_IP_DEPTH && (sport == AYIYA_PORT || dport == AYIYA_PORT) {
-                if let Some(n) = ayiya(d.payload) {
-                    set_tunnel(d, TunnelKind::Ayiya, &net, false, false);
-                    reset_inner(d);
-                    next = n;
-                    continue;
-                }
+        if let (Transport::Udp { sport, dport }, true) = (d.transport, depth < MAX_IP_DEPTH) {
+            if let Some((kind, n, origin, auth)) = udp_tunnel(net.src.version == 4, sport, dport, d.payload, d) {
+                set_tunnel(d, kind, &net, origin, auth);
+                reset_inner(d);
+                next = n;
+                continue;
             }
         }
         return;
@@ -813,13 +779,52 @@ fn inner_ethernet<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     }
 }
 
-/// A UDP-borne tunnel's decapsulation: the inner layer, or `None` when the payload is not
-/// that tunnel's.
-type Decap = for<'a> fn(&'a [u8], &mut Decoded<'a>) -> Option<Next<'a>>;
+/// A UDP datagram between `sport` and `dport` (over IPv4 when `v4`) opened as the tunnel its
+/// ports promise, when its payload really is that tunnel's: the tunnel, the inner layer, and
+/// Teredo's origin and authentication indications. Tried in a fixed order (Teredo, GTP-U,
+/// VXLAN, Geneve, AYIYA); the decoder and the router both call this, so they open the same
+/// datagrams the same way.
+pub(crate) fn udp_tunnel<'a>(
+    v4: bool,
+    sport: u16,
+    dport: u16,
+    payload: &'a [u8],
+    d: &mut Decoded<'a>,
+) -> Option<(TunnelKind, Next<'a>, bool, bool)> {
+    let on = |port: u16| sport == port || dport == port;
+    if v4 && on(TEREDO_PORT) {
+        if let Some((inner, origin, auth, trailing)) = teredo(payload) {
+            if trailing {
+                d.anomalies.add(Anomaly::TunnelTrailingBytes);
+            }
+            return Some((TunnelKind::Teredo, Next::Ip6(inner), origin, auth));
+        }
+    }
+    let opened = |kind, n: Option<Next<'a>>| n.map(|n| (kind, n, false, false));
+    if on(GTPU_PORT) {
+        if let Some(t) = opened(TunnelKind::Gtp, gtpu(payload, d)) {
+            return Some(t);
+        }
+    }
+    if on(VXLAN_PORT) {
+        if let Some(t) = opened(TunnelKind::Vxlan, vxlan(payload, d)) {
+            return Some(t);
+        }
+    }
+    if on(GENEVE_PORT) {
+        if let Some(t) = opened(TunnelKind::Geneve, geneve(payload, d)) {
+            return Some(t);
+        }
+    }
+    if on(AYIYA_PORT) {
+        return opened(TunnelKind::Ayiya, ayiya(payload));
+    }
+    None
+}
 
 /// VXLAN (RFC 7348 §5): 8 bytes whose I flag says the VNI is valid, then an Ethernet frame.
 /// Without the flag the datagram is not taken for VXLAN.
-pub(crate) fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     if b.len() < 8 || b[0] & 0x08 == 0 {
         return None;
     }
@@ -828,7 +833,7 @@ pub(crate) fn vxlan<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
 
 /// Geneve (RFC 8926 §3.4): 8 bytes, version 0, then options of the length the header gives,
 /// then what its protocol type says: an Ethernet frame or an IP packet.
-pub(crate) fn geneve<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+fn geneve<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     if b.len() < 8 || b[0] >> 6 != 0 {
         return None;
     }
@@ -879,9 +884,9 @@ const GTPU_PORT: u16 = 2152;
 /// flow key only full decoding can tell.
 pub const UDP_TUNNEL_PORTS: [u16; 5] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT];
 /// VXLAN's UDP port (RFC 7348).
-pub(crate) const VXLAN_PORT: u16 = 4789;
+const VXLAN_PORT: u16 = 4789;
 /// Geneve's UDP port (RFC 8926).
-pub(crate) const GENEVE_PORT: u16 = 6081;
+const GENEVE_PORT: u16 = 6081;
 /// GTPv1 message type of a G-PDU, the only one that carries a user packet.
 const GTP_G_PDU: u8 = 0xff;
 

@@ -35,12 +35,12 @@ pub(super) const ALL: u8 = u8::MAX;
 /// reassemble — the bulk of traffic — so the reader can hand it to the one worker owning its
 /// flow. IPv6 extension headers are walked as the decoder walks them (hop-by-hop options, destination options, routing, AH, an atomic fragment: none
 /// changes the flow key). One tunnel level is opened with the decoder's own functions (GRE and
-/// what it carries, bridged Ethernet and ERSPAN included; VXLAN; Geneve), so a sensor fed by a
-/// traffic mirror shares its flows among the workers too. Everything else is `None` and goes to
-/// every worker, which decodes it fully. The only requirement: whenever the decoder would
-/// derive a flow key from the frame, this derives the same one; so what the decoder
-/// reassembles, tunnels within tunnels, and the other UDP tunnels (Teredo, AYIYA, GTP-U, whose
-/// decoding depends on more than these functions) are excluded here.
+/// what it carries, bridged Ethernet and ERSPAN included; the UDP tunnels: Teredo, GTP-U,
+/// VXLAN, Geneve, AYIYA), so a sensor fed by a traffic mirror or on a mobile core shares its
+/// flows among the workers too. Everything else is `None` and goes to every worker, which
+/// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
+/// the frame, this derives the same one; so what the decoder reassembles, and tunnels within
+/// tunnels, are excluded here.
 pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
     use wire::link::linktype as lt;
     let next = match (linktype, data.get(12..14)) {
@@ -96,23 +96,17 @@ fn route_ip(hasher: &KeyHasher, ip: Next<'_>, inner: bool) -> Option<u64> {
         return None;
     }
     let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
-    let tunnel_port = |p: u16| crate::decode::UDP_TUNNEL_PORTS.contains(&p);
-    if proto == ipproto::UDP && (tunnel_port(sport) || tunnel_port(dport)) {
-        use crate::decode::{geneve, vxlan, GENEVE_PORT, VXLAN_PORT};
-        // Only when both ports lead to the one tunnel (or one of them is no tunnel's): the
-        // decoder tries the others first, and differently.
-        let only = |t: u16| [sport, dport].iter().all(|&p| p == t || !tunnel_port(p));
-        let open = match () {
-            _ if inner => return None,
-            _ if only(VXLAN_PORT) => vxlan,
-            _ if only(GENEVE_PORT) => geneve,
-            _ => return None,
-        };
+    if proto == ipproto::UDP && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
+        if inner {
+            return None;
+        }
+        // Opened as the decoder opens it, or not at all (then the datagram is a flow between
+        // the tunnel's ends).
         let payload = udp::Packet::parse(l4).ok()?.payload();
-        if let Some(next) = open(payload, &mut Decoded::default()) {
+        let v4 = src.version == 4;
+        if let Some((_, next, _, _)) = crate::decode::udp_tunnel(v4, sport, dport, payload, &mut Decoded::default()) {
             return route_ip(hasher, next, true);
         }
-        // Not opened: the datagram is a flow between the tunnel's ends.
     }
     Some(hasher.hash(&FlowKey::new(proto, src, sport, dst, dport)))
 }
@@ -228,7 +222,7 @@ mod test {
     }
 
     /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE, ERSPAN II and III, between
-    /// 10.9.0.1 and 10.9.0.2 over IPv4 and Ethernet; and its IP packet in GRE.
+    /// 10.9.0.1 and 10.9.0.2 over IPv4 and Ethernet; and its IP packet in GRE, GTP-U and Teredo.
     fn mirrored(frame: &[u8]) -> Vec<Vec<u8>> {
         let udp = |dport: u16, head: &[u8]| {
             let mut u = vec![0xc0, 0x00];
@@ -246,7 +240,22 @@ mod test {
         };
         let erspan3 = [0x10, 0, 0x22, 0xeb, 0, 0, 0, 1, 0x20, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x10];
         let ip_in_gre = [0, 0, frame.get(12).copied().unwrap_or(0), frame.get(13).copied().unwrap_or(0)];
+        let ip = frame.get(14..).unwrap_or_default();
+        // The IP packet alone after a UDP header to `port` and `head`.
+        let udp_ip = |port: u16, head: &[u8]| {
+            let mut u = vec![0xc0, 0x01];
+            u.extend_from_slice(&port.to_be_bytes());
+            u.extend_from_slice(&((8 + head.len() + ip.len()) as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(head);
+            u.extend_from_slice(ip);
+            (17u8, u)
+        };
+        let gtp_len = (ip.len() as u16).to_be_bytes();
         [
+            // A G-PDU, and a bare Teredo packet (its payload is taken for IPv6 when it is one).
+            udp_ip(2152, &[0x30, 0xff, gtp_len[0], gtp_len[1], 0, 0, 0x10, 0x01]),
+            udp_ip(3544, &[]),
             udp(4789, &[0x08, 0, 0, 0, 0, 0, 0x10, 0]),
             udp(6081, &[0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x03, 0x00]),
             gre(&[0, 0, 0x65, 0x58], frame),
