@@ -224,13 +224,15 @@ mod test {
     /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE, ERSPAN II and III, between
     /// 10.9.0.1 and 10.9.0.2 over IPv4 and Ethernet; and its IP packet in GRE, GTP-U and Teredo.
     fn mirrored(frame: &[u8]) -> Vec<Vec<u8>> {
-        let udp = |dport: u16, head: &[u8]| {
+        let ip = frame.get(14..).unwrap_or_default();
+        // A UDP header to `dport`, then `head` and `inner`.
+        let udp = |dport: u16, head: &[u8], inner: &[u8]| {
             let mut u = vec![0xc0, 0x00];
             u.extend_from_slice(&dport.to_be_bytes());
-            u.extend_from_slice(&((8 + head.len() + frame.len()) as u16).to_be_bytes());
+            u.extend_from_slice(&((8 + head.len() + inner.len()) as u16).to_be_bytes());
             u.extend_from_slice(&[0, 0]);
             u.extend_from_slice(head);
-            u.extend_from_slice(frame);
+            u.extend_from_slice(inner);
             (17u8, u)
         };
         let gre = |head: &[u8], inner: &[u8]| {
@@ -240,28 +242,17 @@ mod test {
         };
         let erspan3 = [0x10, 0, 0x22, 0xeb, 0, 0, 0, 1, 0x20, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x10];
         let ip_in_gre = [0, 0, frame.get(12).copied().unwrap_or(0), frame.get(13).copied().unwrap_or(0)];
-        let ip = frame.get(14..).unwrap_or_default();
-        // The IP packet alone after a UDP header to `port` and `head`.
-        let udp_ip = |port: u16, head: &[u8]| {
-            let mut u = vec![0xc0, 0x01];
-            u.extend_from_slice(&port.to_be_bytes());
-            u.extend_from_slice(&((8 + head.len() + ip.len()) as u16).to_be_bytes());
-            u.extend_from_slice(&[0, 0]);
-            u.extend_from_slice(head);
-            u.extend_from_slice(ip);
-            (17u8, u)
-        };
         let gtp_len = (ip.len() as u16).to_be_bytes();
         [
             // A G-PDU, and a bare Teredo packet (its payload is taken for IPv6 when it is one).
-            udp_ip(2152, &[0x30, 0xff, gtp_len[0], gtp_len[1], 0, 0, 0x10, 0x01]),
-            udp_ip(3544, &[]),
-            udp(4789, &[0x08, 0, 0, 0, 0, 0, 0x10, 0]),
-            udp(6081, &[0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x03, 0x00]),
+            udp(2152, &[0x30, 0xff, gtp_len[0], gtp_len[1], 0, 0, 0x10, 0x01], ip),
+            udp(3544, &[], ip),
+            udp(4789, &[0x08, 0, 0, 0, 0, 0, 0x10, 0], frame),
+            udp(6081, &[0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x03, 0x00], frame),
             gre(&[0, 0, 0x65, 0x58], frame),
             gre(&[0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0, 0, 5, 0, 0, 0, 0], frame),
             gre(&erspan3, frame),
-            gre(&ip_in_gre, frame.get(14..).unwrap_or_default()),
+            gre(&ip_in_gre, ip),
         ]
         .into_iter()
         .map(|(proto, payload)| {
