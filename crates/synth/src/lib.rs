@@ -207,6 +207,8 @@ pub enum Encap {
     /// The Ethernet frame in Geneve over UDP port 6081, after `options` 4-byte words of
     /// options.
     Geneve { outer: (IpAddr, IpAddr), options: u8 },
+    /// The IP packet in GRE between two addresses (protocol type by its version).
+    Gre { outer: (IpAddr, IpAddr) },
     /// The Ethernet frame in GRE between two addresses: bridged (`erspan` 0, protocol 0x6558) or
     /// ERSPAN type 1, 2 or 3 (type 3 with its 8-byte platform subheader), with sequence number
     /// `seq` where the type has one.
@@ -246,8 +248,25 @@ impl Builder {
     /// Builds an Ethernet frame carrying `l4` from `src` to `dst`, optionally tunnelled.
     pub fn frame(&mut self, src: IpAddr, dst: IpAddr, l4: &L4<'_>, encap: Encap, ident: u16) -> &[u8] {
         ip_packet(&mut self.ip, src, dst, l4, ident, 64);
+        self.encapsulate(encap, None, ident)
+    }
+
+    /// An Ethernet frame as `encap` carries it, in a frame of this builder's addresses: the
+    /// tunnels of Ethernet frames take it whole (VLAN tags and all), the others its IP packet
+    /// (what follows the 14-byte header).
+    pub fn wrap(&mut self, frame: &[u8], encap: Encap, ident: u16) -> &[u8] {
+        self.ip.clear();
+        self.ip.extend_from_slice(frame.get(14..).unwrap_or_default());
+        self.encapsulate(encap, Some(frame), ident)
+    }
+
+    /// The frame carrying `self.ip` as `encap` says; `eth`, the Ethernet frame to carry in the
+    /// tunnels of Ethernet frames (else one of this builder's addresses around `self.ip`).
+    fn encapsulate(&mut self, encap: Encap, eth: Option<&[u8]>, ident: u16) -> &[u8] {
+        let ether_type = |a: IpAddr| if a.is_ipv4() { 0x0800 } else { 0x86dd };
+        let inner_frame = |ip: &[u8]| eth.map_or_else(|| ethernet(self.dst_mac, self.src_mac, ip), <[u8]>::to_vec);
         let (etype, body): (u16, &[u8]) = match encap {
-            Encap::None => (if src.is_ipv4() { 0x0800 } else { 0x86dd }, &self.ip),
+            Encap::None => (if self.ip.first().is_some_and(|v| v >> 4 == 4) { 0x0800 } else { 0x86dd }, &self.ip),
             Encap::SixInFour(a, b) => {
                 self.outer.clear();
                 ip_header(&mut self.outer, a, b, 41, self.ip.len(), ident, 64);
@@ -255,17 +274,14 @@ impl Builder {
                 (0x0800, &self.outer)
             }
             Encap::Teredo((a, ap), (b, bp)) => {
-                let inner = std::mem::take(&mut self.ip);
-                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: ap, dport: bp, payload: &inner }, ident, 64);
-                self.ip = inner;
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: ap, dport: bp, payload: &self.ip }, ident, 64);
                 (0x0800, &self.outer)
             }
             Encap::TeredoTrailing((a, ap), (b, bp), n) => {
-                let mut inner = std::mem::take(&mut self.ip);
+                let mut inner = self.ip.clone();
                 inner.resize(inner.len() + n, 0xa5);
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport: ap, dport: bp, payload: &inner }, ident, 64);
-                self.ip = inner;
-                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+                (ether_type(a), &self.outer)
             }
             Encap::Gtpu { outer: (a, b), teid, ext } => {
                 let mut g = Vec::with_capacity(self.ip.len() + 20);
@@ -283,15 +299,15 @@ impl Builder {
                 g.extend_from_slice(opt);
                 g.extend_from_slice(&self.ip);
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 2152, dport: 2152, payload: &g }, ident, 64);
-                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+                (ether_type(a), &self.outer)
             }
             Encap::Vxlan { outer: (a, b), sport, vni } => {
                 // Flags: the I flag (the VNI is valid); the VNI in the top 24 bits of the second word.
                 let mut v = vec![0x08, 0, 0, 0];
                 v.extend_from_slice(&(vni << 8).to_be_bytes());
-                v.extend_from_slice(&ethernet(self.dst_mac, self.src_mac, &self.ip));
+                v.extend_from_slice(&inner_frame(&self.ip));
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport, dport: 4789, payload: &v }, ident, 64);
-                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+                (ether_type(a), &self.outer)
             }
             Encap::Geneve { outer: (a, b), options } => {
                 // Version 0, option length in words; protocol type: Ethernet; VNI 7.
@@ -300,9 +316,20 @@ impl Builder {
                     // An option of class 0x0102, type i and no data: its 4-byte header alone.
                     g.extend_from_slice(&[0x01, 0x02, i, 0]);
                 }
-                g.extend_from_slice(&ethernet(self.dst_mac, self.src_mac, &self.ip));
+                g.extend_from_slice(&inner_frame(&self.ip));
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 40_000, dport: 6081, payload: &g }, ident, 64);
-                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+                (ether_type(a), &self.outer)
+            }
+            Encap::Gre { outer: (a, b) } => {
+                let mut g = vec![0, 0];
+                g.extend_from_slice(
+                    &(if self.ip.first().is_some_and(|v| v >> 4 == 6) { 0x86ddu16 } else { 0x0800 }).to_be_bytes(),
+                );
+                g.extend_from_slice(&self.ip);
+                self.outer.clear();
+                ip_header(&mut self.outer, a, b, 47, g.len(), ident, 64);
+                self.outer.extend_from_slice(&g);
+                (ether_type(a), &self.outer)
             }
             Encap::GreEthernet { outer: (a, b), erspan, seq } => {
                 let mut g = match erspan {
@@ -325,11 +352,11 @@ impl Builder {
                     }
                     _ => {}
                 }
-                g.extend_from_slice(&ethernet(self.dst_mac, self.src_mac, &self.ip));
+                g.extend_from_slice(&inner_frame(&self.ip));
                 self.outer.clear();
                 ip_header(&mut self.outer, a, b, 47, g.len(), ident, 64);
                 self.outer.extend_from_slice(&g);
-                (if a.is_ipv4() { 0x0800 } else { 0x86dd }, &self.outer)
+                (ether_type(a), &self.outer)
             }
         };
         self.frame.clear();

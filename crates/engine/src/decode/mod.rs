@@ -880,8 +880,8 @@ const TEREDO_PORT: u16 = 3544;
 const AYIYA_PORT: u16 = 5072;
 /// GTPv1-U's registered UDP port (3GPP TS 29.281 §4.4.2.3).
 const GTPU_PORT: u16 = 2152;
-/// UDP ports whose payload the decoder may decapsulate: a frame to or from one of them has a
-/// flow key only full decoding can tell.
+/// UDP ports whose payload the decoder may decapsulate (the ones `udp_tunnel` tries): the
+/// router opens only datagrams to or from one of them, the rest are flows of their own.
 pub const UDP_TUNNEL_PORTS: [u16; 5] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT];
 /// VXLAN's UDP port (RFC 7348).
 const VXLAN_PORT: u16 = 4789;

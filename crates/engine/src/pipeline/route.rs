@@ -221,47 +221,25 @@ mod test {
         assert!(checked > 500_000, "routed {routed}, checked {checked}");
     }
 
-    /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE, ERSPAN II and III, between
-    /// 10.9.0.1 and 10.9.0.2 over IPv4 and Ethernet; and its IP packet in GRE, GTP-U and Teredo.
+    /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE and ERSPAN I–III, and its IP packet
+    /// in GRE, GTP-U and Teredo (taken for IPv6 when it is one), between 10.9.0.1 and 10.9.0.2.
     fn mirrored(frame: &[u8]) -> Vec<Vec<u8>> {
-        let ip = frame.get(14..).unwrap_or_default();
-        // A UDP header to `dport`, then `head` and `inner`.
-        let udp = |dport: u16, head: &[u8], inner: &[u8]| {
-            let mut u = vec![0xc0, 0x00];
-            u.extend_from_slice(&dport.to_be_bytes());
-            u.extend_from_slice(&((8 + head.len() + inner.len()) as u16).to_be_bytes());
-            u.extend_from_slice(&[0, 0]);
-            u.extend_from_slice(head);
-            u.extend_from_slice(inner);
-            (17u8, u)
-        };
-        let gre = |head: &[u8], inner: &[u8]| {
-            let mut g = head.to_vec();
-            g.extend_from_slice(inner);
-            (47u8, g)
-        };
-        let erspan3 = [0x10, 0, 0x22, 0xeb, 0, 0, 0, 1, 0x20, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x10];
-        let ip_in_gre = [0, 0, frame.get(12).copied().unwrap_or(0), frame.get(13).copied().unwrap_or(0)];
-        let gtp_len = (ip.len() as u16).to_be_bytes();
+        use synth::Encap;
+        let outer = ("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap());
+        let mut b = synth::Builder::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
         [
-            // A G-PDU, and a bare Teredo packet (its payload is taken for IPv6 when it is one).
-            udp(2152, &[0x30, 0xff, gtp_len[0], gtp_len[1], 0, 0, 0x10, 0x01], ip),
-            udp(3544, &[], ip),
-            udp(4789, &[0x08, 0, 0, 0, 0, 0, 0x10, 0], frame),
-            udp(6081, &[0x01, 0, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x03, 0x00], frame),
-            gre(&[0, 0, 0x65, 0x58], frame),
-            gre(&[0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0, 0, 5, 0, 0, 0, 0], frame),
-            gre(&erspan3, frame),
-            gre(&ip_in_gre, ip),
+            Encap::Gtpu { outer, teid: 0x1001, ext: false },
+            Encap::Teredo((outer.0, 49_153), (outer.1, 3544)),
+            Encap::Vxlan { outer, sport: 49_152, vni: 0x1000 },
+            Encap::Geneve { outer, options: 1 },
+            Encap::GreEthernet { outer, erspan: 0, seq: 1 },
+            Encap::GreEthernet { outer, erspan: 1, seq: 1 },
+            Encap::GreEthernet { outer, erspan: 2, seq: 1 },
+            Encap::GreEthernet { outer, erspan: 3, seq: 1 },
+            Encap::Gre { outer },
         ]
         .into_iter()
-        .map(|(proto, payload)| {
-            let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0, 0x45, 0];
-            f.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
-            f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2]);
-            f.extend_from_slice(&payload);
-            f
-        })
+        .map(|encap| b.wrap(frame, encap, 1).to_vec())
         .collect()
     }
 }
