@@ -411,6 +411,147 @@ pub fn sll_from_ethernet(frame: &[u8], outgoing: bool) -> Vec<u8> {
     v
 }
 
+/// The link layers [`relink`] writes an Ethernet frame's packet on, by LINKTYPE_*.
+pub mod relinked {
+    /// PPP in HDLC-like framing (0xff 0x03, then the protocol).
+    pub const PPP: u32 = 9;
+    /// PPP in HDLC-like framing, link type 50.
+    pub const PPP_HDLC: u32 = 50;
+    /// PPPoE session.
+    pub const PPP_ETHER: u32 = 51;
+    /// Cisco HDLC.
+    pub const C_HDLC: u32 = 104;
+    /// 802.11 data frames (QoS data when `n` is odd), to the access point when `outgoing`.
+    pub const IEEE802_11: u32 = 105;
+    /// BSD pf's log, as FreeBSD writes it (a 61-byte header, AF_INET6 28).
+    pub const PFLOG: u32 = 117;
+    /// 802.11 after a radiotap header with TSFT and Flags, the frame ending with its FCS.
+    pub const RADIOTAP: u32 = 127;
+    /// 802.11 after a PPI header with an 802.11-Common field.
+    pub const PPI: u32 = 192;
+    /// Linux NFLOG, little-endian attributes.
+    pub const NFLOG: u32 = 239;
+    /// 802.3: Ethernet with a length, then LLC/SNAP (link type 1).
+    pub const LLC_SNAP: u32 = 0x1_0001;
+}
+
+/// CRC-32 (IEEE 802.3), the frame check sequence of Ethernet and 802.11.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// The packet of an Ethernet `frame` (IPv4 or IPv6, untagged) as the link layer `linktype`
+/// (see [`relinked`]) carries it. `outgoing`: sent by the frame's source MAC's station (for
+/// 802.11's direction). `n` varies the framing where a link has several forms (PPP's compressed
+/// protocol field, 802.11's QoS data).
+pub fn relink(frame: &[u8], linktype: u32, outgoing: bool, n: u32) -> Vec<u8> {
+    let (src, dst, etype, packet) = (&frame[6..12], &frame[0..6], &frame[12..14], &frame[14..]);
+    let v6 = etype == [0x86, 0xdd];
+    let ppp = |compressed: bool| -> Vec<u8> {
+        let mut v = Vec::new();
+        if compressed {
+            v.push(if v6 { 0x57 } else { 0x21 });
+        } else {
+            v.extend_from_slice(if v6 { &[0x00, 0x57] } else { &[0x00, 0x21] });
+        }
+        v.extend_from_slice(packet);
+        v
+    };
+    let llc = |v: &mut Vec<u8>| {
+        v.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+        v.extend_from_slice(etype);
+        v.extend_from_slice(packet);
+    };
+    let wlan = |fcs: bool| -> Vec<u8> {
+        let qos = n % 2 == 1;
+        let mut v = vec![if qos { 0x88 } else { 0x08 }, if outgoing { 0x01 } else { 0x02 }, 0, 0];
+        let bssid = [0x02, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb];
+        // To the access point: BSSID, SA, DA; from it: DA, BSSID, SA.
+        let addrs: [&[u8]; 3] = if outgoing { [&bssid, src, dst] } else { [dst, &bssid, src] };
+        addrs.iter().for_each(|a| v.extend_from_slice(a));
+        v.extend_from_slice(&((n as u16) << 4).to_le_bytes());
+        if qos {
+            v.extend_from_slice(&[0, 0]);
+        }
+        llc(&mut v);
+        if fcs {
+            let c = crc32(&v);
+            v.extend_from_slice(&c.to_le_bytes());
+        }
+        v
+    };
+    match linktype {
+        relinked::PPP | relinked::PPP_HDLC => {
+            let mut v = if linktype == relinked::PPP && n % 2 == 1 { vec![] } else { vec![0xff, 0x03] };
+            v.extend(ppp(linktype == relinked::PPP && n % 3 == 2));
+            v
+        }
+        relinked::PPP_ETHER => {
+            let mut v = vec![0x11, 0x00, 0x12, 0x34];
+            v.extend_from_slice(&((packet.len() + 2) as u16).to_be_bytes());
+            v.extend(ppp(false));
+            v
+        }
+        relinked::C_HDLC => [&[0x0f, 0x00], etype, packet].concat(),
+        relinked::IEEE802_11 => wlan(false),
+        relinked::RADIOTAP => {
+            // Presence: TSFT, Flags; TSFT is aligned to 8, Flags says the FCS ends the frame.
+            let mut v = vec![0, 0, 24, 0];
+            v.extend_from_slice(&3u32.to_le_bytes());
+            v.extend_from_slice(&(u64::from(n) * 1000).to_le_bytes());
+            v.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, 0, 0]);
+            v.extend(wlan(true));
+            v
+        }
+        relinked::PPI => {
+            let mut v = vec![0, 0, 32, 0];
+            v.extend_from_slice(&105u32.to_le_bytes());
+            v.extend_from_slice(&2u16.to_le_bytes());
+            v.extend_from_slice(&20u16.to_le_bytes());
+            v.extend_from_slice(&[0; 20]);
+            v.extend(wlan(false));
+            v
+        }
+        relinked::PFLOG => {
+            let mut v = vec![0u8; 64];
+            v[0] = 61;
+            v[1] = if v6 { 28 } else { 2 };
+            v[2] = 0; // pass
+            v[4..8].copy_from_slice(b"em0\0");
+            v[60] = if outgoing { 2 } else { 1 };
+            v.extend_from_slice(packet);
+            v
+        }
+        relinked::NFLOG => {
+            let mut v = vec![if v6 { 10 } else { 2 }, 0, 0, 1];
+            let mut tlv = |kind: u16, value: &[u8]| {
+                v.extend_from_slice(&((4 + value.len()) as u16).to_le_bytes());
+                v.extend_from_slice(&kind.to_le_bytes());
+                v.extend_from_slice(value);
+                v.resize(v.len().next_multiple_of(4), 0);
+            };
+            tlv(1, &[etype[0], etype[1], 1, 0]);
+            tlv(10, b"v6watch\0");
+            tlv(9, packet);
+            v
+        }
+        relinked::LLC_SNAP => {
+            let mut v = [dst, src].concat();
+            v.extend_from_slice(&((packet.len() + 8) as u16).to_be_bytes());
+            llc(&mut v);
+            v
+        }
+        other => panic!("relink: link type {other} not written"),
+    }
+}
+
 /// Writes classic pcap (microseconds, little-endian, Ethernet unless told).
 pub struct PcapWriter<W: Write> {
     w: W,

@@ -24,6 +24,7 @@ pub mod link;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
+pub mod wlan;
 
 /// Why a header could not be read. Kept apart so that anomalies can be counted by reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

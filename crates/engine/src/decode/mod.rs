@@ -9,7 +9,7 @@ pub mod defrag;
 pub use anomaly::{Anomaly, AnomalyCounts, AnomalySet};
 
 use defrag::{Defrag, FragKey, Limits, Outcome};
-use wire::{ethernet, ethertype, icmp, ipproto, ipv4, ipv6, link, link::linktype, tcp, udp};
+use wire::{ethernet, ethertype, icmp, ipproto, ipv4, ipv6, link, link::linktype, tcp, udp, wlan};
 
 /// How deep tunnels are followed (outer IP counts as one).
 pub const MAX_IP_DEPTH: u8 = 4;
@@ -380,11 +380,7 @@ pub(crate) fn link_layer<'a>(lt: u32, data: &'a [u8], d: &mut Decoded<'a>) -> Ne
             }
         },
         linktype::NULL | linktype::LOOP => match link::Null::parse(data, lt == linktype::LOOP) {
-            Ok(n) => match n.family() {
-                link::NullFamily::Ipv4 => return Next::Ip4(n.payload()),
-                link::NullFamily::Ipv6 => return Next::Ip6(n.payload()),
-                link::NullFamily::Other(_) => return Next::Done,
-            },
+            Ok(n) => return by_family(n.family(), n.payload()),
             Err(_) => {
                 d.anomalies.add(Anomaly::LinkTruncated);
                 return Next::Done;
@@ -393,12 +389,93 @@ pub(crate) fn link_layer<'a>(lt: u32, data: &'a [u8], d: &mut Decoded<'a>) -> Ne
         linktype::RAW | linktype::RAW_12 | linktype::RAW_14 => return by_version(data),
         linktype::IPV4 => return Next::Ip4(data),
         linktype::IPV6 => return Next::Ip6(data),
+        linktype::PPP => return ppp_layer(link::ppp(data), d),
+        // The first byte tells PPP in HDLC-like framing (0xff) from Cisco HDLC.
+        linktype::PPP_HDLC if data.first() != Some(&0xff) => match link::chdlc(data) {
+            Ok(t) => t,
+            Err(_) => return link_damaged(d),
+        },
+        linktype::PPP_HDLC => return ppp_layer(link::ppp(data), d),
+        linktype::PPP_ETHER => return ppp_layer(link::pppoe_session(data), d),
+        linktype::C_HDLC => match link::chdlc(data) {
+            Ok(t) => t,
+            Err(_) => return link_damaged(d),
+        },
+        linktype::IEEE802_11 => return wlan_layer(data, false, d),
+        linktype::IEEE802_11_RADIOTAP => match wlan::Radiotap::parse(data) {
+            Ok(r) => return wlan_layer(r.frame, r.datapad, d),
+            Err(_) => return link_damaged(d),
+        },
+        // PPI names the link type after it; only 802.11 is written there in practice (another
+        // PPI inside would let a frame nest without end).
+        linktype::PPI => match wlan::Ppi::parse(data) {
+            Ok(p) if p.linktype == linktype::IEEE802_11 => return wlan_layer(p.frame, false, d),
+            Ok(p) if p.linktype == linktype::ETHERNET => return link_layer(linktype::ETHERNET, p.frame, d),
+            Ok(_) => {
+                d.anomalies.add(Anomaly::UnknownLinktype);
+                return Next::Done;
+            }
+            Err(_) => return link_damaged(d),
+        },
+        linktype::PFLOG => match link::Pflog::parse(data) {
+            Ok(p) => return by_family(p.family(), p.payload()),
+            Err(_) => return link_damaged(d),
+        },
+        linktype::NFLOG => match link::nflog(data) {
+            Ok((family, Some(packet))) => return by_family(family, packet),
+            Ok((_, None)) => return Next::Done,
+            Err(_) => return link_damaged(d),
+        },
         _ => {
             d.anomalies.add(Anomaly::UnknownLinktype);
             return Next::Done;
         }
     };
     by_ethertype(etype, rest, d)
+}
+
+/// A link header that ends before its fixed part, or says it does.
+fn link_damaged<'a>(d: &mut Decoded<'a>) -> Next<'a> {
+    d.anomalies.add(Anomaly::LinkTruncated);
+    Next::Done
+}
+
+/// The packet a BSD or Linux address family announces.
+fn by_family(family: link::NullFamily, data: &[u8]) -> Next<'_> {
+    match family {
+        link::NullFamily::Ipv4 => Next::Ip4(data),
+        link::NullFamily::Ipv6 => Next::Ip6(data),
+        link::NullFamily::Other(_) => Next::Done,
+    }
+}
+
+/// What a PPP protocol number carries (PPP links, PPP in HDLC-like framing, PPPoE).
+fn ppp_layer<'a>(frame: wire::Result<(u16, &'a [u8])>, d: &mut Decoded<'a>) -> Next<'a> {
+    match frame {
+        Ok((link::ppp_protocol::IPV4, rest)) => Next::Ip4(rest),
+        Ok((link::ppp_protocol::IPV6, rest)) => Next::Ip6(rest),
+        Ok((link::ppp_protocol::MPLS | link::ppp_protocol::MPLS_MULTICAST, rest)) => by_ethertype(0x8847, rest, d),
+        Ok(_) => Next::Done,
+        Err(_) => link_damaged(d),
+    }
+}
+
+/// An 802.11 frame: a data frame's LLC/SNAP payload by its EtherType; encrypted data,
+/// aggregates and management frames carry no packet to read.
+fn wlan_layer<'a>(frame: &'a [u8], datapad: bool, d: &mut Decoded<'a>) -> Next<'a> {
+    match wlan::Frame::parse(frame, datapad) {
+        Ok(f) => {
+            d.src_mac = f.src();
+            match f.body() {
+                wlan::Body::Data(llc) => match wlan::snap(llc) {
+                    Some((etype, rest)) => by_ethertype(etype, rest, d),
+                    None => Next::Done,
+                },
+                _ => Next::Done,
+            }
+        }
+        Err(_) => link_damaged(d),
+    }
 }
 
 fn by_version(data: &[u8]) -> Next<'_> {
@@ -445,18 +522,15 @@ fn by_ethertype<'a>(mut etype: u16, mut rest: &'a [u8], d: &mut Decoded<'a>) -> 
                 }
             }
             // PPPoE session: 6-byte header then a 2-byte PPP protocol.
-            0x8864 => {
-                if rest.len() < 8 {
-                    d.anomalies.add(Anomaly::LinkTruncated);
-                    return Next::Done;
+            0x8864 => return ppp_layer(link::pppoe_session(rest), d),
+            // An 802.3 length, not an EtherType: LLC follows, with SNAP when it carries one.
+            t if t <= 1500 => match wlan::snap(rest) {
+                Some((e, r)) => {
+                    etype = e;
+                    rest = r;
                 }
-                let proto = u16::from_be_bytes([rest[6], rest[7]]);
-                return match proto {
-                    0x0021 => Next::Ip4(&rest[8..]),
-                    0x0057 => Next::Ip6(&rest[8..]),
-                    _ => Next::Done,
-                };
-            }
+                None => return Next::Done,
+            },
             _ => return Next::Done,
         }
     }
