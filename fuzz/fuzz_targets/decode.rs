@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-const LINKTYPES: [u32; 9] = [0, 1, 12, 101, 108, 113, 228, 229, 276];
+const LINKTYPES: [u32; 18] = [0, 1, 9, 12, 50, 51, 101, 104, 105, 108, 113, 117, 127, 192, 228, 229, 239, 276];
 
 fuzz_target!(|data: &[u8]| {
     let mut dec = engine::decode::Decoder::default();
