@@ -74,6 +74,13 @@ fn traffic() -> Vec<(Vec<u8>, bool)> {
             out.push((b.frame(src, dst, &l4, Encap::None, 10 + k as u16).to_vec(), up));
         }
     }
+    // What the host receives comes from its router's MAC address.
+    for (f, up) in &mut out {
+        if !*up {
+            let (dst, src) = f.split_at_mut(6);
+            dst.swap_with_slice(&mut src[..6]);
+        }
+    }
     out
 }
 
@@ -141,6 +148,9 @@ fn every_link_layer_gives_the_ethernet_flows_and_records() {
     assert_eq!(base_flows.len(), 3, "{base_flows:#?}");
     let base_http = v6watch(&["http", e, "--format", "jsonl"]);
     let base_dns = v6watch(&["dns", e, "--format", "jsonl"]);
+    let base_summary: Value = serde_json::from_str(&v6watch(&["summary", e, "--format", "json"])).unwrap();
+    let base_addrs = &base_summary["sensors"][0]["sensor_addrs"];
+    assert_eq!(base_addrs.as_array().map(Vec::len), Some(2), "{base_addrs}");
     assert!(base_http.contains("/safebrowsing/downloads") && base_dns.contains("www.example.com"));
     for (name, lt, lt_name) in LINKS {
         let cap = capture(&dir, name, Some(lt), &frames);
@@ -156,6 +166,10 @@ fn every_link_layer_gives_the_ethernet_flows_and_records() {
         let s = &summary["sensors"][0];
         assert_eq!(s["linktypes"][0][0], lt_name, "{name}: {}", s["linktypes"]);
         assert_eq!(s["anomalies"], serde_json::json!([]), "{name}");
+        // 802.11's source station is evidence of the sensor's addresses, as Ethernet's is.
+        if ["wlan", "radiotap", "ppi", "llc-snap"].contains(&name) {
+            assert_eq!(&s["sensor_addrs"], base_addrs, "{name}");
+        }
         // tshark finds the same IP packets, TCP handshakes and HTTP requests in the capture.
         if let Some(n) = tshark_count(&cap, "ip || ipv6") {
             assert_eq!(n, frames.len(), "{name}: tshark reads every IP packet");
