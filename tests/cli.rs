@@ -1329,3 +1329,89 @@ fn report_under_a_task_limit_is_the_same_report() {
     assert_eq!(page(&html, "r.html"), page(&free.join("r.html"), "r.html"), "the same page");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `probe` under a task limit that refuses every new thread: each target's families are
+/// checked one after the other on the one thread there is, with the same outcomes as with
+/// threads; the Happy Eyeballs race, which needs a thread per family, is reported as not run
+/// (skipped, so it raises no finding) instead of panicking. A name that resolves to both
+/// loopbacks, from a resolver on loopback; HTTP answers on both.
+#[test]
+fn probe_under_a_task_limit_checks_every_family() {
+    use std::io::{Read, Write};
+    if !common::root_with(&["setpriv", "prlimit"], "task-limit probe test") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join(format!("v6watch-probe-limit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = d.join("v6watch");
+    std::fs::copy(env!("CARGO_BIN_EXE_v6watch"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // One HTTP port number on both loopbacks.
+    let (v4, v6) = (0..20)
+        .find_map(|_| {
+            let v4 = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let v6 = std::net::TcpListener::bind(("::1", v4.local_addr().ok()?.port())).ok()?;
+            Some((v4, v6))
+        })
+        .expect("a port free on both loopbacks");
+    let port = v4.local_addr().unwrap().port();
+    for server in [v4, v6] {
+        std::thread::spawn(move || {
+            for mut s in server.incoming().flatten() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            }
+        });
+    }
+    // The resolver: dual.test has 127.0.0.1 and ::1.
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let resolver = dns.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = dns.recv_from(&mut buf) {
+            if n < 17 {
+                continue;
+            }
+            let id = u16::from_be_bytes([buf[0], buf[1]]);
+            let qtype = u16::from_be_bytes([buf[n - 4], buf[n - 3]]);
+            let addr: std::net::IpAddr =
+                if qtype == 28 { "::1".parse().unwrap() } else { "127.0.0.1".parse().unwrap() };
+            let _ = dns.send_to(&synth::dns_message(id, "dual.test", qtype, &[addr], true), from);
+        }
+    });
+    let target = format!("http://dual.test:{port}/ping");
+    let args = ["probe", "--resolver", &resolver.to_string(), "--format", "jsonl", &target];
+    let outcomes = |o: &Output| -> Vec<(u64, String, String)> {
+        let mut v: Vec<(u64, String, String)> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|c| c["type"] == "probe")
+            .map(|c| (c["family"].as_u64().unwrap(), c["phase"].to_string(), c["outcome"].to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let free = v6watch(&args);
+    assert_eq!(free.status.code(), Some(0), "{}", String::from_utf8_lossy(&free.stderr));
+    let limited = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1"])
+        .arg(&exe)
+        .args(args)
+        .output()
+        .expect("run setpriv");
+    let err = String::from_utf8_lossy(&limited.stderr);
+    assert!(!err.contains("panicked"), "under the limit: {err}");
+    assert_eq!(limited.status.code(), Some(0), "no finding under the limit either: {err}");
+    let (f, l) = (outcomes(&free), outcomes(&limited));
+    let race = |v: &[(u64, String, String)]| v.iter().find(|c| c.1 == "\"race\"").cloned();
+    assert_eq!(race(&f).map(|r| r.2), Some("\"ok\"".into()), "{f:?}");
+    assert_eq!(race(&l).map(|r| r.2), Some("\"skipped\"".into()), "{l:?}");
+    let others = |v: &[(u64, String, String)]| v.iter().filter(|c| c.1 != "\"race\"").cloned().collect::<Vec<_>>();
+    assert_eq!(others(&l), others(&f), "every family's checks, as with threads");
+    assert!(others(&f).iter().any(|c| c.0 == 6) && others(&f).iter().any(|c| c.0 == 4), "{f:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -575,50 +575,54 @@ pub fn http_get(
 }
 
 /// The Happy Eyeballs race (RFC 8305 §5): IPv6 first, IPv4 after `head_start` unless IPv6 has
-/// connected; the first connection wins. Returns the winner's family and time, or `None`.
+/// connected; the first connection wins. Returns the winner's family and time, or `None`; an
+/// error when a connection attempt's thread cannot be started (a task limit), as the race
+/// cannot be run then.
 pub fn race(
     ports: &Arc<Ports>,
     v6: Option<SocketAddr>,
     v4: Option<SocketAddr>,
     head_start: Duration,
     timeout: Duration,
-) -> Option<(u8, Duration)> {
+) -> std::io::Result<Option<(u8, Duration)>> {
     let (tx, rx) = crossbeam_channel::unbounded::<(u8, bool)>();
     let t0 = Instant::now();
+    let attempt = |fam: u8, a: SocketAddr| -> std::io::Result<()> {
+        let (tx, ports) = (tx.clone(), ports.clone());
+        std::thread::Builder::new().name(format!("v6watch-race{fam}")).spawn(move || {
+            let _ = tx.send((fam, ports.connect(a, timeout).is_ok()));
+        })?;
+        Ok(())
+    };
     let mut pending = 0;
     if let Some(a) = v6 {
+        attempt(6, a)?;
         pending += 1;
-        let (tx, ports) = (tx.clone(), ports.clone());
-        std::thread::spawn(move || {
-            let _ = tx.send((6, ports.connect(a, timeout).is_ok()));
-        });
     }
     let mut v4_started = false;
-    let start_v4 = |v4_started: &mut bool, pending: &mut i32| {
+    let start_v4 = |v4_started: &mut bool, pending: &mut i32| -> std::io::Result<()> {
         if let (Some(a), false) = (v4, *v4_started) {
             *v4_started = true;
+            attempt(4, a)?;
             *pending += 1;
-            let (tx, ports) = (tx.clone(), ports.clone());
-            std::thread::spawn(move || {
-                let _ = tx.send((4, ports.connect(a, timeout).is_ok()));
-            });
         }
+        Ok(())
     };
     if v6.is_none() {
-        start_v4(&mut v4_started, &mut pending);
+        start_v4(&mut v4_started, &mut pending)?;
     }
     while pending > 0 {
         let wait = if v4_started { timeout + head_start } else { head_start.saturating_sub(t0.elapsed()) };
         match rx.recv_timeout(wait) {
-            Ok((fam, true)) => return Some((fam, t0.elapsed())),
+            Ok((fam, true)) => return Ok(Some((fam, t0.elapsed()))),
             Ok((_, false)) => {
                 pending -= 1;
                 // A failed IPv6 attempt starts IPv4 at once (RFC 8305 §5).
-                start_v4(&mut v4_started, &mut pending);
+                start_v4(&mut v4_started, &mut pending)?;
             }
-            Err(_) if !v4_started => start_v4(&mut v4_started, &mut pending),
-            Err(_) => return None,
+            Err(_) if !v4_started => start_v4(&mut v4_started, &mut pending)?,
+            Err(_) => return Ok(None),
         }
     }
-    None
+    Ok(None)
 }

@@ -331,11 +331,26 @@ fn get(
 
 /// Every check of one target: both families side by side, then the race.
 pub fn target(ctx: &Ctx, t: &Target) -> Vec<Check> {
+    // A family whose thread cannot be started (a task limit) is checked on this one, after.
     let results: Vec<(u8, Vec<Check>, Vec<IpAddr>)> = std::thread::scope(|s| {
-        let hs: Vec<_> = t.families.iter().map(|&f| (f, s.spawn(move || family(ctx, t, f)))).collect();
+        let hs: Vec<_> = t
+            .families
+            .iter()
+            .map(|&f| {
+                (
+                    f,
+                    std::thread::Builder::new()
+                        .name(format!("v6watch-ipv{f}"))
+                        .spawn_scoped(s, move || family(ctx, t, f)),
+                )
+            })
+            .collect();
         hs.into_iter()
             .map(|(f, h)| {
-                let (c, a) = h.join().unwrap_or_else(|_| (vec![], vec![]));
+                let (c, a) = match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| (vec![], vec![])),
+                    Err(_) => family(ctx, t, f),
+                };
                 (f, c, a)
             })
             .collect()
@@ -350,14 +365,19 @@ pub fn target(ctx: &Ctx, t: &Target) -> Vec<Check> {
             let c = Check::new(ctx, t, 0, "race", Some(format!("{v6} {v4}")));
             let t0 = Instant::now();
             match check::race(&ctx.ports, Some(v6), Some(v4), ctx.head_start, ctx.timeout) {
-                Some((fam, took)) => {
+                Ok(Some((fam, took))) => {
                     let mut c = c.pass(took);
                     c.family = fam;
                     c.detail = Some(format!("IPv{fam} won after {}", check::secs(took)));
                     out.push(c);
                 }
-                None => out.push(c.fail(
+                Ok(None) => out.push(c.fail(
                     &Fail { outcome: Outcome::Timeout, detail: "neither family connected".into() },
+                    t0.elapsed(),
+                )),
+                // Not a result about the network: the race is reported as not run.
+                Err(e) => out.push(c.fail(
+                    &Fail { outcome: Outcome::Skipped, detail: format!("not run: cannot start its threads ({e})") },
                     t0.elapsed(),
                 )),
             }
@@ -372,14 +392,22 @@ pub fn round(ctx: &mut Ctx, targets: &[Target], concurrency: usize) -> Vec<Vec<C
     let ctx = &*ctx;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Vec<Check>>> = targets.iter().map(|_| Default::default()).collect();
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(t) = targets.get(i) else { break };
+        let r = target(ctx, t);
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = r;
+    };
     std::thread::scope(|s| {
+        let mut started = 0;
         for _ in 0..concurrency.min(targets.len()).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(t) = targets.get(i) else { break };
-                let r = target(ctx, t);
-                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = r;
-            });
+            if std::thread::Builder::new().name("v6watch-prober".into()).spawn_scoped(s, work).is_ok() {
+                started += 1;
+            }
+        }
+        // No thread could be started (a task limit): the targets one after another, here.
+        if started == 0 {
+            work();
         }
     });
     slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
