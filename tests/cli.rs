@@ -1327,6 +1327,36 @@ fn report_under_a_task_limit_is_the_same_report() {
     // The page names its own file; the rest is the same.
     let page = |p: &Path, name: &str| read(p).replace(p.to_str().unwrap(), "PAGE").replace(name, "PAGE");
     assert_eq!(page(&html, "r.html"), page(&free.join("r.html"), "r.html"), "the same page");
+    // `export` encodes its Parquet files beside the analysis: under the limit, on its own
+    // thread, into the same files.
+    let (limited_ds, free_ds) = (d.join("ds"), free.join("ds"));
+    assert!(v6watch(&["export", "--threads", "2", "-o", free_ds.to_str().unwrap(), g]).status.success());
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe])
+        .args(["export", "--threads", "2", "-o", limited_ds.to_str().unwrap(), g])
+        .output()
+        .expect("run setpriv");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("panicked"), "export under the limit: {err}");
+    let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    out.push((p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let (l, f) = (files(&limited_ds), files(&free_ds));
+    assert!(f.len() >= 4, "{:?}", f.iter().map(|x| &x.0).collect::<Vec<_>>());
+    assert!(l == f, "the same dataset files: {:?}", l.iter().map(|x| &x.0).collect::<Vec<_>>());
     let _ = std::fs::remove_dir_all(&d);
 }
 

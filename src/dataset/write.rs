@@ -169,22 +169,27 @@ const ENCODER_MEMORY: usize = 32 << 20;
 /// Batches handed over and not yet encoded at most: memory stays bounded when the disk is slow.
 const QUEUE: usize = 4;
 
-/// The encoder thread: writes batches into their files and closes them; the first error
-/// (naming the file) ends it, and the writer reports it at the next hand-over or at `finish`.
-fn encoder(jobs: std::sync::mpsc::Receiver<Job>) -> io::Result<()> {
-    let mut files: HashMap<u64, (PathBuf, Box<ArrowWriter<File>>)> = HashMap::new();
-    for job in jobs {
+/// The encoder: writes batches into their files and closes them. It runs on its own thread
+/// (see [`encoder`]), or on the writer's when no thread can be started.
+#[derive(Default)]
+struct Encoder {
+    files: HashMap<u64, (PathBuf, Box<ArrowWriter<File>>)>,
+}
+
+impl Encoder {
+    /// Does one job; an error names the file.
+    fn job(&mut self, job: Job) -> io::Result<()> {
         match job {
             Job::Open(id, tmp, w) => {
-                files.insert(id, (tmp, w));
+                self.files.insert(id, (tmp, w));
             }
             Job::Batch(id, b) => {
-                let (tmp, w) = files.get_mut(&id).expect("a batch of an open part");
+                let (tmp, w) = self.files.get_mut(&id).expect("a batch of an open part");
                 w.write(&b).map_err(|e| Writer::err(tmp, e))?;
                 // Row groups being built are held in memory until written: beyond the budget
                 // (many sensors and days open at once), the largest is written out early.
-                while files.values().map(|(_, w)| w.memory_size()).sum::<usize>() > ENCODER_MEMORY {
-                    let (tmp, w) = files.values_mut().max_by_key(|(_, w)| w.memory_size()).expect("not empty");
+                while self.files.values().map(|(_, w)| w.memory_size()).sum::<usize>() > ENCODER_MEMORY {
+                    let (tmp, w) = self.files.values_mut().max_by_key(|(_, w)| w.memory_size()).expect("not empty");
                     if w.in_progress_size() == 0 {
                         break;
                     }
@@ -192,11 +197,21 @@ fn encoder(jobs: std::sync::mpsc::Receiver<Job>) -> io::Result<()> {
                 }
             }
             Job::Close(id) => {
-                let (tmp, w) = files.remove(&id).expect("an open part");
+                let (tmp, w) = self.files.remove(&id).expect("an open part");
                 let f = w.into_inner().map_err(|e| Writer::err(&tmp, e))?;
                 f.sync_data().map_err(|e| Writer::err(&tmp, e))?;
             }
         }
+        Ok(())
+    }
+}
+
+/// The encoder thread: the first error ends it, and the writer reports it at the next
+/// hand-over or at `finish`.
+fn encoder(jobs: std::sync::mpsc::Receiver<Job>) -> io::Result<()> {
+    let mut e = Encoder::default();
+    for job in jobs {
+        e.job(job)?;
     }
     Ok(())
 }
@@ -220,6 +235,8 @@ pub struct Writer {
     facts: Vec<Value<'static>>,
     jobs: Option<std::sync::mpsc::SyncSender<Job>>,
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+    /// The encoder on this thread, when its own could not be started (a task limit).
+    inline: Option<Encoder>,
     ids: u64,
 }
 
@@ -243,6 +260,7 @@ impl Writer {
             facts: Vec::new(),
             jobs: None,
             thread: None,
+            inline: None,
             ids: 0,
         }
     }
@@ -250,10 +268,16 @@ impl Writer {
     /// Hands a job to the encoder thread (started with the first); when the thread has
     /// stopped on an error, that error.
     fn send(&mut self, job: Job) -> io::Result<()> {
+        if let Some(e) = self.inline.as_mut() {
+            return e.job(job);
+        }
         if self.jobs.is_none() {
             let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-            let t = std::thread::Builder::new().name("v6watch-parquet".into()).spawn(move || encoder(rx))?;
-            (self.jobs, self.thread) = (Some(tx), Some(t));
+            match std::thread::Builder::new().name("v6watch-parquet".into()).spawn(move || encoder(rx)) {
+                Ok(t) => (self.jobs, self.thread) = (Some(tx), Some(t)),
+                // No thread to encode beside: encoded here, between rows (slower, the same files).
+                Err(_) => return self.inline.insert(Encoder::default()).job(job),
+            }
         }
         if self.jobs.as_ref().expect("started above").send(job).is_ok() {
             return Ok(());
@@ -265,6 +289,7 @@ impl Writer {
     /// Waits for the encoder thread to finish what it was given; its error, if any.
     fn stop(&mut self) -> io::Result<()> {
         self.jobs = None;
+        self.inline = None;
         match self.thread.take().map(|t| t.join()) {
             None => Ok(()),
             Some(Ok(r)) => r,
