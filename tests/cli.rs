@@ -1357,6 +1357,38 @@ fn report_under_a_task_limit_is_the_same_report() {
     let (l, f) = (files(&limited_ds), files(&free_ds));
     assert!(f.len() >= 4, "{:?}", f.iter().map(|x| &x.0).collect::<Vec<_>>());
     assert!(l == f, "the same dataset files: {:?}", l.iter().map(|x| &x.0).collect::<Vec<_>>());
+    // A capture on a pipe is read by a thread of its own (so a quiet stream can tick): under
+    // the limit it is read on the main thread, into the same records.
+    let piped = |limited: bool| -> Output {
+        let mut c = if limited {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe]);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let mut child = c
+            .args(["flows", "-", "--format", "jsonl"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start flows -");
+        let mut stdin = child.stdin.take().unwrap();
+        let bytes = std::fs::read(g).unwrap();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&bytes);
+        });
+        let o = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        o
+    };
+    let (free_pipe, limited_pipe) = (piped(false), piped(true));
+    let err = String::from_utf8_lossy(&limited_pipe.stderr);
+    assert!(limited_pipe.status.success() && !err.contains("panicked"), "flows - under the limit: {err}");
+    assert!(err.contains("reading it on this one"), "says how it reads: {err}");
+    assert!(!free_pipe.stdout.is_empty() && free_pipe.stdout == limited_pipe.stdout, "the same records from the pipe");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -465,34 +465,46 @@ impl StreamSource {
         keep_going: bool,
     ) -> Result<StreamSource, CaptureError> {
         let (tx, rx) = crossbeam_channel::bounded(STREAM_CHUNKS);
-        std::thread::Builder::new()
-            .name("v6watch-stdin".into())
-            .spawn(move || {
-                let mut src = src;
-                loop {
-                    let mut chunk = vec![0; 64 << 10];
-                    let sent = match src.read(&mut chunk) {
-                        Ok(0) => return,
-                        Ok(n) => {
-                            chunk.truncate(n);
-                            tx.send(Ok(chunk))
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    if sent.is_err() {
+        // The stream goes to the thread once it started: if it cannot be (a task limit), the
+        // stream is still here to be read on this thread.
+        let (give, take) = crossbeam_channel::bounded::<Box<dyn std::io::Read + Send>>(1);
+        let spawned = std::thread::Builder::new().name("v6watch-stdin".into()).spawn(move || {
+            let Ok(mut src) = take.recv() else { return };
+            loop {
+                let mut chunk = vec![0; 64 << 10];
+                let sent = match src.read(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        tx.send(Ok(chunk))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
                         return;
                     }
+                };
+                if sent.is_err() {
+                    return;
                 }
-            })
-            .map_err(|e| CaptureError { file: name.into(), offset: 0, what: format!("cannot start reading: {e}") })?;
+            }
+        });
         let patient = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let read = ChunkRead { rx, chunk: Vec::new(), pos: 0, patient: patient.clone() };
-        let reader = Reader::from_read(name.into(), Box::new(read), keep_going)?;
-        let ticks = reader.compression() == Compression::None;
+        let (read, threaded): (Box<dyn std::io::Read + Send>, bool) = match spawned {
+            Ok(_) => {
+                let _ = give.send(src);
+                (Box::new(ChunkRead { rx, chunk: Vec::new(), pos: 0, patient: patient.clone() }), true)
+            }
+            Err(e) => {
+                eprintln!(
+                    "v6watch: {name}: cannot start a thread to read it ({e}): reading it on this one, so idle flows \
+                     end only when more frames come"
+                );
+                (src, false)
+            }
+        };
+        let reader = Reader::from_read(name.into(), read, keep_going)?;
+        let ticks = threaded && reader.compression() == Compression::None;
         patient.store(!ticks, std::sync::atomic::Ordering::Relaxed);
         let file = FileSummary {
             path: name.into(),
