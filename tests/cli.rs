@@ -1278,6 +1278,29 @@ fn bench_reports_every_configuration() {
     assert!(steal.ends_with("in 14 runs") || steal.contains("of 14 runs lost CPU time"), "{steal}");
 }
 
+/// A folder the unprivileged user of [`limited`] can reach whatever the checkout's permissions
+/// are, with a copy of v6watch in it: the folder and the copy.
+fn task_limit_dir(tag: &str) -> (std::path::PathBuf, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join(format!("v6watch-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = d.join("v6watch");
+    std::fs::copy(env!("CARGO_BIN_EXE_v6watch"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = exe.to_str().unwrap().to_string();
+    (d, exe)
+}
+
+/// `exe` run as nobody (root is exempt from the limit) under a task limit that refuses every
+/// new thread, with `setpriv` and `prlimit` from util-linux.
+fn limited(exe: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe]);
+    c
+}
+
 /// A task limit that refuses every new thread (a container's `pids.max`, a user's `ulimit -u`):
 /// `report --threads 2` reads on one thread instead, says so, and writes the same report (JSON
 /// and page) as with its threads; nothing panics. Run as an unprivileged user (root is exempt
@@ -1288,18 +1311,11 @@ fn report_under_a_task_limit_is_the_same_report() {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
-    // Somewhere the unprivileged user can reach whatever the checkout's permissions are.
-    let d = std::env::temp_dir().join(format!("v6watch-task-limit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let exe = d.join("v6watch");
-    std::fs::copy(env!("CARGO_BIN_EXE_v6watch"), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (d, exe) = task_limit_dir("task-limit");
     let g = d.join("traffic.pcap");
     assert!(v6watch(&["generate", "-o", g.to_str().unwrap(), "--size", "2M", "--concurrent", "300"]).status.success());
     std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (g, exe) = (g.to_str().unwrap(), exe.to_str().unwrap());
+    let (g, exe) = (g.to_str().unwrap(), exe.as_str());
     let free = d.join("free");
     std::fs::create_dir_all(&free).unwrap();
     let o = v6watch(&[
@@ -1314,8 +1330,7 @@ fn report_under_a_task_limit_is_the_same_report() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (json, html) = (d.join("r.json"), d.join("r.html"));
-    let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe])
+    let o = limited(exe)
         .args(["report", "--threads", "2", "--json", json.to_str().unwrap(), "-o", html.to_str().unwrap(), g])
         .output()
         .expect("run setpriv");
@@ -1331,42 +1346,24 @@ fn report_under_a_task_limit_is_the_same_report() {
     // thread, into the same files.
     let (limited_ds, free_ds) = (d.join("ds"), free.join("ds"));
     assert!(v6watch(&["export", "--threads", "2", "-o", free_ds.to_str().unwrap(), g]).status.success());
-    let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe])
+    let o = limited(exe)
         .args(["export", "--threads", "2", "-o", limited_ds.to_str().unwrap(), g])
         .output()
         .expect("run setpriv");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !err.contains("panicked"), "export under the limit: {err}");
     let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut dirs = vec![root.to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else {
-                    out.push((p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        out.sort();
-        out
+        let read =
+            |p: std::path::PathBuf| (p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+        common::files_under(root).into_iter().map(read).collect()
     };
     let (l, f) = (files(&limited_ds), files(&free_ds));
     assert!(f.len() >= 4, "{:?}", f.iter().map(|x| &x.0).collect::<Vec<_>>());
     assert!(l == f, "the same dataset files: {:?}", l.iter().map(|x| &x.0).collect::<Vec<_>>());
     // A capture on a pipe is read by a thread of its own (so a quiet stream can tick): under
     // the limit it is read on the main thread, into the same records.
-    let piped = |limited: bool| -> Output {
-        let mut c = if limited {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", exe]);
-            c
-        } else {
-            Command::new(exe)
-        };
+    let piped = |limited_run: bool| -> Output {
+        let mut c = if limited_run { limited(exe) } else { Command::new(exe) };
         let mut child = c
             .args(["flows", "-", "--format", "jsonl"])
             .stdin(std::process::Stdio::piped())
@@ -1403,14 +1400,7 @@ fn probe_under_a_task_limit_checks_every_family() {
     if !common::root_with(&["setpriv", "prlimit"], "task-limit probe test") {
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
-    let d = std::env::temp_dir().join(format!("v6watch-probe-limit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let exe = d.join("v6watch");
-    std::fs::copy(env!("CARGO_BIN_EXE_v6watch"), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (d, exe) = task_limit_dir("probe-limit");
     // One HTTP port number on both loopbacks.
     let (v4, v6) = (0..20)
         .find_map(|_| {
@@ -1459,12 +1449,7 @@ fn probe_under_a_task_limit_checks_every_family() {
     };
     let free = v6watch(&args);
     assert_eq!(free.status.code(), Some(0), "{}", String::from_utf8_lossy(&free.stderr));
-    let limited = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1"])
-        .arg(&exe)
-        .args(args)
-        .output()
-        .expect("run setpriv");
+    let limited = limited(&exe).args(args).output().expect("run setpriv");
     let err = String::from_utf8_lossy(&limited.stderr);
     assert!(!err.contains("panicked"), "under the limit: {err}");
     assert_eq!(limited.status.code(), Some(0), "no finding under the limit either: {err}");

@@ -62,20 +62,7 @@ fn same_from_dataset(d: &Path, extra: &[&str], inputs: &[&str]) -> bool {
 
 /// Part files under `dir`.
 fn parts(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                v.push(p);
-            }
-        }
-    }
-    v.sort();
-    v
+    common::files_under(dir).into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")).collect()
 }
 
 #[test]

@@ -5,34 +5,11 @@
 
 mod common;
 
-use common::tmpdir;
+use common::{jsonl, tmpdir, tshark_count, v6watch_stdout as v6watch};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use synth::{dns_message, flags::*, relink, relinked, Builder, Encap, PcapWriter, L4};
-
-fn v6watch(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch");
-    assert!(o.status.success(), "v6watch {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn jsonl(args: &[&str]) -> Vec<Value> {
-    v6watch(args).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
-}
-
-/// How many frames of `path` tshark's display `filter` keeps.
-fn tshark_count(path: &Path, filter: &str) -> Option<usize> {
-    let o = match Command::new("tshark").arg("-n").arg("-r").arg(path).args(["-Y", filter]).output() {
-        Ok(o) if o.status.success() => o,
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but tshark is not installed (scripts/test.sh installs it)")
-        }
-        _ => return None,
-    };
-    Some(String::from_utf8_lossy(&o.stdout).lines().count())
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

@@ -185,3 +185,46 @@ pub fn same_analysis(a: &std::path::Path, b: &std::path::Path, inputs: &dyn std:
         );
     }
 }
+
+/// Runs v6watch, which must succeed: its standard output.
+pub fn v6watch_stdout(args: &[&str]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_v6watch")).args(args).output().expect("run v6watch");
+    assert!(o.status.success(), "v6watch {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs v6watch, which must succeed: its standard output's JSON lines.
+pub fn jsonl(args: &[&str]) -> Vec<serde_json::Value> {
+    v6watch_stdout(args).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+}
+
+/// How many frames of `path` tshark's display `filter` keeps (`None` without tshark, which
+/// under `CI=true` is a failure).
+pub fn tshark_count(path: &std::path::Path, filter: &str) -> Option<usize> {
+    let o = match std::process::Command::new("tshark").arg("-n").arg("-r").arg(path).args(["-Y", filter]).output() {
+        Ok(o) if o.status.success() => o,
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but tshark is not installed (scripts/test.sh installs it)")
+        }
+        _ => return None,
+    };
+    Some(String::from_utf8_lossy(&o.stdout).lines().count())
+}
+
+/// Every file under `dir` (in its sub-folders too), sorted.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}

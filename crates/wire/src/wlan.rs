@@ -109,6 +109,34 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// The start radiotap and PPI headers share: version 0, a byte of flags or padding, then the
+/// header's own length (little-endian, at least 8, within the frame), which it returns.
+fn radio_header(buf: &[u8]) -> Result<usize> {
+    if buf.len() < 8 {
+        return Err(Error::Truncated);
+    }
+    if buf[0] != 0 {
+        return Err(Error::BadVersion);
+    }
+    let len = usize::from(le16(buf, 2));
+    if len < 8 {
+        return Err(Error::BadLength);
+    }
+    if buf.len() < len {
+        return Err(Error::Truncated);
+    }
+    Ok(len)
+}
+
+/// An 802.11 frame without the FCS its radio header says it ends with.
+fn without_fcs(frame: &[u8], fcs: bool) -> &[u8] {
+    if fcs {
+        &frame[..frame.len().saturating_sub(4)]
+    } else {
+        frame
+    }
+}
+
 /// A radiotap header: the 802.11 frame after it, and whether that frame ends with its FCS and
 /// has padding after its MAC header (radiotap's Flags field).
 #[derive(Debug, Clone, Copy)]
@@ -123,19 +151,7 @@ impl<'a> Radiotap<'a> {
     /// Validates the header (version 0, its length within the frame) and reads its Flags field,
     /// the second field (after TSFT, 8 bytes aligned to 8), when present.
     pub fn parse(buf: &'a [u8]) -> Result<Self> {
-        if buf.len() < 8 {
-            return Err(Error::Truncated);
-        }
-        if buf[0] != 0 {
-            return Err(Error::BadVersion);
-        }
-        let len = usize::from(le16(buf, 2));
-        if len < 8 {
-            return Err(Error::BadLength);
-        }
-        if buf.len() < len {
-            return Err(Error::Truncated);
-        }
+        let len = radio_header(buf)?;
         let present = le32(buf, 4);
         // Further presence words follow while bit 31 is set; the fields start after them.
         let mut at = 8;
@@ -158,11 +174,7 @@ impl<'a> Radiotap<'a> {
             }
             flags = buf[at];
         }
-        let mut frame = &buf[len..];
-        if flags & 0x10 != 0 {
-            frame = &frame[..frame.len().saturating_sub(4)];
-        }
-        Ok(Radiotap { frame, datapad: flags & 0x20 != 0 })
+        Ok(Radiotap { frame: without_fcs(&buf[len..], flags & 0x10 != 0), datapad: flags & 0x20 != 0 })
     }
 }
 
@@ -179,19 +191,7 @@ pub struct Ppi<'a> {
 impl<'a> Ppi<'a> {
     /// Validates the header (version 0, its length within the frame) and walks its fields.
     pub fn parse(buf: &'a [u8]) -> Result<Self> {
-        if buf.len() < 8 {
-            return Err(Error::Truncated);
-        }
-        if buf[0] != 0 {
-            return Err(Error::BadVersion);
-        }
-        let len = usize::from(le16(buf, 2));
-        if len < 8 {
-            return Err(Error::BadLength);
-        }
-        if buf.len() < len {
-            return Err(Error::Truncated);
-        }
+        let len = radio_header(buf)?;
         let linktype = le32(buf, 4);
         let mut fcs = false;
         let mut at = 8;
@@ -207,11 +207,7 @@ impl<'a> Ppi<'a> {
             }
             at = data + flen;
         }
-        let mut frame = &buf[len..];
-        if fcs {
-            frame = &frame[..frame.len().saturating_sub(4)];
-        }
-        Ok(Ppi { linktype, frame })
+        Ok(Ppi { linktype, frame: without_fcs(&buf[len..], fcs) })
     }
 }
 
