@@ -25,7 +25,27 @@ mod records;
 
 use std::process::ExitCode;
 
+/// The engine's notices (a fallback it took, such as reading on one thread when a task limit
+/// refuses its workers) on standard error: the engine never prints, it logs; dependencies'
+/// logs are left out.
+struct Notices;
+
+impl log::Log for Notices {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn && m.target().starts_with("v6watch_engine")
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("v6watch: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    if log::set_logger(&Notices).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let args = match cli::parse() {
         Ok(a) => a,
         Err(code) => return code,

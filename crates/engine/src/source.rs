@@ -496,9 +496,9 @@ impl StreamSource {
                 (Box::new(ChunkRead { rx, chunk: Vec::new(), pos: 0, patient: patient.clone() }), true)
             }
             Err(e) => {
-                eprintln!(
-                    "v6watch: {name}: cannot start a thread to read it ({e}): reading it on this one, so idle flows \
-                     end only when more frames come"
+                log::warn!(
+                    "{name}: cannot start a thread to read it ({e}): reading it on this one, so idle flows end \
+                     only when more frames come"
                 );
                 (src, false)
             }

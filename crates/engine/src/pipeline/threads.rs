@@ -744,7 +744,7 @@ pub(super) fn run_threaded(
     });
     if let Some(e) = refused {
         // Nothing was read yet: the same output from one thread.
-        eprintln!("v6watch: cannot start {n} worker threads ({e}): reading on one thread");
+        log::warn!("cannot start {n} worker threads ({e}): reading on one thread");
         drop(shared);
         col.shares_due = 1;
         return run_serial(source, opts, col, progress);
