@@ -241,11 +241,22 @@ enum Mirror {
     Geneve,
     /// GRE: 0 bridged Ethernet, 1–3 ERSPAN type I–III.
     Gre(u8),
+    /// Not a mirror: the host's PPP session carried in L2TP from its access concentrator to
+    /// the network server (with the optional fields when true).
+    L2tp(bool),
 }
 
 impl Mirror {
-    const ALL: [Mirror; 6] =
-        [Mirror::Vxlan, Mirror::Geneve, Mirror::Gre(0), Mirror::Gre(1), Mirror::Gre(2), Mirror::Gre(3)];
+    const ALL: [Mirror; 8] = [
+        Mirror::Vxlan,
+        Mirror::Geneve,
+        Mirror::Gre(0),
+        Mirror::Gre(1),
+        Mirror::Gre(2),
+        Mirror::Gre(3),
+        Mirror::L2tp(false),
+        Mirror::L2tp(true),
+    ];
 
     fn encap(self, seq: u32) -> Encap {
         let outer = (ip("10.9.0.1"), ip("10.9.0.2"));
@@ -253,6 +264,7 @@ impl Mirror {
             Mirror::Vxlan => Encap::Vxlan { outer, sport: 49_152 + (seq % 7) as u16, vni: 4242 },
             Mirror::Geneve => Encap::Geneve { outer, options: 2 },
             Mirror::Gre(erspan) => Encap::GreEthernet { outer, erspan, seq },
+            Mirror::L2tp(optional) => Encap::L2tp { outer, session: 0x4242, seq: optional },
         }
     }
 
@@ -263,6 +275,7 @@ impl Mirror {
             Mirror::Geneve => ("geneve", "geneve"),
             Mirror::Gre(0) => ("gre", "gre && eth.type == 0x6558 || gre.proto == 0x6558"),
             Mirror::Gre(_) => ("gre", "erspan"),
+            Mirror::L2tp(_) => ("l2tp", "l2tp && ppp"),
         }
     }
 }
@@ -342,7 +355,7 @@ fn mirrored_traffic_is_decapsulated() {
         }
     }
     // Any number of workers: the same flows (each inner flow is routed to one worker).
-    for mirror in ["Vxlan", "Geneve", "Gre3"] {
+    for mirror in ["Vxlan", "Geneve", "Gre3", "L2tptrue"] {
         same_for_any_thread_count(&d.join(format!("{mirror}.pcap")));
     }
 }
@@ -363,6 +376,12 @@ fn damaged_mirror_headers_stay_flows_and_are_counted() {
         udp(50_002, 6081, &[0x40, 0, 0x65, 0x58, 0, 0, 7, 0, 1, 2]),
         // Geneve announcing 63 words of options it does not have.
         udp(50_003, 6081, &[0x3f, 0, 0x65, 0x58, 0, 0, 7, 0, 1, 2]),
+        // An L2TP control message (a Hello): signalling, not a session's packet.
+        udp(1701, 1701, &[0xc8, 0x02, 0, 20, 0, 7, 0, 0, 0, 3, 0, 4, 0x80, 8, 0, 0, 0, 0, 0, 6]),
+        // An L2TP data message carrying PPP's own negotiation (an LCP echo): no packet inside.
+        udp(1701, 1702, &[0x00, 0x02, 0, 7, 0x42, 0x42, 0xff, 0x03, 0xc0, 0x21, 9, 1, 0, 8, 0, 0, 0, 0]),
+        // An L2TP data message whose offset field points past its end.
+        udp(1703, 1701, &[0x02, 0x02, 0, 7, 0x42, 0x42, 0x01, 0x00, 0xff, 0x03, 0x00, 0x57]),
     ];
     for (i, (sport, dport, payload)) in cases.iter().enumerate() {
         let l4 = L4::Udp { sport: *sport, dport: *dport, payload };
@@ -371,9 +390,9 @@ fn damaged_mirror_headers_stay_flows_and_are_counted() {
     w.finish().unwrap();
     let p = cap.to_str().unwrap();
     let flows = jsonl(&["flows", p, "--format", "jsonl"]);
-    assert_eq!(flows.len(), 4, "{flows:#?}");
+    assert_eq!(flows.len(), 7, "{flows:#?}");
     assert!(flows.iter().all(|f| f["proto"] == "udp" && f.get("tunnel").is_none()), "{flows:#?}");
     let s = &sensor_summary(p);
-    assert!(s["anomalies"].to_string().contains("[\"tunnel_bad_header\",2]"), "{s}");
+    assert!(s["anomalies"].to_string().contains("[\"tunnel_bad_header\",3]"), "{s}");
     assert!(s["tunnels"].as_array().unwrap().is_empty(), "{s}");
 }

@@ -213,6 +213,10 @@ pub enum Encap {
     /// ERSPAN type 1, 2 or 3 (type 3 with its 8-byte platform subheader), with sequence number
     /// `seq` where the type has one.
     GreEthernet { outer: (IpAddr, IpAddr), erspan: u8, seq: u32 },
+    /// The IP packet in a PPP frame (0xff 0x03, then the protocol) in an L2TPv2 data message
+    /// over UDP port 1701 between two addresses, in session `session`; `seq` adds the length,
+    /// the sequence numbers and an offset field with two bytes of padding.
+    L2tp { outer: (IpAddr, IpAddr), session: u16, seq: bool },
 }
 
 /// Ethernet frame from `src` to `dst` MAC carrying `ip` (its version picks the type).
@@ -299,6 +303,31 @@ impl Builder {
                 g.extend_from_slice(opt);
                 g.extend_from_slice(&self.ip);
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 2152, dport: 2152, payload: &g }, ident, 64);
+                (ether_type(a), &self.outer)
+            }
+            Encap::L2tp { outer: (a, b), session, seq } => {
+                // Flags: L (length), S (Ns, Nr) and O (offset) when `seq`; version 2.
+                let mut l = vec![if seq { 0x4a } else { 0x00 }, 0x02];
+                if seq {
+                    l.extend_from_slice(&[0, 0]);
+                }
+                l.extend_from_slice(&7u16.to_be_bytes());
+                l.extend_from_slice(&session.to_be_bytes());
+                if seq {
+                    l.extend_from_slice(&[0, 1, 0, 2, 0, 2, 0xee, 0xee]);
+                }
+                l.extend_from_slice(&[0xff, 0x03]);
+                l.extend_from_slice(if self.ip.first().is_some_and(|v| v >> 4 == 6) {
+                    &[0x00, 0x57]
+                } else {
+                    &[0x00, 0x21]
+                });
+                l.extend_from_slice(&self.ip);
+                if seq {
+                    let n = l.len() as u16;
+                    l[2..4].copy_from_slice(&n.to_be_bytes());
+                }
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 1701, dport: 1701, payload: &l }, ident, 64);
                 (ether_type(a), &self.outer)
             }
             Encap::Vxlan { outer: (a, b), sport, vni } => {

@@ -144,11 +144,13 @@ pub enum TunnelKind {
     Vxlan,
     /// Geneve (RFC 8926), UDP 6081: Ethernet frames or IP packets of an overlay network.
     Geneve,
+    /// L2TPv2 (RFC 2661), UDP 1701: the PPP sessions of a broadband or VPN access network.
+    L2tp,
 }
 
 impl TunnelKind {
     /// Every kind.
-    pub const ALL: [TunnelKind; 11] = [
+    pub const ALL: [TunnelKind; 12] = [
         TunnelKind::SixInFour,
         TunnelKind::SixToFour,
         TunnelKind::IpInIp,
@@ -160,6 +162,7 @@ impl TunnelKind {
         TunnelKind::Gtp,
         TunnelKind::Vxlan,
         TunnelKind::Geneve,
+        TunnelKind::L2tp,
     ];
 
     /// Short name.
@@ -176,6 +179,7 @@ impl TunnelKind {
             TunnelKind::Gtp => "gtp",
             TunnelKind::Vxlan => "vxlan",
             TunnelKind::Geneve => "geneve",
+            TunnelKind::L2tp => "l2tp",
         }
     }
 }
@@ -856,8 +860,8 @@ fn inner_ethernet<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
 /// A UDP datagram between `sport` and `dport` (over IPv4 when `v4`) opened as the tunnel its
 /// ports promise, when its payload really is that tunnel's: the tunnel, the inner layer, and
 /// Teredo's origin and authentication indications. Tried in a fixed order (Teredo, GTP-U,
-/// VXLAN, Geneve, AYIYA); the decoder and the router both call this, so they open the same
-/// datagrams the same way.
+/// VXLAN, Geneve, L2TP, AYIYA); the decoder and the router both call this, so they open the
+/// same datagrams the same way.
 pub(crate) fn udp_tunnel<'a>(
     v4: bool,
     sport: u16,
@@ -890,10 +894,48 @@ pub(crate) fn udp_tunnel<'a>(
             return Some(t);
         }
     }
+    if on(L2TP_PORT) {
+        if let Some(t) = opened(TunnelKind::L2tp, l2tp(payload, d)) {
+            return Some(t);
+        }
+    }
     if on(AYIYA_PORT) {
         return opened(TunnelKind::Ayiya, ayiya(payload));
     }
     None
+}
+
+/// An L2TPv2 data message (RFC 2661 §3.1): flags and version 2, then the optional length, the
+/// tunnel and session ids, the optional sequence numbers and the optional offset padding, then
+/// a PPP frame, opened when it carries IPv4 or IPv6. Control messages, other versions (L2TPv3
+/// shares the port) and PPP's own negotiation stay the UDP flow they are.
+fn l2tp<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    const CONTROL: u8 = 0x80;
+    const LENGTH: u8 = 0x40;
+    const SEQUENCE: u8 = 0x08;
+    const OFFSET: u8 = 0x02;
+    if b.len() < 6 || b[0] & CONTROL != 0 || b[1] & 0x0f != 2 {
+        return None;
+    }
+    let mut off = 2;
+    if b[0] & LENGTH != 0 {
+        off += 2;
+    }
+    off += 4;
+    if b[0] & SEQUENCE != 0 {
+        off += 4;
+    }
+    if b[0] & OFFSET != 0 {
+        let Some(size) = b.get(off..off + 2) else { return bad_tunnel(d) };
+        off += 2 + usize::from(u16::from_be_bytes([size[0], size[1]]));
+    }
+    let Some(frame) = b.get(off..) else { return bad_tunnel(d) };
+    match link::ppp(frame) {
+        Ok((link::ppp_protocol::IPV4, ip)) => Some(Next::Ip4(ip)),
+        Ok((link::ppp_protocol::IPV6, ip)) => Some(Next::Ip6(ip)),
+        Ok(_) => None,
+        Err(_) => bad_tunnel(d),
+    }
 }
 
 /// VXLAN (RFC 7348 §5): 8 bytes whose I flag says the VNI is valid, then an Ethernet frame.
@@ -952,11 +994,13 @@ fn teredo(mut b: &[u8]) -> Option<(&[u8], bool, bool, bool)> {
 const TEREDO_PORT: u16 = 3544;
 /// AYIYA's UDP port.
 const AYIYA_PORT: u16 = 5072;
+/// L2TP (RFC 2661).
+const L2TP_PORT: u16 = 1701;
 /// GTPv1-U's registered UDP port (3GPP TS 29.281 §4.4.2.3).
 const GTPU_PORT: u16 = 2152;
 /// UDP ports whose payload the decoder may decapsulate (the ones `udp_tunnel` tries): the
 /// router opens only datagrams to or from one of them, the rest are flows of their own.
-pub const UDP_TUNNEL_PORTS: [u16; 5] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT];
+pub const UDP_TUNNEL_PORTS: [u16; 6] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT, L2TP_PORT];
 /// VXLAN's UDP port (RFC 7348).
 const VXLAN_PORT: u16 = 4789;
 /// Geneve's UDP port (RFC 8926).

@@ -222,7 +222,8 @@ mod test {
     }
 
     /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE and ERSPAN I–III, and its IP packet
-    /// in GRE, GTP-U and Teredo (taken for IPv6 when it is one), between 10.9.0.1 and 10.9.0.2.
+    /// in GRE, GTP-U, L2TP and Teredo (taken for IPv6 when it is one), between 10.9.0.1 and
+    /// 10.9.0.2.
     fn mirrored(frame: &[u8]) -> Vec<Vec<u8>> {
         use synth::Encap;
         let outer = ("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap());
@@ -237,6 +238,7 @@ mod test {
             Encap::GreEthernet { outer, erspan: 2, seq: 1 },
             Encap::GreEthernet { outer, erspan: 3, seq: 1 },
             Encap::Gre { outer },
+            Encap::L2tp { outer, session: 0x4242, seq: true },
         ]
         .into_iter()
         .map(|encap| b.wrap(frame, encap, 1).to_vec())
