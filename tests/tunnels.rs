@@ -244,10 +244,12 @@ enum Mirror {
     /// Not a mirror: the host's PPP session carried in L2TP from its access concentrator to
     /// the network server (with the optional fields when true).
     L2tp(bool),
+    /// A router's packet sniffer streaming what it sees in TZSP (with tags when true).
+    Tzsp(bool),
 }
 
 impl Mirror {
-    const ALL: [Mirror; 8] = [
+    const ALL: [Mirror; 10] = [
         Mirror::Vxlan,
         Mirror::Geneve,
         Mirror::Gre(0),
@@ -256,6 +258,8 @@ impl Mirror {
         Mirror::Gre(3),
         Mirror::L2tp(false),
         Mirror::L2tp(true),
+        Mirror::Tzsp(false),
+        Mirror::Tzsp(true),
     ];
 
     fn encap(self, seq: u32) -> Encap {
@@ -265,6 +269,7 @@ impl Mirror {
             Mirror::Geneve => Encap::Geneve { outer, options: 2 },
             Mirror::Gre(erspan) => Encap::GreEthernet { outer, erspan, seq },
             Mirror::L2tp(optional) => Encap::L2tp { outer, session: 0x4242, seq: optional },
+            Mirror::Tzsp(tags) => Encap::Tzsp { outer, tags },
         }
     }
 
@@ -276,6 +281,7 @@ impl Mirror {
             Mirror::Gre(0) => ("gre", "gre && eth.type == 0x6558 || gre.proto == 0x6558"),
             Mirror::Gre(_) => ("gre", "erspan"),
             Mirror::L2tp(_) => ("l2tp", "l2tp && ppp"),
+            Mirror::Tzsp(_) => ("tzsp", "tzsp"),
         }
     }
 }
@@ -355,7 +361,7 @@ fn mirrored_traffic_is_decapsulated() {
         }
     }
     // Any number of workers: the same flows (each inner flow is routed to one worker).
-    for mirror in ["Vxlan", "Geneve", "Gre3", "L2tptrue"] {
+    for mirror in ["Vxlan", "Geneve", "Gre3", "L2tptrue", "Tzsptrue"] {
         same_for_any_thread_count(&d.join(format!("{mirror}.pcap")));
     }
 }
@@ -382,6 +388,10 @@ fn damaged_mirror_headers_stay_flows_and_are_counted() {
         udp(1701, 1702, &[0x00, 0x02, 0, 7, 0x42, 0x42, 0xff, 0x03, 0xc0, 0x21, 9, 1, 0, 8, 0, 0, 0, 0]),
         // An L2TP data message whose offset field points past its end.
         udp(1703, 1701, &[0x02, 0x02, 0, 7, 0x42, 0x42, 0x01, 0x00, 0xff, 0x03, 0x00, 0x57]),
+        // A TZSP keepalive (type 4): no frame.
+        udp(50_004, 37008, &[1, 4, 0, 0]),
+        // A TZSP tag whose length runs past the datagram, before any END tag.
+        udp(50_005, 37008, &[1, 0, 0, 1, 0x28, 200, 0, 0]),
     ];
     for (i, (sport, dport, payload)) in cases.iter().enumerate() {
         let l4 = L4::Udp { sport: *sport, dport: *dport, payload };
@@ -390,9 +400,9 @@ fn damaged_mirror_headers_stay_flows_and_are_counted() {
     w.finish().unwrap();
     let p = cap.to_str().unwrap();
     let flows = jsonl(&["flows", p, "--format", "jsonl"]);
-    assert_eq!(flows.len(), 7, "{flows:#?}");
+    assert_eq!(flows.len(), 9, "{flows:#?}");
     assert!(flows.iter().all(|f| f["proto"] == "udp" && f.get("tunnel").is_none()), "{flows:#?}");
     let s = &sensor_summary(p);
-    assert!(s["anomalies"].to_string().contains("[\"tunnel_bad_header\",3]"), "{s}");
+    assert!(s["anomalies"].to_string().contains("[\"tunnel_bad_header\",4]"), "{s}");
     assert!(s["tunnels"].as_array().unwrap().is_empty(), "{s}");
 }

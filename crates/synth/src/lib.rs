@@ -217,6 +217,10 @@ pub enum Encap {
     /// over UDP port 1701 between two addresses, in session `session`; `seq` adds the length,
     /// the sequence numbers and an offset field with two bytes of padding.
     L2tp { outer: (IpAddr, IpAddr), session: u16, seq: bool },
+    /// The Ethernet frame in TZSP over UDP to port 37008 between two addresses, as a router's
+    /// packet sniffer streams it; with `tags`, as a frame it sent, after a padding byte and a
+    /// packet-count tag.
+    Tzsp { outer: (IpAddr, IpAddr), tags: bool },
 }
 
 /// Ethernet frame from `src` to `dst` MAC carrying `ip` (its version picks the type).
@@ -328,6 +332,18 @@ impl Builder {
                     l[2..4].copy_from_slice(&n.to_be_bytes());
                 }
                 ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 1701, dport: 1701, payload: &l }, ident, 64);
+                (ether_type(a), &self.outer)
+            }
+            Encap::Tzsp { outer: (a, b), tags } => {
+                // Version 1, type 0 (received; with tags, 1: sent), encapsulation 1 (Ethernet),
+                // tags, END.
+                let mut t = vec![1, u8::from(tags), 0, 1];
+                if tags {
+                    t.extend_from_slice(&[0, 0x28, 4, 0, 0, 0, 7]); // padding, a packet count (tag 40)
+                }
+                t.push(1);
+                t.extend_from_slice(&inner_frame(&self.ip));
+                ip_packet(&mut self.outer, a, b, &L4::Udp { sport: 49_999, dport: 37_008, payload: &t }, ident, 64);
                 (ether_type(a), &self.outer)
             }
             Encap::Vxlan { outer: (a, b), sport, vni } => {

@@ -146,11 +146,14 @@ pub enum TunnelKind {
     Geneve,
     /// L2TPv2 (RFC 2661), UDP 1701: the PPP sessions of a broadband or VPN access network.
     L2tp,
+    /// TZSP (TaZmen Sniffer Protocol), UDP 37008: frames a router's packet sniffer streams to
+    /// a remote analyser (MikroTik's "streaming"), Ethernet or 802.11.
+    Tzsp,
 }
 
 impl TunnelKind {
     /// Every kind.
-    pub const ALL: [TunnelKind; 12] = [
+    pub const ALL: [TunnelKind; 13] = [
         TunnelKind::SixInFour,
         TunnelKind::SixToFour,
         TunnelKind::IpInIp,
@@ -163,6 +166,7 @@ impl TunnelKind {
         TunnelKind::Vxlan,
         TunnelKind::Geneve,
         TunnelKind::L2tp,
+        TunnelKind::Tzsp,
     ];
 
     /// Short name.
@@ -180,6 +184,7 @@ impl TunnelKind {
             TunnelKind::Vxlan => "vxlan",
             TunnelKind::Geneve => "geneve",
             TunnelKind::L2tp => "l2tp",
+            TunnelKind::Tzsp => "tzsp",
         }
     }
 }
@@ -860,8 +865,8 @@ fn inner_ethernet<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
 /// A UDP datagram between `sport` and `dport` (over IPv4 when `v4`) opened as the tunnel its
 /// ports promise, when its payload really is that tunnel's: the tunnel, the inner layer, and
 /// Teredo's origin and authentication indications. Tried in a fixed order (Teredo, GTP-U,
-/// VXLAN, Geneve, L2TP, AYIYA); the decoder and the router both call this, so they open the
-/// same datagrams the same way.
+/// VXLAN, Geneve, L2TP, TZSP, AYIYA); the decoder and the router both call this, so they open
+/// the same datagrams the same way.
 pub(crate) fn udp_tunnel<'a>(
     v4: bool,
     sport: u16,
@@ -899,10 +904,53 @@ pub(crate) fn udp_tunnel<'a>(
             return Some(t);
         }
     }
+    if on(TZSP_PORT) {
+        if let Some(t) = opened(TunnelKind::Tzsp, tzsp(payload, d)) {
+            return Some(t);
+        }
+    }
     if on(AYIYA_PORT) {
         return opened(TunnelKind::Ayiya, ayiya(payload));
     }
     None
+}
+
+/// A TZSP datagram: version 1, type 0 or 1 (a frame received or sent), the frame's
+/// encapsulation (1 Ethernet, 18 802.11), tagged fields up to the END tag, then the frame.
+/// Other versions, types (keepalives) and encapsulations stay the UDP flow they are.
+fn tzsp<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
+    const ETHERNET: u16 = 1;
+    const IEEE802_11: u16 = 18;
+    const PADDING: u8 = 0;
+    const END: u8 = 1;
+    if b.len() < 4 || b[0] != 1 || b[1] > 1 {
+        return None;
+    }
+    let encap = u16::from_be_bytes([b[2], b[3]]);
+    if encap != ETHERNET && encap != IEEE802_11 {
+        return None;
+    }
+    let mut off = 4;
+    loop {
+        match b.get(off) {
+            Some(&END) => break,
+            Some(&PADDING) => off += 1,
+            Some(_) => match b.get(off + 1) {
+                Some(&len) => off += 2 + usize::from(len),
+                None => return bad_tunnel(d),
+            },
+            None => return bad_tunnel(d),
+        }
+    }
+    let frame = &b[off + 1..];
+    if encap == ETHERNET {
+        return inner_ethernet(frame, d);
+    }
+    // The sensor's MAC evidence is the frame that reached it, not the streamed one.
+    let outer_mac = d.src_mac;
+    let next = wlan_layer(frame, false, d);
+    d.src_mac = outer_mac;
+    Some(next)
 }
 
 /// An L2TPv2 data message (RFC 2661 §3.1): flags and version 2, then the optional length, the
@@ -996,11 +1044,14 @@ const TEREDO_PORT: u16 = 3544;
 const AYIYA_PORT: u16 = 5072;
 /// L2TP (RFC 2661).
 const L2TP_PORT: u16 = 1701;
+/// TZSP.
+const TZSP_PORT: u16 = 37008;
 /// GTPv1-U's registered UDP port (3GPP TS 29.281 §4.4.2.3).
 const GTPU_PORT: u16 = 2152;
 /// UDP ports whose payload the decoder may decapsulate (the ones `udp_tunnel` tries): the
 /// router opens only datagrams to or from one of them, the rest are flows of their own.
-pub const UDP_TUNNEL_PORTS: [u16; 6] = [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT, L2TP_PORT];
+pub const UDP_TUNNEL_PORTS: [u16; 7] =
+    [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT, L2TP_PORT, TZSP_PORT];
 /// VXLAN's UDP port (RFC 7348).
 const VXLAN_PORT: u16 = 4789;
 /// Geneve's UDP port (RFC 8926).

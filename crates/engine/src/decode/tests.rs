@@ -242,3 +242,36 @@ fn link_layers_without_ethernet() {
     let d = dec.decode(0, 9999, &ip);
     assert!(d.anomalies.has(Anomaly::UnknownLinktype) && d.net.is_none());
 }
+
+/// A router's sniffer streaming an 802.11 data frame in TZSP (encapsulation 18, a padding byte
+/// and a tag before END): decapsulated to the inner ICMPv6 echo, and the sensor's MAC evidence
+/// stays the frame that reached it (the Ethernet source), not the streamed station's.
+#[test]
+fn tzsp_carrying_802_11_is_decapsulated() {
+    let inner = &hex(SIX_IN_FOUR)[34..];
+    let mut wlan = vec![0x08, 0x01, 0, 0];
+    for a in [0x0au8, 0x0b, 0x0c] {
+        wlan.extend_from_slice(&[0x02, a, a, a, a, a]);
+    }
+    wlan.extend_from_slice(&[0x10, 0]);
+    wlan.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x86, 0xdd]);
+    wlan.extend_from_slice(inner);
+    let mut udp = vec![0xc3, 0x50, 0x90, 0x90, 0, 0, 0, 0];
+    udp.extend_from_slice(&[1, 0, 0, 18, 0, 0x0c, 1, 0x2a, 1]);
+    udp.extend_from_slice(&wlan);
+    let udp_len = udp.len() as u16;
+    udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    let mut frame = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00];
+    frame.extend_from_slice(&ipv4_around(17, &udp));
+    let mut dec = Decoder::default();
+    let d = dec.decode(0, linktype::ETHERNET, &frame);
+    assert_eq!(d.tunnel.expect("tunnel").kind, TunnelKind::Tzsp);
+    let net = d.net.expect("inner network layer");
+    assert_eq!((net.src, net.dst, net.proto), (v6("2001:db8::1"), v6("2001:db8::2"), 58));
+    assert_eq!(d.payload, b"ping");
+    assert_eq!(d.src_mac, Some([0x02, 0, 0, 0, 0, 0x01]), "the Ethernet source, not the station");
+    assert!(d.anomalies.is_empty(), "{:?}", d.anomalies);
+    for n in 0..frame.len() {
+        let _ = Decoder::default().decode(0, linktype::ETHERNET, &frame[..n]);
+    }
+}

@@ -221,7 +221,7 @@ mod test {
         assert!(checked > 500_000, "routed {routed}, checked {checked}");
     }
 
-    /// `frame` (Ethernet) inside VXLAN, Geneve, bridging GRE and ERSPAN I–III, and its IP packet
+    /// `frame` (Ethernet) inside VXLAN, Geneve, TZSP, bridging GRE and ERSPAN I–III, and its IP packet
     /// in GRE, GTP-U, L2TP and Teredo (taken for IPv6 when it is one), between 10.9.0.1 and
     /// 10.9.0.2.
     fn mirrored(frame: &[u8]) -> Vec<Vec<u8>> {
@@ -239,6 +239,7 @@ mod test {
             Encap::GreEthernet { outer, erspan: 3, seq: 1 },
             Encap::Gre { outer },
             Encap::L2tp { outer, session: 0x4242, seq: true },
+            Encap::Tzsp { outer, tags: true },
         ]
         .into_iter()
         .map(|encap| b.wrap(frame, encap, 1).to_vec())
