@@ -883,37 +883,30 @@ pub(crate) fn udp_tunnel<'a>(
             return Some((TunnelKind::Teredo, Next::Ip6(inner), origin, auth));
         }
     }
-    let opened = |kind, n: Option<Next<'a>>| n.map(|n| (kind, n, false, false));
-    if on(GTPU_PORT) {
-        if let Some(t) = opened(TunnelKind::Gtp, gtpu(payload, d)) {
-            return Some(t);
-        }
-    }
-    if on(VXLAN_PORT) {
-        if let Some(t) = opened(TunnelKind::Vxlan, vxlan(payload, d)) {
-            return Some(t);
-        }
-    }
-    if on(GENEVE_PORT) {
-        if let Some(t) = opened(TunnelKind::Geneve, geneve(payload, d)) {
-            return Some(t);
-        }
-    }
-    if on(L2TP_PORT) {
-        if let Some(t) = opened(TunnelKind::L2tp, l2tp(payload, d)) {
-            return Some(t);
-        }
-    }
-    if on(TZSP_PORT) {
-        if let Some(t) = opened(TunnelKind::Tzsp, tzsp(payload, d)) {
-            return Some(t);
+    for (port, kind, open) in UDP_TUNNELS {
+        if on(port) {
+            if let Some(n) = open(payload, d) {
+                return Some((kind, n, false, false));
+            }
         }
     }
     if on(AYIYA_PORT) {
-        return opened(TunnelKind::Ayiya, ayiya(payload));
+        return ayiya(payload).map(|n| (TunnelKind::Ayiya, n, false, false));
     }
     None
 }
+
+/// Opens a UDP payload as one tunnel: its inner layer, or `None` when it is not that tunnel's.
+type UdpTunnel = for<'a> fn(&'a [u8], &mut Decoded<'a>) -> Option<Next<'a>>;
+
+/// The UDP tunnels after Teredo and before AYIYA, by port, in the order they are tried.
+const UDP_TUNNELS: [(u16, TunnelKind, UdpTunnel); 5] = [
+    (GTPU_PORT, TunnelKind::Gtp, gtpu),
+    (VXLAN_PORT, TunnelKind::Vxlan, vxlan),
+    (GENEVE_PORT, TunnelKind::Geneve, geneve),
+    (L2TP_PORT, TunnelKind::L2tp, l2tp),
+    (TZSP_PORT, TunnelKind::Tzsp, tzsp),
+];
 
 /// A TZSP datagram: version 1, type 0 or 1 (a frame received or sent), the frame's
 /// encapsulation (1 Ethernet, 18 802.11), tagged fields up to the END tag, then the frame.
