@@ -399,14 +399,10 @@ pub(crate) fn link_layer<'a>(lt: u32, data: &'a [u8], d: &mut Decoded<'a>) -> Ne
         linktype::IPV4 => return Next::Ip4(data),
         linktype::IPV6 => return Next::Ip6(data),
         linktype::PPP => return ppp_layer(link::ppp(data), d),
-        // The first byte tells PPP in HDLC-like framing (0xff) from Cisco HDLC.
-        linktype::PPP_HDLC if data.first() != Some(&0xff) => match link::chdlc(data) {
-            Ok(t) => t,
-            Err(_) => return link_damaged(d),
-        },
-        linktype::PPP_HDLC => return ppp_layer(link::ppp(data), d),
+        // The first byte tells PPP in HDLC-like framing (0xff) from Cisco HDLC (0x0f, 0x8f).
+        linktype::PPP_HDLC if data.first() == Some(&0xff) => return ppp_layer(link::ppp(data), d),
         linktype::PPP_ETHER => return ppp_layer(link::pppoe_session(data), d),
-        linktype::C_HDLC => match link::chdlc(data) {
+        linktype::C_HDLC | linktype::PPP_HDLC => match link::chdlc(data) {
             Ok(t) => t,
             Err(_) => return link_damaged(d),
         },
@@ -469,21 +465,26 @@ fn ppp_layer<'a>(frame: wire::Result<(u16, &'a [u8])>, d: &mut Decoded<'a>) -> N
     }
 }
 
-/// An 802.11 frame: a data frame's LLC/SNAP payload by its EtherType; encrypted data,
-/// aggregates and management frames carry no packet to read.
+/// An 802.11 frame as the link layer: its transmitting station is the frame's source MAC, as
+/// Ethernet's source is (see [`wlan_frame`]).
 fn wlan_layer<'a>(frame: &'a [u8], datapad: bool, d: &mut Decoded<'a>) -> Next<'a> {
+    let (src, next) = wlan_frame(frame, datapad, d);
+    d.src_mac = src;
+    next
+}
+
+/// An 802.11 frame's transmitting station and what it carries: a data frame's LLC/SNAP payload
+/// by its EtherType; encrypted data, aggregates and management frames carry no packet to read.
+fn wlan_frame<'a>(frame: &'a [u8], datapad: bool, d: &mut Decoded<'a>) -> (Option<[u8; 6]>, Next<'a>) {
     match wlan::Frame::parse(frame, datapad) {
-        Ok(f) => {
-            d.src_mac = f.src();
-            match f.body() {
-                wlan::Body::Data(llc) => match wlan::snap(llc) {
-                    Some((etype, rest)) => by_ethertype(etype, rest, d),
-                    None => Next::Done,
-                },
-                _ => Next::Done,
-            }
-        }
-        Err(_) => link_damaged(d),
+        Ok(f) => match f.body() {
+            wlan::Body::Data(llc) => match wlan::snap(llc) {
+                Some((etype, rest)) => (f.src(), by_ethertype(etype, rest, d)),
+                None => (f.src(), Next::Done),
+            },
+            _ => (f.src(), Next::Done),
+        },
+        Err(_) => (None, link_damaged(d)),
     }
 }
 
@@ -939,11 +940,8 @@ fn tzsp<'a>(b: &'a [u8], d: &mut Decoded<'a>) -> Option<Next<'a>> {
     if encap == ETHERNET {
         return inner_ethernet(frame, d);
     }
-    // The sensor's MAC evidence is the frame that reached it, not the streamed one.
-    let outer_mac = d.src_mac;
-    let next = wlan_layer(frame, false, d);
-    d.src_mac = outer_mac;
-    Some(next)
+    // The streamed station is not the sensor's evidence: the frame that reached it is.
+    Some(wlan_frame(frame, false, d).1)
 }
 
 /// An L2TPv2 data message (RFC 2661 §3.1): flags and version 2, then the optional length, the
@@ -1041,10 +1039,12 @@ const L2TP_PORT: u16 = 1701;
 const TZSP_PORT: u16 = 37008;
 /// GTPv1-U's registered UDP port (3GPP TS 29.281 §4.4.2.3).
 const GTPU_PORT: u16 = 2152;
-/// UDP ports whose payload the decoder may decapsulate (the ones `udp_tunnel` tries): the
-/// router opens only datagrams to or from one of them, the rest are flows of their own.
-pub const UDP_TUNNEL_PORTS: [u16; 7] =
-    [TEREDO_PORT, AYIYA_PORT, GTPU_PORT, VXLAN_PORT, GENEVE_PORT, L2TP_PORT, TZSP_PORT];
+/// Whether a UDP port is one whose payload the decoder may decapsulate (one `udp_tunnel`
+/// tries): the router opens only datagrams to or from such a port, the rest are flows of
+/// their own.
+pub fn is_udp_tunnel_port(port: u16) -> bool {
+    port == TEREDO_PORT || port == AYIYA_PORT || UDP_TUNNELS.iter().any(|t| t.0 == port)
+}
 /// VXLAN's UDP port (RFC 7348).
 const VXLAN_PORT: u16 = 4789;
 /// Geneve's UDP port (RFC 8926).

@@ -33,11 +33,11 @@ pub(super) const ALL: u8 = u8::MAX;
 /// The flow-key hash of a frame that is TCP, UDP or ICMP (not an error) over IPv4/IPv6 (on any
 /// link type the decoder reads, through VLAN tags, MPLS and PPPoE) with no fragment to
 /// reassemble — the bulk of traffic — so the reader can hand it to the one worker owning its
-/// flow. IPv6 extension headers are walked as the decoder walks them (hop-by-hop options, destination options, routing, AH, an atomic fragment: none
-/// changes the flow key). One tunnel level is opened with the decoder's own functions (GRE and
-/// what it carries, bridged Ethernet and ERSPAN included; the UDP tunnels: Teredo, GTP-U,
-/// VXLAN, Geneve, AYIYA), so a sensor fed by a traffic mirror or on a mobile core shares its
-/// flows among the workers too. Everything else is `None` and goes to every worker, which
+/// flow. IPv6 extension headers are walked as the decoder walks them (hop-by-hop options,
+/// destination options, routing, AH, an atomic fragment: none changes the flow key). One tunnel
+/// level is opened with the decoder's own functions (GRE and what it carries, bridged Ethernet
+/// and ERSPAN included; the UDP tunnels `decode::udp_tunnel` opens), so a sensor fed by a
+/// traffic mirror or on a mobile core shares its flows among the workers too. Everything else is `None` and goes to every worker, which
 /// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
 /// the frame, this derives the same one; so what the decoder reassembles, and tunnels within
 /// tunnels, are excluded here.
@@ -96,7 +96,7 @@ fn route_ip(hasher: &KeyHasher, ip: Next<'_>, inner: bool) -> Option<u64> {
         return None;
     }
     let (sport, dport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
-    if proto == ipproto::UDP && [sport, dport].iter().any(|p| crate::decode::UDP_TUNNEL_PORTS.contains(p)) {
+    if proto == ipproto::UDP && (crate::decode::is_udp_tunnel_port(sport) || crate::decode::is_udp_tunnel_port(dport)) {
         if inner {
             return None;
         }
