@@ -236,8 +236,10 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Measure `flows` and `report` throughput on captures (MB/s, packets/s), and tshark's in
-    /// the same run. On a virtual machine it also says how much CPU time the host took from the
-    /// runs (`host steal`): a best time that contains steal is slower by up to that much.
+    /// the same run. It also gives the CPU time of the runs, and what more threads cost in it:
+    /// work that grows with threads bounds how much faster they can be. On a virtual machine
+    /// it says how much CPU time the host took from the runs (`host steal`): a best time that
+    /// contains steal is slower by up to that much.
     Bench {
         /// Captures to measure, each on its own (`v6watch generate` makes one of made-up
         /// traffic, `v6watch generate --replay DIR` one of real traffic replayed).

@@ -1263,6 +1263,7 @@ fn bench_reports_every_configuration() {
         "export           ",
         "  files ",
         "peak RSS ",
+        "CPU time ",
         "host steal ",
         "tshark conv ",
         "ratio ",
@@ -1276,6 +1277,13 @@ fn bench_reports_every_configuration() {
     assert!(text.contains(" MB/s ") && text.contains(" Mpkt/s") && text.contains("x faster"), "{text}");
     let steal = text.lines().find(|l| l.starts_with("host steal ")).unwrap();
     assert!(steal.ends_with("in 14 runs") || steal.contains("of 14 runs lost CPU time"), "{steal}");
+    // Every run took some CPU time, and with more than one core its cost is set against one thread's.
+    let cpu = text.lines().find(|l| l.starts_with("CPU time ")).unwrap();
+    let secs: Vec<f64> = cpu.split_whitespace().filter(|w| w.contains('.')).filter_map(|w| w.parse().ok()).collect();
+    assert!(secs.len() == 4 && secs.iter().all(|&s| s > 0.0), "{cpu}");
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        assert!(text.contains(" threads      report uses ") && text.contains("x faster on "), "{text}");
+    }
 }
 
 /// A folder the unprivileged user of [`limited`] can reach whatever the checkout's permissions

@@ -273,6 +273,14 @@ pub fn write(path: &Path, size: u64, seed: u64, concurrent: usize, gap_ns: i64) 
     Ok(Written { packets, bytes })
 }
 
+/// CPU time (user and system) of every child this process has waited for, in seconds.
+fn children_cpu_secs() -> f64 {
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| secs(u.user_time()) + secs(u.system_time()))
+        .unwrap_or(0.0)
+}
+
 fn children_max_rss_kib() -> u64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map(|u| u.max_rss() as u64)
@@ -313,6 +321,21 @@ fn tree_size(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// What threads cost in CPU time, given `[many threads, one thread]` of `report` and of `flows`:
+/// work that grows with threads cannot run faster than `threads × one / many` however well the
+/// threads are spread over as many cores.
+fn parallel_bound(threads: usize, report: [f64; 2], flows: [f64; 2]) -> String {
+    let n = threads as f64;
+    let cost = |[many, one]: [f64; 2]| if one > 0.0 { many / one } else { 0.0 };
+    let bound = |c: f64| if c > 0.0 { n / c } else { 0.0 };
+    let (r, f) = (cost(report), cost(flows));
+    format!(
+        "report uses {r:.2}x the CPU time of one thread, so it can be at most {:.2}x faster on {threads} cores (flows: {f:.2}x, at most {:.2}x)",
+        bound(r),
+        bound(f)
+    )
 }
 
 /// CPU time the hypervisor gave to other guests so far, all CPUs summed (`steal` in
@@ -422,8 +445,9 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         v.push(capture.into());
         v
     };
-    // Per run: its time and the CPU time the hypervisor gave elsewhere meanwhile.
-    let run = |cmd: &str, extra: &[&str]| -> Result<(f64, f64)> {
+    // Per run: its time, the CPU time the hypervisor gave elsewhere meanwhile, and its own CPU
+    // time.
+    let run = |cmd: &str, extra: &[&str]| -> Result<(f64, f64, f64)> {
         let mut c = Command::new(&exe);
         c.args(args(cmd, extra));
         if cmd == "flows" {
@@ -433,13 +457,14 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         } else {
             c.stdout(Stdio::null());
         }
-        let before = stolen_secs();
+        let (before, cpu) = (stolen_secs(), children_cpu_secs());
         let t = time_command(&mut c)?;
-        Ok((t, stolen_secs().zip(before).map_or(0.0, |(a, b)| (a - b).max(0.0))))
+        let stolen = stolen_secs().zip(before).map_or(0.0, |(a, b)| (a - b).max(0.0));
+        Ok((t, stolen, children_cpu_secs() - cpu))
     };
     // The configurations take turns, run after run, so a slow spell of a shared machine hits
     // them alike; the best of each is reported.
-    let mut best = [(f64::MAX, 0.0); 7];
+    let mut best = [(f64::MAX, 0.0, 0.0); 7];
     let mut steal = Steal::default();
     let measured = (|| -> Result<()> {
         for _ in 0..runs {
@@ -480,6 +505,7 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
     measured?;
     let in_best: f64 = best.iter().map(|b| b.1).sum();
     let [flows, one, bare, report, report_one, export, report_jsonl] = best.map(|b| b.0);
+    let cpu = best.map(|b| b.2);
     let peaks = peaks?;
     let (rss_flows, rss_report, rss_export) = (peaks[0], peaks[1], peaks[2]);
     let mb = size as f64 / 1e6;
@@ -519,6 +545,13 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
         size(flows_jsonl)
     );
     println!("peak RSS         flows {rss_flows:.1} MB, report {rss_report:.1} MB, export {rss_export:.1} MB");
+    println!(
+        "CPU time         flows {:.2} s (--threads 1: {:.2} s), report {:.2} s (--threads 1: {:.2} s): user + system of the best runs",
+        cpu[0], cpu[1], cpu[3], cpu[4]
+    );
+    if cores > 1 {
+        println!("  {:<15}{}", format!("{cores} threads"), parallel_bound(cores, [cpu[3], cpu[4]], [cpu[0], cpu[1]]));
+    }
     println!("host steal       {}", steal.line(in_best));
     if tshark {
         let t = time_command(
@@ -536,7 +569,7 @@ fn measure_one(capture: &Path, tshark: bool, runs: u32) -> Result<()> {
 
 #[cfg(test)]
 mod test {
-    use super::{steal_of, Steal};
+    use super::{parallel_bound, steal_of, Steal};
 
     #[test]
     fn steal_is_the_eighth_field_of_the_cpu_line() {
@@ -559,5 +592,17 @@ mod test {
         assert!(hit
             .line(0.05)
             .ends_with("0.05 s of it in the best runs above: their times and ratios are off by up to that"));
+    }
+
+    #[test]
+    fn threads_that_cost_cpu_time_are_bounded_by_it() {
+        // 1.48 s of CPU on two threads for 1.22 s on one: 2 × 1.22 / 1.48.
+        assert_eq!(
+            parallel_bound(2, [1.48, 1.22], [1.32, 1.02]),
+            "report uses 1.21x the CPU time of one thread, so it can be at most 1.65x faster on 2 cores (flows: 1.29x, at most 1.55x)"
+        );
+        // Free threads: the bound is the thread count; no one-thread time, no bound claimed.
+        assert!(parallel_bound(4, [1.0, 1.0], [0.0, 0.0])
+            .contains("at most 4.00x faster on 4 cores (flows: 0.00x, at most 0.00x)"));
     }
 }
