@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 # browser test, GNU time for the peak-memory test (tests/memory.rs); libpcap-dev to build
 # (`v6watch live` links libpcap), tshark's capinfos for the live-capture test (tests/live.rs),
 # openssl to make the probe test's CA and certificate (tests/netns.rs), a JRE for Spark (the
-# fleet job's test in tests/dataset.rs).
+# fleet job's test in tests/dataset.rs), promtool and node_exporter for the Prometheus rules
+# and metrics files (tests/alerts.rs).
 need=()
 [ -e /usr/include/pcap.h ] || [ -e /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
-for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark openssl:openssl java:default-jre-headless; do
+for pair in make:make tshark:tshark ip:iproute2 dnsmasq:dnsmasq-base nft:nftables tcpdump:tcpdump curl:curl chromium:chromium /usr/bin/time:time capinfos:tshark openssl:openssl java:default-jre-headless promtool:prometheus prometheus-node-exporter:prometheus-node-exporter; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

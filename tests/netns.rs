@@ -456,8 +456,8 @@ fn probes_say_what_breaks() {
     assert_eq!((phase(&v, 6, "connect"), phase(&v, 4, "connect")), ("timeout", "ok"));
     let metrics = std::fs::read_to_string(&prom).unwrap();
     for line in [
-        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"6\",phase=\"connect\"} 0",
-        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"4\",phase=\"large\"} 1",
+        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"ipv6\",phase=\"connect\"} 0",
+        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"ipv4\",phase=\"large\"} 1",
         "v6watch_probe_he_winner{sensor=\"client\",target=\"http://svc.test:8080/small\"} 4",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
@@ -517,7 +517,7 @@ fn probes_say_what_breaks() {
     assert!(rest.contains("probe round 2:"), "live's own probe rounds: {rest}");
     let metrics = std::fs::read_to_string(lab.dir.join("live.prom")).unwrap();
     let line =
-        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"4\",phase=\"http\"} 1";
+        "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"ipv4\",phase=\"http\"} 1";
     assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     let flows: Vec<Value> =
         std::fs::read_to_string(&live_out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -113,7 +113,7 @@ pub fn prometheus(sensor: &str, targets: &[Target], results: &[Vec<Check>]) -> S
     out.push_str("# HELP v6watch_probe_success Whether the phase worked over the family in the last round (1) or not (0).\n# TYPE v6watch_probe_success gauge\n");
     for ((t, f, p), (ok, _)) in &rows {
         out.push_str(&format!(
-            "v6watch_probe_success{{sensor=\"{s}\",target=\"{}\",family=\"{f}\",phase=\"{p}\"}} {}\n",
+            "v6watch_probe_success{{sensor=\"{s}\",target=\"{}\",family=\"ipv{f}\",phase=\"{p}\"}} {}\n",
             lv(t),
             u8::from(*ok)
         ));
@@ -121,7 +121,7 @@ pub fn prometheus(sensor: &str, targets: &[Target], results: &[Vec<Check>]) -> S
     out.push_str("# HELP v6watch_probe_duration_seconds How long the phase took in the last round (to the failure, for failures).\n# TYPE v6watch_probe_duration_seconds gauge\n");
     for ((t, f, p), (_, d)) in &rows {
         out.push_str(&format!(
-            "v6watch_probe_duration_seconds{{sensor=\"{s}\",target=\"{}\",family=\"{f}\",phase=\"{p}\"}} {d:.6}\n",
+            "v6watch_probe_duration_seconds{{sensor=\"{s}\",target=\"{}\",family=\"ipv{f}\",phase=\"{p}\"}} {d:.6}\n",
             lv(t)
         ));
     }
