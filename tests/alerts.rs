@@ -13,20 +13,6 @@ fn rules() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("prometheus/v6watch-rules.yml")
 }
 
-/// Whether `tools` are on the PATH: outside CI a test without them says so and skips; under
-/// CI=true that is a failure (scripts/test.sh installs them).
-fn have_all(tools: &[&str], what: &str) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|c| !common::have(c)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {what} cannot run: {missing:?} missing; scripts/test.sh installs them");
-    }
-    eprintln!("skipping {what}: {missing:?} missing");
-    false
-}
-
 /// Runs promtool; its combined output, and whether it succeeded.
 fn promtool(args: &[&str]) -> (bool, String) {
     let o = Command::new("promtool").args(args).output().expect("run promtool");
@@ -35,7 +21,7 @@ fn promtool(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn the_rules_pass_promtool_and_their_unit_tests() {
-    if !have_all(&["promtool"], "the Prometheus rules' check") {
+    if !common::tools(&["promtool"], "the Prometheus rules' check") {
         return;
     }
     let (ok, out) = promtool(&["check", "rules", rules().to_str().unwrap()]);
@@ -68,7 +54,7 @@ fn input_series(prom: &str) -> String {
 /// for the same sensors and services — and none for the healthy services.
 #[test]
 fn the_demo_metrics_raise_the_alerts_of_its_findings() {
-    if !have_all(&["promtool"], "the demo's alerts") {
+    if !common::tools(&["promtool"], "the demo's alerts") {
         return;
     }
     let d = common::tmpdir("alerts-demo");
@@ -132,7 +118,7 @@ fn the_demo_metrics_raise_the_alerts_of_its_findings() {
 /// served whole.
 #[test]
 fn node_exporter_serves_every_metrics_file() {
-    if !have_all(&["prometheus-node-exporter", "curl"], "the textfile collector check") {
+    if !common::tools(&["prometheus-node-exporter", "curl"], "the textfile collector check") {
         return;
     }
     let d = common::tmpdir("alerts-textfile");
@@ -158,38 +144,7 @@ fn node_exporter_serves_every_metrics_file() {
             names.insert(l.split(['{', ' ']).next().unwrap().to_string());
         }
     }
-    // A free loopback port: bind, read it, release.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut exporter = Command::new("prometheus-node-exporter")
-        .args([
-            "--collector.disable-defaults",
-            "--collector.textfile",
-            &format!("--collector.textfile.directory={}", files.display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start node_exporter");
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let mut page = String::new();
-    for _ in 0..100 {
-        let o = Command::new("curl").args(["-sf", &url]).output().unwrap();
-        if o.status.success() {
-            page = String::from_utf8_lossy(&o.stdout).into_owned();
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = exporter.kill();
-    let _ = exporter.wait();
-    assert!(page.contains("node_textfile_scrape_error 0"), "node_exporter could not read a file:\n{page}");
-    for f in ["v6watch-demo.prom", "v6watch-hostile.prom"] {
-        assert!(page.contains(f), "{f} not served:\n{page}");
-    }
-    for n in &names {
-        assert!(page.lines().any(|l| l.starts_with(n.as_str())), "{n} not served:\n{page}");
-    }
+    common::textfile_served(&files);
     assert!(names.contains("v6watch_connect_attempts_total") && names.contains("v6watch_findings"), "{names:?}");
     let _ = std::fs::remove_dir_all(&d);
 }

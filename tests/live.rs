@@ -421,6 +421,8 @@ fn live_keeps_every_packet_and_agrees_with_its_files() {
     )));
     assert!(m.contains("source=\"interface\""));
     assert!(m.contains("v6watch_connect_attempts_total"), "the health metrics too");
+    // The whole file is what node_exporter's textfile collector reads and serves.
+    common::textfile_served(&p.dir);
     let html = std::fs::read_to_string(p.dir.join("report.html")).unwrap();
     assert!(html.contains("sb"));
 }

@@ -519,6 +519,8 @@ fn probes_say_what_breaks() {
     let line =
         "v6watch_probe_success{sensor=\"client\",target=\"http://svc.test:8080/small\",family=\"ipv4\",phase=\"http\"} 1";
     assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    // live's metrics (the probe's among them) and the probe's own, as node_exporter serves them.
+    common::textfile_served(&lab.dir);
     let flows: Vec<Value> =
         std::fs::read_to_string(&live_out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let own = flows

@@ -133,6 +133,63 @@ pub fn have(cmd: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Whether `tools` are on the PATH: outside CI a test without them says so and skips; under
+/// CI=true that is a failure (scripts/test.sh installs them).
+pub fn tools(tools: &[&str], what: &str) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|c| !have(c)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {what} cannot run: {missing:?} missing; scripts/test.sh installs them");
+    }
+    eprintln!("skipping {what}: {missing:?} missing");
+    false
+}
+
+/// Serves the metrics files in `dir` with node_exporter's textfile collector (Prometheus's own
+/// parser; a file it cannot read is reported as `node_textfile_scrape_error 1` and its metrics
+/// left out) and checks that every file and every metric in them is served. Skips (outside CI)
+/// without node_exporter.
+pub fn textfile_served(dir: &std::path::Path) {
+    if !tools(&["prometheus-node-exporter", "curl"], "the textfile collector check") {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut exporter = std::process::Command::new("prometheus-node-exporter")
+        .args([
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            &format!("--collector.textfile.directory={}", dir.display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start node_exporter");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut page = String::new();
+    for _ in 0..100 {
+        let o = std::process::Command::new("curl").args(["-sf", &url]).output().unwrap();
+        if o.status.success() {
+            page = String::from_utf8_lossy(&o.stdout).into_owned();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    assert!(page.contains("node_textfile_scrape_error 0"), "node_exporter could not read a file:\n{page}");
+    for f in std::fs::read_dir(dir).unwrap().flatten().filter(|f| f.path().extension().is_some_and(|e| e == "prom")) {
+        let name = f.file_name().to_string_lossy().into_owned();
+        assert!(page.contains(&name), "{name} not served:\n{page}");
+        for l in std::fs::read_to_string(f.path()).unwrap().lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let metric = l.split(['{', ' ']).next().unwrap();
+            assert!(page.lines().any(|p| p.starts_with(metric)), "{metric} of {name} not served:\n{page}");
+        }
+    }
+}
+
 /// Whether a test that needs root and `tools` can run: outside CI it says why not and skips;
 /// under CI=true a missing prerequisite fails (scripts/test.sh installs them).
 pub fn root_with(tools: &[&str], what: &str) -> bool {
