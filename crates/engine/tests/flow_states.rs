@@ -96,6 +96,40 @@ fn unanswered_syns_are_s0() {
     assert_eq!((f.conn_state.name(), f.history.as_str(), f.orig.pkts), ("S0", "S", 3));
 }
 
+/// An attempt nobody answers ends 75 s after its last SYN (not after the 5-minute inactivity
+/// timeout), and Linux's whole retransmission schedule stays one flow; an answered connection
+/// keeps the inactivity timeout.
+#[test]
+fn an_unanswered_attempt_ends_75_s_after_its_last_syn() {
+    // The table's clock follows the smaller of two frames' timestamps (see FlowTable::tick),
+    // so time is moved by a pair of frames.
+    let clock = |r: &mut Run, t: i64| {
+        for t in [t, t + 1] {
+            r.pkt(t, S, C, L4::Udp { sport: 53, dport: 5000, payload: b"a" }, Encap::None);
+        }
+    };
+    let mut r = Run::new(Config::default());
+    for t in [0, 1_000, 3_000, 7_000, 15_000, 31_000, 63_000] {
+        r.tcp(t, true, 100, 0, SYN, b"");
+    }
+    clock(&mut r, 63_000 + 74_000);
+    assert!(r.out.is_empty(), "{:#?}", r.out);
+    clock(&mut r, 63_000 + 76_000);
+    assert_eq!(r.out.len(), 1, "{:#?}", r.out);
+    let f = &r.out[0];
+    assert_eq!((f.conn_state.name(), f.orig.pkts, f.end), ("S0", 7, EndReason::Timeout));
+    assert_eq!(f.last_ts - f.ts, 63_000_000_000);
+
+    let mut r = Run::new(Config::default());
+    r.tcp(0, true, 100, 0, SYN, b"");
+    r.tcp(10, false, 500, 101, SYN | ACK, b"");
+    r.tcp(11, true, 101, 501, ACK, b"");
+    clock(&mut r, 11 + 299_000);
+    assert!(r.out.is_empty(), "an established connection waits for 5 minutes: {:#?}", r.out);
+    clock(&mut r, 11 + 301_000);
+    assert_eq!((r.out.len(), r.out[0].conn_state.name()), (1, "S1"));
+}
+
 #[test]
 fn refused_is_rej_and_syn_then_rst_is_rstos0() {
     let mut r = Run::new(Config::default());

@@ -117,6 +117,13 @@ pub struct Config {
     pub tcp_idle_ns: i64,
     /// Delay after both sides closed or one reset (Zeek: tcp_close_delay / tcp_reset_delay).
     pub tcp_closed_ns: i64,
+    /// Idle timeout for a TCP connection attempt nobody answered (SYNs from the originator
+    /// only). Longer than any common stack's gap between SYN retransmissions (Linux: 32 s at
+    /// most; BSD and macOS give up after 75 s in all), so an attempt's retransmissions stay
+    /// one flow, and its failure is known about a minute after its last SYN rather than after
+    /// the 5-minute inactivity timeout (Zeek removes an unanswered attempt 5 s after its SYN,
+    /// `tcp_attempt_delay`, and makes each later retransmission a connection of its own).
+    pub tcp_attempt_ns: i64,
     /// Idle timeout for UDP (Zeek: udp_inactivity_timeout).
     pub udp_idle_ns: i64,
     /// Idle timeout for ICMP and other protocols (Zeek: icmp_inactivity_timeout).
@@ -138,6 +145,7 @@ impl Default for Config {
             max_flows: 250_000,
             tcp_idle_ns: 300_000_000_000,
             tcp_closed_ns: 5_000_000_000,
+            tcp_attempt_ns: 75_000_000_000,
             udp_idle_ns: 60_000_000_000,
             other_idle_ns: 60_000_000_000,
             shard: 0,
@@ -777,7 +785,15 @@ impl<A: Attachment> FlowTable<A> {
         self.stats.created += 1;
         self.stats.peak_live = self.stats.peak_live.max(self.index.len() as u64);
         let f = &self.slab[slot as usize];
-        self.wheel.schedule(Entry { slot, gen: f.gen }, f.deadline(&self.cfg));
+        // Its first packet is not applied yet: if it is a SYN, the flow is an attempt whose
+        // timeout is shorter (and an attempt can only begin with its first packet). Looking
+        // early costs a flow that is not one a second visit; a second entry for every attempt
+        // would linger in the wheel for the whole idle timeout.
+        let mut deadline = f.deadline(&self.cfg);
+        if key.proto == ipproto::TCP {
+            deadline = deadline.min(ts.saturating_add(self.cfg.tcp_attempt_ns));
+        }
+        self.wheel.schedule(Entry { slot, gen: f.gen }, deadline);
         slot
     }
 
@@ -948,9 +964,15 @@ impl<A: Attachment> Flow<A> {
             || (self.o.state == Closed && self.r.state == Closed)
     }
 
+    /// Only the originator's SYNs so far (Zeek's S0).
+    fn is_unanswered_attempt(&self) -> bool {
+        self.r.state == EndpointState::Inactive && self.o.state == EndpointState::SynSent
+    }
+
     fn deadline(&self, cfg: &Config) -> i64 {
         let t = match self.key.proto {
             ipproto::TCP if self.is_tcp_closed() => cfg.tcp_closed_ns,
+            ipproto::TCP if self.is_unanswered_attempt() => cfg.tcp_attempt_ns,
             ipproto::TCP => cfg.tcp_idle_ns,
             ipproto::UDP => cfg.udp_idle_ns,
             _ => cfg.other_idle_ns,
@@ -966,8 +988,7 @@ impl<A: Attachment> Flow<A> {
         if finished {
             return true;
         }
-        let unanswered = self.r.state == Inactive && self.o.state == SynSent;
-        unanswered && from_orig && self.o.last_syn.get().is_some_and(|s| s != seq)
+        self.is_unanswered_attempt() && from_orig && self.o.last_syn.get().is_some_and(|s| s != seq)
     }
 
     fn letter(&mut self, from_orig: bool, c: u8) {
