@@ -21,7 +21,7 @@ fn promtool(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn the_rules_pass_promtool_and_their_unit_tests() {
-    if !common::tools(&["promtool"], "the Prometheus rules' check") {
+    if !common::tools(&["promtool"], "Prometheus rules' check") {
         return;
     }
     let (ok, out) = promtool(&["check", "rules", rules().to_str().unwrap()]);
@@ -54,7 +54,7 @@ fn input_series(prom: &str) -> String {
 /// for the same sensors and services — and none for the healthy services.
 #[test]
 fn the_demo_metrics_raise_the_alerts_of_its_findings() {
-    if !common::tools(&["promtool"], "the demo's alerts") {
+    if !common::tools(&["promtool"], "demo's alerts test") {
         return;
     }
     let d = common::tmpdir("alerts-demo");
@@ -118,7 +118,7 @@ fn the_demo_metrics_raise_the_alerts_of_its_findings() {
 /// served whole.
 #[test]
 fn node_exporter_serves_every_metrics_file() {
-    if !common::tools(&["prometheus-node-exporter", "curl"], "the textfile collector check") {
+    if !common::tools(&["prometheus-node-exporter", "curl"], "textfile collector check") {
         return;
     }
     let d = common::tmpdir("alerts-textfile");

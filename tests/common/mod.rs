@@ -137,13 +137,16 @@ pub fn have(cmd: &str) -> bool {
 /// CI=true that is a failure (scripts/test.sh installs them).
 pub fn tools(tools: &[&str], what: &str) -> bool {
     let missing: Vec<&str> = tools.iter().copied().filter(|c| !have(c)).collect();
-    if missing.is_empty() {
-        return true;
-    }
+    missing.is_empty() || unmet(what, &format!("missing: {missing:?}"))
+}
+
+/// A prerequisite of the `what` test is unmet (`why`): under CI=true a failure, else it says
+/// so and the test skips (false).
+fn unmet(what: &str, why: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {what} cannot run: {missing:?} missing; scripts/test.sh installs them");
+        panic!("CI=true but the {what} cannot run ({why}); scripts/test.sh installs its tools");
     }
-    eprintln!("skipping {what}: {missing:?} missing");
+    eprintln!("skipping the {what} ({why})");
     false
 }
 
@@ -152,7 +155,7 @@ pub fn tools(tools: &[&str], what: &str) -> bool {
 /// left out) and checks that every file and every metric in them is served. Skips (outside CI)
 /// without node_exporter.
 pub fn textfile_served(dir: &std::path::Path) {
-    if !tools(&["prometheus-node-exporter", "curl"], "the textfile collector check") {
+    if !tools(&["prometheus-node-exporter", "curl"], "textfile collector check") {
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -198,15 +201,7 @@ pub fn root_with(tools: &[&str], what: &str) -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let missing: Vec<&str> = tools.iter().copied().filter(|c| !have(c)).collect();
-    if root && missing.is_empty() {
-        return true;
-    }
-    let why = format!("root: {root}, missing: {missing:?}");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the {what} cannot run ({why}); scripts/test.sh installs its tools");
-    }
-    eprintln!("skipping the {what} ({why})");
-    false
+    (root && missing.is_empty()) || unmet(what, &format!("root: {root}, missing: {missing:?}"))
 }
 
 /// Runs a shell command that must succeed; its standard output.

@@ -891,22 +891,21 @@ pub(crate) fn udp_tunnel<'a>(
             }
         }
     }
-    if on(AYIYA_PORT) {
-        return ayiya(payload).map(|n| (TunnelKind::Ayiya, n, false, false));
-    }
     None
 }
 
 /// Opens a UDP payload as one tunnel: its inner layer, or `None` when it is not that tunnel's.
 type UdpTunnel = for<'a> fn(&'a [u8], &mut Decoded<'a>) -> Option<Next<'a>>;
 
-/// The UDP tunnels after Teredo and before AYIYA, by port, in the order they are tried.
-const UDP_TUNNELS: [(u16, TunnelKind, UdpTunnel); 5] = [
+/// The UDP tunnels after Teredo (which also gives its origin and authentication), by port, in
+/// the order they are tried.
+const UDP_TUNNELS: [(u16, TunnelKind, UdpTunnel); 6] = [
     (GTPU_PORT, TunnelKind::Gtp, gtpu),
     (VXLAN_PORT, TunnelKind::Vxlan, vxlan),
     (GENEVE_PORT, TunnelKind::Geneve, geneve),
     (L2TP_PORT, TunnelKind::L2tp, l2tp),
     (TZSP_PORT, TunnelKind::Tzsp, tzsp),
+    (AYIYA_PORT, TunnelKind::Ayiya, |b, _| ayiya(b)),
 ];
 
 /// A TZSP datagram: version 1, type 0 or 1 (a frame received or sent), the frame's
@@ -1043,7 +1042,7 @@ const GTPU_PORT: u16 = 2152;
 /// tries): the router opens only datagrams to or from such a port, the rest are flows of
 /// their own.
 pub fn is_udp_tunnel_port(port: u16) -> bool {
-    port == TEREDO_PORT || port == AYIYA_PORT || UDP_TUNNELS.iter().any(|t| t.0 == port)
+    port == TEREDO_PORT || UDP_TUNNELS.iter().any(|t| t.0 == port)
 }
 /// VXLAN's UDP port (RFC 7348).
 const VXLAN_PORT: u16 = 4789;

@@ -612,7 +612,7 @@ impl<A: Attachment> FlowTable<A> {
             let slab = &self.slab;
             self.index.find(hash, |&s| slab[s as usize].key == key).copied()
         };
-        let slot = match found {
+        let (slot, created) = match found {
             Some(s) => {
                 // Port reuse: a fresh SYN on a finished connection, or a new attempt with a new ISN.
                 let reuse = tcp_info.is_some_and(|t| {
@@ -629,12 +629,12 @@ impl<A: Attachment> FlowTable<A> {
                     f.live = false;
                     unindex(&mut self.index, hash, s);
                     self.free.push(s);
-                    self.create(ts, key, hash, d, src, sport, dst, dport, out)
+                    (self.create(ts, key, hash, d, src, sport, dst, dport, out), true)
                 } else {
-                    s
+                    (s, false)
                 }
             }
-            None => self.create(ts, key, hash, d, src, sport, dst, dport, out),
+            None => (self.create(ts, key, hash, d, src, sport, dst, dport, out), true),
         };
         let f = &mut self.slab[slot as usize];
         let orig = f.orig();
@@ -658,15 +658,18 @@ impl<A: Attachment> FlowTable<A> {
                 s.c.bytes += payload;
             }
         }
+        let mut closed_now = false;
         if let Some(t) = tcp_info {
             let was_closed = f.is_tcp_closed();
             f.tcp(ts, dir_orig, &t, net.ip_len, net.hop_limit);
-            if !was_closed && f.is_tcp_closed() {
-                // Closing shortens the timeout; the wheel entry sits at the old deadline, so add
-                // one at the new one (the old entry is dropped when it comes up).
-                let (gen, deadline) = (f.gen, f.deadline(&self.cfg));
-                self.wheel.schedule(Entry { slot, gen }, deadline);
-            }
+            closed_now = !was_closed && f.is_tcp_closed();
+        }
+        // A new flow's wheel entry, at the deadline its first packet gives it (a SYN makes it an
+        // attempt, with a shorter timeout). Closing shortens the timeout: the entry sits at the
+        // old deadline, so one more at the new one (the old entry is dropped when it comes up).
+        // A longer deadline needs no entry: an early one is put back when it comes up.
+        if created || closed_now {
+            self.wheel.schedule(Entry { slot, gen: f.gen }, f.deadline(&self.cfg));
         }
         if self.cfg.attach && (!d.payload.is_empty() || tcp_info.is_some_and(|t| t.flags & wtcp::SYN != 0)) {
             let ctx = PacketCtx {
@@ -703,6 +706,8 @@ impl<A: Attachment> FlowTable<A> {
         into.append(&mut self.events);
     }
 
+    /// A live, indexed flow for a first packet that is not applied yet; [`FlowTable::process`]
+    /// schedules its wheel entry once it is (the packet decides the flow's timeout).
     #[allow(clippy::too_many_arguments)]
     fn create(
         &mut self,
@@ -784,16 +789,6 @@ impl<A: Attachment> FlowTable<A> {
         self.index.insert_unique(hash, slot, |&s| hasher.hash(&slab[s as usize].key));
         self.stats.created += 1;
         self.stats.peak_live = self.stats.peak_live.max(self.index.len() as u64);
-        let f = &self.slab[slot as usize];
-        // Its first packet is not applied yet: if it is a SYN, the flow is an attempt whose
-        // timeout is shorter (and an attempt can only begin with its first packet). Looking
-        // early costs a flow that is not one a second visit; a second entry for every attempt
-        // would linger in the wheel for the whole idle timeout.
-        let mut deadline = f.deadline(&self.cfg);
-        if key.proto == ipproto::TCP {
-            deadline = deadline.min(ts.saturating_add(self.cfg.tcp_attempt_ns));
-        }
-        self.wheel.schedule(Entry { slot, gen: f.gen }, deadline);
         slot
     }
 

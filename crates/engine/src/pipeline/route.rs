@@ -37,8 +37,8 @@ pub(super) const ALL: u8 = u8::MAX;
 /// destination options, routing, AH, an atomic fragment: none changes the flow key). One tunnel
 /// level is opened with the decoder's own functions (GRE and what it carries, bridged Ethernet
 /// and ERSPAN included; the UDP tunnels `decode::udp_tunnel` opens), so a sensor fed by a
-/// traffic mirror or on a mobile core shares its flows among the workers too. Everything else is `None` and goes to every worker, which
-/// decodes it fully. The only requirement: whenever the decoder would derive a flow key from
+/// traffic mirror or on a mobile core shares its flows among the workers too. Everything else
+/// is `None` and goes to every worker, which decodes it fully. The only requirement: whenever the decoder would derive a flow key from
 /// the frame, this derives the same one; so what the decoder reassembles, and tunnels within
 /// tunnels, are excluded here.
 pub(super) fn route_hash(hasher: &KeyHasher, linktype: u32, data: &[u8]) -> Option<u64> {
